@@ -1,0 +1,137 @@
+//! Checkpoints: weights (burnpack) with their config and report beside them, written
+//! atomically so that a crash or a diverged run never leaves a half-written file.
+
+use crate::error::{CoreError, Result};
+use crate::report::FitReport;
+use burn::module::Module;
+use burn::store::{ModuleRecord, RecordError};
+use serde::Serialize;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// File name of the weights inside a checkpoint folder.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+/// File name of the configuration inside a checkpoint folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the report inside a checkpoint folder.
+pub const REPORT_FILE: &str = "report.json";
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// reader sees the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| CoreError::Format {
+            path: path.to_path_buf(),
+            reason: "not a file path".into(),
+        })?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(CoreError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Serialises `value` as pretty JSON, atomically.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CoreError::Format {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Saves a module's weights as burnpack, atomically.
+pub fn save_weights<M: Module>(module: &M, path: &Path) -> Result<()> {
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| CoreError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    write_atomic(path, &bytes)
+}
+
+/// Loads burnpack weights into `module`, which must have exactly the saved architecture:
+/// a missing, unexpected or mis-shaped parameter is a [`CoreError::CheckpointMismatch`]
+/// naming it, and an unreadable file a [`CoreError::Format`].
+pub fn load_weights<M: Module>(module: M, path: &Path) -> Result<M> {
+    if !path.exists() {
+        return Err(CoreError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such weights file"),
+        ));
+    }
+    let record = ModuleRecord::load(path).map_err(|e| CoreError::Format {
+        path: path.to_path_buf(),
+        reason: match e {
+            RecordError::Io(m) | RecordError::Validation(m) => m,
+        },
+    })?;
+    module.try_load_record(record).map_err(|e| match e {
+        RecordError::Validation(reason) => CoreError::CheckpointMismatch {
+            path: path.to_path_buf(),
+            reason,
+        },
+        RecordError::Io(reason) => CoreError::Format {
+            path: path.to_path_buf(),
+            reason,
+        },
+    })
+}
+
+/// Saves a checkpoint folder: weights, config, and (when given) the report.
+pub fn save_checkpoint<M: Module>(
+    dir: &Path,
+    module: &M,
+    config: &impl Serialize,
+    report: Option<&FitReport>,
+) -> Result<()> {
+    save_weights(module, &dir.join(WEIGHTS_FILE))?;
+    write_json(&dir.join(CONFIG_FILE), config)?;
+    if let Some(report) = report {
+        write_json(&dir.join(REPORT_FILE), report)?;
+    }
+    Ok(())
+}
+
+/// Loads the weights of a checkpoint folder into `module`.
+pub fn load_checkpoint<M: Module>(module: M, dir: &Path) -> Result<M> {
+    load_weights(module, &dir.join(WEIGHTS_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_content_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("tl-atomic-{}", std::process::id()));
+        let path = dir.join("a.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,140 @@
+//! Choosing a backend at run time.
+//!
+//! Library crates never pick a backend (Burn's `Device::default()` follows whatever features
+//! Cargo unified, so it would change under a user's feet); binaries, examples and tests call
+//! [`device`] with a name.
+
+use crate::error::{CoreError, Result};
+use burn::tensor::Device;
+
+/// Every device name [`device`] accepts.
+pub const DEVICE_NAMES: [&str; 5] = ["flex", "ndarray", "wgpu", "wgpu-cpu", "auto"];
+
+/// The backends compiled into this build, best first.
+pub fn compiled_backends() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if cfg!(feature = "wgpu") {
+        names.push("wgpu");
+    }
+    if cfg!(feature = "flex") {
+        names.push("flex");
+    }
+    if cfg!(feature = "ndarray") {
+        names.push("ndarray");
+    }
+    names
+}
+
+/// Turns a device name into a Burn [`Device`].
+///
+/// - `flex`: Burn's pure-Rust CPU backend (the default, and the fast one on CPUs);
+/// - `ndarray`: the older CPU backend (deprecated upstream, about 25x slower on convolutions);
+/// - `wgpu`: the default GPU adapter (Vulkan, Metal or DX12);
+/// - `wgpu-cpu`: wgpu on a CPU adapter such as Mesa's lavapipe, for GPU code paths without a GPU;
+/// - `auto`: `wgpu` when compiled in and an adapter starts, else `flex`, else `ndarray`.
+///
+/// A name whose backend was not compiled in is an error naming the Cargo feature to enable;
+/// a GPU that does not start is an error too, never a panic in a worker thread.
+pub fn device(name: &str) -> Result<Device> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "flex" => flex(),
+        "ndarray" => ndarray(),
+        "wgpu" => wgpu(false, name),
+        "wgpu-cpu" => wgpu(true, name),
+        "auto" => {
+            let mut last = None;
+            for candidate in compiled_backends() {
+                match device(candidate) {
+                    Ok(dev) => return Ok(dev),
+                    Err(err) => last = Some(err),
+                }
+            }
+            Err(last.unwrap_or_else(|| CoreError::BackendNotCompiled {
+                device: "auto".into(),
+                feature: "flex",
+            }))
+        }
+        _ => Err(CoreError::UnknownDevice(name.to_string())),
+    }
+}
+
+/// A short human name for a device, for reports.
+pub fn device_label(device: &Device) -> String {
+    format!("{device:?}")
+}
+
+#[cfg(feature = "flex")]
+fn flex() -> Result<Device> {
+    Ok(Device::flex())
+}
+
+#[cfg(not(feature = "flex"))]
+fn flex() -> Result<Device> {
+    Err(CoreError::BackendNotCompiled {
+        device: "flex".into(),
+        feature: "flex",
+    })
+}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)] // kept for users who want it; `flex` is the recommended CPU backend
+fn ndarray() -> Result<Device> {
+    Ok(Device::ndarray())
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray() -> Result<Device> {
+    Err(CoreError::BackendNotCompiled {
+        device: "ndarray".into(),
+        feature: "ndarray",
+    })
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu(cpu: bool, name: &str) -> Result<Device> {
+    use burn::tensor::DeviceKind;
+    let kind = if cpu {
+        DeviceKind::Cpu
+    } else {
+        DeviceKind::DefaultDevice
+    };
+    Device::wgpu_options()
+        .device_kind(kind)
+        .init()
+        .map_err(|err| CoreError::DeviceInit {
+            device: name.to_string(),
+            reason: err.to_string(),
+        })
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(_cpu: bool, name: &str) -> Result<Device> {
+    Err(CoreError::BackendNotCompiled {
+        device: name.to_string(),
+        feature: "wgpu",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_are_refused_with_the_list() {
+        let err = device("tpu").unwrap_err();
+        assert!(matches!(err, CoreError::UnknownDevice(ref n) if n == "tpu"));
+        assert!(err.to_string().contains("flex, ndarray, wgpu"));
+    }
+
+    #[test]
+    fn a_backend_not_compiled_names_its_feature() {
+        if !cfg!(feature = "ndarray") {
+            let err = device("ndarray").unwrap_err();
+            assert!(err.to_string().contains("--features ndarray"), "{err}");
+        }
+        if !cfg!(feature = "wgpu") {
+            let err = device("wgpu").unwrap_err();
+            assert!(err.to_string().contains("--features wgpu"), "{err}");
+        }
+    }
+}

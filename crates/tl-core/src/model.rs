@@ -1,0 +1,588 @@
+//! Encoders, heads, classifiers and layer surgery.
+//!
+//! The workhorse is [`Sequential`]: a stack of layers built from a [`SequentialConfig`] whose
+//! input widths are inferred, so surgery (drop the last layers, add new ones, replace the
+//! head) needs no bookkeeping from the caller. Any other architecture (a pretrained CNN, a
+//! BERT encoder) joins by implementing [`Encoder`].
+
+use crate::data::reshape_items;
+use crate::error::{CoreError, Result};
+use burn::config::Config;
+use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param, ParamGroup};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Maps a flat input batch to feature vectors, and says how its parameters split into blocks.
+pub trait Encoder: Module + ModuleDisplay {
+    /// Encodes a batch.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input_size]` (items flattened; the encoder reshapes them)
+    /// - returns `[batch, feature_dim]`
+    fn encode(&self, x: Tensor<2>) -> Tensor<2>;
+
+    /// Width of the feature vectors.
+    fn feature_dim(&self) -> usize;
+
+    /// The item shape the encoder accepts, e.g. `[1, 28, 28]`.
+    fn input_shape(&self) -> Vec<usize>;
+
+    /// Parameter groups from input to output, one per trainable block (for freezing the
+    /// first k blocks, gradual unfreezing and per-layer learning rates).
+    fn blocks(&self) -> Vec<ParamGroup>;
+}
+
+/// One layer of a [`Sequential`], as configuration; input widths are inferred.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerConfig {
+    /// Fully connected layer; flattens image activations first (channel-major, as PyTorch).
+    Linear {
+        /// Output width.
+        out: usize,
+    },
+    /// 2-D convolution with a square kernel.
+    Conv2d {
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on every side.
+        padding: usize,
+    },
+    /// 2-D max pooling with a square window.
+    MaxPool2d {
+        /// Window side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// Rectified linear unit.
+    Relu,
+    /// Dropout with probability `prob`.
+    Dropout {
+        /// Probability of zeroing an activation.
+        prob: f64,
+    },
+    /// Batch normalisation over features (flat) or channels (images).
+    BatchNorm,
+}
+
+impl LayerConfig {
+    /// Whether the layer holds trainable parameters.
+    pub fn has_params(&self) -> bool {
+        matches!(
+            self,
+            Self::Linear { .. } | Self::Conv2d { .. } | Self::BatchNorm
+        )
+    }
+}
+
+/// The activation shape flowing between layers (batch dimension left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActShape {
+    Flat(usize),
+    Image(usize, usize, usize),
+}
+
+impl ActShape {
+    fn from_item_shape(shape: &[usize]) -> Result<Self> {
+        match *shape {
+            [n] if n > 0 => Ok(Self::Flat(n)),
+            [c, h, w] if c * h * w > 0 => Ok(Self::Image(c, h, w)),
+            _ => Err(CoreError::config(
+                "input_shape",
+                format!("{shape:?}: expected [features] or [channels, height, width]"),
+            )),
+        }
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Self::Flat(n) => n,
+            Self::Image(c, h, w) => c * h * w,
+        }
+    }
+
+    fn next(self, layer: &LayerConfig, index: usize) -> Result<Self> {
+        let refuse = |why: String| CoreError::Model(format!("layer {index} ({layer:?}): {why}"));
+        Ok(match (layer, self) {
+            (LayerConfig::Linear { out: 0 }, _) => return Err(refuse("zero outputs".into())),
+            (LayerConfig::Linear { out }, _) => Self::Flat(*out),
+            (
+                LayerConfig::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                },
+                Self::Image(_, h, w),
+            ) => {
+                if *out_channels == 0 || *kernel == 0 || *stride == 0 {
+                    return Err(refuse("zero channels, kernel or stride".into()));
+                }
+                let side = |n: usize| {
+                    (n + 2 * padding)
+                        .checked_sub(*kernel)
+                        .map(|d| d / stride + 1)
+                };
+                match (side(h), side(w)) {
+                    (Some(h), Some(w)) => Self::Image(*out_channels, h, w),
+                    _ => return Err(refuse(format!("kernel larger than the {h}x{w} input"))),
+                }
+            }
+            (LayerConfig::MaxPool2d { kernel, stride }, Self::Image(c, h, w)) => {
+                if *kernel == 0 || *stride == 0 || *kernel > h || *kernel > w {
+                    return Err(refuse(format!("window does not fit the {h}x{w} input")));
+                }
+                Self::Image(c, (h - kernel) / stride + 1, (w - kernel) / stride + 1)
+            }
+            (LayerConfig::Conv2d { .. } | LayerConfig::MaxPool2d { .. }, Self::Flat(_)) => {
+                return Err(refuse("needs image activations, got flat ones".into()));
+            }
+            (LayerConfig::Dropout { prob }, s) => {
+                if !(0.0..1.0).contains(prob) {
+                    return Err(refuse(format!("probability {prob} not in [0, 1)")));
+                }
+                s
+            }
+            (LayerConfig::Relu | LayerConfig::BatchNorm, s) => s,
+        })
+    }
+}
+
+/// Configuration of a [`Sequential`] stack.
+#[derive(Config, Debug, PartialEq)]
+pub struct SequentialConfig {
+    /// Shape of one input item: `[features]` or `[channels, height, width]`.
+    pub input_shape: Vec<usize>,
+    /// The layers, input first.
+    #[config(default = "Vec::new()")]
+    pub layers: Vec<LayerConfig>,
+}
+
+impl SequentialConfig {
+    /// Appends a linear layer.
+    pub fn linear(mut self, out: usize) -> Self {
+        self.layers.push(LayerConfig::Linear { out });
+        self
+    }
+
+    /// Appends a ReLU.
+    pub fn relu(mut self) -> Self {
+        self.layers.push(LayerConfig::Relu);
+        self
+    }
+
+    /// Appends a square convolution with stride 1 and `padding`.
+    pub fn conv(mut self, out_channels: usize, kernel: usize, padding: usize) -> Self {
+        self.layers.push(LayerConfig::Conv2d {
+            out_channels,
+            kernel,
+            stride: 1,
+            padding,
+        });
+        self
+    }
+
+    /// Appends a `kernel`x`kernel` max pool with stride `kernel`.
+    pub fn max_pool(mut self, kernel: usize) -> Self {
+        self.layers.push(LayerConfig::MaxPool2d {
+            kernel,
+            stride: kernel,
+        });
+        self
+    }
+
+    /// Appends dropout.
+    pub fn dropout(mut self, prob: f64) -> Self {
+        self.layers.push(LayerConfig::Dropout { prob });
+        self
+    }
+
+    /// Appends batch normalisation.
+    pub fn batch_norm(mut self) -> Self {
+        self.layers.push(LayerConfig::BatchNorm);
+        self
+    }
+
+    /// Activation shapes before each layer and after the last, checked.
+    fn shapes(&self) -> Result<Vec<ActShape>> {
+        let mut shapes = vec![ActShape::from_item_shape(&self.input_shape)?];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let next = shapes[i].next(layer, i)?;
+            shapes.push(next);
+        }
+        Ok(shapes)
+    }
+
+    /// Width of the output (the flattened last activation).
+    pub fn output_dim(&self) -> Result<usize> {
+        Ok(self.shapes()?.last().map_or(0, |s| s.size()))
+    }
+
+    /// Checks the stack and builds it on `device`.
+    pub fn init(&self, device: &Device) -> Result<Sequential> {
+        let shapes = self.shapes()?;
+        let layers = self
+            .layers
+            .iter()
+            .zip(&shapes)
+            .map(|(layer, input)| init_layer(layer, *input, device))
+            .collect();
+        Ok(Sequential {
+            layers,
+            config: self.clone(),
+        })
+    }
+}
+
+fn init_layer(layer: &LayerConfig, input: ActShape, device: &Device) -> Layer {
+    let channels = match input {
+        ActShape::Flat(n) => n,
+        ActShape::Image(c, _, _) => c,
+    };
+    match layer {
+        LayerConfig::Linear { out } => {
+            Layer::Linear(LinearConfig::new(input.size(), *out).init(device))
+        }
+        LayerConfig::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => Layer::Conv2d(
+            Conv2dConfig::new([channels, *out_channels], [*kernel, *kernel])
+                .with_stride([*stride, *stride])
+                .with_padding(PaddingConfig2d::Explicit(
+                    *padding, *padding, *padding, *padding,
+                ))
+                .init(device),
+        ),
+        LayerConfig::MaxPool2d { kernel, stride } => Layer::MaxPool2d(
+            MaxPool2dConfig::new([*kernel, *kernel])
+                .with_strides([*stride, *stride])
+                .init(),
+        ),
+        LayerConfig::Relu => Layer::Relu(Relu::new()),
+        LayerConfig::Dropout { prob } => Layer::Dropout(DropoutConfig::new(*prob).init()),
+        LayerConfig::BatchNorm => Layer::BatchNorm(BatchNormConfig::new(channels).init(device)),
+    }
+}
+
+/// A layer of a [`Sequential`].
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a handful of layers per model: size does not matter
+pub enum Layer {
+    /// Fully connected.
+    Linear(Linear),
+    /// Convolution.
+    Conv2d(Conv2d),
+    /// Max pooling.
+    MaxPool2d(MaxPool2d),
+    /// ReLU.
+    Relu(Relu),
+    /// Dropout.
+    Dropout(Dropout),
+    /// Batch normalisation.
+    BatchNorm(BatchNorm),
+}
+
+enum Act {
+    Flat(Tensor<2>),
+    Image(Tensor<4>),
+}
+
+impl Act {
+    fn flat(self) -> Tensor<2> {
+        match self {
+            Self::Flat(t) => t,
+            Self::Image(t) => t.flatten(1, 3),
+        }
+    }
+}
+
+/// A stack of layers with inferred widths; an [`Encoder`] and the usual classification head.
+#[derive(Module, Debug)]
+pub struct Sequential {
+    layers: Vec<Layer>,
+    #[module(skip)]
+    config: SequentialConfig,
+}
+
+impl Sequential {
+    /// The configuration that rebuilds this stack's architecture.
+    pub fn config(&self) -> &SequentialConfig {
+        &self.config
+    }
+
+    /// The layers, input first.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers (the identity).
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Runs the stack.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, prod(input_shape)]`
+    /// - returns `[batch, output_dim]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut act = match reshape_items::<4>(x.clone(), &self.config.input_shape) {
+            Ok(image) => Act::Image(image),
+            Err(_) => Act::Flat(x),
+        };
+        for layer in &self.layers {
+            act = match (layer, act) {
+                (Layer::Linear(l), a) => Act::Flat(l.forward(a.flat())),
+                (Layer::Conv2d(c), Act::Image(t)) => Act::Image(c.forward(t)),
+                (Layer::MaxPool2d(p), Act::Image(t)) => Act::Image(p.forward(t)),
+                (Layer::Relu(r), Act::Flat(t)) => Act::Flat(r.forward(t)),
+                (Layer::Relu(r), Act::Image(t)) => Act::Image(r.forward(t)),
+                (Layer::Dropout(d), Act::Flat(t)) => Act::Flat(d.forward(t)),
+                (Layer::Dropout(d), Act::Image(t)) => Act::Image(d.forward(t)),
+                (Layer::BatchNorm(b), Act::Flat(t)) => Act::Flat(b.forward(t)),
+                (Layer::BatchNorm(b), Act::Image(t)) => Act::Image(b.forward(t)),
+                // `SequentialConfig::shapes` refuses convolutions and pools on flat
+                // activations, and the layers can only be built through it.
+                (Layer::Conv2d(_) | Layer::MaxPool2d(_), Act::Flat(t)) => Act::Flat(t),
+            };
+        }
+        act.flat()
+    }
+
+    /// Width of the output.
+    pub fn output_dim(&self) -> usize {
+        self.config
+            .output_dim()
+            .expect("the config was checked when the stack was built")
+    }
+
+    /// Removes the last `n` layers (e.g. a source task's classifier).
+    pub fn drop_last(mut self, n: usize) -> Result<Self> {
+        if n > self.layers.len() {
+            return Err(CoreError::Model(format!(
+                "cannot drop {n} layers from a stack of {}",
+                self.layers.len()
+            )));
+        }
+        let keep = self.layers.len() - n;
+        self.layers.truncate(keep);
+        self.config.layers.truncate(keep);
+        Ok(self)
+    }
+
+    /// Appends freshly initialised layers after the existing ones.
+    pub fn push_layers(mut self, layers: &[LayerConfig], device: &Device) -> Result<Self> {
+        let mut config = self.config.clone();
+        config.layers.extend(layers.iter().cloned());
+        let shapes = config.shapes()?;
+        let start = self.layers.len();
+        for (i, layer) in layers.iter().enumerate() {
+            self.layers
+                .push(init_layer(layer, shapes[start + i], device));
+        }
+        self.config = config;
+        Ok(self)
+    }
+
+    /// Indices of the layers that hold parameters.
+    pub fn param_layer_indices(&self) -> Vec<usize> {
+        (0..self.layers.len())
+            .filter(|&i| self.config.layers[i].has_params())
+            .collect()
+    }
+
+    /// The parameter group of layer `index`.
+    pub fn layer_group(&self, index: usize) -> ParamGroup {
+        ParamGroup::ids_from_module(self.layers[index].clone())
+    }
+}
+
+impl Encoder for Sequential {
+    fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x)
+    }
+
+    fn feature_dim(&self) -> usize {
+        self.output_dim()
+    }
+
+    fn input_shape(&self) -> Vec<usize> {
+        self.config.input_shape.clone()
+    }
+
+    fn blocks(&self) -> Vec<ParamGroup> {
+        self.param_layer_indices()
+            .into_iter()
+            .map(|i| self.layer_group(i))
+            .collect()
+    }
+}
+
+/// An encoder followed by a head: the model most strategies train.
+#[derive(Module, Debug)]
+pub struct Classifier<E> {
+    /// Input to features.
+    pub encoder: E,
+    /// Features to class scores.
+    pub head: Sequential,
+}
+
+/// A linear head (optionally with hidden layers) for `features` inputs and `classes` outputs.
+pub fn head_config(features: usize, hidden: &[usize], classes: usize) -> SequentialConfig {
+    let mut config = SequentialConfig::new(vec![features]);
+    for &h in hidden {
+        config = config.linear(h).relu();
+    }
+    config.linear(classes)
+}
+
+impl<E: Encoder> Classifier<E> {
+    /// Joins an encoder and a head whose input width must equal the encoder's features.
+    pub fn new(encoder: E, head: Sequential) -> Result<Self> {
+        check_head(&encoder, &head)?;
+        Ok(Self { encoder, head })
+    }
+
+    /// Class scores.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input_size]`
+    /// - returns `[batch, num_classes]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.head.forward(self.encoder.encode(x))
+    }
+
+    /// Number of classes the head predicts.
+    pub fn num_classes(&self) -> usize {
+        self.head.output_dim()
+    }
+
+    /// Swaps in a new head; its input width must equal the encoder's features.
+    pub fn replace_head(self, head: Sequential) -> Result<Self> {
+        Self::new(self.encoder, head)
+    }
+
+    /// The parameters of the encoder, as a group.
+    pub fn encoder_group(&self) -> ParamGroup {
+        ParamGroup::ids_from_module(self.encoder.clone())
+    }
+
+    /// The parameters of the head, as a group.
+    pub fn head_group(&self) -> ParamGroup {
+        ParamGroup::ids_from_module(self.head.clone())
+    }
+
+    /// Freezes the whole encoder (no gradients, batch-norm statistics and dropout fixed).
+    pub fn freeze_encoder(self) -> Self {
+        let group = self.encoder_group();
+        self.freeze_group(group)
+    }
+
+    /// Freezes the first `k` blocks of the encoder; `k` larger than the number of blocks
+    /// is an error.
+    pub fn freeze_first_blocks(self, k: usize) -> Result<Self> {
+        let blocks = self.encoder.blocks();
+        if k > blocks.len() {
+            return Err(CoreError::Model(format!(
+                "cannot freeze {k} blocks: the encoder has {}",
+                blocks.len()
+            )));
+        }
+        Ok(blocks
+            .into_iter()
+            .take(k)
+            .fold(self, |model, group| model.freeze_group(group)))
+    }
+}
+
+fn check_head<E: Encoder>(encoder: &E, head: &Sequential) -> Result<()> {
+    let features = encoder.feature_dim();
+    if head.config().input_shape != [features] {
+        return Err(CoreError::Model(format!(
+            "head takes inputs of shape {:?} but the encoder gives {features} features",
+            head.config().input_shape
+        )));
+    }
+    Ok(())
+}
+
+/// Trainable and total parameter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamCount {
+    /// Parameters that receive gradients.
+    pub trainable: usize,
+    /// All parameters.
+    pub total: usize,
+}
+
+/// Counts parameters, trainable and total.
+///
+/// "Trainable" is read from the tensors' gradient flags, so count a model that lives on an
+/// autodiff device (`device.autodiff()`), where training happens; on a plain device nothing
+/// tracks gradients and the trainable count is 0.
+pub fn count_params<M: Module>(module: &M) -> ParamCount {
+    struct Counter(ParamCount);
+    impl ModuleVisitor for Counter {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let n = param.lazy_shape().num_elements();
+            self.0.total += n;
+            if param.val().is_require_grad() {
+                self.0.trainable += n;
+            }
+        }
+    }
+    let mut counter = Counter(ParamCount {
+        trainable: 0,
+        total: 0,
+    });
+    module.visit(&mut counter);
+    counter.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_are_inferred_and_bad_stacks_refused() {
+        let cnn = SequentialConfig::new(vec![1, 8, 8])
+            .conv(4, 3, 1)
+            .relu()
+            .max_pool(2)
+            .linear(10);
+        assert_eq!(cnn.output_dim().unwrap(), 10);
+        let features = SequentialConfig::new(vec![1, 8, 8])
+            .conv(4, 3, 1)
+            .max_pool(2);
+        assert_eq!(features.output_dim().unwrap(), 4 * 4 * 4);
+        let err = SequentialConfig::new(vec![16])
+            .conv(4, 3, 1)
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("needs image activations"), "{err}");
+        let err = SequentialConfig::new(vec![1, 2, 2])
+            .conv(4, 3, 0)
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("kernel larger"), "{err}");
+        assert!(SequentialConfig::new(vec![2, 3]).output_dim().is_err());
+    }
+}

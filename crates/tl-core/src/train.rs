@@ -1,0 +1,601 @@
+//! The training loop every strategy shares.
+//!
+//! One loop, configured by [`TrainConfig`]: an optimiser (SGD with momentum, Adam, AdamW),
+//! a learning-rate schedule (constant, step, cosine, each with an optional linear warm-up),
+//! per-group learning-rate factors, gradient clipping, early stopping on validation
+//! accuracy that restores the best weights, NaN/inf detection that stops with an error and
+//! leaves the last good checkpoint in place, seeding, and a progress callback.
+//! Strategies with extra loss terms pass their own loss function to [`Trainer::fit_with`].
+
+use crate::checkpoint::{save_checkpoint, write_json};
+use crate::data::{Batch, BatchPlan, LabelledSet};
+use crate::error::{CoreError, Result};
+use crate::metrics::Metrics;
+use crate::model::{Classifier, Encoder};
+use crate::report::EpochRecord;
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::lr_scheduler::LrSchedulerConfig;
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrSchedulerConfig;
+use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
+use burn::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::module::{Module, ParamGroup};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, ElementConversion, Tensor};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A model the loop can train and evaluate: inputs to class scores.
+pub trait ClassifierModel: Module + 'static {
+    /// Class scores.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input_size]`
+    /// - returns `[batch, num_classes]`
+    fn logits(&self, x: Tensor<2>) -> Tensor<2>;
+
+    /// Shape of one input item.
+    fn input_shape(&self) -> Vec<usize>;
+
+    /// Number of classes.
+    fn num_classes(&self) -> usize;
+}
+
+impl<E: Encoder + 'static> ClassifierModel for Classifier<E> {
+    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x)
+    }
+
+    fn input_shape(&self) -> Vec<usize> {
+        self.encoder.input_shape()
+    }
+
+    fn num_classes(&self) -> usize {
+        Classifier::num_classes(self)
+    }
+}
+
+/// Which optimiser, with its own settings; the learning rate lives in [`TrainConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent with (optional) momentum and L2 weight decay.
+    Sgd {
+        /// Momentum factor; 0 for none.
+        momentum: f64,
+        /// L2 penalty added to the gradient; 0 for none.
+        weight_decay: f64,
+    },
+    /// Adam with L2 weight decay added to the gradient.
+    Adam {
+        /// L2 penalty; 0 for none.
+        weight_decay: f64,
+    },
+    /// AdamW: decoupled weight decay.
+    AdamW {
+        /// Decoupled decay; 0 for none.
+        weight_decay: f64,
+    },
+}
+
+/// How the learning rate evolves over the run (per optimiser step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Multiply by `gamma` every `epochs` epochs.
+    Step {
+        /// Epochs between decays.
+        epochs: usize,
+        /// Decay factor.
+        gamma: f64,
+    },
+    /// Cosine annealing to `min_factor * lr` at the last step.
+    Cosine {
+        /// Final rate as a fraction of the initial one.
+        min_factor: f64,
+    },
+}
+
+/// Stop when validation accuracy has not improved for `patience` epochs, and keep the best.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Smallest gain that counts as an improvement.
+    pub min_delta: f64,
+}
+
+/// Configuration of the shared training loop.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Items per optimiser step.
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Base learning rate.
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// The optimiser.
+    #[config(default = "OptimizerKind::Adam { weight_decay: 0.0 }")]
+    pub optimizer: OptimizerKind,
+    /// The learning-rate schedule.
+    #[config(default = "Schedule::Constant")]
+    pub schedule: Schedule,
+    /// Linear warm-up from `lr / 100` over this many steps; 0 for none.
+    #[config(default = 0)]
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm of each parameter to this value.
+    #[config(default = "None")]
+    pub grad_clip_norm: Option<f32>,
+    /// Early stopping on validation accuracy (needs a validation set).
+    #[config(default = "None")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Seed of the shuffling and of the device's random numbers (dropout).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Refuses out-of-range values before any work.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(CoreError::config("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(CoreError::config("batch_size", "must be at least 1"));
+        }
+        if !(self.lr > 0.0 && self.lr <= 1.0) {
+            return Err(CoreError::config(
+                "lr",
+                format!("{} not in (0, 1]", self.lr),
+            ));
+        }
+        let decay = match self.optimizer {
+            OptimizerKind::Sgd {
+                momentum,
+                weight_decay,
+            } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(CoreError::config(
+                        "optimizer.momentum",
+                        format!("{momentum} not in [0, 1)"),
+                    ));
+                }
+                weight_decay
+            }
+            OptimizerKind::Adam { weight_decay } | OptimizerKind::AdamW { weight_decay } => {
+                weight_decay
+            }
+        };
+        if !(decay >= 0.0 && decay.is_finite()) {
+            return Err(CoreError::config(
+                "optimizer.weight_decay",
+                format!("{decay} must be >= 0"),
+            ));
+        }
+        match self.schedule {
+            Schedule::Step { epochs, gamma } => {
+                if epochs == 0 || !(gamma > 0.0 && gamma <= 1.0) {
+                    return Err(CoreError::config(
+                        "schedule",
+                        "step needs epochs >= 1 and gamma in (0, 1]",
+                    ));
+                }
+            }
+            Schedule::Cosine { min_factor } => {
+                if !(0.0..=1.0).contains(&min_factor) {
+                    return Err(CoreError::config(
+                        "schedule.min_factor",
+                        format!("{min_factor} not in [0, 1]"),
+                    ));
+                }
+            }
+            Schedule::Constant => {}
+        }
+        if let Some(clip) = self.grad_clip_norm
+            && !(clip > 0.0 && clip.is_finite())
+        {
+            return Err(CoreError::config(
+                "grad_clip_norm",
+                format!("{clip} must be > 0"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn optimizer(&self) -> ModuleOptimizer {
+        let clip = self.grad_clip_norm.map(GradientClippingConfig::Norm);
+        let decay = |w: f64| (w > 0.0).then(|| WeightDecayConfig::new(w as f32));
+        match self.optimizer {
+            OptimizerKind::Sgd {
+                momentum,
+                weight_decay,
+            } => SgdConfig::new()
+                .with_momentum((momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(0.0)
+                }))
+                .with_weight_decay(decay(weight_decay))
+                .with_gradient_clipping(clip)
+                .init(),
+            OptimizerKind::Adam { weight_decay } => AdamConfig::new()
+                .with_weight_decay(decay(weight_decay))
+                .with_grad_clipping(clip)
+                .init(),
+            OptimizerKind::AdamW { weight_decay } => AdamWConfig::new()
+                .with_weight_decay(weight_decay as f32)
+                .with_grad_clipping(clip)
+                .init(),
+        }
+    }
+
+    /// Burn's schedule for a group whose rate is `lr`, over `steps_per_epoch * epochs` steps.
+    fn schedule_for(&self, lr: f64, steps_per_epoch: usize) -> LrSchedulerConfig {
+        let total = (steps_per_epoch * self.epochs).max(1);
+        if lr == 0.0 {
+            // A group held at rate 0 (Burn's decaying schedules refuse a zero start).
+            return LrSchedulerConfig::Constant(0.0);
+        }
+        let warmup = self.warmup_steps.min(total.saturating_sub(1));
+        let main_steps = (total - warmup).max(1);
+        let main = match self.schedule {
+            Schedule::Constant => LrSchedulerConfig::Constant(lr),
+            Schedule::Step { epochs, gamma } => LrSchedulerConfig::Step(
+                StepLrSchedulerConfig::new(lr, epochs * steps_per_epoch).with_gamma(gamma),
+            ),
+            Schedule::Cosine { min_factor } => LrSchedulerConfig::Cosine(
+                CosineAnnealingLrSchedulerConfig::new(lr, main_steps).with_min_lr(lr * min_factor),
+            ),
+        };
+        if warmup == 0 {
+            return main;
+        }
+        LrSchedulerConfig::Sequential(SequentialLrSchedulerConfig::new(
+            vec![
+                LrSchedulerConfig::Linear(LinearLrSchedulerConfig::new(lr / 100.0, lr, warmup)),
+                main,
+            ],
+            vec![warmup],
+        ))
+    }
+}
+
+/// What the loop reports while it runs.
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    /// After an optimiser step.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step in the epoch.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+        /// This step's loss.
+        loss: f64,
+    },
+    /// After an epoch (and its validation).
+    Epoch(EpochRecord),
+}
+
+/// A loss to minimise for one batch: returns a one-element tensor.
+pub type LossFn<'a, M> = dyn FnMut(&M, &Batch) -> Tensor<1> + 'a;
+
+/// A progress callback.
+pub type ProgressFn<'a> = dyn FnMut(&ProgressEvent) + 'a;
+
+/// What [`Trainer::fit`] returns.
+#[derive(Debug)]
+pub struct TrainOutcome<M> {
+    /// The trained model (the best one when early stopping is on).
+    pub model: M,
+    /// Per-epoch history.
+    pub history: Vec<EpochRecord>,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+/// Runs [`TrainConfig`] on a model.
+pub struct Trainer<'a> {
+    config: TrainConfig,
+    lr_factors: Vec<(ParamGroup, f64)>,
+    progress: Option<Box<ProgressFn<'a>>>,
+    checkpoint_dir: Option<PathBuf>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer for `config`.
+    pub fn new(config: TrainConfig) -> Self {
+        Self {
+            config,
+            lr_factors: Vec::new(),
+            progress: None,
+            checkpoint_dir: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Gives `group` the learning rate `factor * lr` (the last matching group wins).
+    pub fn with_lr_factor(mut self, group: ParamGroup, factor: f64) -> Self {
+        self.lr_factors.push((group, factor));
+        self
+    }
+
+    /// Calls `f` after every step and every epoch.
+    pub fn with_progress(mut self, f: impl FnMut(&ProgressEvent) + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Saves the weights to `dir` after every epoch (and the best ones under early stopping).
+    pub fn with_checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint_dir = Some(dir.into());
+        self
+    }
+
+    /// Trains with cross-entropy on `train`, validating on `valid` after every epoch.
+    pub fn fit<M: ClassifierModel>(
+        &mut self,
+        model: M,
+        train: &LabelledSet,
+        valid: Option<&LabelledSet>,
+        device: &Device,
+    ) -> Result<TrainOutcome<M>> {
+        let loss = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
+        self.fit_with(model, train, valid, device, &mut |m: &M, b: &Batch| {
+            loss.forward(m.logits(b.inputs.clone()), b.labels.clone())
+        })
+    }
+
+    /// Trains with a caller's loss (cross-entropy plus a penalty, say).
+    pub fn fit_with<M: ClassifierModel>(
+        &mut self,
+        model: M,
+        train: &LabelledSet,
+        valid: Option<&LabelledSet>,
+        device: &Device,
+        loss_fn: &mut LossFn<'_, M>,
+    ) -> Result<TrainOutcome<M>> {
+        let cfg = self.config.clone();
+        cfg.validate()?;
+        check_set(&model, train, "training")?;
+        if let Some(v) = valid {
+            check_set(&model, v, "validation")?;
+        }
+        if cfg.early_stopping.is_some() && valid.is_none() {
+            return Err(CoreError::config(
+                "early_stopping",
+                "needs a validation set, and none was given",
+            ));
+        }
+        if let Some((_, factor)) = self
+            .lr_factors
+            .iter()
+            .find(|(_, f)| !(f.is_finite() && *f >= 0.0 && cfg.lr * f <= 1.0))
+        {
+            return Err(CoreError::config(
+                "lr_factor",
+                format!("{factor} must be >= 0 with factor * lr <= 1"),
+            ));
+        }
+        let ad_device = device.clone().autodiff();
+        ad_device.seed(cfg.seed);
+        let mut model = model.fork(&ad_device).train();
+        let mut plan = BatchPlan::new(train.len(), cfg.batch_size, true, cfg.seed);
+        let steps = plan.num_batches();
+        let mut optim = cfg.optimizer();
+        let mut lr_config = ModuleLrSchedulerConfig::new(cfg.schedule_for(cfg.lr, steps));
+        for (group, factor) in &self.lr_factors {
+            lr_config =
+                lr_config.with_group(group.clone(), cfg.schedule_for(cfg.lr * factor, steps));
+        }
+        let mut scheduler = lr_config
+            .init()
+            .map_err(|reason| CoreError::config("schedule", reason))?;
+
+        let mut history = Vec::new();
+        let mut best: Option<(f64, usize, M)> = None;
+        let mut since_best = 0;
+        let mut stopped_early = false;
+        for epoch in 1..=cfg.epochs {
+            let start = Instant::now();
+            let (mut loss_sum, mut correct, mut lr) = (0.0, 0usize, cfg.lr);
+            for (i, indices) in plan.epoch().into_iter().enumerate() {
+                let batch = train.batch(&indices, &ad_device);
+                let loss = loss_fn(&model, &batch);
+                let value: f64 = loss.clone().into_scalar::<f32>().elem();
+                if !value.is_finite() {
+                    return Err(CoreError::NonFinite {
+                        epoch,
+                        step: i + 1,
+                        loss: value as f32,
+                    });
+                }
+                correct += count_correct(&model, &batch);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let rates = scheduler.step();
+                lr = rates.base();
+                model = optim.step(rates, model, grads);
+                loss_sum += value;
+                self.emit(ProgressEvent::Step {
+                    epoch,
+                    step: i + 1,
+                    steps,
+                    loss: value,
+                });
+            }
+            let (valid_loss, valid_accuracy) = match valid {
+                Some(v) => {
+                    let m = evaluate(&model, v, device, cfg.batch_size.max(256));
+                    (m.loss, Some(m.accuracy))
+                }
+                None => (None, None),
+            };
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / steps as f64,
+                train_accuracy: correct as f64 / train.len() as f64,
+                valid_loss,
+                valid_accuracy,
+                lr,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            self.emit(ProgressEvent::Epoch(record.clone()));
+            history.push(record);
+            if let Some(dir) = &self.checkpoint_dir {
+                save_checkpoint(&dir.join("last"), &model.valid(), &cfg, None)?;
+                write_json(&dir.join("last").join("history.json"), &history)?;
+            }
+            if let (Some(stop), Some(acc)) = (&cfg.early_stopping, valid_accuracy) {
+                let improved = best
+                    .as_ref()
+                    .is_none_or(|(b, _, _)| acc > b + stop.min_delta);
+                if improved {
+                    best = Some((acc, epoch, model.clone()));
+                    since_best = 0;
+                    if let Some(dir) = &self.checkpoint_dir {
+                        save_checkpoint(&dir.join("best"), &model.valid(), &cfg, None)?;
+                    }
+                } else {
+                    since_best += 1;
+                    if since_best >= stop.patience {
+                        stopped_early = epoch < cfg.epochs;
+                        break;
+                    }
+                }
+            }
+        }
+        let (model, best_epoch) = match best {
+            Some((_, epoch, model)) => (model, epoch),
+            None => (model, history.len()),
+        };
+        Ok(TrainOutcome {
+            model,
+            history,
+            best_epoch,
+            stopped_early,
+        })
+    }
+
+    fn emit(&mut self, event: ProgressEvent) {
+        if let Some(progress) = self.progress.as_mut() {
+            progress(&event);
+        }
+    }
+}
+
+fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
+    set.validate()?;
+    if set.is_empty() {
+        return Err(CoreError::data(
+            &set.domain,
+            format!("the {what} set is empty"),
+        ));
+    }
+    if set.inputs.item_shape != model.input_shape() {
+        return Err(CoreError::data(
+            &set.domain,
+            format!(
+                "items of shape {:?} do not fit a model that takes {:?}",
+                set.inputs.item_shape,
+                model.input_shape()
+            ),
+        ));
+    }
+    if set.num_classes() > model.num_classes() {
+        return Err(CoreError::data(
+            &set.domain,
+            format!(
+                "{} classes but the model predicts {}",
+                set.num_classes(),
+                model.num_classes()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn count_correct<M: ClassifierModel>(model: &M, batch: &Batch) -> usize {
+    let predicted = argmax_rows(model.logits(batch.inputs.clone().detach()));
+    let labels: Vec<i64> = batch.labels.clone().into_data().iter::<i64>().collect();
+    predicted
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| **p as i64 == **l)
+        .count()
+}
+
+/// Row-wise argmax of `[batch, classes]` scores.
+pub fn argmax_rows(scores: Tensor<2>) -> Vec<usize> {
+    scores
+        .argmax(1)
+        .into_data()
+        .iter::<i64>()
+        .map(|v| v as usize)
+        .collect()
+}
+
+/// Predicted classes for every item of `set`, in order (inference mode, no gradients).
+pub fn predict<M: ClassifierModel>(
+    model: &M,
+    set: &LabelledSet,
+    device: &Device,
+    batch_size: usize,
+) -> Vec<usize> {
+    let model = model.valid();
+    let plain = device.clone().without_autodiff();
+    let mut plan = BatchPlan::new(set.len(), batch_size, false, 0);
+    plan.epoch()
+        .iter()
+        .flat_map(|idx| argmax_rows(model.logits(set.inputs.tensor(idx, &plain))))
+        .collect()
+}
+
+/// Accuracy, macro-F1, confusion matrix, per-class accuracy and mean cross-entropy of
+/// `model` on `set` (inference mode, no gradients).
+pub fn evaluate<M: ClassifierModel>(
+    model: &M,
+    set: &LabelledSet,
+    device: &Device,
+    batch_size: usize,
+) -> Metrics {
+    let model = model.valid();
+    let plain = device.clone().without_autodiff();
+    let loss = CrossEntropyLossConfig::new().init(&plain);
+    let mut plan = BatchPlan::new(set.len(), batch_size, false, 0);
+    let (mut predicted, mut loss_sum) = (Vec::with_capacity(set.len()), 0.0);
+    for idx in plan.epoch() {
+        let batch = set.batch(&idx, &plain);
+        let logits = model.logits(batch.inputs);
+        let l: f64 = loss
+            .forward(logits.clone(), batch.labels)
+            .into_scalar::<f32>()
+            .elem();
+        loss_sum += l * idx.len() as f64;
+        predicted.extend(argmax_rows(logits));
+    }
+    let mut metrics = Metrics::from_predictions(
+        &set.labels,
+        &predicted,
+        model.num_classes().max(set.num_classes()),
+    );
+    metrics.loss = Some(loss_sum / set.len().max(1) as f64);
+    metrics
+}

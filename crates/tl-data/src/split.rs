@@ -1,0 +1,129 @@
+//! Seeded selections: keep some classes, k labelled items per class, stratified splits.
+
+use crate::error::{DataError, Result};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use tl_core::data::LabelledSet;
+
+/// Keeps the items of `classes` and relabels them `0..classes.len()` in that order.
+pub fn select_classes(set: &LabelledSet, classes: &[usize]) -> Result<LabelledSet> {
+    if classes.is_empty() {
+        return Err(DataError::Request("no classes to select".into()));
+    }
+    if let Some(c) = classes.iter().find(|c| **c >= set.num_classes()) {
+        return Err(DataError::Request(format!(
+            "class {c} does not exist in `{}` ({} classes)",
+            set.domain,
+            set.num_classes()
+        )));
+    }
+    let indices: Vec<usize> = (0..set.len())
+        .filter(|&i| classes.contains(&set.labels[i]))
+        .collect();
+    let mut out = set.select(&indices);
+    out.labels = out
+        .labels
+        .iter()
+        .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+        .collect();
+    out.class_names = classes
+        .iter()
+        .map(|&c| set.class_names[c].clone())
+        .collect();
+    out.validate()?;
+    Ok(out)
+}
+
+fn indices_by_class(set: &LabelledSet, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut by_class = vec![Vec::new(); set.num_classes()];
+    for (i, &l) in set.labels.iter().enumerate() {
+        by_class[l].push(i);
+    }
+    for c in &mut by_class {
+        c.shuffle(&mut rng);
+    }
+    by_class
+}
+
+/// Draws `k` items of every class (seeded); returns them and the rest.
+pub fn k_per_class(set: &LabelledSet, k: usize, seed: u64) -> Result<(LabelledSet, LabelledSet)> {
+    let by_class = indices_by_class(set, seed);
+    if let Some((c, items)) = by_class.iter().enumerate().find(|(_, v)| v.len() < k) {
+        return Err(DataError::Request(format!(
+            "class `{}` of `{}` has {} items, fewer than the {k} asked for",
+            set.class_names[c],
+            set.domain,
+            items.len()
+        )));
+    }
+    let mut chosen: Vec<usize> = by_class.iter().flat_map(|v| v[..k].to_vec()).collect();
+    let mut rest: Vec<usize> = by_class.iter().flat_map(|v| v[k..].to_vec()).collect();
+    chosen.sort_unstable();
+    rest.sort_unstable();
+    Ok((set.select(&chosen), set.select(&rest)))
+}
+
+/// Splits every class in the proportion `fraction : 1 - fraction` (seeded).
+pub fn stratified_split(
+    set: &LabelledSet,
+    fraction: f64,
+    seed: u64,
+) -> Result<(LabelledSet, LabelledSet)> {
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(DataError::Request(format!(
+            "split fraction {fraction} not in [0, 1]"
+        )));
+    }
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for items in indices_by_class(set, seed) {
+        let n = (items.len() as f64 * fraction).round() as usize;
+        first.extend_from_slice(&items[..n]);
+        second.extend_from_slice(&items[n..]);
+    }
+    first.sort_unstable();
+    second.sort_unstable();
+    Ok((set.select(&first), set.select(&second)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digits::digits;
+
+    #[test]
+    fn class_selection_relabels_in_order() {
+        let d = digits().unwrap();
+        let high = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+        assert_eq!(high.class_names, vec!["5", "6", "7", "8", "9"]);
+        assert_eq!(high.class_counts(), vec![182, 181, 179, 174, 180]);
+        assert!(select_classes(&d, &[10]).is_err());
+    }
+
+    #[test]
+    fn k_per_class_is_exact_disjoint_and_seeded() {
+        let d = digits().unwrap();
+        let (few, rest) = k_per_class(&d, 10, 3).unwrap();
+        assert_eq!(few.class_counts(), vec![10; 10]);
+        assert_eq!(few.len() + rest.len(), d.len());
+        let (again, _) = k_per_class(&d, 10, 3).unwrap();
+        assert_eq!(few, again);
+        let (other, _) = k_per_class(&d, 10, 4).unwrap();
+        assert_ne!(few, other);
+        let err = k_per_class(&d, 500, 0).unwrap_err().to_string();
+        assert!(err.contains("fewer than the 500"), "{err}");
+    }
+
+    #[test]
+    fn stratified_split_keeps_proportions() {
+        let d = digits().unwrap();
+        let (a, b) = stratified_split(&d, 0.8, 1).unwrap();
+        assert_eq!(a.len() + b.len(), d.len());
+        for (ca, cb) in a.class_counts().iter().zip(b.class_counts()) {
+            let share = *ca as f64 / (*ca + cb) as f64;
+            assert!((share - 0.8).abs() < 0.01, "{share}");
+        }
+        assert!(stratified_split(&d, 1.5, 0).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Transfer learning on Burn: one facade over the toolkit's crates.
+//!
+//! Pick a backend with a feature (`flex`, the default CPU backend; `ndarray`; `wgpu` for
+//! GPUs) and a device by name at run time:
+//!
+//! ```
+//! let device = tl::prelude::device("flex")?;
+//! # let _ = device;
+//! # Ok::<(), tl::prelude::CoreError>(())
+//! ```
+//!
+//! | crate | what it holds |
+//! |---|---|
+//! | [`tl_core`] | devices, data sets, tasks, models and surgery, the training loop, metrics, reports, checkpoints |
+//! | [`tl_data`] | data sets: the embedded digits, class selection and seeded splits |
+
+pub use tl_core;
+pub use tl_data;
+
+/// Everything most programs import.
+pub mod prelude {
+    pub use tl_core::prelude::*;
+}

@@ -1,0 +1,446 @@
+//! The shared core's contract: freezing, learning, seeding, divergence, checkpoints, tasks.
+//! Runs on `TL_TEST_DEVICE` (flex by default; CI runs it once more on wgpu/lavapipe).
+
+mod common;
+
+use burn::module::Module;
+use common::*;
+use tl::prelude::*;
+use tl::tl_core::checkpoint::WEIGHTS_FILE;
+
+fn quick(epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(16)
+        .with_lr(0.05)
+        .with_seed(seed)
+}
+
+#[test]
+fn the_loop_learns_a_separable_problem() {
+    let dev = test_device();
+    let train = blobs(3, 40, 6, 0.8, 1);
+    let test = blobs(3, 30, 6, 0.8, 2);
+    dev.seed(0);
+    let model = mlp(6, 16, 3, &dev);
+    let mut epochs_seen = 0;
+    let out = Trainer::new(quick(8, 0))
+        .with_progress(|e| {
+            if let ProgressEvent::Epoch(_) = e {
+                epochs_seen += 1;
+            }
+        })
+        .fit(model, &train, Some(&test), &dev)
+        .unwrap();
+    let m = evaluate(&out.model, &test, &dev, 64);
+    assert!(m.accuracy >= 0.95, "accuracy {}", m.accuracy);
+    assert_eq!(out.history.len(), 8);
+    assert_eq!(epochs_seen, 8);
+    let first = out.history[0].train_loss;
+    let last = out.history[7].train_loss;
+    assert!(last < first * 0.5, "loss {first} -> {last}");
+    assert_eq!(m.confusion.total(), test.len());
+}
+
+#[test]
+fn frozen_parameters_stay_bit_identical_and_counts_follow_surgery() {
+    let dev = test_device();
+    let ad = dev.clone().autodiff();
+    let model = mlp(6, 16, 3, &ad);
+    let all = count_params(&model);
+    assert_eq!(all.total, 6 * 16 + 16 + 16 * 3 + 3);
+    assert_eq!(all.trainable, all.total);
+
+    let frozen = model.freeze_encoder();
+    let counts = count_params(&frozen);
+    assert_eq!(counts.trainable, 16 * 3 + 3, "only the head trains");
+    let encoder_before = weights(&frozen.encoder);
+    let head_before = weights(&frozen.head);
+    let out = Trainer::new(quick(3, 0))
+        .fit(frozen, &blobs(3, 20, 6, 0.8, 3), None, &dev)
+        .unwrap();
+    assert_eq!(
+        weights(&out.model.encoder),
+        encoder_before,
+        "frozen encoder moved"
+    );
+    assert_ne!(
+        weights(&out.model.head),
+        head_before,
+        "the head should train"
+    );
+
+    let thawed = out.model.unfreeze();
+    assert_eq!(count_params(&thawed).trainable, all.total);
+
+    let wider = thawed
+        .replace_head(head_config(16, &[8], 5).init(&ad).unwrap())
+        .unwrap();
+    let c = count_params(&wider);
+    assert_eq!(c.total, 6 * 16 + 16 + 16 * 8 + 8 + 8 * 5 + 5);
+    assert_eq!(c.trainable, c.total);
+    let err = wider
+        .replace_head(head_config(7, &[], 2).init(&ad).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("encoder gives 16 features"),
+        "{err}"
+    );
+}
+
+#[test]
+fn layer_surgery_drops_and_adds_layers() {
+    let dev = test_device();
+    let cnn = SequentialConfig::new(vec![1, 8, 8])
+        .conv(4, 3, 1)
+        .relu()
+        .max_pool(2)
+        .linear(32)
+        .relu()
+        .linear(10)
+        .init(&dev)
+        .unwrap();
+    assert_eq!(cnn.output_dim(), 10);
+    assert_eq!(cnn.param_layer_indices(), vec![0, 3, 5]);
+    let body = cnn.drop_last(1).unwrap();
+    assert_eq!(body.output_dim(), 32);
+    let x = burn::Tensor::<2>::zeros([3, 64], &dev);
+    assert_eq!(body.forward(x.clone()).dims(), [3, 32]);
+    let grown = body
+        .push_layers(&[LayerConfig::Linear { out: 7 }, LayerConfig::Relu], &dev)
+        .unwrap();
+    assert_eq!(grown.output_dim(), 7);
+    assert_eq!(grown.forward(x).dims(), [3, 7]);
+    assert!(grown.clone().drop_last(9).is_err());
+    let model = Classifier::new(grown, head_config(7, &[], 2).init(&dev).unwrap()).unwrap();
+    let ad_model = model.fork(&dev.clone().autodiff()).train();
+    let frozen = ad_model.freeze_first_blocks(2).unwrap();
+    let trainable = count_params(&frozen).trainable;
+    assert_eq!(
+        trainable,
+        32 * 7 + 7 + 7 * 2 + 2,
+        "conv and first linear frozen"
+    );
+    assert!(frozen.freeze_first_blocks(4).is_err());
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_differs() {
+    let dev = test_device();
+    let train = blobs(3, 20, 6, 0.8, 4);
+    let run = |seed: u64| {
+        dev.seed(seed);
+        let model = mlp(6, 16, 3, &dev);
+        let out = Trainer::new(quick(2, seed))
+            .fit(model, &train, None, &dev)
+            .unwrap();
+        weights(&out.model)
+    };
+    let a = run(7);
+    assert_eq!(a, run(7), "same seed, same weights");
+    assert_ne!(a, run(8), "another seed, other weights");
+}
+
+#[test]
+fn a_nan_stops_training_and_the_last_checkpoint_still_predicts() {
+    let dev = test_device();
+    let train = blobs(3, 30, 6, 0.8, 5);
+    let dir = temp_dir("nan");
+    dev.seed(0);
+    let model = mlp(6, 16, 3, &dev);
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&dev.clone().autodiff());
+    let steps_per_epoch = train.len().div_ceil(16);
+    let mut calls = 0;
+    let err = Trainer::new(quick(6, 0))
+        .with_checkpoint_dir(&dir)
+        .fit_with(model, &train, None, &dev, &mut |m, b| {
+            calls += 1;
+            let l = loss.forward(m.logits(b.inputs.clone()), b.labels.clone());
+            // epoch 4, step 2 goes bad
+            if calls == 3 * steps_per_epoch + 2 {
+                l * f32::NAN
+            } else {
+                l
+            }
+        })
+        .unwrap_err();
+    match err {
+        CoreError::NonFinite { epoch, step, .. } => assert_eq!((epoch, step), (4, 2)),
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    assert!(err_message_mentions_epoch(4, 2));
+    let restored = load_checkpoint(mlp(6, 16, 3, &dev), &dir.join("last")).unwrap();
+    let m = evaluate(&restored, &train, &dev, 64);
+    assert!(
+        m.accuracy > 0.9,
+        "the epoch-3 weights predict: {}",
+        m.accuracy
+    );
+    let history: Vec<EpochRecord> =
+        serde_json::from_slice(&std::fs::read(dir.join("last/history.json")).unwrap()).unwrap();
+    assert_eq!(history.len(), 3);
+}
+
+fn err_message_mentions_epoch(epoch: usize, step: usize) -> bool {
+    let text = CoreError::NonFinite {
+        epoch,
+        step,
+        loss: f32::NAN,
+    }
+    .to_string();
+    text.contains(&format!("epoch {epoch}, step {step}")) && text.contains("NaN")
+}
+
+#[test]
+fn checkpoints_round_trip_and_refuse_other_architectures() {
+    let dev = test_device();
+    let dir = temp_dir("ckpt");
+    dev.seed(3);
+    let model = mlp(6, 16, 3, &dev);
+    let report_config = quick(1, 0);
+    save_checkpoint(&dir, &model, &report_config, None).unwrap();
+    assert!(dir.join("config.json").exists());
+    let back = load_checkpoint(mlp(6, 16, 3, &dev), &dir).unwrap();
+    let set = blobs(3, 10, 6, 0.8, 6);
+    assert_eq!(
+        predict(&model, &set, &dev, 8),
+        predict(&back, &set, &dev, 8)
+    );
+    assert_eq!(weights(&model), weights(&back));
+
+    let err = load_checkpoint(mlp(6, 12, 3, &dev), &dir).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, CoreError::CheckpointMismatch { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("encoder.layers.0"),
+        "names the parameter: {text}"
+    );
+
+    let deeper = Classifier::new(
+        SequentialConfig::new(vec![6])
+            .linear(16)
+            .relu()
+            .init(&dev)
+            .unwrap(),
+        head_config(16, &[4], 3).init(&dev).unwrap(),
+    )
+    .unwrap();
+    let err = load_checkpoint(deeper, &dir).unwrap_err().to_string();
+    assert!(err.contains("head.layers"), "{err}");
+
+    std::fs::write(dir.join(WEIGHTS_FILE), b"garbage").unwrap();
+    let err = load_checkpoint(mlp(6, 16, 3, &dev), &dir).unwrap_err();
+    assert!(matches!(err, CoreError::Format { .. }), "{err}");
+    let err = load_checkpoint(mlp(6, 16, 3, &dev), &dir.join("nowhere")).unwrap_err();
+    assert!(err.to_string().contains("no such weights file"), "{err}");
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let dev = test_device();
+    let train = blobs(3, 30, 6, 0.8, 7);
+    let valid = blobs(3, 20, 6, 0.8, 8);
+    dev.seed(0);
+    let config = quick(40, 0).with_early_stopping(Some(EarlyStopping {
+        patience: 2,
+        min_delta: 0.0,
+    }));
+    let out = Trainer::new(config)
+        .fit(mlp(6, 16, 3, &dev), &train, Some(&valid), &dev)
+        .unwrap();
+    assert!(
+        out.stopped_early,
+        "separable data saturates long before 40 epochs"
+    );
+    let best = out
+        .history
+        .iter()
+        .map(|r| r.valid_accuracy.unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(out.history[out.best_epoch - 1].valid_accuracy, Some(best));
+    let kept = evaluate(&out.model, &valid, &dev, 64).accuracy;
+    assert!(
+        (kept - best).abs() < 1e-9,
+        "restored weights score {kept}, best {best}"
+    );
+    let err = Trainer::new(quick(2, 0).with_early_stopping(Some(EarlyStopping {
+        patience: 1,
+        min_delta: 0.0,
+    })))
+    .fit(mlp(6, 16, 3, &dev), &train, None, &dev)
+    .unwrap_err();
+    assert!(err.to_string().contains("needs a validation set"), "{err}");
+}
+
+#[test]
+fn a_group_learning_rate_factor_of_zero_holds_that_group() {
+    let dev = test_device();
+    let model = mlp(6, 16, 3, &dev);
+    let encoder = burn::module::ParamGroup::ids_from_module(model.encoder.clone());
+    let before = weights(&model.encoder);
+    let out = Trainer::new(quick(2, 0).with_schedule(Schedule::Cosine { min_factor: 0.1 }))
+        .with_lr_factor(encoder, 0.0)
+        .fit(model, &blobs(3, 20, 6, 0.8, 9), None, &dev)
+        .unwrap();
+    assert_eq!(weights(&out.model.encoder), before);
+    assert!(out.history[1].lr < 0.05, "cosine decays the base rate");
+}
+
+#[test]
+fn bad_configs_and_mismatched_data_are_refused_before_training() {
+    let dev = test_device();
+    let train = blobs(3, 10, 6, 0.8, 10);
+    let cases: Vec<(TrainConfig, &str)> = vec![
+        (quick(0, 0), "epochs"),
+        (quick(1, 0).with_batch_size(0), "batch_size"),
+        (quick(1, 0).with_lr(0.0), "lr"),
+        (quick(1, 0).with_lr(f64::NAN), "lr"),
+        (
+            quick(1, 0).with_optimizer(OptimizerKind::Sgd {
+                momentum: 1.5,
+                weight_decay: 0.0,
+            }),
+            "optimizer.momentum",
+        ),
+        (
+            quick(1, 0).with_optimizer(OptimizerKind::AdamW { weight_decay: -1.0 }),
+            "optimizer.weight_decay",
+        ),
+        (
+            quick(1, 0).with_schedule(Schedule::Step {
+                epochs: 0,
+                gamma: 0.5,
+            }),
+            "schedule",
+        ),
+        (quick(1, 0).with_grad_clip_norm(Some(0.0)), "grad_clip_norm"),
+    ];
+    for (config, field) in cases {
+        let err = Trainer::new(config)
+            .fit(mlp(6, 8, 3, &dev), &train, None, &dev)
+            .unwrap_err();
+        match err {
+            CoreError::InvalidConfig { field: f, .. } => assert_eq!(f, field),
+            other => panic!("expected InvalidConfig({field}), got {other}"),
+        }
+    }
+    let err = Trainer::new(quick(1, 0))
+        .fit(mlp(5, 8, 3, &dev), &train, None, &dev)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("do not fit a model that takes [5]"),
+        "{err}"
+    );
+    let err = Trainer::new(quick(1, 0))
+        .fit(mlp(6, 8, 2, &dev), &train, None, &dev)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("3 classes but the model predicts 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_optimiser_and_schedule_trains() {
+    let dev = test_device();
+    let train = blobs(3, 30, 6, 0.8, 11);
+    let optimisers = [
+        OptimizerKind::Sgd {
+            momentum: 0.9,
+            weight_decay: 1e-4,
+        },
+        OptimizerKind::Adam { weight_decay: 0.0 },
+        OptimizerKind::AdamW { weight_decay: 1e-2 },
+    ];
+    let schedules = [
+        Schedule::Constant,
+        Schedule::Step {
+            epochs: 2,
+            gamma: 0.5,
+        },
+        Schedule::Cosine { min_factor: 0.0 },
+    ];
+    for (opt, sched) in optimisers.into_iter().zip(schedules) {
+        dev.seed(1);
+        let config = quick(6, 1)
+            .with_optimizer(opt.clone())
+            .with_schedule(sched.clone())
+            .with_warmup_steps(4)
+            .with_grad_clip_norm(Some(5.0));
+        let out = Trainer::new(config)
+            .fit(mlp(6, 16, 3, &dev), &train, None, &dev)
+            .unwrap();
+        let acc = evaluate(&out.model, &train, &dev, 64).accuracy;
+        assert!(acc >= 0.9, "{opt:?} with {sched:?}: {acc}");
+    }
+}
+
+#[test]
+fn transfer_task_validation() {
+    let a = blobs(3, 5, 6, 0.5, 12);
+    let task = TransferTask::new(3)
+        .with_source(a.clone())
+        .with_target_labelled(a.clone())
+        .with_target_test(a.clone());
+    task.validate().unwrap();
+    assert_eq!(task.item_shape(), Some(&[6usize][..]));
+
+    let other_shape = blobs(3, 5, 4, 0.5, 13);
+    let err = task
+        .clone()
+        .with_target_test(other_shape)
+        .validate()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("[6] but the target test set has [4]"),
+        "{err}"
+    );
+
+    let err = TransferTask::new(2)
+        .with_target_labelled(a.clone())
+        .validate()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("label 2, out of range for 2 classes"),
+        "{err}"
+    );
+
+    let empty = a.select(&[]);
+    let err = task
+        .clone()
+        .with_target_labelled(empty)
+        .validate()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("labelled target set is empty"),
+        "{err}"
+    );
+    assert!(TransferTask::new(3).validate().is_err());
+    assert!(
+        TransferTask::new(0)
+            .with_source(a.clone())
+            .validate()
+            .is_err()
+    );
+
+    let err = task
+        .require("self-training", &[TaskPart::TargetUnlabelled])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strategy `self-training` needs the task's unlabelled target set, which is missing or empty"
+    );
+    let task = task.with_target_unlabelled(a.unlabelled());
+    task.require(
+        "self-training",
+        &[TaskPart::TargetUnlabelled, TaskPart::SourceLabelled],
+    )
+    .unwrap();
+}
