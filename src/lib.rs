@@ -19,5 +19,7 @@ pub use tl_data;
 
 /// Everything most programs import.
 pub mod prelude {
+    pub use burn::module::{Module, ParamGroup};
+    pub use burn::tensor::{Device, Tensor};
     pub use tl_core::prelude::*;
 }

@@ -1,0 +1,222 @@
+//! The main job: compare transfer strategies on the embedded digits, over several seeds.
+//!
+//! A small CNN is pretrained on digits 0-4 (the source task). The target task is digits 5-9
+//! with only 10 labelled images per class; the rest of 5-9 is the target test set. Each
+//! strategy starts from the same pretrained weights (or from scratch) and is scored on the
+//! target test set:
+//!
+//! - `scratch`: the same architecture, randomly initialised, trained on the 50 target labels;
+//! - `frozen-encoder`: the pretrained convolutional encoder frozen, a new head trained;
+//! - `fine-tune`: the pretrained encoder and a new head, all trained.
+//!
+//! The source model's own head (a 64-wide hidden layer and the 5-way output) is the
+//! task-specific part that is dropped; every target model gets a fresh head of that shape.
+//!
+//! ```text
+//! cargo run --release --example compare -- [--device flex|ndarray|wgpu|wgpu-cpu|auto]
+//!     [--seeds 3] [--labels-per-class 10] [--target-epochs 60] [--json PATH] [--csv PATH]
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+use tl::prelude::*;
+use tl::tl_core::checkpoint::write_atomic;
+use tl::tl_core::device::device_label;
+use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
+
+struct Args {
+    device: String,
+    seeds: u64,
+    labels_per_class: usize,
+    target_epochs: usize,
+    json: Option<PathBuf>,
+    csv: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        device: "flex".into(),
+        seeds: 3,
+        labels_per_class: 10,
+        target_epochs: 60,
+        json: None,
+        csv: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--device" => args.device = value()?,
+            "--seeds" => args.seeds = value()?.parse().map_err(|e| format!("--seeds: {e}"))?,
+            "--labels-per-class" => {
+                args.labels_per_class = value()?
+                    .parse()
+                    .map_err(|e| format!("--labels-per-class: {e}"))?
+            }
+            "--target-epochs" => {
+                args.target_epochs = value()?
+                    .parse()
+                    .map_err(|e| format!("--target-epochs: {e}"))?
+            }
+            "--json" => args.json = Some(value()?.into()),
+            "--csv" => args.csv = Some(value()?.into()),
+            "-h" | "--help" => {
+                println!(
+                    "usage: compare [--device NAME] [--seeds N] [--labels-per-class K] [--target-epochs E] [--json PATH] [--csv PATH]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}` (try --help)")),
+        }
+    }
+    if args.seeds == 0 || args.labels_per_class == 0 || args.target_epochs == 0 {
+        return Err("--seeds, --labels-per-class and --target-epochs must be at least 1".into());
+    }
+    Ok(args)
+}
+
+/// The encoder both tasks share: two conv blocks, 32 x 2 x 2 = 128 features.
+fn encoder_config() -> SequentialConfig {
+    SequentialConfig::new(vec![1, 8, 8])
+        .conv(16, 3, 1)
+        .relu()
+        .max_pool(2)
+        .conv(32, 3, 1)
+        .relu()
+        .max_pool(2)
+}
+
+const FEATURES: usize = 128;
+/// Hidden width of every head (source and target).
+const HIDDEN: usize = 64;
+
+fn pretrain_config(seed: u64) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(15)
+        .with_batch_size(32)
+        .with_lr(2e-3)
+        .with_seed(seed)
+}
+
+fn target_config(seed: u64, lr: f64, epochs: usize) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(10)
+        .with_lr(lr)
+        .with_schedule(Schedule::Cosine { min_factor: 0.1 })
+        .with_seed(seed)
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let dev = device(&args.device)?;
+    let label = device_label(&dev);
+    let digits = tl::tl_data::digits()?;
+    let source_all = select_classes(&digits, &[0, 1, 2, 3, 4])?;
+    let target_all = select_classes(&digits, &[5, 6, 7, 8, 9])?;
+    eprintln!(
+        "digits: {} source images (0-4), {} target images (5-9); {} labels per target class; device {label}",
+        source_all.len(),
+        target_all.len(),
+        args.labels_per_class
+    );
+
+    let mut comparison = Comparison::default();
+    for seed in 0..args.seeds {
+        let (source_train, source_valid) = stratified_split(&source_all, 0.8, seed)?;
+        let (target_train, target_test) = k_per_class(&target_all, args.labels_per_class, seed)?;
+
+        // The pretrained model: trained on the source task once per seed.
+        dev.seed(seed);
+        let source_model = Classifier::new(
+            encoder_config().init(&dev)?,
+            head_config(FEATURES, &[HIDDEN], 5).init(&dev)?,
+        )?;
+        let start = Instant::now();
+        let pre = Trainer::new(pretrain_config(seed)).fit(
+            source_model,
+            &source_train,
+            Some(&source_valid),
+            &dev,
+        )?;
+        let source_acc = evaluate(&pre.model, &source_valid, &dev, 256).accuracy;
+        eprintln!(
+            "seed {seed}: pretrained on 0-4 in {:.1} s, source validation accuracy {:.2} %",
+            start.elapsed().as_secs_f64(),
+            100.0 * source_acc
+        );
+        let pretrained = pre.model.encoder;
+
+        let strategies: [(&str, f64); 3] = [
+            ("scratch", 3e-3),
+            ("frozen-encoder", 3e-3),
+            ("fine-tune", 3e-3),
+        ];
+        for (name, lr) in strategies {
+            let config = target_config(seed, lr, args.target_epochs);
+            dev.seed(1000 + seed);
+            let head = head_config(FEATURES, &[HIDDEN], 5).init(&dev)?;
+            let model = match name {
+                "scratch" => Classifier::new(encoder_config().init(&dev)?, head)?,
+                "frozen-encoder" => Classifier::new(pretrained.clone(), head)?.freeze_encoder(),
+                _ => Classifier::new(pretrained.clone(), head)?,
+            };
+            let start = Instant::now();
+            let out = Trainer::new(config.clone()).fit(model, &target_train, None, &dev)?;
+            let wall = start.elapsed().as_secs_f64();
+            // Counted on the trained model, which lives on the autodiff device.
+            let params = count_params(&out.model);
+            let metrics = evaluate(&out.model, &target_test, &dev, 256);
+            eprintln!(
+                "seed {seed}: {name:<15} target accuracy {:.2} % ({wall:.1} s)",
+                100.0 * metrics.accuracy
+            );
+            let mut report = FitReport {
+                strategy: name.to_string(),
+                config: serde_json::to_value(&config)?,
+                history: out.history,
+                metrics,
+                wall_time_s: wall,
+                params,
+                device: label.clone(),
+                seed,
+                extra: Default::default(),
+            };
+            report.extra.insert("source_accuracy".into(), source_acc);
+            comparison.push(report);
+        }
+    }
+
+    println!(
+        "\nDigits 0-4 -> 5-9, {} labels per class, {} target epochs, {} seeds, device {label}\n",
+        args.labels_per_class, args.target_epochs, args.seeds
+    );
+    println!("{}", comparison.to_markdown());
+    let rows = comparison.summary();
+    let acc = |name: &str| {
+        rows.iter()
+            .find(|r| r.strategy == name)
+            .map_or(f64::NAN, |r| r.accuracy_mean)
+    };
+    println!(
+        "fine-tune vs scratch: {:+.2} points; frozen encoder vs scratch: {:+.2} points",
+        100.0 * (acc("fine-tune") - acc("scratch")),
+        100.0 * (acc("frozen-encoder") - acc("scratch"))
+    );
+    if let Some(path) = &args.json {
+        write_atomic(path, comparison.to_json()?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.csv {
+        write_atomic(path, comparison.to_csv().as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
