@@ -7,7 +7,9 @@
 //!
 //! - `scratch`: the same architecture, randomly initialised, trained on the 50 target labels;
 //! - `frozen-encoder`: the pretrained convolutional encoder frozen, a new head trained;
-//! - `fine-tune`: the pretrained encoder and a new head, all trained.
+//! - `fine-tune`: the pretrained encoder and a new head, all trained;
+//! - `frozen-random-encoder`: a control: a *random* encoder frozen, a new head trained; the
+//!   gap to `frozen-encoder` is what the pretrained features are worth.
 //!
 //! The source model's own head (a 64-wide hidden layer and the 5-way output) is the
 //! task-specific part that is dropped; every target model gets a fresh head of that shape.
@@ -166,6 +168,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             let model = match name {
                 "scratch" => Classifier::new(encoder_config().init(&dev)?, head)?,
                 "frozen-encoder" => Classifier::new(pretrained.clone(), head)?.freeze_encoder(),
+                "frozen-random-encoder" => {
+                    Classifier::new(encoder_config().init(&dev)?, head)?.freeze_encoder()
+                }
                 _ => Classifier::new(pretrained.clone(), head)?,
             };
             let start = Instant::now();
