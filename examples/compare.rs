@@ -156,10 +156,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         let pretrained = pre.model.encoder;
 
-        let strategies: [(&str, f64); 3] = [
+        let strategies: [(&str, f64); 4] = [
             ("scratch", 3e-3),
             ("frozen-encoder", 3e-3),
             ("fine-tune", 3e-3),
+            ("frozen-random-encoder", 3e-3),
         ];
         for (name, lr) in strategies {
             let config = target_config(seed, lr, args.target_epochs);

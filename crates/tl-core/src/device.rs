@@ -93,18 +93,31 @@ fn ndarray() -> Result<Device> {
 #[cfg(feature = "wgpu")]
 fn wgpu(cpu: bool, name: &str) -> Result<Device> {
     use burn::tensor::DeviceKind;
+    use std::sync::Mutex;
+    // Burn starts a wgpu runtime once per adapter and refuses a second start ("service
+    // already initialized"); the started device is cloned for every later request.
+    static STARTED: Mutex<[Option<Device>; 2]> = Mutex::new([None, None]);
+    let mut started = STARTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let slot = &mut started[usize::from(cpu)];
+    if let Some(device) = slot {
+        return Ok(device.clone());
+    }
     let kind = if cpu {
         DeviceKind::Cpu
     } else {
         DeviceKind::DefaultDevice
     };
-    Device::wgpu_options()
+    let device = Device::wgpu_options()
         .device_kind(kind)
         .init()
         .map_err(|err| CoreError::DeviceInit {
             device: name.to_string(),
             reason: err.to_string(),
-        })
+        })?;
+    *slot = Some(device.clone());
+    Ok(device)
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -124,6 +137,17 @@ mod tests {
         let err = device("tpu").unwrap_err();
         assert!(matches!(err, CoreError::UnknownDevice(ref n) if n == "tpu"));
         assert!(err.to_string().contains("flex, ndarray, wgpu"));
+    }
+
+    #[test]
+    fn asking_twice_gives_the_same_device() {
+        for name in compiled_backends() {
+            if name == "wgpu" {
+                continue; // needs a GPU; `wgpu-cpu` is covered by CI's lavapipe run
+            }
+            let a = device(name).unwrap();
+            assert_eq!(a, device(name).unwrap());
+        }
     }
 
     #[test]
