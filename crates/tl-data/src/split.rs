@@ -127,3 +127,153 @@ mod tests {
         assert!(stratified_split(&d, 1.5, 0).is_err());
     }
 }
+
+/// Stratified train / validation / test split with the given train and validation fractions.
+pub fn train_valid_test(
+    set: &LabelledSet,
+    train: f64,
+    valid: f64,
+    seed: u64,
+) -> Result<(LabelledSet, LabelledSet, LabelledSet)> {
+    if train < 0.0 || valid < 0.0 || train + valid > 1.0 {
+        return Err(DataError::Request(format!(
+            "fractions train {train} + valid {valid} must be >= 0 and sum to at most 1"
+        )));
+    }
+    let (first, test) = stratified_split(set, train + valid, seed)?;
+    let share = if train + valid > 0.0 {
+        train / (train + valid)
+    } else {
+        0.0
+    };
+    let (tr, va) = stratified_split(&first, share, seed.wrapping_add(1))?;
+    Ok((tr, va, test))
+}
+
+/// An N-way K-shot episode: support and query sets relabelled `0..n_way`.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    /// `n_way * k_shot` labelled examples.
+    pub support: LabelledSet,
+    /// `n_way * n_query` examples to classify.
+    pub query: LabelledSet,
+    /// The original class of each episode label.
+    pub classes: Vec<usize>,
+}
+
+/// Draws N-way K-shot episodes from a labelled set (seeded).
+#[derive(Debug, Clone)]
+pub struct EpisodeSampler {
+    by_class: Vec<Vec<usize>>,
+    n_way: usize,
+    k_shot: usize,
+    n_query: usize,
+    rng: StdRng,
+}
+
+impl EpisodeSampler {
+    /// A sampler; refuses when fewer than `n_way` classes have `k_shot + n_query` items.
+    pub fn new(
+        set: &LabelledSet,
+        n_way: usize,
+        k_shot: usize,
+        n_query: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        if n_way < 2 || k_shot == 0 {
+            return Err(DataError::Request(format!(
+                "{n_way}-way {k_shot}-shot: need at least 2 ways and 1 shot"
+            )));
+        }
+        let mut by_class = vec![Vec::new(); set.num_classes()];
+        for (i, &l) in set.labels.iter().enumerate() {
+            by_class[l].push(i);
+        }
+        by_class.retain(|items| items.len() >= k_shot + n_query);
+        if by_class.len() < n_way {
+            return Err(DataError::Request(format!(
+                "only {} classes of `{}` have the {} items a {n_way}-way {k_shot}-shot episode with {n_query} queries needs",
+                by_class.len(),
+                set.domain,
+                k_shot + n_query
+            )));
+        }
+        Ok(Self {
+            by_class,
+            n_way,
+            k_shot,
+            n_query,
+            rng: StdRng::seed_from_u64(seed),
+        })
+    }
+
+    /// The next episode.
+    pub fn sample(&mut self, set: &LabelledSet) -> Episode {
+        let mut pool: Vec<usize> = (0..self.by_class.len()).collect();
+        pool.shuffle(&mut self.rng);
+        pool.truncate(self.n_way);
+        let (mut support, mut query) = (Vec::new(), Vec::new());
+        let mut classes = Vec::new();
+        for &p in &pool {
+            let mut items = self.by_class[p].clone();
+            items.shuffle(&mut self.rng);
+            support.extend_from_slice(&items[..self.k_shot]);
+            query.extend_from_slice(&items[self.k_shot..self.k_shot + self.n_query]);
+            classes.push(set.labels[items[0]]);
+        }
+        let relabel = |indices: &[usize]| {
+            let mut s = set.select(indices);
+            s.labels = s
+                .labels
+                .iter()
+                .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+                .collect();
+            s.class_names = classes
+                .iter()
+                .map(|&c| set.class_names[c].clone())
+                .collect();
+            s
+        };
+        Episode {
+            support: relabel(&support),
+            query: relabel(&query),
+            classes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod episode_tests {
+    use super::*;
+    use crate::digits::digits;
+
+    #[test]
+    fn episodes_have_the_asked_shape_and_disjoint_parts() {
+        let d = digits().unwrap();
+        let mut s = EpisodeSampler::new(&d, 5, 3, 4, 9).unwrap();
+        let e = s.sample(&d);
+        assert_eq!(e.support.class_counts(), vec![3; 5]);
+        assert_eq!(e.query.class_counts(), vec![4; 5]);
+        let mut sorted = e.classes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 5);
+        for (i, &c) in e.classes.iter().enumerate() {
+            assert_eq!(e.support.class_names[i], d.class_names[c]);
+        }
+        let mut again = EpisodeSampler::new(&d, 5, 3, 4, 9).unwrap();
+        assert_eq!(again.sample(&d).classes, e.classes);
+        assert!(EpisodeSampler::new(&d, 11, 1, 1, 0).is_err());
+        assert!(EpisodeSampler::new(&d, 5, 200, 1, 0).is_err());
+    }
+
+    #[test]
+    fn three_way_split_is_stratified() {
+        let d = digits().unwrap();
+        let (tr, va, te) = train_valid_test(&d, 0.7, 0.15, 2).unwrap();
+        assert_eq!(tr.len() + va.len() + te.len(), d.len());
+        assert!((tr.len() as f64 / d.len() as f64 - 0.7).abs() < 0.01);
+        assert!((va.len() as f64 / d.len() as f64 - 0.15).abs() < 0.01);
+        assert!(train_valid_test(&d, 0.9, 0.2, 0).is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! Image transforms on `[channels, height, width]` items, and seeded augmentation.
+//!
+//! Per-item functions take and return flat values with an explicit shape; the set-level
+//! helpers apply them to every item of a [`LabelledSet`] or [`Inputs`].
+
+use crate::error::{DataError, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tl_core::data::{Inputs, LabelledSet};
+
+/// An image shape: channels, height, width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chw {
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl Chw {
+    /// A shape.
+    pub fn new(c: usize, h: usize, w: usize) -> Self {
+        Self { c, h, w }
+    }
+
+    /// Reads `[c, h, w]`.
+    pub fn of(shape: &[usize]) -> Result<Self> {
+        match *shape {
+            [c, h, w] if c * h * w > 0 => Ok(Self { c, h, w }),
+            _ => Err(DataError::Request(format!(
+                "item shape {shape:?} is not an image [channels, height, width]"
+            ))),
+        }
+    }
+
+    /// Values per item.
+    pub fn size(self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// As an item shape.
+    pub fn to_vec(self) -> Vec<usize> {
+        vec![self.c, self.h, self.w]
+    }
+}
+
+/// Bilinear resize (half-pixel centres, as PyTorch's `align_corners=False`).
+pub fn resize_bilinear(x: &[f32], s: Chw, h: usize, w: usize) -> Vec<f32> {
+    let mut out = vec![0.0; s.c * h * w];
+    let sy = s.h as f32 / h as f32;
+    let sx = s.w as f32 / w as f32;
+    for c in 0..s.c {
+        let src = &x[c * s.h * s.w..(c + 1) * s.h * s.w];
+        for oy in 0..h {
+            let fy = ((oy as f32 + 0.5) * sy - 0.5).clamp(0.0, (s.h - 1) as f32);
+            let (y0, ty) = (fy.floor() as usize, fy - fy.floor());
+            let y1 = (y0 + 1).min(s.h - 1);
+            for ox in 0..w {
+                let fx = ((ox as f32 + 0.5) * sx - 0.5).clamp(0.0, (s.w - 1) as f32);
+                let (x0, tx) = (fx.floor() as usize, fx - fx.floor());
+                let x1 = (x0 + 1).min(s.w - 1);
+                let top = src[y0 * s.w + x0] * (1.0 - tx) + src[y0 * s.w + x1] * tx;
+                let bottom = src[y1 * s.w + x0] * (1.0 - tx) + src[y1 * s.w + x1] * tx;
+                out[c * h * w + oy * w + ox] = top * (1.0 - ty) + bottom * ty;
+            }
+        }
+    }
+    out
+}
+
+/// Pads every side by `pad` pixels of `value`.
+pub fn pad(x: &[f32], s: Chw, pad: usize, value: f32) -> Vec<f32> {
+    let (h, w) = (s.h + 2 * pad, s.w + 2 * pad);
+    let mut out = vec![value; s.c * h * w];
+    for c in 0..s.c {
+        for y in 0..s.h {
+            let src = &x[c * s.h * s.w + y * s.w..c * s.h * s.w + (y + 1) * s.w];
+            let dst = c * h * w + (y + pad) * w + pad;
+            out[dst..dst + s.w].copy_from_slice(src);
+        }
+    }
+    out
+}
+
+/// Crops an `h` x `w` window whose top-left corner is (`top`, `left`).
+pub fn crop(x: &[f32], s: Chw, top: usize, left: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(s.c * h * w);
+    for c in 0..s.c {
+        for y in top..top + h {
+            let row = c * s.h * s.w + y * s.w;
+            out.extend_from_slice(&x[row + left..row + left + w]);
+        }
+    }
+    out
+}
+
+/// Crops the centre `h` x `w` window.
+pub fn centre_crop(x: &[f32], s: Chw, h: usize, w: usize) -> Vec<f32> {
+    crop(x, s, (s.h - h) / 2, (s.w - w) / 2, h, w)
+}
+
+/// `(x - mean[c]) / std[c]` per channel.
+pub fn normalise(x: &mut [f32], s: Chw, mean: &[f32], std: &[f32]) {
+    for c in 0..s.c {
+        let (m, d) = (mean[c % mean.len()], std[c % std.len()]);
+        for v in &mut x[c * s.h * s.w..(c + 1) * s.h * s.w] {
+            *v = (*v - m) / d;
+        }
+    }
+}
+
+/// One grey channel repeated three times.
+pub fn grey_to_rgb(x: &[f32], s: Chw) -> Vec<f32> {
+    let plane = s.h * s.w;
+    let mut out = Vec::with_capacity(3 * plane);
+    for _ in 0..3 {
+        out.extend_from_slice(&x[..plane]);
+    }
+    out
+}
+
+/// Luma of RGB (ITU-R 601 weights, as PIL's `convert("L")`).
+pub fn rgb_to_grey(x: &[f32], s: Chw) -> Vec<f32> {
+    let plane = s.h * s.w;
+    (0..plane)
+        .map(|i| 0.299 * x[i] + 0.587 * x[plane + i] + 0.114 * x[2 * plane + i])
+        .collect()
+}
+
+/// Rotates by `degrees` (counter-clockwise) about the centre, bilinear, `fill` outside.
+pub fn rotate(x: &[f32], s: Chw, degrees: f32, fill: f32) -> Vec<f32> {
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (cy, cx) = ((s.h as f32 - 1.0) / 2.0, (s.w as f32 - 1.0) / 2.0);
+    let mut out = vec![fill; s.size()];
+    let at = |c: usize, y: isize, x_: isize| -> f32 {
+        if y < 0 || x_ < 0 || y >= s.h as isize || x_ >= s.w as isize {
+            fill
+        } else {
+            x[c * s.h * s.w + y as usize * s.w + x_ as usize]
+        }
+    };
+    for c in 0..s.c {
+        for oy in 0..s.h {
+            for ox in 0..s.w {
+                let (dy, dx) = (oy as f32 - cy, ox as f32 - cx);
+                // inverse rotation: where does this output pixel come from?
+                let sx = cos * dx - sin * dy + cx;
+                let sy = sin * dx + cos * dy + cy;
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (tx, ty) = (sx - x0, sy - y0);
+                let (x0, y0) = (x0 as isize, y0 as isize);
+                let v = at(c, y0, x0) * (1.0 - tx) * (1.0 - ty)
+                    + at(c, y0, x0 + 1) * tx * (1.0 - ty)
+                    + at(c, y0 + 1, x0) * (1.0 - tx) * ty
+                    + at(c, y0 + 1, x0 + 1) * tx * ty;
+                out[c * s.h * s.w + oy * s.w + ox] = v;
+            }
+        }
+    }
+    out
+}
+
+/// Applies `f` to every item of `inputs`, whose items must be images; `f` returns the new
+/// item and all new items must share `new_shape`.
+pub fn map_images(
+    inputs: &Inputs,
+    new_shape: Chw,
+    mut f: impl FnMut(usize, &[f32], Chw) -> Vec<f32>,
+) -> Result<Inputs> {
+    let s = Chw::of(&inputs.item_shape)?;
+    let mut values = Vec::with_capacity(inputs.len() * new_shape.size());
+    for i in 0..inputs.len() {
+        let item = f(i, inputs.item(i), s);
+        debug_assert_eq!(item.len(), new_shape.size());
+        values.extend(item);
+    }
+    Ok(Inputs::new(new_shape.to_vec(), values)?)
+}
+
+/// Resizes every image of a set (bilinear).
+pub fn resize_set(set: &LabelledSet, h: usize, w: usize) -> Result<LabelledSet> {
+    let s = Chw::of(&set.inputs.item_shape)?;
+    let inputs = map_images(&set.inputs, Chw::new(s.c, h, w), |_, x, s| {
+        resize_bilinear(x, s, h, w)
+    })?;
+    Ok(LabelledSet {
+        inputs,
+        ..set.clone()
+    })
+}
+
+/// MNIST-style framing: resize to `inner` x `inner`, then pad to `outer` x `outer` with 0
+/// (e.g. USPS 16 -> 20, padded to 28, as MNIST digits sit in a 20x20 box of a 28x28 field).
+pub fn frame_set(set: &LabelledSet, inner: usize, outer: usize) -> Result<LabelledSet> {
+    if outer < inner || !(outer - inner).is_multiple_of(2) {
+        return Err(DataError::Request(format!(
+            "cannot frame {inner} px inside {outer} px: the margin must be even and >= 0"
+        )));
+    }
+    let s = Chw::of(&set.inputs.item_shape)?;
+    let p = (outer - inner) / 2;
+    let inputs = map_images(&set.inputs, Chw::new(s.c, outer, outer), |_, x, s| {
+        let resized = resize_bilinear(x, s, inner, inner);
+        pad(&resized, Chw::new(s.c, inner, inner), p, 0.0)
+    })?;
+    Ok(LabelledSet {
+        inputs,
+        ..set.clone()
+    })
+}
+
+/// Seeded train-time augmentation: random crop after padding, small rotation, noise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Pad by this many pixels, then crop back to the original size at a random offset.
+    pub crop_pad: usize,
+    /// Rotate by a uniform angle in `[-max_degrees, max_degrees]`.
+    pub max_degrees: f32,
+    /// Add uniform noise in `[-noise, noise]`, then clamp to [0, 1].
+    pub noise: f32,
+}
+
+impl Augment {
+    /// An augmented copy of `inputs`; the same seed gives the same copy.
+    pub fn apply(&self, inputs: &Inputs, seed: u64) -> Result<Inputs> {
+        let s = Chw::of(&inputs.item_shape)?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        map_images(inputs, s, |_, x, s| {
+            let mut item = x.to_vec();
+            if self.max_degrees > 0.0 {
+                let angle = rng.random_range(-self.max_degrees..=self.max_degrees);
+                item = rotate(&item, s, angle, 0.0);
+            }
+            if self.crop_pad > 0 {
+                let padded = pad(&item, s, self.crop_pad, 0.0);
+                let ps = Chw::new(s.c, s.h + 2 * self.crop_pad, s.w + 2 * self.crop_pad);
+                let top = rng.random_range(0..=2 * self.crop_pad);
+                let left = rng.random_range(0..=2 * self.crop_pad);
+                item = crop(&padded, ps, top, left, s.h, s.w);
+            }
+            if self.noise > 0.0 {
+                for v in &mut item {
+                    *v = (*v + rng.random_range(-self.noise..=self.noise)).clamp(0.0, 1.0);
+                }
+            }
+            item
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_keeps_constants_and_matches_pytorch_on_a_ramp() {
+        let s = Chw::new(1, 2, 2);
+        assert_eq!(resize_bilinear(&[0.5; 4], s, 3, 5), vec![0.5; 15]);
+        // torch.nn.functional.interpolate([[0,1],[2,3]], size=4, mode="bilinear",
+        // align_corners=False) first row: 0, 0.25, 0.75, 1
+        let up = resize_bilinear(&[0.0, 1.0, 2.0, 3.0], s, 4, 4);
+        assert_eq!(&up[..4], &[0.0, 0.25, 0.75, 1.0]);
+        assert_eq!(&up[12..], &[2.0, 2.25, 2.75, 3.0]);
+    }
+
+    #[test]
+    fn pad_crop_and_rotate_are_consistent() {
+        let s = Chw::new(1, 2, 3);
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let p = pad(&x, s, 1, 0.0);
+        assert_eq!(p.len(), 4 * 5);
+        assert_eq!(centre_crop(&p, Chw::new(1, 4, 5), 2, 3), x.to_vec());
+        let r = rotate(&x, s, 0.0, 0.0);
+        for (a, b) in r.iter().zip(x) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let sq = Chw::new(1, 3, 3);
+        let img = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]; // top middle
+        let turned = rotate(&img, sq, 90.0, 0.0); // counter-clockwise: to the left middle
+        assert!((turned[3] - 1.0).abs() < 1e-5, "{turned:?}");
+        let mut n = vec![1.0, 3.0];
+        normalise(&mut n, Chw::new(2, 1, 1), &[1.0, 1.0], &[2.0, 2.0]);
+        assert_eq!(n, vec![0.0, 1.0]);
+        let rgb = grey_to_rgb(&[0.2, 0.4], Chw::new(1, 1, 2));
+        let back = rgb_to_grey(&rgb, Chw::new(3, 1, 2));
+        assert!((back[0] - 0.2).abs() < 1e-6 && (back[1] - 0.4).abs() < 1e-6);
+    }
+
+    #[test]
+    fn augmentation_is_seeded_and_keeps_the_shape() {
+        let inputs =
+            Inputs::new(vec![1, 4, 4], (0..32).map(|v| v as f32 / 32.0).collect()).unwrap();
+        let a = Augment {
+            crop_pad: 1,
+            max_degrees: 10.0,
+            noise: 0.05,
+        };
+        let x = a.apply(&inputs, 1).unwrap();
+        assert_eq!(x.item_shape, vec![1, 4, 4]);
+        assert_eq!(x, a.apply(&inputs, 1).unwrap());
+        assert_ne!(x, a.apply(&inputs, 2).unwrap());
+        assert!(x.values.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+}
