@@ -8,6 +8,9 @@ use std::io::Read;
 use std::path::Path;
 use tl_core::data::{Inputs, LabelledSet};
 
+/// The largest image side [`decode_image`] accepts.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
 /// Decodes a PNG/JPEG to `channels` (1 = grey, 3 = RGB) in [0, 1], resized to `size` if given.
 pub fn decode_image(
     bytes: &[u8],
@@ -15,11 +18,21 @@ pub fn decode_image(
     channels: usize,
     size: Option<(usize, usize)>,
 ) -> Result<(Vec<f32>, Chw)> {
-    let img = image::load_from_memory(bytes).map_err(|e| DataError::Parse {
+    let unreadable = |e: &dyn std::fmt::Display| DataError::Parse {
         source_name: source_name.to_string(),
         line: None,
         reason: format!("not a readable image: {e}"),
-    })?;
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unreadable(&e))?;
+    // A header may claim any size: refuse absurd ones before allocating.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| unreadable(&e))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let values: Vec<f32> = match channels {
         1 => img
@@ -55,20 +68,25 @@ pub fn decode_image(
     })
 }
 
-fn open_zip(path: &Path) -> Result<zip::ZipArchive<std::fs::File>> {
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    zip::ZipArchive::new(file).map_err(|e| DataError::Parse {
-        source_name: path.display().to_string(),
+type Archive<'a> = zip::ZipArchive<std::io::Cursor<&'a [u8]>>;
+
+fn open_zip<'a>(bytes: &'a [u8], name: &str) -> Result<Archive<'a>> {
+    zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| DataError::Parse {
+        source_name: name.to_string(),
         line: None,
         reason: format!("not a zip archive: {e}"),
     })
 }
 
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn read_entry(
-    archive: &mut zip::ZipArchive<std::fs::File>,
+    archive: &mut Archive<'_>,
     index: usize,
     zip_name: &str,
 ) -> Result<(String, Vec<u8>)> {
@@ -98,8 +116,26 @@ fn ink(values: Vec<f32>) -> Vec<f32> {
 /// one class per character, named `Alphabet/characterNN`, items `[1, size, size]`, ink = 1.
 /// `size` 105 keeps the original resolution.
 pub fn omniglot(zip_path: &Path, size: usize) -> Result<LabelledSet> {
-    let zip_name = zip_path.display().to_string();
-    let mut archive = open_zip(zip_path)?;
+    let domain = zip_path.file_stem().map_or("omniglot".into(), |s| {
+        format!("omniglot/{}", s.to_string_lossy())
+    });
+    omniglot_from_bytes(
+        &read_file(zip_path)?,
+        &zip_path.display().to_string(),
+        &domain,
+        size,
+    )
+}
+
+/// [`omniglot`] on a zip already in memory; `zip_name` names it in errors.
+pub fn omniglot_from_bytes(
+    bytes: &[u8],
+    zip_name: &str,
+    domain: &str,
+    size: usize,
+) -> Result<LabelledSet> {
+    let zip_name = zip_name.to_string();
+    let mut archive = open_zip(bytes, &zip_name)?;
     let mut by_class: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
     for i in 0..archive.len() {
         let (name, bytes) = read_entry(&mut archive, i, &zip_name)?;
@@ -131,9 +167,6 @@ pub fn omniglot(zip_path: &Path, size: usize) -> Result<LabelledSet> {
             labels.push(label);
         }
     }
-    let domain = zip_path.file_stem().map_or("omniglot".into(), |s| {
-        format!("omniglot/{}", s.to_string_lossy())
-    });
     Ok(LabelledSet::new(
         Inputs::new(vec![1, size, size], values)?,
         labels,
@@ -157,8 +190,17 @@ pub struct OneShotRun {
 /// The one-shot runs of `all_runs.zip` (`runNN/class_labels.txt`, `runNN/training/*.png`,
 /// `runNN/test/*.png`), images resized to `size`.
 pub fn omniglot_runs(zip_path: &Path, size: usize) -> Result<Vec<OneShotRun>> {
-    let zip_name = zip_path.display().to_string();
-    let mut archive = open_zip(zip_path)?;
+    omniglot_runs_from_bytes(&read_file(zip_path)?, &zip_path.display().to_string(), size)
+}
+
+/// [`omniglot_runs`] on a zip already in memory; `zip_name` names it in errors.
+pub fn omniglot_runs_from_bytes(
+    bytes: &[u8],
+    zip_name: &str,
+    size: usize,
+) -> Result<Vec<OneShotRun>> {
+    let zip_name = zip_name.to_string();
+    let mut archive = open_zip(bytes, &zip_name)?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for i in 0..archive.len() {
         let (name, bytes) = read_entry(&mut archive, i, &zip_name)?;

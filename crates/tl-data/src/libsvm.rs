@@ -5,6 +5,9 @@ use crate::io::{find_file, read_bytes};
 use std::path::Path;
 use tl_core::data::{Inputs, LabelledSet};
 
+/// The most values [`parse_libsvm`] will densify (512 MiB of `f32`).
+pub const MAX_DENSE_VALUES: usize = 1 << 27;
+
 /// Rows of a LIBSVM file: dense features (missing indices are 0) and the raw labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LibsvmRows {
@@ -86,6 +89,16 @@ pub fn parse_libsvm(text: &str, source_name: &str, dim: Option<usize>) -> Result
         });
     }
     let dim = dim.unwrap_or(max_index).max(1);
+    if rows.len().saturating_mul(dim) > MAX_DENSE_VALUES {
+        return Err(DataError::Parse {
+            source_name: source_name.to_string(),
+            line: None,
+            reason: format!(
+                "{} rows of {dim} features is too large to hold densely (limit {MAX_DENSE_VALUES} values)",
+                rows.len()
+            ),
+        });
+    }
     let mut values = vec![0.0; rows.len() * dim];
     for (r, row) in rows.iter().enumerate() {
         for &(index, value) in row {
@@ -163,6 +176,14 @@ mod tests {
             let err = parse_libsvm(text, "t", Some(256)).unwrap_err().to_string();
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_huge_index_is_refused_before_allocating() {
+        let err = parse_libsvm("1 4000000000:1\n", "t", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too large to hold densely"), "{err}");
     }
 
     #[test]
