@@ -12,10 +12,12 @@
 //! | crate | what it holds |
 //! |---|---|
 //! | [`tl_core`] | devices, data sets, tasks, models and surgery, the training loop, metrics, reports, checkpoints |
-//! | [`tl_data`] | data sets: the embedded digits, class selection and seeded splits |
+//! | [`tl_data`] | data sets in their published layouts, transforms, domain shifts, splits and episodes |
+//! | [`tl_models`] | pretrained weights (PyTorch, safetensors), architectures, model cards |
 
 pub use tl_core;
 pub use tl_data;
+pub use tl_models;
 
 /// Everything most programs import.
 pub mod prelude {

@@ -73,6 +73,14 @@ pub enum LayerConfig {
     },
     /// Batch normalisation over features (flat) or channels (images).
     BatchNorm,
+    /// `(x - mean) / std` with fixed numbers: a pretrained model's input normalisation,
+    /// carried inside the model so that callers feed raw [0, 1] inputs.
+    Standardize {
+        /// Subtracted first.
+        mean: f32,
+        /// Then divided by.
+        std: f32,
+    },
 }
 
 impl LayerConfig {
@@ -153,6 +161,12 @@ impl ActShape {
                 }
                 s
             }
+            (LayerConfig::Standardize { std, .. }, s) => {
+                if !(std.is_finite() && *std > 0.0) {
+                    return Err(refuse(format!("std {std} must be > 0")));
+                }
+                s
+            }
             (LayerConfig::Relu | LayerConfig::BatchNorm, s) => s,
         })
     }
@@ -204,6 +218,12 @@ impl SequentialConfig {
     /// Appends dropout.
     pub fn dropout(mut self, prob: f64) -> Self {
         self.layers.push(LayerConfig::Dropout { prob });
+        self
+    }
+
+    /// Appends a fixed `(x - mean) / std`.
+    pub fn standardize(mut self, mean: f32, std: f32) -> Self {
+        self.layers.push(LayerConfig::Standardize { mean, std });
         self
     }
 
@@ -274,6 +294,10 @@ fn init_layer(layer: &LayerConfig, input: ActShape, device: &Device) -> Layer {
         LayerConfig::Relu => Layer::Relu(Relu::new()),
         LayerConfig::Dropout { prob } => Layer::Dropout(DropoutConfig::new(*prob).init()),
         LayerConfig::BatchNorm => Layer::BatchNorm(BatchNormConfig::new(channels).init(device)),
+        LayerConfig::Standardize { mean, std } => Layer::Standardize(Standardize {
+            mean: *mean,
+            std: *std,
+        }),
     }
 }
 
@@ -293,6 +317,24 @@ pub enum Layer {
     Dropout(Dropout),
     /// Batch normalisation.
     BatchNorm(BatchNorm),
+    /// Fixed input normalisation.
+    Standardize(Standardize),
+}
+
+/// `(x - mean) / std` with fixed numbers (no parameters).
+#[derive(Module, Debug)]
+pub struct Standardize {
+    /// Subtracted first.
+    pub mean: f32,
+    /// Then divided by.
+    pub std: f32,
+}
+
+impl Standardize {
+    /// Applies the normalisation.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        (x - self.mean) / self.std
+    }
 }
 
 enum Act {
@@ -359,6 +401,8 @@ impl Sequential {
                 (Layer::Dropout(d), Act::Image(t)) => Act::Image(d.forward(t)),
                 (Layer::BatchNorm(b), Act::Flat(t)) => Act::Flat(b.forward(t)),
                 (Layer::BatchNorm(b), Act::Image(t)) => Act::Image(b.forward(t)),
+                (Layer::Standardize(n), Act::Flat(t)) => Act::Flat(n.forward(t)),
+                (Layer::Standardize(n), Act::Image(t)) => Act::Image(n.forward(t)),
                 // `SequentialConfig::shapes` refuses convolutions and pools on flat
                 // activations, and the layers can only be built through it.
                 (Layer::Conv2d(_) | Layer::MaxPool2d(_), Act::Flat(t)) => Act::Flat(t),

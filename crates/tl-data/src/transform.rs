@@ -71,6 +71,22 @@ pub fn resize_bilinear(x: &[f32], s: Chw, h: usize, w: usize) -> Vec<f32> {
     out
 }
 
+/// Nearest-neighbour resize with half-pixel centres (PIL's `NEAREST`, PyTorch's
+/// `nearest-exact`): source index `floor((i + 0.5) * in / out)`.
+pub fn resize_nearest(x: &[f32], s: Chw, h: usize, w: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(s.c * h * w);
+    for c in 0..s.c {
+        for oy in 0..h {
+            let y = ((2 * oy + 1) * s.h / (2 * h)).min(s.h - 1);
+            for ox in 0..w {
+                let x_ = ((2 * ox + 1) * s.w / (2 * w)).min(s.w - 1);
+                out.push(x[c * s.h * s.w + y * s.w + x_]);
+            }
+        }
+    }
+    out
+}
+
 /// Pads every side by `pad` pixels of `value`.
 pub fn pad(x: &[f32], s: Chw, pad: usize, value: f32) -> Vec<f32> {
     let (h, w) = (s.h + 2 * pad, s.w + 2 * pad);
@@ -192,6 +208,18 @@ pub fn resize_set(set: &LabelledSet, h: usize, w: usize) -> Result<LabelledSet> 
     })
 }
 
+/// Resizes every image of a set (nearest neighbour).
+pub fn resize_set_nearest(set: &LabelledSet, h: usize, w: usize) -> Result<LabelledSet> {
+    let s = Chw::of(&set.inputs.item_shape)?;
+    let inputs = map_images(&set.inputs, Chw::new(s.c, h, w), |_, x, s| {
+        resize_nearest(x, s, h, w)
+    })?;
+    Ok(LabelledSet {
+        inputs,
+        ..set.clone()
+    })
+}
+
 /// MNIST-style framing: resize to `inner` x `inner`, then pad to `outer` x `outer` with 0
 /// (e.g. USPS 16 -> 20, padded to 28, as MNIST digits sit in a 20x20 box of a 28x28 field).
 pub fn frame_set(set: &LabelledSet, inner: usize, outer: usize) -> Result<LabelledSet> {
@@ -264,6 +292,16 @@ mod tests {
         let up = resize_bilinear(&[0.0, 1.0, 2.0, 3.0], s, 4, 4);
         assert_eq!(&up[..4], &[0.0, 0.25, 0.75, 1.0]);
         assert_eq!(&up[12..], &[2.0, 2.25, 2.75, 3.0]);
+    }
+
+    #[test]
+    fn nearest_repeats_pixels() {
+        let up = resize_nearest(&[1.0, 2.0, 3.0, 4.0], Chw::new(1, 2, 2), 4, 4);
+        assert_eq!(&up[..8], &[1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+        assert_eq!(
+            resize_nearest(&up, Chw::new(1, 4, 4), 2, 2),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
     }
 
     #[test]
