@@ -9,7 +9,8 @@
 use crate::error::{ModelError, Result};
 use burn::module::Module;
 use burn::store::{
-    ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+    ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    PytorchStoreError, SafetensorsStore, SafetensorsStoreError,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -100,6 +101,13 @@ fn judge(result: ApplyResult, map: &KeyMap, path: &Path) -> Result<ImportReport>
     })
 }
 
+fn mismatch(path: &Path, reason: String) -> ModelError {
+    ModelError::Mismatch {
+        path: path.to_path_buf(),
+        reason: format!("mis-shaped tensors: {reason}"),
+    }
+}
+
 fn preview(names: &[String]) -> String {
     if names.is_empty() {
         return "none".into();
@@ -138,12 +146,13 @@ pub fn load_pytorch<M: Module>(module: M, path: &Path, map: &KeyMap) -> Result<(
         .remap(map.remapper()?)
         .allow_partial(true);
     let mut module = module;
-    let result = module
-        .load_from(&mut store)
-        .map_err(|e| ModelError::Unreadable {
+    let result = module.load_from(&mut store).map_err(|e| match e {
+        PytorchStoreError::ValidationFailed(reason) => mismatch(path, reason),
+        other => ModelError::Unreadable {
             path: path.to_path_buf(),
-            reason: format!("not a readable PyTorch state_dict: {e}"),
-        })?;
+            reason: format!("not a readable PyTorch state_dict: {other}"),
+        },
+    })?;
     let report = judge(result, map, path)?;
     Ok((module, report))
 }
@@ -158,15 +167,17 @@ pub fn load_safetensors<M: Module>(
     check_file(path)?;
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
+        .skip_enum_variants(true)
         .remap(map.remapper()?)
         .allow_partial(true);
     let mut module = module;
-    let result = module
-        .load_from(&mut store)
-        .map_err(|e| ModelError::Unreadable {
+    let result = module.load_from(&mut store).map_err(|e| match e {
+        SafetensorsStoreError::ValidationFailed(reason) => mismatch(path, reason),
+        other => ModelError::Unreadable {
             path: path.to_path_buf(),
-            reason: format!("not a readable safetensors file: {e}"),
-        })?;
+            reason: format!("not a readable safetensors file: {other}"),
+        },
+    })?;
     let report = judge(result, map, path)?;
     Ok((module, report))
 }

@@ -14,5 +14,6 @@ pub mod arch;
 pub mod card;
 mod error;
 pub mod import;
+pub mod pretrain;
 
 pub use error::{ModelError, Result};

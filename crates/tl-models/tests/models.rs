@@ -1,0 +1,206 @@
+//! Weight import, cards and pretraining on small files the tests write themselves.
+
+use burn::tensor::{Device, Tensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tl_core::prelude::*;
+use tl_models::ModelError;
+use tl_models::card::{CARD_FILE, Catalogue, ModelCard};
+use tl_models::import::{KeyMap, load_pytorch, load_safetensors};
+use tl_models::pretrain::{CardInfo, PretrainData, load_pretrained, pretrain};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tl-models-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a safetensors file of f32 tensors (the format is an 8-byte header length, a JSON
+/// header with dtype, shape and byte offsets, then the raw little-endian data).
+fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
+    let mut header = BTreeMap::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        for v in values {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn linear_model(dev: &Device) -> Classifier<Sequential> {
+    let encoder = SequentialConfig::new(vec![3])
+        .linear(2)
+        .relu()
+        .init(dev)
+        .unwrap();
+    let head = head_config(2, &[], 2).init(dev).unwrap();
+    Classifier::new(encoder, head).unwrap()
+}
+
+#[test]
+fn safetensors_from_pytorch_are_transposed_and_mapped() {
+    let dev = device("flex").unwrap();
+    let dir = temp("st");
+    let path = dir.join("m.safetensors");
+    // PyTorch stores Linear weights as [out, in]
+    write_safetensors(
+        &path,
+        &[
+            (
+                "body.0.weight",
+                vec![2, 3],
+                vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            ),
+            ("body.0.bias", vec![2], vec![0.5, -0.5]),
+            ("extra.running", vec![1], vec![0.0]),
+        ],
+    );
+    let map = KeyMap::new(&[(r"^body\.0\.", "encoder.layers.0.")]).with_fresh("head.");
+    let (model, report) = load_safetensors(linear_model(&dev), &path, &map).unwrap();
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(report.unused, vec!["extra.running".to_string()]);
+    assert_eq!(report.fresh.len(), 2, "the head's weight and bias");
+    // x = [1, 0, 0] -> relu(W x + b) = relu([1 + 0.5, 4 - 0.5]) = [1.5, 3.5]
+    let x = Tensor::<2>::from_floats([[1.0, 0.0, 0.0]], &dev);
+    let features: Vec<f32> = model.encoder.forward(x).into_data().iter::<f32>().collect();
+    assert_eq!(features, vec![1.5, 3.5]);
+
+    // the head is not fresh any more: its absence is an error naming it
+    let strict = KeyMap::new(&[(r"^body\.0\.", "encoder.layers.0.")]);
+    let err = load_safetensors(linear_model(&dev), &path, &strict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing parameters") && err.contains("head.layers.0"),
+        "{err}"
+    );
+
+    // a map that matches nothing
+    let none = KeyMap::new(&[(r"^nothing\.", "encoder.")]);
+    let err = load_safetensors(linear_model(&dev), &path, &none).unwrap_err();
+    assert!(matches!(err, ModelError::KeyMap(_)), "{err}");
+    assert!(
+        err.to_string().contains("body.0.weight"),
+        "lists the file's keys: {err}"
+    );
+
+    // shapes that do not fit
+    let wide = Classifier::new(
+        SequentialConfig::new(vec![4])
+            .linear(2)
+            .relu()
+            .init(&dev)
+            .unwrap(),
+        head_config(2, &[], 2).init(&dev).unwrap(),
+    )
+    .unwrap();
+    let err = load_safetensors(wide, &path, &map).unwrap_err();
+    assert!(matches!(err, ModelError::Mismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("encoder.layers.0.weight") && text.contains("[4, 2]"),
+        "{text}"
+    );
+
+    // an invalid regex
+    let bad = KeyMap::new(&[("(", "x")]);
+    assert!(matches!(
+        load_safetensors(linear_model(&dev), &path, &bad).unwrap_err(),
+        ModelError::KeyMap(_)
+    ));
+}
+
+#[test]
+fn files_that_are_not_weights_are_refused() {
+    let dev = device("flex").unwrap();
+    let dir = temp("bad");
+    let garbage = dir.join("g.pth");
+    std::fs::write(&garbage, b"this is not a zip nor a pickle").unwrap();
+    let map = KeyMap::new(&[("^x", "y")]);
+    let err = load_pytorch(linear_model(&dev), &garbage, &map).unwrap_err();
+    assert!(matches!(err, ModelError::Unreadable { .. }), "{err}");
+    let empty = dir.join("e.pth");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(
+        load_pytorch(linear_model(&dev), &empty, &map)
+            .unwrap_err()
+            .to_string()
+            .contains("empty file")
+    );
+    let missing = dir.join("none.safetensors");
+    assert!(load_safetensors(linear_model(&dev), &missing, &map).is_err());
+    std::fs::write(&garbage, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}").unwrap();
+    let err = load_safetensors(linear_model(&dev), &garbage, &map).unwrap_err();
+    assert!(matches!(err, ModelError::Unreadable { .. }), "{err}");
+}
+
+#[test]
+fn pretrain_saves_a_card_the_catalogue_finds() {
+    let dev = device("flex").unwrap();
+    let root = temp("pre");
+    let digits = tl_data::digits().unwrap();
+    let (train, test) = tl_data::split::stratified_split(&digits, 0.8, 0).unwrap();
+    let configs = tl_models::arch::mlp_configs(vec![1, 8, 8], &[32], 10);
+    let info = CardInfo {
+        name: "digits-mlp".into(),
+        architecture: "mlp".into(),
+        task: "digit classification".into(),
+        domain: "8x8 handwritten digits".into(),
+        license: "BSD-3".into(),
+    };
+    let config = TrainConfig::new()
+        .with_epochs(15)
+        .with_lr(3e-3)
+        .with_seed(1);
+    let dir = root.join("digits-mlp");
+    let data = PretrainData {
+        train: &train,
+        valid: None,
+        test: &test,
+    };
+    let (model, card) = pretrain(&configs, &info, data, config, &dir, &dev).unwrap();
+    assert!(card.metrics["test_accuracy"] > 0.9, "{:?}", card.metrics);
+    assert_eq!(card.num_params, 64 * 32 + 32 + 32 * 10 + 10);
+    let (back, card2) = load_pretrained(&dir, &dev).unwrap();
+    assert_eq!(card, card2);
+    assert_eq!(
+        predict(&model, &test, &dev, 64),
+        predict(&back, &test, &dev, 64)
+    );
+
+    let catalogue = Catalogue::scan(&root).unwrap();
+    assert_eq!(catalogue.entries.len(), 1);
+    assert_eq!(
+        catalogue.filter("image", "digit", Some(&[1, 8, 8])).len(),
+        1
+    );
+    assert!(
+        catalogue
+            .filter("image", "digit", Some(&[1, 28, 28]))
+            .is_empty()
+    );
+    assert!(catalogue.filter("text", "", None).is_empty());
+
+    std::fs::write(dir.join(CARD_FILE), b"{\"name\": 3}").unwrap();
+    let err = Catalogue::scan(&root).unwrap_err();
+    assert!(matches!(err, ModelError::Card { .. }), "{err}");
+    assert!(err.to_string().contains("card.json"), "{err}");
+    let mut bad = card.clone();
+    bad.input.shape = vec![1, 28, 28];
+    bad.save(&dir.join(CARD_FILE)).unwrap();
+    let err = ModelCard::load(&dir.join(CARD_FILE))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the encoder takes [1, 8, 8]"), "{err}");
+}
