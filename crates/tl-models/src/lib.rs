@@ -15,5 +15,6 @@ pub mod card;
 mod error;
 pub mod import;
 pub mod pretrain;
+pub mod transferability;
 
 pub use error::{ModelError, Result};
