@@ -172,7 +172,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "frozen-random-encoder" => {
                     Classifier::new(encoder_config().init(&dev)?, head)?.freeze_encoder()
                 }
-                _ => Classifier::new(pretrained.clone(), head)?,
+                "fine-tune" => Classifier::new(pretrained.clone(), head)?,
+                other => return Err(format!("no strategy `{other}`").into()),
             };
             let start = Instant::now();
             let out = Trainer::new(config.clone()).fit(model, &target_train, None, &dev)?;

@@ -18,6 +18,7 @@ fn quick(epochs: usize, seed: u64) -> TrainConfig {
 
 #[test]
 fn the_loop_learns_a_separable_problem() {
+    let _serial = serial();
     let dev = test_device();
     let train = blobs(3, 40, 6, 0.8, 1);
     let test = blobs(3, 30, 6, 0.8, 2);
@@ -39,11 +40,16 @@ fn the_loop_learns_a_separable_problem() {
     let first = out.history[0].train_loss;
     let last = out.history[7].train_loss;
     assert!(last < first * 0.5, "loss {first} -> {last}");
+    let train_acc = out.history[7]
+        .train_accuracy
+        .expect("cross-entropy reports it");
+    assert!(train_acc > 0.9, "training accuracy {train_acc}");
     assert_eq!(m.confusion.total(), test.len());
 }
 
 #[test]
 fn frozen_parameters_stay_bit_identical_and_counts_follow_surgery() {
+    let _serial = serial();
     let dev = test_device();
     let ad = dev.clone().autodiff();
     let model = mlp(6, 16, 3, &ad);
@@ -90,6 +96,7 @@ fn frozen_parameters_stay_bit_identical_and_counts_follow_surgery() {
 
 #[test]
 fn layer_surgery_drops_and_adds_layers() {
+    let _serial = serial();
     let dev = test_device();
     let cnn = SequentialConfig::new(vec![1, 8, 8])
         .conv(4, 3, 1)
@@ -126,6 +133,7 @@ fn layer_surgery_drops_and_adds_layers() {
 
 #[test]
 fn same_seed_same_weights_other_seed_differs() {
+    let _serial = serial();
     let dev = test_device();
     let train = blobs(3, 20, 6, 0.8, 4);
     let run = |seed: u64| {
@@ -143,6 +151,7 @@ fn same_seed_same_weights_other_seed_differs() {
 
 #[test]
 fn a_nan_stops_training_and_the_last_checkpoint_still_predicts() {
+    let _serial = serial();
     let dev = test_device();
     let train = blobs(3, 30, 6, 0.8, 5);
     let dir = temp_dir("nan");
@@ -179,6 +188,10 @@ fn a_nan_stops_training_and_the_last_checkpoint_still_predicts() {
     let history: Vec<EpochRecord> =
         serde_json::from_slice(&std::fs::read(dir.join("last/history.json")).unwrap()).unwrap();
     assert_eq!(history.len(), 3);
+    assert_eq!(
+        history[0].train_accuracy, None,
+        "a custom loss gives no logits"
+    );
 }
 
 fn err_message_mentions_epoch(epoch: usize, step: usize) -> bool {
@@ -193,6 +206,7 @@ fn err_message_mentions_epoch(epoch: usize, step: usize) -> bool {
 
 #[test]
 fn checkpoints_round_trip_and_refuse_other_architectures() {
+    let _serial = serial();
     let dev = test_device();
     let dir = temp_dir("ckpt");
     dev.seed(3);
@@ -240,6 +254,7 @@ fn checkpoints_round_trip_and_refuse_other_architectures() {
 
 #[test]
 fn early_stopping_keeps_the_best_epoch() {
+    let _serial = serial();
     let dev = test_device();
     let train = blobs(3, 30, 6, 0.8, 7);
     let valid = blobs(3, 20, 6, 0.8, 8);
@@ -277,6 +292,7 @@ fn early_stopping_keeps_the_best_epoch() {
 
 #[test]
 fn a_group_learning_rate_factor_of_zero_holds_that_group() {
+    let _serial = serial();
     let dev = test_device();
     let model = mlp(6, 16, 3, &dev);
     let encoder = burn::module::ParamGroup::ids_from_module(model.encoder.clone());
@@ -291,6 +307,7 @@ fn a_group_learning_rate_factor_of_zero_holds_that_group() {
 
 #[test]
 fn bad_configs_and_mismatched_data_are_refused_before_training() {
+    let _serial = serial();
     let dev = test_device();
     let train = blobs(3, 10, 6, 0.8, 10);
     let cases: Vec<(TrainConfig, &str)> = vec![
@@ -347,6 +364,7 @@ fn bad_configs_and_mismatched_data_are_refused_before_training() {
 
 #[test]
 fn every_optimiser_and_schedule_trains() {
+    let _serial = serial();
     let dev = test_device();
     let train = blobs(3, 30, 6, 0.8, 11);
     let optimisers = [
@@ -382,6 +400,7 @@ fn every_optimiser_and_schedule_trains() {
 
 #[test]
 fn transfer_task_validation() {
+    let _serial = serial();
     let a = blobs(3, 5, 6, 0.5, 12);
     let task = TransferTask::new(3)
         .with_source(a.clone())

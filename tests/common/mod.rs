@@ -6,6 +6,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl::prelude::*;
 
+/// Burn's device random generator is process-wide and tests run on parallel threads: a test
+/// that seeds it and expects reproducible draws (initial weights, dropout) holds this lock so
+/// no other test draws in between.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The device the tests run on: `TL_TEST_DEVICE` (e.g. `wgpu-cpu` in CI), else flex.
 pub fn test_device() -> Device {
     let name = std::env::var("TL_TEST_DEVICE").unwrap_or_else(|_| "flex".into());

@@ -14,8 +14,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean training loss over the epoch's steps.
     pub train_loss: f64,
-    /// Training accuracy over the epoch's batches (as the model was while it trained).
-    pub train_accuracy: f64,
+    /// Training accuracy over the epoch's batches (as the model was while it trained); `None`
+    /// when a custom loss gave no logits.
+    pub train_accuracy: Option<f64>,
     /// Validation loss, when a validation set was given.
     pub valid_loss: Option<f64>,
     /// Validation accuracy, when a validation set was given.

@@ -295,6 +295,8 @@ pub type LossFn<'a, M> = dyn FnMut(&M, &Batch) -> Tensor<1> + 'a;
 /// A progress callback.
 pub type ProgressFn<'a> = dyn FnMut(&ProgressEvent) + 'a;
 
+type StepFn<'a, M> = dyn FnMut(&M, &Batch) -> (Tensor<1>, Option<Tensor<2>>) + 'a;
+
 /// What [`Trainer::fit`] returns.
 #[derive(Debug)]
 pub struct TrainOutcome<M> {
@@ -359,8 +361,9 @@ impl<'a> Trainer<'a> {
         device: &Device,
     ) -> Result<TrainOutcome<M>> {
         let loss = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
-        self.fit_with(model, train, valid, device, &mut |m: &M, b: &Batch| {
-            loss.forward(m.logits(b.inputs.clone()), b.labels.clone())
+        self.run(model, train, valid, device, &mut |m: &M, b: &Batch| {
+            let logits = m.logits(b.inputs.clone());
+            (loss.forward(logits.clone(), b.labels.clone()), Some(logits))
         })
     }
 
@@ -372,6 +375,21 @@ impl<'a> Trainer<'a> {
         valid: Option<&LabelledSet>,
         device: &Device,
         loss_fn: &mut LossFn<'_, M>,
+    ) -> Result<TrainOutcome<M>> {
+        self.run(model, train, valid, device, &mut |m: &M, b: &Batch| {
+            (loss_fn(m, b), None)
+        })
+    }
+
+    /// The loop; `step` returns the loss and, when it has them, the batch's logits (for the
+    /// training accuracy, without a second forward pass).
+    fn run<M: ClassifierModel>(
+        &mut self,
+        model: M,
+        train: &LabelledSet,
+        valid: Option<&LabelledSet>,
+        device: &Device,
+        step: &mut StepFn<'_, M>,
     ) -> Result<TrainOutcome<M>> {
         let cfg = self.config.clone();
         cfg.validate()?;
@@ -416,10 +434,11 @@ impl<'a> Trainer<'a> {
         let mut stopped_early = false;
         for epoch in 1..=cfg.epochs {
             let start = Instant::now();
-            let (mut loss_sum, mut correct, mut lr) = (0.0, 0usize, cfg.lr);
+            let (mut loss_sum, mut lr) = (0.0, cfg.lr);
+            let mut correct = Some(0usize);
             for (i, indices) in plan.epoch().into_iter().enumerate() {
                 let batch = train.batch(&indices, &ad_device);
-                let loss = loss_fn(&model, &batch);
+                let (loss, logits) = step(&model, &batch);
                 let value: f64 = loss.clone().into_scalar::<f32>().elem();
                 if !value.is_finite() {
                     return Err(CoreError::NonFinite {
@@ -428,7 +447,10 @@ impl<'a> Trainer<'a> {
                         loss: value as f32,
                     });
                 }
-                correct += count_correct(&model, &batch);
+                correct = match (correct, logits) {
+                    (Some(c), Some(logits)) => Some(c + count_correct(logits, &batch)),
+                    _ => None,
+                };
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 let rates = scheduler.step();
                 lr = rates.base();
@@ -451,7 +473,7 @@ impl<'a> Trainer<'a> {
             let record = EpochRecord {
                 epoch,
                 train_loss: loss_sum / steps as f64,
-                train_accuracy: correct as f64 / train.len() as f64,
+                train_accuracy: correct.map(|c| c as f64 / train.len() as f64),
                 valid_loss,
                 valid_accuracy,
                 lr,
@@ -532,8 +554,8 @@ fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Re
     Ok(())
 }
 
-fn count_correct<M: ClassifierModel>(model: &M, batch: &Batch) -> usize {
-    let predicted = argmax_rows(model.logits(batch.inputs.clone().detach()));
+fn count_correct(logits: Tensor<2>, batch: &Batch) -> usize {
+    let predicted = argmax_rows(logits.detach());
     let labels: Vec<i64> = batch.labels.clone().into_data().iter::<i64>().collect();
     predicted
         .iter()
