@@ -15,6 +15,7 @@ pub mod card;
 mod error;
 pub mod import;
 pub mod pretrain;
+pub mod resnet;
 pub mod transferability;
 
 pub use error::{ModelError, Result};

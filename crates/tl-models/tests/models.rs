@@ -204,3 +204,35 @@ fn pretrain_saves_a_card_the_catalogue_finds() {
         .to_string();
     assert!(err.contains("the encoder takes [1, 8, 8]"), "{err}");
 }
+
+#[test]
+fn small_resnet_learns_digits_and_exposes_its_stages() {
+    use tl_models::resnet::SmallResNetConfig;
+    let dev = device("flex").unwrap();
+    let digits = tl_data::digits().unwrap();
+    let (train, test) = tl_data::split::stratified_split(&digits, 0.7, 0).unwrap();
+    dev.seed(0);
+    let encoder = SmallResNetConfig::new(vec![1, 8, 8])
+        .with_widths(vec![8, 16])
+        .with_blocks_per_stage(1)
+        .init(&dev)
+        .unwrap();
+    assert_eq!(encoder.feature_dim(), 16);
+    assert_eq!(encoder.blocks().len(), 3, "stem and two stages");
+    let model = Classifier::new(encoder, head_config(16, &[], 10).init(&dev).unwrap()).unwrap();
+    let out = Trainer::new(TrainConfig::new().with_epochs(8).with_lr(3e-3).with_seed(0))
+        .fit(model, &train, None, &dev)
+        .unwrap();
+    let acc = evaluate(&out.model, &test, &dev, 256).accuracy;
+    assert!(acc > 0.9, "small ResNet on digits: {acc}");
+    let frozen = out.model.freeze_first_blocks(2).unwrap();
+    let counts = count_params(&frozen);
+    assert!(counts.trainable < counts.total && counts.trainable > 16 * 10);
+    assert!(SmallResNetConfig::new(vec![8, 8]).init(&dev).is_err());
+    assert!(
+        SmallResNetConfig::new(vec![1, 8, 8])
+            .with_blocks_per_stage(0)
+            .init(&dev)
+            .is_err()
+    );
+}
