@@ -1,0 +1,48 @@
+"""PyTorch reference for train_step_bench.rs: the same MNIST CNN, batch 128, Adam, CPU.
+
+Prints one line: `pytorch_ms_per_step <median> inference_ms <median>`.
+"""
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+model = nn.Sequential(
+    nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(1152, 256), nn.ReLU(), nn.Linear(256, 10),
+)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+x = torch.rand(128, 1, 28, 28)
+y = torch.randint(0, 10, (128,))
+loss_fn = nn.CrossEntropyLoss()
+
+
+def step():
+    opt.zero_grad()
+    loss = loss_fn(model((x - 0.1307) / 0.3081), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+for _ in range(3):
+    step()
+times = []
+for _ in range(10):
+    t = time.perf_counter()
+    step()
+    times.append((time.perf_counter() - t) * 1000)
+with torch.no_grad():
+    inf = []
+    for _ in range(10):
+        t = time.perf_counter()
+        model((x - 0.1307) / 0.3081).argmax(1)
+        inf.append((time.perf_counter() - t) * 1000)
+print(f"pytorch_ms_per_step {statistics.median(times):.2f} inference_ms {statistics.median(inf):.2f}")
