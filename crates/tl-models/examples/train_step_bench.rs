@@ -30,22 +30,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let labels: Vec<i64> = (0..128).map(|i| i % 10).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [128]), &ad);
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    // flex runs eagerly, so each phase's wall time is its own
     let mut step = |model: Classifier<Sequential>| {
+        let t = Instant::now();
         let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
         let _: f32 = loss.clone().into_scalar::<f32>();
+        let forward = t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        optim.step(1e-3, model, grads)
+        let backward = t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
+        let model = optim.step(1e-3, model, grads);
+        let update = t.elapsed().as_secs_f64() * 1000.0;
+        (model, [forward, backward, update])
     };
     for _ in 0..3 {
-        model = step(model);
+        model = step(model).0;
     }
+    let mut phases: [Vec<f64>; 3] = Default::default();
     let mut times = Vec::new();
     for _ in 0..10 {
-        let t = Instant::now();
-        model = step(model);
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let (m, p) = step(model);
+        model = m;
+        times.push(p.iter().sum());
+        for (all, v) in phases.iter_mut().zip(p) {
+            all.push(v);
+        }
     }
     let burn_step = median(times);
+    let [fwd, bwd, upd] = phases.map(median);
     let valid = model.valid();
     let xv = x.clone().without_autodiff();
     let mut inf = Vec::new();
@@ -69,6 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         (f.len() == 2).then(|| (f[0], f[1]))
     });
+    println!(
+        "Burn step by phase (median ms): forward + loss {fwd:.1}, backward {bwd:.1}, Adam update {upd:.1}\n"
+    );
     println!(
         "| work (MNIST CNN, batch 128, 2 cores) | Burn flex (ms) | PyTorch CPU (ms) | Burn / PyTorch |"
     );
