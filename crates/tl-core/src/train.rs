@@ -582,11 +582,23 @@ pub fn predict<M: ClassifierModel>(
     batch_size: usize,
 ) -> Vec<usize> {
     let model = model.valid();
+    map_batches(set, device, batch_size, |x| argmax_rows(model.logits(x)))
+}
+
+/// Runs `f` on every batch of `set`'s inputs, in order, on the plain (no autodiff) device,
+/// and concatenates what it returns: the batched-inference loop behind [`predict`] and
+/// feature extraction.
+pub fn map_batches<T>(
+    set: &LabelledSet,
+    device: &Device,
+    batch_size: usize,
+    mut f: impl FnMut(Tensor<2>) -> Vec<T>,
+) -> Vec<T> {
     let plain = device.clone().without_autodiff();
     let mut plan = BatchPlan::new(set.len(), batch_size, false, 0);
     plan.epoch()
         .iter()
-        .flat_map(|idx| argmax_rows(model.logits(set.inputs.tensor(idx, &plain))))
+        .flat_map(|idx| f(set.inputs.tensor(idx, &plain)))
         .collect()
 }
 

@@ -49,7 +49,7 @@ pub fn pretrain(
 ) -> Result<(Classifier<Sequential>, ModelCard)> {
     let PretrainData { train, valid, test } = data;
     device.seed(config.seed);
-    let model = Classifier::new(configs.0.init(device)?, configs.1.init(device)?)?;
+    let model = crate::arch::build(configs, device)?;
     let out = Trainer::new(config.clone()).fit(model, train, valid, device)?;
     let metrics = evaluate(&out.model, test, device, 256);
     save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;

@@ -14,9 +14,9 @@
 use crate::error::{ModelError, Result};
 use burn::tensor::Device;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
-use tl_core::data::{BatchPlan, LabelledSet};
+use tl_core::data::LabelledSet;
 use tl_core::model::Encoder;
-use tl_core::train::ClassifierModel;
+use tl_core::train::{ClassifierModel, map_batches};
 
 fn check(n_features: usize, dim: usize, labels: &[usize]) -> Result<usize> {
     let n = labels.len();
@@ -178,18 +178,9 @@ pub fn knn_score(features: &[f32], dim: usize, labels: &[usize], k: usize) -> Re
 /// The encoder's features for every item of `set` (inference mode), row after row.
 pub fn features<E: Encoder>(encoder: &E, set: &LabelledSet, device: &Device) -> Vec<f32> {
     let encoder = encoder.valid();
-    let plain = device.clone().without_autodiff();
-    let mut plan = BatchPlan::new(set.len(), 256, false, 0);
-    plan.epoch()
-        .iter()
-        .flat_map(|idx| {
-            encoder
-                .encode(set.inputs.tensor(idx, &plain))
-                .into_data()
-                .iter::<f32>()
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    map_batches(set, device, 256, |x| {
+        encoder.encode(x).into_data().iter::<f32>().collect()
+    })
 }
 
 /// A classifier's softmax outputs for every item of `set` (inference mode), row after row.
@@ -199,17 +190,12 @@ pub fn probabilities<M: ClassifierModel>(
     device: &Device,
 ) -> Vec<f32> {
     let model = model.valid();
-    let plain = device.clone().without_autodiff();
-    let mut plan = BatchPlan::new(set.len(), 256, false, 0);
-    plan.epoch()
-        .iter()
-        .flat_map(|idx| {
-            burn::tensor::activation::softmax(model.logits(set.inputs.tensor(idx, &plain)), 1)
-                .into_data()
-                .iter::<f32>()
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    map_batches(set, device, 256, |x| {
+        burn::tensor::activation::softmax(model.logits(x), 1)
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    })
 }
 
 /// Kendall's tau-b between two rankings' scores (ties counted as neither).
