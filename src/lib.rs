@@ -18,6 +18,7 @@
 pub use tl_core;
 pub use tl_data;
 pub use tl_models;
+pub use tl_text;
 
 /// Everything most programs import.
 pub mod prelude {

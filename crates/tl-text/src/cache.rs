@@ -1,0 +1,232 @@
+//! A disk cache of sentence embeddings for frozen encoders.
+//!
+//! A frozen encoder gives the same vectors for the same texts every time, and on a CPU the
+//! encoder is by far the slowest part of a linear probe or a frozen-feature adaptation
+//! method. The cache computes the vectors of a text set once and reuses them across
+//! strategies, seeds and runs. Entries are keyed by the model (a hash of its configuration
+//! and weights, its maximum length and pooling) and by the texts (a hash of every text, in
+//! order); a file whose header disagrees with its key is recomputed, never trusted.
+
+use crate::encoder::SentenceEncoder;
+use crate::error::{Result, TextError};
+use burn::tensor::Device;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use tl_core::checkpoint::write_atomic;
+
+const MAGIC: &[u8; 8] = b"TLEMB001";
+
+/// 64-bit FNV-1a, stable across platforms and Rust versions (unlike `DefaultHasher`).
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    /// Feeds bytes.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// Feeds a length-prefixed field, so that ("ab", "c") and ("a", "bc") differ.
+    pub fn field(&mut self, bytes: &[u8]) {
+        self.write(&(bytes.len() as u64).to_le_bytes());
+        self.write(bytes);
+    }
+
+    /// The hash so far.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Hash of a model: its config file, weights file content, maximum length and pooling.
+pub fn model_key(encoder: &SentenceEncoder) -> Result<u64> {
+    let mut h = Fnv64::default();
+    let config = encoder.folder().join(crate::encoder::CONFIG_FILE);
+    h.field(&std::fs::read(&config).map_err(|e| TextError::io(&config, e))?);
+    let weights = encoder.weights_file();
+    let mut file = std::fs::File::open(weights).map_err(|e| TextError::io(weights, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| TextError::io(weights, e))?;
+        if n == 0 {
+            break;
+        }
+        h.write(&buf[..n]);
+    }
+    h.field(&(encoder.max_len() as u64).to_le_bytes());
+    h.field(format!("{:?}", encoder.model.info().pooling).as_bytes());
+    Ok(h.finish())
+}
+
+/// Hash of a list of texts, order included.
+pub fn texts_key(texts: &[&str]) -> u64 {
+    let mut h = Fnv64::default();
+    h.field(&(texts.len() as u64).to_le_bytes());
+    for t in texts {
+        h.field(t.as_bytes());
+    }
+    h.finish()
+}
+
+/// Where and how often the cache answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Requests answered from disk.
+    pub hits: usize,
+    /// Requests that ran the encoder.
+    pub misses: usize,
+}
+
+/// Sentence embeddings on disk, one file per (model, text set).
+#[derive(Debug, Clone)]
+pub struct EmbeddingCache {
+    dir: PathBuf,
+    model_keys: Vec<(PathBuf, usize, u64)>,
+    stats: CacheStats,
+}
+
+impl EmbeddingCache {
+    /// A cache in `dir` (created when the first entry is written).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            model_keys: Vec::new(),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The folder of the cache.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Hits and misses so far.
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    fn model_key(&mut self, encoder: &SentenceEncoder) -> Result<u64> {
+        let id = (encoder.weights_file().to_path_buf(), encoder.max_len());
+        if let Some((_, _, k)) = self
+            .model_keys
+            .iter()
+            .find(|(p, l, _)| (p, *l) == (&id.0, id.1))
+        {
+            return Ok(*k);
+        }
+        let key = model_key(encoder)?;
+        self.model_keys.push((id.0, id.1, key));
+        Ok(key)
+    }
+
+    /// The file an entry lives in.
+    pub fn entry_path(&mut self, encoder: &SentenceEncoder, texts: &[&str]) -> Result<PathBuf> {
+        let model = self.model_key(encoder)?;
+        Ok(self
+            .dir
+            .join(format!("{model:016x}-{:016x}.emb", texts_key(texts))))
+    }
+
+    /// The embeddings of `texts` (`texts.len() * dim` values, row by row), from disk when
+    /// present, else computed with [`SentenceEncoder::embed`] and stored atomically.
+    pub fn embed(
+        &mut self,
+        encoder: &SentenceEncoder,
+        texts: &[&str],
+        batch_size: usize,
+        device: &Device,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<f32>> {
+        let path = self.entry_path(encoder, texts)?;
+        let dim = encoder.dim();
+        if let Some(values) = read_entry(&path, texts.len(), dim) {
+            self.stats.hits += 1;
+            return Ok(values);
+        }
+        let values = encoder.embed(texts, batch_size, device, progress)?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| TextError::io(&self.dir, e))?;
+        write_atomic(&path, &encode_entry(texts.len(), dim, &values))?;
+        self.stats.misses += 1;
+        Ok(values)
+    }
+}
+
+fn encode_entry(rows: usize, dim: usize, values: &[f32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(24 + values.len() * 4);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(rows as u64).to_le_bytes());
+    bytes.extend_from_slice(&(dim as u64).to_le_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes
+}
+
+/// Reads an entry; `None` when absent, truncated, of another shape or not finite.
+fn read_entry(path: &Path, rows: usize, dim: usize) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    decode_entry(&bytes, rows, dim)
+}
+
+fn decode_entry(bytes: &[u8], rows: usize, dim: usize) -> Option<Vec<f32>> {
+    if bytes.len() != 24 + rows * dim * 4 || &bytes[..8] != MAGIC {
+        return None;
+    }
+    let r = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
+    let d = u64::from_le_bytes(bytes[16..24].try_into().ok()?) as usize;
+    if (r, d) != (rows, dim) {
+        return None;
+    }
+    let values: Vec<f32> = bytes[24..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    values.iter().all(|v| v.is_finite()).then_some(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_published_vectors() {
+        // Test vectors of the FNV-1a 64-bit reference (Fowler, Noll, Vo).
+        let hash = |s: &str| {
+            let mut h = Fnv64::default();
+            h.write(s.as_bytes());
+            h.finish()
+        };
+        assert_eq!(hash(""), 0xcbf29ce484222325);
+        assert_eq!(hash("a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(hash("foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn texts_key_depends_on_boundaries_and_order() {
+        assert_ne!(texts_key(&["ab", "c"]), texts_key(&["a", "bc"]));
+        assert_ne!(texts_key(&["a", "b"]), texts_key(&["b", "a"]));
+        assert_eq!(texts_key(&["a", "b"]), texts_key(&["a", "b"]));
+    }
+
+    #[test]
+    fn entries_round_trip_and_refuse_other_shapes() {
+        let values = vec![0.5, -1.0, 2.0, 3.5, 0.0, 1.0];
+        let bytes = encode_entry(2, 3, &values);
+        assert_eq!(decode_entry(&bytes, 2, 3), Some(values));
+        assert_eq!(decode_entry(&bytes, 3, 2), None);
+        assert_eq!(decode_entry(&bytes[..bytes.len() - 1], 2, 3), None);
+        let mut nan = encode_entry(1, 1, &[f32::NAN]);
+        assert_eq!(decode_entry(&nan, 1, 1), None);
+        nan[0] = b'X';
+        assert_eq!(decode_entry(&nan, 1, 1), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! The Hugging Face tokenizer of a model folder, set up as sentence-transformers uses it.
+//!
+//! A `tokenizer.json` often carries the padding and truncation its exporter used (all-MiniLM's
+//! pads and cuts at 128). Those are replaced here by sentence-transformers' own behaviour: no
+//! padding per sentence (batches are padded when they are built) and truncation at the
+//! model's maximum length, `[CLS]`/`[SEP]` included.
+
+use crate::error::{Result, TextError};
+use std::path::Path;
+use tokenizers::{Tokenizer, TruncationParams};
+
+/// A tokenizer that turns texts into token-id sequences of at most `max_len` ids.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    max_len: usize,
+    pad_id: u32,
+}
+
+impl std::fmt::Debug for TextTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextTokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .field("max_len", &self.max_len)
+            .field("pad_id", &self.pad_id)
+            .finish()
+    }
+}
+
+impl TextTokenizer {
+    /// Reads `tokenizer.json`; texts are cut at `max_len` tokens (special tokens included).
+    pub fn load(path: &Path, max_len: usize) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| TextError::io(path, e))?;
+        Self::from_bytes(&bytes, max_len).map_err(|e| match e {
+            TextError::Tokenize(reason) => TextError::format(path, reason),
+            other => other,
+        })
+    }
+
+    /// Parses the content of a `tokenizer.json`.
+    pub fn from_bytes(bytes: &[u8], max_len: usize) -> Result<Self> {
+        if max_len < 2 {
+            return Err(TextError::InvalidInput(format!(
+                "max_len {max_len} leaves no room for [CLS] and [SEP]"
+            )));
+        }
+        let mut inner = Tokenizer::from_bytes(bytes)
+            .map_err(|e| TextError::Tokenize(format!("not a tokenizer.json: {e}")))?;
+        let pad_id = match inner.get_padding() {
+            Some(p) => p.pad_id,
+            None => inner.token_to_id("[PAD]").unwrap_or(0),
+        };
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| TextError::Tokenize(format!("cannot truncate at {max_len}: {e}")))?;
+        Ok(Self {
+            inner,
+            max_len,
+            pad_id,
+        })
+    }
+
+    /// Number of tokens, added ones included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The longest sequence produced.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// The id of the padding token.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// The id of a token, if it is in the vocabulary.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Token ids of one text, with the special tokens, cut at `max_len`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| TextError::Tokenize(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Token ids of many texts (in parallel where the tokenizer can).
+    pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let encodings = self
+            .inner
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| TextError::Tokenize(e.to_string()))?;
+        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// Checks that every id the tokenizer can produce has a row in an embedding of
+    /// `vocab_size` rows, and that both agree on the padding id.
+    pub fn check_against(&self, vocab_size: usize, pad_id: usize) -> Result<()> {
+        if self.vocab_size() > vocab_size {
+            return Err(TextError::TokenizerMismatch(format!(
+                "the tokenizer has {} tokens but the model's word embedding has {vocab_size} rows",
+                self.vocab_size()
+            )));
+        }
+        if self.pad_id as usize != pad_id {
+            return Err(TextError::TokenizerMismatch(format!(
+                "the tokenizer pads with id {} but the model's pad_token_id is {pad_id}",
+                self.pad_id
+            )));
+        }
+        Ok(())
+    }
+}
