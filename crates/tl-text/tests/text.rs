@@ -1,0 +1,362 @@
+//! Behaviour of the BERT encoder, its loader, tokenizer and embedding cache, on a tiny model
+//! folder the tests write themselves (no downloads).
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
+use common::*;
+use tl_core::data::LabelledSet;
+use tl_core::model::{Classifier, Encoder, head_config};
+use tl_core::train::{TrainConfig, Trainer, evaluate};
+use tl_text::encoder::{ids_to_inputs, padded_batch};
+use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError};
+
+fn dev() -> burn::tensor::Device {
+    tl_core::device::device("flex").unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn loads_a_hugging_face_folder_and_reports_unused_keys() {
+    let dir = tiny_model("load", 0.1);
+    let enc = SentenceEncoder::load(&dir, &dev()).unwrap();
+    assert_eq!(enc.dim(), HIDDEN);
+    assert_eq!(
+        enc.max_len(),
+        12,
+        "max_seq_length of sentence_bert_config.json"
+    );
+    let report = enc.import_report();
+    assert_eq!(report.applied.len(), 5 + 16 * LAYERS);
+    assert_eq!(
+        report.unused,
+        vec!["pooler.dense.bias", "pooler.dense.weight"]
+    );
+    assert_eq!(
+        enc.model.blocks().len(),
+        LAYERS + 1,
+        "embeddings + one per layer"
+    );
+    let ids = enc.tokenize(&["The book was great!", "hate"]).unwrap();
+    assert_eq!(ids[0], vec![2, 12, 13, 15, 5, 21, 3]);
+    assert_eq!(ids[1], vec![2, 11, 3]);
+}
+
+#[test]
+fn long_texts_are_cut_at_max_len_keeping_sep() {
+    let dir = tiny_model("truncate", 0.1);
+    let enc = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(6) }, &dev()).unwrap();
+    let ids = enc
+        .tokenize(&["good good good good good good good good"])
+        .unwrap();
+    assert_eq!(ids[0], vec![2, 4, 4, 4, 4, 3]);
+    let err = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(17) }, &dev());
+    assert!(matches!(err, Err(TextError::InvalidInput(m)) if m.contains("16 position")));
+}
+
+#[test]
+fn embeddings_are_unit_length_and_independent_of_batch_padding() {
+    let dir = tiny_model("padding", 0.1);
+    let d = dev();
+    let enc = SentenceEncoder::load(&dir, &d).unwrap();
+    let texts = [
+        "good",
+        "the film was very very awful and poor !",
+        "a fine book",
+    ];
+    let together = enc.embed(&texts, 3, &d, |_, _| {}).unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        let alone = enc.embed(&[t], 1, &d, |_, _| {}).unwrap();
+        let row = &together[i * HIDDEN..(i + 1) * HIDDEN];
+        assert!(
+            max_diff(&alone, row) < 1e-5,
+            "{t}: padding changed the vector"
+        );
+        let norm: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+    let mut calls = Vec::new();
+    enc.embed(&texts, 2, &d, |done, total| calls.push((done, total)))
+        .unwrap();
+    assert_eq!(calls, vec![(2, 3), (3, 3)]);
+}
+
+#[test]
+fn fused_inference_path_equals_burns_transformer_layers() {
+    // Without dropout, the training path (Burn's TransformerEncoder on an autodiff device)
+    // and the inference path (fused attention) must give the same vectors.
+    let dir = tiny_model("fused", 0.0);
+    let d = dev();
+    let ad = d.clone().autodiff();
+    let plain = SentenceEncoder::load(&dir, &d).unwrap();
+    let tracked = SentenceEncoder::load(&dir, &ad).unwrap();
+    let texts = ["good book", "the film was awful !", "love it"];
+    let ids = plain.tokenize(&texts).unwrap();
+    let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let (i1, p1) = padded_batch(&rows, 0, &d);
+    let (i2, p2) = padded_batch(&rows, 0, &ad);
+    let a = plain.model.embed(i1, p1).into_data();
+    let b = tracked.model.embed(i2, p2).into_data();
+    let diff = max_diff(a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
+    assert!(diff < 1e-5, "fused and layer-by-layer differ by {diff}");
+}
+
+#[test]
+fn encoder_on_padded_float_ids_equals_embed() {
+    let dir = tiny_model("encoder", 0.1);
+    let d = dev();
+    let enc = SentenceEncoder::load(&dir, &d).unwrap();
+    let texts = ["good book", "it was poor"];
+    let inputs = enc.token_inputs(&texts).unwrap();
+    assert_eq!(inputs.item_size(), 12);
+    let x: Tensor<2> = inputs.tensor(&[0, 1], &d);
+    let via_encoder = enc.model.encode(x).into_data();
+    let via_embed = enc.embed(&texts, 2, &d, |_, _| {}).unwrap();
+    assert!(max_diff(via_encoder.as_slice::<f32>().unwrap(), &via_embed) < 1e-5);
+    let too_long = ids_to_inputs(&[vec![2; 13]], 12, 0);
+    assert!(too_long.is_err());
+}
+
+fn sentiment_set(enc: &SentenceEncoder) -> LabelledSet {
+    let pos = ["good", "great", "love", "fine"];
+    let neg = ["bad", "awful", "hate", "poor"];
+    let starts = ["the book was", "it was", "the film was very", "a"];
+    let mut texts = Vec::new();
+    let mut labels = Vec::new();
+    for s in starts {
+        for (label, words) in [neg, pos].iter().enumerate() {
+            for w in words {
+                texts.push(format!("{s} {w}"));
+                labels.push(label);
+            }
+        }
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    LabelledSet::new(
+        enc.token_inputs(&refs).unwrap(),
+        labels,
+        vec!["negative".into(), "positive".into()],
+        "tiny-reviews",
+    )
+    .unwrap()
+}
+
+#[test]
+fn fine_tunes_through_the_shared_trainer_and_freezes_by_layer() {
+    let dir = tiny_model("finetune", 0.0);
+    let d = dev();
+    let ad = d.clone().autodiff();
+    let enc = SentenceEncoder::load(&dir, &ad).unwrap();
+    let set = sentiment_set(&enc);
+    let head = head_config(HIDDEN, &[], 2).init(&ad).unwrap();
+    let model = Classifier::new(enc.model.clone(), head)
+        .unwrap()
+        .freeze_first_blocks(2)
+        .unwrap();
+    let before_emb = model.encoder.embeddings.word.weight.val().into_data();
+    let before_l0 = model.encoder.encoder.layers[0]
+        .mha
+        .query
+        .weight
+        .val()
+        .into_data();
+    let before_l1 = model.encoder.encoder.layers[1]
+        .mha
+        .query
+        .weight
+        .val()
+        .into_data();
+    let config = TrainConfig::new()
+        .with_epochs(40)
+        .with_batch_size(8)
+        .with_lr(0.01)
+        .with_seed(3);
+    let out = Trainer::new(config).fit(model, &set, None, &ad).unwrap();
+    let acc = evaluate(&out.model, &set, &ad, 32).accuracy;
+    assert!(acc >= 0.9, "training accuracy {acc}");
+    let m = &out.model;
+    assert_eq!(
+        m.encoder.embeddings.word.weight.val().into_data(),
+        before_emb
+    );
+    assert_eq!(
+        m.encoder.encoder.layers[0]
+            .mha
+            .query
+            .weight
+            .val()
+            .into_data(),
+        before_l0
+    );
+    assert_ne!(
+        m.encoder.encoder.layers[1]
+            .mha
+            .query
+            .weight
+            .val()
+            .into_data(),
+        before_l1,
+        "the unfrozen layer trains"
+    );
+}
+
+#[test]
+fn missing_files_and_unsupported_models_are_named() {
+    let d = dev();
+    let dir = tiny_model("errors", 0.1);
+    std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+    match SentenceEncoder::load(&dir, &d) {
+        Err(TextError::MissingFile { file, .. }) => assert_eq!(file, "tokenizer.json"),
+        other => panic!("expected MissingFile, got {other:?}"),
+    }
+    let nowhere = dir.join("no-such-model");
+    assert!(matches!(
+        SentenceEncoder::load(&nowhere, &d),
+        Err(TextError::MissingFile { .. })
+    ));
+
+    let dir = tiny_model("unsupported", 0.1);
+    let config = config_json(VOCAB.len(), 0.1).replace("\"bert\"", "\"gpt2\"");
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let err = SentenceEncoder::load(&dir, &d).unwrap_err();
+    assert!(
+        matches!(&err, TextError::Unsupported { reason, .. } if reason.contains("gpt2")),
+        "{err}"
+    );
+
+    let dir = tiny_model("act", 0.1);
+    let config = config_json(VOCAB.len(), 0.1).replace("\"gelu\"", "\"relu\"");
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    assert!(matches!(
+        SentenceEncoder::load(&dir, &d),
+        Err(TextError::Unsupported { .. })
+    ));
+
+    let dir = tiny_model("badjson", 0.1);
+    std::fs::write(dir.join("config.json"), "{ not json").unwrap();
+    assert!(matches!(
+        SentenceEncoder::load(&dir, &d),
+        Err(TextError::Format { .. })
+    ));
+}
+
+#[test]
+fn a_tokenizer_larger_than_the_embedding_is_refused() {
+    let dir = tiny_model("vocab", 0.1);
+    let small = VOCAB.len() - 4;
+    std::fs::write(dir.join("config.json"), config_json(small, 0.1)).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        safetensors_bytes(&hf_tensors(small), 7),
+    )
+    .unwrap();
+    let err = SentenceEncoder::load(&dir, &dev()).unwrap_err();
+    assert!(
+        matches!(&err, TextError::TokenizerMismatch(m) if m.contains("22 tokens") && m.contains("18 rows")),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_or_mis_shaped_weights_are_errors_naming_the_problem() {
+    let d = dev();
+    let dir = tiny_model("corrupt", 0.1);
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(
+        SentenceEncoder::load(&dir, &d),
+        Err(TextError::Model(_))
+    ));
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        SentenceEncoder::load(&dir, &d),
+        Err(TextError::Model(_))
+    ));
+
+    let mut tensors = hf_tensors(VOCAB.len());
+    tensors[3].1 = vec![HIDDEN + 1]; // embeddings.LayerNorm.weight
+    std::fs::write(&path, safetensors_bytes(&tensors, 7)).unwrap();
+    let err = SentenceEncoder::load(&dir, &d).unwrap_err().to_string();
+    assert!(err.contains("embeddings.norm.gamma"), "{err}");
+
+    let tensors: Vec<_> = hf_tensors(VOCAB.len())
+        .into_iter()
+        .filter(|(k, _)| !k.contains("layer.1.intermediate"))
+        .collect();
+    std::fs::write(&path, safetensors_bytes(&tensors, 7)).unwrap();
+    let err = SentenceEncoder::load(&dir, &d).unwrap_err().to_string();
+    assert!(err.contains("encoder.layers.1.pwff.linear_inner"), "{err}");
+}
+
+#[test]
+fn cache_reuses_vectors_and_recomputes_bad_entries() {
+    let dir = tiny_model("cache", 0.1);
+    let d = dev();
+    let enc = SentenceEncoder::load(&dir, &d).unwrap();
+    let cache_dir = temp_dir("cache-store");
+    let mut cache = EmbeddingCache::new(&cache_dir);
+    let texts = ["good book", "awful film"];
+    let first = cache.embed(&enc, &texts, 8, &d, |_, _| {}).unwrap();
+    let again = cache.embed(&enc, &texts, 8, &d, |_, _| {}).unwrap();
+    assert_eq!(first, again);
+    assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+
+    // A new cache object (another run) finds the file too.
+    let mut other = EmbeddingCache::new(&cache_dir);
+    other.embed(&enc, &texts, 8, &d, |_, _| {}).unwrap();
+    assert_eq!(other.stats().hits, 1);
+
+    // Other texts are another entry.
+    cache.embed(&enc, &["love it"], 8, &d, |_, _| {}).unwrap();
+    assert_eq!(cache.stats().misses, 2);
+
+    // A damaged entry is recomputed, not trusted.
+    let path = cache.entry_path(&enc, &texts).unwrap();
+    std::fs::write(&path, b"TLEMB001garbage").unwrap();
+    let fixed = cache.embed(&enc, &texts, 8, &d, |_, _| {}).unwrap();
+    assert_eq!(fixed, first);
+    assert_eq!(cache.stats().misses, 3);
+
+    // Another model (other weights) does not see these entries.
+    let dir2 = tiny_model("cache-other", 0.1);
+    std::fs::write(
+        dir2.join("model.safetensors"),
+        safetensors_bytes(&hf_tensors(VOCAB.len()), 8),
+    )
+    .unwrap();
+    let enc2 = SentenceEncoder::load(&dir2, &d).unwrap();
+    let v2 = cache.embed(&enc2, &texts, 8, &d, |_, _| {}).unwrap();
+    assert_ne!(v2, first);
+    assert_eq!(cache.stats().misses, 4);
+}
+
+#[test]
+fn padded_batch_marks_padding() {
+    let d = dev();
+    let (ids, pad) = padded_batch(&[&[2, 5, 3], &[2, 3]], 0, &d);
+    assert_eq!(
+        ids.into_data().convert::<i64>(),
+        TensorData::new(vec![2i64, 5, 3, 2, 3, 0], [2, 3])
+    );
+    assert_eq!(
+        pad.into_data(),
+        TensorData::new(vec![false, false, false, false, false, true], [2, 3])
+    );
+    let config: tl_text::BertConfig = serde_json::from_str(&config_json(VOCAB.len(), 0.1)).unwrap();
+    assert!(tl_text::Bert::new(&config, tl_text::Pooling::default(), MAX_POS + 1, &d).is_err());
+    let bert = tl_text::Bert::new(&config, tl_text::Pooling::default(), 8, &d).unwrap();
+    assert_eq!(bert.input_shape(), vec![8]);
+    assert_eq!(
+        bert.num_params(),
+        22 * 8 + 16 * 8 + 2 * 8 + 2 * 8 + 2 * (4 * 72 + 2 * 8 + 8 * 16 + 16 + 16 * 8 + 8 + 2 * 8)
+    );
+}
