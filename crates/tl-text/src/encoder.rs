@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::path::{Path, PathBuf};
 use tl_core::data::Inputs;
+use tl_core::model::{Classifier, head_config};
 use tl_models::import::{ImportReport, load_pytorch, load_safetensors};
 
 /// The files a model folder is read from.
@@ -174,6 +175,15 @@ impl SentenceEncoder {
             progress(done, ids.len());
         }
         Ok(out)
+    }
+
+    /// The encoder with a fresh linear head for `classes` classes, ready for fine-tuning with
+    /// the shared trainer (load the encoder on `device.autodiff()` to train it). Its
+    /// [`tl_core::model::Encoder::blocks`] are the embeddings and each transformer layer, for
+    /// freezing and per-layer learning rates.
+    pub fn classifier(&self, classes: usize, device: &Device) -> Result<Classifier<Bert>> {
+        let head = head_config(self.dim(), &[], classes).init(device)?;
+        Ok(Classifier::new(self.model.clone(), head)?)
     }
 
     /// The texts as model inputs for training through the shared machinery: each item is

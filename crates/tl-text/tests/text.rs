@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use tl_core::data::LabelledSet;
-use tl_core::model::{Classifier, Encoder, head_config};
+use tl_core::model::Encoder;
 use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_text::encoder::{ids_to_inputs, padded_batch};
 use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError};
@@ -156,8 +156,8 @@ fn fine_tunes_through_the_shared_trainer_and_freezes_by_layer() {
     let ad = d.clone().autodiff();
     let enc = SentenceEncoder::load(&dir, &ad).unwrap();
     let set = sentiment_set(&enc);
-    let head = head_config(HIDDEN, &[], 2).init(&ad).unwrap();
-    let model = Classifier::new(enc.model.clone(), head)
+    let model = enc
+        .classifier(2, &ad)
         .unwrap()
         .freeze_first_blocks(2)
         .unwrap();
