@@ -14,9 +14,12 @@
 //! | [`tl_core`] | devices, data sets, tasks, models and surgery, the training loop, metrics, reports, checkpoints |
 //! | [`tl_data`] | data sets in their published layouts, transforms, domain shifts, splits and episodes |
 //! | [`tl_models`] | pretrained weights (PyTorch, safetensors), architectures, model cards |
+//! | [`tl_text`] | BERT-family text encoders from Hugging Face folders, sentence embeddings |
+//! | [`tl_inductive`] | fine-tuning strategies: linear probe, full, partial, gradual unfreezing, discriminative rates, L2-SP, LoRA, search |
 
 pub use tl_core;
 pub use tl_data;
+pub use tl_inductive;
 pub use tl_models;
 pub use tl_text;
 

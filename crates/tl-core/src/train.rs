@@ -360,11 +360,32 @@ impl<'a> Trainer<'a> {
         valid: Option<&LabelledSet>,
         device: &Device,
     ) -> Result<TrainOutcome<M>> {
+        self.fit_staged(model, train, valid, device, &mut |_, m| m)
+    }
+
+    /// Like [`Self::fit`], calling `on_epoch_start(epoch, model)` before each epoch (1-based)
+    /// and training the model it returns: schedules that change what trains (gradual
+    /// unfreezing) keep one optimiser, one learning-rate schedule and one history.
+    pub fn fit_staged<M: ClassifierModel>(
+        &mut self,
+        model: M,
+        train: &LabelledSet,
+        valid: Option<&LabelledSet>,
+        device: &Device,
+        on_epoch_start: &mut dyn FnMut(usize, M) -> M,
+    ) -> Result<TrainOutcome<M>> {
         let loss = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
-        self.run(model, train, valid, device, &mut |m: &M, b: &Batch| {
-            let logits = m.logits(b.inputs.clone());
-            (loss.forward(logits.clone(), b.labels.clone()), Some(logits))
-        })
+        self.run(
+            model,
+            train,
+            valid,
+            device,
+            &mut |m: &M, b: &Batch| {
+                let logits = m.logits(b.inputs.clone());
+                (loss.forward(logits.clone(), b.labels.clone()), Some(logits))
+            },
+            on_epoch_start,
+        )
     }
 
     /// Trains with a caller's loss (cross-entropy plus a penalty, say).
@@ -376,9 +397,14 @@ impl<'a> Trainer<'a> {
         device: &Device,
         loss_fn: &mut LossFn<'_, M>,
     ) -> Result<TrainOutcome<M>> {
-        self.run(model, train, valid, device, &mut |m: &M, b: &Batch| {
-            (loss_fn(m, b), None)
-        })
+        self.run(
+            model,
+            train,
+            valid,
+            device,
+            &mut |m: &M, b: &Batch| (loss_fn(m, b), None),
+            &mut |_, m| m,
+        )
     }
 
     /// The loop; `step` returns the loss and, when it has them, the batch's logits (for the
@@ -390,6 +416,7 @@ impl<'a> Trainer<'a> {
         valid: Option<&LabelledSet>,
         device: &Device,
         step: &mut StepFn<'_, M>,
+        on_epoch_start: &mut dyn FnMut(usize, M) -> M,
     ) -> Result<TrainOutcome<M>> {
         let cfg = self.config.clone();
         cfg.validate()?;
@@ -433,6 +460,7 @@ impl<'a> Trainer<'a> {
         let mut since_best = 0;
         let mut stopped_early = false;
         for epoch in 1..=cfg.epochs {
+            model = on_epoch_start(epoch, model);
             let start = Instant::now();
             let (mut loss_sum, mut lr) = (0.0, cfg.lr);
             let mut correct = Some(0usize);

@@ -12,6 +12,13 @@ use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_text::encoder::{ids_to_inputs, padded_batch};
 use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError};
 
+/// Burn's device generator is process-wide and tests run in parallel: tests that draw random
+/// weights hold this lock.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn dev() -> burn::tensor::Device {
     tl_core::device::device("flex").unwrap()
 }
@@ -26,6 +33,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn loads_a_hugging_face_folder_and_reports_unused_keys() {
+    let _guard = serial();
     let dir = tiny_model("load", 0.1);
     let enc = SentenceEncoder::load(&dir, &dev()).unwrap();
     assert_eq!(enc.dim(), HIDDEN);
@@ -52,6 +60,7 @@ fn loads_a_hugging_face_folder_and_reports_unused_keys() {
 
 #[test]
 fn long_texts_are_cut_at_max_len_keeping_sep() {
+    let _guard = serial();
     let dir = tiny_model("truncate", 0.1);
     let enc = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(6) }, &dev()).unwrap();
     let ids = enc
@@ -64,6 +73,7 @@ fn long_texts_are_cut_at_max_len_keeping_sep() {
 
 #[test]
 fn embeddings_are_unit_length_and_independent_of_batch_padding() {
+    let _guard = serial();
     let dir = tiny_model("padding", 0.1);
     let d = dev();
     let enc = SentenceEncoder::load(&dir, &d).unwrap();
@@ -91,6 +101,7 @@ fn embeddings_are_unit_length_and_independent_of_batch_padding() {
 
 #[test]
 fn fused_inference_path_equals_burns_transformer_layers() {
+    let _guard = serial();
     // Without dropout, the training path (Burn's TransformerEncoder on an autodiff device)
     // and the inference path (fused attention) must give the same vectors.
     let dir = tiny_model("fused", 0.0);
@@ -111,6 +122,7 @@ fn fused_inference_path_equals_burns_transformer_layers() {
 
 #[test]
 fn encoder_on_padded_float_ids_equals_embed() {
+    let _guard = serial();
     let dir = tiny_model("encoder", 0.1);
     let d = dev();
     let enc = SentenceEncoder::load(&dir, &d).unwrap();
@@ -151,6 +163,7 @@ fn sentiment_set(enc: &SentenceEncoder) -> LabelledSet {
 
 #[test]
 fn fine_tunes_through_the_shared_trainer_and_freezes_by_layer() {
+    let _guard = serial();
     let dir = tiny_model("finetune", 0.0);
     let d = dev();
     let ad = d.clone().autodiff();
@@ -210,6 +223,7 @@ fn fine_tunes_through_the_shared_trainer_and_freezes_by_layer() {
 
 #[test]
 fn missing_files_and_unsupported_models_are_named() {
+    let _guard = serial();
     let d = dev();
     let dir = tiny_model("errors", 0.1);
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
@@ -250,6 +264,7 @@ fn missing_files_and_unsupported_models_are_named() {
 
 #[test]
 fn a_tokenizer_larger_than_the_embedding_is_refused() {
+    let _guard = serial();
     let dir = tiny_model("vocab", 0.1);
     let small = VOCAB.len() - 4;
     std::fs::write(dir.join("config.json"), config_json(small, 0.1)).unwrap();
@@ -267,6 +282,7 @@ fn a_tokenizer_larger_than_the_embedding_is_refused() {
 
 #[test]
 fn corrupt_or_mis_shaped_weights_are_errors_naming_the_problem() {
+    let _guard = serial();
     let d = dev();
     let dir = tiny_model("corrupt", 0.1);
     let path = dir.join("model.safetensors");
@@ -299,6 +315,7 @@ fn corrupt_or_mis_shaped_weights_are_errors_naming_the_problem() {
 
 #[test]
 fn cache_reuses_vectors_and_recomputes_bad_entries() {
+    let _guard = serial();
     let dir = tiny_model("cache", 0.1);
     let d = dev();
     let enc = SentenceEncoder::load(&dir, &d).unwrap();
@@ -341,6 +358,7 @@ fn cache_reuses_vectors_and_recomputes_bad_entries() {
 
 #[test]
 fn padded_batch_marks_padding() {
+    let _guard = serial();
     let d = dev();
     let (ids, pad) = padded_batch(&[&[2, 5, 3], &[2, 3]], 0, &d);
     assert_eq!(

@@ -1,0 +1,90 @@
+//! What every method shares: the task parts it needs, a fresh head, the report.
+
+use burn::tensor::Device;
+use serde::Serialize;
+use std::time::Instant;
+use tl_core::data::LabelledSet;
+use tl_core::model::{Classifier, Encoder, Sequential, count_params, head_config};
+use tl_core::report::{EpochRecord, FitReport};
+use tl_core::task::{TaskPart, TransferTask};
+use tl_core::train::{TrainConfig, evaluate};
+use tl_core::{CoreError, Result};
+
+/// The labelled target set (to train on) and the target test set (to report on); every
+/// inductive method needs both and nothing else.
+pub(crate) fn target_sets<'t>(
+    task: &'t TransferTask,
+    strategy: &str,
+) -> Result<(&'t LabelledSet, &'t LabelledSet)> {
+    task.require(strategy, &[TaskPart::TargetLabelled, TaskPart::TargetTest])?;
+    match (&task.target_labelled, &task.target_test) {
+        (Some(train), Some(test)) => Ok((train, test)),
+        _ => unreachable!("require() checked both parts"),
+    }
+}
+
+/// A fresh head from the encoder's features to the task's classes.
+pub(crate) fn new_head(
+    features: usize,
+    hidden: &[usize],
+    classes: usize,
+    device: &Device,
+) -> Result<Sequential> {
+    head_config(features, hidden, classes).init(device)
+}
+
+/// Checks the shared fields of a method's config.
+pub(crate) fn check_common(train: &TrainConfig, hidden: &[usize]) -> Result<()> {
+    train.validate()?;
+    if hidden.contains(&0) {
+        return Err(CoreError::InvalidConfig {
+            field: "head_hidden",
+            reason: "hidden layer widths must be at least 1".into(),
+        });
+    }
+    Ok(())
+}
+
+/// One fit's clock and seed, turned into its report at the end.
+pub(crate) struct Run {
+    started: Instant,
+    seed: u64,
+}
+
+impl Run {
+    /// Starts the clock and seeds `device`'s generator (fresh heads, dropout).
+    pub(crate) fn start(seed: u64, device: &Device) -> Self {
+        device.seed(seed);
+        Self {
+            started: Instant::now(),
+            seed,
+        }
+    }
+
+    /// A report for a trained classifier, measured on the task's test set.
+    pub(crate) fn report<E: Encoder + 'static>(
+        &self,
+        strategy: &str,
+        config: &impl Serialize,
+        model: &Classifier<E>,
+        history: Vec<EpochRecord>,
+        test: &LabelledSet,
+        device: &Device,
+    ) -> Result<FitReport> {
+        let wall_time_s = self.started.elapsed().as_secs_f64();
+        Ok(FitReport {
+            strategy: strategy.to_string(),
+            config: serde_json::to_value(config).map_err(|e| CoreError::InvalidConfig {
+                field: "config",
+                reason: format!("not serialisable: {e}"),
+            })?,
+            history,
+            metrics: evaluate(model, test, device, 256),
+            wall_time_s,
+            params: count_params(model),
+            device: tl_core::device::device_label(device),
+            seed: self.seed,
+            extra: Default::default(),
+        })
+    }
+}

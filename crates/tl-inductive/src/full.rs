@@ -1,0 +1,53 @@
+//! Full fine-tuning: every parameter of the pretrained encoder and a new head train together.
+
+use crate::common::{Run, check_common, new_head, target_sets};
+use burn::config::Config;
+use burn::tensor::Device;
+use tl_core::Result;
+use tl_core::model::{Classifier, Encoder};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, Trainer};
+
+/// Name in reports.
+pub const NAME: &str = "full-fine-tune";
+
+/// Train the whole pretrained encoder with a new head.
+#[derive(Config, Debug)]
+pub struct FullFineTune {
+    /// Training.
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// Hidden widths of the new head; empty for a linear head.
+    #[config(default = "Vec::new()")]
+    pub head_hidden: Vec<usize>,
+}
+
+impl FullFineTune {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_common(&self.train, &self.head_hidden)
+    }
+
+    /// Fine-tunes `encoder` with a new head on the task's labelled target set.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        encoder: E,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        let (train, test) = target_sets(task, NAME)?;
+        self.validate()?;
+        let run = Run::start(self.train.seed, device);
+        let head = new_head(
+            encoder.feature_dim(),
+            &self.head_hidden,
+            task.num_classes,
+            device,
+        )?;
+        let model = Classifier::new(encoder, head)?;
+        let out = Trainer::new(self.train.clone()).fit(model, train, None, device)?;
+        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
+        Ok((out.model, report))
+    }
+}

@@ -1,0 +1,107 @@
+//! LoRA (Hu et al. 2021) through Burn's built-in adapters: the pretrained weights are frozen,
+//! each targeted weight matrix `W` gets a trainable low-rank update `W + alpha / rank * A B`,
+//! and a new head trains fully. [`merge`] folds the adapters into the weights for deployment.
+//!
+//! Burn adapts rank-2 weights (linear layers, embeddings); convolution kernels have no
+//! adapter and stay frozen.
+
+use crate::common::{Run, check_common, new_head, target_sets};
+use burn::config::Config;
+use burn::module::{Lora, Module, ParamGroup};
+use burn::tensor::Device;
+use tl_core::model::{Classifier, Encoder};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, Trainer};
+use tl_core::{CoreError, Result};
+
+/// Name in reports.
+pub const NAME: &str = "lora";
+
+/// Low-rank adapters on the encoder's weight matrices, and a new head.
+#[derive(Config, Debug)]
+pub struct LoraFineTune {
+    /// Rank of each update.
+    #[config(default = 8)]
+    pub rank: usize,
+    /// Scale numerator: the update is multiplied by `alpha / rank`.
+    #[config(default = 16.0)]
+    pub alpha: f64,
+    /// Regexes over parameter paths (`encoder.layers.10.weight`,
+    /// `encoder.encoder.layers.3.mha.query.weight`) choosing the weights that get adapters;
+    /// the default takes every weight matrix of the encoder.
+    #[config(default = "vec![r\"^encoder\\..*weight$\".to_string()]")]
+    pub targets: Vec<String>,
+    /// Training.
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// Hidden widths of the new head; empty for a linear head.
+    #[config(default = "Vec::new()")]
+    pub head_hidden: Vec<usize>,
+}
+
+impl LoraFineTune {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        if self.rank == 0 {
+            return Err(CoreError::InvalidConfig {
+                field: "rank",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(CoreError::InvalidConfig {
+                field: "alpha",
+                reason: format!("{} must be finite and > 0", self.alpha),
+            });
+        }
+        self.target_group()?;
+        check_common(&self.train, &self.head_hidden)
+    }
+
+    fn target_group(&self) -> Result<ParamGroup> {
+        if self.targets.is_empty() {
+            return Err(CoreError::InvalidConfig {
+                field: "targets",
+                reason: "name at least one parameter path regex".into(),
+            });
+        }
+        ParamGroup::from_any_regexes(self.targets.clone()).map_err(|e| CoreError::InvalidConfig {
+            field: "targets",
+            reason: format!("{e:?}"),
+        })
+    }
+
+    /// Attaches adapters to `encoder`, trains them and a new head on the task's labelled
+    /// target set. The returned model still carries the adapters; [`merge`] folds them in.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        encoder: E,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        let (train, test) = target_sets(task, NAME)?;
+        self.validate()?;
+        let run = Run::start(self.train.seed, device);
+        let head = new_head(
+            encoder.feature_dim(),
+            &self.head_hidden,
+            task.num_classes,
+            device,
+        )?;
+        let model = Classifier::new(encoder, head)?;
+        let head_group = model.head_group();
+        let model = model
+            .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))
+            .unfreeze_group(head_group);
+        let out = Trainer::new(self.train.clone()).fit(model, train, None, device)?;
+        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
+        Ok((out.model, report))
+    }
+}
+
+/// Folds every LoRA adapter into its base weight (`W + alpha / rank * A B`): the same
+/// predictions without the adapters' extra work.
+pub fn merge<M: Module>(model: M) -> M {
+    model.materialize()
+}

@@ -1,0 +1,78 @@
+//! Partial fine-tuning: the first blocks of the encoder (the general features) stay frozen,
+//! the rest trains with a new head. For [`Sequential`] encoders, [`replace_top`] also drops
+//! the last (task-specific) layers and adds new ones before training.
+
+use crate::common::{Run, check_common, new_head, target_sets};
+use burn::config::Config;
+use burn::tensor::Device;
+use tl_core::model::{Classifier, Encoder, LayerConfig, Sequential};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, Trainer};
+use tl_core::{CoreError, Result};
+
+/// Name in reports.
+pub const NAME: &str = "partial-fine-tune";
+
+/// Freeze the first `freeze_first` blocks, train the rest and a new head.
+#[derive(Config, Debug)]
+pub struct PartialFineTune {
+    /// How many blocks, from the input, stay frozen.
+    pub freeze_first: usize,
+    /// Training.
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// Hidden widths of the new head; empty for a linear head.
+    #[config(default = "Vec::new()")]
+    pub head_hidden: Vec<usize>,
+}
+
+impl PartialFineTune {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_common(&self.train, &self.head_hidden)
+    }
+
+    /// Fine-tunes the blocks above `freeze_first` and a new head.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        encoder: E,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        let (train, test) = target_sets(task, NAME)?;
+        self.validate()?;
+        let blocks = encoder.blocks().len();
+        if self.freeze_first > blocks {
+            return Err(CoreError::InvalidConfig {
+                field: "freeze_first",
+                reason: format!(
+                    "{} exceeds the encoder's {blocks} blocks",
+                    self.freeze_first
+                ),
+            });
+        }
+        let run = Run::start(self.train.seed, device);
+        let head = new_head(
+            encoder.feature_dim(),
+            &self.head_hidden,
+            task.num_classes,
+            device,
+        )?;
+        let model = Classifier::new(encoder, head)?.freeze_first_blocks(self.freeze_first)?;
+        let out = Trainer::new(self.train.clone()).fit(model, train, None, device)?;
+        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
+        Ok((out.model, report))
+    }
+}
+
+/// Layer surgery on a stack: drops its last `drop_last` layers (e.g. the source task's top
+/// layers) and appends freshly initialised `add` layers.
+pub fn replace_top(
+    encoder: Sequential,
+    drop_last: usize,
+    add: &[LayerConfig],
+    device: &Device,
+) -> Result<Sequential> {
+    encoder.drop_last(drop_last)?.push_layers(add, device)
+}

@@ -1,0 +1,238 @@
+//! Hyperparameter search on a validation split of the labelled target set: grid or random
+//! over learning rate, weight decay and a method's regularisation strength.
+//!
+//! The task's test set is never seen: each trial trains on part of the labelled target set
+//! and is scored on the rest; the caller refits the best configuration on all of it.
+
+use burn::config::Config;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use tl_core::report::FitReport;
+use tl_core::task::{TaskPart, TransferTask};
+use tl_core::train::{OptimizerKind, TrainConfig};
+use tl_core::{CoreError, Result};
+use tl_data::split::stratified_split;
+
+/// One point of the search space.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HyperParams {
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay of the optimiser.
+    pub weight_decay: f64,
+    /// The method's regularisation strength (L2-SP's alpha); ignored by methods without one.
+    pub reg: f64,
+}
+
+/// How the space is walked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Every combination.
+    Grid,
+    /// `trials` combinations drawn without replacement (seeded).
+    Random {
+        /// How many.
+        trials: usize,
+    },
+}
+
+/// A search over learning rate x weight decay x regularisation.
+#[derive(Config, Debug)]
+pub struct HyperSearch {
+    /// Learning rates to try.
+    #[config(default = "vec![1e-3, 3e-3, 1e-2]")]
+    pub lr: Vec<f64>,
+    /// Weight decays to try.
+    #[config(default = "vec![0.0]")]
+    pub weight_decay: Vec<f64>,
+    /// Regularisation strengths to try.
+    #[config(default = "vec![0.0]")]
+    pub reg: Vec<f64>,
+    /// Grid or random.
+    #[config(default = "SearchMode::Grid")]
+    pub mode: SearchMode,
+    /// Share of the labelled target set held out for validation (stratified).
+    #[config(default = 0.25)]
+    pub valid_fraction: f64,
+    /// Seed of the split and of random draws.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+/// One trained and scored configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// What was tried.
+    pub params: HyperParams,
+    /// Accuracy on the validation split.
+    pub valid_accuracy: f64,
+    /// Seconds it took.
+    pub wall_time_s: f64,
+}
+
+/// Every trial and the best one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// In the order they ran.
+    pub trials: Vec<Trial>,
+    /// Index of the best trial (highest validation accuracy; the first one on ties).
+    pub best: usize,
+}
+
+impl SearchResult {
+    /// The best configuration.
+    pub fn best_params(&self) -> HyperParams {
+        self.trials[self.best].params
+    }
+
+    /// A Markdown table of all trials, the best marked.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::from(
+            "| lr | weight decay | reg | validation accuracy | seconds |\n|---:|---:|---:|---:|---:|\n",
+        );
+        for (i, t) in self.trials.iter().enumerate() {
+            let mark = if i == self.best { " **best**" } else { "" };
+            s += &format!(
+                "| {:e} | {:e} | {:e} | {:.2} %{mark} | {:.1} |\n",
+                t.params.lr,
+                t.params.weight_decay,
+                t.params.reg,
+                100.0 * t.valid_accuracy,
+                t.wall_time_s
+            );
+        }
+        s
+    }
+}
+
+/// `train` with the learning rate and weight decay of `params` (the optimiser kind kept).
+pub fn apply(train: &TrainConfig, params: &HyperParams) -> TrainConfig {
+    let optimizer = match train.optimizer {
+        OptimizerKind::Sgd { momentum, .. } => OptimizerKind::Sgd {
+            momentum,
+            weight_decay: params.weight_decay,
+        },
+        OptimizerKind::Adam { .. } => OptimizerKind::Adam {
+            weight_decay: params.weight_decay,
+        },
+        OptimizerKind::AdamW { .. } => OptimizerKind::AdamW {
+            weight_decay: params.weight_decay,
+        },
+    };
+    train.clone().with_lr(params.lr).with_optimizer(optimizer)
+}
+
+impl HyperSearch {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, reason: String| Err(CoreError::InvalidConfig { field, reason });
+        for (field, values) in [
+            ("lr", &self.lr),
+            ("weight_decay", &self.weight_decay),
+            ("reg", &self.reg),
+        ] {
+            if values.is_empty() {
+                return bad(field, "give at least one value".into());
+            }
+            if let Some(v) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                return bad(field, format!("{v} must be finite and >= 0"));
+            }
+        }
+        if self.lr.contains(&0.0) {
+            return bad("lr", "0 learns nothing".into());
+        }
+        if !(self.valid_fraction > 0.0 && self.valid_fraction < 1.0) {
+            return bad(
+                "valid_fraction",
+                format!("{} must be in (0, 1)", self.valid_fraction),
+            );
+        }
+        if let SearchMode::Random { trials: 0 } = self.mode {
+            return bad("mode", "a random search needs at least one trial".into());
+        }
+        Ok(())
+    }
+
+    /// The configurations to try, in order.
+    pub fn candidates(&self) -> Vec<HyperParams> {
+        let mut grid = Vec::new();
+        for &lr in &self.lr {
+            for &weight_decay in &self.weight_decay {
+                for &reg in &self.reg {
+                    grid.push(HyperParams {
+                        lr,
+                        weight_decay,
+                        reg,
+                    });
+                }
+            }
+        }
+        match self.mode {
+            SearchMode::Grid => grid,
+            SearchMode::Random { trials } => {
+                grid.shuffle(&mut StdRng::seed_from_u64(self.seed));
+                grid.truncate(trials);
+                grid
+            }
+        }
+    }
+
+    /// Runs `fit` once per candidate on a task whose labelled set is the training split and
+    /// whose test set is the validation split; `fit` returns the method's report, whose
+    /// accuracy is then the validation accuracy. `progress(done, total, trial)` follows along.
+    pub fn run(
+        &self,
+        task: &TransferTask,
+        mut fit: impl FnMut(&HyperParams, &TransferTask) -> Result<FitReport>,
+        mut progress: impl FnMut(usize, usize, &Trial),
+    ) -> Result<SearchResult> {
+        task.require("hyperparameter search", &[TaskPart::TargetLabelled])?;
+        self.validate()?;
+        let labelled = task.target_labelled.as_ref().expect("required above");
+        let (valid, train) =
+            stratified_split(labelled, self.valid_fraction, self.seed).map_err(|e| {
+                CoreError::InvalidData {
+                    name: labelled.domain.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if train.is_empty() || valid.is_empty() {
+            return Err(CoreError::InvalidData {
+                name: labelled.domain.clone(),
+                reason: format!(
+                    "{} labelled items are too few to hold out {} for validation",
+                    labelled.len(),
+                    self.valid_fraction
+                ),
+            });
+        }
+        let inner = TransferTask::new(task.num_classes)
+            .with_target_labelled(train)
+            .with_target_test(valid);
+        let candidates = self.candidates();
+        let mut trials = Vec::with_capacity(candidates.len());
+        for params in candidates.iter() {
+            let started = Instant::now();
+            let report = fit(params, &inner)?;
+            let trial = Trial {
+                params: *params,
+                valid_accuracy: report.metrics.accuracy,
+                wall_time_s: started.elapsed().as_secs_f64(),
+            };
+            progress(trials.len() + 1, candidates.len(), &trial);
+            trials.push(trial);
+        }
+        let best = trials.iter().enumerate().fold(0, |best, (i, t)| {
+            if t.valid_accuracy > trials[best].valid_accuracy {
+                i
+            } else {
+                best
+            }
+        });
+        Ok(SearchResult { trials, best })
+    }
+}

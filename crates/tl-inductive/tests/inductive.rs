@@ -1,0 +1,473 @@
+//! Behaviour of the inductive methods on small seeded blobs (seconds).
+
+use burn::module::Module;
+use burn::tensor::Device;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tl_core::data::{Inputs, LabelledSet};
+use tl_core::model::{Classifier, Encoder, Sequential, SequentialConfig, head_config};
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, Trainer, evaluate};
+use tl_inductive::l2sp::flat_params;
+use tl_inductive::*;
+
+/// Burn's device generator is process-wide and tests run in parallel: every test that
+/// seeds and trains holds this lock, so its random draws are its own.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn dev() -> Device {
+    tl_core::device::device("flex").unwrap()
+}
+
+/// `n` points per class around `classes` centres drawn from `seed`, in 6 dimensions.
+fn blobs(classes: usize, n: usize, seed: u64) -> LabelledSet {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centres: Vec<Vec<f32>> = (0..classes)
+        .map(|_| (0..6).map(|_| rng.random_range(-2.0..2.0)).collect())
+        .collect();
+    let mut values = Vec::new();
+    let mut labels = Vec::new();
+    for _ in 0..n {
+        for (c, centre) in centres.iter().enumerate() {
+            values.extend(centre.iter().map(|m| m + rng.random_range(-0.6..0.6)));
+            labels.push(c);
+        }
+    }
+    LabelledSet::new(
+        Inputs::new(vec![6], values).unwrap(),
+        labels,
+        (0..classes).map(|c| c.to_string()).collect(),
+        "blobs",
+    )
+    .unwrap()
+}
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(16)
+        .with_lr(0.01)
+        .with_seed(1)
+}
+
+/// An encoder of 3 blocks (6 -> 16 -> 16 -> 8), pretrained on a 3-class source task.
+fn pretrained(d: &Device) -> Sequential {
+    d.seed(5);
+    let encoder = SequentialConfig::new(vec![6])
+        .linear(16)
+        .relu()
+        .linear(16)
+        .relu()
+        .linear(8)
+        .relu()
+        .init(d)
+        .unwrap();
+    let model = Classifier::new(encoder, head_config(8, &[], 3).init(d).unwrap()).unwrap();
+    let out = Trainer::new(quick(20))
+        .fit(model, &blobs(3, 30, 11), None, d)
+        .unwrap();
+    out.model.encoder.valid()
+}
+
+fn task(seed: u64) -> TransferTask {
+    let all = blobs(4, 30, 100 + seed);
+    let (train, test) = tl_data::split::stratified_split(&all, 0.5, seed).unwrap();
+    TransferTask::new(4)
+        .with_target_labelled(train)
+        .with_target_test(test)
+}
+
+fn block_params(encoder: &Sequential) -> Vec<Vec<f32>> {
+    encoder
+        .param_layer_indices()
+        .into_iter()
+        .map(|i| {
+            flat_params(&encoder.layers()[i])
+                .into_iter()
+                .flat_map(|t| t.into_data().iter::<f32>().collect::<Vec<_>>())
+                .collect()
+        })
+        .collect()
+}
+
+/// Base weights of each block, without LoRA adapter factors.
+fn base_params(encoder: &Sequential) -> Vec<Vec<f32>> {
+    struct Base(Vec<f32>, usize);
+    impl burn::module::ModuleVisitor for Base {
+        fn enter_module(&mut self, _: &str, container: &str) {
+            self.1 += usize::from(container == "Reparameterization");
+        }
+        fn exit_module(&mut self, _: &str, container: &str) {
+            self.1 -= usize::from(container == "Reparameterization");
+        }
+        fn visit_float<const D: usize>(
+            &mut self,
+            p: &burn::module::Param<burn::tensor::Tensor<D>>,
+        ) {
+            if self.1 == 0 {
+                self.0.extend(p.base().into_data().iter::<f32>());
+            }
+        }
+    }
+    encoder
+        .param_layer_indices()
+        .into_iter()
+        .map(|i| {
+            let mut v = Base(Vec::new(), 0);
+            encoder.layers()[i].visit(&mut v);
+            v.0
+        })
+        .collect()
+}
+
+fn distance(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f32>()
+        .sqrt()
+}
+
+#[test]
+fn partial_fine_tuning_leaves_frozen_blocks_unchanged() {
+    let _guard = serial();
+    let d = dev();
+    let enc = pretrained(&d);
+    let before = block_params(&enc);
+    let (model, report) = PartialFineTune::new(2)
+        .with_train(quick(15))
+        .fit(enc, &task(0), &d)
+        .unwrap();
+    let after = block_params(&model.encoder);
+    assert_eq!(before[0], after[0]);
+    assert_eq!(before[1], after[1]);
+    assert_ne!(before[2], after[2], "the unfrozen top block trains");
+    assert!(report.metrics.accuracy > 0.8, "{}", report.metrics.accuracy);
+    assert_eq!(report.strategy, "partial-fine-tune");
+}
+
+#[test]
+fn replace_top_drops_and_adds_layers() {
+    let _guard = serial();
+    let d = dev();
+    let enc = pretrained(&d);
+    let new = partial::replace_top(
+        enc,
+        2,
+        &[
+            tl_core::model::LayerConfig::Linear { out: 5 },
+            tl_core::model::LayerConfig::Relu,
+        ],
+        &d,
+    )
+    .unwrap();
+    assert_eq!(new.feature_dim(), 5);
+    assert_eq!(new.blocks().len(), 3);
+}
+
+#[test]
+fn gradual_unfreezing_thaws_one_block_per_epoch_top_first() {
+    let _guard = serial();
+    assert_eq!(
+        (1..=6)
+            .map(|e| gradual::thawed_blocks(e, 3))
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 3, 3]
+    );
+    let d = dev();
+    // Two epochs: head, then head + top block.
+    let enc = pretrained(&d);
+    let before = block_params(&enc);
+    let (model, _) = GradualUnfreezing::new()
+        .with_train(quick(2))
+        .fit(enc, &task(0), &d)
+        .unwrap();
+    let after = block_params(&model.encoder);
+    assert_eq!(before[0], after[0]);
+    assert_eq!(before[1], after[1]);
+    assert_ne!(before[2], after[2]);
+    // Three epochs: the middle block thaws too, the first stays.
+    let enc = pretrained(&d);
+    let (model, report) = GradualUnfreezing::new()
+        .with_train(quick(3))
+        .fit(enc, &task(0), &d)
+        .unwrap();
+    let after = block_params(&model.encoder);
+    assert_eq!(before[0], after[0]);
+    assert_ne!(before[1], after[1]);
+    assert_ne!(before[2], after[2]);
+    assert_eq!(report.history.len(), 3, "one history across the stages");
+}
+
+#[test]
+fn discriminative_rates_decay_towards_the_input() {
+    let _guard = serial();
+    let f = discriminative::block_factors(3, 0.5);
+    assert_eq!(f, vec![0.125, 0.25, 0.5]);
+    let d = dev();
+    let enc = pretrained(&d);
+    let before = block_params(&enc);
+    let (model, report) = DiscriminativeLr::new()
+        .with_decay(0.1)
+        .with_train(quick(10))
+        .fit(enc, &task(0), &d)
+        .unwrap();
+    let after = block_params(&model.encoder);
+    let moved: Vec<f32> = (0..3)
+        .map(|i| distance(&before[i..=i], &after[i..=i]))
+        .collect();
+    assert!(moved[0] < moved[1] && moved[1] < moved[2], "{moved:?}");
+    assert!(report.metrics.accuracy > 0.8);
+}
+
+#[test]
+fn l2sp_at_zero_is_plain_fine_tuning_and_strong_keeps_weights_near_the_start() {
+    let _guard = serial();
+    let d = dev();
+    let start = block_params(&pretrained(&d));
+    let (plain, plain_report) = FullFineTune::new()
+        .with_train(quick(8))
+        .fit(pretrained(&d), &task(0), &d)
+        .unwrap();
+    let (zero, zero_report) = L2Sp::new()
+        .with_alpha(0.0)
+        .with_train(quick(8))
+        .fit(pretrained(&d), &task(0), &d)
+        .unwrap();
+    let plain_w = block_params(&plain.encoder);
+    assert!(distance(&plain_w, &block_params(&zero.encoder)) < 1e-5);
+    assert_eq!(plain_report.metrics.accuracy, zero_report.metrics.accuracy);
+
+    let (strong, _) = L2Sp::new()
+        .with_alpha(100.0)
+        .with_train(quick(8))
+        .fit(pretrained(&d), &task(0), &d)
+        .unwrap();
+    let moved_plain = distance(&start, &plain_w);
+    let moved_strong = distance(&start, &block_params(&strong.encoder));
+    assert!(
+        moved_strong < 0.25 * moved_plain,
+        "strong L2-SP moved {moved_strong}, plain fine-tuning {moved_plain}"
+    );
+}
+
+#[test]
+fn lora_trains_only_adapters_and_the_head_and_merges_exactly() {
+    let _guard = serial();
+    let d = dev();
+    let enc = pretrained(&d);
+    let before = block_params(&enc);
+    let t = task(0);
+    let (model, report) = LoraFineTune::new()
+        .with_rank(2)
+        .with_train(quick(15))
+        .fit(enc, &t, &d)
+        .unwrap();
+    assert!(report.metrics.accuracy > 0.8, "{}", report.metrics.accuracy);
+    // Base weights are untouched: the update lives in the adapters.
+    let merged = lora::merge(model.clone());
+    let after_base = base_params(&model.encoder);
+    assert_eq!(before, after_base, "LoRA changed a base weight");
+    assert_ne!(
+        before,
+        block_params(&merged.encoder),
+        "merging applies the update"
+    );
+    // Trainable: adapters (6x2 + 2x16, 16x2 + 2x16, 16x2 + 2x8) and the head (8x4 + 4).
+    let adapters = (6 * 2 + 2 * 16) + (16 * 2 + 2 * 16) + (16 * 2 + 2 * 8);
+    assert_eq!(report.params.trainable, adapters + 8 * 4 + 4);
+    assert_eq!(merged.num_params() + adapters, model.num_params());
+    let test = t.target_test.as_ref().unwrap();
+    let a = tl_core::train::predict(&model, test, &d, 64);
+    let b = tl_core::train::predict(&merged, test, &d, 64);
+    assert_eq!(a, b, "merged and unmerged models predict the same");
+    assert_eq!(
+        evaluate(&model, test, &d, 64).accuracy,
+        evaluate(&merged, test, &d, 64).accuracy
+    );
+}
+
+#[test]
+fn linear_probe_trains_only_the_head() {
+    let _guard = serial();
+    let d = dev();
+    let enc = pretrained(&d);
+    let before = block_params(&enc);
+    let (model, report) = LinearProbe::new()
+        .with_train(quick(30))
+        .fit(enc, &task(0), &d)
+        .unwrap();
+    assert_eq!(before, block_params(&model.encoder));
+    assert_eq!(report.params.trainable, 8 * 4 + 4);
+    assert!(report.metrics.accuracy > 0.7, "{}", report.metrics.accuracy);
+}
+
+fn fake_report(accuracy: f64) -> tl_core::report::FitReport {
+    let mut metrics = tl_core::metrics::Metrics::from_predictions(&[0, 1], &[0, 1], 2);
+    metrics.accuracy = accuracy;
+    tl_core::report::FitReport {
+        strategy: "fake".into(),
+        config: serde_json::Value::Null,
+        history: vec![],
+        metrics,
+        wall_time_s: 0.0,
+        params: tl_core::model::ParamCount {
+            trainable: 0,
+            total: 0,
+        },
+        device: "none".into(),
+        seed: 0,
+        extra: Default::default(),
+    }
+}
+
+#[test]
+fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_set() {
+    let _guard = serial();
+    let t = task(0);
+    let test_len = t.target_test.as_ref().unwrap().len();
+    let search = HyperSearch::new()
+        .with_lr(vec![1e-3, 3e-3, 1e-2, 3e-2])
+        .with_reg(vec![0.0, 1.0]);
+    let mut seen = Vec::new();
+    let result = search
+        .run(
+            &t,
+            |hp, inner| {
+                seen.push((
+                    inner.target_labelled.as_ref().unwrap().len(),
+                    inner.target_test.as_ref().unwrap().len(),
+                ));
+                // Peaks at lr 1e-2 with reg 1.
+                let acc = 1.0 - (hp.lr.log10() + 2.0).abs() / 10.0 - (1.0 - hp.reg) / 20.0;
+                Ok(fake_report(acc))
+            },
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(result.trials.len(), 8);
+    assert_eq!(result.best_params().lr, 1e-2);
+    assert_eq!(result.best_params().reg, 1.0);
+    // Every trial trains on part of the labelled set and is scored on the rest (about a
+    // quarter): the test set is never involved.
+    let labelled = t.target_labelled.as_ref().unwrap().len();
+    let _ = test_len;
+    assert!(
+        seen.iter().all(|&(train, valid)| train + valid == labelled
+            && (valid as f64) > 0.15 * labelled as f64
+            && (valid as f64) < 0.35 * labelled as f64),
+        "{seen:?}"
+    );
+    assert!(result.to_markdown().contains("**best**"));
+
+    let random = HyperSearch::new()
+        .with_lr(vec![1e-3, 3e-3, 1e-2, 3e-2])
+        .with_mode(SearchMode::Random { trials: 3 })
+        .candidates();
+    assert_eq!(random.len(), 3);
+
+    // A real search over a linear probe's learning rate.
+    let d = dev();
+    let enc = pretrained(&d);
+    let result = HyperSearch::new()
+        .with_lr(vec![1e-4, 3e-2])
+        .run(
+            &t,
+            |hp, inner| {
+                let probe = LinearProbe::new().with_train(search::apply(&quick(10), hp));
+                Ok(probe.fit(enc.clone(), inner, &d)?.1)
+            },
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(result.best_params().lr, 3e-2, "{}", result.to_markdown());
+}
+
+#[test]
+fn bad_configs_and_missing_parts_are_refused_before_training() {
+    let _guard = serial();
+    let d = dev();
+    let enc = pretrained(&d);
+    let t = task(0);
+    let field = |r: Result<
+        (Classifier<Sequential>, tl_core::report::FitReport),
+        tl_core::CoreError,
+    >| match r {
+        Err(tl_core::CoreError::InvalidConfig { field, .. }) => field,
+        other => panic!("expected InvalidConfig, got {:?}", other.map(|_| ())),
+    };
+    assert_eq!(
+        field(
+            DiscriminativeLr::new()
+                .with_decay(0.0)
+                .fit(enc.clone(), &t, &d)
+        ),
+        "decay"
+    );
+    assert_eq!(
+        field(L2Sp::new().with_alpha(-1.0).fit(enc.clone(), &t, &d)),
+        "alpha"
+    );
+    assert_eq!(
+        field(LoraFineTune::new().with_rank(0).fit(enc.clone(), &t, &d)),
+        "rank"
+    );
+    assert_eq!(
+        field(
+            LoraFineTune::new()
+                .with_targets(vec![])
+                .fit(enc.clone(), &t, &d)
+        ),
+        "targets"
+    );
+    assert_eq!(
+        field(
+            LoraFineTune::new()
+                .with_targets(vec!["(".into()])
+                .fit(enc.clone(), &t, &d)
+        ),
+        "targets"
+    );
+    assert_eq!(
+        field(PartialFineTune::new(4).fit(enc.clone(), &t, &d)),
+        "freeze_first"
+    );
+    assert_eq!(
+        field(
+            FullFineTune::new()
+                .with_head_hidden(vec![0])
+                .fit(enc.clone(), &t, &d)
+        ),
+        "head_hidden"
+    );
+    assert_eq!(
+        field(
+            FullFineTune::new()
+                .with_train(quick(0))
+                .fit(enc.clone(), &t, &d)
+        ),
+        "epochs"
+    );
+    for bad in [
+        HyperSearch::new().with_lr(vec![]),
+        HyperSearch::new().with_valid_fraction(1.0),
+    ] {
+        assert!(
+            bad.run(&t, |_, _| Ok(fake_report(0.5)), |_, _, _| {})
+                .is_err()
+        );
+    }
+    let no_test = TransferTask::new(4).with_target_labelled(t.target_labelled.clone().unwrap());
+    let err = LinearProbe::new()
+        .fit(enc, &no_test, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("linear-probe") && err.contains("test"),
+        "{err}"
+    );
+}
