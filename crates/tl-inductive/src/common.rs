@@ -7,7 +7,7 @@ use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Encoder, Sequential, count_params, head_config};
 use tl_core::report::{EpochRecord, FitReport};
 use tl_core::task::{TaskPart, TransferTask};
-use tl_core::train::{TrainConfig, evaluate};
+use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_core::{CoreError, Result};
 
 /// The labelled target set (to train on) and the target test set (to report on); every
@@ -33,8 +33,33 @@ pub(crate) fn new_head(
     head_config(features, hidden, classes).init(device)
 }
 
+/// A trainer whose new head learns at `head_lr_factor` times the base rate (a fresh head
+/// usually wants a larger rate than pretrained weights).
+pub(crate) fn trainer<'a, E: Encoder>(
+    train: &TrainConfig,
+    model: &Classifier<E>,
+    head_lr_factor: f64,
+) -> Trainer<'a> {
+    let trainer = Trainer::new(train.clone());
+    if head_lr_factor == 1.0 {
+        trainer
+    } else {
+        trainer.with_lr_factor(model.head_group(), head_lr_factor)
+    }
+}
+
 /// Checks the shared fields of a method's config.
-pub(crate) fn check_common(train: &TrainConfig, hidden: &[usize]) -> Result<()> {
+pub(crate) fn check_common(
+    train: &TrainConfig,
+    hidden: &[usize],
+    head_lr_factor: f64,
+) -> Result<()> {
+    if !(head_lr_factor.is_finite() && head_lr_factor > 0.0 && head_lr_factor * train.lr <= 1.0) {
+        return Err(CoreError::InvalidConfig {
+            field: "head_lr_factor",
+            reason: format!("{head_lr_factor} must be > 0 with head_lr_factor * lr <= 1"),
+        });
+    }
     train.validate()?;
     if hidden.contains(&0) {
         return Err(CoreError::InvalidConfig {

@@ -45,7 +45,7 @@ impl DiscriminativeLr {
                 reason: format!("{} must be in (0, 1]", self.decay),
             });
         }
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, 1.0)
     }
 
     /// Fine-tunes every block at its own rate with a new head.

@@ -1,13 +1,13 @@
 //! Full fine-tuning: every parameter of the pretrained encoder and a new head train together.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Run, check_common, new_head, target_sets, trainer};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::Result;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::TrainConfig;
 
 /// Name in reports.
 pub const NAME: &str = "full-fine-tune";
@@ -21,12 +21,15 @@ pub struct FullFineTune {
     /// Hidden widths of the new head; empty for a linear head.
     #[config(default = "Vec::new()")]
     pub head_hidden: Vec<usize>,
+    /// The new head's learning rate as a multiple of `train.lr`.
+    #[config(default = 1.0)]
+    pub head_lr_factor: f64,
 }
 
 impl FullFineTune {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
 
     /// Fine-tunes `encoder` with a new head on the task's labelled target set.
@@ -46,7 +49,8 @@ impl FullFineTune {
             device,
         )?;
         let model = Classifier::new(encoder, head)?;
-        let out = Trainer::new(self.train.clone()).fit(model, train, None, device)?;
+        let out =
+            trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;
         Ok((out.model, report))
     }

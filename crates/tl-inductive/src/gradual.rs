@@ -2,7 +2,7 @@
 //! head; each later epoch thaws one more encoder block, the top one first, until all train.
 //! One optimiser, one learning-rate schedule and one history run through the whole fit.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Run, check_common, new_head, target_sets, trainer};
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -10,7 +10,7 @@ use tl_core::Result;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::TrainConfig;
 
 /// Name in reports.
 pub const NAME: &str = "gradual-unfreezing";
@@ -24,6 +24,9 @@ pub struct GradualUnfreezing {
     /// Hidden widths of the new head; empty for a linear head.
     #[config(default = "Vec::new()")]
     pub head_hidden: Vec<usize>,
+    /// The new head's learning rate as a multiple of `train.lr`.
+    #[config(default = 1.0)]
+    pub head_lr_factor: f64,
 }
 
 /// How many encoder blocks (counted from the top) train in `epoch` (1-based): none in the
@@ -35,7 +38,7 @@ pub fn thawed_blocks(epoch: usize, blocks: usize) -> usize {
 impl GradualUnfreezing {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
 
     /// Fine-tunes with gradual unfreezing on the task's labelled target set.
@@ -58,7 +61,7 @@ impl GradualUnfreezing {
         let model = Classifier::new(encoder, head)?.freeze_encoder();
         let n = blocks.len();
         let mut thawed = 0;
-        let out = Trainer::new(self.train.clone()).fit_staged(
+        let out = trainer(&self.train, &model, self.head_lr_factor).fit_staged(
             model,
             train,
             None,

@@ -5,7 +5,7 @@
 //!
 //! so the encoder may adapt but is pulled back towards what it learned on the source task.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Run, check_common, new_head, target_sets, trainer};
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -14,7 +14,7 @@ use tl_core::data::Batch;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -35,6 +35,9 @@ pub struct L2Sp {
     /// Hidden widths of the new head; empty for a linear head.
     #[config(default = "Vec::new()")]
     pub head_hidden: Vec<usize>,
+    /// The new head's learning rate as a multiple of `train.lr`.
+    #[config(default = 1.0)]
+    pub head_lr_factor: f64,
 }
 
 /// Every float parameter of a module, flattened, in visiting order.
@@ -71,7 +74,7 @@ impl L2Sp {
                 });
             }
         }
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
 
     /// Fine-tunes `encoder` and a new head with the L2-SP penalty.
@@ -122,8 +125,8 @@ impl L2Sp {
             }
             loss
         };
-        let out =
-            Trainer::new(self.train.clone()).fit_with(model, train, None, device, &mut loss)?;
+        let out = trainer(&self.train, &model, self.head_lr_factor)
+            .fit_with(model, train, None, device, &mut loss)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;
         Ok((out.model, report))
     }

@@ -29,7 +29,7 @@ pub struct LinearProbe {
 impl LinearProbe {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, 1.0)
     }
 
     /// Trains a head on `encoder`'s features of the task's labelled target set; returns the

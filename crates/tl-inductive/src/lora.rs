@@ -5,14 +5,14 @@
 //! Burn adapts rank-2 weights (linear layers, embeddings); convolution kernels have no
 //! adapter and stay frozen.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Run, check_common, new_head, target_sets, trainer};
 use burn::config::Config;
 use burn::module::{Lora, Module, ParamGroup};
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -38,6 +38,9 @@ pub struct LoraFineTune {
     /// Hidden widths of the new head; empty for a linear head.
     #[config(default = "Vec::new()")]
     pub head_hidden: Vec<usize>,
+    /// The new head's learning rate as a multiple of `train.lr`.
+    #[config(default = 1.0)]
+    pub head_lr_factor: f64,
 }
 
 impl LoraFineTune {
@@ -56,7 +59,7 @@ impl LoraFineTune {
             });
         }
         self.target_group()?;
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
 
     fn target_group(&self) -> Result<ParamGroup> {
@@ -94,7 +97,8 @@ impl LoraFineTune {
         let model = model
             .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))
             .unfreeze_group(head_group);
-        let out = Trainer::new(self.train.clone()).fit(model, train, None, device)?;
+        let out =
+            trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;
         Ok((out.model, report))
     }

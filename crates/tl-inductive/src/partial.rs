@@ -2,13 +2,13 @@
 //! the rest trains with a new head. For [`Sequential`] encoders, [`replace_top`] also drops
 //! the last (task-specific) layers and adds new ones before training.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Run, check_common, new_head, target_sets, trainer};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder, LayerConfig, Sequential};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -25,12 +25,15 @@ pub struct PartialFineTune {
     /// Hidden widths of the new head; empty for a linear head.
     #[config(default = "Vec::new()")]
     pub head_hidden: Vec<usize>,
+    /// The new head's learning rate as a multiple of `train.lr`.
+    #[config(default = 1.0)]
+    pub head_lr_factor: f64,
 }
 
 impl PartialFineTune {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        check_common(&self.train, &self.head_hidden)
+        check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
 
     /// Fine-tunes the blocks above `freeze_first` and a new head.
@@ -60,7 +63,8 @@ impl PartialFineTune {
             device,
         )?;
         let model = Classifier::new(encoder, head)?.freeze_first_blocks(self.freeze_first)?;
-        let out = Trainer::new(self.train.clone()).fit(model, train, None, device)?;
+        let out =
+            trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;
         Ok((out.model, report))
     }
