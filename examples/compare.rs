@@ -6,13 +6,16 @@
 //! target test set:
 //!
 //! - `scratch`: the same architecture, randomly initialised, trained on the 50 target labels;
-//! - `frozen-encoder`: the pretrained convolutional encoder frozen, a new head trained;
-//! - `fine-tune`: the pretrained encoder and a new head, all trained;
+//! - the inductive methods of `tl-inductive`, each from the pretrained encoder with a new
+//!   head: `linear-probe` (encoder frozen), `full-fine-tune`, `partial-fine-tune` (first conv
+//!   block frozen), `gradual-unfreezing`, `discriminative-lr`, `l2-sp`, `lora` (rank 4 on the
+//!   fully connected layer; Burn adapts weight matrices, not convolution kernels);
 //! - `frozen-random-encoder`: a control: a *random* encoder frozen, a new head trained; the
-//!   gap to `frozen-encoder` is what the pretrained features are worth.
+//!   gap to `linear-probe` is what the pretrained features are worth.
 //!
-//! The source model's own head (a 64-wide hidden layer and the 5-way output) is the
-//! task-specific part that is dropped; every target model gets a fresh head of that shape.
+//! The encoder is two conv blocks and a 64-wide fully connected layer; the source model's
+//! 5-way output layer is the task-specific part that is dropped, and every target model gets
+//! a fresh one.
 //!
 //! ```text
 //! cargo run --release --example compare -- [--device flex|ndarray|wgpu|wgpu-cpu|auto]
@@ -25,6 +28,7 @@ use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::device::device_label;
 use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
+use tl::tl_inductive::*;
 
 struct Args {
     device: String,
@@ -77,7 +81,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The encoder both tasks share: two conv blocks, 32 x 2 x 2 = 128 features.
+/// The encoder both tasks share: two conv blocks (32 x 2 x 2 = 128 values) and a fully
+/// connected layer to 64 features.
 fn encoder_config() -> SequentialConfig {
     SequentialConfig::new(vec![1, 8, 8])
         .conv(16, 3, 1)
@@ -86,11 +91,11 @@ fn encoder_config() -> SequentialConfig {
         .conv(32, 3, 1)
         .relu()
         .max_pool(2)
+        .linear(FEATURES)
+        .relu()
 }
 
-const FEATURES: usize = 128;
-/// Hidden width of every head (source and target).
-const HIDDEN: usize = 64;
+const FEATURES: usize = 64;
 
 fn pretrain_config(seed: u64) -> TrainConfig {
     TrainConfig::new()
@@ -139,7 +144,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         dev.seed(seed);
         let source_model = Classifier::new(
             encoder_config().init(&dev)?,
-            head_config(FEATURES, &[HIDDEN], 5).init(&dev)?,
+            head_config(FEATURES, &[], 5).init(&dev)?,
         )?;
         let start = Instant::now();
         let pre = Trainer::new(pretrain_config(seed)).fit(
@@ -156,46 +161,61 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         let pretrained = pre.model.encoder;
 
-        let strategies: [(&str, f64); 4] = [
-            ("scratch", 3e-3),
-            ("frozen-encoder", 3e-3),
-            ("fine-tune", 3e-3),
-            ("frozen-random-encoder", 3e-3),
+        let task = TransferTask::new(5)
+            .with_target_labelled(target_train)
+            .with_target_test(target_test);
+        let train = target_config(seed, 3e-3, args.target_epochs);
+        let strategies = [
+            "scratch",
+            "linear-probe",
+            "full-fine-tune",
+            "partial-fine-tune",
+            "gradual-unfreezing",
+            "discriminative-lr",
+            "l2-sp",
+            "lora",
+            "frozen-random-encoder",
         ];
-        for (name, lr) in strategies {
-            let config = target_config(seed, lr, args.target_epochs);
+        for name in strategies {
             dev.seed(1000 + seed);
-            let head = head_config(FEATURES, &[HIDDEN], 5).init(&dev)?;
-            let model = match name {
-                "scratch" => Classifier::new(encoder_config().init(&dev)?, head)?,
-                "frozen-encoder" => Classifier::new(pretrained.clone(), head)?.freeze_encoder(),
+            let random = encoder_config().init(&dev)?;
+            let encoder = pretrained.clone();
+            let t = train.clone();
+            let (_, mut report) = match name {
+                "scratch" => FullFineTune::new().with_train(t).fit(random, &task, &dev)?,
+                "linear-probe" => LinearProbe::new().with_train(t).fit(encoder, &task, &dev)?,
+                "full-fine-tune" => FullFineTune::new()
+                    .with_train(t)
+                    .fit(encoder, &task, &dev)?,
+                "partial-fine-tune" => PartialFineTune::new(1)
+                    .with_train(t)
+                    .fit(encoder, &task, &dev)?,
+                "gradual-unfreezing" => GradualUnfreezing::new()
+                    .with_train(t)
+                    .fit(encoder, &task, &dev)?,
+                "discriminative-lr" => DiscriminativeLr::new()
+                    .with_train(t)
+                    .fit(encoder, &task, &dev)?,
+                "l2-sp" => L2Sp::new()
+                    .with_alpha(0.01)
+                    .with_train(t)
+                    .fit(encoder, &task, &dev)?,
+                "lora" => LoraFineTune::new()
+                    .with_rank(4)
+                    .with_train(t)
+                    .fit(encoder, &task, &dev)?,
                 "frozen-random-encoder" => {
-                    Classifier::new(encoder_config().init(&dev)?, head)?.freeze_encoder()
+                    LinearProbe::new().with_train(t).fit(random, &task, &dev)?
                 }
-                "fine-tune" => Classifier::new(pretrained.clone(), head)?,
                 other => return Err(format!("no strategy `{other}`").into()),
             };
-            let start = Instant::now();
-            let out = Trainer::new(config.clone()).fit(model, &target_train, None, &dev)?;
-            let wall = start.elapsed().as_secs_f64();
-            // Counted on the trained model, which lives on the autodiff device.
-            let params = count_params(&out.model);
-            let metrics = evaluate(&out.model, &target_test, &dev, 256);
             eprintln!(
-                "seed {seed}: {name:<15} target accuracy {:.2} % ({wall:.1} s)",
-                100.0 * metrics.accuracy
+                "seed {seed}: {name:<22} target accuracy {:.2} % ({:.1} s)",
+                100.0 * report.metrics.accuracy,
+                report.wall_time_s
             );
-            let mut report = FitReport {
-                strategy: name.to_string(),
-                config: serde_json::to_value(&config)?,
-                history: out.history,
-                metrics,
-                wall_time_s: wall,
-                params,
-                device: label.clone(),
-                seed,
-                extra: Default::default(),
-            };
+            report.strategy = name.to_string();
+            report.device = label.clone();
             report.extra.insert("source_accuracy".into(), source_acc);
             comparison.push(report);
         }
@@ -213,9 +233,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map_or(f64::NAN, |r| r.accuracy_mean)
     };
     println!(
-        "fine-tune vs scratch: {:+.2} points; frozen encoder vs scratch: {:+.2} points",
-        100.0 * (acc("fine-tune") - acc("scratch")),
-        100.0 * (acc("frozen-encoder") - acc("scratch"))
+        "full fine-tuning vs scratch: {:+.2} points; linear probe vs scratch: {:+.2} points",
+        100.0 * (acc("full-fine-tune") - acc("scratch")),
+        100.0 * (acc("linear-probe") - acc("scratch"))
     );
     if let Some(path) = &args.json {
         write_atomic(path, comparison.to_json()?.as_bytes())?;

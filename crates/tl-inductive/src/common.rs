@@ -23,6 +23,36 @@ pub(crate) fn target_sets<'t>(
     }
 }
 
+/// What every fit starts from: the task's sets, the pretrained encoder under a fresh head, and
+/// the run's clock (the device seeded first, so the head is the same for every method).
+pub(crate) struct Start<'t, E> {
+    pub(crate) model: Classifier<E>,
+    pub(crate) train: &'t LabelledSet,
+    pub(crate) test: &'t LabelledSet,
+    pub(crate) run: Run,
+}
+
+/// Takes the task's labelled and test sets (refusing a task without them) and puts a fresh
+/// head on `encoder`. Call it after the config's `validate()`.
+pub(crate) fn start<'t, E: Encoder>(
+    strategy: &str,
+    encoder: E,
+    task: &'t TransferTask,
+    train: &TrainConfig,
+    hidden: &[usize],
+    device: &Device,
+) -> Result<Start<'t, E>> {
+    let (train_set, test) = target_sets(task, strategy)?;
+    let run = Run::start(train.seed, device);
+    let head = new_head(encoder.feature_dim(), hidden, task.num_classes, device)?;
+    Ok(Start {
+        model: Classifier::new(encoder, head)?,
+        train: train_set,
+        test,
+        run,
+    })
+}
+
 /// A fresh head from the encoder's features to the task's classes.
 pub(crate) fn new_head(
     features: usize,

@@ -2,7 +2,7 @@
 //! rate, the top encoder block at `decay` times it, the block below at `decay^2`, and so on
 //! towards the input, so general low-level features move least.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Start, check_common, start};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder};
@@ -55,18 +55,15 @@ impl DiscriminativeLr {
         task: &TransferTask,
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
-        let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
-        let run = Run::start(self.train.seed, device);
         let blocks = encoder.blocks();
         let factors = block_factors(blocks.len(), self.decay);
-        let head = new_head(
-            encoder.feature_dim(),
-            &self.head_hidden,
-            task.num_classes,
-            device,
-        )?;
-        let model = Classifier::new(encoder, head)?;
+        let Start {
+            model,
+            train,
+            test,
+            run,
+        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
         let mut trainer = Trainer::new(self.train.clone());
         for (group, factor) in blocks.into_iter().zip(factors) {
             trainer = trainer.with_lr_factor(group, factor);

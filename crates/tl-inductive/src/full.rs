@@ -1,6 +1,6 @@
 //! Full fine-tuning: every parameter of the pretrained encoder and a new head train together.
 
-use crate::common::{Run, check_common, new_head, target_sets, trainer};
+use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::Result;
@@ -39,16 +39,13 @@ impl FullFineTune {
         task: &TransferTask,
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
-        let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
-        let run = Run::start(self.train.seed, device);
-        let head = new_head(
-            encoder.feature_dim(),
-            &self.head_hidden,
-            task.num_classes,
-            device,
-        )?;
-        let model = Classifier::new(encoder, head)?;
+        let Start {
+            model,
+            train,
+            test,
+            run,
+        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
         let out =
             trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;

@@ -2,7 +2,7 @@
 //! head; each later epoch thaws one more encoder block, the top one first, until all train.
 //! One optimiser, one learning-rate schedule and one history run through the whole fit.
 
-use crate::common::{Run, check_common, new_head, target_sets, trainer};
+use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -48,17 +48,15 @@ impl GradualUnfreezing {
         task: &TransferTask,
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
-        let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
-        let run = Run::start(self.train.seed, device);
         let blocks = encoder.blocks();
-        let head = new_head(
-            encoder.feature_dim(),
-            &self.head_hidden,
-            task.num_classes,
-            device,
-        )?;
-        let model = Classifier::new(encoder, head)?.freeze_encoder();
+        let Start {
+            model,
+            train,
+            test,
+            run,
+        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
+        let model = model.freeze_encoder();
         let n = blocks.len();
         let mut thawed = 0;
         let out = trainer(&self.train, &model, self.head_lr_factor).fit_staged(

@@ -5,7 +5,7 @@
 //!
 //! so the encoder may adapt but is pulled back towards what it learned on the source task.
 
-use crate::common::{Run, check_common, new_head, target_sets, trainer};
+use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -84,16 +84,13 @@ impl L2Sp {
         task: &TransferTask,
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
-        let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
-        let run = Run::start(self.train.seed, device);
-        let head = new_head(
-            encoder.feature_dim(),
-            &self.head_hidden,
-            task.num_classes,
-            device,
-        )?;
-        let model = Classifier::new(encoder, head)?;
+        let Start {
+            model,
+            train,
+            test,
+            run,
+        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
         let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
         let (alpha, beta) = (self.alpha, self.beta);
         // The starting point, taken (detached) from the model the trainer hands to the first

@@ -5,7 +5,7 @@
 //! Burn adapts rank-2 weights (linear layers, embeddings); convolution kernels have no
 //! adapter and stay frozen.
 
-use crate::common::{Run, check_common, new_head, target_sets, trainer};
+use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
 use burn::module::{Lora, Module, ParamGroup};
 use burn::tensor::Device;
@@ -83,16 +83,13 @@ impl LoraFineTune {
         task: &TransferTask,
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
-        let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
-        let run = Run::start(self.train.seed, device);
-        let head = new_head(
-            encoder.feature_dim(),
-            &self.head_hidden,
-            task.num_classes,
-            device,
-        )?;
-        let model = Classifier::new(encoder, head)?;
+        let Start {
+            model,
+            train,
+            test,
+            run,
+        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
         let head_group = model.head_group();
         let model = model
             .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))

@@ -2,7 +2,7 @@
 //! the rest trains with a new head. For [`Sequential`] encoders, [`replace_top`] also drops
 //! the last (task-specific) layers and adds new ones before training.
 
-use crate::common::{Run, check_common, new_head, target_sets, trainer};
+use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder, LayerConfig, Sequential};
@@ -43,7 +43,6 @@ impl PartialFineTune {
         task: &TransferTask,
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
-        let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
         let blocks = encoder.blocks().len();
         if self.freeze_first > blocks {
@@ -55,14 +54,13 @@ impl PartialFineTune {
                 ),
             });
         }
-        let run = Run::start(self.train.seed, device);
-        let head = new_head(
-            encoder.feature_dim(),
-            &self.head_hidden,
-            task.num_classes,
-            device,
-        )?;
-        let model = Classifier::new(encoder, head)?.freeze_first_blocks(self.freeze_first)?;
+        let Start {
+            model,
+            train,
+            test,
+            run,
+        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
+        let model = model.freeze_first_blocks(self.freeze_first)?;
         let out =
             trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;

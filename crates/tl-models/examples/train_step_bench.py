@@ -46,3 +46,43 @@ with torch.no_grad():
         model((x - 0.1307) / 0.3081).argmax(1)
         inf.append((time.perf_counter() - t) * 1000)
 print(f"pytorch_ms_per_step {statistics.median(times):.2f} inference_ms {statistics.median(inf):.2f}")
+
+
+def layer_times(shape, layer):
+    x = torch.rand(*shape) * 2 - 1
+    xa = x.clone().requires_grad_(True)
+
+    def forward():
+        with torch.no_grad():
+            return layer(x).sum().item()
+
+    def both():
+        loss = layer(xa).sum()
+        loss.backward()
+        return loss.item()
+
+    def median_ms(f):
+        f()
+        t = []
+        for _ in range(7):
+            s = time.perf_counter()
+            f()
+            t.append((time.perf_counter() - s) * 1000)
+        return statistics.median(t)
+
+    f = median_ms(forward)
+    return f, max(median_ms(both) - f, 0.0)
+
+
+if len(sys.argv) > 2 and sys.argv[2] == "ops":
+    conv = lambda i, o: nn.Conv2d(i, o, 3, padding=1)
+    for shape, layer in [
+        ((128, 1, 28, 28), conv(1, 32)),
+        ((128, 32, 14, 14), conv(32, 64)),
+        ((128, 64, 7, 7), conv(64, 128)),
+        ((128, 32, 28, 28), nn.MaxPool2d(2)),
+        ((128, 32, 28, 28), nn.ReLU()),
+        ((128, 1152), nn.Linear(1152, 256)),
+    ]:
+        f, b = layer_times(shape, layer)
+        print(f"op {f:.3f} {b:.3f}")

@@ -6,6 +6,7 @@
 //! cargo run --release -p tl-models --example train_step_bench
 //! ```
 //! Prints a table of median milliseconds per step (10 steps after 3 of warm-up) and the ratio.
+//! `-- --ops` adds each layer's forward and backward, timed one by one on both sides.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -18,6 +19,80 @@ use tl_models::arch::mnist_cnn;
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Median ms of the forward pass alone and of forward + backward, for one layer of the CNN.
+fn layer_times<const D: usize>(
+    ad: &burn::tensor::Device,
+    input: [usize; D],
+    layer: impl Fn(Tensor<D>) -> Tensor<D>,
+) -> (f64, f64) {
+    let plain = ad.clone().without_autodiff();
+    let x = Tensor::<D>::random(input, Distribution::Uniform(-1.0, 1.0), &plain);
+    let xa = Tensor::<D>::random(input, Distribution::Uniform(-1.0, 1.0), ad).require_grad();
+    let run = |f: &dyn Fn() -> f32| {
+        f();
+        median(
+            (0..7)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect(),
+        )
+    };
+    let forward = run(&|| layer(x.clone()).sum().into_scalar::<f32>());
+    let both = run(&|| {
+        let loss = layer(xa.clone()).sum();
+        let _grads = loss.clone().backward();
+        loss.into_scalar::<f32>()
+    });
+    (forward, both)
+}
+
+/// Each layer of the MNIST CNN at batch 128: `(name, forward ms, backward ms)`.
+fn op_times(ad: &burn::tensor::Device) -> Vec<(&'static str, f64, f64)> {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::nn::{LinearConfig, PaddingConfig2d};
+    let conv = |i, o| {
+        Conv2dConfig::new([i, o], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(ad)
+    };
+    let (c1, c2, c3) = (conv(1, 32), conv(32, 64), conv(64, 128));
+    let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    let fc1 = LinearConfig::new(1152, 256).init(ad);
+    let rows = [
+        (
+            "conv 1 -> 32, 28x28",
+            layer_times(ad, [128, 1, 28, 28], |x| c1.forward(x)),
+        ),
+        (
+            "conv 32 -> 64, 14x14",
+            layer_times(ad, [128, 32, 14, 14], |x| c2.forward(x)),
+        ),
+        (
+            "conv 64 -> 128, 7x7",
+            layer_times(ad, [128, 64, 7, 7], |x| c3.forward(x)),
+        ),
+        (
+            "max pool 2x2, 32 x 28x28",
+            layer_times(ad, [128, 32, 28, 28], |x| pool.forward(x)),
+        ),
+        (
+            "ReLU, 32 x 28x28",
+            layer_times(ad, [128, 32, 28, 28], burn::tensor::activation::relu),
+        ),
+        (
+            "linear 1152 -> 256",
+            layer_times(ad, [128, 1152], |x| fc1.forward(x)),
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, (f, both))| (name, f, (both - f).max(0.0)))
+        .collect()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,18 +145,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let burn_inf = median(inf);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/train_step_bench.py");
+    let ops = std::env::args().any(|a| a == "--ops");
     let torch = std::process::Command::new("python3")
         .arg(script)
         .arg("2")
+        .arg(if ops { "ops" } else { "" })
         .output();
-    let parsed = torch.ok().filter(|o| o.status.success()).and_then(|o| {
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let f: Vec<f64> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        (f.len() == 2).then(|| (f[0], f[1]))
-    });
+    let stdout = torch
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let parsed = stdout
+        .lines()
+        .find(|l| l.starts_with("pytorch_ms_per_step"))
+        .and_then(|l| {
+            let f: Vec<f64> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (f.len() == 2).then(|| (f[0], f[1]))
+        });
+    let torch_ops: Vec<(f64, f64)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("op "))
+        .filter_map(|l| {
+            let f: Vec<f64> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (f.len() == 2).then(|| (f[0], f[1]))
+        })
+        .collect();
     println!(
         "Burn step by phase (median ms): forward + loss {fwd:.1}, backward {bwd:.1}, Adam update {upd:.1}\n"
     );
@@ -104,6 +199,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("| training step (Adam) | {burn_step:.1} | n/a | n/a |");
             println!("| inference | {burn_inf:.1} | n/a | n/a |");
             eprintln!("python3 with torch not found: PyTorch column skipped");
+        }
+    }
+    if ops {
+        println!(
+            "\n| layer, batch 128 | Burn forward (ms) | PyTorch forward (ms) | Burn backward (ms) | PyTorch backward (ms) |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for (i, (name, f, b)) in op_times(&ad).into_iter().enumerate() {
+            let (tf, tb) = torch_ops.get(i).copied().unwrap_or((f64::NAN, f64::NAN));
+            println!("| {name} | {f:.1} | {tf:.1} | {b:.1} | {tb:.1} |");
         }
     }
     Ok(())
