@@ -313,18 +313,18 @@ fn text(
                 .with_train(train.clone().with_lr(1e-3));
             push(
                 "LoRA (rank 8, query/value)",
-                lora.fit(encoder.model.clone(), &t_task, dev)?.1,
+                lora.fit(encoder.model().clone(), &t_task, dev)?.1,
             );
             let full = FullFineTune::new()
                 .with_head_lr_factor(20.0)
                 .with_train(train.clone().with_lr(5e-5));
             push(
                 "full fine-tuning",
-                full.fit(encoder.model.clone(), &t_task, dev)?.1,
+                full.fit(encoder.model().clone(), &t_task, dev)?.1,
             );
             if labels == 100 {
                 dev.seed(seed);
-                let info = encoder.model.info();
+                let info = encoder.model().info();
                 let random = Bert::new(&info.config, info.pooling, info.seq_len, dev)?;
                 let scratch = FullFineTune::new()
                     .with_head_lr_factor(10.0)

@@ -43,6 +43,7 @@ pub(crate) fn start<'t, E: Encoder>(
     device: &Device,
 ) -> Result<Start<'t, E>> {
     let (train_set, test) = target_sets(task, strategy)?;
+    check_input(&encoder, train_set)?;
     let run = Run::start(train.seed, device);
     let head = new_head(encoder.feature_dim(), hidden, task.num_classes, device)?;
     Ok(Start {
@@ -51,6 +52,22 @@ pub(crate) fn start<'t, E: Encoder>(
         test,
         run,
     })
+}
+
+/// Refuses a task whose items the encoder does not take (the test set has the same shape:
+/// the task checked that).
+pub(crate) fn check_input<E: Encoder>(encoder: &E, set: &LabelledSet) -> Result<()> {
+    if set.inputs.item_shape != encoder.input_shape() {
+        return Err(CoreError::InvalidData {
+            name: set.domain.clone(),
+            reason: format!(
+                "items of shape {:?} do not fit an encoder that takes {:?}",
+                set.inputs.item_shape,
+                encoder.input_shape()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A fresh head from the encoder's features to the task's classes.
@@ -90,7 +107,6 @@ pub(crate) fn check_common(
             reason: format!("{head_lr_factor} must be > 0 with head_lr_factor * lr <= 1"),
         });
     }
-    train.validate()?;
     if hidden.contains(&0) {
         return Err(CoreError::InvalidConfig {
             field: "head_hidden",

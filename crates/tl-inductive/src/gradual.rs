@@ -1,6 +1,8 @@
 //! Gradual unfreezing (Howard and Ruder 2018, ULMFiT): the first epoch trains only the new
 //! head; each later epoch thaws one more encoder block, the top one first, until all train.
 //! One optimiser, one learning-rate schedule and one history run through the whole fit.
+//! Freezing here only withholds gradients: dropout and the like stay in training mode, as in
+//! ULMFiT.
 
 use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
@@ -56,7 +58,8 @@ impl GradualUnfreezing {
             test,
             run,
         } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
-        let model = model.freeze_encoder();
+        let encoder_group = model.encoder_group();
+        let model = model.set_require_grad_group(encoder_group, false);
         let n = blocks.len();
         let mut thawed = 0;
         let out = trainer(&self.train, &model, self.head_lr_factor).fit_staged(
@@ -67,7 +70,7 @@ impl GradualUnfreezing {
             &mut |epoch, mut model| {
                 while thawed < thawed_blocks(epoch, n) {
                     thawed += 1;
-                    model = model.unfreeze_group(blocks[n - thawed].clone());
+                    model = model.set_require_grad_group(blocks[n - thawed].clone(), true);
                 }
                 model
             },

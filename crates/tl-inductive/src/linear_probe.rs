@@ -1,7 +1,7 @@
 //! Linear probe: the encoder stays frozen; its features are computed once, and only a new
 //! head is trained on them.
 
-use crate::common::{Run, check_common, new_head, target_sets};
+use crate::common::{Run, check_common, check_input, new_head, target_sets};
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
@@ -43,6 +43,7 @@ impl LinearProbe {
         let (train, test) = target_sets(task, NAME)?;
         self.validate()?;
         let run = Run::start(self.train.seed, device);
+        check_input(&encoder, train)?;
         let features = encode_set(&encoder, train, device, 256)?;
         let (head, history) = self.fit_head(&features, task.num_classes, device)?;
         let trained_params = head.num_params();

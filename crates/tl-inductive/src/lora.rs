@@ -7,7 +7,7 @@
 
 use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
-use burn::module::{Lora, Module, ParamGroup};
+use burn::module::{Lora, Module, ModuleVisitor, ParamGroup};
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
@@ -27,9 +27,10 @@ pub struct LoraFineTune {
     /// Scale numerator: the update is multiplied by `alpha / rank`.
     #[config(default = 16.0)]
     pub alpha: f64,
-    /// Regexes over parameter paths (`encoder.layers.10.weight`,
-    /// `encoder.encoder.layers.3.mha.query.weight`) choosing the weights that get adapters;
-    /// the default takes every weight matrix of the encoder.
+    /// Regexes over parameter paths choosing the weights that get adapters (a `Sequential`
+    /// layer's path holds its kind: `encoder.layers.10.Linear.weight`; a BERT's:
+    /// `encoder.encoder.layers.3.mha.query.weight`); the default takes every weight matrix of
+    /// the encoder. Targets that adapt nothing are an error.
     #[config(default = "vec![r\"^encoder\\..*weight$\".to_string()]")]
     pub targets: Vec<String>,
     /// Training.
@@ -94,11 +95,33 @@ impl LoraFineTune {
         let model = model
             .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))
             .unfreeze_group(head_group);
+        if count_adapters(&model) == 0 {
+            return Err(CoreError::InvalidConfig {
+                field: "targets",
+                reason: format!(
+                    "{:?} match no weight matrix of the encoder, so LoRA would train only the head",
+                    self.targets
+                ),
+            });
+        }
         let out =
             trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
         let report = run.report(NAME, self, &out.model, out.history, test, device)?;
         Ok((out.model, report))
     }
+}
+
+/// How many parameters carry an adapter.
+pub fn count_adapters<M: Module>(model: &M) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn enter_module(&mut self, _name: &str, container: &str) {
+            self.0 += usize::from(container == "Reparameterization");
+        }
+    }
+    let mut c = Count(0);
+    model.visit(&mut c);
+    c.0
 }
 
 /// Folds every LoRA adapter into its base weight (`W + alpha / rank * A B`): the same

@@ -68,8 +68,11 @@ pub struct HyperSearch {
 pub struct Trial {
     /// What was tried.
     pub params: HyperParams,
-    /// Accuracy on the validation split.
+    /// Accuracy on the validation split (0 for a trial that failed).
     pub valid_accuracy: f64,
+    /// Why the trial failed (a diverging rate, say); `None` when it trained.
+    #[serde(default)]
+    pub error: Option<String>,
     /// Seconds it took.
     pub wall_time_s: f64,
 }
@@ -95,7 +98,11 @@ impl SearchResult {
             "| lr | weight decay | reg | validation accuracy | seconds |\n|---:|---:|---:|---:|---:|\n",
         );
         for (i, t) in self.trials.iter().enumerate() {
-            let mark = if i == self.best { " **best**" } else { "" };
+            let mark = match (&t.error, i == self.best) {
+                (Some(_), _) => " (diverged)",
+                (None, true) => " **best**",
+                (None, false) => "",
+            };
             s += &format!(
                 "| {:e} | {:e} | {:e} | {:.2} %{mark} | {:.1} |\n",
                 t.params.lr,
@@ -142,8 +149,8 @@ impl HyperSearch {
                 return bad(field, format!("{v} must be finite and >= 0"));
             }
         }
-        if self.lr.contains(&0.0) {
-            return bad("lr", "0 learns nothing".into());
+        if let Some(v) = self.lr.iter().find(|v| **v == 0.0 || **v > 1.0) {
+            return bad("lr", format!("{v} is outside (0, 1]"));
         }
         if !(self.valid_fraction > 0.0 && self.valid_fraction < 1.0) {
             return bad(
@@ -217,10 +224,17 @@ impl HyperSearch {
         let mut trials = Vec::with_capacity(candidates.len());
         for params in candidates.iter() {
             let started = Instant::now();
-            let report = fit(params, &inner)?;
+            // A rate that diverges is an answer, not the end of the search; a bad config or
+            // bad data would fail every trial, so those end it.
+            let (valid_accuracy, error) = match fit(params, &inner) {
+                Ok(report) => (report.metrics.accuracy, None),
+                Err(e @ CoreError::NonFinite { .. }) => (0.0, Some(e.to_string())),
+                Err(e) => return Err(e),
+            };
             let trial = Trial {
                 params: *params,
-                valid_accuracy: report.metrics.accuracy,
+                valid_accuracy,
+                error,
                 wall_time_s: started.elapsed().as_secs_f64(),
             };
             progress(trials.len() + 1, candidates.len(), &trial);

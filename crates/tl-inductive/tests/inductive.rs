@@ -364,6 +364,30 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
     );
     assert!(result.to_markdown().contains("**best**"));
 
+    // A diverging trial is recorded, and the search goes on.
+    let result = HyperSearch::new()
+        .with_lr(vec![1e-3, 1e-2])
+        .run(
+            &t,
+            |hp, _| {
+                if hp.lr > 5e-3 {
+                    Err(tl_core::CoreError::NonFinite {
+                        epoch: 1,
+                        step: 1,
+                        loss: f32::NAN,
+                    })
+                } else {
+                    Ok(fake_report(0.6))
+                }
+            },
+            |_, _, _| {},
+        )
+        .unwrap();
+    assert_eq!(result.best, 0);
+    assert!(result.trials[1].error.is_some());
+    assert!(result.to_markdown().contains("diverged"));
+    assert!(HyperSearch::new().with_lr(vec![2.0]).validate().is_err());
+
     let random = HyperSearch::new()
         .with_lr(vec![1e-3, 3e-3, 1e-2, 3e-2])
         .with_mode(SearchMode::Random { trials: 3 })
@@ -460,6 +484,46 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
             bad.run(&t, |_, _| Ok(fake_report(0.5)), |_, _, _| {})
                 .is_err()
         );
+    }
+    assert_eq!(
+        field(
+            LoraFineTune::new()
+                .with_targets(vec!["^head\\.nothing$".into()])
+                .fit(enc.clone(), &t, &d)
+        ),
+        "targets"
+    );
+    let stopping = quick(5).with_early_stopping(Some(tl_core::train::EarlyStopping {
+        patience: 2,
+        min_delta: 0.0,
+    }));
+    assert_eq!(
+        field(
+            FullFineTune::new()
+                .with_train(stopping)
+                .fit(enc.clone(), &t, &d)
+        ),
+        "early_stopping"
+    );
+    // Items the encoder does not take are refused by name, before any work.
+    let wide = blobs(4, 5, 1);
+    let wide = LabelledSet::new(
+        Inputs::new(vec![3, 2], wide.inputs.values.clone()).unwrap(),
+        wide.labels.clone(),
+        wide.class_names.clone(),
+        "wrong-shape",
+    )
+    .unwrap();
+    let wrong = TransferTask::new(4)
+        .with_target_labelled(wide.clone())
+        .with_target_test(wide);
+    for err in [
+        LinearProbe::new().fit(enc.clone(), &wrong, &d).unwrap_err(),
+        FullFineTune::new()
+            .fit(enc.clone(), &wrong, &d)
+            .unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("[3, 2]"), "{err}");
     }
     let no_test = TransferTask::new(4).with_target_labelled(t.target_labelled.clone().unwrap());
     let err = LinearProbe::new()

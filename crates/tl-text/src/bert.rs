@@ -266,21 +266,27 @@ pub fn l2_normalise(x: Tensor<2>) -> Tensor<2> {
 
 impl Encoder for Bert {
     /// Token ids travel through the shared machinery as `f32` (exact below 2^24, far above
-    /// any vocabulary), right-padded with the model's pad id to [`BertInfo::seq_len`]. Columns
-    /// past the longest row of the batch are cut before the transformer runs.
+    /// any vocabulary), right-padded with the model's pad id to [`BertInfo::seq_len`]. A row
+    /// ends at its last non-pad token; columns past the longest row of the batch are cut
+    /// before the transformer runs.
     fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         let ids = x.int();
-        let pad_id = self.info.config.pad_token_id as i64;
-        let pad = ids.clone().equal_elem(pad_id);
         let [batch, seq] = ids.dims();
-        let longest = pad
+        let device = ids.device();
+        // A row's length is the position after its last non-pad token, so a literal pad token
+        // inside a text stays a token, as in `embed`.
+        let not_pad = ids
             .clone()
-            .bool_not()
-            .int()
-            .sum_dim(1)
-            .max()
-            .into_scalar::<i64>() as usize;
+            .not_equal_elem(self.info.config.pad_token_id as i64)
+            .int();
+        let positions = Tensor::<1, Int>::arange(1..seq as i64 + 1, &device)
+            .unsqueeze::<2>()
+            .expand([batch, seq]);
+        let lengths = (positions.clone() * not_pad).max_dim(1);
+        let longest = lengths.clone().max().into_scalar::<i64>() as usize;
         let keep = longest.clamp(1, seq);
+        // positions are 1-based: padding is where position > length
+        let pad = positions.greater(lengths.expand([batch, seq]));
         let (ids, pad) = if keep < seq {
             (
                 ids.slice([0..batch, 0..keep]),

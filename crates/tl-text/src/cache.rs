@@ -3,9 +3,12 @@
 //! A frozen encoder gives the same vectors for the same texts every time, and on a CPU the
 //! encoder is by far the slowest part of a linear probe or a frozen-feature adaptation
 //! method. The cache computes the vectors of a text set once and reuses them across
-//! strategies, seeds and runs. Entries are keyed by the model (a hash of its configuration
-//! and weights, its maximum length and pooling) and by the texts (a hash of every text, in
-//! order); a file whose header disagrees with its key is recomputed, never trusted.
+//! strategies, seeds and runs. Entries are keyed by the model (a hash of the folder's files
+//! that decide the vectors: `config.json`, the weights, `tokenizer.json`, the
+//! sentence-transformers pooling files; and the maximum length) and by the texts (a hash of
+//! every text, in order). Both keys are written into the entry's header as well as its name;
+//! an entry whose header, size or values disagree is recomputed, never trusted. A
+//! [`SentenceEncoder`] cannot be changed after loading, so the files describe it.
 
 use crate::encoder::SentenceEncoder;
 use crate::error::{Result, TextError};
@@ -14,7 +17,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use tl_core::checkpoint::write_atomic;
 
-const MAGIC: &[u8; 8] = b"TLEMB001";
+const MAGIC: &[u8; 8] = b"TLEMB002";
 
 /// 64-bit FNV-1a, stable across platforms and Rust versions (unlike `DefaultHasher`).
 #[derive(Debug, Clone, Copy)]
@@ -47,11 +50,25 @@ impl Fnv64 {
     }
 }
 
-/// Hash of a model: its config file, weights file content, maximum length and pooling.
+/// Hash of a model: the content of its config, tokenizer and pooling files and of its
+/// weights, its maximum length and pooling.
 pub fn model_key(encoder: &SentenceEncoder) -> Result<u64> {
     let mut h = Fnv64::default();
-    let config = encoder.folder().join(crate::encoder::CONFIG_FILE);
-    h.field(&std::fs::read(&config).map_err(|e| TextError::io(&config, e))?);
+    let folder = encoder.folder();
+    for file in [
+        crate::encoder::CONFIG_FILE,
+        crate::encoder::TOKENIZER_FILE,
+        "modules.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+    ] {
+        let path = folder.join(file);
+        match std::fs::read(&path) {
+            Ok(bytes) => h.field(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => h.field(b"-"),
+            Err(e) => return Err(TextError::io(&path, e)),
+        }
+    }
     let weights = encoder.weights_file();
     let mut file = std::fs::File::open(weights).map_err(|e| TextError::io(weights, e))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -63,7 +80,7 @@ pub fn model_key(encoder: &SentenceEncoder) -> Result<u64> {
         h.write(&buf[..n]);
     }
     h.field(&(encoder.max_len() as u64).to_le_bytes());
-    h.field(format!("{:?}", encoder.model.info().pooling).as_bytes());
+    h.field(format!("{:?}", encoder.model().info().pooling).as_bytes());
     Ok(h.finish())
 }
 
@@ -131,9 +148,11 @@ impl EmbeddingCache {
     /// The file an entry lives in.
     pub fn entry_path(&mut self, encoder: &SentenceEncoder, texts: &[&str]) -> Result<PathBuf> {
         let model = self.model_key(encoder)?;
-        Ok(self
-            .dir
-            .join(format!("{model:016x}-{:016x}.emb", texts_key(texts))))
+        Ok(self.path_for(model, texts_key(texts)))
+    }
+
+    fn path_for(&self, model: u64, texts: u64) -> PathBuf {
+        self.dir.join(format!("{model:016x}-{texts:016x}.emb"))
     }
 
     /// The embeddings of `texts` (`texts.len() * dim` values, row by row), from disk when
@@ -146,23 +165,28 @@ impl EmbeddingCache {
         device: &Device,
         progress: impl FnMut(usize, usize),
     ) -> Result<Vec<f32>> {
-        let path = self.entry_path(encoder, texts)?;
+        let keys = [self.model_key(encoder)?, texts_key(texts)];
+        let path = self.path_for(keys[0], keys[1]);
         let dim = encoder.dim();
-        if let Some(values) = read_entry(&path, texts.len(), dim) {
+        if let Some(values) = read_entry(&path, keys, texts.len(), dim) {
             self.stats.hits += 1;
             return Ok(values);
         }
         let values = encoder.embed(texts, batch_size, device, progress)?;
         std::fs::create_dir_all(&self.dir).map_err(|e| TextError::io(&self.dir, e))?;
-        write_atomic(&path, &encode_entry(texts.len(), dim, &values))?;
+        write_atomic(&path, &encode_entry(keys, texts.len(), dim, &values))?;
         self.stats.misses += 1;
         Ok(values)
     }
 }
 
-fn encode_entry(rows: usize, dim: usize, values: &[f32]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(24 + values.len() * 4);
+const HEADER: usize = 40;
+
+fn encode_entry(keys: [u64; 2], rows: usize, dim: usize, values: &[f32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER + values.len() * 4);
     bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&keys[0].to_le_bytes());
+    bytes.extend_from_slice(&keys[1].to_le_bytes());
     bytes.extend_from_slice(&(rows as u64).to_le_bytes());
     bytes.extend_from_slice(&(dim as u64).to_le_bytes());
     for v in values {
@@ -172,21 +196,25 @@ fn encode_entry(rows: usize, dim: usize, values: &[f32]) -> Vec<u8> {
 }
 
 /// Reads an entry; `None` when absent, truncated, of another shape or not finite.
-fn read_entry(path: &Path, rows: usize, dim: usize) -> Option<Vec<f32>> {
+fn read_entry(path: &Path, keys: [u64; 2], rows: usize, dim: usize) -> Option<Vec<f32>> {
     let bytes = std::fs::read(path).ok()?;
-    decode_entry(&bytes, rows, dim)
+    decode_entry(&bytes, keys, rows, dim)
 }
 
-fn decode_entry(bytes: &[u8], rows: usize, dim: usize) -> Option<Vec<f32>> {
-    if bytes.len() != 24 + rows * dim * 4 || &bytes[..8] != MAGIC {
+fn decode_entry(bytes: &[u8], keys: [u64; 2], rows: usize, dim: usize) -> Option<Vec<f32>> {
+    if bytes.len() != HEADER + rows * dim * 4 || &bytes[..8] != MAGIC {
         return None;
     }
-    let r = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
-    let d = u64::from_le_bytes(bytes[16..24].try_into().ok()?) as usize;
-    if (r, d) != (rows, dim) {
+    let word = |i: usize| {
+        bytes[8 + 8 * i..16 + 8 * i]
+            .try_into()
+            .ok()
+            .map(u64::from_le_bytes)
+    };
+    if [word(0)?, word(1)?] != keys || [word(2)?, word(3)?] != [rows as u64, dim as u64] {
         return None;
     }
-    let values: Vec<f32> = bytes[24..]
+    let values: Vec<f32> = bytes[HEADER..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
@@ -220,13 +248,15 @@ mod tests {
     #[test]
     fn entries_round_trip_and_refuse_other_shapes() {
         let values = vec![0.5, -1.0, 2.0, 3.5, 0.0, 1.0];
-        let bytes = encode_entry(2, 3, &values);
-        assert_eq!(decode_entry(&bytes, 2, 3), Some(values));
-        assert_eq!(decode_entry(&bytes, 3, 2), None);
-        assert_eq!(decode_entry(&bytes[..bytes.len() - 1], 2, 3), None);
-        let mut nan = encode_entry(1, 1, &[f32::NAN]);
-        assert_eq!(decode_entry(&nan, 1, 1), None);
+        let keys = [7, 9];
+        let bytes = encode_entry(keys, 2, 3, &values);
+        assert_eq!(decode_entry(&bytes, keys, 2, 3), Some(values));
+        assert_eq!(decode_entry(&bytes, keys, 3, 2), None);
+        assert_eq!(decode_entry(&bytes, [7, 8], 2, 3), None, "another key");
+        assert_eq!(decode_entry(&bytes[..bytes.len() - 1], keys, 2, 3), None);
+        let mut nan = encode_entry(keys, 1, 1, &[f32::NAN]);
+        assert_eq!(decode_entry(&nan, keys, 1, 1), None);
         nan[0] = b'X';
-        assert_eq!(decode_entry(&nan, 1, 1), None);
+        assert_eq!(decode_entry(&nan, keys, 1, 1), None);
     }
 }

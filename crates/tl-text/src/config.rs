@@ -119,6 +119,22 @@ impl BertConfig {
                 ),
             ));
         }
+        if !(self.hidden_dropout_prob.is_finite() && (0.0..1.0).contains(&self.hidden_dropout_prob))
+        {
+            return Err(TextError::format(
+                path,
+                format!(
+                    "hidden_dropout_prob {} is outside [0, 1)",
+                    self.hidden_dropout_prob
+                ),
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(TextError::format(
+                path,
+                format!("layer_norm_eps {} must be > 0", self.layer_norm_eps),
+            ));
+        }
         if self.pad_token_id >= self.vocab_size {
             return Err(TextError::format(
                 path,

@@ -32,10 +32,8 @@ pub struct LoadOptions {
 /// A pretrained BERT-family sentence encoder with its tokenizer.
 #[derive(Debug, Clone)]
 pub struct SentenceEncoder {
-    /// The network (an [`tl_core::model::Encoder`] from padded ids to sentence vectors).
-    pub model: Bert,
-    /// The tokenizer, cutting at the model's maximum length.
-    pub tokenizer: TextTokenizer,
+    model: Bert,
+    tokenizer: TextTokenizer,
     folder: PathBuf,
     weights: PathBuf,
     report: ImportReport,
@@ -51,13 +49,7 @@ impl SentenceEncoder {
     /// `pytorch_model.bin`) and the sentence-transformers pooling files of `folder`.
     pub fn load_with(folder: &Path, options: LoadOptions, device: &Device) -> Result<Self> {
         if !folder.is_dir() {
-            return Err(TextError::MissingFile {
-                folder: folder.to_path_buf(),
-                file: String::new(),
-                hint: "the folder does not exist; fetch the model first \
-                       (scripts/fetch-minilm.sh) or point to a Hugging Face download"
-                    .into(),
-            });
+            return Err(TextError::MissingFolder(folder.to_path_buf()));
         }
         let need = |file: &str| -> Result<PathBuf> {
             let path = folder.join(file);
@@ -75,7 +67,13 @@ impl SentenceEncoder {
         };
         let config_path = need(CONFIG_FILE)?;
         let tokenizer_path = need(TOKENIZER_FILE)?;
-        let weights = need(SAFETENSORS_FILE).or_else(|_| need(PYTORCH_FILE))?;
+        let weights = need(SAFETENSORS_FILE)
+            .or_else(|_| need(PYTORCH_FILE))
+            .map_err(|_| TextError::MissingFile {
+                folder: folder.to_path_buf(),
+                file: format!("{SAFETENSORS_FILE}` or `{PYTORCH_FILE}"),
+                hint: "the weights are missing".into(),
+            })?;
         let config = BertConfig::load(&config_path)?;
         let sentence = SentenceConfig::load(folder)?;
         let positions = config.max_position_embeddings;
@@ -105,6 +103,18 @@ impl SentenceEncoder {
             weights,
             report,
         })
+    }
+
+    /// The network (an [`tl_core::model::Encoder`] from padded ids to sentence vectors), as
+    /// loaded: clone it to fine-tune. The encoder itself never changes after loading, which is
+    /// what lets [`crate::EmbeddingCache`] key its vectors by the folder's files.
+    pub fn model(&self) -> &Bert {
+        &self.model
+    }
+
+    /// The tokenizer, cutting at the model's maximum length.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
     }
 
     /// The folder it was loaded from.

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 /// Everything that can go wrong while loading or running a text encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum TextError {
+    /// The model folder itself is absent.
+    #[error(
+        "model folder {0} does not exist: fetch the model first (scripts/fetch-minilm.sh) or point to a Hugging Face download"
+    )]
+    MissingFolder(PathBuf),
     /// A file the model folder must contain is absent.
     #[error("model folder {folder} has no `{file}`: {hint}")]
     MissingFile {

@@ -49,7 +49,7 @@ fn loads_a_hugging_face_folder_and_reports_unused_keys() {
         vec!["pooler.dense.bias", "pooler.dense.weight"]
     );
     assert_eq!(
-        enc.model.blocks().len(),
+        enc.model().blocks().len(),
         LAYERS + 1,
         "embeddings + one per layer"
     );
@@ -114,8 +114,8 @@ fn fused_inference_path_equals_burns_transformer_layers() {
     let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     let (i1, p1) = padded_batch(&rows, 0, &d);
     let (i2, p2) = padded_batch(&rows, 0, &ad);
-    let a = plain.model.embed(i1, p1).into_data();
-    let b = tracked.model.embed(i2, p2).into_data();
+    let a = plain.model().embed(i1, p1).into_data();
+    let b = tracked.model().embed(i2, p2).into_data();
     let diff = max_diff(a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
     assert!(diff < 1e-5, "fused and layer-by-layer differ by {diff}");
 }
@@ -130,11 +130,24 @@ fn encoder_on_padded_float_ids_equals_embed() {
     let inputs = enc.token_inputs(&texts).unwrap();
     assert_eq!(inputs.item_size(), 12);
     let x: Tensor<2> = inputs.tensor(&[0, 1], &d);
-    let via_encoder = enc.model.encode(x).into_data();
+    let via_encoder = enc.model().encode(x).into_data();
     let via_embed = enc.embed(&texts, 2, &d, |_, _| {}).unwrap();
     assert!(max_diff(via_encoder.as_slice::<f32>().unwrap(), &via_embed) < 1e-5);
     let too_long = ids_to_inputs(&[vec![2; 13]], 12, 0);
     assert!(too_long.is_err());
+    // A pad id inside a text (a literal "[PAD]") stays a token: the row ends at its last
+    // non-pad id, as in `embed`.
+    let row: &[u32] = &[2, 4, 0, 13, 3];
+    let inputs = ids_to_inputs(&[row.to_vec()], 12, 0).unwrap();
+    let via_encoder = enc.model().encode(inputs.tensor(&[0], &d)).into_data();
+    let (ids, pad) = padded_batch(&[row], 0, &d);
+    let direct = enc.model().embed(ids, pad).into_data();
+    assert!(
+        max_diff(
+            via_encoder.as_slice::<f32>().unwrap(),
+            direct.as_slice::<f32>().unwrap()
+        ) < 1e-5
+    );
 }
 
 fn sentiment_set(enc: &SentenceEncoder) -> LabelledSet {
@@ -234,8 +247,20 @@ fn missing_files_and_unsupported_models_are_named() {
     let nowhere = dir.join("no-such-model");
     assert!(matches!(
         SentenceEncoder::load(&nowhere, &d),
-        Err(TextError::MissingFile { .. })
+        Err(TextError::MissingFolder(_))
     ));
+    let dir = tiny_model("noweights", 0.1);
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    let err = SentenceEncoder::load(&dir, &d).unwrap_err().to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("pytorch_model.bin"),
+        "{err}"
+    );
+
+    let dir = tiny_model("dropout", 0.1);
+    std::fs::write(dir.join("config.json"), config_json(VOCAB.len(), 1.5)).unwrap();
+    let err = SentenceEncoder::load(&dir, &d).unwrap_err().to_string();
+    assert!(err.contains("hidden_dropout_prob"), "{err}");
 
     let dir = tiny_model("unsupported", 0.1);
     let config = config_json(VOCAB.len(), 0.1).replace("\"bert\"", "\"gpt2\"");
