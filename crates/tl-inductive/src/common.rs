@@ -101,6 +101,15 @@ pub(crate) fn check_common(
     hidden: &[usize],
     head_lr_factor: f64,
 ) -> Result<()> {
+    train.validate()?;
+    if train.early_stopping.is_some() {
+        return Err(CoreError::InvalidConfig {
+            field: "early_stopping",
+            reason: "inductive methods train on all the labelled target data, with no \
+                     validation split; choose epochs and rates with HyperSearch instead"
+                .into(),
+        });
+    }
     if !(head_lr_factor.is_finite() && head_lr_factor > 0.0 && head_lr_factor * train.lr <= 1.0) {
         return Err(CoreError::InvalidConfig {
             field: "head_lr_factor",

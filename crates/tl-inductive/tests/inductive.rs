@@ -505,6 +505,28 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
         ),
         "early_stopping"
     );
+    let stopping = quick(5).with_early_stopping(Some(tl_core::train::EarlyStopping {
+        patience: 2,
+        min_delta: 0.0,
+    }));
+    let err = LinearProbe::new()
+        .with_train(stopping)
+        .fit(enc.clone(), &t, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HyperSearch"),
+        "refused by the method, not the trainer: {err}"
+    );
+    // A bad rate is named as the rate, not as the head's factor of it.
+    assert_eq!(
+        field(
+            FullFineTune::new()
+                .with_train(quick(5).with_lr(2.0))
+                .fit(enc.clone(), &t, &d)
+        ),
+        "lr"
+    );
     // Items the encoder does not take are refused by name, before any work.
     let wide = blobs(4, 5, 1);
     let wide = LabelledSet::new(
