@@ -613,6 +613,20 @@ pub fn predict<M: ClassifierModel>(
     map_batches(set, device, batch_size, |x| argmax_rows(model.logits(x)))
 }
 
+/// An encoder's features for every item of `set` (inference mode), row after row
+/// (`set.len() * encoder.feature_dim()` values).
+pub fn encode_all<E: Encoder>(
+    encoder: &E,
+    set: &LabelledSet,
+    device: &Device,
+    batch_size: usize,
+) -> Vec<f32> {
+    let encoder = encoder.valid();
+    map_batches(set, device, batch_size, |x| {
+        encoder.encode(x).into_data().iter::<f32>().collect()
+    })
+}
+
 /// Runs `f` on every batch of `set`'s inputs, in order, on the plain (no autodiff) device,
 /// and concatenates what it returns: the batched-inference loop behind [`predict`] and
 /// feature extraction.

@@ -10,7 +10,7 @@ use tl_core::data::{Inputs, LabelledSet};
 use tl_core::model::{Classifier, Encoder, SequentialConfig};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer, map_batches};
+use tl_core::train::{TrainConfig, Trainer, encode_all};
 
 /// Name in reports.
 pub const NAME: &str = "linear-probe";
@@ -85,10 +85,7 @@ pub fn encode_set<E: Encoder>(
     device: &Device,
     batch_size: usize,
 ) -> Result<LabelledSet> {
-    let encoder = encoder.valid();
-    let values = map_batches(set, device, batch_size, |x| {
-        encoder.encode(x).into_data().iter::<f32>().collect()
-    });
+    let values = encode_all(encoder, set, device, batch_size);
     LabelledSet::new(
         Inputs::new(vec![encoder.feature_dim()], values)?,
         set.labels.clone(),

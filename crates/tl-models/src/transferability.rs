@@ -16,7 +16,7 @@ use burn::tensor::Device;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use tl_core::data::LabelledSet;
 use tl_core::model::Encoder;
-use tl_core::train::{ClassifierModel, map_batches};
+use tl_core::train::{ClassifierModel, encode_all, map_batches};
 
 fn check(n_features: usize, dim: usize, labels: &[usize]) -> Result<usize> {
     let n = labels.len();
@@ -177,10 +177,7 @@ pub fn knn_score(features: &[f32], dim: usize, labels: &[usize], k: usize) -> Re
 
 /// The encoder's features for every item of `set` (inference mode), row after row.
 pub fn features<E: Encoder>(encoder: &E, set: &LabelledSet, device: &Device) -> Vec<f32> {
-    let encoder = encoder.valid();
-    map_batches(set, device, 256, |x| {
-        encoder.encode(x).into_data().iter::<f32>().collect()
-    })
+    encode_all(encoder, set, device, 256)
 }
 
 /// A classifier's softmax outputs for every item of `set` (inference mode), row after row.
