@@ -177,12 +177,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "frozen-random-encoder",
         ];
         for name in strategies {
-            dev.seed(1000 + seed);
-            let random = encoder_config().init(&dev)?;
+            // A random encoder, for the two rows that start from one.
+            let random = || {
+                dev.seed(1000 + seed);
+                encoder_config().init(&dev)
+            };
             let encoder = pretrained.clone();
             let t = train.clone();
             let (_, mut report) = match name {
-                "scratch" => FullFineTune::new().with_train(t).fit(random, &task, &dev)?,
+                "scratch" => FullFineTune::new()
+                    .with_train(t)
+                    .fit(random()?, &task, &dev)?,
                 "linear-probe" => LinearProbe::new().with_train(t).fit(encoder, &task, &dev)?,
                 "full-fine-tune" => FullFineTune::new()
                     .with_train(t)
@@ -205,7 +210,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     .with_train(t)
                     .fit(encoder, &task, &dev)?,
                 "frozen-random-encoder" => {
-                    LinearProbe::new().with_train(t).fit(random, &task, &dev)?
+                    LinearProbe::new()
+                        .with_train(t)
+                        .fit(random()?, &task, &dev)?
                 }
                 other => return Err(format!("no strategy `{other}`").into()),
             };
