@@ -16,12 +16,14 @@
 //! | [`tl_models`] | pretrained weights (PyTorch, safetensors), architectures, model cards |
 //! | [`tl_text`] | BERT-family text encoders from Hugging Face folders, sentence embeddings |
 //! | [`tl_inductive`] | fine-tuning strategies: linear probe, full, partial, gradual unfreezing, discriminative rates, L2-SP, LoRA, search |
+//! | [`tl_unsupervised`] | pretraining without labels: denoising and masked autoencoders, SimCLR; k-means purity/NMI; the few-label step |
 
 pub use tl_core;
 pub use tl_data;
 pub use tl_inductive;
 pub use tl_models;
 pub use tl_text;
+pub use tl_unsupervised;
 
 /// Everything most programs import.
 pub mod prelude {

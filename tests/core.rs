@@ -463,3 +463,58 @@ fn transfer_task_validation() {
     )
     .unwrap();
 }
+
+#[test]
+fn the_unlabelled_loop_minimises_a_custom_objective_and_stops_on_nan() {
+    let _serial = serial();
+    let dev = test_device();
+    let data = blobs(3, 20, 6, 0.8, 7).unlabelled();
+    // Learn to reproduce the input (a linear autoencoder through 6 units).
+    dev.seed(0);
+    let model = SequentialConfig::new(vec![6]).linear(6).init(&dev).unwrap();
+    let mut seeds = Vec::new();
+    let out = Trainer::new(quick(30, 0))
+        .fit_unlabelled(model.clone(), &data, &dev, &mut |m, b| {
+            seeds.push(b.seed);
+            let x = b.inputs();
+            (m.forward(x.clone()) - x).powi_scalar(2).mean()
+        })
+        .unwrap();
+    assert_eq!(out.history.len(), 30);
+    let (first, last) = (out.history[0].train_loss, out.history[29].train_loss);
+    assert!(last < first * 0.2, "reconstruction loss {first} -> {last}");
+    assert!(out.history.iter().all(|r| r.train_accuracy.is_none()));
+    seeds.sort_unstable();
+    seeds.dedup();
+    assert_eq!(seeds.len(), 30 * 4, "every batch gets its own seed");
+
+    let mut calls = 0;
+    let err = Trainer::new(quick(3, 0))
+        .fit_unlabelled(model.clone(), &data, &dev, &mut |m, b| {
+            calls += 1;
+            let l = m.forward(b.inputs()).mean();
+            if calls == 6 { l * f32::NAN } else { l }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::NonFinite {
+                epoch: 2,
+                step: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let stop = EarlyStopping {
+        patience: 1,
+        min_delta: 0.0,
+    };
+    let err = Trainer::new(quick(3, 0).with_early_stopping(Some(stop)))
+        .fit_unlabelled(model.clone(), &data, &dev, &mut |m, b| {
+            m.forward(b.inputs()).mean()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("early_stopping"), "{err}");
+}

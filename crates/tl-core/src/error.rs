@@ -103,14 +103,16 @@ impl CoreError {
         }
     }
 
-    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+    /// A bad configuration field.
+    pub fn config(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {
             field,
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn data(name: &str, reason: impl Into<String>) -> Self {
+    /// Bad data in the set or file `name`.
+    pub fn data(name: &str, reason: impl Into<String>) -> Self {
         Self::InvalidData {
             name: name.to_string(),
             reason: reason.into(),

@@ -53,6 +53,6 @@ pub mod prelude {
     pub use crate::task::{TaskPart, TransferTask};
     pub use crate::train::{
         ClassifierModel, EarlyStopping, OptimizerKind, ProgressEvent, Schedule, TrainConfig,
-        TrainOutcome, Trainer, evaluate, predict,
+        TrainOutcome, Trainer, UnlabelledBatch, evaluate, predict,
     };
 }

@@ -8,7 +8,7 @@
 //! Strategies with extra loss terms pass their own loss function to [`Trainer::fit_with`].
 
 use crate::checkpoint::{save_checkpoint, write_json};
-use crate::data::{Batch, BatchPlan, LabelledSet};
+use crate::data::{Batch, BatchPlan, LabelledSet, UnlabelledSet};
 use crate::error::{CoreError, Result};
 use crate::metrics::Metrics;
 use crate::model::{Classifier, Encoder};
@@ -297,6 +297,37 @@ pub type ProgressFn<'a> = dyn FnMut(&ProgressEvent) + 'a;
 
 type StepFn<'a, M> = dyn FnMut(&M, &Batch) -> (Tensor<1>, Option<Tensor<2>>) + 'a;
 
+/// One batch of [`Trainer::fit_unlabelled`]: which items of the set, on which device.
+#[derive(Debug, Clone, Copy)]
+pub struct UnlabelledBatch<'s> {
+    /// The whole set.
+    pub set: &'s UnlabelledSet,
+    /// The items of this batch.
+    pub indices: &'s [usize],
+    /// The autodiff device the model is on.
+    pub device: &'s Device,
+    /// A seed for this batch's random views or masks (fixed by the config's seed, the epoch
+    /// and the step).
+    pub seed: u64,
+}
+
+impl UnlabelledBatch<'_> {
+    /// The batch's items as a `[batch, item_size]` tensor.
+    pub fn inputs(&self) -> Tensor<2> {
+        self.set.inputs.tensor(self.indices, self.device)
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether the batch has no items.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
 /// What [`Trainer::fit`] returns.
 #[derive(Debug)]
 pub struct TrainOutcome<M> {
@@ -430,30 +461,13 @@ impl<'a> Trainer<'a> {
                 "needs a validation set, and none was given",
             ));
         }
-        if let Some((_, factor)) = self
-            .lr_factors
-            .iter()
-            .find(|(_, f)| !(f.is_finite() && *f >= 0.0 && cfg.lr * f <= 1.0))
-        {
-            return Err(CoreError::config(
-                "lr_factor",
-                format!("{factor} must be >= 0 with factor * lr <= 1"),
-            ));
-        }
         let ad_device = device.clone().autodiff();
         ad_device.seed(cfg.seed);
         let mut model = model.fork(&ad_device).train();
         let mut plan = BatchPlan::new(train.len(), cfg.batch_size, true, cfg.seed);
         let steps = plan.num_batches();
         let mut optim = cfg.optimizer();
-        let mut lr_config = ModuleLrSchedulerConfig::new(cfg.schedule_for(cfg.lr, steps));
-        for (group, factor) in &self.lr_factors {
-            lr_config =
-                lr_config.with_group(group.clone(), cfg.schedule_for(cfg.lr * factor, steps));
-        }
-        let mut scheduler = lr_config
-            .init()
-            .map_err(|reason| CoreError::config("schedule", reason))?;
+        let mut scheduler = self.scheduler(steps)?;
 
         let mut history = Vec::new();
         let mut best: Option<(f64, usize, M)> = None;
@@ -542,6 +556,123 @@ impl<'a> Trainer<'a> {
             best_epoch,
             stopped_early,
         })
+    }
+
+    /// Trains `model` to minimise a caller's loss over seeded, shuffled batches of an
+    /// unlabelled set: the loop of self-supervised objectives (reconstruction, contrastive).
+    /// `loss_fn` gets the model and the batch (its indices, the autodiff device, a seed for
+    /// the batch's random views) and returns a one-element loss. The same optimiser,
+    /// schedule, learning-rate factors, NaN detection, progress and checkpoints as
+    /// [`Self::fit`]; early stopping is refused (there is no validation accuracy).
+    pub fn fit_unlabelled<M: Module + 'static>(
+        &mut self,
+        model: M,
+        set: &UnlabelledSet,
+        device: &Device,
+        loss_fn: &mut dyn FnMut(&M, &UnlabelledBatch<'_>) -> Tensor<1>,
+    ) -> Result<TrainOutcome<M>> {
+        let cfg = self.config.clone();
+        cfg.validate()?;
+        if cfg.early_stopping.is_some() {
+            return Err(CoreError::config(
+                "early_stopping",
+                "an unlabelled objective has no validation accuracy to stop on",
+            ));
+        }
+        if set.is_empty() {
+            return Err(CoreError::data(&set.domain, "the unlabelled set is empty"));
+        }
+        let ad_device = device.clone().autodiff();
+        ad_device.seed(cfg.seed);
+        let mut model = model.fork(&ad_device).train();
+        let mut plan = BatchPlan::new(set.len(), cfg.batch_size, true, cfg.seed);
+        let steps = plan.num_batches();
+        let mut optim = cfg.optimizer();
+        let mut scheduler = self.scheduler(steps)?;
+        let mut history = Vec::new();
+        for epoch in 1..=cfg.epochs {
+            let start = Instant::now();
+            let (mut loss_sum, mut lr) = (0.0, cfg.lr);
+            for (i, indices) in plan.epoch().into_iter().enumerate() {
+                let batch = UnlabelledBatch {
+                    set,
+                    indices: &indices,
+                    device: &ad_device,
+                    seed: cfg
+                        .seed
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        .wrapping_add(((epoch as u64) << 32) | i as u64),
+                };
+                let loss = loss_fn(&model, &batch);
+                let value: f64 = loss.clone().into_scalar::<f32>().elem();
+                if !value.is_finite() {
+                    return Err(CoreError::NonFinite {
+                        epoch,
+                        step: i + 1,
+                        loss: value as f32,
+                    });
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let rates = scheduler.step();
+                lr = rates.base();
+                model = optim.step(rates, model, grads);
+                loss_sum += value;
+                self.emit(ProgressEvent::Step {
+                    epoch,
+                    step: i + 1,
+                    steps,
+                    loss: value,
+                });
+            }
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / steps as f64,
+                train_accuracy: None,
+                valid_loss: None,
+                valid_accuracy: None,
+                lr,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            self.emit(ProgressEvent::Epoch(record.clone()));
+            history.push(record);
+            if let Some(dir) = &self.checkpoint_dir {
+                save_checkpoint(&dir.join("last"), &model.valid(), &cfg, None)?;
+                write_json(&dir.join("last").join("history.json"), &history)?;
+            }
+        }
+        let best_epoch = history.len();
+        Ok(TrainOutcome {
+            model,
+            history,
+            best_epoch,
+            stopped_early: false,
+        })
+    }
+
+    /// The per-group learning-rate schedule for `steps` steps per epoch (factors checked).
+    fn scheduler(
+        &self,
+        steps: usize,
+    ) -> Result<burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler> {
+        let cfg = &self.config;
+        if let Some((_, factor)) = self
+            .lr_factors
+            .iter()
+            .find(|(_, f)| !(f.is_finite() && *f >= 0.0 && cfg.lr * f <= 1.0))
+        {
+            return Err(CoreError::config(
+                "lr_factor",
+                format!("{factor} must be >= 0 with factor * lr <= 1"),
+            ));
+        }
+        let mut lr_config = ModuleLrSchedulerConfig::new(cfg.schedule_for(cfg.lr, steps));
+        for (group, factor) in &self.lr_factors {
+            lr_config =
+                lr_config.with_group(group.clone(), cfg.schedule_for(cfg.lr * factor, steps));
+        }
+        lr_config
+            .init()
+            .map_err(|reason| CoreError::config("schedule", reason))
     }
 
     fn emit(&mut self, event: ProgressEvent) {

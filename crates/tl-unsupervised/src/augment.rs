@@ -1,0 +1,140 @@
+//! Seeded random views of images for contrastive learning: a random resized crop, a small
+//! rotation and pixel noise, drawn per image and applied in one bilinear warp.
+
+use crate::autoencoder::normal;
+use burn::config::Config;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tl_core::data::Inputs;
+use tl_core::{CoreError, Result};
+
+/// How two views of an image differ (SimCLR's augmentations for grey digits and strokes:
+/// no colour jitter, no flips, which change a digit's identity).
+#[derive(Config, Debug, PartialEq)]
+pub struct ViewAugment {
+    /// Smallest area of the crop, as a fraction of the image (SimCLR: 0.08 for ImageNet;
+    /// digits need most of their strokes).
+    #[config(default = 0.5)]
+    pub min_area: f32,
+    /// Largest aspect-ratio change of the crop (log-uniform in `[1/r, r]`).
+    #[config(default = 1.33)]
+    pub max_aspect: f32,
+    /// Rotation drawn uniformly in `[-max_degrees, max_degrees]`.
+    #[config(default = 15.0)]
+    pub max_degrees: f32,
+    /// Standard deviation of additive Gaussian pixel noise (results clamped to [0, 1]).
+    #[config(default = 0.1)]
+    pub noise_std: f32,
+}
+
+impl ViewAugment {
+    /// Refuses bad fields.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.min_area > 0.0 && self.min_area <= 1.0) {
+            return Err(CoreError::config(
+                "augment.min_area",
+                format!("{} not in (0, 1]", self.min_area),
+            ));
+        }
+        if !(self.max_aspect >= 1.0 && self.max_aspect.is_finite()) {
+            return Err(CoreError::config(
+                "augment.max_aspect",
+                format!("{} must be >= 1", self.max_aspect),
+            ));
+        }
+        if !(self.max_degrees >= 0.0 && self.max_degrees <= 180.0) {
+            return Err(CoreError::config(
+                "augment.max_degrees",
+                format!("{} not in [0, 180]", self.max_degrees),
+            ));
+        }
+        if !(self.noise_std >= 0.0 && self.noise_std.is_finite()) {
+            return Err(CoreError::config(
+                "augment.noise_std",
+                format!("{} must be >= 0", self.noise_std),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One random view of each item at `indices` (items `[c, h, w]`), row after row; the same
+    /// seed gives the same views.
+    pub fn views(&self, inputs: &Inputs, indices: &[usize], seed: u64) -> Result<Vec<f32>> {
+        let [c, h, w]: [usize; 3] = inputs.item_shape.as_slice().try_into().map_err(|_| {
+            CoreError::config(
+                "augment",
+                format!(
+                    "random views need image items [c, h, w], not {:?}",
+                    inputs.item_shape
+                ),
+            )
+        })?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(indices.len() * c * h * w);
+        for &i in indices {
+            let item = inputs.item(i);
+            out.extend(self.view(item, [c, h, w], &mut rng));
+        }
+        Ok(out)
+    }
+
+    /// One view of one image.
+    fn view(&self, x: &[f32], [c, h, w]: [usize; 3], rng: &mut StdRng) -> Vec<f32> {
+        // The crop: area fraction and aspect ratio, as side fractions of the image.
+        let area = rng.random_range(self.min_area..=1.0);
+        let log_r = self.max_aspect.ln();
+        let aspect = if log_r > 0.0 {
+            rng.random_range(-log_r..=log_r).exp()
+        } else {
+            1.0
+        };
+        let sx = (area * aspect).sqrt().min(1.0);
+        let sy = (area / aspect).sqrt().min(1.0);
+        // Where the crop sits: anywhere inside the image.
+        let cx = rng.random_range(-(1.0 - sx)..=(1.0 - sx)) * w as f32 / 2.0;
+        let cy = rng.random_range(-(1.0 - sy)..=(1.0 - sy)) * h as f32 / 2.0;
+        let angle = if self.max_degrees > 0.0 {
+            rng.random_range(-self.max_degrees..=self.max_degrees)
+                .to_radians()
+        } else {
+            0.0
+        };
+        let (sin, cos) = angle.sin_cos();
+        let (hc, wc) = ((h as f32 - 1.0) / 2.0, (w as f32 - 1.0) / 2.0);
+        let mut out = vec![0.0; c * h * w];
+        for y in 0..h {
+            for xo in 0..w {
+                // Output pixel -> crop coordinates -> rotated -> source pixel.
+                let u = (xo as f32 - wc) * sx;
+                let v = (y as f32 - hc) * sy;
+                let src_x = cos * u - sin * v + wc + cx;
+                let src_y = sin * u + cos * v + hc + cy;
+                for ch in 0..c {
+                    out[ch * h * w + y * w + xo] =
+                        bilinear(&x[ch * h * w..(ch + 1) * h * w], h, w, src_y, src_x);
+                }
+            }
+        }
+        if self.noise_std > 0.0 {
+            for v in &mut out {
+                *v = (*v + self.noise_std * normal(rng)).clamp(0.0, 1.0);
+            }
+        }
+        out
+    }
+}
+
+/// Bilinear sample of a `h x w` plane at (y, x); 0 outside.
+fn bilinear(plane: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = (y - y0, x - x0);
+    let at = |yy: f32, xx: f32| -> f32 {
+        if yy < 0.0 || xx < 0.0 || yy >= h as f32 || xx >= w as f32 {
+            0.0
+        } else {
+            plane[yy as usize * w + xx as usize]
+        }
+    };
+    (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x0 + 1.0))
+        + fy * ((1.0 - fx) * at(y0 + 1.0, x0) + fx * at(y0 + 1.0, x0 + 1.0))
+}

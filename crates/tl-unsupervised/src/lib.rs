@@ -1,0 +1,46 @@
+//! # tl-unsupervised
+//!
+//! Unsupervised transfer: neither domain has labels to begin with. An encoder first learns
+//! what the unlabelled images of both domains have in common, by one of three objectives
+//! (each a validated config whose `fit(encoder, &UnlabelledSet, &Device)` returns the
+//! encoder, its decoder or projection head dropped, and a [`PretrainReport`]):
+//!
+//! | objective | what the encoder learns from |
+//! |---|---|
+//! | [`DenoisingAutoencoder`] | rebuilding clean images from noisy ones (Gaussian + masking noise) |
+//! | [`MaskedAutoencoder`] | filling in hidden patches (loss on the masked pixels only) |
+//! | [`SimClr`] | telling two random views of an image ([`ViewAugment`]) from the other images of the batch ([`nt_xent`]) |
+//!
+//! Then a few labels suffice: [`FewLabels`] draws k labelled items per class and runs
+//! tl-inductive's linear probe and full fine-tuning on the pretrained encoder. Before any
+//! label is used, [`kmeans::cluster_scores`] says how well the features cluster by class
+//! (k-means, purity, NMI; labels only score).
+//!
+//! ```
+//! use tl_core::data::{Inputs, UnlabelledSet};
+//! use tl_core::model::SequentialConfig;
+//! use tl_core::train::TrainConfig;
+//! use tl_unsupervised::DenoisingAutoencoder;
+//! let device = tl_core::device::device("flex")?;
+//! let encoder = SequentialConfig::new(vec![1, 4, 4]).linear(8).relu().init(&device)?;
+//! let images = UnlabelledSet::new(Inputs::new(vec![1, 4, 4], vec![0.5; 64])?, "toy")?;
+//! let dae = DenoisingAutoencoder::new().with_train(TrainConfig::new().with_epochs(2));
+//! let (encoder, report) = dae.fit(encoder, &images, &device)?;
+//! assert_eq!(report.history.len(), 2);
+//! # let _ = encoder;
+//! # Ok::<(), tl_core::CoreError>(())
+//! ```
+
+pub mod augment;
+pub mod autoencoder;
+pub mod few_labels;
+pub mod kmeans;
+pub mod report;
+pub mod simclr;
+
+pub use augment::ViewAugment;
+pub use autoencoder::{DenoisingAutoencoder, MaskedAutoencoder, Reconstructor};
+pub use few_labels::{FewLabelRun, FewLabels};
+pub use kmeans::{ClusterScores, KMeans, cluster_scores, nmi, purity};
+pub use report::PretrainReport;
+pub use simclr::{Contrastive, SimClr, nt_xent};

@@ -1,0 +1,386 @@
+//! tl-unsupervised's contract: NT-Xent, reconstruction objectives, views, k-means, the
+//! few-label step, and refusals.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tl_core::CoreError;
+use tl_core::data::{Inputs, LabelledSet, UnlabelledSet};
+use tl_core::model::{Encoder, Sequential, SequentialConfig};
+use tl_core::train::TrainConfig;
+use tl_unsupervised::*;
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn dev() -> Device {
+    tl_core::device::device("flex").unwrap()
+}
+
+fn tensor(rows: &[&[f32]], device: &Device) -> Tensor<2> {
+    let d = rows[0].len();
+    let values: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(values, [rows.len(), d]), device)
+}
+
+fn scalar(t: Tensor<1>) -> f32 {
+    t.into_data().iter::<f32>().next().unwrap()
+}
+
+/// 8x8 images of two kinds: a horizontal or a vertical bar at a random place, with faint
+/// noise. Class 0 = horizontal.
+fn bars(n: usize, seed: u64) -> LabelledSet {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let class = i % 2;
+        let at = rng.random_range(1..7);
+        let len = rng.random_range(4..8usize);
+        let start = rng.random_range(0..=8 - len);
+        let mut img = vec![0.0f32; 64];
+        for k in start..start + len {
+            let (y, x) = if class == 0 { (at, k) } else { (k, at) };
+            img[y * 8 + x] = 1.0;
+        }
+        for v in &mut img {
+            *v = (*v + rng.random_range(0.0..0.1f32)).min(1.0);
+        }
+        values.extend(img);
+        labels.push(class);
+    }
+    LabelledSet::new(
+        Inputs::new(vec![1, 8, 8], values).unwrap(),
+        labels,
+        vec!["horizontal".into(), "vertical".into()],
+        "bars",
+    )
+    .unwrap()
+}
+
+fn mlp_encoder(device: &Device) -> Sequential {
+    SequentialConfig::new(vec![1, 8, 8])
+        .linear(32)
+        .relu()
+        .linear(16)
+        .init(device)
+        .unwrap()
+}
+
+#[test]
+fn nt_xent_is_smallest_when_the_views_coincide_and_the_others_differ() {
+    let device = dev();
+    let (e0, e1, e2) = ([1.0f32, 0.0, 0.0], [0.0f32, 1.0, 0.0], [0.0f32, 0.0, 1.0]);
+    let z = tensor(&[&e0, &e1, &e2], &device);
+    let t = 0.5;
+    let same = scalar(nt_xent(z.clone(), z.clone(), t));
+    // Closed form: partner similarity 1/t, the other 4 candidates 0.
+    let expected = -((1.0f32 / t).exp() / ((1.0f32 / t).exp() + 4.0)).ln();
+    assert!((same - expected).abs() < 1e-4, "{same} vs {expected}");
+    // Views that disagree, or negatives that look alike, cost more.
+    let swapped = tensor(&[&e1, &e0, &e2], &device);
+    let noisy = tensor(
+        &[&[1.0, 0.3, 0.0], &[0.0, 1.0, 0.3], &[0.3, 0.0, 1.0]],
+        &device,
+    );
+    let alike = tensor(&[&e0, &e0, &e2], &device);
+    for (name, z2) in [("swapped", swapped), ("noisy", noisy)] {
+        let l = scalar(nt_xent(z.clone(), z2, t));
+        assert!(l > same + 0.05, "{name}: {l} vs {same}");
+    }
+    let l = scalar(nt_xent(alike.clone(), alike, t));
+    assert!(l > same + 0.05, "alike negatives: {l} vs {same}");
+    // Scale does not matter (rows are normalised).
+    let scaled = scalar(nt_xent(z.clone() * 3.0, z.clone(), t));
+    assert!((scaled - same).abs() < 1e-4);
+}
+
+#[test]
+fn the_autoencoders_reconstruction_error_falls() {
+    let _s = serial();
+    let device = dev();
+    let data = bars(128, 1).unlabelled();
+    let train = TrainConfig::new()
+        .with_epochs(15)
+        .with_batch_size(32)
+        .with_lr(3e-3);
+    device.seed(0);
+    let dae = DenoisingAutoencoder::new()
+        .with_train(train.clone())
+        .with_decoder_hidden(vec![32]);
+    let (encoder, report) = dae.fit(mlp_encoder(&device), &data, &device).unwrap();
+    let first = report.history[0].train_loss;
+    let last = report.final_loss().unwrap();
+    assert!(last < first * 0.7, "denoising loss {first} -> {last}");
+    assert_eq!(report.method, "denoising-ae");
+    assert_eq!(report.items, 128);
+    assert_eq!(
+        report.encoder_params.total,
+        tl_core::model::count_params(&encoder).total
+    );
+    assert_eq!(encoder.feature_dim(), 16, "the decoder is dropped");
+
+    device.seed(0);
+    let mae = MaskedAutoencoder::new()
+        .with_train(train)
+        .with_patch(2)
+        .with_decoder_hidden(vec![32]);
+    let (_, report) = mae.fit(mlp_encoder(&device), &data, &device).unwrap();
+    let (first, last) = (report.history[0].train_loss, report.final_loss().unwrap());
+    assert!(last < first * 0.8, "masked loss {first} -> {last}");
+}
+
+#[test]
+fn masks_hide_whole_patches_at_the_asked_ratio() {
+    let mae = MaskedAutoencoder::new().with_patch(2).with_mask_ratio(0.25);
+    let masks = mae.masks(3, [2, 4, 6], 9);
+    assert_eq!(masks.len(), 3 * 48);
+    for item in masks.chunks(48) {
+        // 6 patches of 2x2 per channel; a quarter of them (round(1.5) = 2) hidden.
+        let hidden: f32 = item.iter().sum();
+        assert_eq!(hidden, 2.0 * 2.0 * 4.0, "2 patches x 4 pixels x 2 channels");
+        assert_eq!(&item[..24], &item[24..], "both channels share the mask");
+        for py in 0..2 {
+            for px in 0..3 {
+                let p = item[py * 12 + px * 2];
+                for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
+                    assert_eq!(item[(py * 2 + dy) * 6 + px * 2 + dx], p, "whole patches");
+                }
+            }
+        }
+    }
+    assert_eq!(masks, mae.masks(3, [2, 4, 6], 9));
+    assert_ne!(masks, mae.masks(3, [2, 4, 6], 10));
+}
+
+#[test]
+fn views_are_seeded_in_range_and_the_identity_view_is_the_image() {
+    let set = bars(4, 2);
+    let aug = ViewAugment::new();
+    let a = aug.views(&set.inputs, &[0, 1, 2], 5).unwrap();
+    assert_eq!(a.len(), 3 * 64);
+    assert_eq!(a, aug.views(&set.inputs, &[0, 1, 2], 5).unwrap());
+    assert_ne!(a, aug.views(&set.inputs, &[0, 1, 2], 6).unwrap());
+    assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+    let identity = ViewAugment::new()
+        .with_min_area(1.0)
+        .with_max_aspect(1.0)
+        .with_max_degrees(0.0)
+        .with_noise_std(0.0);
+    let same = identity.views(&set.inputs, &[3], 1).unwrap();
+    for (x, y) in same.iter().zip(set.inputs.item(3)) {
+        assert!((x - y).abs() < 1e-5);
+    }
+    let flat = Inputs::new(vec![64], vec![0.0; 64]).unwrap();
+    assert!(aug.views(&flat, &[0], 0).is_err(), "vectors are not images");
+}
+
+#[test]
+fn simclr_learns_to_match_the_views_of_an_image() {
+    let _s = serial();
+    let device = dev();
+    let data = bars(256, 3).unlabelled();
+    device.seed(1);
+    let simclr = SimClr::new()
+        .with_train(
+            TrainConfig::new()
+                .with_epochs(20)
+                .with_batch_size(64)
+                .with_lr(3e-3)
+                .with_seed(1),
+        )
+        .with_temperature(0.2)
+        .with_projection_hidden(32)
+        .with_projection_dim(16);
+    let (encoder, report) = simclr.fit(mlp_encoder(&device), &data, &device).unwrap();
+    // Chance for 128 views: each must find its partner among 127, ln(127) = 4.84.
+    let (first, last) = (report.history[0].train_loss, report.final_loss().unwrap());
+    assert!(first > 3.0, "first epoch {first}");
+    assert!(last < first * 0.75, "NT-Xent {first} -> {last}");
+    assert_eq!(report.method, "simclr");
+    assert_eq!(encoder.feature_dim(), 16, "the projection head is dropped");
+}
+
+#[test]
+fn kmeans_recovers_well_separated_blobs_exactly() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let centres = [[0.0f32, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]];
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        let c = (i * 7) % 4;
+        rows.push(centres[c][0] + rng.random_range(-1.0..1.0f32));
+        rows.push(centres[c][1] + rng.random_range(-1.0..1.0f32));
+        labels.push(c);
+    }
+    let c = KMeans::new(4).with_seed(3).fit(&rows, 2).unwrap();
+    assert_eq!(purity(&c.assignments, &labels), 1.0);
+    assert!((nmi(&c.assignments, &labels) - 1.0).abs() < 1e-12);
+    // Each cluster is exactly one blob.
+    for k in 0..4 {
+        let members: Vec<usize> = (0..200).filter(|&i| c.assignments[i] == k).collect();
+        assert!(members.iter().all(|&i| labels[i] == labels[members[0]]));
+    }
+    // Uniform noise in [-1, 1]^2 leaves 2/3 per point around the true centres.
+    assert!(c.inertia < 200.0 * 2.0 / 3.0 * 1.2, "inertia {}", c.inertia);
+}
+
+#[test]
+fn purity_and_nmi_match_their_definitions() {
+    let a = [0, 0, 1, 1, 2, 2, 2, 0];
+    let l = [1, 1, 0, 0, 0, 2, 2, 1];
+    // scikit-learn's normalized_mutual_info_score(l, a) (arithmetic mean).
+    assert!((nmi(&a, &l) - 0.779_436_519_108_516_2).abs() < 1e-12);
+    assert_eq!(purity(&a, &l), 7.0 / 8.0);
+    assert_eq!(
+        nmi(&[0, 0, 0, 0], &[0, 1, 0, 1]),
+        0.0,
+        "one cluster says nothing"
+    );
+    assert!(
+        nmi(&[0, 1, 0, 1], &[1, 0, 1, 0]) > 0.999_999,
+        "names do not matter"
+    );
+}
+
+#[test]
+fn few_labels_runs_the_probe_and_fine_tuning_on_k_per_class() {
+    let _s = serial();
+    let device = dev();
+    let pool = bars(60, 5);
+    let test = bars(40, 6);
+    let few = FewLabels::new()
+        .with_shots(vec![1, 5])
+        .with_probe(Some(
+            tl_inductive::LinearProbe::new()
+                .with_train(TrainConfig::new().with_epochs(30).with_lr(1e-2)),
+        ))
+        .with_fine_tune(Some(
+            tl_inductive::FullFineTune::new().with_train(TrainConfig::new().with_epochs(5)),
+        ));
+    device.seed(0);
+    let runs = few
+        .run(&mlp_encoder(&device), &pool, &test, 7, &device)
+        .unwrap();
+    let got: Vec<(usize, &str)> = runs
+        .iter()
+        .map(|r| (r.shots, r.report.strategy.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "linear-probe"),
+            (1, "full-fine-tune"),
+            (5, "linear-probe"),
+            (5, "full-fine-tune")
+        ]
+    );
+    for r in &runs {
+        assert_eq!(
+            r.report.metrics.confusion.total(),
+            40,
+            "scored on the test set"
+        );
+        assert_eq!(r.report.seed, 7);
+    }
+    // The probe trains only the head: 16 * 2 + 2.
+    assert_eq!(runs[0].report.params.trainable, 34);
+}
+
+#[test]
+fn bad_configs_and_inputs_are_refused_by_name() {
+    let device = dev();
+    let data = bars(8, 1).unlabelled();
+    let cases: Vec<(&str, CoreError)> = vec![
+        (
+            "noise_std",
+            DenoisingAutoencoder::new()
+                .with_noise_std(0.0)
+                .with_drop_prob(0.0)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "drop_prob",
+            DenoisingAutoencoder::new()
+                .with_drop_prob(1.0)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "decoder_hidden",
+            DenoisingAutoencoder::new()
+                .with_decoder_hidden(vec![0])
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "patch",
+            MaskedAutoencoder::new()
+                .with_patch(0)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "mask_ratio",
+            MaskedAutoencoder::new()
+                .with_mask_ratio(1.0)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "temperature",
+            SimClr::new().with_temperature(0.0).validate().unwrap_err(),
+        ),
+        (
+            "augment.min_area",
+            SimClr::new()
+                .with_augment(ViewAugment::new().with_min_area(0.0))
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "batch_size",
+            SimClr::new()
+                .with_train(TrainConfig::new().with_batch_size(1))
+                .validate()
+                .unwrap_err(),
+        ),
+        ("k", KMeans::new(0).validate().unwrap_err()),
+        (
+            "shots",
+            FewLabels::new().with_shots(vec![0]).validate().unwrap_err(),
+        ),
+    ];
+    for (field, err) in cases {
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+    // An encoder for other items.
+    let wrong = SequentialConfig::new(vec![1, 4, 4])
+        .linear(4)
+        .init(&device)
+        .unwrap();
+    let err = DenoisingAutoencoder::new()
+        .fit(wrong, &data, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("[1, 8, 8]"), "{err}");
+    // Patches need images.
+    let flat = UnlabelledSet::new(Inputs::new(vec![64], vec![0.5; 128]).unwrap(), "flat").unwrap();
+    let enc = SequentialConfig::new(vec![64])
+        .linear(4)
+        .init(&device)
+        .unwrap();
+    let err = MaskedAutoencoder::new()
+        .fit(enc, &flat, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("[c, h, w]"), "{err}");
+    // More clusters than rows; non-finite rows.
+    assert!(KMeans::new(3).fit(&[0.0, 1.0], 1).is_err());
+    assert!(
+        KMeans::new(1)
+            .fit(&[0.0, f32::NAN], 1)
+            .unwrap_err()
+            .to_string()
+            .contains("row 1")
+    );
+}
