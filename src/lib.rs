@@ -18,11 +18,13 @@
 //! | [`tl_inductive`] | fine-tuning strategies: linear probe, full, partial, gradual unfreezing, discriminative rates, L2-SP, LoRA, search |
 //! | [`tl_unsupervised`] | pretraining without labels: denoising and masked autoencoders, SimCLR; k-means purity/NMI; the few-label step |
 
+pub use tl_adversarial;
 pub use tl_core;
 pub use tl_data;
 pub use tl_inductive;
 pub use tl_models;
 pub use tl_text;
+pub use tl_transductive;
 pub use tl_unsupervised;
 
 /// Everything most programs import.

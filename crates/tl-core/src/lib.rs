@@ -28,6 +28,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod domain;
 mod error;
 pub mod metrics;
 pub mod model;
@@ -52,7 +53,7 @@ pub mod prelude {
     pub use crate::report::{Comparison, EpochRecord, FitReport};
     pub use crate::task::{TaskPart, TransferTask};
     pub use crate::train::{
-        ClassifierModel, EarlyStopping, OptimizerKind, ProgressEvent, Schedule, TrainConfig,
-        TrainOutcome, Trainer, UnlabelledBatch, evaluate, predict,
+        ClassifierModel, DomainBatch, DomainStep, EarlyStopping, OptimizerKind, ProgressEvent,
+        Schedule, TrainConfig, TrainOutcome, Trainer, UnlabelledBatch, evaluate, predict,
     };
 }

@@ -370,6 +370,12 @@ impl Sequential {
         &self.layers
     }
 
+    /// The layers, mutably (to re-estimate batch-norm statistics, say; the architecture
+    /// cannot change through this).
+    pub fn layers_mut(&mut self) -> &mut [Layer] {
+        &mut self.layers
+    }
+
     /// Number of layers.
     pub fn len(&self) -> usize {
         self.layers.len()
@@ -599,6 +605,23 @@ pub fn count_params<M: Module>(module: &M) -> ParamCount {
     });
     module.visit(&mut counter);
     counter.0
+}
+
+/// A copy of `module` whose parameters have new ids, so that an optimiser (whose state is
+/// keyed by parameter id) and gradients treat the copy and the original as different
+/// parameters: ADDA's target encoder, initialised from the source encoder, is one. A plain
+/// `clone()` shares ids. Every parameter of the copy is trainable.
+pub fn independent_copy<M: Module>(module: &M) -> M {
+    struct Fresh;
+    impl burn::module::ModuleMapper for Fresh {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            burn::module::Param::from_tensor(param.val().detach())
+        }
+    }
+    module.clone().map(&mut Fresh)
 }
 
 #[cfg(test)]

@@ -25,6 +25,10 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Seconds the epoch took.
     pub seconds: f64,
+    /// Further per-epoch figures a strategy monitors (target accuracy, discriminator
+    /// accuracy...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
 }
 
 /// What a strategy's `fit` returns beside the model.

@@ -8,7 +8,7 @@
 //! Strategies with extra loss terms pass their own loss function to [`Trainer::fit_with`].
 
 use crate::checkpoint::{save_checkpoint, write_json};
-use crate::data::{Batch, BatchPlan, LabelledSet, UnlabelledSet};
+use crate::data::{Batch, BatchPlan, Inputs, LabelledSet, UnlabelledSet};
 use crate::error::{CoreError, Result};
 use crate::metrics::Metrics;
 use crate::model::{Classifier, Encoder};
@@ -28,6 +28,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -297,6 +298,31 @@ pub type ProgressFn<'a> = dyn FnMut(&ProgressEvent) + 'a;
 
 type StepFn<'a, M> = dyn FnMut(&M, &Batch) -> (Tensor<1>, Option<Tensor<2>>) + 'a;
 
+/// One step of [`Trainer::fit_domains`]: a labelled source batch and an unlabelled target
+/// batch, on the autodiff device.
+#[derive(Debug, Clone)]
+pub struct DomainBatch {
+    /// Source inputs and labels.
+    pub source: Batch,
+    /// Target inputs, `[batch, input_size]`.
+    pub target: Tensor<2>,
+    /// Steps done over all steps of the run, in [0, 1) (for schedules such as DANN's).
+    pub progress: f64,
+    /// 0-based step over the whole run.
+    pub step: usize,
+}
+
+/// What a step of [`Trainer::fit_domains`] returns.
+#[derive(Debug)]
+pub struct DomainStep {
+    /// The loss to minimise.
+    pub loss: Tensor<1>,
+    /// The source batch's logits, when computed (for the training accuracy).
+    pub logits: Option<Tensor<2>>,
+    /// Figures averaged over the epoch into the history (`"domain_accuracy"`...).
+    pub stats: Vec<(&'static str, f64)>,
+}
+
 /// One batch of [`Trainer::fit_unlabelled`]: which items of the set, on which device.
 #[derive(Debug, Clone, Copy)]
 pub struct UnlabelledBatch<'s> {
@@ -416,6 +442,7 @@ impl<'a> Trainer<'a> {
                 (loss.forward(logits.clone(), b.labels.clone()), Some(logits))
             },
             on_epoch_start,
+            &mut |_| BTreeMap::new(),
         )
     }
 
@@ -435,11 +462,90 @@ impl<'a> Trainer<'a> {
             device,
             &mut |m: &M, b: &Batch| (loss_fn(m, b), None),
             &mut |_, m| m,
+            &mut |_| BTreeMap::new(),
+        )
+    }
+
+    /// Trains on two domains at once, the loop of domain adaptation: each step takes a batch
+    /// of the labelled `source` and a batch of the unlabelled `target` (the target cycles
+    /// when it is the shorter; an epoch is one pass over the source), and `step` returns the
+    /// loss with figures to average over the epoch (a discriminator's accuracy, a transfer
+    /// loss). After each epoch `monitor` may add figures of its own (accuracy on a labelled
+    /// target test set, for the history only). `valid` is a *source* validation set: early
+    /// stopping, when configured, stops on it, never on target labels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_domains<M: ClassifierModel>(
+        &mut self,
+        model: M,
+        source: &LabelledSet,
+        target: &UnlabelledSet,
+        valid: Option<&LabelledSet>,
+        device: &Device,
+        step: &mut dyn FnMut(&M, &DomainBatch) -> DomainStep,
+        monitor: &mut dyn FnMut(&M) -> BTreeMap<String, f64>,
+    ) -> Result<TrainOutcome<M>> {
+        if target.is_empty() {
+            return Err(CoreError::data(&target.domain, "the target set is empty"));
+        }
+        if target.inputs.item_shape != model.input_shape() {
+            return Err(CoreError::data(
+                &target.domain,
+                format!(
+                    "target items of shape {:?} do not fit a model that takes {:?}",
+                    target.inputs.item_shape,
+                    model.input_shape()
+                ),
+            ));
+        }
+        let cfg = self.config.clone();
+        let mut target_plan =
+            BatchPlan::new(target.len(), cfg.batch_size, true, cfg.seed ^ 0x007A_26E7);
+        let mut queue: Vec<Vec<usize>> = Vec::new();
+        let total = (source.len().div_ceil(cfg.batch_size.max(1)) * cfg.epochs).max(1);
+        let mut done = 0usize;
+        let sums = std::cell::RefCell::new(BTreeMap::<String, (f64, usize)>::new());
+        self.run(
+            model,
+            source,
+            valid,
+            device,
+            &mut |m: &M, b: &Batch| {
+                if queue.is_empty() {
+                    queue = target_plan.epoch();
+                    queue.reverse();
+                }
+                let indices = queue.pop().expect("refilled above");
+                let batch = DomainBatch {
+                    source: b.clone(),
+                    target: target.inputs.tensor(&indices, &b.inputs.device()),
+                    progress: done as f64 / total as f64,
+                    step: done,
+                };
+                done += 1;
+                let out = step(m, &batch);
+                let mut sums = sums.borrow_mut();
+                for (name, value) in out.stats {
+                    let e = sums.entry(name.to_string()).or_insert((0.0, 0));
+                    e.0 += value;
+                    e.1 += 1;
+                }
+                (out.loss, out.logits)
+            },
+            &mut |_, m| m,
+            &mut |m| {
+                let mut extra: BTreeMap<String, f64> = std::mem::take(&mut *sums.borrow_mut())
+                    .into_iter()
+                    .map(|(k, (sum, n))| (k, sum / n.max(1) as f64))
+                    .collect();
+                extra.extend(monitor(m));
+                extra
+            },
         )
     }
 
     /// The loop; `step` returns the loss and, when it has them, the batch's logits (for the
     /// training accuracy, without a second forward pass).
+    #[allow(clippy::too_many_arguments)]
     fn run<M: ClassifierModel>(
         &mut self,
         model: M,
@@ -448,6 +554,7 @@ impl<'a> Trainer<'a> {
         device: &Device,
         step: &mut StepFn<'_, M>,
         on_epoch_start: &mut dyn FnMut(usize, M) -> M,
+        epoch_extra: &mut dyn FnMut(&M) -> BTreeMap<String, f64>,
     ) -> Result<TrainOutcome<M>> {
         let cfg = self.config.clone();
         cfg.validate()?;
@@ -520,6 +627,7 @@ impl<'a> Trainer<'a> {
                 valid_accuracy,
                 lr,
                 seconds: start.elapsed().as_secs_f64(),
+                extra: epoch_extra(&model),
             };
             self.emit(ProgressEvent::Epoch(record.clone()));
             history.push(record);
@@ -632,6 +740,7 @@ impl<'a> Trainer<'a> {
                 valid_accuracy: None,
                 lr,
                 seconds: start.elapsed().as_secs_f64(),
+                extra: Default::default(),
             };
             self.emit(ProgressEvent::Epoch(record.clone()));
             history.push(record);
@@ -765,14 +874,37 @@ pub fn map_batches<T>(
     set: &LabelledSet,
     device: &Device,
     batch_size: usize,
+    f: impl FnMut(Tensor<2>) -> Vec<T>,
+) -> Vec<T> {
+    map_input_batches(&set.inputs, device, batch_size, f)
+}
+
+/// [`map_batches`] over bare inputs (an unlabelled set's, say).
+pub fn map_input_batches<T>(
+    inputs: &Inputs,
+    device: &Device,
+    batch_size: usize,
     mut f: impl FnMut(Tensor<2>) -> Vec<T>,
 ) -> Vec<T> {
     let plain = device.clone().without_autodiff();
-    let mut plan = BatchPlan::new(set.len(), batch_size, false, 0);
+    let mut plan = BatchPlan::new(inputs.len(), batch_size, false, 0);
     plan.epoch()
         .iter()
-        .flat_map(|idx| f(set.inputs.tensor(idx, &plain)))
+        .flat_map(|idx| f(inputs.tensor(idx, &plain)))
         .collect()
+}
+
+/// An encoder's features of bare inputs (inference mode), row after row.
+pub fn encode_inputs<E: Encoder>(
+    encoder: &E,
+    inputs: &Inputs,
+    device: &Device,
+    batch_size: usize,
+) -> Vec<f32> {
+    let encoder = encoder.valid();
+    map_input_batches(inputs, device, batch_size, |x| {
+        encoder.encode(x).into_data().iter::<f32>().collect()
+    })
 }
 
 /// Accuracy, macro-F1, confusion matrix, per-class accuracy and mean cross-entropy of

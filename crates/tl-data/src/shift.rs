@@ -230,6 +230,41 @@ pub fn dsprites_sample(n: usize, seed: u64) -> Result<DSprites> {
     })
 }
 
+
+
+/// Two Gaussian blobs in the plane (class 0 around (0, 2), class 1 around (0, -2), standard
+/// deviation `BLOB_SD` = 0.6 on both axes), the whole set rotated by `degrees`
+/// (counter-clockwise about the origin): with 0 a source domain, with 60-80 a target domain
+/// on which a source-trained boundary (about `y = 0`) errs more the more it turns. `n` items,
+/// half per class, seeded. The domain is named `blobs+rotateD`.
+pub fn rotated_blobs(n: usize, degrees: f32, seed: u64) -> Result<LabelledSet> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let mut normal = || {
+        let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+        let u2: f32 = rng.random();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
+    };
+    let (mut values, mut labels) = (Vec::with_capacity(2 * n), Vec::with_capacity(n));
+    for i in 0..n {
+        let class = i % 2;
+        let x = BLOB_SD * normal();
+        let y = if class == 0 { 2.0 } else { -2.0 } + BLOB_SD * normal();
+        values.push(cos * x - sin * y);
+        values.push(sin * x + cos * y);
+        labels.push(class);
+    }
+    Ok(LabelledSet::new(
+        Inputs::new(vec![2], values)?,
+        labels,
+        vec!["upper".into(), "lower".into()],
+        format!("blobs+rotate{degrees}"),
+    )?)
+}
+
+/// Standard deviation of [`rotated_blobs`]' blobs.
+pub const BLOB_SD: f32 = 0.6;
+
 #[cfg(test)]
 mod tests {
     use super::*;

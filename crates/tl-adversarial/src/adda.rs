@@ -1,0 +1,155 @@
+//! ADDA (Tzeng et al. 2017): the source encoder and head stay as the source taught them; a
+//! separate target encoder, initialised from the source encoder, learns to fool a
+//! discriminator into taking its target features for source features (the GAN loss with
+//! inverted labels), and the source head then classifies them.
+
+use crate::common::{check_common, check_input, scalar, target_monitor};
+use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::model::{Classifier, Encoder, Sequential, independent_copy};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::{ClassifierModel, DomainBatch, DomainStep, TrainConfig, Trainer, evaluate};
+use tl_core::{CoreError, Result};
+
+/// Name in reports.
+pub const NAME: &str = "adda";
+
+/// The frozen source encoder and head, the target encoder and the discriminator.
+#[derive(Module, Debug)]
+pub struct AddaModel<E> {
+    /// The source encoder (frozen).
+    pub source: E,
+    /// The target encoder (trained).
+    pub target: E,
+    /// The source head (frozen), applied to target features.
+    pub head: Sequential,
+    /// Tells source features (1) from target features (0).
+    pub discriminator: Sequential,
+}
+
+impl<E: Encoder + 'static> ClassifierModel for AddaModel<E> {
+    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        self.head.forward(self.target.encode(x))
+    }
+
+    fn input_shape(&self) -> Vec<usize> {
+        self.target.input_shape()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.head.output_dim()
+    }
+}
+
+/// ADDA's adversarial stage (the given model is the source stage's result).
+#[derive(Config, Debug)]
+pub struct Adda {
+    /// Training of the target encoder and the discriminator (epochs = passes over the source).
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// The discriminator (ADDA: 500, 500 on LeNet features).
+    #[config(default = "DiscriminatorConfig::new().with_hidden(vec![500, 500])")]
+    pub discriminator: DiscriminatorConfig,
+    /// Source items held out per class (the source accuracy).
+    #[config(default = 0.1)]
+    pub source_valid_fraction: f64,
+    /// Record the target test accuracy per epoch (history only).
+    #[config(default = true)]
+    pub monitor_target: bool,
+}
+
+impl Adda {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_common(&self.train, self.source_valid_fraction)?;
+        self.discriminator.validate()?;
+        if self.train.early_stopping.is_some() {
+            return Err(CoreError::config(
+                "early_stopping",
+                "ADDA's source classifier is fixed, so source validation cannot tell epochs apart",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Trains a target encoder for `model` (a classifier trained on the source); returns the
+    /// target encoder with the source head.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        model: Classifier<E>,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        self.validate()?;
+        let sets =
+            AdaptationSets::from_task(task, NAME, self.source_valid_fraction, self.train.seed)?;
+        check_input(&model, task)?;
+        let source_accuracy = evaluate(&model, &sets.source_valid, device, 256).accuracy;
+        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let discriminator = self
+            .discriminator
+            .init(model.encoder.feature_dim(), device)?;
+        let adda = AddaModel {
+            target: independent_copy(&model.encoder),
+            source: model.encoder.freeze(),
+            head: model.head.freeze(),
+            discriminator,
+        };
+        let out = Trainer::new(self.train.clone()).fit_domains(
+            adda,
+            &sets.source_train,
+            sets.target,
+            None,
+            device,
+            &mut |m: &AddaModel<E>, b: &DomainBatch| {
+                let (ns, nt) = (b.source.len(), b.target.dims()[0]);
+                let fs = m.source.encode(b.source.inputs.clone()).detach();
+                let ft = m.target.encode(b.target.clone());
+                // The discriminator's step: real source, fake target (features detached).
+                let d = m
+                    .discriminator
+                    .forward(Tensor::cat(vec![fs, ft.clone().detach()], 0));
+                let y = domain_labels(ns, nt, &d.device());
+                let d_loss = bce_with_logits(d.clone(), y.clone()).mean();
+                // The target encoder's step, through a copy of the discriminator that tracks no
+                // gradient: target features labelled as source.
+                let judge = m.discriminator.clone().no_grad();
+                let g = judge.forward(ft);
+                let ones = domain_labels(nt, 0, &g.device());
+                let g_loss = bce_with_logits(g, ones).mean();
+                DomainStep {
+                    stats: vec![
+                        ("domain_loss", scalar(&d_loss)),
+                        ("target_encoder_loss", scalar(&g_loss)),
+                        ("domain_accuracy", domain_accuracy(&d, &y)),
+                    ],
+                    loss: d_loss + g_loss,
+                    logits: None,
+                }
+            },
+            &mut target_monitor(self.monitor_target, &sets, device),
+        )?;
+        let trained = out.model;
+        let source_encoder = trained.source.clone();
+        let adapted = Classifier::new(trained.target, trained.head)?;
+        let mut report = run.report(
+            NAME,
+            self,
+            &adapted,
+            &source_encoder,
+            &adapted.encoder,
+            out.history,
+            &sets,
+            device,
+        )?;
+        // The source keeps its own encoder: its accuracy is the source classifier's.
+        report
+            .extra
+            .insert("source_accuracy".into(), source_accuracy);
+        Ok((adapted, report))
+    }
+}

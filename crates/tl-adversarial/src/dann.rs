@@ -1,0 +1,215 @@
+//! DANN (Ganin et al. 2016) and CDAN (Long et al. 2018): a domain discriminator learns to tell
+//! source features from target features, and through the gradient-reversal layer the encoder
+//! learns to make them indistinguishable, while the head learns the source task. CDAN
+//! conditions the discriminator on the classifier's predictions (the outer product of
+//! features and softmax output) and, with entropy conditioning (CDAN+E), weights each item by
+//! how certain the classifier is.
+
+use crate::common::{check_common, check_input, scalar, target_monitor};
+use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
+use crate::grl::{dann_lambda, grad_reverse};
+use crate::model::WithDiscriminator;
+use burn::config::Config;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::model::{Classifier, Encoder};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer};
+use tl_core::{CoreError, Result};
+
+/// Name of DANN in reports.
+pub const DANN: &str = "dann";
+/// Name of CDAN in reports.
+pub const CDAN: &str = "cdan";
+/// Name of CDAN with entropy conditioning in reports.
+pub const CDAN_E: &str = "cdan+e";
+
+/// What the discriminator sees.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Conditioning {
+    /// The features alone (DANN).
+    None,
+    /// Features x softmax predictions (CDAN).
+    Predictions,
+    /// As `Predictions`, each item weighted by `1 + exp(-entropy)` (CDAN+E).
+    PredictionsEntropy,
+}
+
+/// DANN or CDAN(+E), by `conditioning`.
+#[derive(Config, Debug)]
+pub struct Dann {
+    /// Training.
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// The discriminator.
+    #[config(default = "DiscriminatorConfig::new()")]
+    pub discriminator: DiscriminatorConfig,
+    /// The discriminator's learning rate as a multiple of `train.lr` (DANN: 10 for a new
+    /// layer over a pretrained network).
+    #[config(default = 1.0)]
+    pub discriminator_lr_factor: f64,
+    /// What the discriminator sees.
+    #[config(default = "Conditioning::None")]
+    pub conditioning: Conditioning,
+    /// Largest reversal strength (the schedule rises to it).
+    #[config(default = 1.0)]
+    pub max_lambda: f64,
+    /// Steepness of the schedule `2 / (1 + exp(-gamma p)) - 1`.
+    #[config(default = 10.0)]
+    pub gamma: f64,
+    /// Source items held out per class (source accuracy, early stopping).
+    #[config(default = 0.1)]
+    pub source_valid_fraction: f64,
+    /// Record the target test accuracy per epoch (history only).
+    #[config(default = true)]
+    pub monitor_target: bool,
+}
+
+impl Dann {
+    /// CDAN+E with otherwise default fields.
+    pub fn cdan_e() -> Self {
+        Self::new().with_conditioning(Conditioning::PredictionsEntropy)
+    }
+
+    /// The name in reports.
+    pub fn name(&self) -> &'static str {
+        match self.conditioning {
+            Conditioning::None => DANN,
+            Conditioning::Predictions => CDAN,
+            Conditioning::PredictionsEntropy => CDAN_E,
+        }
+    }
+
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_common(&self.train, self.source_valid_fraction)?;
+        self.discriminator.validate()?;
+        if !(self.max_lambda >= 0.0 && self.max_lambda.is_finite()) {
+            return Err(CoreError::config(
+                "max_lambda",
+                format!("{} must be >= 0", self.max_lambda),
+            ));
+        }
+        if !(self.gamma > 0.0 && self.gamma.is_finite()) {
+            return Err(CoreError::config(
+                "gamma",
+                format!("{} must be > 0", self.gamma),
+            ));
+        }
+        let f = self.discriminator_lr_factor;
+        if !(f > 0.0 && f * self.train.lr <= 1.0) {
+            return Err(CoreError::config(
+                "discriminator_lr_factor",
+                format!("{f} must be > 0 with factor * lr <= 1"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adapts `model` to the task's target; the report's history holds per epoch the
+    /// discriminator's accuracy (`domain_accuracy`), its loss and the target test accuracy.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        model: Classifier<E>,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        self.validate()?;
+        let name = self.name();
+        let sets =
+            AdaptationSets::from_task(task, name, self.source_valid_fraction, self.train.seed)?;
+        check_input(&model, task)?;
+        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let features = model.encoder.feature_dim();
+        let classes = model.num_classes();
+        let width = match self.conditioning {
+            Conditioning::None => features,
+            _ => features * classes,
+        };
+        let discriminator = self.discriminator.init(width, device)?;
+        let model = WithDiscriminator {
+            classifier: model,
+            discriminator,
+        };
+        let group = burn::module::ParamGroup::ids_from_module(model.discriminator.clone());
+        let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
+        let out = Trainer::new(self.train.clone())
+            .with_lr_factor(group, self.discriminator_lr_factor)
+            .fit_domains(
+                model,
+                &sets.source_train,
+                sets.target,
+                Some(&sets.source_valid),
+                device,
+                &mut |m: &WithDiscriminator<E>, b: &DomainBatch| {
+                    let (ns, nt) = (b.source.len(), b.target.dims()[0]);
+                    let fs = m.classifier.encoder.encode(b.source.inputs.clone());
+                    let ft = m.classifier.encoder.encode(b.target.clone());
+                    let f = Tensor::cat(vec![fs, ft], 0);
+                    let logits = m.classifier.head.forward(f.clone());
+                    let source_logits = logits.clone().slice(0..ns);
+                    let class_loss = ce.forward(source_logits.clone(), b.source.labels.clone());
+                    let lambda = self.max_lambda * dann_lambda(b.progress, self.gamma);
+                    let reversed = grad_reverse(f, lambda);
+                    let (input, weights) = match self.conditioning {
+                        Conditioning::None => (reversed, None),
+                        c => {
+                            let g = softmax(logits.detach(), 1); // [n, C]
+                            let outer =
+                                g.clone().unsqueeze_dim::<3>(2) * reversed.unsqueeze_dim::<3>(1); // [n, C, F]
+                            let input = outer.reshape([ns + nt, width as i64 as usize]);
+                            let w = (c == Conditioning::PredictionsEntropy)
+                                .then(|| entropy_weights(g, ns, nt));
+                            (input, w)
+                        }
+                    };
+                    let d = m.discriminator.forward(input);
+                    let y = domain_labels(ns, nt, &d.device());
+                    let per_item = bce_with_logits(d.clone(), y.clone());
+                    let domain_loss = match weights {
+                        Some(w) => (per_item * w.clone()).sum() / w.sum(),
+                        None => per_item.mean(),
+                    };
+                    let stats = vec![
+                        ("class_loss", scalar(&class_loss)),
+                        ("domain_loss", scalar(&domain_loss)),
+                        ("domain_accuracy", domain_accuracy(&d, &y)),
+                        ("lambda", lambda),
+                    ];
+                    DomainStep {
+                        loss: class_loss + domain_loss,
+                        logits: Some(source_logits),
+                        stats,
+                    }
+                },
+                &mut target_monitor(self.monitor_target, &sets, device),
+            )?;
+        let model = out.model.classifier;
+        let report = run.report(
+            name,
+            self,
+            &model,
+            &model.encoder,
+            &model.encoder,
+            out.history,
+            &sets,
+            device,
+        )?;
+        Ok((model, report))
+    }
+}
+
+/// CDAN+E's item weights `1 + exp(-H(g))`, normalised to sum to 1 within each domain (so the
+/// two domains weigh the same), as a `[n, 1]` tensor without gradient.
+fn entropy_weights(g: Tensor<2>, ns: usize, nt: usize) -> Tensor<2> {
+    let h = -(g.clone() * g.clamp_min(1e-12).log()).sum_dim(1); // [n, 1]
+    let w = (-h).exp() + 1.0;
+    let ws = w.clone().slice(0..ns);
+    let wt = w.slice(ns..ns + nt);
+    let ws = ws.clone() / ws.sum().unsqueeze::<2>();
+    let wt = wt.clone() / wt.sum().unsqueeze::<2>();
+    Tensor::cat(vec![ws, wt], 0).detach()
+}

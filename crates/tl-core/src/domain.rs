@@ -1,0 +1,331 @@
+//! Domain adaptation's shared pieces: how far apart two domains are through features (the
+//! proxy A-distance), the sets a method trains on, and the run that reports source accuracy
+//! and the distance before and after.
+
+use crate::data::{LabelledSet, UnlabelledSet};
+use crate::error::{CoreError, Result};
+use crate::model::{Encoder, count_params};
+use crate::report::{EpochRecord, FitReport};
+use crate::task::{TaskPart, TransferTask};
+use crate::train::{ClassifierModel, encode_inputs, evaluate};
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Proxy A-distance (Ben-David et al. 2007, as Ganin et al. 2016 report it): a linear
+/// classifier (L2-regularised logistic regression on standardised features) learns to tell
+/// source rows from target rows on one half of each, and its error `e` on the other half gives
+/// `2 (1 - 2 e)`: 0 when the domains cannot be told apart, 2 when they separate perfectly.
+/// Both sets are cut to the same size (at most `max_items` rows each, a seeded choice).
+///
+/// `source` and `target` hold rows of `dim` values, row after row.
+pub fn proxy_a_distance(
+    source: &[f32],
+    target: &[f32],
+    dim: usize,
+    max_items: usize,
+    seed: u64,
+) -> Result<f64> {
+    if dim == 0 || !source.len().is_multiple_of(dim) || !target.len().is_multiple_of(dim) {
+        return Err(CoreError::data(
+            "proxy A-distance",
+            format!("feature rows of width {dim} do not divide the inputs"),
+        ));
+    }
+    let n = (source.len() / dim).min(target.len() / dim).min(max_items);
+    if n < 4 {
+        return Err(CoreError::data(
+            "proxy A-distance",
+            format!("{n} rows per domain; at least 4 are needed (2 to train, 2 to test)"),
+        ));
+    }
+    if let Some(v) = source.iter().chain(target).find(|v| !v.is_finite()) {
+        return Err(CoreError::data(
+            "proxy A-distance",
+            format!("a feature is not finite ({v})"),
+        ));
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pick = |len: usize, rng: &mut StdRng| {
+        let mut idx: Vec<usize> = (0..len).collect();
+        idx.shuffle(rng);
+        idx.truncate(n);
+        idx
+    };
+    let (si, ti) = (
+        pick(source.len() / dim, &mut rng),
+        pick(target.len() / dim, &mut rng),
+    );
+    let half = n / 2;
+    let rows = |data: &[f32], idx: &[usize]| -> Vec<Vec<f64>> {
+        idx.iter()
+            .map(|&i| {
+                data[i * dim..(i + 1) * dim]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect()
+            })
+            .collect()
+    };
+    let mut train: Vec<(Vec<f64>, f64)> = rows(source, &si[..half])
+        .into_iter()
+        .map(|r| (r, 1.0))
+        .chain(rows(target, &ti[..half]).into_iter().map(|r| (r, 0.0)))
+        .collect();
+    let mut test: Vec<(Vec<f64>, f64)> = rows(source, &si[half..])
+        .into_iter()
+        .map(|r| (r, 1.0))
+        .chain(rows(target, &ti[half..]).into_iter().map(|r| (r, 0.0)))
+        .collect();
+    // Standardise with the training half's statistics.
+    let mut mean = vec![0.0; dim];
+    let mut sd = vec![0.0; dim];
+    for (r, _) in &train {
+        for (m, v) in mean.iter_mut().zip(r) {
+            *m += v / train.len() as f64;
+        }
+    }
+    for (r, _) in &train {
+        for ((s, v), m) in sd.iter_mut().zip(r).zip(&mean) {
+            *s += (v - m).powi(2) / train.len() as f64;
+        }
+    }
+    for s in &mut sd {
+        *s = s.sqrt().max(1e-8);
+    }
+    for (r, _) in train.iter_mut().chain(test.iter_mut()) {
+        for ((v, m), s) in r.iter_mut().zip(&mean).zip(&sd) {
+            *v = (*v - m) / s;
+        }
+    }
+    // Full-batch gradient descent on the regularised logistic loss.
+    let (mut w, mut b) = (vec![0.0f64; dim], 0.0f64);
+    let (lr, l2) = (0.5, 1e-3);
+    for _ in 0..300 {
+        let mut gw = vec![0.0; dim];
+        let mut gb = 0.0;
+        for (r, y) in &train {
+            let z: f64 = r.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() + b;
+            let p = 1.0 / (1.0 + (-z).exp());
+            let g = (p - y) / train.len() as f64;
+            for (gi, ri) in gw.iter_mut().zip(r) {
+                *gi += g * ri;
+            }
+            gb += g;
+        }
+        for (wi, gi) in w.iter_mut().zip(&gw) {
+            *wi -= lr * (gi + l2 * *wi);
+        }
+        b -= lr * gb;
+    }
+    let wrong = test
+        .iter()
+        .filter(|(r, y)| {
+            let z: f64 = r.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() + b;
+            (z > 0.0) != (*y > 0.5)
+        })
+        .count();
+    let error = (wrong as f64 / test.len() as f64).min(0.5);
+    Ok(2.0 * (1.0 - 2.0 * error))
+}
+
+/// The sets a domain-adaptation method trains and reports on, taken from a [`TransferTask`]:
+/// the source split into training and validation parts (stratified, seeded), the unlabelled
+/// target, and the target test set (scored at the end and, for the history only, per epoch).
+#[derive(Debug, Clone)]
+pub struct AdaptationSets<'t> {
+    /// Source items to train on.
+    pub source_train: LabelledSet,
+    /// Held-out source items: the validation set (source accuracy, early stopping).
+    pub source_valid: LabelledSet,
+    /// Unlabelled target items to adapt to.
+    pub target: &'t UnlabelledSet,
+    /// Labelled target test items, never trained on or selected by.
+    pub target_test: &'t LabelledSet,
+}
+
+impl<'t> AdaptationSets<'t> {
+    /// Takes the task's source, unlabelled target and target test parts (refusing a task
+    /// without one, naming `strategy`) and holds out `valid_fraction` of each source class.
+    pub fn from_task(
+        task: &'t TransferTask,
+        strategy: &str,
+        valid_fraction: f64,
+        seed: u64,
+    ) -> Result<Self> {
+        task.require(
+            strategy,
+            &[
+                TaskPart::SourceLabelled,
+                TaskPart::TargetUnlabelled,
+                TaskPart::TargetTest,
+            ],
+        )?;
+        if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
+            return Err(CoreError::config(
+                "source_valid_fraction",
+                format!("{valid_fraction} not in (0, 1)"),
+            ));
+        }
+        let source = task.source.as_ref().expect("required above");
+        let mut by_class = vec![Vec::new(); source.num_classes()];
+        for (i, &l) in source.labels.iter().enumerate() {
+            by_class[l].push(i);
+        }
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_5A11);
+        let (mut train, mut valid) = (Vec::new(), Vec::new());
+        for mut items in by_class {
+            items.shuffle(&mut rng);
+            let k = ((items.len() as f64 * valid_fraction).round() as usize)
+                .min(items.len().saturating_sub(1));
+            valid.extend_from_slice(&items[..k]);
+            train.extend_from_slice(&items[k..]);
+        }
+        if valid.is_empty() {
+            return Err(CoreError::data(
+                &source.domain,
+                "too few source items to hold any out for validation",
+            ));
+        }
+        train.sort_unstable();
+        valid.sort_unstable();
+        Ok(Self {
+            source_train: source.select(&train),
+            source_valid: source.select(&valid),
+            target: task.target_unlabelled.as_ref().expect("required above"),
+            target_test: task.target_test.as_ref().expect("required above"),
+        })
+    }
+}
+
+/// Items per domain for the proxy A-distance of a run.
+pub const PAD_ITEMS: usize = 1000;
+
+/// A domain-adaptation run's clock, seed and starting distance, turned into its
+/// [`FitReport`] at the end (extra figures: `source_accuracy` on the held-out source,
+/// `pad_before` and `pad_after`, the proxy A-distance between source and target features).
+pub struct AdaptationRun {
+    started: Instant,
+    seed: u64,
+    pad_before: f64,
+}
+
+impl AdaptationRun {
+    /// Starts the clock, seeds `device`, and measures the proxy A-distance between the
+    /// features `encoder` gives the source and the target before adaptation.
+    pub fn start<E: Encoder>(
+        encoder: &E,
+        sets: &AdaptationSets<'_>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let pad_before = pad_of(encoder, encoder, sets, seed, device)?;
+        device.seed(seed);
+        Ok(Self {
+            started: Instant::now(),
+            seed,
+            pad_before,
+        })
+    }
+
+    /// The report: `model` scored on the target test set, the source accuracy on the held-out
+    /// source, and the distance after adaptation between `source_encoder`'s source features
+    /// and `target_encoder`'s target features (the same encoder for every method but ADDA).
+    #[allow(clippy::too_many_arguments)]
+    pub fn report<M: ClassifierModel, E: Encoder>(
+        &self,
+        strategy: &str,
+        config: &impl Serialize,
+        model: &M,
+        source_encoder: &E,
+        target_encoder: &E,
+        history: Vec<EpochRecord>,
+        sets: &AdaptationSets<'_>,
+        device: &Device,
+    ) -> Result<FitReport> {
+        let wall_time_s = self.started.elapsed().as_secs_f64();
+        let source_accuracy = source_model_accuracy(model, sets, device);
+        let pad_after = pad_of(source_encoder, target_encoder, sets, self.seed, device)?;
+        let mut extra = BTreeMap::new();
+        extra.insert("source_accuracy".to_string(), source_accuracy);
+        extra.insert("pad_before".to_string(), self.pad_before);
+        extra.insert("pad_after".to_string(), pad_after);
+        Ok(FitReport {
+            strategy: strategy.to_string(),
+            config: serde_json::to_value(config)
+                .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))?,
+            history,
+            metrics: evaluate(model, sets.target_test, device, 256),
+            wall_time_s,
+            params: count_params(model),
+            device: crate::device::device_label(device),
+            seed: self.seed,
+            extra,
+        })
+    }
+}
+
+/// Accuracy on the held-out source items (ADDA's model classifies target-encoder features;
+/// its source accuracy is the source classifier's, which it keeps unchanged).
+fn source_model_accuracy<M: ClassifierModel>(
+    model: &M,
+    sets: &AdaptationSets<'_>,
+    device: &Device,
+) -> f64 {
+    evaluate(model, &sets.source_valid, device, 256).accuracy
+}
+
+/// The proxy A-distance between source features (of `source_encoder`) and target features
+/// (of `target_encoder`), on at most [`PAD_ITEMS`] items of each.
+pub fn pad_of<E: Encoder>(
+    source_encoder: &E,
+    target_encoder: &E,
+    sets: &AdaptationSets<'_>,
+    seed: u64,
+    device: &Device,
+) -> Result<f64> {
+    let take = |n: usize| -> Vec<usize> { (0..n.min(PAD_ITEMS)).collect() };
+    let src = sets
+        .source_train
+        .inputs
+        .select(&spread(sets.source_train.len(), PAD_ITEMS));
+    let tgt = sets.target.inputs.select(&take(sets.target.len()));
+    let fs = encode_inputs(source_encoder, &src, device, 256);
+    let ft = encode_inputs(target_encoder, &tgt, device, 256);
+    proxy_a_distance(&fs, &ft, source_encoder.feature_dim(), PAD_ITEMS, seed)
+}
+
+/// At most `k` indices spread evenly over `0..n` (sets sorted by class stay balanced).
+fn spread(n: usize, k: usize) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    (0..k).map(|i| i * n / k).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separable_domains_are_far_and_one_domain_is_near() {
+        let mut rng = StdRng::seed_from_u64(1);
+        use rand::Rng;
+        let mut draw = |shift: f32| -> Vec<f32> {
+            (0..400 * 3)
+                .map(|_| rng.random_range(-1.0..1.0f32) + shift)
+                .collect()
+        };
+        let (a, b, far) = (draw(0.0), draw(0.0), draw(5.0));
+        let near = proxy_a_distance(&a, &b, 3, 1000, 0).unwrap();
+        let apart = proxy_a_distance(&a, &far, 3, 1000, 0).unwrap();
+        assert!(near < 0.4, "one distribution: {near}");
+        assert!(apart > 1.95, "shifted by 5: {apart}");
+        assert!(proxy_a_distance(&a, &b[..6], 3, 1000, 0).is_err(), "2 rows");
+        assert!(proxy_a_distance(&a, &b[..7], 3, 1000, 0).is_err(), "ragged");
+    }
+}

@@ -1,0 +1,117 @@
+//! AdaBN (Li et al. 2016): the weights stay; every batch-norm layer's statistics are
+//! re-estimated on the unlabelled target, so each domain is normalised by its own.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::Device;
+use tl_core::data::BatchPlan;
+use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::model::{Classifier, Layer, Sequential};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::evaluate;
+use tl_core::{CoreError, Result};
+
+/// Name in reports.
+pub const NAME: &str = "adabn";
+
+/// Re-estimates the encoder's batch-norm statistics on the target (no training).
+#[derive(Config, Debug)]
+pub struct AdaBn {
+    /// Target items per forward pass.
+    #[config(default = 256)]
+    pub batch_size: usize,
+    /// At most this many target items (the statistics are exact averages over them).
+    #[config(default = 8192)]
+    pub max_items: usize,
+    /// Seed (of the source hold-out, for the source accuracy and the distances).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl AdaBn {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size < 2 || self.max_items < 2 {
+            return Err(CoreError::config(
+                "batch_size",
+                "batch statistics need at least 2 items per pass",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `model`'s encoder with its batch-norm statistics taken from the task's unlabelled
+    /// target; an encoder without batch-norm layers is refused.
+    pub fn fit(
+        &self,
+        model: Classifier<Sequential>,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<Sequential>, FitReport)> {
+        self.validate()?;
+        let sets = AdaptationSets::from_task(task, NAME, 0.1, self.seed)?;
+        crate::common::check_input(&model, task)?;
+        let source_accuracy = evaluate(&model, &sets.source_valid, device, 256).accuracy;
+        let run = AdaptationRun::start(&model.encoder, &sets, self.seed, device)?;
+        let encoder = self.restandardize(model.encoder.clone(), sets.target, device)?;
+        let adapted = Classifier::new(encoder, model.head.clone())?;
+        let mut report = run.report(
+            NAME,
+            self,
+            &adapted,
+            &model.encoder,
+            &adapted.encoder,
+            Vec::new(),
+            &sets,
+            device,
+        )?;
+        // The adapted model is for the target; on the source the original statistics hold.
+        report
+            .extra
+            .insert("source_accuracy".into(), source_accuracy);
+        report.params.trainable = 0;
+        Ok((adapted, report))
+    }
+
+    /// Replaces the running mean and variance of every batch-norm layer of `encoder` by their
+    /// averages over (at most `max_items` of) `target`.
+    pub fn restandardize(
+        &self,
+        encoder: Sequential,
+        target: &tl_core::data::UnlabelledSet,
+        device: &Device,
+    ) -> Result<Sequential> {
+        if !encoder
+            .layers()
+            .iter()
+            .any(|l| matches!(l, Layer::BatchNorm(_)))
+        {
+            return Err(CoreError::Model(
+                "AdaBN re-estimates batch-norm statistics, and this encoder has no batch-norm \
+                 layer"
+                    .into(),
+            ));
+        }
+        let n = target.len().min(self.max_items);
+        let ad = device.clone().autodiff();
+        let mut encoder = encoder.fork(&ad).train();
+        // Chunk k replaces 1/k of the running statistics: after the last chunk they are the
+        // average over all chunks.
+        let mut plan = BatchPlan::new(n, self.batch_size, false, 0);
+        for (k, idx) in plan.epoch().into_iter().enumerate() {
+            for layer in encoder.layers_mut() {
+                if let Layer::BatchNorm(b) = layer {
+                    b.momentum = 1.0 / (k + 1) as f64;
+                }
+            }
+            let _ = encoder.forward(target.inputs.tensor(&idx, &ad));
+        }
+        for layer in encoder.layers_mut() {
+            if let Layer::BatchNorm(b) = layer {
+                b.momentum = 0.1;
+            }
+        }
+        Ok(encoder.valid())
+    }
+}

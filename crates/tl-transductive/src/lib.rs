@@ -1,0 +1,34 @@
+//! # tl-transductive
+//!
+//! Transductive transfer: the same task, a new domain whose labels are absent. Each method
+//! is a validated config whose `fit(model, &task, &device)` takes a classifier (usually trained
+//! on the source), the task's labelled source, unlabelled target and target test set, and
+//! returns the adapted classifier with a `FitReport`: target test metrics, the source
+//! accuracy on a held-out part of the source, the proxy A-distance between source and target
+//! features before and after (`extra`), and per epoch the target test accuracy (history only).
+//!
+//! | method | what it does |
+//! |---|---|
+//! | [`SourceOnly`] | the baseline: source labels only, same loop and steps |
+//! | [`DeepCoral`] | + aligns feature covariances ([`loss::coral`]) |
+//! | [`Mmd`] | + multi-kernel Gaussian MMD between feature distributions ([`loss::mmd`]) |
+//! | [`AdaBn`] | re-estimates batch-norm statistics on the target; no training |
+//! | [`SelfTraining`] | iterated, class-balanced, confidence-thresholded pseudo-labels |
+//!
+//! **No target label is used for training or model selection.** Every method trains a fixed
+//! number of epochs (early stopping, when configured, stops on the held-out *source*); the
+//! target test accuracy per epoch is recorded for the reader, never acted on.
+
+pub mod adabn;
+mod common;
+pub mod coral;
+pub mod loss;
+pub mod mmd;
+pub mod self_training;
+pub mod source_only;
+
+pub use adabn::AdaBn;
+pub use coral::DeepCoral;
+pub use mmd::Mmd;
+pub use self_training::SelfTraining;
+pub use source_only::SourceOnly;

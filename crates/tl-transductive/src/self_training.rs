@@ -1,0 +1,177 @@
+//! Self-training with class-balanced pseudo-labels (as CBST, Zou et al. 2018): the model labels
+//! the target items it is confident about, an equal share per class so that easy classes do
+//! not crowd out the rest, trains on them with the source, and repeats with a growing share.
+
+use crate::common::{check_common, check_input};
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::Device;
+use burn::tensor::activation::softmax;
+use tl_core::data::{Inputs, LabelledSet};
+use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::model::{Classifier, Encoder};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, Trainer, evaluate, map_input_batches};
+use tl_core::{CoreError, Result};
+
+/// Name in reports.
+pub const NAME: &str = "self-training";
+
+/// Iterated, confidence-thresholded, class-balanced pseudo-labelling.
+#[derive(Config, Debug)]
+pub struct SelfTraining {
+    /// Training of each round (on source + pseudo-labelled target).
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// Rounds of labelling and training.
+    #[config(default = 3)]
+    pub rounds: usize,
+    /// Least softmax confidence for a pseudo-label.
+    #[config(default = 0.9)]
+    pub threshold: f32,
+    /// Share of the target labelled in round 1 (per class: this share of `n_target / classes`).
+    #[config(default = 0.2)]
+    pub start_portion: f32,
+    /// Share in the last round (linear in between).
+    #[config(default = 0.6)]
+    pub end_portion: f32,
+    /// Source items held out per class (source accuracy, early stopping).
+    #[config(default = 0.1)]
+    pub source_valid_fraction: f64,
+    /// Record the target test accuracy after each round (history only).
+    #[config(default = true)]
+    pub monitor_target: bool,
+}
+
+impl SelfTraining {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_common(&self.train, self.source_valid_fraction)?;
+        if self.rounds == 0 {
+            return Err(CoreError::config("rounds", "must be at least 1"));
+        }
+        if !(self.threshold >= 0.0 && self.threshold < 1.0) {
+            return Err(CoreError::config(
+                "threshold",
+                format!("{} not in [0, 1)", self.threshold),
+            ));
+        }
+        let ok = |p: f32| p > 0.0 && p <= 1.0;
+        if !(ok(self.start_portion) && ok(self.end_portion)) {
+            return Err(CoreError::config(
+                "start_portion",
+                "portions must be in (0, 1]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The pseudo-labels of one round: (target index, class), an equal share per class of
+    /// the most confident predictions at or above the threshold.
+    pub fn pseudo_labels(
+        &self,
+        probs: &[f32],
+        classes: usize,
+        portion: f32,
+    ) -> Vec<(usize, usize)> {
+        let n = probs.len() / classes;
+        let quota = ((portion * n as f32 / classes as f32).ceil() as usize).max(1);
+        let mut by_class: Vec<Vec<(f32, usize)>> = vec![Vec::new(); classes];
+        for (i, row) in probs.chunks(classes).enumerate() {
+            let (c, &p) = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .expect("classes >= 1");
+            if p >= self.threshold {
+                by_class[c].push((p, i));
+            }
+        }
+        let mut out = Vec::new();
+        for (c, mut items) in by_class.into_iter().enumerate() {
+            items.sort_by(|a, b| b.0.total_cmp(&a.0));
+            out.extend(items.into_iter().take(quota).map(|(_, i)| (i, c)));
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Adapts `model` (usually trained on the source already) to the task's target.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        model: Classifier<E>,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        self.validate()?;
+        let sets =
+            AdaptationSets::from_task(task, NAME, self.source_valid_fraction, self.train.seed)?;
+        check_input(&model, task)?;
+        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let classes = model.num_classes();
+        let mut model = model;
+        let mut history = Vec::new();
+        for round in 0..self.rounds {
+            let portion = if self.rounds == 1 {
+                self.end_portion
+            } else {
+                self.start_portion
+                    + (self.end_portion - self.start_portion) * round as f32
+                        / (self.rounds - 1) as f32
+            };
+            let scorer = model.valid();
+            let probs = map_input_batches(&sets.target.inputs, device, 256, |x| {
+                softmax(scorer.forward(x), 1)
+                    .into_data()
+                    .iter::<f32>()
+                    .collect()
+            });
+            let pseudo = self.pseudo_labels(&probs, classes, portion);
+            let idx: Vec<usize> = pseudo.iter().map(|p| p.0).collect();
+            let mut values = sets.source_train.inputs.values.clone();
+            values.extend(sets.target.inputs.select(&idx).values);
+            let mut labels = sets.source_train.labels.clone();
+            labels.extend(pseudo.iter().map(|p| p.1));
+            let combined = LabelledSet::new(
+                Inputs::new(sets.source_train.inputs.item_shape.clone(), values)?,
+                labels,
+                sets.source_train.class_names.clone(),
+                format!("{}+pseudo", sets.source_train.domain),
+            )?;
+            let mut train = self.train.clone();
+            train.seed = self.train.seed.wrapping_add(round as u64);
+            let out =
+                Trainer::new(train).fit(model, &combined, Some(&sets.source_valid), device)?;
+            model = out.model;
+            let offset = history.len();
+            let mut records = out.history;
+            for r in &mut records {
+                r.epoch += offset;
+            }
+            if let Some(last) = records.last_mut() {
+                last.extra.insert("round".into(), (round + 1) as f64);
+                last.extra
+                    .insert("pseudo_labels".into(), pseudo.len() as f64);
+                if self.monitor_target {
+                    last.extra.insert(
+                        "target_accuracy".into(),
+                        evaluate(&model, sets.target_test, device, 256).accuracy,
+                    );
+                }
+            }
+            history.extend(records);
+        }
+        let report = run.report(
+            NAME,
+            self,
+            &model,
+            &model.encoder,
+            &model.encoder,
+            history,
+            &sets,
+            device,
+        )?;
+        Ok((model, report))
+    }
+}

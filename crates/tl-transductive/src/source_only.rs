@@ -1,0 +1,57 @@
+//! The baseline every method must beat: training on the source labels alone, with the same
+//! loop, steps and held-out source as the adaptation methods.
+
+use crate::common::{align, check_common};
+use burn::config::Config;
+use burn::tensor::Device;
+use tl_core::Result;
+use tl_core::model::{Classifier, Encoder};
+use tl_core::report::FitReport;
+use tl_core::task::TransferTask;
+use tl_core::train::TrainConfig;
+
+/// Name in reports.
+pub const NAME: &str = "source-only";
+
+/// Source cross-entropy only; the unlabelled target is drawn (so the steps match) but unused.
+#[derive(Config, Debug)]
+pub struct SourceOnly {
+    /// Training.
+    #[config(default = "TrainConfig::new()")]
+    pub train: TrainConfig,
+    /// Source items held out per class (source accuracy, early stopping).
+    #[config(default = 0.1)]
+    pub source_valid_fraction: f64,
+    /// Record the target test accuracy per epoch (history only).
+    #[config(default = true)]
+    pub monitor_target: bool,
+}
+
+impl SourceOnly {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        check_common(&self.train, self.source_valid_fraction)
+    }
+
+    /// Trains `model` on the task's source labels; reports on the target test set.
+    pub fn fit<E: Encoder + 'static>(
+        &self,
+        model: Classifier<E>,
+        task: &TransferTask,
+        device: &Device,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        self.validate()?;
+        align(
+            NAME,
+            self,
+            &self.train,
+            self.source_valid_fraction,
+            self.monitor_target,
+            model,
+            task,
+            device,
+            None,
+            0.0,
+        )
+    }
+}

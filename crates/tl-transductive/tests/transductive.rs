@@ -1,0 +1,307 @@
+//! tl-transductive's contract: the losses, each method against source-only on a synthetic
+//! shift, the report, and refusals.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tl_core::model::{Classifier, Sequential, SequentialConfig, head_config};
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, Trainer};
+use tl_data::shift::rotated_blobs;
+use tl_transductive::loss::{coral, mmd};
+use tl_transductive::*;
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn dev() -> Device {
+    tl_core::device::device("flex").unwrap()
+}
+
+fn value(t: Tensor<1>) -> f32 {
+    t.into_scalar::<f32>()
+}
+
+fn gaussian(n: usize, d: usize, mean: f32, scale: f32, seed: u64, device: &Device) -> Tensor<2> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let v: Vec<f32> = (0..n * d)
+        .map(|_| {
+            let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+            let u2: f32 = rng.random();
+            mean + scale * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(v, [n, d]), device)
+}
+
+#[test]
+fn mmd_is_near_zero_for_one_distribution_and_grows_with_a_mean_shift() {
+    let d = dev();
+    let k = [0.25, 0.5, 1.0, 2.0, 4.0];
+    let a = gaussian(200, 4, 0.0, 1.0, 1, &d);
+    let same = value(mmd(a.clone(), gaussian(200, 4, 0.0, 1.0, 2, &d), &k));
+    let mut last = same;
+    assert!(same.abs() < 0.05, "one distribution: {same}");
+    for shift in [0.5, 1.0, 2.0] {
+        let m = value(mmd(a.clone(), gaussian(200, 4, shift, 1.0, 3, &d), &k));
+        assert!(m > last + 0.02, "shift {shift}: {m} after {last}");
+        last = m;
+    }
+}
+
+#[test]
+fn coral_is_zero_for_equal_covariances_and_positive_otherwise() {
+    let d = dev();
+    let a = gaussian(100, 3, 0.0, 1.0, 1, &d);
+    // A shifted copy has the same covariance.
+    assert!(value(coral(a.clone(), a.clone() + 5.0)).abs() < 1e-6);
+    let wider = value(coral(a.clone(), a.clone() * 2.0));
+    assert!(wider > 0.01, "{wider}");
+    // 4 d^2 scaling: the covariance of a * 2 is 4 C, so the loss is |3 C|^2 / 36.
+    let c = tl_transductive::loss::covariance(a.clone());
+    let expected = value((c * 3.0).powi_scalar(2).sum()) / 36.0;
+    assert!(
+        (wider - expected).abs() < 1e-4 * expected.max(1.0),
+        "{wider} vs {expected}"
+    );
+}
+
+/// Source: blobs; target: the same rotated by 80 degrees.
+pub fn blob_task() -> TransferTask {
+    TransferTask::new(2)
+        .with_source(rotated_blobs(600, 0.0, 1).unwrap())
+        .with_target_unlabelled(rotated_blobs(600, 80.0, 2).unwrap().unlabelled())
+        .with_target_test(rotated_blobs(600, 80.0, 3).unwrap())
+}
+
+/// An MLP (optionally with batch norm on its input) trained on the source for 15 epochs.
+fn source_model(task: &TransferTask, batch_norm: bool, device: &Device) -> Classifier<Sequential> {
+    device.seed(0);
+    let mut enc = SequentialConfig::new(vec![2]);
+    if batch_norm {
+        enc = enc.batch_norm();
+    }
+    let enc = enc
+        .linear(32)
+        .relu()
+        .linear(32)
+        .relu()
+        .init(device)
+        .unwrap();
+    let model = Classifier::new(enc, head_config(32, &[], 2).init(device).unwrap()).unwrap();
+    Trainer::new(quick(15))
+        .fit(model, task.source.as_ref().unwrap(), None, device)
+        .unwrap()
+        .model
+}
+
+fn head_weights(m: &Classifier<Sequential>) -> Vec<f32> {
+    match &m.head.layers()[0] {
+        tl_core::model::Layer::Linear(l) => l.weight.val().into_data().iter::<f32>().collect(),
+        _ => unreachable!("a linear head"),
+    }
+}
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(64)
+        .with_lr(3e-3)
+        .with_seed(0)
+}
+
+#[test]
+fn each_method_beats_source_only_on_rotated_blobs() {
+    let _s = serial();
+    let device = dev();
+    let task = blob_task();
+    let model = source_model(&task, false, &device);
+    let (_, base) = SourceOnly::new()
+        .with_train(quick(10))
+        .fit(model.clone(), &task, &device)
+        .unwrap();
+    let (_, c) = DeepCoral::new()
+        .with_train(quick(10))
+        .with_weight(10.0)
+        .fit(model.clone(), &task, &device)
+        .unwrap();
+    let (_, m) = Mmd::new()
+        .with_train(quick(10))
+        .fit(model.clone(), &task, &device)
+        .unwrap();
+    let (_, s) = SelfTraining::new()
+        .with_train(quick(2))
+        .with_rounds(5)
+        .with_threshold(0.8)
+        .with_end_portion(0.9)
+        .fit(model.clone(), &task, &device)
+        .unwrap();
+    let b = base.metrics.accuracy;
+    eprintln!(
+        "source-only {b}, coral {}, mmd {}, self-training {}",
+        c.metrics.accuracy, m.metrics.accuracy, s.metrics.accuracy
+    );
+    assert!(b < 0.92, "the shift must hurt: source-only {b}");
+    for r in [&c, &m] {
+        assert!(
+            r.metrics.accuracy > b + 0.1,
+            "{}: {} vs source-only {b}",
+            r.strategy,
+            r.metrics.accuracy
+        );
+        assert!(
+            r.extra["pad_after"] < r.extra["pad_before"] - 0.5,
+            "{}: {:?}",
+            r.strategy,
+            r.extra
+        );
+    }
+    assert!(
+        s.metrics.accuracy > b + 0.04,
+        "self-training {} vs {b}",
+        s.metrics.accuracy
+    );
+    for r in [&base, &c, &m, &s] {
+        assert!(
+            r.extra["source_accuracy"] > 0.95,
+            "{}: {:?}",
+            r.strategy,
+            r.extra
+        );
+        assert!(
+            r.history
+                .iter()
+                .all(|e| e.extra.contains_key("target_accuracy") || r.strategy == "self-training")
+        );
+    }
+    assert!(c.history[0].extra.contains_key("transfer_loss"));
+    let pseudo = s
+        .history
+        .iter()
+        .filter_map(|e| e.extra.get("pseudo_labels"))
+        .collect::<Vec<_>>();
+    assert_eq!(pseudo.len(), 5, "one count per round");
+    assert!(
+        pseudo.windows(2).all(|w| w[1] >= w[0]),
+        "a growing share: {pseudo:?}"
+    );
+}
+
+#[test]
+fn adabn_undoes_a_per_feature_affine_shift() {
+    let _s = serial();
+    let device = dev();
+    // Target = source scaled and moved per feature: what batch-norm statistics absorb.
+    let shift = |set: tl_core::data::LabelledSet| {
+        let mut set = set;
+        for pair in set.inputs.values.chunks_mut(2) {
+            pair[0] = pair[0] * 3.0 + 4.0;
+            pair[1] = pair[1] * 0.5 - 2.0;
+        }
+        set
+    };
+    let task = TransferTask::new(2)
+        .with_source(rotated_blobs(600, 30.0, 1).unwrap())
+        .with_target_unlabelled(shift(rotated_blobs(600, 30.0, 2).unwrap()).unlabelled())
+        .with_target_test(shift(rotated_blobs(600, 30.0, 3).unwrap()));
+    let model = source_model(&task, true, &device);
+    let (_, base) = SourceOnly::new()
+        .with_train(quick(1))
+        .fit(model.clone(), &task, &device)
+        .unwrap();
+    let (adapted, r) = AdaBn::new().fit(model.clone(), &task, &device).unwrap();
+    eprintln!(
+        "source-only {}, adabn {}",
+        base.metrics.accuracy, r.metrics.accuracy
+    );
+    assert!(base.metrics.accuracy < 0.85, "{}", base.metrics.accuracy);
+    assert!(r.metrics.accuracy > 0.95, "{}", r.metrics.accuracy);
+    assert_eq!(r.params.trainable, 0);
+    assert!(r.extra["source_accuracy"] > 0.95);
+    // The weights are untouched: only statistics moved.
+    assert_eq!(head_weights(&model), head_weights(&adapted));
+    // Without batch norm there is nothing to re-estimate.
+    let plain = source_model(&task, false, &device);
+    let err = AdaBn::new().fit(plain, &task, &device).unwrap_err();
+    assert!(err.to_string().contains("batch-norm"), "{err}");
+}
+
+#[test]
+fn methods_refuse_missing_parts_and_bad_fields() {
+    let device = dev();
+    let task = blob_task();
+    let model = source_model(&task, false, &device);
+    let no_target = TransferTask::new(2)
+        .with_source(rotated_blobs(100, 0.0, 1).unwrap())
+        .with_target_test(rotated_blobs(100, 80.0, 3).unwrap());
+    let err = DeepCoral::new()
+        .fit(model.clone(), &no_target, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("deep-coral"), "{err}");
+    assert!(err.to_string().contains("unlabelled"), "{err}");
+    let cases = [
+        (
+            "weight",
+            DeepCoral::new().with_weight(-1.0).validate().unwrap_err(),
+        ),
+        (
+            "bandwidths",
+            Mmd::new().with_bandwidths(vec![]).validate().unwrap_err(),
+        ),
+        (
+            "threshold",
+            SelfTraining::new()
+                .with_threshold(1.0)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "rounds",
+            SelfTraining::new().with_rounds(0).validate().unwrap_err(),
+        ),
+        (
+            "source_valid_fraction",
+            SourceOnly::new()
+                .with_source_valid_fraction(1.0)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "batch_size",
+            AdaBn::new().with_batch_size(1).validate().unwrap_err(),
+        ),
+    ];
+    for (field, err) in cases {
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+    // A model for other inputs.
+    device.seed(0);
+    let wrong = Classifier::new(
+        SequentialConfig::new(vec![3])
+            .linear(4)
+            .init(&device)
+            .unwrap(),
+        head_config(4, &[], 2).init(&device).unwrap(),
+    )
+    .unwrap();
+    let err = Mmd::new().fit(wrong, &task, &device).unwrap_err();
+    assert!(err.to_string().contains("[2]"), "{err}");
+}
+
+#[test]
+fn pseudo_labels_are_confident_and_class_balanced() {
+    let st = SelfTraining::new().with_threshold(0.7);
+    // 6 items, 2 classes; class 0 is predicted 4 times (3 confident), class 1 twice.
+    let probs = [
+        0.9, 0.1, 0.95, 0.05, 0.8, 0.2, 0.6, 0.4, 0.1, 0.9, 0.25, 0.75,
+    ];
+    // Portion 1/3 of 6 items over 2 classes: 1 per class, the most confident.
+    assert_eq!(st.pseudo_labels(&probs, 2, 1.0 / 3.0), vec![(1, 0), (4, 1)]);
+    // A larger share: up to 3 per class, never below the threshold (item 3 at 0.6).
+    assert_eq!(
+        st.pseudo_labels(&probs, 2, 1.0),
+        vec![(0, 0), (1, 0), (2, 0), (4, 1), (5, 1)]
+    );
+}
