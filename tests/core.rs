@@ -518,3 +518,69 @@ fn the_unlabelled_loop_minimises_a_custom_objective_and_stops_on_nan() {
         .unwrap_err();
     assert!(err.to_string().contains("early_stopping"), "{err}");
 }
+
+#[test]
+fn the_two_domain_loop_pairs_batches_and_records_step_and_monitor_figures() {
+    let _serial = serial();
+    let dev = test_device();
+    let source = blobs(3, 20, 6, 0.8, 8); // 60 items: 4 batches of 16
+    let target = blobs(3, 5, 6, 0.8, 9).unlabelled(); // 15 items: cycles
+    dev.seed(0);
+    let model = mlp(6, 16, 3, &dev);
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&dev.clone().autodiff());
+    let (mut progress, mut target_rows) = (Vec::new(), Vec::new());
+    let mut monitored = 0;
+    let out = Trainer::new(quick(3, 0))
+        .fit_domains(
+            model,
+            &source,
+            &target,
+            None,
+            &dev,
+            &mut |m, b| {
+                progress.push(b.progress);
+                target_rows.push(b.target.dims()[0]);
+                let logits = m.logits(b.source.inputs.clone());
+                DomainStep {
+                    loss: loss.forward(logits.clone(), b.source.labels.clone()),
+                    logits: Some(logits),
+                    stats: vec![("steps", 1.0), ("progress", b.progress)],
+                }
+            },
+            &mut |_| {
+                monitored += 1;
+                [("watched".to_string(), 7.0)].into_iter().collect()
+            },
+        )
+        .unwrap();
+    assert_eq!(progress.len(), 12, "4 source batches x 3 epochs");
+    assert!(progress.windows(2).all(|w| w[1] > w[0]) && progress[0] == 0.0);
+    assert!(*progress.last().unwrap() < 1.0);
+    // 15 target items in batches of 16: every step gets all of them.
+    assert!(target_rows.iter().all(|&n| n == 15), "{target_rows:?}");
+    assert_eq!(monitored, 3);
+    for r in &out.history {
+        assert_eq!(r.extra["steps"], 1.0, "stats are averaged per epoch");
+        assert_eq!(r.extra["watched"], 7.0);
+        assert!(r.train_accuracy.is_some(), "logits given, accuracy kept");
+    }
+    assert!(out.history[2].extra["progress"] > out.history[0].extra["progress"]);
+    // A target the model cannot take is refused by name.
+    let wrong = UnlabelledSet::new(Inputs::new(vec![5], vec![0.0; 10]).unwrap(), "odd").unwrap();
+    let err = Trainer::new(quick(1, 0))
+        .fit_domains(
+            mlp(6, 16, 3, &dev),
+            &source,
+            &wrong,
+            None,
+            &dev,
+            &mut |m, b| DomainStep {
+                loss: m.logits(b.source.inputs.clone()).mean(),
+                logits: None,
+                stats: vec![],
+            },
+            &mut |_| Default::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("odd"), "{err}");
+}

@@ -49,7 +49,10 @@ impl<E: Encoder + 'static> ClassifierModel for AddaModel<E> {
 #[derive(Config, Debug)]
 pub struct Adda {
     /// Training of the target encoder and the discriminator (epochs = passes over the source).
-    #[config(default = "TrainConfig::new()")]
+    /// The GAN game is touchy: at high rates the target encoder maps every image to one
+    /// place the discriminator accepts, and the head predicts one class; 1e-4 by default
+    /// (the paper: 2e-4 with Adam's beta1 = 0.5, on LeNet).
+    #[config(default = "TrainConfig::new().with_lr(1e-4)")]
     pub train: TrainConfig,
     /// The discriminator (ADDA: 500, 500 on LeNet features).
     #[config(default = "DiscriminatorConfig::new().with_hidden(vec![500, 500])")]

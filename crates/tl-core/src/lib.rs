@@ -33,6 +33,7 @@ mod error;
 pub mod metrics;
 pub mod model;
 pub mod paths;
+pub mod plot;
 pub mod report;
 pub mod task;
 pub mod train;

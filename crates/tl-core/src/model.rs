@@ -452,6 +452,28 @@ impl Sequential {
         Ok(self)
     }
 
+    /// Inserts a freshly initialised layer before layer `index` (`index == len()` appends).
+    pub fn insert_layer(
+        mut self,
+        index: usize,
+        layer: LayerConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        if index > self.layers.len() {
+            return Err(CoreError::Model(format!(
+                "cannot insert at {index} in a stack of {}",
+                self.layers.len()
+            )));
+        }
+        let mut config = self.config.clone();
+        config.layers.insert(index, layer.clone());
+        let shapes = config.shapes()?;
+        self.layers
+            .insert(index, init_layer(&layer, shapes[index], device));
+        self.config = config;
+        Ok(self)
+    }
+
     /// Indices of the layers that hold parameters.
     pub fn param_layer_indices(&self) -> Vec<usize> {
         (0..self.layers.len())

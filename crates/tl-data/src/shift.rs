@@ -230,8 +230,6 @@ pub fn dsprites_sample(n: usize, seed: u64) -> Result<DSprites> {
     })
 }
 
-
-
 /// Two Gaussian blobs in the plane (class 0 around (0, 2), class 1 around (0, -2), standard
 /// deviation `BLOB_SD` = 0.6 on both axes), the whole set rotated by `degrees`
 /// (counter-clockwise about the origin): with 0 a source domain, with 60-80 a target domain

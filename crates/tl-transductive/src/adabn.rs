@@ -74,6 +74,86 @@ impl AdaBn {
         Ok((adapted, report))
     }
 
+    /// Puts a batch-norm layer after each layer of `encoder` listed in `after` (indices into
+    /// the stack as it is), set so that the encoder computes exactly what it did on `source`:
+    /// each new layer's running statistics are the source's, and its scale and shift undo them
+    /// (`gamma = sqrt(var + eps)`, `beta = mean`). AdaBN can then adapt an encoder that was
+    /// trained without batch norm (the MNIST CNN): on the target, each such layer maps the
+    /// target's statistics onto the source's.
+    pub fn insert_identity_batch_norm(
+        &self,
+        encoder: Sequential,
+        after: &[usize],
+        source: &tl_core::data::UnlabelledSet,
+        device: &Device,
+    ) -> Result<Sequential> {
+        let mut positions: Vec<usize> = after.to_vec();
+        positions.sort_unstable();
+        positions.dedup();
+        if let Some(&p) = positions.iter().find(|&&p| p >= encoder.len()) {
+            return Err(CoreError::Model(format!(
+                "no layer {p} to put batch norm after in a stack of {}",
+                encoder.len()
+            )));
+        }
+        let mut encoder = encoder;
+        for &p in positions.iter().rev() {
+            encoder =
+                encoder.insert_layer(p + 1, tl_core::model::LayerConfig::BatchNorm, device)?;
+        }
+        // The new layers' indices, in order: each is set from the stack before it.
+        let new: Vec<usize> = positions
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| p + 1 + k)
+            .collect();
+        let n = source.len().min(self.max_items);
+        let items: Vec<usize> = (0..n).collect();
+        let inputs = source.inputs.select(&items);
+        for &j in &new {
+            let prefix = encoder.clone().drop_last(encoder.len() - j)?;
+            let act = tl_core::train::encode_inputs(&prefix, &inputs, device, self.batch_size);
+            let Layer::BatchNorm(bn) = &encoder.layers()[j] else {
+                unreachable!("a batch-norm layer was inserted at {j}")
+            };
+            let channels = bn.gamma.val().dims()[0];
+            let width = act.len() / n;
+            let spatial = width / channels;
+            let (mut sum, mut sq) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+            for row in act.chunks(width) {
+                for (c, plane) in row.chunks(spatial).enumerate() {
+                    for &v in plane {
+                        sum[c] += v as f64;
+                        sq[c] += (v as f64) * (v as f64);
+                    }
+                }
+            }
+            let count = (n * spatial) as f64;
+            let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
+            let var: Vec<f32> = sq
+                .iter()
+                .zip(&mean)
+                .map(|(q, m)| ((q / count) - (*m as f64).powi(2)).max(0.0) as f32)
+                .collect();
+            let Layer::BatchNorm(bn) = &mut encoder.layers_mut()[j] else {
+                unreachable!()
+            };
+            let t = |v: &[f32]| {
+                burn::tensor::Tensor::<1>::from_data(
+                    burn::tensor::TensorData::new(v.to_vec(), [v.len()]),
+                    device,
+                )
+            };
+            let eps = bn.epsilon as f32;
+            let scale: Vec<f32> = var.iter().map(|v| (v + eps).sqrt()).collect();
+            bn.running_mean = burn::module::RunningState::new(t(&mean));
+            bn.running_var = burn::module::RunningState::new(t(&var));
+            bn.gamma = burn::module::Param::from_tensor(t(&scale));
+            bn.beta = burn::module::Param::from_tensor(t(&mean));
+        }
+        Ok(encoder)
+    }
+
     /// Replaces the running mean and variance of every batch-norm layer of `encoder` by their
     /// averages over (at most `max_items` of) `target`.
     pub fn restandardize(

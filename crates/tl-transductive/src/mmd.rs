@@ -43,7 +43,8 @@ impl Mmd {
                 format!("{} must be >= 0", self.weight),
             ));
         }
-        if self.bandwidths.is_empty() || self.bandwidths.iter().any(|b| !b.is_finite() || *b <= 0.0) {
+        if self.bandwidths.is_empty() || self.bandwidths.iter().any(|b| !b.is_finite() || *b <= 0.0)
+        {
             return Err(CoreError::config(
                 "bandwidths",
                 "give at least one bandwidth multiplier, each > 0",

@@ -222,10 +222,40 @@ fn adabn_undoes_a_per_feature_affine_shift() {
     assert!(r.extra["source_accuracy"] > 0.95);
     // The weights are untouched: only statistics moved.
     assert_eq!(head_weights(&model), head_weights(&adapted));
-    // Without batch norm there is nothing to re-estimate.
+    // Without batch norm there is nothing to re-estimate...
     let plain = source_model(&task, false, &device);
-    let err = AdaBn::new().fit(plain, &task, &device).unwrap_err();
+    let err = AdaBn::new().fit(plain.clone(), &task, &device).unwrap_err();
     assert!(err.to_string().contains("batch-norm"), "{err}");
+    // ...until identity batch norm goes in: the same predictions on the source, then AdaBN.
+    let source = task.source.as_ref().unwrap();
+    let with_bn = AdaBn::new()
+        .insert_identity_batch_norm(
+            plain.encoder.clone(),
+            &[0, 2],
+            &source.unlabelled(),
+            &device,
+        )
+        .unwrap();
+    assert_eq!(with_bn.len(), plain.encoder.len() + 2);
+    let a = tl_core::train::encode_all(&plain.encoder, source, &device, 256);
+    let b = tl_core::train::encode_all(&with_bn, source, &device, 256);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-3,
+        "identity batch norm changed a feature by {worst}"
+    );
+    let model = Classifier::new(with_bn, plain.head.clone()).unwrap();
+    let (_, r) = AdaBn::new().fit(model, &task, &device).unwrap();
+    assert!(
+        r.metrics.accuracy > base.metrics.accuracy + 0.1,
+        "{} vs {}",
+        r.metrics.accuracy,
+        base.metrics.accuracy
+    );
 }
 
 #[test]

@@ -1,0 +1,504 @@
+//! Domain adaptation on real data (needs `TL_DATA_DIR` and `TL_MODEL_DIR`): the same task in a
+//! new domain whose labels are never used (tl-transductive and tl-adversarial).
+//!
+//! 1. **MNIST -> USPS** from the real pretrained MNIST CNN (`mnist-cnn/handwriting_model.pth`),
+//!    under two framings of USPS (16x16): `plain` (bilinear 16 -> 28) and `mnist` (MNIST-style:
+//!    16 -> 20, padded to 28), each with its own source-only row. Source: a seeded, balanced
+//!    subset of MNIST train; target: USPS train without labels; scored on USPS test (2,007).
+//! 2. **USPS -> MNIST** from the same CNN architecture trained here on USPS (MNIST framing);
+//!    target: MNIST train without labels; scored on the first 2,000 MNIST test images.
+//! 3. **Amazon reviews** (sentiment) across product domains with all-MiniLM-L6-v2 frozen
+//!    (embeddings cached) and a small trainable adapter (384 -> 128, ReLU) and head: source
+//!    domain 2,000 labelled reviews, target domain 1,600 unlabelled, 400 for test.
+//!
+//! Methods: source-only (the same training on the source alone), Deep CORAL, MMD, AdaBN (on
+//! identity batch-norm layers put into the source model), self-training, DANN, CDAN+E, ADDA.
+//! Every method trains a fixed number of epochs; no target label is used for training or
+//! selection (the target test accuracy per epoch is only recorded).
+//!
+//! ```text
+//! TL_DATA_DIR=../shared/data TL_MODEL_DIR=~/.cache/tl-models cargo run --release \
+//!     --example domain_adaptation -- [--pair mnist-usps|usps-mnist|amazon|all]
+//!     [--framing plain|mnist|both] [--seeds 3] [--source-items 6000] [--epochs 3]
+//!     [--methods source-only,deep-coral,mmd,adabn,self-training,dann,cdan+e,adda]
+//!     [--amazon-pairs books:dvd,dvd:electronics,electronics:kitchen,kitchen:books]
+//!     [--adda-lr 5e-5] [--json PATH] [--plot PATH] [--device flex]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tl::prelude::*;
+use tl::tl_adversarial::{Adda, Dann, DiscriminatorConfig};
+use tl::tl_core::checkpoint::write_atomic;
+use tl::tl_core::model::Sequential;
+use tl::tl_core::plot::{Point, pca_2d, write_scatter_png};
+use tl::tl_core::report::mean_std;
+use tl::tl_core::train::encode_inputs;
+use tl::tl_data::split::{k_per_class, stratified_split};
+use tl::tl_data::transform::{frame_set, resize_set};
+use tl::tl_transductive::{AdaBn, DeepCoral, Mmd, SelfTraining, SourceOnly};
+
+type Error = Box<dyn std::error::Error>;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error>
+where
+    T::Err: std::error::Error + 'static,
+{
+    Ok(arg(name).map_or(Ok(default), |s| s.parse())?)
+}
+
+const METHODS: &str = "source-only,deep-coral,mmd,adabn,self-training,dann,cdan+e,adda";
+
+/// How one comparison trains.
+struct Setup {
+    methods: Vec<String>,
+    train: TrainConfig,
+    /// Layers of the source encoder to put identity batch norm after (for AdaBN).
+    bn_after: Vec<usize>,
+    /// The alignment weight of CORAL and MMD.
+    weight: f64,
+    /// ADDA's rate (its GAN game collapses at the others' rate).
+    adda_lr: f64,
+}
+
+/// The adapted models of one run, by method.
+type Adapted = BTreeMap<String, Classifier<Sequential>>;
+
+/// Runs every method of `setup` on `task` from `model`; returns the reports.
+fn run_methods(
+    label: &str,
+    model: &Classifier<Sequential>,
+    task: &TransferTask,
+    setup: &Setup,
+    seed: u64,
+    dev: &Device,
+    started: &Instant,
+) -> Result<(Vec<FitReport>, Adapted), Error> {
+    let train = setup.train.clone().with_seed(seed);
+    let mut reports = Vec::new();
+    let mut models = BTreeMap::new();
+    let source = task.source.as_ref().expect("every pair has a source");
+    for method in &setup.methods {
+        let m = model.clone();
+        let (adapted, report) = match method.as_str() {
+            "source-only" => SourceOnly::new()
+                .with_train(train.clone())
+                .fit(m, task, dev)?,
+            "deep-coral" => DeepCoral::new()
+                .with_train(train.clone())
+                .with_weight(setup.weight)
+                .fit(m, task, dev)?,
+            "mmd" => Mmd::new()
+                .with_train(train.clone())
+                .with_weight(setup.weight)
+                .fit(m, task, dev)?,
+            "adabn" => {
+                let adabn = AdaBn::new().with_seed(seed);
+                let encoder = adabn.insert_identity_batch_norm(
+                    m.encoder,
+                    &setup.bn_after,
+                    &source.unlabelled(),
+                    dev,
+                )?;
+                adabn.fit(Classifier::new(encoder, m.head)?, task, dev)?
+            }
+            "self-training" => SelfTraining::new()
+                .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
+                .with_rounds(3)
+                .fit(m, task, dev)?,
+            "dann" => Dann::new()
+                .with_train(train.clone())
+                .with_discriminator_lr_factor(10.0)
+                .fit(m, task, dev)?,
+            "cdan+e" => Dann::cdan_e()
+                .with_train(train.clone())
+                .with_discriminator_lr_factor(10.0)
+                .fit(m, task, dev)?,
+            "adda" => Adda::new()
+                .with_train(train.clone().with_lr(setup.adda_lr))
+                .with_discriminator(DiscriminatorConfig::new().with_hidden(vec![500, 500]))
+                .fit(m, task, dev)?,
+            other => return Err(format!("unknown method {other} (known: {METHODS})").into()),
+        };
+        eprintln!(
+            "[{:>5.0} s] {label:<26} {:<14} seed {seed}: target {:.2} %, source {:.2} %, A-distance {:.2} -> {:.2} ({:.0} s)",
+            started.elapsed().as_secs_f64(),
+            report.strategy,
+            100.0 * report.metrics.accuracy,
+            100.0 * report.extra["source_accuracy"],
+            report.extra["pad_before"],
+            report.extra["pad_after"],
+            report.wall_time_s
+        );
+        models.insert(report.strategy.clone(), adapted);
+        reports.push(report);
+    }
+    Ok((reports, models))
+}
+
+/// The table of one comparison: per method, mean ± std over seeds.
+fn table(title: &str, unadapted: &[f64], reports: &[FitReport]) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    for r in reports {
+        if !order.contains(&r.strategy.as_str()) {
+            order.push(&r.strategy);
+        }
+    }
+    let pct = |v: &[f64]| {
+        let (m, s) = mean_std(v);
+        format!("{:.2} % ± {:.2}", 100.0 * m, 100.0 * s)
+    };
+    let mut out = format!(
+        "{title}\n\n| method | target accuracy | source accuracy (held out) | A-distance before -> after | s per fit |\n|---|---:|---:|---:|---:|\n"
+    );
+    if !unadapted.is_empty() {
+        out += &format!("| source model, unadapted | {} | | | |\n", pct(unadapted));
+    }
+    for name in order {
+        let runs: Vec<&FitReport> = reports.iter().filter(|r| r.strategy == name).collect();
+        let get = |k: &str| runs.iter().map(|r| r.extra[k]).collect::<Vec<f64>>();
+        let acc: Vec<f64> = runs.iter().map(|r| r.metrics.accuracy).collect();
+        let wall: Vec<f64> = runs.iter().map(|r| r.wall_time_s).collect();
+        out += &format!(
+            "| {name} | {} | {} | {:.2} -> {:.2} | {:.0} |\n",
+            pct(&acc),
+            pct(&get("source_accuracy")),
+            mean_std(&get("pad_before")).0,
+            mean_std(&get("pad_after")).0,
+            mean_std(&wall).0
+        );
+    }
+    out
+}
+
+/// Writes the PCA picture: source (filled) and target (rings) features, coloured by class,
+/// before adaptation and after each given (source encoder, target encoder) pair.
+fn plot(
+    path: &Path,
+    panels: &[(&str, &Sequential, &Sequential)],
+    task: &TransferTask,
+    dev: &Device,
+) -> Result<(), Error> {
+    let source = task.source.as_ref().expect("source");
+    let target = task.target_test.as_ref().expect("target test");
+    // At most 600 items of each, spread over the set (sets may be sorted by class).
+    let spread = |len: usize| {
+        let k = len.min(600);
+        (0..k).map(|i| i * len / k).collect::<Vec<_>>()
+    };
+    let (si, ti) = (spread(source.len()), spread(target.len()));
+    let (src, tgt) = (source.select(&si), target.select(&ti));
+    let mut drawn = Vec::new();
+    for (name, source_encoder, target_encoder) in panels {
+        let mut rows = encode_inputs(*source_encoder, &src.inputs, dev, 256);
+        rows.extend(encode_inputs(*target_encoder, &tgt.inputs, dev, 256));
+        let xy = pca_2d(&rows, target_encoder.feature_dim())?;
+        let points = xy
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (class, filled) = if i < src.len() {
+                    (src.labels[i], true)
+                } else {
+                    (tgt.labels[i - src.len()], false)
+                };
+                Point {
+                    xy: *p,
+                    class,
+                    filled,
+                }
+            })
+            .collect();
+        eprintln!("plot panel {}: {name}", drawn.len() + 1);
+        drawn.push(points);
+    }
+    write_scatter_png(path, &drawn, 360)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn digits(
+    data: &Path,
+    models: &Path,
+    pair: &str,
+    framing: &str,
+    setup: &Setup,
+    seeds: u64,
+    source_items: usize,
+    plot_path: Option<&Path>,
+    dev: &Device,
+    started: &Instant,
+) -> Result<(String, Vec<FitReport>), Error> {
+    let (mnist_train, mnist_test) = tl::tl_data::idx::mnist(&data.join("mnist"))?;
+    let (usps_train, usps_test) = tl::tl_data::libsvm::usps(&data.join("usps"))?;
+    let frame = |s: &LabelledSet| -> Result<LabelledSet, Error> {
+        Ok(match framing {
+            "plain" => resize_set(s, 28, 28)?,
+            _ => frame_set(s, 20, 28)?,
+        })
+    };
+    let (usps_train, usps_test) = (frame(&usps_train)?, frame(&usps_test)?);
+    let weights = models.join("mnist-cnn/handwriting_model.pth");
+    let (mut reports, mut unadapted) = (Vec::new(), Vec::new());
+    let label = format!("{pair} ({framing})");
+    for seed in 0..seeds {
+        let per_class = source_items / 10;
+        let (task, model) = if pair == "mnist-usps" {
+            let (source, _) = k_per_class(&mnist_train, per_class, seed)?;
+            let task = TransferTask::new(10)
+                .with_source(source)
+                .with_target_unlabelled(usps_train.unlabelled())
+                .with_target_test(usps_test.clone());
+            let model = tl::tl_models::arch::mnist_cnn_pretrained(&weights, dev)?.0;
+            (task, model)
+        } else {
+            // USPS -> MNIST: a source model trained here on all of USPS train.
+            dev.seed(seed);
+            let fresh = tl::tl_models::arch::mnist_cnn(dev)?;
+            let out = Trainer::new(
+                TrainConfig::new()
+                    .with_epochs(5)
+                    .with_batch_size(64)
+                    .with_lr(1e-3)
+                    .with_seed(seed),
+            )
+            .fit(fresh, &usps_train, None, dev)?;
+            eprintln!(
+                "[{:>5.0} s] USPS source model seed {seed}: {:.2} % on USPS test",
+                started.elapsed().as_secs_f64(),
+                100.0 * evaluate(&out.model, &usps_test, dev, 256).accuracy
+            );
+            let (target_pool, _) = k_per_class(&mnist_train, per_class, seed)?;
+            let test: Vec<usize> = (0..2000).collect();
+            let task = TransferTask::new(10)
+                .with_source(usps_train.clone())
+                .with_target_unlabelled(target_pool.unlabelled())
+                .with_target_test(mnist_test.select(&test));
+            (task, out.model)
+        };
+        let base = evaluate(&model, task.target_test.as_ref().expect("set"), dev, 256).accuracy;
+        eprintln!(
+            "{label} seed {seed}: unadapted source model {:.2} %",
+            100.0 * base
+        );
+        unadapted.push(base);
+        let (runs, adapted) = run_methods(&label, &model, &task, setup, seed, dev, started)?;
+        if let (Some(path), 0) = (plot_path, seed) {
+            // ADDA maps the source through the source encoder and the target through its own.
+            let mut panels: Vec<(&str, &Sequential, &Sequential)> =
+                vec![("before", &model.encoder, &model.encoder)];
+            for name in ["self-training", "dann", "adda"] {
+                if let Some(m) = adapted.get(name) {
+                    let source_encoder = if name == "adda" {
+                        &model.encoder
+                    } else {
+                        &m.encoder
+                    };
+                    panels.push((name, source_encoder, &m.encoder));
+                }
+            }
+            plot(path, &panels, &task, dev)?;
+        }
+        reports.extend(runs);
+    }
+    let title = format!(
+        "{label}: {seeds} seeds, {} source items, {} epochs",
+        if pair == "mnist-usps" {
+            source_items
+        } else {
+            7291
+        },
+        setup.train.epochs
+    );
+    Ok((table(&title, &unadapted, &reports), reports))
+}
+
+fn amazon(
+    data: &Path,
+    models: &Path,
+    pairs: &[(String, String)],
+    setup: &Setup,
+    seeds: u64,
+    dev: &Device,
+    started: &Instant,
+) -> Result<(String, Vec<FitReport>), Error> {
+    use tl::tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder};
+    let encoder = SentenceEncoder::load_with(
+        &models.join("all-MiniLM-L6-v2"),
+        LoadOptions { max_len: Some(128) },
+        dev,
+    )?;
+    let cache_dir = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/tl-text/embeddings");
+    let mut cache = EmbeddingCache::new(&cache_dir);
+    let mut domains: BTreeMap<String, LabelledSet> = BTreeMap::new();
+    for (a, b) in pairs {
+        for d in [a, b] {
+            if domains.contains_key(d) {
+                continue;
+            }
+            let reviews = tl::tl_data::text::amazon_domain(&data.join("amazon-reviews"), d)?;
+            let texts: Vec<&str> = reviews.texts.iter().map(String::as_str).collect();
+            let vectors = cache.embed(&encoder, &texts, 32, dev, |done, total| {
+                if done % 640 == 0 || done == total {
+                    eprintln!("embedding {d}: {done}/{total}");
+                }
+            })?;
+            domains.insert(
+                d.clone(),
+                LabelledSet::new(
+                    Inputs::new(vec![encoder.dim()], vectors)?,
+                    reviews.labels,
+                    reviews.class_names,
+                    format!("amazon/{d}"),
+                )?,
+            );
+        }
+    }
+    let mut text = String::new();
+    let mut all = Vec::new();
+    for (a, b) in pairs {
+        let mut reports = Vec::new();
+        let label = format!("{a} -> {b}");
+        for seed in 0..seeds {
+            let (target_pool, target_test) = stratified_split(&domains[b], 0.8, seed)?;
+            let task = TransferTask::new(2)
+                .with_source(domains[a].clone())
+                .with_target_unlabelled(target_pool.unlabelled())
+                .with_target_test(target_test);
+            dev.seed(seed);
+            let adapter = tl::tl_core::model::SequentialConfig::new(vec![encoder.dim()])
+                .linear(128)
+                .relu()
+                .init(dev)?;
+            let head = tl::tl_core::model::head_config(128, &[], 2).init(dev)?;
+            let out = Trainer::new(
+                TrainConfig::new()
+                    .with_epochs(20)
+                    .with_batch_size(64)
+                    .with_lr(1e-3)
+                    .with_seed(seed),
+            )
+            .fit(Classifier::new(adapter, head)?, &domains[a], None, dev)?;
+            let (runs, _) = run_methods(&label, &out.model, &task, setup, seed, dev, started)?;
+            reports.extend(runs);
+        }
+        text += &table(&format!("Amazon {label}: {seeds} seeds"), &[], &reports);
+        text += "\n";
+        all.extend(reports);
+    }
+    Ok((text, all))
+}
+
+/// Writes the reports so far to `--json PATH` (after each comparison: a long run that stops
+/// keeps what it finished).
+fn save(json: &serde_json::Map<String, serde_json::Value>) -> Result<(), Error> {
+    if let Some(path) = arg("--json") {
+        write_atomic(
+            path.as_ref(),
+            serde_json::to_string_pretty(json)?.as_bytes(),
+        )?;
+        eprintln!("wrote {path}");
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Error> {
+    let (Some(data), Some(models)) = (
+        tl::tl_core::paths::data_dir(),
+        tl::tl_core::paths::model_dir(),
+    ) else {
+        eprintln!("set TL_DATA_DIR and TL_MODEL_DIR (see the README)");
+        std::process::exit(2);
+    };
+    let dev = device(&arg("--device").unwrap_or_else(|| "flex".into()))?;
+    let pair = arg("--pair").unwrap_or_else(|| "all".into());
+    let framing = arg("--framing").unwrap_or_else(|| "both".into());
+    let seeds: u64 = num("--seeds", 3)?;
+    let source_items: usize = num("--source-items", 6000)?;
+    let methods: Vec<String> = arg("--methods")
+        .unwrap_or_else(|| METHODS.into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let plot_path = arg("--plot").map(PathBuf::from);
+    let started = Instant::now();
+    let mut json = serde_json::Map::new();
+    let digits_setup = Setup {
+        methods: methods.clone(),
+        train: TrainConfig::new()
+            .with_epochs(num("--epochs", 3)?)
+            .with_batch_size(64)
+            .with_lr(2e-4),
+        // After the three convolutions and the fully connected layer of the MNIST CNN.
+        bn_after: vec![1, 4, 7, 10],
+        weight: 1.0,
+        adda_lr: num("--adda-lr", 5e-5)?,
+    };
+    for p in ["mnist-usps", "usps-mnist"] {
+        if pair != p && pair != "all" {
+            continue;
+        }
+        let framings: Vec<&str> = match (p, framing.as_str()) {
+            ("usps-mnist", _) => vec!["mnist"],
+            (_, "both") => vec!["plain", "mnist"],
+            (_, f) => vec![f],
+        };
+        for f in framings {
+            let plot_here = (p == "mnist-usps" && f == "mnist")
+                .then_some(plot_path.as_deref())
+                .flatten();
+            let (text, reports) = digits(
+                &data,
+                &models,
+                p,
+                f,
+                &digits_setup,
+                seeds,
+                source_items,
+                plot_here,
+                &dev,
+                &started,
+            )?;
+            println!("\n{text}");
+            json.insert(format!("{p}/{f}"), serde_json::to_value(&reports)?);
+            save(&json)?;
+        }
+    }
+    if pair == "amazon" || pair == "all" {
+        let pairs: Vec<(String, String)> = arg("--amazon-pairs")
+            .unwrap_or_else(|| "books:dvd,dvd:electronics,electronics:kitchen,kitchen:books".into())
+            .split(',')
+            .map(|p| {
+                let (a, b) = p.split_once(':').unwrap_or((p, p));
+                (a.to_string(), b.to_string())
+            })
+            .collect();
+        let setup = Setup {
+            methods,
+            train: TrainConfig::new()
+                .with_epochs(num("--text-epochs", 10)?)
+                .with_batch_size(64)
+                .with_lr(1e-3),
+            bn_after: vec![0],
+            weight: 1.0,
+            adda_lr: num("--adda-lr", 1e-4)?,
+        };
+        let (text, reports) = amazon(&data, &models, &pairs, &setup, seeds, &dev, &started)?;
+        println!("\n{text}");
+        json.insert("amazon".into(), serde_json::to_value(&reports)?);
+        save(&json)?;
+    }
+    Ok(())
+}
