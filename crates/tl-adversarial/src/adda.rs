@@ -3,12 +3,15 @@
 //! discriminator into taking its target features for source features (the GAN loss with
 //! inverted labels), and the source head then classifies them.
 
-use crate::common::{check_common, check_input, scalar, target_monitor};
+use crate::common::scalar;
 use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::domain::{
+    check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
+};
 use tl_core::model::{Classifier, Encoder, Sequential, independent_copy};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;

@@ -5,7 +5,7 @@
 //! features and softmax output) and, with entropy conditioning (CDAN+E), weights each item by
 //! how certain the classifier is.
 
-use crate::common::{check_common, check_input, scalar, target_monitor};
+use crate::common::scalar;
 use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
 use crate::grl::{dann_lambda, grad_reverse};
 use crate::model::WithDiscriminator;
@@ -14,6 +14,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::domain::{
+    check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
+};
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;

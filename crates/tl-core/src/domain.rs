@@ -4,10 +4,10 @@
 
 use crate::data::{LabelledSet, UnlabelledSet};
 use crate::error::{CoreError, Result};
-use crate::model::{Encoder, count_params};
+use crate::model::{Classifier, Encoder, count_params};
 use crate::report::{EpochRecord, FitReport};
 use crate::task::{TaskPart, TransferTask};
-use crate::train::{ClassifierModel, encode_inputs, evaluate};
+use crate::train::{ClassifierModel, TrainConfig, encode_inputs, evaluate};
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -305,6 +305,65 @@ fn spread(n: usize, k: usize) -> Vec<usize> {
         return (0..n).collect();
     }
     (0..k).map(|i| i * n / k).collect()
+}
+
+/// Checks the fields every adaptation method has: its training configuration and the share
+/// of each source class held out.
+pub fn check_adaptation_config(train: &TrainConfig, source_valid_fraction: f64) -> Result<()> {
+    train.validate()?;
+    if !(source_valid_fraction > 0.0 && source_valid_fraction < 1.0) {
+        return Err(CoreError::config(
+            "source_valid_fraction",
+            format!("{source_valid_fraction} not in (0, 1)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a source model that does not fit the task: other item shapes, other classes.
+pub fn check_source_model<E: Encoder>(model: &Classifier<E>, task: &TransferTask) -> Result<()> {
+    if let Some(shape) = task.item_shape()
+        && shape != model.encoder.input_shape()
+    {
+        return Err(CoreError::data(
+            "task",
+            format!(
+                "items of shape {shape:?} do not fit an encoder that takes {:?}",
+                model.encoder.input_shape()
+            ),
+        ));
+    }
+    if model.num_classes() != task.num_classes {
+        return Err(CoreError::data(
+            "task",
+            format!(
+                "the model predicts {} classes, the task has {}",
+                model.num_classes(),
+                task.num_classes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A monitor for [`crate::train::Trainer::fit_domains`] that records the target test
+/// accuracy after each epoch (`target_accuracy`; for the history, never for selection), or
+/// nothing when `on` is false.
+pub fn target_monitor<'a, M: ClassifierModel>(
+    on: bool,
+    sets: &'a AdaptationSets<'_>,
+    device: &'a Device,
+) -> impl FnMut(&M) -> BTreeMap<String, f64> + 'a {
+    move |m: &M| {
+        let mut out = BTreeMap::new();
+        if on {
+            out.insert(
+                "target_accuracy".to_string(),
+                evaluate(m, sets.target_test, device, 256).accuracy,
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]

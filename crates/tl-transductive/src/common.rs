@@ -3,51 +3,16 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use tl_core::Result;
 use tl_core::domain::{AdaptationRun, AdaptationSets};
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer, evaluate};
-use tl_core::{CoreError, Result};
+use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer};
 
-/// Checks the fields every method has.
-pub(crate) fn check_common(train: &TrainConfig, valid_fraction: f64) -> Result<()> {
-    train.validate()?;
-    if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
-        return Err(CoreError::config(
-            "source_valid_fraction",
-            format!("{valid_fraction} not in (0, 1)"),
-        ));
-    }
-    Ok(())
-}
-
-/// Refuses items the model does not take.
-pub(crate) fn check_input<E: Encoder>(model: &Classifier<E>, task: &TransferTask) -> Result<()> {
-    if let Some(shape) = task.item_shape()
-        && shape != model.encoder.input_shape()
-    {
-        return Err(CoreError::data(
-            "task",
-            format!(
-                "items of shape {shape:?} do not fit an encoder that takes {:?}",
-                model.encoder.input_shape()
-            ),
-        ));
-    }
-    if model.num_classes() != task.num_classes {
-        return Err(CoreError::data(
-            "task",
-            format!(
-                "the model predicts {} classes, the task has {}",
-                model.num_classes(),
-                task.num_classes
-            ),
-        ));
-    }
-    Ok(())
-}
+pub(crate) use tl_core::domain::{
+    check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
+};
 
 /// Trains `model` on the task's source labels and unlabelled target with a source
 /// cross-entropy plus `transfer(encoder features of source, of target)` weighted by
@@ -110,25 +75,6 @@ pub(crate) fn align<E: Encoder + 'static>(
         device,
     )?;
     Ok((out.model, report))
-}
-
-/// A monitor that records the target test accuracy (history only, never selection).
-pub(crate) fn target_monitor<'a, M: tl_core::train::ClassifierModel>(
-    on: bool,
-    sets: &'a AdaptationSets<'_>,
-    device: &'a Device,
-) -> impl FnMut(&M) -> BTreeMap<String, f64> + 'a {
-    let test = sets.target_test.clone();
-    move |m: &M| {
-        let mut out = BTreeMap::new();
-        if on {
-            out.insert(
-                "target_accuracy".to_string(),
-                evaluate(m, &test, device, 256).accuracy,
-            );
-        }
-        out
-    }
 }
 
 /// A one-element tensor's value.
