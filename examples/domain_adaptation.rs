@@ -403,7 +403,12 @@ fn amazon(
                     .with_lr(1e-3)
                     .with_seed(seed),
             )
-            .fit(Classifier::new(adapter, head)?, &source_part(&task, seed)?, None, dev)?;
+            .fit(
+                Classifier::new(adapter, head)?,
+                &source_part(&task, seed)?,
+                None,
+                dev,
+            )?;
             let (runs, _) = run_methods(&label, &out.model, &task, setup, seed, dev, started)?;
             reports.extend(runs);
         }
