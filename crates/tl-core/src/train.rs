@@ -18,7 +18,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::lr_scheduler::LrSchedulerConfig;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
-use burn::lr_scheduler::module_lr_scheduler::ModuleLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
 use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::module::{Module, ParamGroup};
@@ -588,22 +588,12 @@ impl<'a> Trainer<'a> {
             for (i, indices) in plan.epoch().into_iter().enumerate() {
                 let batch = train.batch(&indices, &ad_device);
                 let (loss, logits) = step(&model, &batch);
-                let value: f64 = loss.clone().into_scalar::<f32>().elem();
-                if !value.is_finite() {
-                    return Err(CoreError::NonFinite {
-                        epoch,
-                        step: i + 1,
-                        loss: value as f32,
-                    });
-                }
+                let value = finite_loss(&loss, epoch, i + 1)?;
                 correct = match (correct, logits) {
                     (Some(c), Some(logits)) => Some(c + count_correct(logits, &batch)),
                     _ => None,
                 };
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                let rates = scheduler.step();
-                lr = rates.base();
-                model = optim.step(rates, model, grads);
+                (model, lr) = self.descend(model, loss, &mut optim, &mut scheduler);
                 loss_sum += value;
                 self.emit(ProgressEvent::Step {
                     epoch,
@@ -712,18 +702,8 @@ impl<'a> Trainer<'a> {
                         .wrapping_add(((epoch as u64) << 32) | i as u64),
                 };
                 let loss = loss_fn(&model, &batch);
-                let value: f64 = loss.clone().into_scalar::<f32>().elem();
-                if !value.is_finite() {
-                    return Err(CoreError::NonFinite {
-                        epoch,
-                        step: i + 1,
-                        loss: value as f32,
-                    });
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                let rates = scheduler.step();
-                lr = rates.base();
-                model = optim.step(rates, model, grads);
+                let value = finite_loss(&loss, epoch, i + 1)?;
+                (model, lr) = self.descend(model, loss, &mut optim, &mut scheduler);
                 loss_sum += value;
                 self.emit(ProgressEvent::Step {
                     epoch,
@@ -758,11 +738,23 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    /// The per-group learning-rate schedule for `steps` steps per epoch (factors checked).
-    fn scheduler(
+    /// One optimiser step on `loss`'s gradients at the schedule's next rates; returns the
+    /// model and the base rate used.
+    fn descend<M: Module + 'static>(
         &self,
-        steps: usize,
-    ) -> Result<burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler> {
+        model: M,
+        loss: Tensor<1>,
+        optim: &mut ModuleOptimizer,
+        scheduler: &mut ModuleLrScheduler,
+    ) -> (M, f64) {
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let rates = scheduler.step();
+        let lr = rates.base();
+        (optim.step(rates, model, grads), lr)
+    }
+
+    /// The per-group learning-rate schedule for `steps` steps per epoch (factors checked).
+    fn scheduler(&self, steps: usize) -> Result<ModuleLrScheduler> {
         let cfg = &self.config;
         if let Some((_, factor)) = self
             .lr_factors
@@ -820,6 +812,20 @@ fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Re
         ));
     }
     Ok(())
+}
+
+/// The loss's value; a NaN or infinite one is an error naming the epoch and step.
+fn finite_loss(loss: &Tensor<1>, epoch: usize, step: usize) -> Result<f64> {
+    let value: f64 = loss.clone().into_scalar::<f32>().elem();
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(CoreError::NonFinite {
+            epoch,
+            step,
+            loss: value as f32,
+        })
+    }
 }
 
 fn count_correct(logits: Tensor<2>, batch: &Batch) -> usize {
