@@ -39,7 +39,7 @@ pub struct SelfTraining {
     /// Source items held out per class (source accuracy, early stopping).
     #[config(default = 0.1)]
     pub source_valid_fraction: f64,
-    /// Record the target test accuracy after each round (history only).
+    /// Record the target test accuracy after each epoch (history only).
     #[config(default = true)]
     pub monitor_target: bool,
 }
@@ -112,6 +112,7 @@ impl SelfTraining {
         let classes = model.num_classes();
         let mut model = model;
         let mut history = Vec::new();
+        let mut seen = Vec::new();
         for round in 0..self.rounds {
             let portion = if self.rounds == 1 {
                 self.end_portion
@@ -141,11 +142,28 @@ impl SelfTraining {
             )?;
             let mut train = self.train.clone();
             train.seed = self.train.seed.wrapping_add(round as u64);
-            let out =
-                Trainer::new(train).fit(model, &combined, Some(&sets.source_valid), device)?;
+            let out = Trainer::new(train).fit_staged(
+                model,
+                &combined,
+                Some(&sets.source_valid),
+                device,
+                // Before epoch e, the model is as epoch e - 1 left it: score that one.
+                &mut |epoch, m| {
+                    if self.monitor_target && epoch > 1 {
+                        seen.push(evaluate(&m, sets.target_test, device, 256).accuracy);
+                    }
+                    m
+                },
+            )?;
             model = out.model;
+            if self.monitor_target {
+                seen.push(evaluate(&model, sets.target_test, device, 256).accuracy);
+            }
             let offset = history.len();
             let mut records = out.history;
+            for (r, acc) in records.iter_mut().zip(seen.drain(..)) {
+                r.extra.insert("target_accuracy".into(), acc);
+            }
             for r in &mut records {
                 r.epoch += offset;
             }
@@ -153,12 +171,6 @@ impl SelfTraining {
                 last.extra.insert("round".into(), (round + 1) as f64);
                 last.extra
                     .insert("pseudo_labels".into(), pseudo.len() as f64);
-                if self.monitor_target {
-                    last.extra.insert(
-                        "target_accuracy".into(),
-                        evaluate(&model, sets.target_test, device, 256).accuracy,
-                    );
-                }
             }
             history.extend(records);
         }
