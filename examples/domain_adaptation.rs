@@ -21,6 +21,7 @@
 //!     --example domain_adaptation -- [--pair mnist-usps|usps-mnist|amazon|all]
 //!     [--framing plain|mnist|both] [--seeds 3] [--source-items 6000] [--epochs 3]
 //!     [--methods source-only,deep-coral,mmd,adabn,self-training,dann,cdan+e,adda]
+//!     (also `dann+self-training`: DANN, then self-training from its model)
 //!     [--amazon-pairs books:dvd,dvd:electronics,electronics:kitchen,kitchen:books]
 //!     [--adda-lr 5e-5] [--coral-weight 1] [--text-coral-weight 1e5] [--json PATH]
 //!     [--plot PATH] [--device flex]
@@ -139,6 +140,19 @@ fn run_methods(
                 .with_train(train.clone().with_lr(setup.adda_lr))
                 .with_discriminator(DiscriminatorConfig::new().with_hidden(vec![500, 500]))
                 .fit(m, task, dev)?,
+            // Methods compose: each takes a classifier and returns one.
+            "dann+self-training" => {
+                let (first, _) = Dann::new()
+                    .with_train(train.clone())
+                    .with_discriminator_lr_factor(10.0)
+                    .fit(m, task, dev)?;
+                let (model, mut report) = SelfTraining::new()
+                    .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
+                    .with_rounds(3)
+                    .fit(first, task, dev)?;
+                report.strategy = "dann+self-training".into();
+                (model, report)
+            }
             other => return Err(format!("unknown method {other} (known: {METHODS})").into()),
         };
         eprintln!(

@@ -163,7 +163,7 @@ impl Dann {
                             let g = softmax(logits.detach(), 1); // [n, C]
                             let outer =
                                 g.clone().unsqueeze_dim::<3>(2) * reversed.unsqueeze_dim::<3>(1); // [n, C, F]
-                            let input = outer.reshape([ns + nt, width as i64 as usize]);
+                            let input = outer.reshape([ns + nt, width]);
                             let w = (c == Conditioning::PredictionsEntropy)
                                 .then(|| entropy_weights(g, ns, nt));
                             (input, w)
