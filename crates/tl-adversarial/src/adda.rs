@@ -3,7 +3,6 @@
 //! discriminator into taking its target features for source features (the GAN loss with
 //! inverted labels), and the source head then classifies them.
 
-use crate::common::scalar;
 use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
 use burn::config::Config;
 use burn::module::Module;
@@ -15,7 +14,7 @@ use tl_core::domain::{
 use tl_core::model::{Classifier, Encoder, Sequential, independent_copy};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{ClassifierModel, DomainBatch, DomainStep, TrainConfig, Trainer, evaluate};
+use tl_core::train::{ClassifierModel, DomainBatch, DomainStep, TrainConfig, Trainer, scalar};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -94,7 +93,6 @@ impl Adda {
         let sets =
             AdaptationSets::from_task(task, NAME, self.source_valid_fraction, self.train.seed)?;
         check_input(&model, task)?;
-        let source_accuracy = evaluate(&model, &sets.source_valid, device, 256).accuracy;
         let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
         let discriminator = self
             .discriminator
@@ -140,22 +138,10 @@ impl Adda {
             &mut target_monitor(self.monitor_target, &sets, device),
         )?;
         let trained = out.model;
-        let source_encoder = trained.source.clone();
+        // The source keeps its own (frozen) encoder and the head: that classifier serves it.
+        let source = Classifier::new(trained.source, trained.head.clone())?;
         let adapted = Classifier::new(trained.target, trained.head)?;
-        let mut report = run.report(
-            NAME,
-            self,
-            &adapted,
-            &source_encoder,
-            &adapted.encoder,
-            out.history,
-            &sets,
-            device,
-        )?;
-        // The source keeps its own encoder: its accuracy is the source classifier's.
-        report
-            .extra
-            .insert("source_accuracy".into(), source_accuracy);
+        let report = run.report(NAME, self, &source, &adapted, out.history, &sets, device)?;
         Ok((adapted, report))
     }
 }

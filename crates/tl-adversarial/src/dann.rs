@@ -5,7 +5,6 @@
 //! features and softmax output) and, with entropy conditioning (CDAN+E), weights each item by
 //! how certain the classifier is.
 
-use crate::common::scalar;
 use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
 use crate::grl::{dann_lambda, grad_reverse};
 use crate::model::WithDiscriminator;
@@ -20,7 +19,7 @@ use tl_core::domain::{
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer};
+use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer, scalar};
 use tl_core::{CoreError, Result};
 
 /// Name of DANN in reports.
@@ -191,16 +190,7 @@ impl Dann {
                 &mut target_monitor(self.monitor_target, &sets, device),
             )?;
         let model = out.model.classifier;
-        let report = run.report(
-            name,
-            self,
-            &model,
-            &model.encoder,
-            &model.encoder,
-            out.history,
-            &sets,
-            device,
-        )?;
+        let report = run.report(name, self, &model, &model, out.history, &sets, device)?;
         Ok((model, report))
     }
 }

@@ -21,7 +21,6 @@
 //! held-out *source*).
 
 pub mod adda;
-mod common;
 pub mod dann;
 pub mod discriminator;
 pub mod grl;

@@ -165,12 +165,7 @@ impl<'t> AdaptationSets<'t> {
                 TaskPart::TargetTest,
             ],
         )?;
-        if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
-            return Err(CoreError::config(
-                "source_valid_fraction",
-                format!("{valid_fraction} not in (0, 1)"),
-            ));
-        }
+        check_valid_fraction(valid_fraction)?;
         let source = task.source.as_ref().expect("required above");
         let mut by_class = vec![Vec::new(); source.num_classes()];
         for (i, &l) in source.labels.iter().enumerate() {
@@ -232,24 +227,24 @@ impl AdaptationRun {
         })
     }
 
-    /// The report: `model` scored on the target test set, the source accuracy on the held-out
-    /// source, and the distance after adaptation between `source_encoder`'s source features
-    /// and `target_encoder`'s target features (the same encoder for every method but ADDA).
+    /// The report: `adapted` scored on the target test set; `source` (the classifier that
+    /// serves the source: `adapted` itself for most methods, the untouched source model for
+    /// ADDA and AdaBN) scored on the held-out source; the distance after adaptation between
+    /// `source`'s features of the source and `adapted`'s features of the target.
     #[allow(clippy::too_many_arguments)]
-    pub fn report<M: ClassifierModel, E: Encoder>(
+    pub fn report<E: Encoder + 'static>(
         &self,
         strategy: &str,
         config: &impl Serialize,
-        model: &M,
-        source_encoder: &E,
-        target_encoder: &E,
+        source: &Classifier<E>,
+        adapted: &Classifier<E>,
         history: Vec<EpochRecord>,
         sets: &AdaptationSets<'_>,
         device: &Device,
     ) -> Result<FitReport> {
         let wall_time_s = self.started.elapsed().as_secs_f64();
-        let source_accuracy = source_model_accuracy(model, sets, device);
-        let pad_after = pad_of(source_encoder, target_encoder, sets, self.seed, device)?;
+        let source_accuracy = evaluate(source, &sets.source_valid, device, 256).accuracy;
+        let pad_after = pad_of(&source.encoder, &adapted.encoder, sets, self.seed, device)?;
         let mut extra = BTreeMap::new();
         extra.insert("source_accuracy".to_string(), source_accuracy);
         extra.insert("pad_before".to_string(), self.pad_before);
@@ -259,24 +254,14 @@ impl AdaptationRun {
             config: serde_json::to_value(config)
                 .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))?,
             history,
-            metrics: evaluate(model, sets.target_test, device, 256),
+            metrics: evaluate(adapted, sets.target_test, device, 256),
             wall_time_s,
-            params: count_params(model),
+            params: count_params(adapted),
             device: crate::device::device_label(device),
             seed: self.seed,
             extra,
         })
     }
-}
-
-/// Accuracy on the held-out source items (ADDA's model classifies target-encoder features;
-/// its source accuracy is the source classifier's, which it keeps unchanged).
-fn source_model_accuracy<M: ClassifierModel>(
-    model: &M,
-    sets: &AdaptationSets<'_>,
-    device: &Device,
-) -> f64 {
-    evaluate(model, &sets.source_valid, device, 256).accuracy
 }
 
 /// The proxy A-distance between source features (of `source_encoder`) and target features
@@ -311,10 +296,14 @@ fn spread(n: usize, k: usize) -> Vec<usize> {
 /// of each source class held out.
 pub fn check_adaptation_config(train: &TrainConfig, source_valid_fraction: f64) -> Result<()> {
     train.validate()?;
-    if !(source_valid_fraction > 0.0 && source_valid_fraction < 1.0) {
+    check_valid_fraction(source_valid_fraction)
+}
+
+fn check_valid_fraction(fraction: f64) -> Result<()> {
+    if !(fraction > 0.0 && fraction < 1.0) {
         return Err(CoreError::config(
             "source_valid_fraction",
-            format!("{source_valid_fraction} not in (0, 1)"),
+            format!("{fraction} not in (0, 1)"),
         ));
     }
     Ok(())

@@ -814,9 +814,14 @@ fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Re
     Ok(())
 }
 
+/// The value of a one-element tensor (a loss, say).
+pub fn scalar(t: &Tensor<1>) -> f64 {
+    t.clone().into_scalar::<f32>().elem()
+}
+
 /// The loss's value; a NaN or infinite one is an error naming the epoch and step.
 fn finite_loss(loss: &Tensor<1>, epoch: usize, step: usize) -> Result<f64> {
-    let value: f64 = loss.clone().into_scalar::<f32>().elem();
+    let value = scalar(loss);
     if value.is_finite() {
         Ok(value)
     } else {

@@ -9,7 +9,6 @@ use tl_core::domain::{AdaptationRun, AdaptationSets};
 use tl_core::model::{Classifier, Layer, Sequential};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::evaluate;
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -52,24 +51,11 @@ impl AdaBn {
         self.validate()?;
         let sets = AdaptationSets::from_task(task, NAME, 0.1, self.seed)?;
         crate::common::check_input(&model, task)?;
-        let source_accuracy = evaluate(&model, &sets.source_valid, device, 256).accuracy;
         let run = AdaptationRun::start(&model.encoder, &sets, self.seed, device)?;
         let encoder = self.restandardize(model.encoder.clone(), sets.target, device)?;
         let adapted = Classifier::new(encoder, model.head.clone())?;
-        let mut report = run.report(
-            NAME,
-            self,
-            &adapted,
-            &model.encoder,
-            &adapted.encoder,
-            Vec::new(),
-            &sets,
-            device,
-        )?;
         // The adapted model is for the target; on the source the original statistics hold.
-        report
-            .extra
-            .insert("source_accuracy".into(), source_accuracy);
+        let mut report = run.report(NAME, self, &model, &adapted, Vec::new(), &sets, device)?;
         report.params.trainable = 0;
         Ok((adapted, report))
     }

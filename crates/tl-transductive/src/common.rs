@@ -8,15 +8,15 @@ use tl_core::domain::{AdaptationRun, AdaptationSets};
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
-use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer};
+use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer, scalar};
 
 pub(crate) use tl_core::domain::{
     check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
 };
 
 /// Trains `model` on the task's source labels and unlabelled target with a source
-/// cross-entropy plus `transfer(encoder features of source, of target)` weighted by
-/// `weight(progress)`; the target test accuracy is recorded per epoch (history only).
+/// cross-entropy plus `weight` x `transfer(encoder features of source, of target)`; the target
+/// test accuracy is recorded per epoch (history only).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn align<E: Encoder + 'static>(
     name: &str,
@@ -68,16 +68,10 @@ pub(crate) fn align<E: Encoder + 'static>(
         name,
         config,
         &out.model,
-        &out.model.encoder,
-        &out.model.encoder,
+        &out.model,
         out.history,
         &sets,
         device,
     )?;
     Ok((out.model, report))
-}
-
-/// A one-element tensor's value.
-pub(crate) fn scalar(t: &burn::tensor::Tensor<1>) -> f64 {
-    t.clone().into_scalar::<f32>() as f64
 }

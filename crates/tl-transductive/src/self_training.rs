@@ -174,16 +174,7 @@ impl SelfTraining {
             }
             history.extend(records);
         }
-        let report = run.report(
-            NAME,
-            self,
-            &model,
-            &model.encoder,
-            &model.encoder,
-            history,
-            &sets,
-            device,
-        )?;
+        let report = run.report(NAME, self, &model, &model, history, &sets, device)?;
         Ok((model, report))
     }
 }
