@@ -77,6 +77,21 @@ impl Inputs {
         )
     }
 
+    /// Refuses items whose shape is not `expected` (what a model or encoder takes), naming
+    /// the set `name`.
+    pub fn check_fits(&self, expected: &[usize], name: &str) -> Result<()> {
+        if self.item_shape != expected {
+            return Err(CoreError::data(
+                name,
+                format!(
+                    "items of shape {:?} do not fit a model that takes {expected:?}",
+                    self.item_shape
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn check(&self, name: &str) -> Result<()> {
         if self.item_shape.is_empty() || self.item_size() == 0 {
             return Err(CoreError::data(

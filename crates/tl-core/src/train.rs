@@ -487,16 +487,9 @@ impl<'a> Trainer<'a> {
         if target.is_empty() {
             return Err(CoreError::data(&target.domain, "the target set is empty"));
         }
-        if target.inputs.item_shape != model.input_shape() {
-            return Err(CoreError::data(
-                &target.domain,
-                format!(
-                    "target items of shape {:?} do not fit a model that takes {:?}",
-                    target.inputs.item_shape,
-                    model.input_shape()
-                ),
-            ));
-        }
+        target
+            .inputs
+            .check_fits(&model.input_shape(), &target.domain)?;
         let cfg = self.config.clone();
         let mut target_plan =
             BatchPlan::new(target.len(), cfg.batch_size, true, cfg.seed ^ 0x007A_26E7);
@@ -791,16 +784,7 @@ fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Re
             format!("the {what} set is empty"),
         ));
     }
-    if set.inputs.item_shape != model.input_shape() {
-        return Err(CoreError::data(
-            &set.domain,
-            format!(
-                "items of shape {:?} do not fit a model that takes {:?}",
-                set.inputs.item_shape,
-                model.input_shape()
-            ),
-        ));
-    }
+    set.inputs.check_fits(&model.input_shape(), &set.domain)?;
     if set.num_classes() > model.num_classes() {
         return Err(CoreError::data(
             &set.domain,

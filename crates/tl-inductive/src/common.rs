@@ -57,17 +57,7 @@ pub(crate) fn start<'t, E: Encoder>(
 /// Refuses a task whose items the encoder does not take (the test set has the same shape:
 /// the task checked that).
 pub(crate) fn check_input<E: Encoder>(encoder: &E, set: &LabelledSet) -> Result<()> {
-    if set.inputs.item_shape != encoder.input_shape() {
-        return Err(CoreError::InvalidData {
-            name: set.domain.clone(),
-            reason: format!(
-                "items of shape {:?} do not fit an encoder that takes {:?}",
-                set.inputs.item_shape,
-                encoder.input_shape()
-            ),
-        });
-    }
-    Ok(())
+    set.inputs.check_fits(&encoder.input_shape(), &set.domain)
 }
 
 /// A fresh head from the encoder's features to the task's classes.

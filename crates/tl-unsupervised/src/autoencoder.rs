@@ -107,17 +107,7 @@ fn check_hidden(hidden: &[usize]) -> Result<()> {
 
 /// Refuses a set whose items the encoder does not take.
 pub(crate) fn check_input<E: Encoder>(encoder: &E, data: &UnlabelledSet) -> Result<()> {
-    if data.inputs.item_shape != encoder.input_shape() {
-        return Err(CoreError::data(
-            &data.domain,
-            format!(
-                "items of shape {:?} do not fit an encoder that takes {:?}",
-                data.inputs.item_shape,
-                encoder.input_shape()
-            ),
-        ));
-    }
-    Ok(())
+    data.inputs.check_fits(&encoder.input_shape(), &data.domain)
 }
 
 /// A standard normal sample (Box-Muller).

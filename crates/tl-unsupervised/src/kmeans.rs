@@ -264,16 +264,7 @@ pub fn cluster_scores<E: Encoder>(
     device: &Device,
     seed: u64,
 ) -> Result<ClusterScores> {
-    if set.inputs.item_shape != encoder.input_shape() {
-        return Err(CoreError::data(
-            &set.domain,
-            format!(
-                "items of shape {:?} do not fit an encoder that takes {:?}",
-                set.inputs.item_shape,
-                encoder.input_shape()
-            ),
-        ));
-    }
+    set.inputs.check_fits(&encoder.input_shape(), &set.domain)?;
     let features = encode_all(encoder, set, device, 256);
     let clustering = KMeans::new(set.num_classes())
         .with_seed(seed)
