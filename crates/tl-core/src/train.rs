@@ -343,6 +343,18 @@ impl UnlabelledBatch<'_> {
         self.set.inputs.tensor(self.indices, self.device)
     }
 
+    /// The batch's items as values, row after row (to corrupt, mask or augment them).
+    pub fn values(&self) -> Vec<f32> {
+        self.set.inputs.select(self.indices).values
+    }
+
+    /// `values` (one row of `item_size` per item of the batch, as [`Self::values`] gives
+    /// them) as a `[batch, item_size]` tensor on the batch's device.
+    pub fn tensor(&self, values: Vec<f32>) -> Tensor<2> {
+        let shape = [self.len(), self.set.inputs.item_size()];
+        Tensor::from_data(burn::tensor::TensorData::new(values, shape), self.device)
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.indices.len()

@@ -2,15 +2,15 @@
 //! decoder (an MLP from the encoder's features back to the input) on the encoder, train the
 //! two to rebuild clean inputs from corrupted ones, and keep only the encoder.
 
-use crate::report::{PretrainReport, Run};
+use crate::report::{PretrainReport, pretrain};
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_core::data::UnlabelledSet;
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
-use tl_core::train::{ProgressEvent, TrainConfig, Trainer, UnlabelledBatch};
+use tl_core::train::{ProgressEvent, TrainConfig, UnlabelledBatch};
 use tl_core::{CoreError, Result};
 
 /// Name of the denoising autoencoder in reports.
@@ -105,11 +105,6 @@ fn check_hidden(hidden: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a set whose items the encoder does not take.
-pub(crate) fn check_input<E: Encoder>(encoder: &E, data: &UnlabelledSet) -> Result<()> {
-    data.inputs.check_fits(&encoder.input_shape(), &data.domain)
-}
-
 /// A standard normal sample (Box-Muller).
 pub(crate) fn normal(rng: &mut StdRng) -> f32 {
     let u1: f32 = rng.random_range(f32::EPSILON..1.0);
@@ -179,23 +174,22 @@ impl DenoisingAutoencoder {
         progress: impl FnMut(&ProgressEvent),
     ) -> Result<(E, PretrainReport)> {
         self.validate()?;
-        check_input(&encoder, data)?;
-        let run = Run::start(self.train.seed, device);
-        let model = Reconstructor::new(encoder, &self.decoder_hidden, device)?;
-        let size = data.inputs.item_size();
-        let out = Trainer::new(self.train.clone())
-            .with_progress(progress)
-            .fit_unlabelled(model, data, device, &mut |m, b: &UnlabelledBatch| {
-                let clean = data.inputs.select(b.indices).values;
-                let noisy = self.corrupt(&clean, b.seed);
-                let shape = [b.len(), size];
-                let clean = Tensor::<2>::from_data(TensorData::new(clean, shape), b.device);
-                let noisy = Tensor::<2>::from_data(TensorData::new(noisy, shape), b.device);
-                (m.forward(noisy) - clean).powi_scalar(2).mean()
-            })?;
-        let encoder = out.model.encoder.valid();
-        let report = run.report(DAE, self, &encoder, out.history, data.len(), device)?;
-        Ok((encoder, report))
+        pretrain(
+            DAE,
+            self,
+            &self.train,
+            encoder,
+            data,
+            device,
+            progress,
+            |e| Reconstructor::new(e, &self.decoder_hidden, device),
+            |m| m.encoder,
+            &mut |m: &Reconstructor<E>, b: &UnlabelledBatch| {
+                let clean = b.values();
+                let noisy = b.tensor(self.corrupt(&clean, b.seed));
+                (m.forward(noisy) - b.tensor(clean)).powi_scalar(2).mean()
+            },
+        )
     }
 }
 
@@ -269,7 +263,6 @@ impl MaskedAutoencoder {
         progress: impl FnMut(&ProgressEvent),
     ) -> Result<(E, PretrainReport)> {
         self.validate()?;
-        check_input(&encoder, data)?;
         let shape: [usize; 3] = data.inputs.item_shape.as_slice().try_into().map_err(|_| {
             CoreError::data(
                 &data.domain,
@@ -279,13 +272,18 @@ impl MaskedAutoencoder {
                 ),
             )
         })?;
-        let run = Run::start(self.train.seed, device);
-        let model = Reconstructor::new(encoder, &self.decoder_hidden, device)?;
-        let size = data.inputs.item_size();
-        let out = Trainer::new(self.train.clone())
-            .with_progress(progress)
-            .fit_unlabelled(model, data, device, &mut |m, b: &UnlabelledBatch| {
-                let clean = data.inputs.select(b.indices).values;
+        pretrain(
+            MAE,
+            self,
+            &self.train,
+            encoder,
+            data,
+            device,
+            progress,
+            |e| Reconstructor::new(e, &self.decoder_hidden, device),
+            |m| m.encoder,
+            &mut |m: &Reconstructor<E>, b: &UnlabelledBatch| {
+                let clean = b.values();
                 let mask = self.masks(b.len(), shape, b.seed);
                 let masked: Vec<f32> = clean
                     .iter()
@@ -293,14 +291,9 @@ impl MaskedAutoencoder {
                     .map(|(&v, &m)| if m > 0.0 { self.fill } else { v })
                     .collect();
                 let hidden: f32 = mask.iter().sum();
-                let dims = [b.len(), size];
-                let clean = Tensor::<2>::from_data(TensorData::new(clean, dims), b.device);
-                let masked = Tensor::<2>::from_data(TensorData::new(masked, dims), b.device);
-                let mask = Tensor::<2>::from_data(TensorData::new(mask, dims), b.device);
+                let (clean, masked, mask) = (b.tensor(clean), b.tensor(masked), b.tensor(mask));
                 ((m.forward(masked) - clean).powi_scalar(2) * mask).sum() / hidden
-            })?;
-        let encoder = out.model.encoder.valid();
-        let report = run.report(MAE, self, &encoder, out.history, data.len(), device)?;
-        Ok((encoder, report))
+            },
+        )
     }
 }

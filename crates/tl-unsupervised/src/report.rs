@@ -1,10 +1,13 @@
 //! What a pretraining run reports.
 
-use burn::tensor::Device;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+use tl_core::data::UnlabelledSet;
 use tl_core::model::{Encoder, ParamCount, count_params};
 use tl_core::report::EpochRecord;
+use tl_core::train::{ProgressEvent, TrainConfig, Trainer, UnlabelledBatch};
 use tl_core::{CoreError, Result};
 
 /// A self-supervised pretraining run: the objective, its configuration and loss history.
@@ -35,40 +38,41 @@ impl PretrainReport {
     }
 }
 
-/// A pretraining run's clock and seed.
-pub(crate) struct Run {
-    started: Instant,
-    seed: u64,
-}
-
-impl Run {
-    pub(crate) fn start(seed: u64, device: &Device) -> Self {
-        device.seed(seed);
-        Self {
-            started: Instant::now(),
-            seed,
-        }
-    }
-
-    pub(crate) fn report<E: Encoder>(
-        &self,
-        method: &str,
-        config: &impl Serialize,
-        encoder: &E,
-        history: Vec<EpochRecord>,
-        items: usize,
-        device: &Device,
-    ) -> Result<PretrainReport> {
-        Ok(PretrainReport {
-            method: method.to_string(),
-            config: serde_json::to_value(config)
-                .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))?,
-            history,
-            items,
-            wall_time_s: self.started.elapsed().as_secs_f64(),
-            encoder_params: count_params(encoder),
-            device: tl_core::device::device_label(device),
-            seed: self.seed,
-        })
-    }
+/// The path every objective takes: checks that `encoder` takes `data`'s items, seeds
+/// `device`, puts the objective's head on the encoder (`attach`), trains the pair on `loss`
+/// through `Trainer::fit_unlabelled`, takes the encoder back out (`detach`) and reports.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pretrain<E: Encoder + 'static, M: Module + 'static>(
+    method: &str,
+    config: &impl Serialize,
+    train: &TrainConfig,
+    encoder: E,
+    data: &UnlabelledSet,
+    device: &Device,
+    progress: impl FnMut(&ProgressEvent),
+    attach: impl FnOnce(E) -> Result<M>,
+    detach: impl FnOnce(M) -> E,
+    loss: &mut dyn FnMut(&M, &UnlabelledBatch<'_>) -> Tensor<1>,
+) -> Result<(E, PretrainReport)> {
+    data.inputs
+        .check_fits(&encoder.input_shape(), &data.domain)?;
+    device.seed(train.seed);
+    let started = Instant::now();
+    let model = attach(encoder)?;
+    let out = Trainer::new(train.clone())
+        .with_progress(progress)
+        .fit_unlabelled(model, data, device, loss)?;
+    let encoder = detach(out.model).valid();
+    let report = PretrainReport {
+        method: method.to_string(),
+        config: serde_json::to_value(config)
+            .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))?,
+        history: out.history,
+        items: data.len(),
+        wall_time_s: started.elapsed().as_secs_f64(),
+        encoder_params: count_params(&encoder),
+        device: tl_core::device::device_label(device),
+        seed: train.seed,
+    };
+    Ok((encoder, report))
 }

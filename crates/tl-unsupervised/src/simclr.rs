@@ -3,15 +3,14 @@
 //! the batch away. The projection head is dropped afterwards; the encoder's features transfer.
 
 use crate::augment::ViewAugment;
-use crate::autoencoder::check_input;
-use crate::report::{PretrainReport, Run};
+use crate::report::{PretrainReport, pretrain};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use tl_core::data::UnlabelledSet;
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
-use tl_core::train::{ProgressEvent, TrainConfig, Trainer, UnlabelledBatch};
+use tl_core::train::{ProgressEvent, TrainConfig, UnlabelledBatch};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -127,38 +126,41 @@ impl SimClr {
         progress: impl FnMut(&ProgressEvent),
     ) -> Result<(E, PretrainReport)> {
         self.validate()?;
-        check_input(&encoder, data)?;
         // Checked here, not at the first batch: a shape the views cannot take.
         self.augment.views(&data.inputs, &[], 0)?;
-        let run = Run::start(self.train.seed, device);
-        let projection = SequentialConfig::new(vec![encoder.feature_dim()])
-            .linear(self.projection_hidden)
-            .relu()
-            .linear(self.projection_dim)
-            .init(device)?;
-        let model = Contrastive {
+        pretrain(
+            NAME,
+            self,
+            &self.train,
             encoder,
-            projection,
-        };
-        let size = data.inputs.item_size();
-        let out = Trainer::new(self.train.clone())
-            .with_progress(progress)
-            .fit_unlabelled(model, data, device, &mut |m, b: &UnlabelledBatch| {
-                let seed = b.seed;
-                let [v1, v2] = [seed, seed ^ 0x5DEE_CE66_D1CE_5EED].map(|s| {
-                    let v = self
-                        .augment
-                        .views(&data.inputs, b.indices, s)
-                        .expect("checked before training");
-                    Tensor::<2>::from_data(TensorData::new(v, [b.len(), size]), b.device)
+            data,
+            device,
+            progress,
+            |encoder| {
+                let projection = SequentialConfig::new(vec![encoder.feature_dim()])
+                    .linear(self.projection_hidden)
+                    .relu()
+                    .linear(self.projection_dim)
+                    .init(device)?;
+                Ok(Contrastive {
+                    encoder,
+                    projection,
+                })
+            },
+            |m| m.encoder,
+            &mut |m: &Contrastive<E>, b: &UnlabelledBatch| {
+                let [v1, v2] = [b.seed, b.seed ^ 0x5DEE_CE66_D1CE_5EED].map(|s| {
+                    b.tensor(
+                        self.augment
+                            .views(&data.inputs, b.indices, s)
+                            .expect("checked before training"),
+                    )
                 });
                 // One forward pass over both views (batch statistics see all 2n images).
                 let z = m.forward(Tensor::cat(vec![v1, v2], 0));
                 let n = b.len();
                 nt_xent(z.clone().slice(0..n), z.slice(n..2 * n), self.temperature)
-            })?;
-        let encoder = out.model.encoder.valid();
-        let report = run.report(NAME, self, &encoder, out.history, data.len(), device)?;
-        Ok((encoder, report))
+            },
+        )
     }
 }
