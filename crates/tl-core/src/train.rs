@@ -624,12 +624,7 @@ impl<'a> Trainer<'a> {
                 seconds: start.elapsed().as_secs_f64(),
                 extra: epoch_extra(&model),
             };
-            self.emit(ProgressEvent::Epoch(record.clone()));
-            history.push(record);
-            if let Some(dir) = &self.checkpoint_dir {
-                save_checkpoint(&dir.join("last"), &model.valid(), &cfg, None)?;
-                write_json(&dir.join("last").join("history.json"), &history)?;
-            }
+            self.end_epoch(record, &mut history, &model)?;
             if let (Some(stop), Some(acc)) = (&cfg.early_stopping, valid_accuracy) {
                 let improved = best
                     .as_ref()
@@ -727,12 +722,7 @@ impl<'a> Trainer<'a> {
                 seconds: start.elapsed().as_secs_f64(),
                 extra: Default::default(),
             };
-            self.emit(ProgressEvent::Epoch(record.clone()));
-            history.push(record);
-            if let Some(dir) = &self.checkpoint_dir {
-                save_checkpoint(&dir.join("last"), &model.valid(), &cfg, None)?;
-                write_json(&dir.join("last").join("history.json"), &history)?;
-            }
+            self.end_epoch(record, &mut history, &model)?;
         }
         let best_epoch = history.len();
         Ok(TrainOutcome {
@@ -741,6 +731,23 @@ impl<'a> Trainer<'a> {
             best_epoch,
             stopped_early: false,
         })
+    }
+
+    /// An epoch's record: reported, kept, and (with a checkpoint folder) saved with the
+    /// weights as they are now under `last/`.
+    fn end_epoch<M: Module>(
+        &mut self,
+        record: EpochRecord,
+        history: &mut Vec<EpochRecord>,
+        model: &M,
+    ) -> Result<()> {
+        self.emit(ProgressEvent::Epoch(record.clone()));
+        history.push(record);
+        if let Some(dir) = &self.checkpoint_dir {
+            save_checkpoint(&dir.join("last"), &model.valid(), &self.config, None)?;
+            write_json(&dir.join("last").join("history.json"), history)?;
+        }
+        Ok(())
     }
 
     /// One optimiser step on `loss`'s gradients at the schedule's next rates; returns the
