@@ -27,6 +27,9 @@
 //!     [--plot PATH] [--device flex]
 //! ```
 
+mod common;
+
+use common::{arg, num};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -42,20 +45,6 @@ use tl::tl_data::transform::{frame_set, resize_set};
 use tl::tl_transductive::{AdaBn, DeepCoral, Mmd, SelfTraining, SourceOnly};
 
 type Error = Box<dyn std::error::Error>;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error>
-where
-    T::Err: std::error::Error + 'static,
-{
-    Ok(arg(name).map_or(Ok(default), |s| s.parse())?)
-}
 
 const METHODS: &str = "source-only,deep-coral,mmd,adabn,self-training,dann,cdan+e,adda";
 

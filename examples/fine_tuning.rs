@@ -23,6 +23,9 @@
 //! `--text-large-seeds` seeds (1 by default); `--seed-from` starts the text seeds later, to add
 //! seeds to an earlier run.
 
+mod common;
+
+use common::arg;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tl::prelude::*;
@@ -35,13 +38,6 @@ use tl::tl_inductive::*;
 use tl::tl_text::{Bert, EmbeddingCache, LoadOptions, SentenceEncoder};
 
 type Error = Box<dyn std::error::Error>;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 fn log(started: &Instant, what: &str, report: &FitReport) {
     eprintln!(

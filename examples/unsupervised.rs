@@ -22,6 +22,9 @@
 //!     [--objectives denoising-ae,masked-ae,simclr] [--no-reference]
 //! ```
 
+mod common;
+
+use common::{arg, num};
 use std::path::Path;
 use std::time::Instant;
 use tl::prelude::*;
@@ -34,20 +37,6 @@ use tl::tl_inductive::{FullFineTune, LinearProbe};
 use tl::tl_unsupervised::*;
 
 type Error = Box<dyn std::error::Error>;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error>
-where
-    T::Err: std::error::Error + 'static,
-{
-    Ok(arg(name).map_or(Ok(default), |s| s.parse())?)
-}
 
 /// The CNN every objective pretrains: two conv blocks (32, 64 channels) and 128 features.
 fn cnn(side: usize) -> SequentialConfig {
