@@ -42,7 +42,7 @@ use tl::tl_core::report::mean_std;
 use tl::tl_core::train::encode_inputs;
 use tl::tl_data::split::{k_per_class, stratified_split};
 use tl::tl_data::transform::{frame_set, resize_set};
-use tl::tl_transductive::{AdaBn, DeepCoral, Mmd, SelfTraining, SourceOnly};
+use tl::tl_transductive::{AdaBn, DeepCoral, Mmd, SelfEnsembling, SelfTraining, SourceOnly};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -60,6 +60,8 @@ struct Setup {
     mmd_weight: f64,
     /// ADDA's rate (its GAN game collapses at the others' rate).
     adda_lr: f64,
+    /// Self-ensembling's rate.
+    se_lr: f64,
 }
 
 /// The part of the task's source the methods train on (they hold out 10 % of each class, with
@@ -116,6 +118,9 @@ fn run_methods(
             "self-training" => SelfTraining::new()
                 .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
                 .with_rounds(3)
+                .fit(m, task, dev)?,
+            "self-ensembling" => SelfEnsembling::new()
+                .with_train(train.clone().with_lr(setup.se_lr))
                 .fit(m, task, dev)?,
             "dann" => Dann::new()
                 .with_train(train.clone())
@@ -467,6 +472,7 @@ fn main() -> Result<(), Error> {
         coral_weight: num("--coral-weight", 1.0)?,
         mmd_weight: 1.0,
         adda_lr: num("--adda-lr", 5e-5)?,
+        se_lr: num("--se-lr", 2e-4)?,
     };
     for p in ["mnist-usps", "usps-mnist"] {
         if pair != p && pair != "all" {
@@ -520,6 +526,7 @@ fn main() -> Result<(), Error> {
             coral_weight: num("--text-coral-weight", 1e5)?,
             mmd_weight: 1.0,
             adda_lr: num("--adda-lr", 1e-4)?,
+            se_lr: num("--se-lr", 1e-3)?,
         };
         let (text, reports) = amazon(&data, &models, &pairs, &setup, seeds, &dev, &started)?;
         println!("\n{text}");

@@ -584,3 +584,40 @@ fn the_two_domain_loop_pairs_batches_and_records_step_and_monitor_figures() {
         .unwrap_err();
     assert!(err.to_string().contains("odd"), "{err}");
 }
+
+#[test]
+fn a_moving_average_of_weights_blends_in_visiting_order_and_keeps_the_teacher() {
+    use tl::tl_core::model::{ema_update, independent_copy};
+    let dev = test_device();
+    dev.seed(1);
+    let teacher = mlp(4, 8, 3, &dev);
+    let student = independent_copy(&mlp(4, 8, 3, &dev));
+    let (t, s) = (weights(&teacher), weights(&student));
+    assert_ne!(t, s);
+    let ids = |m: &Classifier<Sequential>| {
+        let mut ids = Vec::new();
+        struct Ids<'a>(&'a mut Vec<burn::module::ParamId>);
+        impl burn::module::ModuleVisitor for Ids<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::Tensor<D>>) {
+                self.0.push(p.id);
+            }
+        }
+        m.visit(&mut Ids(&mut ids));
+        ids
+    };
+    let before = ids(&teacher);
+    let blended = ema_update(teacher, &student, 0.75);
+    assert_eq!(ids(&blended), before, "the teacher keeps its parameter ids");
+    for ((b, t), s) in weights(&blended).iter().zip(&t).zip(&s) {
+        assert!(
+            (b - (0.75 * t + 0.25 * s)).abs() < 1e-6,
+            "{b} from {t} and {s}"
+        );
+    }
+    // alpha 0 copies the student's values; alpha 1 keeps the teacher's.
+    assert_eq!(weights(&ema_update(blended.clone(), &student, 0.0)), s);
+    assert_eq!(
+        weights(&ema_update(blended.clone(), &student, 1.0)),
+        weights(&blended)
+    );
+}

@@ -646,6 +646,47 @@ pub fn independent_copy<M: Module>(module: &M) -> M {
     module.clone().map(&mut Fresh)
 }
 
+/// One step of an exponential moving average of weights (a mean teacher): every float
+/// parameter of `teacher` becomes `alpha * teacher + (1 - alpha) * student`, matched in
+/// visiting order (the two must share one architecture). The student's values are detached;
+/// the teacher keeps its parameter ids and gradient flags.
+pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
+    struct Collect(Vec<Tensor<1>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let t = param.val().detach();
+            let n = t.shape().num_elements();
+            self.0.push(t.reshape([n]));
+        }
+    }
+    struct Blend {
+        student: std::vec::IntoIter<Tensor<1>>,
+        alpha: f64,
+    }
+    impl burn::module::ModuleMapper for Blend {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let s = self
+                .student
+                .next()
+                .expect("teacher and student share one architecture");
+            let alpha = self.alpha;
+            param.map(|t| {
+                let shape = t.shape();
+                t.detach() * alpha + s.reshape(shape) * (1.0 - alpha)
+            })
+        }
+    }
+    let mut c = Collect(Vec::new());
+    student.visit(&mut c);
+    teacher.map(&mut Blend {
+        student: c.0.into_iter(),
+        alpha,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,7 +80,9 @@ impl Shift {
             })?,
             Self::Noise { sigma } => map_images(&set.inputs, s, |_, x, _| {
                 x.iter()
-                    .map(|v| (v + sigma * gaussian(&mut rng)).clamp(0.0, 1.0))
+                    .map(|v| {
+                        (v + sigma * crate::transform::standard_normal(&mut rng)).clamp(0.0, 1.0)
+                    })
                     .collect()
             })?,
             Self::Blur { sigma } => {
@@ -104,13 +106,6 @@ impl Shift {
             ..set.clone()
         })
     }
-}
-
-fn gaussian(rng: &mut StdRng) -> f32 {
-    // Box-Muller
-    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-    let u2: f32 = rng.random_range(0.0..1.0);
-    (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
 }
 
 /// Smooth random colour: a 4x4 grid of random RGB upsampled bilinearly, plus fine noise.

@@ -149,6 +149,13 @@ pub fn rgb_to_grey(x: &[f32], s: Chw) -> Vec<f32> {
 /// Rotates by `degrees` (counter-clockwise) about the centre, bilinear, `fill` outside.
 pub fn rotate(x: &[f32], s: Chw, degrees: f32, fill: f32) -> Vec<f32> {
     let (sin, cos) = degrees.to_radians().sin_cos();
+    warp_affine(x, s, [cos, -sin, sin, cos], [0.0, 0.0], fill)
+}
+
+/// A general affine warp about the centre, bilinear, `fill` outside: the output pixel at
+/// offset `d = (dx, dy)` from the centre takes the input at `centre + m d + shift`, with
+/// `m = [m_xx, m_xy, m_yx, m_yy]` (row-major, x first) and `shift = [x, y]` in pixels.
+pub fn warp_affine(x: &[f32], s: Chw, m: [f32; 4], shift: [f32; 2], fill: f32) -> Vec<f32> {
     let (cy, cx) = ((s.h as f32 - 1.0) / 2.0, (s.w as f32 - 1.0) / 2.0);
     let mut out = vec![fill; s.size()];
     let at = |c: usize, y: isize, x_: isize| -> f32 {
@@ -162,9 +169,9 @@ pub fn rotate(x: &[f32], s: Chw, degrees: f32, fill: f32) -> Vec<f32> {
         for oy in 0..s.h {
             for ox in 0..s.w {
                 let (dy, dx) = (oy as f32 - cy, ox as f32 - cx);
-                // inverse rotation: where does this output pixel come from?
-                let sx = cos * dx - sin * dy + cx;
-                let sy = sin * dx + cos * dy + cy;
+                // inverse map: where does this output pixel come from?
+                let sx = m[0] * dx + m[1] * dy + cx + shift[0];
+                let sy = m[2] * dx + m[3] * dy + cy + shift[1];
                 let (x0, y0) = (sx.floor(), sy.floor());
                 let (tx, ty) = (sx - x0, sy - y0);
                 let (x0, y0) = (x0 as isize, y0 as isize);
@@ -177,6 +184,94 @@ pub fn rotate(x: &[f32], s: Chw, degrees: f32, fill: f32) -> Vec<f32> {
         }
     }
     out
+}
+
+/// A standard normal sample (Box-Muller).
+pub fn standard_normal(rng: &mut StdRng) -> f32 {
+    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Seeded random affine augmentation, as in self-ensembling for domain adaptation (French et
+/// al. 2018): the identity plus Gaussian noise of `affine_std` on the 2x2 matrix, a uniform
+/// translation in `[-translate, translate]` pixels on each axis, then Gaussian pixel noise of
+/// `noise_std`, clamped to [0, 1]. Zero outside the image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomAffine {
+    /// Standard deviation of the noise added to the identity matrix.
+    pub affine_std: f32,
+    /// Largest translation, pixels.
+    pub translate: f32,
+    /// Standard deviation of the additive pixel noise.
+    pub noise_std: f32,
+}
+
+impl Default for RandomAffine {
+    /// French et al.'s digits settings: 0.1, 2 pixels, 0.1.
+    fn default() -> Self {
+        Self {
+            affine_std: 0.1,
+            translate: 2.0,
+            noise_std: 0.1,
+        }
+    }
+}
+
+impl RandomAffine {
+    /// Refuses negative or non-finite fields.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("affine_std", self.affine_std),
+            ("translate", self.translate),
+            ("noise_std", self.noise_std),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(DataError::Request(format!(
+                    "random affine: {name} must be finite and >= 0, got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One augmented copy of each item of `values` (items of shape `s`, row after row); the
+    /// same seed gives the same copies.
+    pub fn apply_rows(&self, values: &[f32], s: Chw, seed: u64) -> Result<Vec<f32>> {
+        self.validate()?;
+        let size = s.size();
+        if size == 0 || !values.len().is_multiple_of(size) {
+            return Err(DataError::Request(format!(
+                "random affine: {} values do not split into items of {:?}",
+                values.len(),
+                s.to_vec()
+            )));
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(values.len());
+        for item in values.chunks(size) {
+            let mut m = [1.0, 0.0, 0.0, 1.0];
+            if self.affine_std > 0.0 {
+                for v in &mut m {
+                    *v += self.affine_std * standard_normal(&mut rng);
+                }
+            }
+            let mut shift = [0.0, 0.0];
+            if self.translate > 0.0 {
+                for v in &mut shift {
+                    *v = rng.random_range(-self.translate..=self.translate);
+                }
+            }
+            let mut warped = warp_affine(item, s, m, shift, 0.0);
+            if self.noise_std > 0.0 {
+                for v in &mut warped {
+                    *v = (*v + self.noise_std * standard_normal(&mut rng)).clamp(0.0, 1.0);
+                }
+            }
+            out.extend(warped);
+        }
+        Ok(out)
+    }
 }
 
 /// Applies `f` to every item of `inputs`, whose items must be images; `f` returns the new
@@ -341,5 +436,49 @@ mod tests {
         assert_eq!(x, a.apply(&inputs, 1).unwrap());
         assert_ne!(x, a.apply(&inputs, 2).unwrap());
         assert!(x.values.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn affine_warps_translate_and_random_affine_is_seeded() {
+        let s = Chw::new(1, 3, 3);
+        let x: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        assert_eq!(
+            warp_affine(&x, s, [1.0, 0.0, 0.0, 1.0], [0.0, 0.0], -1.0),
+            x
+        );
+        // Each output pixel reads one to its right: the content moves left, the fill enters.
+        let left = warp_affine(&x, s, [1.0, 0.0, 0.0, 1.0], [1.0, 0.0], -1.0);
+        assert_eq!(left, vec![1.0, 2.0, -1.0, 4.0, 5.0, -1.0, 7.0, 8.0, -1.0]);
+        // Doubling the matrix zooms out: the corners read from outside.
+        let zoom = warp_affine(&x, s, [2.0, 0.0, 0.0, 2.0], [0.0, 0.0], -1.0);
+        assert_eq!(zoom[4], 4.0);
+        assert_eq!(zoom[0], -1.0);
+        assert_eq!(zoom[8], -1.0);
+
+        let two: Vec<f32> = (0..18).map(|v| v as f32 / 18.0).collect();
+        let none = RandomAffine {
+            affine_std: 0.0,
+            translate: 0.0,
+            noise_std: 0.0,
+        };
+        assert_eq!(none.apply_rows(&two, s, 3).unwrap(), two);
+        let a = RandomAffine::default();
+        let once = a.apply_rows(&two, s, 7).unwrap();
+        assert_eq!(once.len(), 18);
+        assert_eq!(once, a.apply_rows(&two, s, 7).unwrap());
+        assert_ne!(once, a.apply_rows(&two, s, 8).unwrap());
+        assert!(once.iter().all(|v| (0.0..=1.0).contains(v)));
+        let err = a.apply_rows(&two[..10], s, 7).unwrap_err().to_string();
+        assert!(err.contains("10 values"), "{err}");
+        let bad = RandomAffine {
+            translate: -1.0,
+            ..RandomAffine::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("translate")
+        );
     }
 }

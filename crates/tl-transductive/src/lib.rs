@@ -14,6 +14,7 @@
 //! | [`Mmd`] | + multi-kernel Gaussian MMD between feature distributions ([`loss::mmd`]) |
 //! | [`AdaBn`] | re-estimates batch-norm statistics on the target; no training |
 //! | [`SelfTraining`] | iterated, class-balanced, confidence-thresholded pseudo-labels |
+//! | [`SelfEnsembling`] | a mean teacher: the student agrees with its moving-average teacher on augmented target images |
 //!
 //! **No target label is used for training or model selection.** Every method trains a fixed
 //! number of epochs (early stopping, when configured, stops on the held-out *source*); the
@@ -24,11 +25,13 @@ mod common;
 pub mod coral;
 pub mod loss;
 pub mod mmd;
+pub mod self_ensembling;
 pub mod self_training;
 pub mod source_only;
 
 pub use adabn::AdaBn;
 pub use coral::DeepCoral;
 pub use mmd::Mmd;
+pub use self_ensembling::SelfEnsembling;
 pub use self_training::SelfTraining;
 pub use source_only::SourceOnly;

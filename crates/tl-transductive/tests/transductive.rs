@@ -335,3 +335,123 @@ fn pseudo_labels_are_confident_and_class_balanced() {
         vec![(0, 0), (1, 0), (2, 0), (4, 1), (5, 1)]
     );
 }
+
+#[test]
+fn self_ensembling_beats_source_only_on_rotated_blobs_and_returns_the_teacher() {
+    let _s = serial();
+    let device = dev();
+    let task = blob_task();
+    let model = source_model(&task, false, &device);
+    let (_, base) = SourceOnly::new()
+        .with_train(quick(10))
+        .fit(model.clone(), &task, &device)
+        .unwrap();
+    // About 90 steps in all: a teacher averaging over the last ~10 (alpha 0.9) rather than
+    // the paper's ~100 (0.99), which would still be mostly the source model at the end.
+    let method = SelfEnsembling::new()
+        .with_train(quick(10))
+        .with_teacher_alpha(0.9)
+        .with_confidence_threshold(0.9)
+        .with_augment(tl_data::transform::RandomAffine {
+            affine_std: 0.0,
+            translate: 0.0,
+            noise_std: 0.3,
+        });
+    let (adapted, r) = method.fit(model.clone(), &task, &device).unwrap();
+    let b = base.metrics.accuracy;
+    eprintln!("source-only {b}, self-ensembling {}", r.metrics.accuracy);
+    assert!(
+        r.metrics.accuracy > b + 0.05,
+        "self-ensembling {} vs source-only {b}",
+        r.metrics.accuracy
+    );
+    assert!(r.extra["source_accuracy"] > 0.95, "{:?}", r.extra);
+    let last = &r.history.last().unwrap().extra;
+    for key in [
+        "target_accuracy",
+        "student_target_accuracy",
+        "consistency_loss",
+        "class_balance_loss",
+        "confident_share",
+    ] {
+        assert!(last.contains_key(key), "{key}: {last:?}");
+    }
+    assert!(last["confident_share"] > 0.5, "{last:?}");
+    // The returned model is the teacher the last epoch recorded, and it still trains: its
+    // parameters track gradients again.
+    let returned =
+        tl_core::train::evaluate(&adapted, task.target_test.as_ref().unwrap(), &device, 256);
+    assert!((returned.accuracy - last["target_accuracy"]).abs() < 1e-9);
+    let (_, again) = SourceOnly::new()
+        .with_train(quick(1))
+        .fit(adapted, &task, &device)
+        .unwrap();
+    assert!(again.params.trainable > 0);
+    // Refusals by field.
+    for (field, err) in [
+        (
+            "teacher_alpha",
+            SelfEnsembling::new().with_teacher_alpha(1.0).validate(),
+        ),
+        (
+            "confidence_threshold",
+            SelfEnsembling::new()
+                .with_confidence_threshold(-0.1)
+                .validate(),
+        ),
+        (
+            "early_stopping",
+            SelfEnsembling::new()
+                .with_train(
+                    quick(1).with_early_stopping(Some(tl_core::train::EarlyStopping {
+                        patience: 2,
+                        min_delta: 0.0,
+                    })),
+                )
+                .validate(),
+        ),
+        (
+            "augment",
+            SelfEnsembling::new()
+                .with_augment(tl_data::transform::RandomAffine {
+                    affine_std: f32::NAN,
+                    translate: 2.0,
+                    noise_std: 0.1,
+                })
+                .validate(),
+        ),
+    ] {
+        let err = err.unwrap_err();
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+}
+
+#[test]
+fn self_ensembling_target_terms_count_confident_items_and_want_balance() {
+    use tl_transductive::self_ensembling::target_terms;
+    let device = dev();
+    let probs = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [2, 2]), &device);
+    // The student agrees with a confident teacher: no consistency loss.
+    let (c, _, share) = target_terms(
+        probs(vec![0.99, 0.01, 0.01, 0.99]),
+        probs(vec![0.99, 0.01, 0.01, 0.99]),
+        0.9,
+        2,
+    );
+    assert!(value(c).abs() < 1e-9);
+    assert_eq!(share, 1.0);
+    // It disagrees on the second item only: (0.5^2 + 0.5^2) / 2 averaged over two items, but
+    // only when the teacher is confident about that item.
+    let student = probs(vec![0.99, 0.01, 0.51, 0.49]);
+    let (c, _, share) = target_terms(student.clone(), probs(vec![0.99, 0.01, 0.01, 0.99]), 0.9, 2);
+    assert!((value(c) - 0.125).abs() < 1e-4, "{share}");
+    let (c, _, share) = target_terms(student, probs(vec![0.99, 0.01, 0.4, 0.6]), 0.9, 2);
+    assert!(value(c).abs() < 1e-9);
+    assert_eq!(share, 0.5);
+    // Class balance: a student that predicts one class everywhere pays more than a balanced
+    // one.
+    let confident = probs(vec![0.99, 0.01, 0.01, 0.99]);
+    let balanced = value(target_terms(confident.clone(), confident.clone(), 0.9, 2).1);
+    let one_class = value(target_terms(probs(vec![0.99, 0.01, 0.99, 0.01]), confident, 0.9, 2).1);
+    assert!(one_class > balanced + 1.0, "{one_class} vs {balanced}");
+}
