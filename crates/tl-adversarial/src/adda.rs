@@ -7,10 +7,8 @@ use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use tl_core::domain::{AdaptationRun, AdaptationSets};
-use tl_core::domain::{
-    check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
-};
+use tl_core::domain::AdaptationRun;
+use tl_core::domain::{check_adaptation_config as check_common, target_monitor};
 use tl_core::model::{Classifier, Encoder, Sequential, independent_copy};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
@@ -90,10 +88,14 @@ impl Adda {
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
         self.validate()?;
-        let sets =
-            AdaptationSets::from_task(task, NAME, self.source_valid_fraction, self.train.seed)?;
-        check_input(&model, task)?;
-        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let (sets, run) = AdaptationRun::begin(
+            NAME,
+            &model,
+            task,
+            self.source_valid_fraction,
+            self.train.seed,
+            device,
+        )?;
         let discriminator = self
             .discriminator
             .init(model.encoder.feature_dim(), device)?;

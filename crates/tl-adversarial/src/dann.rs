@@ -12,10 +12,8 @@ use burn::config::Config;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
-use tl_core::domain::{AdaptationRun, AdaptationSets};
-use tl_core::domain::{
-    check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
-};
+use tl_core::domain::AdaptationRun;
+use tl_core::domain::{check_adaptation_config as check_common, target_monitor};
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
@@ -121,10 +119,14 @@ impl Dann {
     ) -> Result<(Classifier<E>, FitReport)> {
         self.validate()?;
         let name = self.name();
-        let sets =
-            AdaptationSets::from_task(task, name, self.source_valid_fraction, self.train.seed)?;
-        check_input(&model, task)?;
-        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let (sets, run) = AdaptationRun::begin(
+            name,
+            &model,
+            task,
+            self.source_valid_fraction,
+            self.train.seed,
+            device,
+        )?;
         let features = model.encoder.feature_dim();
         let classes = model.num_classes();
         let width = match self.conditioning {

@@ -210,6 +210,23 @@ pub struct AdaptationRun {
 }
 
 impl AdaptationRun {
+    /// What every method does first: splits the task into [`AdaptationSets`] (refusing a task
+    /// without the parts `strategy` needs), refuses a `model` that does not fit the task, and
+    /// [`Self::start`]s the run with its encoder.
+    pub fn begin<'t, E: Encoder>(
+        strategy: &str,
+        model: &Classifier<E>,
+        task: &'t TransferTask,
+        valid_fraction: f64,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(AdaptationSets<'t>, Self)> {
+        let sets = AdaptationSets::from_task(task, strategy, valid_fraction, seed)?;
+        check_source_model(model, task)?;
+        let run = Self::start(&model.encoder, &sets, seed, device)?;
+        Ok((sets, run))
+    }
+
     /// Starts the clock, seeds `device`, and measures the proxy A-distance between the
     /// features `encoder` gives the source and the target before adaptation.
     pub fn start<E: Encoder>(

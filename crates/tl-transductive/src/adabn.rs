@@ -5,7 +5,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
 use tl_core::data::BatchPlan;
-use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::domain::AdaptationRun;
 use tl_core::model::{Classifier, Layer, Sequential};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
@@ -49,9 +49,7 @@ impl AdaBn {
         device: &Device,
     ) -> Result<(Classifier<Sequential>, FitReport)> {
         self.validate()?;
-        let sets = AdaptationSets::from_task(task, NAME, 0.1, self.seed)?;
-        crate::common::check_input(&model, task)?;
-        let run = AdaptationRun::start(&model.encoder, &sets, self.seed, device)?;
+        let (sets, run) = AdaptationRun::begin(NAME, &model, task, 0.1, self.seed, device)?;
         let encoder = self.restandardize(model.encoder.clone(), sets.target, device)?;
         let adapted = Classifier::new(encoder, model.head.clone())?;
         // The adapted model is for the target; on the source the original statistics hold.

@@ -4,15 +4,13 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
 use serde::Serialize;
 use tl_core::Result;
-use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::domain::AdaptationRun;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
 use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer, scalar};
 
-pub(crate) use tl_core::domain::{
-    check_adaptation_config as check_common, check_source_model as check_input, target_monitor,
-};
+pub(crate) use tl_core::domain::{check_adaptation_config as check_common, target_monitor};
 
 /// Trains `model` on the task's source labels and unlabelled target with a source
 /// cross-entropy plus `weight` x `transfer(encoder features of source, of target)`; the target
@@ -32,9 +30,7 @@ pub(crate) fn align<E: Encoder + 'static>(
     >,
     weight: f64,
 ) -> Result<(Classifier<E>, FitReport)> {
-    let sets = AdaptationSets::from_task(task, name, valid_fraction, train.seed)?;
-    check_input(&model, task)?;
-    let run = AdaptationRun::start(&model.encoder, &sets, train.seed, device)?;
+    let (sets, run) = AdaptationRun::begin(name, &model, task, valid_fraction, train.seed, device)?;
     let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
     let out = Trainer::new(train.clone()).fit_domains(
         model,

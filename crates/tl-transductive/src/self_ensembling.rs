@@ -8,7 +8,7 @@
 //!
 //! The teacher is what the method returns (as in the paper, it is the better of the two).
 
-use crate::common::{check_common, check_input};
+use crate::common::check_common;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -16,7 +16,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::domain::AdaptationRun;
 use tl_core::model::{Classifier, Encoder, ema_update, independent_copy};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
@@ -101,10 +101,14 @@ impl SelfEnsembling {
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
         self.validate()?;
-        let sets =
-            AdaptationSets::from_task(task, NAME, self.source_valid_fraction, self.train.seed)?;
-        check_input(&model, task)?;
-        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let (sets, run) = AdaptationRun::begin(
+            NAME,
+            &model,
+            task,
+            self.source_valid_fraction,
+            self.train.seed,
+            device,
+        )?;
         let item_shape = model.encoder.input_shape();
         let classes = model.num_classes();
         let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());

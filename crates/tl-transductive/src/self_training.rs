@@ -2,13 +2,13 @@
 //! the target items it is confident about, an equal share per class so that easy classes do
 //! not crowd out the rest, trains on them with the source, and repeats with a growing share.
 
-use crate::common::{check_common, check_input};
+use crate::common::check_common;
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use tl_core::data::{Inputs, LabelledSet};
-use tl_core::domain::{AdaptationRun, AdaptationSets};
+use tl_core::domain::AdaptationRun;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
@@ -105,10 +105,14 @@ impl SelfTraining {
         device: &Device,
     ) -> Result<(Classifier<E>, FitReport)> {
         self.validate()?;
-        let sets =
-            AdaptationSets::from_task(task, NAME, self.source_valid_fraction, self.train.seed)?;
-        check_input(&model, task)?;
-        let run = AdaptationRun::start(&model.encoder, &sets, self.train.seed, device)?;
+        let (sets, run) = AdaptationRun::begin(
+            NAME,
+            &model,
+            task,
+            self.source_valid_fraction,
+            self.train.seed,
+            device,
+        )?;
         let classes = model.num_classes();
         let mut model = model;
         let mut history = Vec::new();

@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_core::model::{Classifier, Sequential, SequentialConfig, head_config};
+use tl_core::report::FitReport;
 use tl_core::task::TransferTask;
 use tl_core::train::{TrainConfig, Trainer};
 use tl_data::shift::rotated_blobs;
@@ -112,16 +113,22 @@ fn quick(epochs: usize) -> TrainConfig {
         .with_seed(0)
 }
 
+/// The rotated-blobs task, its source model, and source-only's report (10 epochs).
+fn blobs_and_baseline(device: &Device) -> (TransferTask, Classifier<Sequential>, FitReport) {
+    let task = blob_task();
+    let model = source_model(&task, false, device);
+    let (_, base) = SourceOnly::new()
+        .with_train(quick(10))
+        .fit(model.clone(), &task, device)
+        .unwrap();
+    (task, model, base)
+}
+
 #[test]
 fn each_method_beats_source_only_on_rotated_blobs() {
     let _s = serial();
     let device = dev();
-    let task = blob_task();
-    let model = source_model(&task, false, &device);
-    let (_, base) = SourceOnly::new()
-        .with_train(quick(10))
-        .fit(model.clone(), &task, &device)
-        .unwrap();
+    let (task, model, base) = blobs_and_baseline(&device);
     let (_, c) = DeepCoral::new()
         .with_train(quick(10))
         .with_weight(10.0)
@@ -340,12 +347,7 @@ fn pseudo_labels_are_confident_and_class_balanced() {
 fn self_ensembling_beats_source_only_on_rotated_blobs_and_returns_the_teacher() {
     let _s = serial();
     let device = dev();
-    let task = blob_task();
-    let model = source_model(&task, false, &device);
-    let (_, base) = SourceOnly::new()
-        .with_train(quick(10))
-        .fit(model.clone(), &task, &device)
-        .unwrap();
+    let (task, model, base) = blobs_and_baseline(&device);
     // About 90 steps in all: a teacher averaging over the last ~10 (alpha 0.9) rather than
     // the paper's ~100 (0.99), which would still be mostly the source model at the end.
     let method = SelfEnsembling::new()
