@@ -614,6 +614,15 @@ fn a_moving_average_of_weights_blends_in_visiting_order_and_keeps_the_teacher() 
             "{b} from {t} and {s}"
         );
     }
+    // On an autodiff device a trainable module stays trainable after a blend, a frozen one
+    // frozen.
+    let ad = dev.clone().autodiff();
+    let trainable = mlp(4, 8, 3, &ad);
+    let total = count_params(&trainable).total;
+    let after = ema_update(trainable.clone(), &student.clone().fork(&ad), 0.5);
+    assert_eq!(count_params(&after).trainable, total);
+    let frozen = ema_update(trainable.no_grad(), &student.clone().fork(&ad), 0.5);
+    assert_eq!(count_params(&frozen).trainable, 0);
     // alpha 0 copies the student's values; alpha 1 keeps the teacher's.
     assert_eq!(weights(&ema_update(blended.clone(), &student, 0.0)), s);
     assert_eq!(

@@ -675,7 +675,11 @@ pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
             let alpha = self.alpha;
             param.map(|t| {
                 let shape = t.shape();
-                t.detach() * alpha + s.reshape(shape) * (1.0 - alpha)
+                let tracked = t.is_require_grad();
+                let blended = t.detach() * alpha + s.reshape(shape) * (1.0 - alpha);
+                // A parameter that tracked gradients still does (the blend itself is a
+                // detached value).
+                blended.detach().set_require_grad(tracked)
             })
         }
     }

@@ -368,6 +368,10 @@ fn self_ensembling_beats_source_only_on_rotated_blobs_and_returns_the_teacher() 
         r.metrics.accuracy
     );
     assert!(r.extra["source_accuracy"] > 0.95, "{:?}", r.extra);
+    assert_eq!(
+        r.params.trainable, r.params.total,
+        "the returned teacher trains"
+    );
     let last = &r.history.last().unwrap().extra;
     for key in [
         "target_accuracy",
