@@ -23,8 +23,8 @@
 //! model classifies digits 0-4 drawn under a generated shift (rotated by `--shift-degrees`,
 //! 25 by default): the held-out 0-4 images, rotated, are the unlabelled target, and the same
 //! images with their labels score it (the transductive setting). Rows: `source-only` (more
-//! source training), tl-transductive's `deep-coral`, `mmd`, `self-training`, and
-//! tl-adversarial's `dann` and `adda`.
+//! source training), tl-transductive's `deep-coral`, `mmd`, `self-training`,
+//! `self-ensembling`, and tl-adversarial's `dann` and `adda`.
 //!
 //! ```text
 //! cargo run --release --example compare -- [--device flex|ndarray|wgpu|wgpu-cpu|auto]
