@@ -651,14 +651,6 @@ pub fn independent_copy<M: Module>(module: &M) -> M {
 /// visiting order (the two must share one architecture). The student's values are detached;
 /// the teacher keeps its parameter ids and gradient flags.
 pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
-    struct Collect(Vec<Tensor<1>>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            let t = param.val().detach();
-            let n = t.shape().num_elements();
-            self.0.push(t.reshape([n]));
-        }
-    }
     struct Blend {
         student: std::vec::IntoIter<Tensor<1>>,
         alpha: f64,
@@ -676,19 +668,33 @@ pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
             param.map(|t| {
                 let shape = t.shape();
                 let tracked = t.is_require_grad();
-                let blended = t.detach() * alpha + s.reshape(shape) * (1.0 - alpha);
+                let blended = t.detach() * alpha + s.detach().reshape(shape) * (1.0 - alpha);
                 // A parameter that tracked gradients still does (the blend itself is a
                 // detached value).
                 blended.detach().set_require_grad(tracked)
             })
         }
     }
-    let mut c = Collect(Vec::new());
-    student.visit(&mut c);
     teacher.map(&mut Blend {
-        student: c.0.into_iter(),
+        student: flat_params(student).into_iter(),
         alpha,
     })
+}
+
+/// Every float parameter of a module, flattened, in visiting order (gradients still flow
+/// through them: L2-SP's distance from the pretrained weights is built from these).
+pub fn flat_params<M: Module>(module: &M) -> Vec<Tensor<1>> {
+    struct Collect(Vec<Tensor<1>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let n = t.shape().num_elements();
+            self.0.push(t.reshape([n]));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
 }
 
 #[cfg(test)]

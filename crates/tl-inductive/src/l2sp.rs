@@ -7,7 +7,6 @@
 
 use crate::common::{Start, check_common, start, trainer};
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Tensor};
 use tl_core::data::Batch;
@@ -40,20 +39,7 @@ pub struct L2Sp {
     pub head_lr_factor: f64,
 }
 
-/// Every float parameter of a module, flattened, in visiting order.
-pub fn flat_params<M: Module>(module: &M) -> Vec<Tensor<1>> {
-    struct Collect(Vec<Tensor<1>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let t = param.val();
-            let n = t.shape().num_elements();
-            self.0.push(t.reshape([n]));
-        }
-    }
-    let mut c = Collect(Vec::new());
-    module.visit(&mut c);
-    c.0
-}
+pub use tl_core::model::flat_params;
 
 /// `sum_i ||a_i - b_i||^2` over matching tensors.
 fn squared_distance(a: &[Tensor<1>], b: &[Tensor<1>]) -> Option<Tensor<1>> {

@@ -113,10 +113,7 @@ impl SelfEnsembling {
         let classes = model.num_classes();
         let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
         let teacher: RefCell<Option<Classifier<E>>> = RefCell::new(None);
-        let perturb = |x: Tensor<2>, seed: u64| -> Result<Tensor<2>> {
-            perturb(x, &item_shape, &self.augment, seed)
-        };
-        let failure: RefCell<Option<CoreError>> = RefCell::new(None);
+        let perturb = |x: Tensor<2>, seed: u64| perturb(x, &item_shape, &self.augment, seed);
         let out = Trainer::new(self.train.clone()).fit_domains(
             model,
             &sets.source_train,
@@ -131,21 +128,9 @@ impl SelfEnsembling {
                     Some(t) => ema_update(t, m, self.teacher_alpha),
                 };
                 let seed = self.train.seed ^ (b.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let views = perturb(b.source.inputs.clone(), seed).and_then(|xs| {
-                    Ok((
-                        xs,
-                        perturb(b.target.clone(), seed ^ 1)?,
-                        perturb(b.target.clone(), seed ^ 2)?,
-                    ))
-                });
-                let (xs, xt_student, xt_teacher) = match views {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // Reported after the loop; a zero loss keeps the loop well defined.
-                        failure.borrow_mut().get_or_insert(e);
-                        (b.source.inputs.clone(), b.target.clone(), b.target.clone())
-                    }
-                };
+                let xs = perturb(b.source.inputs.clone(), seed);
+                let xt_student = perturb(b.target.clone(), seed ^ 1);
+                let xt_teacher = perturb(b.target.clone(), seed ^ 2);
                 let logits = m.forward(xs);
                 let class_loss = ce.forward(logits.clone(), b.source.labels.clone());
                 let p_student = softmax(m.forward(xt_student), 1);
@@ -183,9 +168,6 @@ impl SelfEnsembling {
                 out
             },
         )?;
-        if let Some(e) = failure.into_inner() {
-            return Err(e);
-        }
         let student = out.model;
         let adapted = match teacher.into_inner() {
             // The student's module (its parameter ids and gradient flags) with the teacher's
@@ -237,20 +219,17 @@ pub fn target_terms(
 }
 
 /// A random view of a batch: images get `augment` (affine warp, translation, noise); other
-/// items get its Gaussian noise only.
-fn perturb(
-    x: Tensor<2>,
-    item_shape: &[usize],
-    augment: &RandomAffine,
-    seed: u64,
-) -> Result<Tensor<2>> {
+/// items get its Gaussian noise only. `augment` was validated by `fit` and every row of `x`
+/// is one item of `item_shape` (the model's input, checked against the task), so the warp
+/// cannot refuse it.
+fn perturb(x: Tensor<2>, item_shape: &[usize], augment: &RandomAffine, seed: u64) -> Tensor<2> {
     let device = x.device();
     let shape = x.dims();
     let values: Vec<f32> = x.into_data().iter::<f32>().collect();
     let out = match item_shape {
         [c, h, w] => augment
             .apply_rows(&values, Chw::new(*c, *h, *w), seed)
-            .map_err(|e| CoreError::config("augment", e.to_string()))?,
+            .expect("a validated augmentation of whole items"),
         _ => {
             use rand::SeedableRng;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -260,5 +239,5 @@ fn perturb(
                 .collect()
         }
     };
-    Ok(Tensor::from_data(TensorData::new(out, shape), &device))
+    Tensor::from_data(TensorData::new(out, shape), &device)
 }
