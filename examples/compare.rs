@@ -203,29 +203,6 @@ fn domain_shift(
     Ok(out)
 }
 
-/// Per-seed accuracy difference `name - baseline` (each seed shares the labelled split and
-/// the pretrained model): mean, sample standard deviation, seeds where `name` is ahead, seeds.
-fn paired_gain(comparison: &Comparison, name: &str, baseline: &str) -> (f64, f64, usize, usize) {
-    let acc = |strategy: &str, seed: u64| {
-        comparison
-            .reports
-            .iter()
-            .find(|r| r.strategy == strategy && r.seed == seed)
-            .map(|r| r.metrics.accuracy)
-    };
-    let diffs: Vec<f64> = comparison
-        .reports
-        .iter()
-        .filter(|r| r.strategy == name)
-        .filter_map(|r| Some(r.metrics.accuracy - acc(baseline, r.seed)?))
-        .collect();
-    let n = diffs.len();
-    let mean = diffs.iter().sum::<f64>() / n.max(1) as f64;
-    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
-    let wins = diffs.iter().filter(|d| **d > 0.0).count();
-    (mean, var.sqrt(), wins, n)
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -369,14 +346,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         args.labels_per_class, args.target_epochs, args.seeds
     );
     println!("{}", comparison.to_markdown());
-    for name in ["full-fine-tune", "fine-tune-new-fc", "linear-probe"] {
-        let (mean, sd, wins, n) = paired_gain(&comparison, name, "scratch");
-        println!(
-            "{name} vs scratch, paired by seed: {:+.2} ± {:.2} points, ahead on {wins} of {n} seeds",
-            100.0 * mean,
-            100.0 * sd
-        );
-    }
+    println!("{}", comparison.gains_to_markdown("scratch"));
     println!(
         "\nSame task, new domain: digits 0-4 rotated by {} degrees (unlabelled), {} seeds\n",
         args.shift_degrees, args.seeds

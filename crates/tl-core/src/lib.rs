@@ -51,7 +51,7 @@ pub mod prelude {
         Classifier, Encoder, LayerConfig, ParamCount, Sequential, SequentialConfig, count_params,
         head_config,
     };
-    pub use crate::report::{Comparison, EpochRecord, FitReport};
+    pub use crate::report::{Comparison, EpochRecord, FitReport, PairedGain};
     pub use crate::task::{TaskPart, TransferTask};
     pub use crate::train::{
         ClassifierModel, DomainBatch, DomainStep, EarlyStopping, OptimizerKind, ProgressEvent,

@@ -90,6 +90,21 @@ pub struct SummaryRow {
     pub wall_time_mean_s: f64,
 }
 
+/// How much one strategy gains over a baseline, paired run by run: each of its runs is set
+/// against the baseline's run with the same seed (the same data split and, in a transfer
+/// comparison, the same pretrained model), which removes the spread the seed causes in both.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PairedGain {
+    /// Mean accuracy difference (strategy minus baseline), as a fraction.
+    pub mean: f64,
+    /// Sample standard deviation of the differences (0 for one pair).
+    pub std: f64,
+    /// Pairs where the strategy is strictly ahead.
+    pub ahead: usize,
+    /// Pairs found (seeds both strategies ran).
+    pub pairs: usize,
+}
+
 /// A list of reports to set side by side.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -132,6 +147,64 @@ impl Comparison {
                 }
             })
             .collect()
+    }
+
+    /// The gain of `strategy` over `baseline` in target accuracy, paired by seed; `None`
+    /// when no seed has a run of both. A seed with several runs of one strategy uses its
+    /// first.
+    pub fn paired_gain(&self, strategy: &str, baseline: &str) -> Option<PairedGain> {
+        let first = |name: &str, seed: u64| {
+            self.reports
+                .iter()
+                .find(|r| r.strategy == name && r.seed == seed)
+                .map(|r| r.metrics.accuracy)
+        };
+        let mut seeds: Vec<u64> = Vec::new();
+        for r in self.reports.iter().filter(|r| r.strategy == strategy) {
+            if !seeds.contains(&r.seed) {
+                seeds.push(r.seed);
+            }
+        }
+        let diffs: Vec<f64> = seeds
+            .into_iter()
+            .filter_map(|seed| Some(first(strategy, seed)? - first(baseline, seed)?))
+            .collect();
+        if diffs.is_empty() {
+            return None;
+        }
+        let (mean, std) = mean_std(&diffs);
+        Some(PairedGain {
+            mean,
+            std,
+            ahead: diffs.iter().filter(|d| **d > 0.0).count(),
+            pairs: diffs.len(),
+        })
+    }
+
+    /// Every other strategy's [`paired_gain`](Self::paired_gain) over `baseline` as a Markdown
+    /// table (points of accuracy), in first-seen order; strategies with no shared seed are
+    /// left out.
+    pub fn gains_to_markdown(&self, baseline: &str) -> String {
+        let mut out = format!(
+            "| strategy | gain over {baseline} (points, paired by seed) | ahead on |\n|---|---:|---:|\n"
+        );
+        for row in self.summary() {
+            if row.strategy == baseline {
+                continue;
+            }
+            if let Some(g) = self.paired_gain(&row.strategy, baseline) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:+.2} ± {:.2} | {} of {} |",
+                    row.strategy,
+                    100.0 * g.mean,
+                    100.0 * g.std,
+                    g.ahead,
+                    g.pairs
+                );
+            }
+        }
+        out
     }
 
     /// The summary as a Markdown table.
@@ -216,6 +289,30 @@ mod tests {
             seed,
             extra: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn paired_gain_matches_runs_by_seed() {
+        let mut c = Comparison::default();
+        // Seed 0: a 1.0, b 0.5; seed 1: a 0.5, b 0.0; seed 2 has only b; seed 3 only a.
+        c.push(report("a", 0, &[0, 0]));
+        c.push(report("b", 1, &[1, 1]));
+        c.push(report("b", 0, &[0, 1]));
+        c.push(report("a", 1, &[0, 1]));
+        c.push(report("b", 2, &[0, 0]));
+        c.push(report("a", 3, &[0, 0]));
+        let g = c.paired_gain("a", "b").unwrap();
+        assert_eq!(g.pairs, 2);
+        assert_eq!(g.ahead, 2);
+        assert!((g.mean - 0.5).abs() < 1e-12);
+        assert!(g.std.abs() < 1e-12);
+        let back = c.paired_gain("b", "a").unwrap();
+        assert!((back.mean + 0.5).abs() < 1e-12);
+        assert_eq!(back.ahead, 0);
+        assert_eq!(c.paired_gain("a", "missing"), None);
+        let md = c.gains_to_markdown("b");
+        assert!(md.contains("| a | +50.00 ± 0.00 | 2 of 2 |"), "{md}");
+        assert!(!md.contains("| b |"), "{md}");
     }
 
     #[test]
