@@ -243,7 +243,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(&source_valid),
             &dev,
         )?;
-        let source_acc = evaluate(&pre.model, &source_valid, &dev, 256).accuracy;
+        let source_acc = evaluate(&pre.model, &source_valid, &dev, 256)?.accuracy;
         eprintln!(
             "seed {seed}: pretrained on 0-4 in {:.1} s, source validation accuracy {:.2} %",
             start.elapsed().as_secs_f64(),

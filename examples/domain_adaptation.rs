@@ -237,8 +237,8 @@ fn plot(
     let (src, tgt) = (source.select(&si), target.select(&ti));
     let mut drawn = Vec::new();
     for (name, source_encoder, target_encoder) in panels {
-        let mut rows = encode_inputs(*source_encoder, &src.inputs, dev, 256);
-        rows.extend(encode_inputs(*target_encoder, &tgt.inputs, dev, 256));
+        let mut rows = encode_inputs(*source_encoder, &src.inputs, dev, 256)?;
+        rows.extend(encode_inputs(*target_encoder, &tgt.inputs, dev, 256)?);
         let xy = pca_2d(&rows, target_encoder.feature_dim())?;
         let points = xy
             .iter()
@@ -314,7 +314,7 @@ fn digits(
             eprintln!(
                 "[{:>5.0} s] USPS source model seed {seed}: {:.2} % on USPS test",
                 started.elapsed().as_secs_f64(),
-                100.0 * evaluate(&out.model, &usps_test, dev, 256).accuracy
+                100.0 * evaluate(&out.model, &usps_test, dev, 256)?.accuracy
             );
             let (target_pool, _) = k_per_class(&mnist_train, per_class, seed)?;
             let test: Vec<usize> = (0..2000).collect();
@@ -324,7 +324,7 @@ fn digits(
                 .with_target_test(mnist_test.select(&test));
             (task, out.model)
         };
-        let base = evaluate(&model, task.target_test.as_ref().expect("set"), dev, 256).accuracy;
+        let base = evaluate(&model, task.target_test.as_ref().expect("set"), dev, 256)?.accuracy;
         eprintln!(
             "{label} seed {seed}: unadapted source model {:.2} %",
             100.0 * base

@@ -7,6 +7,7 @@ use burn::module::Module;
 use common::*;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::WEIGHTS_FILE;
+use tl::tl_core::train::{encode_all, encode_inputs};
 
 fn quick(epochs: usize, seed: u64) -> TrainConfig {
     TrainConfig::new()
@@ -33,7 +34,7 @@ fn the_loop_learns_a_separable_problem() {
         })
         .fit(model, &train, Some(&test), &dev)
         .unwrap();
-    let m = evaluate(&out.model, &test, &dev, 64);
+    let m = evaluate(&out.model, &test, &dev, 64).unwrap();
     assert!(m.accuracy >= 0.95, "accuracy {}", m.accuracy);
     assert_eq!(out.history.len(), 8);
     assert_eq!(epochs_seen, 8);
@@ -179,7 +180,7 @@ fn a_nan_stops_training_and_the_last_checkpoint_still_predicts() {
     }
     assert!(err_message_mentions_epoch(4, 2));
     let restored = load_checkpoint(mlp(6, 16, 3, &dev), &dir.join("last")).unwrap();
-    let m = evaluate(&restored, &train, &dev, 64);
+    let m = evaluate(&restored, &train, &dev, 64).unwrap();
     assert!(
         m.accuracy > 0.9,
         "the epoch-3 weights predict: {}",
@@ -217,8 +218,8 @@ fn checkpoints_round_trip_and_refuse_other_architectures() {
     let back = load_checkpoint(mlp(6, 16, 3, &dev), &dir).unwrap();
     let set = blobs(3, 10, 6, 0.8, 6);
     assert_eq!(
-        predict(&model, &set, &dev, 8),
-        predict(&back, &set, &dev, 8)
+        predict(&model, &set, &dev, 8).unwrap(),
+        predict(&back, &set, &dev, 8).unwrap()
     );
     assert_eq!(weights(&model), weights(&back));
 
@@ -276,7 +277,7 @@ fn early_stopping_keeps_the_best_epoch() {
         .map(|r| r.valid_accuracy.unwrap())
         .fold(0.0, f64::max);
     assert_eq!(out.history[out.best_epoch - 1].valid_accuracy, Some(best));
-    let kept = evaluate(&out.model, &valid, &dev, 64).accuracy;
+    let kept = evaluate(&out.model, &valid, &dev, 64).unwrap().accuracy;
     assert!(
         (kept - best).abs() < 1e-9,
         "restored weights score {kept}, best {best}"
@@ -288,6 +289,21 @@ fn early_stopping_keeps_the_best_epoch() {
     .fit(mlp(6, 16, 3, &dev), &train, None, &dev)
     .unwrap_err();
     assert!(err.to_string().contains("needs a validation set"), "{err}");
+    // A patience of 0 or a min_delta that nothing can beat would silently keep epoch 1.
+    for (patience, min_delta, field) in [
+        (0, 0.0, "early_stopping.patience"),
+        (2, f64::NAN, "early_stopping.min_delta"),
+        (2, -0.1, "early_stopping.min_delta"),
+    ] {
+        let stop = Some(EarlyStopping {
+            patience,
+            min_delta,
+        });
+        let err = Trainer::new(quick(2, 0).with_early_stopping(stop))
+            .fit(mlp(6, 16, 3, &dev), &train, Some(&valid), &dev)
+            .unwrap_err();
+        assert!(err.to_string().contains(field), "{err}");
+    }
 }
 
 #[test]
@@ -393,7 +409,7 @@ fn every_optimiser_and_schedule_trains() {
         let out = Trainer::new(config)
             .fit(mlp(6, 16, 3, &dev), &train, None, &dev)
             .unwrap();
-        let acc = evaluate(&out.model, &train, &dev, 64).accuracy;
+        let acc = evaluate(&out.model, &train, &dev, 64).unwrap().accuracy;
         assert!(acc >= 0.9, "{opt:?} with {sched:?}: {acc}");
     }
 }
@@ -629,4 +645,34 @@ fn a_moving_average_of_weights_blends_in_visiting_order_and_keeps_the_teacher() 
         weights(&ema_update(blended.clone(), &student, 1.0)),
         weights(&blended)
     );
+}
+
+#[test]
+fn inference_helpers_refuse_sets_the_model_cannot_take() {
+    let _serial = serial();
+    let dev = test_device();
+    let model = mlp(6, 16, 3, &dev);
+    let fits = blobs(3, 4, 6, 0.8, 1);
+    assert_eq!(predict(&model, &fits, &dev, 5).unwrap().len(), fits.len());
+    assert_eq!(
+        encode_all(&model.encoder, &fits, &dev, 5).unwrap().len(),
+        fits.len() * model.encoder.feature_dim()
+    );
+    // Items of another shape: an error naming both shapes, never a Burn panic.
+    let wide = blobs(3, 4, 8, 0.8, 1);
+    let err = evaluate(&model, &wide, &dev, 64).unwrap_err().to_string();
+    assert!(err.contains("[8]") && err.contains("[6]"), "{err}");
+    assert!(predict(&model, &wide, &dev, 64).is_err());
+    assert!(encode_all(&model.encoder, &wide, &dev, 64).is_err());
+    assert!(encode_inputs(&model.encoder, &wide.inputs, &dev, 64).is_err());
+    // Labels the model cannot predict, an empty set, a zero batch.
+    let more = blobs(5, 4, 6, 0.8, 1);
+    let err = evaluate(&model, &more, &dev, 64).unwrap_err().to_string();
+    assert!(err.contains("5 classes but the model predicts 3"), "{err}");
+    let err = evaluate(&model, &fits.select(&[]), &dev, 64)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty"), "{err}");
+    let err = evaluate(&model, &fits, &dev, 0).unwrap_err().to_string();
+    assert!(err.contains("batch_size"), "{err}");
 }

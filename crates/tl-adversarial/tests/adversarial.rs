@@ -198,6 +198,7 @@ fn tl_transductive_free_source_only(
         .fit(model.clone(), task.source.as_ref().unwrap(), None, device)
         .unwrap();
     let acc = tl_core::train::evaluate(&out.model, task.target_test.as_ref().unwrap(), device, 256)
+        .unwrap()
         .accuracy;
     (out.model, acc)
 }

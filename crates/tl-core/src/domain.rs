@@ -260,7 +260,7 @@ impl AdaptationRun {
         device: &Device,
     ) -> Result<FitReport> {
         let wall_time_s = self.started.elapsed().as_secs_f64();
-        let source_accuracy = evaluate(source, &sets.source_valid, device, 256).accuracy;
+        let source_accuracy = evaluate(source, &sets.source_valid, device, 256)?.accuracy;
         let pad_after = pad_of(&source.encoder, &adapted.encoder, sets, self.seed, device)?;
         let mut extra = BTreeMap::new();
         extra.insert("source_accuracy".to_string(), source_accuracy);
@@ -271,7 +271,7 @@ impl AdaptationRun {
             config: serde_json::to_value(config)
                 .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))?,
             history,
-            metrics: evaluate(adapted, sets.target_test, device, 256),
+            metrics: evaluate(adapted, sets.target_test, device, 256)?,
             wall_time_s,
             params: count_params(adapted),
             device: crate::device::device_label(device),
@@ -296,8 +296,8 @@ pub fn pad_of<E: Encoder>(
         .inputs
         .select(&spread(sets.source_train.len(), PAD_ITEMS));
     let tgt = sets.target.inputs.select(&take(sets.target.len()));
-    let fs = encode_inputs(source_encoder, &src, device, 256);
-    let ft = encode_inputs(target_encoder, &tgt, device, 256);
+    let fs = encode_inputs(source_encoder, &src, device, 256)?;
+    let ft = encode_inputs(target_encoder, &tgt, device, 256)?;
     proxy_a_distance(&fs, &ft, source_encoder.feature_dim(), PAD_ITEMS, seed)
 }
 
@@ -349,6 +349,19 @@ pub fn check_source_model<E: Encoder>(model: &Classifier<E>, task: &TransferTask
             ),
         ));
     }
+    // The task bounds target labels by its classes; the source's are bounded here.
+    if let Some(source) = &task.source
+        && source.num_classes() > model.num_classes()
+    {
+        return Err(CoreError::data(
+            &source.domain,
+            format!(
+                "the source has {} classes but the model predicts {}",
+                source.num_classes(),
+                model.num_classes()
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -362,11 +375,9 @@ pub fn target_monitor<'a, M: ClassifierModel>(
 ) -> impl FnMut(&M) -> BTreeMap<String, f64> + 'a {
     move |m: &M| {
         let mut out = BTreeMap::new();
-        if on {
-            out.insert(
-                "target_accuracy".to_string(),
-                evaluate(m, sets.target_test, device, 256).accuracy,
-            );
+        // `AdaptationRun::begin` checked the test set against the model.
+        if on && let Ok(metrics) = evaluate(m, sets.target_test, device, 256) {
+            out.insert("target_accuracy".to_string(), metrics.accuracy);
         }
         out
     }

@@ -392,9 +392,20 @@ impl Sequential {
     /// - `x`: `[batch, prod(input_shape)]`
     /// - returns `[batch, output_dim]`
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut act = match reshape_items::<4>(x.clone(), &self.config.input_shape) {
-            Ok(image) => Act::Image(image),
-            Err(_) => Act::Flat(x),
+        let mut act = if self.config.input_shape.len() == 3 {
+            let width = x.dims()[1];
+            match reshape_items::<4>(x, &self.config.input_shape) {
+                Ok(image) => Act::Image(image),
+                // The checked entry points (`Trainer`, `evaluate`, `predict`, `encode_*`)
+                // refuse such inputs with an error first; a raw call gets this message.
+                Err(_) => panic!(
+                    "Sequential takes rows of {} values (items {:?}), got rows of {width}",
+                    self.config.input_shape.iter().product::<usize>(),
+                    self.config.input_shape
+                ),
+            }
+        } else {
+            Act::Flat(x)
         };
         for layer in &self.layers {
             act = match (layer, act) {

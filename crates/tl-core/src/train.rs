@@ -211,6 +211,20 @@ impl TrainConfig {
                 format!("{clip} must be > 0"),
             ));
         }
+        if let Some(stop) = &self.early_stopping {
+            if stop.patience == 0 {
+                return Err(CoreError::config(
+                    "early_stopping.patience",
+                    "must be at least 1",
+                ));
+            }
+            if !(stop.min_delta >= 0.0 && stop.min_delta.is_finite()) {
+                return Err(CoreError::config(
+                    "early_stopping.min_delta",
+                    format!("{} must be finite and >= 0", stop.min_delta),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -609,7 +623,7 @@ impl<'a> Trainer<'a> {
             }
             let (valid_loss, valid_accuracy) = match valid {
                 Some(v) => {
-                    let m = evaluate(&model, v, device, cfg.batch_size.max(256));
+                    let m = evaluate(&model, v, device, cfg.batch_size.max(256))?;
                     (m.loss, Some(m.accuracy))
                 }
                 None => (None, None),
@@ -795,7 +809,9 @@ impl<'a> Trainer<'a> {
     }
 }
 
-fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
+/// Refuses a set `model` cannot train on or be scored on: invalid, empty, items of another
+/// shape, or more classes than the model predicts (`what` names the set in the error).
+pub fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
     set.validate()?;
     if set.is_empty() {
         return Err(CoreError::data(
@@ -856,29 +872,39 @@ pub fn argmax_rows(scores: Tensor<2>) -> Vec<usize> {
         .collect()
 }
 
+/// Refuses inputs a model cannot run on (another item shape) and a zero batch size.
+fn check_inputs(inputs: &Inputs, shape: &[usize], name: &str, batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(CoreError::config("batch_size", "must be at least 1"));
+    }
+    inputs.check_fits(shape, name)
+}
+
 /// Predicted classes for every item of `set`, in order (inference mode, no gradients).
+/// Refuses a set of another item shape than the model takes.
 pub fn predict<M: ClassifierModel>(
     model: &M,
     set: &LabelledSet,
     device: &Device,
     batch_size: usize,
-) -> Vec<usize> {
+) -> Result<Vec<usize>> {
+    check_inputs(&set.inputs, &model.input_shape(), &set.domain, batch_size)?;
     let model = model.valid();
-    map_batches(set, device, batch_size, |x| argmax_rows(model.logits(x)))
+    Ok(map_batches(set, device, batch_size, |x| {
+        argmax_rows(model.logits(x))
+    }))
 }
 
 /// An encoder's features for every item of `set` (inference mode), row after row
-/// (`set.len() * encoder.feature_dim()` values).
+/// (`set.len() * encoder.feature_dim()` values). Refuses a set of another item shape than
+/// the encoder takes.
 pub fn encode_all<E: Encoder>(
     encoder: &E,
     set: &LabelledSet,
     device: &Device,
     batch_size: usize,
-) -> Vec<f32> {
-    let encoder = encoder.valid();
-    map_batches(set, device, batch_size, |x| {
-        encoder.encode(x).into_data().iter::<f32>().collect()
-    })
+) -> Result<Vec<f32>> {
+    encode_inputs(encoder, &set.inputs, device, batch_size)
 }
 
 /// Runs `f` on every batch of `set`'s inputs, in order, on the plain (no autodiff) device,
@@ -908,27 +934,32 @@ pub fn map_input_batches<T>(
         .collect()
 }
 
-/// An encoder's features of bare inputs (inference mode), row after row.
+/// An encoder's features of bare inputs (inference mode), row after row. Refuses inputs of
+/// another item shape than the encoder takes.
 pub fn encode_inputs<E: Encoder>(
     encoder: &E,
     inputs: &Inputs,
     device: &Device,
     batch_size: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>> {
+    check_inputs(inputs, &encoder.input_shape(), "inputs", batch_size)?;
     let encoder = encoder.valid();
-    map_input_batches(inputs, device, batch_size, |x| {
+    Ok(map_input_batches(inputs, device, batch_size, |x| {
         encoder.encode(x).into_data().iter::<f32>().collect()
-    })
+    }))
 }
 
 /// Accuracy, macro-F1, confusion matrix, per-class accuracy and mean cross-entropy of
-/// `model` on `set` (inference mode, no gradients).
+/// `model` on `set` (inference mode, no gradients). Refuses an invalid or empty set, items
+/// of another shape than the model takes, and labels beyond its classes.
 pub fn evaluate<M: ClassifierModel>(
     model: &M,
     set: &LabelledSet,
     device: &Device,
     batch_size: usize,
-) -> Metrics {
+) -> Result<Metrics> {
+    check_set(model, set, "evaluation")?;
+    check_inputs(&set.inputs, &model.input_shape(), &set.domain, batch_size)?;
     let model = model.valid();
     let plain = device.clone().without_autodiff();
     let loss = CrossEntropyLossConfig::new().init(&plain);
@@ -950,5 +981,5 @@ pub fn evaluate<M: ClassifierModel>(
         model.num_classes().max(set.num_classes()),
     );
     metrics.loss = Some(loss_sum / set.len().max(1) as f64);
-    metrics
+    Ok(metrics)
 }

@@ -149,7 +149,7 @@ impl Run {
                 reason: format!("not serialisable: {e}"),
             })?,
             history,
-            metrics: evaluate(model, test, device, 256),
+            metrics: evaluate(model, test, device, 256)?,
             wall_time_s,
             params: count_params(model),
             device: tl_core::device::device_label(device),

@@ -85,7 +85,7 @@ pub fn encode_set<E: Encoder>(
     device: &Device,
     batch_size: usize,
 ) -> Result<LabelledSet> {
-    let values = encode_all(encoder, set, device, batch_size);
+    let values = encode_all(encoder, set, device, batch_size)?;
     LabelledSet::new(
         Inputs::new(vec![encoder.feature_dim()], values)?,
         set.labels.clone(),

@@ -240,13 +240,27 @@ impl HyperSearch {
             progress(trials.len() + 1, candidates.len(), &trial);
             trials.push(trial);
         }
-        let best = trials.iter().enumerate().fold(0, |best, (i, t)| {
-            if t.valid_accuracy > trials[best].valid_accuracy {
-                i
-            } else {
-                best
+        // The first of the best among the trials that trained; a diverged one never wins.
+        let mut best: Option<usize> = None;
+        for (i, t) in trials.iter().enumerate() {
+            if t.error.is_none() && best.is_none_or(|b| t.valid_accuracy > trials[b].valid_accuracy)
+            {
+                best = Some(i);
             }
-        });
-        Ok(SearchResult { trials, best })
+        }
+        match best {
+            Some(best) => Ok(SearchResult { trials, best }),
+            None => Err(CoreError::InvalidConfig {
+                field: "search space",
+                reason: format!(
+                    "every one of the {} trials diverged (the last: {})",
+                    trials.len(),
+                    trials
+                        .last()
+                        .and_then(|t| t.error.as_deref())
+                        .unwrap_or("no trial")
+                ),
+            }),
+        }
     }
 }

@@ -282,12 +282,12 @@ fn lora_trains_only_adapters_and_the_head_and_merges_exactly() {
     assert_eq!(report.params.trainable, adapters + 8 * 4 + 4);
     assert_eq!(merged.num_params() + adapters, model.num_params());
     let test = t.target_test.as_ref().unwrap();
-    let a = tl_core::train::predict(&model, test, &d, 64);
-    let b = tl_core::train::predict(&merged, test, &d, 64);
+    let a = tl_core::train::predict(&model, test, &d, 64).unwrap();
+    let b = tl_core::train::predict(&merged, test, &d, 64).unwrap();
     assert_eq!(a, b, "merged and unmerged models predict the same");
     assert_eq!(
-        evaluate(&model, test, &d, 64).accuracy,
-        evaluate(&merged, test, &d, 64).accuracy
+        evaluate(&model, test, &d, 64).unwrap().accuracy,
+        evaluate(&merged, test, &d, 64).unwrap().accuracy
     );
 }
 
@@ -386,6 +386,35 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
     assert_eq!(result.best, 0);
     assert!(result.trials[1].error.is_some());
     assert!(result.to_markdown().contains("diverged"));
+    // A diverged first trial is never the best, even beside a trial that scores 0; when
+    // every trial diverges there is no best, and the search says so.
+    let diverge_above = |limit: f64, acc: f64| {
+        move |hp: &tl_inductive::search::HyperParams, _: &TransferTask| {
+            if hp.lr > limit {
+                Err(tl_core::CoreError::NonFinite {
+                    epoch: 1,
+                    step: 1,
+                    loss: f32::NAN,
+                })
+            } else {
+                Ok(fake_report(acc))
+            }
+        }
+    };
+    let result = HyperSearch::new()
+        .with_lr(vec![1e-2, 1e-3])
+        .run(&t, diverge_above(5e-3, 0.0), |_, _, _| {})
+        .unwrap();
+    assert_eq!(result.best, 1);
+    let err = HyperSearch::new()
+        .with_lr(vec![1e-2, 3e-2])
+        .run(&t, diverge_above(5e-3, 0.5), |_, _, _| {})
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("every one of the 2 trials diverged"),
+        "{err}"
+    );
     assert!(HyperSearch::new().with_lr(vec![2.0]).validate().is_err());
 
     let random = HyperSearch::new()

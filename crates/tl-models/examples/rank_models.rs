@@ -57,9 +57,9 @@ fn score<E: Encoder + 'static>(
     test: &LabelledSet,
     dev: &Device,
 ) -> Result<Scored, Box<dyn std::error::Error>> {
-    let f = features(&model.encoder, few, dev);
+    let f = features(&model.encoder, few, dev)?;
     let d = model.encoder.feature_dim();
-    let p = probabilities(model, few, dev);
+    let p = probabilities(model, few, dev)?;
     let z = model.num_classes();
     let head = head_config(d, &[], few.num_classes()).init(dev)?;
     let fresh = Classifier::new(model.encoder.clone(), head)?;
@@ -75,7 +75,7 @@ fn score<E: Encoder + 'static>(
         leep: leep(&p, z, &few.labels)?,
         h_score: h_score(&f, d, &few.labels)?,
         knn: knn_score(&f, d, &few.labels, 5)?,
-        accuracy: evaluate(&out.model, test, dev, 256).accuracy,
+        accuracy: evaluate(&out.model, test, dev, 256)?.accuracy,
     })
 }
 

@@ -175,24 +175,27 @@ pub fn knn_score(features: &[f32], dim: usize, labels: &[usize], k: usize) -> Re
     Ok(correct as f64 / n as f64)
 }
 
-/// The encoder's features for every item of `set` (inference mode), row after row.
-pub fn features<E: Encoder>(encoder: &E, set: &LabelledSet, device: &Device) -> Vec<f32> {
-    encode_all(encoder, set, device, 256)
+/// The encoder's features for every item of `set` (inference mode), row after row. Refuses
+/// a set of another item shape than the encoder takes.
+pub fn features<E: Encoder>(encoder: &E, set: &LabelledSet, device: &Device) -> Result<Vec<f32>> {
+    Ok(encode_all(encoder, set, device, 256)?)
 }
 
 /// A classifier's softmax outputs for every item of `set` (inference mode), row after row.
+/// Refuses a set of another item shape than the model takes.
 pub fn probabilities<M: ClassifierModel>(
     model: &M,
     set: &LabelledSet,
     device: &Device,
-) -> Vec<f32> {
+) -> Result<Vec<f32>> {
+    set.inputs.check_fits(&model.input_shape(), &set.domain)?;
     let model = model.valid();
-    map_batches(set, device, 256, |x| {
+    Ok(map_batches(set, device, 256, |x| {
         burn::tensor::activation::softmax(model.logits(x), 1)
             .into_data()
             .iter::<f32>()
             .collect()
-    })
+    }))
 }
 
 /// Kendall's tau-b between two rankings' scores (ties counted as neither).

@@ -169,14 +169,24 @@ fn pretrain_saves_a_card_the_catalogue_finds() {
         valid: None,
         test: &test,
     };
+    // A test set the model cannot score is refused before any training, and nothing is
+    // written.
+    let resized = tl_data::transform::resize_set(&test, 4, 4).unwrap();
+    let bad = PretrainData {
+        test: &resized,
+        ..data
+    };
+    let err = pretrain(&configs, &info, bad, config.clone(), &dir, &dev).unwrap_err();
+    assert!(err.to_string().contains("[1, 4, 4]"), "{err}");
+    assert!(!dir.join(tl_core::checkpoint::WEIGHTS_FILE).exists());
     let (model, card) = pretrain(&configs, &info, data, config, &dir, &dev).unwrap();
     assert!(card.metrics["test_accuracy"] > 0.9, "{:?}", card.metrics);
     assert_eq!(card.num_params, 64 * 32 + 32 + 32 * 10 + 10);
     let (back, card2) = load_pretrained(&dir, &dev).unwrap();
     assert_eq!(card, card2);
     assert_eq!(
-        predict(&model, &test, &dev, 64),
-        predict(&back, &test, &dev, 64)
+        predict(&model, &test, &dev, 64).unwrap(),
+        predict(&back, &test, &dev, 64).unwrap()
     );
 
     let catalogue = Catalogue::scan(&root).unwrap();
@@ -223,7 +233,7 @@ fn small_resnet_learns_digits_and_exposes_its_stages() {
     let out = Trainer::new(TrainConfig::new().with_epochs(8).with_lr(3e-3).with_seed(0))
         .fit(model, &train, None, &dev)
         .unwrap();
-    let acc = evaluate(&out.model, &test, &dev, 256).accuracy;
+    let acc = evaluate(&out.model, &test, &dev, 256).unwrap().accuracy;
     assert!(acc > 0.9, "small ResNet on digits: {acc}");
     let frozen = out.model.freeze_first_blocks(2).unwrap();
     let counts = count_params(&frozen);

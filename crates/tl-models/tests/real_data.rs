@@ -23,7 +23,7 @@ fn real_data_mnist_cnn_scores_as_published() {
     );
 
     let (_, mnist_test) = idx::mnist(&data.join("mnist")).unwrap();
-    let acc = evaluate(&model, &mnist_test, &dev, 500).accuracy;
+    let acc = evaluate(&model, &mnist_test, &dev, 500).unwrap().accuracy;
     eprintln!("MNIST test: {:.2} %", 100.0 * acc);
     assert!(acc >= 0.990, "MNIST test accuracy {acc}");
 
@@ -33,9 +33,10 @@ fn real_data_mnist_cnn_scores_as_published() {
         &resize_set_nearest(&usps_test, 28, 28).unwrap(),
         &dev,
         500,
-    );
-    let bilinear = evaluate(&model, &resize_set(&usps_test, 28, 28).unwrap(), &dev, 500);
-    let framed = evaluate(&model, &frame_set(&usps_test, 20, 28).unwrap(), &dev, 500);
+    )
+    .unwrap();
+    let bilinear = evaluate(&model, &resize_set(&usps_test, 28, 28).unwrap(), &dev, 500).unwrap();
+    let framed = evaluate(&model, &frame_set(&usps_test, 20, 28).unwrap(), &dev, 500).unwrap();
     eprintln!(
         "USPS test: nearest 16->28 {:.2} %, bilinear 16->28 {:.2} %, bilinear 16->20 + 4 px pad {:.2} %",
         100.0 * nearest.accuracy,

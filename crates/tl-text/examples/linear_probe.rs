@@ -50,7 +50,7 @@ fn probe(
     let start = Instant::now();
     let out = Trainer::new(config.clone()).fit(model, train, None, &ad)?;
     let wall = start.elapsed().as_secs_f64();
-    let metrics = evaluate(&out.model, test, &ad, 512);
+    let metrics = evaluate(&out.model, test, &ad, 512)?;
     eprintln!(
         "seed {seed}: {name:<28} test accuracy {:.2} % ({wall:.1} s)",
         100.0 * metrics.accuracy

@@ -206,7 +206,7 @@ fn fine_tunes_through_the_shared_trainer_and_freezes_by_layer() {
         .with_lr(0.01)
         .with_seed(3);
     let out = Trainer::new(config).fit(model, &set, None, &ad).unwrap();
-    let acc = evaluate(&out.model, &set, &ad, 32).accuracy;
+    let acc = evaluate(&out.model, &set, &ad, 32).unwrap().accuracy;
     assert!(acc >= 0.9, "training accuracy {acc}");
     let m = &out.model;
     assert_eq!(

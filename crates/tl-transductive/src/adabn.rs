@@ -71,6 +71,8 @@ impl AdaBn {
         source: &tl_core::data::UnlabelledSet,
         device: &Device,
     ) -> Result<Sequential> {
+        self.validate()?;
+        check_unlabelled(&encoder, source, "source")?;
         let mut positions: Vec<usize> = after.to_vec();
         positions.sort_unstable();
         positions.dedup();
@@ -96,7 +98,7 @@ impl AdaBn {
         let inputs = source.inputs.select(&items);
         for &j in &new {
             let prefix = encoder.clone().drop_last(encoder.len() - j)?;
-            let act = tl_core::train::encode_inputs(&prefix, &inputs, device, self.batch_size);
+            let act = tl_core::train::encode_inputs(&prefix, &inputs, device, self.batch_size)?;
             let Layer::BatchNorm(bn) = &encoder.layers()[j] else {
                 unreachable!("a batch-norm layer was inserted at {j}")
             };
@@ -146,6 +148,8 @@ impl AdaBn {
         target: &tl_core::data::UnlabelledSet,
         device: &Device,
     ) -> Result<Sequential> {
+        self.validate()?;
+        check_unlabelled(&encoder, target, "target")?;
         if !encoder
             .layers()
             .iter()
@@ -178,4 +182,20 @@ impl AdaBn {
         }
         Ok(encoder.valid())
     }
+}
+
+/// Refuses an empty set (no statistics to take) and items the encoder does not take.
+fn check_unlabelled(
+    encoder: &Sequential,
+    set: &tl_core::data::UnlabelledSet,
+    what: &str,
+) -> Result<()> {
+    if set.is_empty() {
+        return Err(CoreError::data(
+            &set.domain,
+            format!("the {what} set is empty: AdaBN has no statistics to take"),
+        ));
+    }
+    set.inputs
+        .check_fits(&tl_core::model::Encoder::input_shape(encoder), &set.domain)
 }

@@ -159,11 +159,14 @@ impl SelfEnsembling {
                     let slot = teacher.borrow();
                     if let Some(t) = slot.as_ref() {
                         let t = ema_update(t.clone(), m, self.teacher_alpha);
-                        let acc = evaluate(&t, sets.target_test, device, 256).accuracy;
-                        out.insert("target_accuracy".to_string(), acc);
+                        // `AdaptationRun::begin` checked the test set against the model.
+                        if let Ok(metrics) = evaluate(&t, sets.target_test, device, 256) {
+                            out.insert("target_accuracy".to_string(), metrics.accuracy);
+                        }
                     }
-                    let acc = evaluate(m, sets.target_test, device, 256).accuracy;
-                    out.insert("student_target_accuracy".to_string(), acc);
+                    if let Ok(metrics) = evaluate(m, sets.target_test, device, 256) {
+                        out.insert("student_target_accuracy".to_string(), metrics.accuracy);
+                    }
                 }
                 out
             },

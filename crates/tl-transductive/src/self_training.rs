@@ -117,6 +117,11 @@ impl SelfTraining {
         let mut model = model;
         let mut history = Vec::new();
         let mut seen = Vec::new();
+        // Recorded only; `AdaptationRun::begin` checked the test set against the model, so
+        // the NaN of a failed evaluation cannot appear.
+        let test_accuracy = |m: &Classifier<E>| {
+            evaluate(m, sets.target_test, device, 256).map_or(f64::NAN, |metrics| metrics.accuracy)
+        };
         for round in 0..self.rounds {
             let portion = if self.rounds == 1 {
                 self.end_portion
@@ -154,14 +159,14 @@ impl SelfTraining {
                 // Before epoch e, the model is as epoch e - 1 left it: score that one.
                 &mut |epoch, m| {
                     if self.monitor_target && epoch > 1 {
-                        seen.push(evaluate(&m, sets.target_test, device, 256).accuracy);
+                        seen.push(test_accuracy(&m));
                     }
                     m
                 },
             )?;
             model = out.model;
             if self.monitor_target {
-                seen.push(evaluate(&model, sets.target_test, device, 256).accuracy);
+                seen.push(test_accuracy(&model));
             }
             let offset = history.len();
             let mut records = out.history;

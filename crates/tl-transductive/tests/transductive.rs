@@ -244,8 +244,8 @@ fn adabn_undoes_a_per_feature_affine_shift() {
         )
         .unwrap();
     assert_eq!(with_bn.len(), plain.encoder.len() + 2);
-    let a = tl_core::train::encode_all(&plain.encoder, source, &device, 256);
-    let b = tl_core::train::encode_all(&with_bn, source, &device, 256);
+    let a = tl_core::train::encode_all(&plain.encoder, source, &device, 256).unwrap();
+    let b = tl_core::train::encode_all(&with_bn, source, &device, 256).unwrap();
     let worst = a
         .iter()
         .zip(&b)
@@ -254,6 +254,31 @@ fn adabn_undoes_a_per_feature_affine_shift() {
     assert!(
         worst < 1e-3,
         "identity batch norm changed a feature by {worst}"
+    );
+    // No statistics to take from an empty set; a source with more classes than the model
+    // is refused before anything is scored.
+    let empty = source.select(&[]).unlabelled();
+    let err = AdaBn::new()
+        .insert_identity_batch_norm(plain.encoder.clone(), &[0], &empty, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let err = AdaBn::new()
+        .restandardize(with_bn.clone(), &empty, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let mut three = source.clone();
+    three.labels[0] = 2;
+    three.class_names.push("extra".into());
+    let wider = TransferTask {
+        source: Some(three),
+        ..task.clone()
+    };
+    let model = Classifier::new(with_bn.clone(), plain.head.clone()).unwrap();
+    let err = AdaBn::new().fit(model, &wider, &device).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("3 classes but the model predicts 2"),
+        "{err}"
     );
     let model = Classifier::new(with_bn, plain.head.clone()).unwrap();
     let (_, r) = AdaBn::new().fit(model, &task, &device).unwrap();
@@ -386,7 +411,8 @@ fn self_ensembling_beats_source_only_on_rotated_blobs_and_returns_the_teacher() 
     // The returned model is the teacher the last epoch recorded, and it still trains: its
     // parameters track gradients again.
     let returned =
-        tl_core::train::evaluate(&adapted, task.target_test.as_ref().unwrap(), &device, 256);
+        tl_core::train::evaluate(&adapted, task.target_test.as_ref().unwrap(), &device, 256)
+            .unwrap();
     assert!((returned.accuracy - last["target_accuracy"]).abs() < 1e-9);
     let (_, again) = SourceOnly::new()
         .with_train(quick(1))

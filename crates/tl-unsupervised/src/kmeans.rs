@@ -264,8 +264,7 @@ pub fn cluster_scores<E: Encoder>(
     device: &Device,
     seed: u64,
 ) -> Result<ClusterScores> {
-    set.inputs.check_fits(&encoder.input_shape(), &set.domain)?;
-    let features = encode_all(encoder, set, device, 256);
+    let features = encode_all(encoder, set, device, 256)?;
     let clustering = KMeans::new(set.num_classes())
         .with_seed(seed)
         .fit(&features, encoder.feature_dim())?;
