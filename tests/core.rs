@@ -622,7 +622,7 @@ fn a_moving_average_of_weights_blends_in_visiting_order_and_keeps_the_teacher() 
         ids
     };
     let before = ids(&teacher);
-    let blended = ema_update(teacher, &student, 0.75);
+    let blended = ema_update(teacher, &student, 0.75).unwrap();
     assert_eq!(ids(&blended), before, "the teacher keeps its parameter ids");
     for ((b, t), s) in weights(&blended).iter().zip(&t).zip(&s) {
         assert!(
@@ -635,16 +635,28 @@ fn a_moving_average_of_weights_blends_in_visiting_order_and_keeps_the_teacher() 
     let ad = dev.clone().autodiff();
     let trainable = mlp(4, 8, 3, &ad);
     let total = count_params(&trainable).total;
-    let after = ema_update(trainable.clone(), &student.clone().fork(&ad), 0.5);
+    let after = ema_update(trainable.clone(), &student.clone().fork(&ad), 0.5).unwrap();
     assert_eq!(count_params(&after).trainable, total);
-    let frozen = ema_update(trainable.no_grad(), &student.clone().fork(&ad), 0.5);
+    let frozen = ema_update(trainable.no_grad(), &student.clone().fork(&ad), 0.5).unwrap();
     assert_eq!(count_params(&frozen).trainable, 0);
     // alpha 0 copies the student's values; alpha 1 keeps the teacher's.
-    assert_eq!(weights(&ema_update(blended.clone(), &student, 0.0)), s);
     assert_eq!(
-        weights(&ema_update(blended.clone(), &student, 1.0)),
+        weights(&ema_update(blended.clone(), &student, 0.0).unwrap()),
+        s
+    );
+    assert_eq!(
+        weights(&ema_update(blended.clone(), &student, 1.0).unwrap()),
         weights(&blended)
     );
+    // Two architectures, or an alpha outside [0, 1], are refused instead of blended.
+    let err = ema_update(blended.clone(), &mlp(4, 9, 3, &dev), 0.5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("parameter 0: [4, 8] vs [4, 9]"), "{err}");
+    let err = ema_update(blended.clone(), &student, 1.5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("alpha"), "{err}");
 }
 
 #[test]

@@ -659,9 +659,28 @@ pub fn independent_copy<M: Module>(module: &M) -> M {
 
 /// One step of an exponential moving average of weights (a mean teacher): every float
 /// parameter of `teacher` becomes `alpha * teacher + (1 - alpha) * student`, matched in
-/// visiting order (the two must share one architecture). The student's values are detached;
-/// the teacher keeps its parameter ids and gradient flags.
-pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
+/// visiting order. The student's values are detached; the teacher keeps its parameter ids and
+/// gradient flags. Refuses an `alpha` outside [0, 1] and two modules whose parameters differ
+/// in number or shape (not one architecture).
+pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> Result<M> {
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(CoreError::config("alpha", format!("{alpha} not in [0, 1]")));
+    }
+    let (t, s) = (param_shapes(&teacher), param_shapes(student));
+    if t != s {
+        let first = t.iter().zip(&s).position(|(a, b)| a != b);
+        return Err(CoreError::Model(match first {
+            Some(i) => format!(
+                "teacher and student differ at parameter {i}: {:?} vs {:?}",
+                t[i], s[i]
+            ),
+            None => format!(
+                "the teacher has {} parameters, the student {}",
+                t.len(),
+                s.len()
+            ),
+        }));
+    }
     struct Blend {
         student: std::vec::IntoIter<Tensor<1>>,
         alpha: f64,
@@ -674,7 +693,7 @@ pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
             let s = self
                 .student
                 .next()
-                .expect("teacher and student share one architecture");
+                .expect("ema_update checked that the shapes agree");
             let alpha = self.alpha;
             param.map(|t| {
                 let shape = t.shape();
@@ -686,10 +705,23 @@ pub fn ema_update<M: Module>(teacher: M, student: &M, alpha: f64) -> M {
             })
         }
     }
-    teacher.map(&mut Blend {
+    Ok(teacher.map(&mut Blend {
         student: flat_params(student).into_iter(),
         alpha,
-    })
+    }))
+}
+
+/// The shape of every float parameter of a module, in visiting order.
+pub fn param_shapes<M: Module>(module: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl ModuleVisitor for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.lazy_shape().to_vec());
+        }
+    }
+    let mut shapes = Shapes(Vec::new());
+    module.visit(&mut shapes);
+    shapes.0
 }
 
 /// Every float parameter of a module, flattened, in visiting order (gradients still flow

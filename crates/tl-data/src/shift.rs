@@ -56,6 +56,7 @@ impl Shift {
     /// The shifted set, domain `"<domain>+<name>"`; the same seed gives the same images.
     pub fn apply(&self, set: &LabelledSet, seed: u64) -> Result<LabelledSet> {
         let s = Chw::of(&set.inputs.item_shape)?;
+        self.check(s)?;
         let mut rng = StdRng::seed_from_u64(seed);
         let inputs = match self {
             Self::MnistM => {
@@ -85,14 +86,7 @@ impl Shift {
                     })
                     .collect()
             })?,
-            Self::Blur { sigma } => {
-                if *sigma <= 0.0 {
-                    return Err(DataError::Request(format!(
-                        "blur sigma {sigma} must be > 0"
-                    )));
-                }
-                map_images(&set.inputs, s, |_, x, s| blur(x, s, *sigma))?
-            }
+            Self::Blur { sigma } => map_images(&set.inputs, s, |_, x, s| blur(x, s, *sigma))?,
             Self::Contrast { factor } => map_images(&set.inputs, s, |_, x, _| {
                 let mean = x.iter().sum::<f32>() / x.len() as f32;
                 x.iter()
@@ -105,6 +99,36 @@ impl Shift {
             domain: format!("{}+{}", set.domain, self.name()),
             ..set.clone()
         })
+    }
+}
+
+impl Shift {
+    /// Refuses parameters that are not finite or make no sense for `s`-shaped images, by name.
+    fn check(&self, s: Chw) -> Result<()> {
+        let bad = |what: &str, v: f32, why: &str| {
+            Err(DataError::Request(format!(
+                "{} {what} {v} {why}",
+                self.name()
+            )))
+        };
+        match *self {
+            Self::Rotate { degrees } if !degrees.is_finite() => {
+                bad("degrees", degrees, "must be finite")
+            }
+            Self::Noise { sigma } if !(sigma.is_finite() && sigma >= 0.0) => {
+                bad("sigma", sigma, "must be finite and >= 0")
+            }
+            // A kernel wider than the image only repeats its border.
+            Self::Blur { sigma } if !(sigma > 0.0 && sigma <= s.h.max(s.w) as f32) => bad(
+                "sigma",
+                sigma,
+                &format!("must be in (0, {}] (the image side)", s.h.max(s.w)),
+            ),
+            Self::Contrast { factor } if !factor.is_finite() => {
+                bad("factor", factor, "must be finite")
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -310,6 +334,34 @@ mod tests {
         assert!(n.inputs.values.iter().all(|v| (0.0..=1.0).contains(v)));
         assert!(Shift::Blur { sigma: 0.0 }.apply(&set, 0).is_err());
         assert!(Shift::MnistM.apply(&m, 0).is_err(), "RGB input refused");
+    }
+
+    #[test]
+    fn shift_parameters_are_checked_by_name() {
+        let set = tiny();
+        for (shift, words) in [
+            (
+                Shift::Blur {
+                    sigma: f32::INFINITY,
+                },
+                "blur",
+            ),
+            (Shift::Blur { sigma: 0.0 }, "sigma"),
+            (Shift::Blur { sigma: f32::NAN }, "sigma"),
+            (Shift::Noise { sigma: -0.1 }, "sigma"),
+            (
+                Shift::Noise {
+                    sigma: f32::INFINITY,
+                },
+                "sigma",
+            ),
+            (Shift::Rotate { degrees: f32::NAN }, "degrees"),
+            (Shift::Contrast { factor: f32::NAN }, "factor"),
+        ] {
+            let err = shift.apply(&set, 0).unwrap_err().to_string();
+            assert!(err.contains(words), "{shift:?}: {err}");
+        }
+        assert!(Shift::Blur { sigma: 1.0 }.apply(&set, 0).is_ok());
     }
 
     #[test]

@@ -146,6 +146,78 @@ pub fn rgb_to_grey(x: &[f32], s: Chw) -> Vec<f32> {
         .collect()
 }
 
+/// Rotates by `k` quarter turns counter-clockwise, exactly (no interpolation); an odd `k`
+/// swaps height and width. Returns the image and its new shape.
+pub fn rot90(x: &[f32], s: Chw, k: usize) -> (Vec<f32>, Chw) {
+    let (mut cur, mut shape) = (x.to_vec(), s);
+    for _ in 0..k % 4 {
+        let (h, w) = (shape.h, shape.w);
+        let mut out = Vec::with_capacity(cur.len());
+        for c in 0..shape.c {
+            let plane = &cur[c * h * w..(c + 1) * h * w];
+            // Output row i, column j takes input row j, column w - 1 - i.
+            for i in 0..w {
+                out.extend((0..h).map(|j| plane[j * w + (w - 1 - i)]));
+            }
+        }
+        cur = out;
+        shape = Chw::new(shape.c, w, h);
+    }
+    (cur, shape)
+}
+
+/// Mirrors left to right.
+pub fn flip_horizontal(x: &[f32], s: Chw) -> Vec<f32> {
+    x.chunks(s.w)
+        .flat_map(|row| row.iter().rev().copied())
+        .collect()
+}
+
+/// Self-supervised label augmentation (Lee, Hwang and Shin 2020): every image of `set` in
+/// each of its 4 quarter-turn orientations (8 with `flips`: each also mirrored), labelled
+/// `class * orientations + orientation`, so a model trained on it must tell both the class
+/// and the orientation, a richer pretraining task than the class alone. Images must be
+/// square.
+pub fn orientation_labels(set: &LabelledSet, flips: bool) -> Result<LabelledSet> {
+    let s = Chw::of(&set.inputs.item_shape)?;
+    if s.h != s.w {
+        return Err(DataError::Request(format!(
+            "orientation labels need square images, got {}x{}",
+            s.h, s.w
+        )));
+    }
+    let count = if flips { 8 } else { 4 };
+    let mut values = Vec::with_capacity(set.inputs.values.len() * count);
+    let mut labels = Vec::with_capacity(set.len() * count);
+    for (i, &label) in set.labels.iter().enumerate() {
+        for t in 0..count {
+            let (turned, _) = rot90(set.inputs.item(i), s, t % 4);
+            values.extend(if t >= 4 {
+                flip_horizontal(&turned, s)
+            } else {
+                turned
+            });
+            labels.push(label * count + t);
+        }
+    }
+    let class_names = set
+        .class_names
+        .iter()
+        .flat_map(|name| {
+            (0..count).map(move |t| {
+                let mirrored = if t >= 4 { " mirrored" } else { "" };
+                format!("{name} rot{}{mirrored}", 90 * (t % 4))
+            })
+        })
+        .collect();
+    Ok(LabelledSet::new(
+        Inputs::new(set.inputs.item_shape.clone(), values)?,
+        labels,
+        class_names,
+        set.domain.clone(),
+    )?)
+}
+
 /// Rotates by `degrees` (counter-clockwise) about the centre, bilinear, `fill` outside.
 pub fn rotate(x: &[f32], s: Chw, degrees: f32, fill: f32) -> Vec<f32> {
     let (sin, cos) = degrees.to_radians().sin_cos();
@@ -219,16 +291,18 @@ impl Default for RandomAffine {
 }
 
 impl RandomAffine {
-    /// Refuses negative or non-finite fields.
+    /// Refuses negative or non-finite fields, and sizes past which nothing of the image is
+    /// left: `affine_std` and `noise_std` above 1 (pixels are in [0, 1]), `translate` above
+    /// 1000 pixels.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("affine_std", self.affine_std),
-            ("translate", self.translate),
-            ("noise_std", self.noise_std),
+        for (name, v, most) in [
+            ("affine_std", self.affine_std, 1.0),
+            ("translate", self.translate, 1000.0),
+            ("noise_std", self.noise_std, 1.0),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
+            if !(v.is_finite() && (0.0..=most).contains(&v)) {
                 return Err(DataError::Request(format!(
-                    "random affine: {name} must be finite and >= 0, got {v}"
+                    "random affine: {name} must be in [0, {most}], got {v}"
                 )));
             }
         }
@@ -347,9 +421,34 @@ pub struct Augment {
 }
 
 impl Augment {
-    /// An augmented copy of `inputs`; the same seed gives the same copy.
+    /// Refuses angles outside [0, 180] degrees, noise outside [0, 1] and non-finite values.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.max_degrees.is_finite() && (0.0..=180.0).contains(&self.max_degrees)) {
+            return Err(DataError::Request(format!(
+                "augment: max_degrees must be in [0, 180], got {}",
+                self.max_degrees
+            )));
+        }
+        if !(self.noise.is_finite() && (0.0..=1.0).contains(&self.noise)) {
+            return Err(DataError::Request(format!(
+                "augment: noise must be in [0, 1], got {}",
+                self.noise
+            )));
+        }
+        Ok(())
+    }
+
+    /// An augmented copy of `inputs`; the same seed gives the same copy. Refuses bad fields
+    /// and a `crop_pad` larger than the images.
     pub fn apply(&self, inputs: &Inputs, seed: u64) -> Result<Inputs> {
+        self.validate()?;
         let s = Chw::of(&inputs.item_shape)?;
+        if self.crop_pad > s.h.max(s.w) {
+            return Err(DataError::Request(format!(
+                "augment: crop_pad {} is larger than the {}x{} images",
+                self.crop_pad, s.h, s.w
+            )));
+        }
         let mut rng = StdRng::seed_from_u64(seed);
         map_images(inputs, s, |_, x, s| {
             let mut item = x.to_vec();
@@ -377,6 +476,71 @@ impl Augment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rot90_turns_counter_clockwise_and_four_turns_are_identity() {
+        // 2 x 3: rows [1 2 3], [4 5 6]; a quarter turn left gives 3 x 2: [3 6], [2 5], [1 4].
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (once, s1) = rot90(&x, Chw::new(1, 2, 3), 1);
+        assert_eq!(s1, Chw::new(1, 3, 2));
+        assert_eq!(once, vec![3.0, 6.0, 2.0, 5.0, 1.0, 4.0]);
+        let (half, s2) = rot90(&x, Chw::new(1, 2, 3), 2);
+        assert_eq!(s2, Chw::new(1, 2, 3));
+        assert_eq!(half, vec![6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
+        let two: Vec<f32> = (0..18).map(|v| v as f32).collect();
+        assert_eq!(rot90(&two, Chw::new(2, 3, 3), 4).0, two);
+        assert_eq!(
+            rot90(&two, Chw::new(2, 3, 3), 5),
+            rot90(&two, Chw::new(2, 3, 3), 1)
+        );
+        assert_eq!(
+            flip_horizontal(&x, Chw::new(1, 2, 3)),
+            vec![3.0, 2.0, 1.0, 6.0, 5.0, 4.0]
+        );
+        // The same direction as `rotate` by 90 degrees.
+        let sq: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let bilinear = rotate(&sq, Chw::new(1, 3, 3), 90.0, 0.0);
+        let exact = rot90(&sq, Chw::new(1, 3, 3), 1).0;
+        assert!(
+            bilinear
+                .iter()
+                .zip(&exact)
+                .all(|(a, b)| (a - b).abs() < 1e-4),
+            "{bilinear:?} vs {exact:?}"
+        );
+    }
+
+    #[test]
+    fn orientation_labels_multiply_classes_and_items() {
+        let set = LabelledSet::new(
+            Inputs::new(vec![1, 2, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]).unwrap(),
+            vec![1, 0],
+            vec!["a".into(), "b".into()],
+            "toy",
+        )
+        .unwrap();
+        let four = orientation_labels(&set, false).unwrap();
+        assert_eq!(four.len(), 8);
+        assert_eq!(four.class_names.len(), 8);
+        assert_eq!(four.labels, vec![4, 5, 6, 7, 0, 1, 2, 3]);
+        assert_eq!(four.class_names[5], "b rot90");
+        // Item 1 is the first image turned once: [1 2; 3 4] -> [2 4; 1 3].
+        assert_eq!(four.inputs.item(1), &[2.0, 4.0, 1.0, 3.0]);
+        let eight = orientation_labels(&set, true).unwrap();
+        assert_eq!(eight.len(), 16);
+        assert_eq!(eight.labels[4], 12);
+        assert_eq!(eight.class_names[12], "b rot0 mirrored");
+        assert_eq!(eight.inputs.item(4), &[2.0, 1.0, 4.0, 3.0]);
+        let wide = LabelledSet::new(
+            Inputs::new(vec![1, 1, 2], vec![0.0, 1.0]).unwrap(),
+            vec![0],
+            vec!["a".into()],
+            "toy",
+        )
+        .unwrap();
+        let err = orientation_labels(&wide, false).unwrap_err().to_string();
+        assert!(err.contains("square"), "{err}");
+    }
 
     #[test]
     fn resize_keeps_constants_and_matches_pytorch_on_a_ramp() {
@@ -480,5 +644,54 @@ mod tests {
                 .to_string()
                 .contains("translate")
         );
+        // A shift that would overflow the sampler is refused before any training.
+        let huge = RandomAffine {
+            translate: f32::MAX,
+            ..RandomAffine::default()
+        };
+        let err = huge.apply_rows(&two, s, 7).unwrap_err().to_string();
+        assert!(err.contains("translate must be in [0, 1000]"), "{err}");
+    }
+
+    #[test]
+    fn augment_fields_are_checked() {
+        let inputs = Inputs::new(vec![1, 4, 4], vec![0.5; 16]).unwrap();
+        for (a, field) in [
+            (
+                Augment {
+                    crop_pad: 0,
+                    max_degrees: f32::INFINITY,
+                    noise: 0.0,
+                },
+                "max_degrees",
+            ),
+            (
+                Augment {
+                    crop_pad: 0,
+                    max_degrees: -1.0,
+                    noise: 0.0,
+                },
+                "max_degrees",
+            ),
+            (
+                Augment {
+                    crop_pad: 0,
+                    max_degrees: 0.0,
+                    noise: f32::NAN,
+                },
+                "noise",
+            ),
+            (
+                Augment {
+                    crop_pad: 5,
+                    max_degrees: 0.0,
+                    noise: 0.0,
+                },
+                "crop_pad",
+            ),
+        ] {
+            let err = a.apply(&inputs, 0).unwrap_err().to_string();
+            assert!(err.contains(field), "{a:?}: {err}");
+        }
     }
 }

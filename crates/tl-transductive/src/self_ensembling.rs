@@ -125,7 +125,9 @@ impl SelfEnsembling {
                 // The teacher follows the student's weights before this step's update.
                 let t = match slot.take() {
                     None => independent_copy(m).no_grad(),
-                    Some(t) => ema_update(t, m, self.teacher_alpha),
+                    // The teacher is a copy of the student and alpha was validated.
+                    Some(t) => ema_update(t, m, self.teacher_alpha)
+                        .expect("the teacher is a copy of the student"),
                 };
                 let seed = self.train.seed ^ (b.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 let xs = perturb(b.source.inputs.clone(), seed);
@@ -157,12 +159,12 @@ impl SelfEnsembling {
                 if self.monitor_target {
                     // The teacher as it will be returned: one more average with this student.
                     let slot = teacher.borrow();
-                    if let Some(t) = slot.as_ref() {
-                        let t = ema_update(t.clone(), m, self.teacher_alpha);
-                        // `AdaptationRun::begin` checked the test set against the model.
-                        if let Ok(metrics) = evaluate(&t, sets.target_test, device, 256) {
-                            out.insert("target_accuracy".to_string(), metrics.accuracy);
-                        }
+                    // `AdaptationRun::begin` checked the test set against the model.
+                    if let Some(t) = slot.as_ref()
+                        && let Ok(t) = ema_update(t.clone(), m, self.teacher_alpha)
+                        && let Ok(metrics) = evaluate(&t, sets.target_test, device, 256)
+                    {
+                        out.insert("target_accuracy".to_string(), metrics.accuracy);
                     }
                     if let Ok(metrics) = evaluate(m, sets.target_test, device, 256) {
                         out.insert("student_target_accuracy".to_string(), metrics.accuracy);
@@ -176,8 +178,8 @@ impl SelfEnsembling {
             // The student's module (its parameter ids and gradient flags) with the teacher's
             // weights, after a last average with the final student.
             Some(t) => {
-                let t = ema_update(t, &student, self.teacher_alpha);
-                ema_update(student, &t, 0.0)
+                let t = ema_update(t, &student, self.teacher_alpha)?;
+                ema_update(student, &t, 0.0)?
             }
             None => student,
         };
