@@ -447,6 +447,25 @@ fn transfer_task_validation() {
         "{err}"
     );
 
+    // Unlabelled target inputs are checked too (a NaN would reach training).
+    let mut nan = a.unlabelled();
+    nan.inputs.values[3] = f32::NAN;
+    let err = task
+        .clone()
+        .with_target_unlabelled(nan)
+        .validate()
+        .unwrap_err();
+    assert!(err.to_string().contains("not finite"), "{err}");
+
+    // Sets read from JSON are validated as the constructors validate them.
+    let bad = r#"{"inputs":{"item_shape":[2],"values":[0,0]},"labels":[3],"class_names":["a"],"domain":"d"}"#;
+    let err = serde_json::from_str::<LabelledSet>(bad).unwrap_err();
+    assert!(err.to_string().contains("label 3 of item 0"), "{err}");
+    let ragged = r#"{"item_shape":[2],"values":[0,0,1]}"#;
+    assert!(serde_json::from_str::<tl::tl_core::data::Inputs>(ragged).is_err());
+    let good = serde_json::to_string(&a).unwrap();
+    assert_eq!(serde_json::from_str::<LabelledSet>(&good).unwrap(), a);
+
     let empty = a.select(&[]);
     let err = task
         .clone()

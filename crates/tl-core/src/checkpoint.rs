@@ -32,12 +32,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             reason: "not a file path".into(),
         })?
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // One temporary name per call (process and a counter), created exclusively: two writers
+    // of one path, in two threads or two processes, never share a temporary file.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
     let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        // The rename itself reaches the disk with the folder's entry (where the platform
+        // lets a folder be opened and synced).
+        if let Ok(folder) = fs::File::open(&dir) {
+            let _ = folder.sync_all();
+        }
+        Ok::<(), std::io::Error>(())
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
@@ -132,6 +145,21 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        // Writers in several threads: each file read back is one writer's whole content.
+        let long = |i: u8| vec![b'a' + i; 200_000];
+        std::thread::scope(|scope| {
+            for i in 0..4u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..5 {
+                        write_atomic(path, &long(i)).unwrap();
+                    }
+                });
+            }
+        });
+        let back = fs::read(&path).unwrap();
+        assert!((0..4).any(|i| back == long(i)), "a mix of writers");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 /// Where a set comes from: `"digits-0-4"`, `"mnist"`, `"usps"`, `"amazon/books"`...
 pub type Domain = String;
 
-/// Flat float inputs with a per-item shape.
+/// Flat float inputs with a per-item shape. Deserialising checks them as [`Inputs::new`]
+/// does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "raw::Inputs")]
 pub struct Inputs {
     /// Shape of one item, e.g. `[1, 28, 28]`.
     pub item_shape: Vec<usize>,
@@ -126,8 +128,10 @@ impl Inputs {
     }
 }
 
-/// Inputs with a label each, and the names of the classes.
+/// Inputs with a label each, and the names of the classes. Deserialising validates the set
+/// as [`LabelledSet::new`] does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "raw::LabelledSet")]
 pub struct LabelledSet {
     /// The inputs.
     pub inputs: Inputs,
@@ -245,6 +249,7 @@ impl LabelledSet {
 
 /// Inputs without labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "raw::UnlabelledSet")]
 pub struct UnlabelledSet {
     /// The inputs.
     pub inputs: Inputs,
@@ -259,8 +264,13 @@ impl UnlabelledSet {
             inputs,
             domain: domain.into(),
         };
-        set.inputs.check(&set.domain)?;
+        set.validate()?;
         Ok(set)
+    }
+
+    /// Checks the inputs (whole items, finite values).
+    pub fn validate(&self) -> Result<()> {
+        self.inputs.check(&self.domain)
     }
 
     /// Number of items.
@@ -271,6 +281,52 @@ impl UnlabelledSet {
     /// Whether the set has no items.
     pub fn is_empty(&self) -> bool {
         self.inputs.is_empty()
+    }
+}
+
+/// The serialised forms, checked on the way in (`#[serde(try_from)]`).
+mod raw {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Inputs {
+        item_shape: Vec<usize>,
+        values: Vec<f32>,
+    }
+
+    impl TryFrom<Inputs> for super::Inputs {
+        type Error = crate::CoreError;
+        fn try_from(raw: Inputs) -> crate::Result<Self> {
+            Self::new(raw.item_shape, raw.values)
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct LabelledSet {
+        inputs: super::Inputs,
+        labels: Vec<usize>,
+        class_names: Vec<String>,
+        domain: super::Domain,
+    }
+
+    impl TryFrom<LabelledSet> for super::LabelledSet {
+        type Error = crate::CoreError;
+        fn try_from(raw: LabelledSet) -> crate::Result<Self> {
+            Self::new(raw.inputs, raw.labels, raw.class_names, raw.domain)
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct UnlabelledSet {
+        inputs: super::Inputs,
+        domain: super::Domain,
+    }
+
+    impl TryFrom<UnlabelledSet> for super::UnlabelledSet {
+        type Error = crate::CoreError;
+        fn try_from(raw: UnlabelledSet) -> crate::Result<Self> {
+            Self::new(raw.inputs, raw.domain)
+        }
     }
 }
 

@@ -180,6 +180,9 @@ impl TransferTask {
         if let Some(source) = &self.source {
             source.validate()?;
         }
+        if let Some(unlabelled) = &self.target_unlabelled {
+            unlabelled.validate()?;
+        }
         Ok(())
     }
 }

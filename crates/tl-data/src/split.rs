@@ -8,8 +8,18 @@ use tl_core::data::LabelledSet;
 
 /// Keeps the items of `classes` and relabels them `0..classes.len()` in that order.
 pub fn select_classes(set: &LabelledSet, classes: &[usize]) -> Result<LabelledSet> {
+    set.validate()?;
     if classes.is_empty() {
         return Err(DataError::Request("no classes to select".into()));
+    }
+    if let Some((i, c)) = classes
+        .iter()
+        .enumerate()
+        .find(|(i, c)| classes[..*i].contains(c))
+    {
+        return Err(DataError::Request(format!(
+            "class {c} is asked for twice (at {i})"
+        )));
     }
     if let Some(c) = classes.iter().find(|c| **c >= set.num_classes()) {
         return Err(DataError::Request(format!(
@@ -35,7 +45,10 @@ pub fn select_classes(set: &LabelledSet, classes: &[usize]) -> Result<LabelledSe
     Ok(out)
 }
 
-fn indices_by_class(set: &LabelledSet, seed: u64) -> Vec<Vec<usize>> {
+/// Every class's item indices, shuffled (seeded); the set is validated first (its fields
+/// are public, so it may have been changed since it was built).
+fn indices_by_class(set: &LabelledSet, seed: u64) -> Result<Vec<Vec<usize>>> {
+    set.validate()?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut by_class = vec![Vec::new(); set.num_classes()];
     for (i, &l) in set.labels.iter().enumerate() {
@@ -44,12 +57,12 @@ fn indices_by_class(set: &LabelledSet, seed: u64) -> Vec<Vec<usize>> {
     for c in &mut by_class {
         c.shuffle(&mut rng);
     }
-    by_class
+    Ok(by_class)
 }
 
 /// Draws `k` items of every class (seeded); returns them and the rest.
 pub fn k_per_class(set: &LabelledSet, k: usize, seed: u64) -> Result<(LabelledSet, LabelledSet)> {
-    let by_class = indices_by_class(set, seed);
+    let by_class = indices_by_class(set, seed)?;
     if let Some((c, items)) = by_class.iter().enumerate().find(|(_, v)| v.len() < k) {
         return Err(DataError::Request(format!(
             "class `{}` of `{}` has {} items, fewer than the {k} asked for",
@@ -77,7 +90,7 @@ pub fn stratified_split(
         )));
     }
     let (mut first, mut second) = (Vec::new(), Vec::new());
-    for items in indices_by_class(set, seed) {
+    for items in indices_by_class(set, seed)? {
         let n = (items.len() as f64 * fraction).round() as usize;
         first.extend_from_slice(&items[..n]);
         second.extend_from_slice(&items[n..]);
@@ -99,6 +112,15 @@ mod tests {
         assert_eq!(high.class_names, vec!["5", "6", "7", "8", "9"]);
         assert_eq!(high.class_counts(), vec![182, 181, 179, 174, 180]);
         assert!(select_classes(&d, &[10]).is_err());
+        let err = select_classes(&d, &[5, 6, 5]).unwrap_err().to_string();
+        assert!(err.contains("class 5 is asked for twice"), "{err}");
+        // A set whose public fields were changed into nonsense is refused, not indexed.
+        let mut broken = d.clone();
+        broken.labels[0] = 12;
+        let err = k_per_class(&broken, 1, 0).unwrap_err().to_string();
+        assert!(err.contains("label 12 of item 0"), "{err}");
+        assert!(stratified_split(&broken, 0.5, 0).is_err());
+        assert!(select_classes(&broken, &[1]).is_err());
     }
 
     #[test]
@@ -185,6 +207,7 @@ impl EpisodeSampler {
                 "{n_way}-way {k_shot}-shot: need at least 2 ways and 1 shot"
             )));
         }
+        set.validate()?;
         let mut by_class = vec![Vec::new(); set.num_classes()];
         for (i, &l) in set.labels.iter().enumerate() {
             by_class[l].push(i);

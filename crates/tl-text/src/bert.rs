@@ -85,6 +85,13 @@ impl Bert {
         seq_len: usize,
         device: &Device,
     ) -> tl_core::Result<Self> {
+        // The checks `BertConfig::load` runs, for a config built in code.
+        config
+            .check(std::path::Path::new("<config>"))
+            .map_err(|e| tl_core::CoreError::InvalidConfig {
+                field: "bert config",
+                reason: e.to_string(),
+            })?;
         if seq_len == 0 || seq_len > config.max_position_embeddings {
             return Err(tl_core::CoreError::InvalidConfig {
                 field: "seq_len",

@@ -396,6 +396,14 @@ fn padded_batch_marks_padding() {
     );
     let config: tl_text::BertConfig = serde_json::from_str(&config_json(VOCAB.len(), 0.1)).unwrap();
     assert!(tl_text::Bert::new(&config, tl_text::Pooling::default(), MAX_POS + 1, &d).is_err());
+    // A config built in code gets the loader's checks: heads must divide the width.
+    let mut odd = config.clone();
+    odd.num_attention_heads = odd.hidden_size + 1;
+    let err = tl_text::Bert::new(&odd, tl_text::Pooling::default(), 8, &d)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("num_attention_heads"), "{err}");
     let bert = tl_text::Bert::new(&config, tl_text::Pooling::default(), 8, &d).unwrap();
     assert_eq!(bert.input_shape(), vec![8]);
     assert_eq!(

@@ -68,8 +68,33 @@ impl SelfTraining {
     }
 
     /// The pseudo-labels of one round: (target index, class), an equal share per class of
-    /// the most confident predictions at or above the threshold.
+    /// the most confident predictions at or above the threshold. `probs` holds one row of
+    /// `classes` probabilities per target item; refuses a ragged `probs`, no classes and a
+    /// `portion` outside (0, 1].
     pub fn pseudo_labels(
+        &self,
+        probs: &[f32],
+        classes: usize,
+        portion: f32,
+    ) -> Result<Vec<(usize, usize)>> {
+        self.validate()?;
+        if classes == 0 || !probs.len().is_multiple_of(classes) {
+            return Err(CoreError::config(
+                "classes",
+                format!("{} probabilities are not rows of {classes}", probs.len()),
+            ));
+        }
+        if !(portion > 0.0 && portion <= 1.0) {
+            return Err(CoreError::config(
+                "portion",
+                format!("{portion} not in (0, 1]"),
+            ));
+        }
+        Ok(self.pseudo_labels_unchecked(probs, classes, portion))
+    }
+
+    /// [`pseudo_labels`](Self::pseudo_labels) for arguments already checked.
+    fn pseudo_labels_unchecked(
         &self,
         probs: &[f32],
         classes: usize,
@@ -137,7 +162,7 @@ impl SelfTraining {
                     .iter::<f32>()
                     .collect()
             });
-            let pseudo = self.pseudo_labels(&probs, classes, portion);
+            let pseudo = self.pseudo_labels_unchecked(&probs, classes, portion);
             let idx: Vec<usize> = pseudo.iter().map(|p| p.0).collect();
             let mut values = sets.source_train.inputs.values.clone();
             values.extend(sets.target.inputs.select(&idx).values);

@@ -360,10 +360,16 @@ fn pseudo_labels_are_confident_and_class_balanced() {
         0.9, 0.1, 0.95, 0.05, 0.8, 0.2, 0.6, 0.4, 0.1, 0.9, 0.25, 0.75,
     ];
     // Portion 1/3 of 6 items over 2 classes: 1 per class, the most confident.
-    assert_eq!(st.pseudo_labels(&probs, 2, 1.0 / 3.0), vec![(1, 0), (4, 1)]);
+    assert_eq!(
+        st.pseudo_labels(&probs, 2, 1.0 / 3.0).unwrap(),
+        vec![(1, 0), (4, 1)]
+    );
+    assert!(st.pseudo_labels(&probs, 0, 0.5).is_err());
+    assert!(st.pseudo_labels(&probs[..3], 2, 0.5).is_err());
+    assert!(st.pseudo_labels(&probs, 2, 0.0).is_err());
     // A larger share: up to 3 per class, never below the threshold (item 3 at 0.6).
     assert_eq!(
-        st.pseudo_labels(&probs, 2, 1.0),
+        st.pseudo_labels(&probs, 2, 1.0).unwrap(),
         vec![(0, 0), (1, 0), (2, 0), (4, 1), (5, 1)]
     );
 }

@@ -60,6 +60,13 @@ impl ViewAugment {
     /// One random view of each item at `indices` (items `[c, h, w]`), row after row; the same
     /// seed gives the same views.
     pub fn views(&self, inputs: &Inputs, indices: &[usize], seed: u64) -> Result<Vec<f32>> {
+        self.validate()?;
+        if let Some(&i) = indices.iter().find(|&&i| i >= inputs.len()) {
+            return Err(CoreError::config(
+                "indices",
+                format!("item {i} asked for, the inputs have {}", inputs.len()),
+            ));
+        }
         let [c, h, w]: [usize; 3] = inputs.item_shape.as_slice().try_into().map_err(|_| {
             CoreError::config(
                 "augment",

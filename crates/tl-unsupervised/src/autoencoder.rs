@@ -214,7 +214,20 @@ impl MaskedAutoencoder {
 
     /// For each of `n` images of shape `[c, h, w]`, a 0/1 mask (1 = hidden) of whole patches,
     /// `round(mask_ratio * patches)` of them (at least one) chosen at random with `seed`.
-    pub fn masks(&self, n: usize, shape: [usize; 3], seed: u64) -> Vec<f32> {
+    /// Refuses bad fields and a shape with a zero side.
+    pub fn masks(&self, n: usize, shape: [usize; 3], seed: u64) -> Result<Vec<f32>> {
+        self.validate()?;
+        if shape.contains(&0) {
+            return Err(CoreError::config(
+                "shape",
+                format!("{shape:?} has a zero side"),
+            ));
+        }
+        Ok(self.masks_unchecked(n, shape, seed))
+    }
+
+    /// [`masks`](Self::masks) for fields and a shape already checked.
+    fn masks_unchecked(&self, n: usize, shape: [usize; 3], seed: u64) -> Vec<f32> {
         let [c, h, w] = shape;
         let (ph, pw) = (h.div_ceil(self.patch), w.div_ceil(self.patch));
         let patches = ph * pw;
@@ -284,7 +297,7 @@ impl MaskedAutoencoder {
             |m| m.encoder,
             &mut |m: &Reconstructor<E>, b: &UnlabelledBatch| {
                 let clean = b.values();
-                let mask = self.masks(b.len(), shape, b.seed);
+                let mask = self.masks_unchecked(b.len(), shape, b.seed);
                 let masked: Vec<f32> = clean
                     .iter()
                     .zip(&mask)

@@ -134,7 +134,9 @@ fn the_autoencoders_reconstruction_error_falls() {
 #[test]
 fn masks_hide_whole_patches_at_the_asked_ratio() {
     let mae = MaskedAutoencoder::new().with_patch(2).with_mask_ratio(0.25);
-    let masks = mae.masks(3, [2, 4, 6], 9);
+    let masks = mae.masks(3, [2, 4, 6], 9).unwrap();
+    assert!(mae.masks(3, [2, 0, 6], 9).is_err());
+    assert!(mae.clone().with_patch(0).masks(3, [2, 4, 6], 9).is_err());
     assert_eq!(masks.len(), 3 * 48);
     for item in masks.chunks(48) {
         // 6 patches of 2x2 per channel; a quarter of them (round(1.5) = 2) hidden.
@@ -150,8 +152,8 @@ fn masks_hide_whole_patches_at_the_asked_ratio() {
             }
         }
     }
-    assert_eq!(masks, mae.masks(3, [2, 4, 6], 9));
-    assert_ne!(masks, mae.masks(3, [2, 4, 6], 10));
+    assert_eq!(masks, mae.masks(3, [2, 4, 6], 9).unwrap());
+    assert_ne!(masks, mae.masks(3, [2, 4, 6], 10).unwrap());
 }
 
 #[test]
@@ -174,6 +176,17 @@ fn views_are_seeded_in_range_and_the_identity_view_is_the_image() {
     }
     let flat = Inputs::new(vec![64], vec![0.0; 64]).unwrap();
     assert!(aug.views(&flat, &[0], 0).is_err(), "vectors are not images");
+    assert!(
+        aug.views(&set.inputs, &[set.len()], 0).is_err(),
+        "no such item"
+    );
+    assert!(
+        aug.clone()
+            .with_min_area(2.0)
+            .views(&set.inputs, &[0], 0)
+            .is_err(),
+        "an area share above 1"
+    );
 }
 
 #[test]
