@@ -399,10 +399,10 @@ fn padded_batch_marks_padding() {
     // A config built in code gets the loader's checks: heads must divide the width.
     let mut odd = config.clone();
     odd.num_attention_heads = odd.hidden_size + 1;
-    let err = tl_text::Bert::new(&odd, tl_text::Pooling::default(), 8, &d)
-        .err()
-        .expect("refused")
-        .to_string();
+    let Err(err) = tl_text::Bert::new(&odd, tl_text::Pooling::default(), 8, &d) else {
+        panic!("a config whose heads do not divide its width was accepted");
+    };
+    let err = err.to_string();
     assert!(err.contains("num_attention_heads"), "{err}");
     let bert = tl_text::Bert::new(&config, tl_text::Pooling::default(), 8, &d).unwrap();
     assert_eq!(bert.input_shape(), vec![8]);
