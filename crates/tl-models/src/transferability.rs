@@ -18,17 +18,43 @@ use tl_core::data::LabelledSet;
 use tl_core::model::Encoder;
 use tl_core::train::{ClassifierModel, encode_all, map_batches};
 
-fn check(n_features: usize, dim: usize, labels: &[usize]) -> Result<usize> {
+fn invalid(reason: String) -> ModelError {
+    ModelError::Core(tl_core::CoreError::InvalidData {
+        name: "transferability".into(),
+        reason,
+    })
+}
+
+/// Refuses too few items, values that do not make `n` rows of `dim`, and non-finite values;
+/// returns the number of classes.
+fn check(values: &[f32], dim: usize, labels: &[usize]) -> Result<usize> {
     let n = labels.len();
-    if n < 2 || dim == 0 || n_features != n * dim {
-        return Err(ModelError::Core(tl_core::CoreError::InvalidData {
-            name: "transferability".into(),
-            reason: format!(
-                "{n_features} feature values for {n} labels of width {dim}: need at least 2 items and n * dim values"
-            ),
-        }));
+    if n < 2 || dim == 0 || values.len() != n * dim {
+        return Err(invalid(format!(
+            "{} feature values for {n} labels of width {dim}: need at least 2 items and n * dim values",
+            values.len()
+        )));
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(invalid(format!(
+            "value {} of item {} is not finite",
+            values[i],
+            i / dim
+        )));
     }
     Ok(labels.iter().max().map_or(0, |m| m + 1))
+}
+
+/// A score that came out NaN or infinite (degenerate features: all zero, constant) is an
+/// error naming the score, not a number to rank by.
+fn finite(score: f64, name: &str) -> Result<f64> {
+    if score.is_finite() {
+        Ok(score)
+    } else {
+        Err(invalid(format!(
+            "{name} is {score}: the features are degenerate (all zero or constant?)"
+        )))
+    }
 }
 
 fn matrix(features: &[f32], n: usize, dim: usize) -> DMatrix<f64> {
@@ -37,7 +63,7 @@ fn matrix(features: &[f32], n: usize, dim: usize) -> DMatrix<f64> {
 
 /// LogME of `features` (`n * dim` values, row after row) for `labels`.
 pub fn logme(features: &[f32], dim: usize, labels: &[usize]) -> Result<f64> {
-    let classes = check(features.len(), dim, labels)?;
+    let classes = check(features, dim, labels)?;
     let n = labels.len();
     let f = matrix(features, n, dim);
     let eig = SymmetricEigen::new(f.transpose() * &f);
@@ -78,12 +104,12 @@ pub fn logme(features: &[f32], dim: usize, labels: &[usize]) -> Result<f64> {
             - nf / 2.0 * (2.0 * std::f64::consts::PI).ln();
         total += evidence / nf;
     }
-    Ok(total / classes as f64)
+    finite(total / classes as f64, "LogME")
 }
 
 /// LEEP of a source classifier's probabilities (`n * source_classes` values) for `labels`.
 pub fn leep(probs: &[f32], source_classes: usize, labels: &[usize]) -> Result<f64> {
-    let classes = check(probs.len(), source_classes, labels)?;
+    let classes = check(probs, source_classes, labels)?;
     let n = labels.len();
     let mut joint = vec![vec![0.0f64; source_classes]; classes];
     for (i, &y) in labels.iter().enumerate() {
@@ -108,7 +134,7 @@ pub fn leep(probs: &[f32], source_classes: usize, labels: &[usize]) -> Result<f6
 /// H-score of `features` for `labels` (pseudo-inverse with NumPy's default cut-off scaled to
 /// 1e-10 of the largest eigenvalue).
 pub fn h_score(features: &[f32], dim: usize, labels: &[usize]) -> Result<f64> {
-    let classes = check(features.len(), dim, labels)?;
+    let classes = check(features, dim, labels)?;
     let n = labels.len();
     let mut f = matrix(features, n, dim);
     let mean = f.row_mean();
@@ -141,13 +167,13 @@ pub fn h_score(features: &[f32], dim: usize, labels: &[usize]) -> Result<f64> {
             .map(|&l| if l > 1e-10 * largest { 1.0 / l } else { 0.0 }),
     );
     let pinv = &eig.eigenvectors * DMatrix::from_diagonal(&inv) * eig.eigenvectors.transpose();
-    Ok((pinv * cov_g).trace())
+    finite((pinv * cov_g).trace(), "H-score")
 }
 
 /// Leave-one-out `k`-nearest-neighbour accuracy (Euclidean; ties to the lower index, votes
 /// tied to the smaller label).
 pub fn knn_score(features: &[f32], dim: usize, labels: &[usize], k: usize) -> Result<f64> {
-    let classes = check(features.len(), dim, labels)?;
+    let classes = check(features, dim, labels)?;
     let n = labels.len();
     let k = k.clamp(1, n - 1);
     let row = |i: usize| &features[i * dim..(i + 1) * dim];

@@ -56,6 +56,15 @@ fn scores_prefer_informative_features() {
     // wrong sizes are refused
     assert!(logme(&f[..5], d, &r.labels).is_err());
     assert!(leep(&f, 0, &r.labels).is_err());
+    // Non-finite values are refused; all-zero (dead) features give no LogME, not a NaN.
+    let mut nan = f.clone();
+    nan[3] = f32::NAN;
+    let err = logme(&nan, d, &r.labels).unwrap_err().to_string();
+    assert!(err.contains("not finite"), "{err}");
+    assert!(h_score(&nan, d, &r.labels).is_err());
+    let dead = vec![0.0; f.len()];
+    let err = logme(&dead, d, &r.labels).unwrap_err().to_string();
+    assert!(err.contains("LogME is NaN"), "{err}");
 }
 
 #[test]

@@ -187,21 +187,23 @@ fn plus_plus(rows: &[f32], dim: usize, k: usize, rng: &mut StdRng) -> Vec<f32> {
 
 /// Cluster purity: each cluster votes for its most common label; the fraction of rows whose
 /// label won their cluster's vote. 1 for a perfect clustering.
-pub fn purity(assignments: &[usize], labels: &[usize]) -> f64 {
-    let table = contingency(assignments, labels);
+/// Refuses lists of different lengths or no rows.
+pub fn purity(assignments: &[usize], labels: &[usize]) -> Result<f64> {
+    let table = contingency(assignments, labels)?;
     let hits: usize = table
         .iter()
         .map(|row| row.iter().copied().max().unwrap_or(0))
         .sum();
-    hits as f64 / assignments.len().max(1) as f64
+    Ok(hits as f64 / assignments.len() as f64)
 }
 
 /// Normalised mutual information between clusters and labels, `I(C; Y) / ((H(C) + H(Y)) / 2)`
 /// (the arithmetic normalisation, scikit-learn's default); 1 when one determines the other,
 /// 0 when they are independent. Two single-valued partitions count as identical (1).
-pub fn nmi(assignments: &[usize], labels: &[usize]) -> f64 {
+/// Refuses lists of different lengths or no rows.
+pub fn nmi(assignments: &[usize], labels: &[usize]) -> Result<f64> {
     let n = assignments.len() as f64;
-    let table = contingency(assignments, labels);
+    let table = contingency(assignments, labels)?;
     let rows: Vec<f64> = table
         .iter()
         .map(|r| r.iter().sum::<usize>() as f64)
@@ -218,7 +220,7 @@ pub fn nmi(assignments: &[usize], labels: &[usize]) -> f64 {
     };
     let (hc, hy) = (entropy(&rows), entropy(&cols));
     if hc == 0.0 && hy == 0.0 {
-        return 1.0;
+        return Ok(1.0);
     }
     let mut mi = 0.0;
     for (i, row) in table.iter().enumerate() {
@@ -229,22 +231,27 @@ pub fn nmi(assignments: &[usize], labels: &[usize]) -> f64 {
             }
         }
     }
-    (mi / ((hc + hy) / 2.0)).clamp(0.0, 1.0)
+    Ok((mi / ((hc + hy) / 2.0)).clamp(0.0, 1.0))
 }
 
-fn contingency(assignments: &[usize], labels: &[usize]) -> Vec<Vec<usize>> {
-    assert_eq!(
-        assignments.len(),
-        labels.len(),
-        "one cluster per labelled row"
-    );
+fn contingency(assignments: &[usize], labels: &[usize]) -> Result<Vec<Vec<usize>>> {
+    if assignments.len() != labels.len() || assignments.is_empty() {
+        return Err(CoreError::data(
+            "clusters",
+            format!(
+                "{} cluster assignments for {} labels: need one per labelled row, at least one",
+                assignments.len(),
+                labels.len()
+            ),
+        ));
+    }
     let k = assignments.iter().max().map_or(0, |m| m + 1);
     let c = labels.iter().max().map_or(0, |m| m + 1);
     let mut table = vec![vec![0usize; c]; k];
     for (&a, &l) in assignments.iter().zip(labels) {
         table[a][l] += 1;
     }
-    table
+    Ok(table)
 }
 
 /// How well features cluster by class, without training on a label.
@@ -269,7 +276,7 @@ pub fn cluster_scores<E: Encoder>(
         .with_seed(seed)
         .fit(&features, encoder.feature_dim())?;
     Ok(ClusterScores {
-        purity: purity(&clustering.assignments, &set.labels),
-        nmi: nmi(&clustering.assignments, &set.labels),
+        purity: purity(&clustering.assignments, &set.labels)?,
+        nmi: nmi(&clustering.assignments, &set.labels)?,
     })
 }
