@@ -101,8 +101,16 @@ pub fn pad(x: &[f32], s: Chw, pad: usize, value: f32) -> Vec<f32> {
     out
 }
 
-/// Crops an `h` x `w` window whose top-left corner is (`top`, `left`).
-pub fn crop(x: &[f32], s: Chw, top: usize, left: usize, h: usize, w: usize) -> Vec<f32> {
+/// Crops an `h` x `w` window whose top-left corner is (`top`, `left`); refuses a window that
+/// leaves the image or values that are not one `s`-shaped image.
+pub fn crop(x: &[f32], s: Chw, top: usize, left: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+    check_image(x, s, "crop")?;
+    if top + h > s.h || left + w > s.w {
+        return Err(DataError::Request(format!(
+            "crop: a {h}x{w} window at ({top}, {left}) leaves the {}x{} image",
+            s.h, s.w
+        )));
+    }
     let mut out = Vec::with_capacity(s.c * h * w);
     for c in 0..s.c {
         for y in top..top + h {
@@ -110,22 +118,52 @@ pub fn crop(x: &[f32], s: Chw, top: usize, left: usize, h: usize, w: usize) -> V
             out.extend_from_slice(&x[row + left..row + left + w]);
         }
     }
-    out
+    Ok(out)
 }
 
-/// Crops the centre `h` x `w` window.
-pub fn centre_crop(x: &[f32], s: Chw, h: usize, w: usize) -> Vec<f32> {
+/// Crops the centre `h` x `w` window; refuses one larger than the image.
+pub fn centre_crop(x: &[f32], s: Chw, h: usize, w: usize) -> Result<Vec<f32>> {
+    if h > s.h || w > s.w {
+        return Err(DataError::Request(format!(
+            "centre crop: {h}x{w} is larger than the {}x{} image",
+            s.h, s.w
+        )));
+    }
     crop(x, s, (s.h - h) / 2, (s.w - w) / 2, h, w)
 }
 
-/// `(x - mean[c]) / std[c]` per channel.
-pub fn normalise(x: &mut [f32], s: Chw, mean: &[f32], std: &[f32]) {
+/// `(x - mean[c]) / std[c]` per channel (a shorter `mean` or `std` repeats, so one value
+/// serves every channel); refuses empty or non-finite statistics and a zero `std`.
+pub fn normalise(x: &mut [f32], s: Chw, mean: &[f32], std: &[f32]) -> Result<()> {
+    check_image(x, s, "normalise")?;
+    if mean.is_empty()
+        || std.is_empty()
+        || !mean.iter().chain(std).all(|v| v.is_finite())
+        || std.contains(&0.0)
+    {
+        return Err(DataError::Request(format!(
+            "normalise: mean {mean:?} and std {std:?} must be non-empty and finite, std non-zero"
+        )));
+    }
     for c in 0..s.c {
         let (m, d) = (mean[c % mean.len()], std[c % std.len()]);
         for v in &mut x[c * s.h * s.w..(c + 1) * s.h * s.w] {
             *v = (*v - m) / d;
         }
     }
+    Ok(())
+}
+
+/// Refuses values that are not one image of shape `s`.
+fn check_image(x: &[f32], s: Chw, what: &str) -> Result<()> {
+    if x.len() != s.size() {
+        return Err(DataError::Request(format!(
+            "{what}: {} values are not one image of shape {:?}",
+            x.len(),
+            s.to_vec()
+        )));
+    }
+    Ok(())
 }
 
 /// One grey channel repeated three times.
@@ -138,12 +176,19 @@ pub fn grey_to_rgb(x: &[f32], s: Chw) -> Vec<f32> {
     out
 }
 
-/// Luma of RGB (ITU-R 601 weights, as PIL's `convert("L")`).
-pub fn rgb_to_grey(x: &[f32], s: Chw) -> Vec<f32> {
+/// Luma of RGB (ITU-R 601 weights, as PIL's `convert("L")`); refuses other than 3 channels.
+pub fn rgb_to_grey(x: &[f32], s: Chw) -> Result<Vec<f32>> {
+    check_image(x, s, "rgb_to_grey")?;
+    if s.c != 3 {
+        return Err(DataError::Request(format!(
+            "rgb_to_grey: needs 3 channels, got {}",
+            s.c
+        )));
+    }
     let plane = s.h * s.w;
-    (0..plane)
+    Ok((0..plane)
         .map(|i| 0.299 * x[i] + 0.587 * x[plane + i] + 0.114 * x[2 * plane + i])
-        .collect()
+        .collect())
 }
 
 /// Rotates by `k` quarter turns counter-clockwise, exactly (no interpolation); an odd `k`
@@ -461,7 +506,8 @@ impl Augment {
                 let ps = Chw::new(s.c, s.h + 2 * self.crop_pad, s.w + 2 * self.crop_pad);
                 let top = rng.random_range(0..=2 * self.crop_pad);
                 let left = rng.random_range(0..=2 * self.crop_pad);
-                item = crop(&padded, ps, top, left, s.h, s.w);
+                // The window is the image's size inside the padded image: always fits.
+                item = crop(&padded, ps, top, left, s.h, s.w).expect("window inside the padding");
             }
             if self.noise > 0.0 {
                 for v in &mut item {
@@ -569,7 +615,14 @@ mod tests {
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let p = pad(&x, s, 1, 0.0);
         assert_eq!(p.len(), 4 * 5);
-        assert_eq!(centre_crop(&p, Chw::new(1, 4, 5), 2, 3), x.to_vec());
+        assert_eq!(
+            centre_crop(&p, Chw::new(1, 4, 5), 2, 3).unwrap(),
+            x.to_vec()
+        );
+        // Windows that leave the image, and values of another shape, are refused.
+        assert!(centre_crop(&x, s, 3, 3).is_err());
+        assert!(crop(&x, s, 1, 1, 2, 2).is_err());
+        assert!(crop(&x[..5], s, 0, 0, 1, 1).is_err());
         let r = rotate(&x, s, 0.0, 0.0);
         for (a, b) in r.iter().zip(x) {
             assert!((a - b).abs() < 1e-5);
@@ -579,10 +632,13 @@ mod tests {
         let turned = rotate(&img, sq, 90.0, 0.0); // counter-clockwise: to the left middle
         assert!((turned[3] - 1.0).abs() < 1e-5, "{turned:?}");
         let mut n = vec![1.0, 3.0];
-        normalise(&mut n, Chw::new(2, 1, 1), &[1.0, 1.0], &[2.0, 2.0]);
+        normalise(&mut n, Chw::new(2, 1, 1), &[1.0, 1.0], &[2.0, 2.0]).unwrap();
+        assert!(normalise(&mut n, Chw::new(2, 1, 1), &[], &[2.0]).is_err());
+        assert!(normalise(&mut n, Chw::new(2, 1, 1), &[0.0], &[0.0]).is_err());
         assert_eq!(n, vec![0.0, 1.0]);
         let rgb = grey_to_rgb(&[0.2, 0.4], Chw::new(1, 1, 2));
-        let back = rgb_to_grey(&rgb, Chw::new(3, 1, 2));
+        let back = rgb_to_grey(&rgb, Chw::new(3, 1, 2)).unwrap();
+        assert!(rgb_to_grey(&rgb[..2], Chw::new(1, 1, 2)).is_err());
         assert!((back[0] - 0.2).abs() < 1e-6 && (back[1] - 0.4).abs() < 1e-6);
     }
 
