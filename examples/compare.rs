@@ -41,6 +41,14 @@ use tl::tl_core::model::{LayerConfig, Sequential};
 use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
 use tl::tl_inductive::*;
 
+mod common;
+use common::digits::{FEATURES, pretrain_config, target_config};
+
+/// `compare`'s encoder: the shared one at width 1.
+fn encoder_config() -> SequentialConfig {
+    common::digits::encoder_config(1)
+}
+
 struct Args {
     device: String,
     seeds: u64,
@@ -97,39 +105,6 @@ fn parse_args() -> Result<Args, String> {
         return Err("--seeds, --labels-per-class and --target-epochs must be at least 1".into());
     }
     Ok(args)
-}
-
-/// The encoder both tasks share: two conv blocks (32 x 2 x 2 = 128 values) and a fully
-/// connected layer to 64 features.
-fn encoder_config() -> SequentialConfig {
-    SequentialConfig::new(vec![1, 8, 8])
-        .conv(16, 3, 1)
-        .relu()
-        .max_pool(2)
-        .conv(32, 3, 1)
-        .relu()
-        .max_pool(2)
-        .linear(FEATURES)
-        .relu()
-}
-
-const FEATURES: usize = 64;
-
-fn pretrain_config(seed: u64) -> TrainConfig {
-    TrainConfig::new()
-        .with_epochs(15)
-        .with_batch_size(32)
-        .with_lr(2e-3)
-        .with_seed(seed)
-}
-
-fn target_config(seed: u64, lr: f64, epochs: usize) -> TrainConfig {
-    TrainConfig::new()
-        .with_epochs(epochs)
-        .with_batch_size(10)
-        .with_lr(lr)
-        .with_schedule(Schedule::Cosine { min_factor: 0.1 })
-        .with_seed(seed)
 }
 
 /// The transductive rows: the source model adapted to rotated digits it has no labels for.

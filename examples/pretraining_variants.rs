@@ -35,6 +35,9 @@ use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
 use tl::tl_data::transform::orientation_labels;
 use tl::tl_inductive::*;
 
+mod common;
+use common::digits::{FEATURES, encoder_config, pretrain_config, target_config};
+
 struct Args {
     pretraining: String,
     pretrain_epochs: usize,
@@ -102,23 +105,15 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// `compare`'s encoder, `width` times as wide.
-fn encoder_config(width: usize) -> SequentialConfig {
-    SequentialConfig::new(vec![1, 8, 8])
-        .conv(16 * width, 3, 1)
-        .relu()
-        .max_pool(2)
-        .conv(32 * width, 3, 1)
-        .relu()
-        .max_pool(2)
-        .linear(64 * width)
-        .relu()
-}
-
 /// The conv blocks kept, the fully connected layer re-initialised.
 fn new_fc(encoder: Sequential, width: usize, dev: &Device) -> tl::tl_core::Result<Sequential> {
     encoder.drop_last(2)?.push_layers(
-        &[LayerConfig::Linear { out: 64 * width }, LayerConfig::Relu],
+        &[
+            LayerConfig::Linear {
+                out: FEATURES * width,
+            },
+            LayerConfig::Relu,
+        ],
         dev,
     )
 }
@@ -221,16 +216,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         dev.seed(seed);
         let model = Classifier::new(
             encoder_config(args.width).init(&dev)?,
-            head_config(64 * args.width, &[], pre_train.num_classes()).init(&dev)?,
+            head_config(FEATURES * args.width, &[], pre_train.num_classes()).init(&dev)?,
         )?;
-        let pre = Trainer::new(
-            TrainConfig::new()
-                .with_epochs(args.pretrain_epochs)
-                .with_batch_size(32)
-                .with_lr(2e-3)
-                .with_seed(seed),
-        )
-        .fit(model, &pre_train, Some(&pre_valid), &dev)?;
+        let pre = Trainer::new(pretrain_config(seed).with_epochs(args.pretrain_epochs)).fit(
+            model,
+            &pre_train,
+            Some(&pre_valid),
+            &dev,
+        )?;
         let source_acc = evaluate(&pre.model, &pre_valid, &dev, 256)?.accuracy;
         let pretrained = pre.model.encoder;
         let target = (&target_train, &target_test);
@@ -238,12 +231,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .with_target_labelled(target_train.clone())
             .with_target_test(target_test.clone());
         // compare's target training; `--fine-tune-lr` for the rows that start pretrained.
-        let scratch_train = TrainConfig::new()
-            .with_epochs(60)
-            .with_batch_size(10)
-            .with_lr(3e-3)
-            .with_schedule(Schedule::Cosine { min_factor: 0.1 })
-            .with_seed(seed);
+        let scratch_train = target_config(seed, 3e-3, 60);
         let tuned = scratch_train.clone().with_lr(args.fine_tune_lr);
         let mut line = format!(
             "seed {seed}: {} pretraining {:.2} %;",

@@ -334,7 +334,7 @@ fn omniglot_part(
             let mut sampler = EpisodeSampler::new(&evaluation, 5, 5, 15, seed)?;
             let mut acc = Vec::new();
             for _ in 0..episodes {
-                let episode = sampler.sample(&evaluation);
+                let episode = sampler.sample(&evaluation)?;
                 let task = TransferTask::new(5)
                     .with_target_labelled(episode.support)
                     .with_target_test(episode.query);
