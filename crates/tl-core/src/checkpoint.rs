@@ -61,24 +61,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Serialises `value` as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CoreError::Format {
+    write_atomic(path, json_bytes(path, value)?.as_bytes())
+}
+
+fn json_bytes(path: &Path, value: &impl Serialize) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| CoreError::Format {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    write_atomic(path, text.as_bytes())
+    })
 }
 
 /// Saves a module's weights as burnpack, atomically.
 pub fn save_weights<M: Module>(module: &M, path: &Path) -> Result<()> {
-    let bytes = module
+    write_atomic(path, &weight_bytes(module, path)?)
+}
+
+fn weight_bytes<M: Module>(module: &M, path: &Path) -> Result<burn::tensor::Bytes> {
+    module
         .clone()
         .into_record()
         .into_bytes()
         .map_err(|e| CoreError::Format {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })?;
-    write_atomic(path, &bytes)
+        })
 }
 
 /// Loads burnpack weights into `module`, which must have exactly the saved architecture:
@@ -116,10 +122,19 @@ pub fn save_checkpoint<M: Module>(
     config: &impl Serialize,
     report: Option<&FitReport>,
 ) -> Result<()> {
-    save_weights(module, &dir.join(WEIGHTS_FILE))?;
-    write_json(&dir.join(CONFIG_FILE), config)?;
+    // Everything is serialised before the first file is replaced, so a value that cannot be
+    // written leaves the folder as it was.
+    let (weights, config_path) = (dir.join(WEIGHTS_FILE), dir.join(CONFIG_FILE));
+    let weight_bytes = weight_bytes(module, &weights)?;
+    let config = json_bytes(&config_path, config)?;
+    let report = match report {
+        Some(r) => Some(json_bytes(&dir.join(REPORT_FILE), r)?),
+        None => None,
+    };
+    write_atomic(&weights, &weight_bytes)?;
+    write_atomic(&config_path, config.as_bytes())?;
     if let Some(report) = report {
-        write_json(&dir.join(REPORT_FILE), report)?;
+        write_atomic(&dir.join(REPORT_FILE), report.as_bytes())?;
     }
     Ok(())
 }

@@ -186,6 +186,8 @@ pub struct Episode {
 /// Draws N-way K-shot episodes from a labelled set (seeded).
 #[derive(Debug, Clone)]
 pub struct EpisodeSampler {
+    /// Items and classes of the set it was built on, to refuse another one.
+    built_on: (usize, usize),
     by_class: Vec<Vec<usize>>,
     n_way: usize,
     k_shot: usize,
@@ -222,6 +224,7 @@ impl EpisodeSampler {
             )));
         }
         Ok(Self {
+            built_on: (set.len(), set.num_classes()),
             by_class,
             n_way,
             k_shot,
@@ -230,8 +233,19 @@ impl EpisodeSampler {
         })
     }
 
-    /// The next episode.
-    pub fn sample(&mut self, set: &LabelledSet) -> Episode {
+    /// The next episode of `set`, which must be the set the sampler was built on (it holds
+    /// indices into it); one of another size or class count is refused.
+    pub fn sample(&mut self, set: &LabelledSet) -> Result<Episode> {
+        if (set.len(), set.num_classes()) != self.built_on {
+            return Err(DataError::Request(format!(
+                "episodes of `{}` ({} items, {} classes) from a sampler built on a set of {} items and {} classes",
+                set.domain,
+                set.len(),
+                set.num_classes(),
+                self.built_on.0,
+                self.built_on.1
+            )));
+        }
         let mut pool: Vec<usize> = (0..self.by_class.len()).collect();
         pool.shuffle(&mut self.rng);
         pool.truncate(self.n_way);
@@ -257,11 +271,11 @@ impl EpisodeSampler {
                 .collect();
             s
         };
-        Episode {
+        Ok(Episode {
             support: relabel(&support),
             query: relabel(&query),
             classes,
-        }
+        })
     }
 }
 
@@ -274,7 +288,7 @@ mod episode_tests {
     fn episodes_have_the_asked_shape_and_disjoint_parts() {
         let d = digits().unwrap();
         let mut s = EpisodeSampler::new(&d, 5, 3, 4, 9).unwrap();
-        let e = s.sample(&d);
+        let e = s.sample(&d).unwrap();
         assert_eq!(e.support.class_counts(), vec![3; 5]);
         assert_eq!(e.query.class_counts(), vec![4; 5]);
         let mut sorted = e.classes.clone();
@@ -285,7 +299,12 @@ mod episode_tests {
             assert_eq!(e.support.class_names[i], d.class_names[c]);
         }
         let mut again = EpisodeSampler::new(&d, 5, 3, 4, 9).unwrap();
-        assert_eq!(again.sample(&d).classes, e.classes);
+        assert_eq!(again.sample(&d).unwrap().classes, e.classes);
+        let err = again.sample(&d.select(&[0, 1])).unwrap_err().to_string();
+        assert!(
+            err.contains("a sampler built on a set of 1797 items"),
+            "{err}"
+        );
         assert!(EpisodeSampler::new(&d, 11, 1, 1, 0).is_err());
         assert!(EpisodeSampler::new(&d, 5, 200, 1, 0).is_err());
     }

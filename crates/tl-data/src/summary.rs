@@ -26,11 +26,15 @@ pub struct DataSummary {
 /// Summarises a set.
 pub fn summarise(set: &LabelledSet) -> DataSummary {
     let v = &set.inputs.values;
-    let (min, max) = v
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        });
+    // An empty set reports 0 for its range and mean, as it has no values.
+    let (min, max) = if v.is_empty() {
+        (0.0, 0.0)
+    } else {
+        v.iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            })
+    };
     DataSummary {
         domain: set.domain.clone(),
         len: set.len(),
@@ -88,5 +92,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("10 classes: 0: 178, 1: 182"), "{text}");
+        let empty = summarise(&crate::digits().unwrap().select(&[]));
+        assert_eq!(
+            (empty.len, empty.min, empty.max, empty.mean),
+            (0, 0.0, 0.0, 0.0)
+        );
     }
 }

@@ -61,7 +61,7 @@ fn real_data_omniglot_counts() {
     }
     // episodes can be drawn from the small sets
     let mut sampler = split::EpisodeSampler::new(&small2, 5, 5, 5, 0).unwrap();
-    assert_eq!(sampler.sample(&small2).support.len(), 25);
+    assert_eq!(sampler.sample(&small2).unwrap().support.len(), 25);
 }
 
 #[test]
