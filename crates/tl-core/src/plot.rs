@@ -97,10 +97,14 @@ const PALETTE: [[u8; 3]; 10] = [
 /// Draws the panels side by side (each `size` x `size` pixels, scaled to its own points, a
 /// grey frame around each) and writes them as a PNG to `path` atomically.
 pub fn write_scatter_png(path: &Path, panels: &[Vec<Point>], size: u32) -> Result<()> {
-    if panels.is_empty() || size < 16 {
+    // A panel of 4096 px is already a 16-megapixel picture; beyond that sizes overflow.
+    if panels.is_empty() || !(16..=4096).contains(&size) || panels.len() > 64 {
         return Err(CoreError::config(
             "plot",
-            "need at least one panel of 16 px or more",
+            format!(
+                "need 1 to 64 panels of 16 to 4096 px, got {} of {size} px",
+                panels.len()
+            ),
         ));
     }
     let gap = 8;
@@ -199,6 +203,9 @@ mod tests {
         let img = image::open(&path).unwrap();
         assert_eq!((img.width(), img.height()), (2 * 72 + 8, 80));
         assert!(pca_2d(&rows[..5], 3).is_err());
+        let err = write_scatter_png(&path, &[vec![]], u32::MAX).unwrap_err();
+        assert!(err.to_string().contains("16 to 4096 px"), "{err}");
+        assert!(write_scatter_png(&path, &[], 64).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

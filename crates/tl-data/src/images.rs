@@ -150,6 +150,7 @@ pub fn omniglot_from_bytes(
     domain: &str,
     size: usize,
 ) -> Result<LabelledSet> {
+    crate::transform::check_side(size, "omniglot image size")?;
     let zip_name = zip_name.to_string();
     let mut archive = open_zip(bytes, &zip_name)?;
     let mut by_class: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
@@ -215,6 +216,7 @@ pub fn omniglot_runs_from_bytes(
     zip_name: &str,
     size: usize,
 ) -> Result<Vec<OneShotRun>> {
+    crate::transform::check_side(size, "omniglot image size")?;
     let zip_name = zip_name.to_string();
     let mut archive = open_zip(bytes, &zip_name)?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -306,6 +308,10 @@ pub fn image_folder(
     channels: usize,
     size: Option<(usize, usize)>,
 ) -> Result<LabelledSet> {
+    if let Some((h, w)) = size {
+        crate::transform::check_side(h, "image height")?;
+        crate::transform::check_side(w, "image width")?;
+    }
     let io = |path: &Path, source| DataError::Io {
         path: path.to_path_buf(),
         source,

@@ -410,8 +410,22 @@ pub fn map_images(
     Ok(Inputs::new(new_shape.to_vec(), values)?)
 }
 
+/// Refuses a requested image side of 0 or above [`crate::images::MAX_IMAGE_SIDE`] (which
+/// would allocate without bound), naming `what`.
+pub fn check_side(side: usize, what: &str) -> Result<()> {
+    let most = crate::images::MAX_IMAGE_SIDE as usize;
+    if side == 0 || side > most {
+        return Err(DataError::Request(format!(
+            "{what}: a side of {side} px is outside 1..={most}"
+        )));
+    }
+    Ok(())
+}
+
 /// Resizes every image of a set (bilinear).
 pub fn resize_set(set: &LabelledSet, h: usize, w: usize) -> Result<LabelledSet> {
+    check_side(h, "resize height")?;
+    check_side(w, "resize width")?;
     let s = Chw::of(&set.inputs.item_shape)?;
     let inputs = map_images(&set.inputs, Chw::new(s.c, h, w), |_, x, s| {
         resize_bilinear(x, s, h, w)
@@ -424,6 +438,8 @@ pub fn resize_set(set: &LabelledSet, h: usize, w: usize) -> Result<LabelledSet> 
 
 /// Resizes every image of a set (nearest neighbour).
 pub fn resize_set_nearest(set: &LabelledSet, h: usize, w: usize) -> Result<LabelledSet> {
+    check_side(h, "resize height")?;
+    check_side(w, "resize width")?;
     let s = Chw::of(&set.inputs.item_shape)?;
     let inputs = map_images(&set.inputs, Chw::new(s.c, h, w), |_, x, s| {
         resize_nearest(x, s, h, w)
@@ -437,6 +453,8 @@ pub fn resize_set_nearest(set: &LabelledSet, h: usize, w: usize) -> Result<Label
 /// MNIST-style framing: resize to `inner` x `inner`, then pad to `outer` x `outer` with 0
 /// (e.g. USPS 16 -> 20, padded to 28, as MNIST digits sit in a 20x20 box of a 28x28 field).
 pub fn frame_set(set: &LabelledSet, inner: usize, outer: usize) -> Result<LabelledSet> {
+    check_side(inner, "frame inner side")?;
+    check_side(outer, "frame outer side")?;
     if outer < inner || !(outer - inner).is_multiple_of(2) {
         return Err(DataError::Request(format!(
             "cannot frame {inner} px inside {outer} px: the margin must be even and >= 0"
@@ -707,6 +725,28 @@ mod tests {
         };
         let err = huge.apply_rows(&two, s, 7).unwrap_err().to_string();
         assert!(err.contains("translate must be in [0, 1000]"), "{err}");
+    }
+
+    #[test]
+    fn requested_sizes_are_bounded() {
+        let set = LabelledSet::new(
+            Inputs::new(vec![1, 2, 2], vec![0.5; 4]).unwrap(),
+            vec![0],
+            vec!["a".into()],
+            "toy",
+        )
+        .unwrap();
+        assert_eq!(
+            resize_set(&set, 3, 3).unwrap().inputs.item_shape,
+            vec![1, 3, 3]
+        );
+        for err in [
+            resize_set(&set, 0, 3).unwrap_err(),
+            resize_set_nearest(&set, 3, 100_000).unwrap_err(),
+            frame_set(&set, 0, 2).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("outside 1..=16384"), "{err}");
+        }
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub fn covariance(x: Tensor<2>) -> Tensor<2> {
 /// # Shapes
 /// - `source`: `[n_s, d]`, `target`: `[n_t, d]`
 /// - returns `[1]`
+///
+/// # Panics
+/// With no multipliers (a loss inside a training step has no error to return; `Mmd`
+/// refuses an empty list in `validate` before training).
 pub fn mmd(source: Tensor<2>, target: Tensor<2>, multipliers: &[f32]) -> Tensor<1> {
     let ns = source.dims()[0];
     let nt = target.dims()[0];
