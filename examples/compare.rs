@@ -19,7 +19,8 @@
 //! 5-way output layer is the task-specific part that is dropped, and every target model gets
 //! a fresh one.
 //!
-//! A second table keeps the task and changes the domain (transductive transfer): the source
+//! Below it, each row's gain over scratch paired by seed (`Comparison::gains_to_markdown`).
+//! A third table keeps the task and changes the domain (transductive transfer): the source
 //! model classifies digits 0-4 drawn under a generated shift (rotated by `--shift-degrees`,
 //! 25 by default): the held-out 0-4 images, rotated, are the unlabelled target, and the same
 //! images with their labels score it (the transductive setting). Rows: `source-only` (more

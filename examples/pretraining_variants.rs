@@ -129,6 +129,10 @@ fn fit_rotation_labels(
     dev: &Device,
 ) -> Result<FitReport, Box<dyn std::error::Error>> {
     let start = Instant::now();
+    // The logits below are read as 4 per class of the labelled set.
+    if test.num_classes() != labelled.num_classes() {
+        return Err("the labelled and test sets name different classes".into());
+    }
     let (train_set, test_set) = (
         orientation_labels(labelled, false)?,
         orientation_labels(test, false)?,
@@ -287,7 +291,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             line += &format!(" {name} {:.2}", 100.0 * report.metrics.accuracy);
             report.strategy = name.to_string();
             report.device = device_label(&dev);
-            report.extra.insert("source_accuracy".into(), source_acc);
+            // Accuracy on the pretraining task (20 or 40 joint classes with rotation labels).
+            report
+                .extra
+                .insert("pretraining_accuracy".into(), source_acc);
             comparison.push(report);
         }
         eprintln!("{line}");

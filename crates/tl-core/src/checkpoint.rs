@@ -32,18 +32,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             reason: "not a file path".into(),
         })?
         .to_string_lossy();
-    // One temporary name per call (process and a counter), created exclusively: two writers
-    // of one path, in two threads or two processes, never share a temporary file.
+    // A temporary name of our own, created exclusively: process, a counter and the clock, with
+    // a new name when one exists (a writer beside us, or the leftover of a killed run with
+    // the same process id). Only a file this call created is ever removed.
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
+    let mut created = None;
+    for _ in 0..16 {
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = dir.join(format!(".{name}.tmp-{}-{call}-{nanos}", std::process::id()));
+        match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp)?;
+            .open(&tmp)
+        {
+            Ok(file) => {
+                created = Some((tmp, file));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(CoreError::io(&tmp, e)),
+        }
+    }
+    let Some((tmp, mut file)) = created else {
+        return Err(CoreError::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "no free temporary name beside it after 16 tries",
+            ),
+        ));
+    };
+    let result = (|| {
         file.write_all(bytes)?;
         file.sync_all()?;
+        drop(file);
         fs::rename(&tmp, path)?;
         // The rename itself reaches the disk with the folder's entry (where the platform
         // lets a folder be opened and synced).

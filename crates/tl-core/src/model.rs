@@ -391,6 +391,10 @@ impl Sequential {
     /// # Shapes
     /// - `x`: `[batch, prod(input_shape)]`
     /// - returns `[batch, output_dim]`
+    ///
+    /// # Panics
+    /// When an image stack gets rows of another width (the checked entry points, `Trainer`,
+    /// `evaluate`, `predict` and `encode_*`, refuse such inputs with an error first).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let mut act = if self.config.input_shape.len() == 3 {
             let width = x.dims()[1];

@@ -211,19 +211,13 @@ impl TrainConfig {
                 format!("{clip} must be > 0"),
             ));
         }
-        if let Some(stop) = &self.early_stopping {
-            if stop.patience == 0 {
-                return Err(CoreError::config(
-                    "early_stopping.patience",
-                    "must be at least 1",
-                ));
-            }
-            if !(stop.min_delta >= 0.0 && stop.min_delta.is_finite()) {
-                return Err(CoreError::config(
-                    "early_stopping.min_delta",
-                    format!("{} must be finite and >= 0", stop.min_delta),
-                ));
-            }
+        if let Some(stop) = &self.early_stopping
+            && !(stop.min_delta >= 0.0 && stop.min_delta.is_finite())
+        {
+            return Err(CoreError::config(
+                "early_stopping.min_delta",
+                format!("{} must be finite and >= 0", stop.min_delta),
+            ));
         }
         Ok(())
     }
@@ -872,6 +866,35 @@ pub fn argmax_rows(scores: Tensor<2>) -> Vec<usize> {
         .collect()
 }
 
+/// Refuses a set `model` cannot be scored on: invalid, empty, items of another shape, or a
+/// label the model cannot predict. Unlike [`check_set`] it looks at the labels, not the
+/// class names: a test set may name more classes than it uses (`what` names the set).
+pub fn check_scorable<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
+    set.validate()?;
+    if set.is_empty() {
+        return Err(CoreError::data(
+            &set.domain,
+            format!("the {what} set is empty"),
+        ));
+    }
+    set.inputs.check_fits(&model.input_shape(), &set.domain)?;
+    if let Some((i, &label)) = set
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l >= model.num_classes())
+    {
+        return Err(CoreError::data(
+            &set.domain,
+            format!(
+                "label {label} of item {i} is beyond the model's {} classes",
+                model.num_classes()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses inputs a model cannot run on (another item shape) and a zero batch size.
 fn check_inputs(inputs: &Inputs, shape: &[usize], name: &str, batch_size: usize) -> Result<()> {
     if batch_size == 0 {
@@ -904,6 +927,7 @@ pub fn encode_all<E: Encoder>(
     device: &Device,
     batch_size: usize,
 ) -> Result<Vec<f32>> {
+    check_inputs(&set.inputs, &encoder.input_shape(), &set.domain, batch_size)?;
     encode_inputs(encoder, &set.inputs, device, batch_size)
 }
 
@@ -958,7 +982,7 @@ pub fn evaluate<M: ClassifierModel>(
     device: &Device,
     batch_size: usize,
 ) -> Result<Metrics> {
-    check_set(model, set, "evaluation")?;
+    check_scorable(model, set, "evaluation")?;
     check_inputs(&set.inputs, &model.input_shape(), &set.domain, batch_size)?;
     let model = model.valid();
     let plain = device.clone().without_autodiff();

@@ -186,8 +186,8 @@ pub struct Episode {
 /// Draws N-way K-shot episodes from a labelled set (seeded).
 #[derive(Debug, Clone)]
 pub struct EpisodeSampler {
-    /// Items and classes of the set it was built on, to refuse another one.
-    built_on: (usize, usize),
+    /// The labels and class count of the set it was built on, to refuse another one.
+    built_on: (Vec<usize>, usize),
     by_class: Vec<Vec<usize>>,
     n_way: usize,
     k_shot: usize,
@@ -224,7 +224,7 @@ impl EpisodeSampler {
             )));
         }
         Ok(Self {
-            built_on: (set.len(), set.num_classes()),
+            built_on: (set.labels.clone(), set.num_classes()),
             by_class,
             n_way,
             k_shot,
@@ -234,15 +234,15 @@ impl EpisodeSampler {
     }
 
     /// The next episode of `set`, which must be the set the sampler was built on (it holds
-    /// indices into it); one of another size or class count is refused.
+    /// indices into it); one with other labels or another class count is refused.
     pub fn sample(&mut self, set: &LabelledSet) -> Result<Episode> {
-        if (set.len(), set.num_classes()) != self.built_on {
+        if set.labels != self.built_on.0 || set.num_classes() != self.built_on.1 {
             return Err(DataError::Request(format!(
-                "episodes of `{}` ({} items, {} classes) from a sampler built on a set of {} items and {} classes",
+                "episodes of `{}` ({} items, {} classes) from a sampler built on another set ({} items, {} classes)",
                 set.domain,
                 set.len(),
                 set.num_classes(),
-                self.built_on.0,
+                self.built_on.0.len(),
                 self.built_on.1
             )));
         }
@@ -301,9 +301,12 @@ mod episode_tests {
         let mut again = EpisodeSampler::new(&d, 5, 3, 4, 9).unwrap();
         assert_eq!(again.sample(&d).unwrap().classes, e.classes);
         let err = again.sample(&d.select(&[0, 1])).unwrap_err().to_string();
+        assert!(err.contains("built on another set (1797 items"), "{err}");
+        let mut relabelled = d.clone();
+        relabelled.labels.swap(0, 1);
         assert!(
-            err.contains("a sampler built on a set of 1797 items"),
-            "{err}"
+            again.sample(&relabelled).is_err(),
+            "same size, other labels"
         );
         assert!(EpisodeSampler::new(&d, 11, 1, 1, 0).is_err());
         assert!(EpisodeSampler::new(&d, 5, 200, 1, 0).is_err());

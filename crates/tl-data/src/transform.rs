@@ -105,7 +105,9 @@ pub fn pad(x: &[f32], s: Chw, pad: usize, value: f32) -> Vec<f32> {
 /// leaves the image or values that are not one `s`-shaped image.
 pub fn crop(x: &[f32], s: Chw, top: usize, left: usize, h: usize, w: usize) -> Result<Vec<f32>> {
     check_image(x, s, "crop")?;
-    if top + h > s.h || left + w > s.w {
+    if top.checked_add(h).is_none_or(|bottom| bottom > s.h)
+        || left.checked_add(w).is_none_or(|right| right > s.w)
+    {
         return Err(DataError::Request(format!(
             "crop: a {h}x{w} window at ({top}, {left}) leaves the {}x{} image",
             s.h, s.w
@@ -192,8 +194,10 @@ pub fn rgb_to_grey(x: &[f32], s: Chw) -> Result<Vec<f32>> {
 }
 
 /// Rotates by `k` quarter turns counter-clockwise, exactly (no interpolation); an odd `k`
-/// swaps height and width. Returns the image and its new shape.
-pub fn rot90(x: &[f32], s: Chw, k: usize) -> (Vec<f32>, Chw) {
+/// swaps height and width. Returns the image and its new shape; refuses values that are not
+/// one `s`-shaped image.
+pub fn rot90(x: &[f32], s: Chw, k: usize) -> Result<(Vec<f32>, Chw)> {
+    check_image(x, s, "rot90")?;
     let (mut cur, mut shape) = (x.to_vec(), s);
     for _ in 0..k % 4 {
         let (h, w) = (shape.h, shape.w);
@@ -208,14 +212,18 @@ pub fn rot90(x: &[f32], s: Chw, k: usize) -> (Vec<f32>, Chw) {
         cur = out;
         shape = Chw::new(shape.c, w, h);
     }
-    (cur, shape)
+    Ok((cur, shape))
 }
 
-/// Mirrors left to right.
-pub fn flip_horizontal(x: &[f32], s: Chw) -> Vec<f32> {
-    x.chunks(s.w)
+/// Mirrors left to right; refuses values that are not one `s`-shaped image.
+pub fn flip_horizontal(x: &[f32], s: Chw) -> Result<Vec<f32>> {
+    check_image(x, s, "flip_horizontal")?;
+    if s.w == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(x.chunks(s.w)
         .flat_map(|row| row.iter().rev().copied())
-        .collect()
+        .collect())
 }
 
 /// Self-supervised label augmentation (Lee, Hwang and Shin 2020): every image of `set` in
@@ -224,6 +232,7 @@ pub fn flip_horizontal(x: &[f32], s: Chw) -> Vec<f32> {
 /// and the orientation, a richer pretraining task than the class alone. Images must be
 /// square.
 pub fn orientation_labels(set: &LabelledSet, flips: bool) -> Result<LabelledSet> {
+    set.validate()?;
     let s = Chw::of(&set.inputs.item_shape)?;
     if s.h != s.w {
         return Err(DataError::Request(format!(
@@ -236,9 +245,9 @@ pub fn orientation_labels(set: &LabelledSet, flips: bool) -> Result<LabelledSet>
     let mut labels = Vec::with_capacity(set.len() * count);
     for (i, &label) in set.labels.iter().enumerate() {
         for t in 0..count {
-            let (turned, _) = rot90(set.inputs.item(i), s, t % 4);
+            let (turned, _) = rot90(set.inputs.item(i), s, t % 4)?;
             values.extend(if t >= 4 {
-                flip_horizontal(&turned, s)
+                flip_horizontal(&turned, s)?
             } else {
                 turned
             });
@@ -484,8 +493,15 @@ pub struct Augment {
 }
 
 impl Augment {
-    /// Refuses angles outside [0, 180] degrees, noise outside [0, 1] and non-finite values.
+    /// Refuses angles outside [0, 180] degrees, noise outside [0, 1], non-finite values and a
+    /// `crop_pad` above 4096 pixels (the padded image would not fit in memory).
     pub fn validate(&self) -> Result<()> {
+        if self.crop_pad > 4096 {
+            return Err(DataError::Request(format!(
+                "augment: crop_pad {} is above 4096 pixels",
+                self.crop_pad
+            )));
+        }
         if !(self.max_degrees.is_finite() && (0.0..=180.0).contains(&self.max_degrees)) {
             return Err(DataError::Request(format!(
                 "augment: max_degrees must be in [0, 180], got {}",
@@ -501,17 +517,10 @@ impl Augment {
         Ok(())
     }
 
-    /// An augmented copy of `inputs`; the same seed gives the same copy. Refuses bad fields
-    /// and a `crop_pad` larger than the images.
+    /// An augmented copy of `inputs`; the same seed gives the same copy. Refuses bad fields.
     pub fn apply(&self, inputs: &Inputs, seed: u64) -> Result<Inputs> {
         self.validate()?;
         let s = Chw::of(&inputs.item_shape)?;
-        if self.crop_pad > s.h.max(s.w) {
-            return Err(DataError::Request(format!(
-                "augment: crop_pad {} is larger than the {}x{} images",
-                self.crop_pad, s.h, s.w
-            )));
-        }
         let mut rng = StdRng::seed_from_u64(seed);
         map_images(inputs, s, |_, x, s| {
             let mut item = x.to_vec();
@@ -545,26 +554,28 @@ mod tests {
     fn rot90_turns_counter_clockwise_and_four_turns_are_identity() {
         // 2 x 3: rows [1 2 3], [4 5 6]; a quarter turn left gives 3 x 2: [3 6], [2 5], [1 4].
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let (once, s1) = rot90(&x, Chw::new(1, 2, 3), 1);
+        let (once, s1) = rot90(&x, Chw::new(1, 2, 3), 1).unwrap();
         assert_eq!(s1, Chw::new(1, 3, 2));
         assert_eq!(once, vec![3.0, 6.0, 2.0, 5.0, 1.0, 4.0]);
-        let (half, s2) = rot90(&x, Chw::new(1, 2, 3), 2);
+        let (half, s2) = rot90(&x, Chw::new(1, 2, 3), 2).unwrap();
         assert_eq!(s2, Chw::new(1, 2, 3));
         assert_eq!(half, vec![6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
         let two: Vec<f32> = (0..18).map(|v| v as f32).collect();
-        assert_eq!(rot90(&two, Chw::new(2, 3, 3), 4).0, two);
+        assert_eq!(rot90(&two, Chw::new(2, 3, 3), 4).unwrap().0, two);
         assert_eq!(
-            rot90(&two, Chw::new(2, 3, 3), 5),
-            rot90(&two, Chw::new(2, 3, 3), 1)
+            rot90(&two, Chw::new(2, 3, 3), 5).unwrap(),
+            rot90(&two, Chw::new(2, 3, 3), 1).unwrap()
         );
         assert_eq!(
-            flip_horizontal(&x, Chw::new(1, 2, 3)),
+            flip_horizontal(&x, Chw::new(1, 2, 3)).unwrap(),
             vec![3.0, 2.0, 1.0, 6.0, 5.0, 4.0]
         );
+        assert!(rot90(&x[..5], Chw::new(1, 2, 3), 1).is_err());
+        assert!(flip_horizontal(&x[..5], Chw::new(1, 2, 3)).is_err());
         // The same direction as `rotate` by 90 degrees.
         let sq: Vec<f32> = (0..9).map(|v| v as f32).collect();
         let bilinear = rotate(&sq, Chw::new(1, 3, 3), 90.0, 0.0);
-        let exact = rot90(&sq, Chw::new(1, 3, 3), 1).0;
+        let exact = rot90(&sq, Chw::new(1, 3, 3), 1).unwrap().0;
         assert!(
             bilinear
                 .iter()
@@ -641,6 +652,10 @@ mod tests {
         assert!(centre_crop(&x, s, 3, 3).is_err());
         assert!(crop(&x, s, 1, 1, 2, 2).is_err());
         assert!(crop(&x[..5], s, 0, 0, 1, 1).is_err());
+        assert!(
+            crop(&x, s, usize::MAX, 0, 2, 1).is_err(),
+            "an overflowing window"
+        );
         let r = rotate(&x, s, 0.0, 0.0);
         for (a, b) in r.iter().zip(x) {
             assert!((a - b).abs() < 1e-5);
@@ -779,7 +794,7 @@ mod tests {
             ),
             (
                 Augment {
-                    crop_pad: 5,
+                    crop_pad: 5000,
                     max_degrees: 0.0,
                     noise: 0.0,
                 },

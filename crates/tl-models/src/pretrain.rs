@@ -9,7 +9,7 @@ use std::path::Path;
 use tl_core::checkpoint::{WEIGHTS_FILE, load_weights, save_weights};
 use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Sequential, SequentialConfig, count_params};
-use tl_core::train::{TrainConfig, Trainer, check_set, evaluate};
+use tl_core::train::{TrainConfig, Trainer, check_scorable, evaluate};
 
 /// What the card says about the model beyond what training measures.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub fn pretrain(
     device.seed(config.seed);
     let model = crate::arch::build(configs, device)?;
     // The test set is checked before any training, so a bad one cannot cost the run.
-    check_set(&model, test, "test")?;
+    check_scorable(&model, test, "test")?;
     let out = Trainer::new(config.clone()).fit(model, train, valid, device)?;
     save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
     let metrics = evaluate(&out.model, test, device, 256)?;

@@ -52,7 +52,7 @@ fn finite(score: f64, name: &str) -> Result<f64> {
         Ok(score)
     } else {
         Err(invalid(format!(
-            "{name} is {score}: the features are degenerate (all zero or constant?)"
+            "{name} is {score}: degenerate features (all zero or constant) or a class with no items"
         )))
     }
 }
