@@ -39,7 +39,7 @@ use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::device::device_label;
 use tl::tl_core::model::{LayerConfig, Sequential};
-use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
+use tl::tl_data::split::{k_per_class, stratified_split};
 use tl::tl_inductive::*;
 
 mod common;
@@ -190,9 +190,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let dev = device(&args.device)?;
     let label = device_label(&dev);
-    let digits = tl::tl_data::digits()?;
-    let source_all = select_classes(&digits, &[0, 1, 2, 3, 4])?;
-    let target_all = select_classes(&digits, &[5, 6, 7, 8, 9])?;
+    let (source_all, target_all) = common::digits::source_and_target()?;
     eprintln!(
         "digits: {} source images (0-4), {} target images (5-9); {} labels per target class; device {label}",
         source_all.len(),

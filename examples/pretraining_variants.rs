@@ -31,7 +31,7 @@ use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::device::device_label;
 use tl::tl_core::model::{LayerConfig, Sequential, count_params};
 use tl::tl_core::train::ClassifierModel;
-use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
+use tl::tl_data::split::{k_per_class, stratified_split};
 use tl::tl_data::transform::orientation_labels;
 use tl::tl_inductive::*;
 
@@ -187,9 +187,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let dev = device(&args.device)?;
-    let digits = tl::tl_data::digits()?;
-    let source_all = select_classes(&digits, &[0, 1, 2, 3, 4])?;
-    let target_all = select_classes(&digits, &[5, 6, 7, 8, 9])?;
+    let (source_all, target_all) = common::digits::source_and_target()?;
     let mut rows = vec![
         "scratch",
         "full-fine-tune",

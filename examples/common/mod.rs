@@ -39,6 +39,17 @@ pub mod digits {
             .relu()
     }
 
+    /// The embedded digits split into the source task (0-4) and the target task (5-9), each
+    /// relabelled from 0.
+    pub fn source_and_target() -> Result<(LabelledSet, LabelledSet), Box<dyn std::error::Error>> {
+        let digits = tl::tl_data::digits()?;
+        let select = tl::tl_data::split::select_classes;
+        Ok((
+            select(&digits, &[0, 1, 2, 3, 4])?,
+            select(&digits, &[5, 6, 7, 8, 9])?,
+        ))
+    }
+
     /// Pretraining on the source digits.
     pub fn pretrain_config(seed: u64) -> TrainConfig {
         TrainConfig::new()

@@ -803,9 +803,8 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// Refuses a set `model` cannot train on or be scored on: invalid, empty, items of another
-/// shape, or more classes than the model predicts (`what` names the set in the error).
-pub fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
+/// Refuses a set the model cannot run on at all: invalid, empty, or items of another shape.
+fn check_runnable<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
     set.validate()?;
     if set.is_empty() {
         return Err(CoreError::data(
@@ -813,7 +812,13 @@ pub fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -
             format!("the {what} set is empty"),
         ));
     }
-    set.inputs.check_fits(&model.input_shape(), &set.domain)?;
+    set.inputs.check_fits(&model.input_shape(), &set.domain)
+}
+
+/// Refuses a set `model` cannot train on or be scored on: invalid, empty, items of another
+/// shape, or more classes than the model predicts (`what` names the set in the error).
+pub fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
+    check_runnable(model, set, what)?;
     if set.num_classes() > model.num_classes() {
         return Err(CoreError::data(
             &set.domain,
@@ -870,14 +875,7 @@ pub fn argmax_rows(scores: Tensor<2>) -> Vec<usize> {
 /// label the model cannot predict. Unlike [`check_set`] it looks at the labels, not the
 /// class names: a test set may name more classes than it uses (`what` names the set).
 pub fn check_scorable<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
-    set.validate()?;
-    if set.is_empty() {
-        return Err(CoreError::data(
-            &set.domain,
-            format!("the {what} set is empty"),
-        ));
-    }
-    set.inputs.check_fits(&model.input_shape(), &set.domain)?;
+    check_runnable(model, set, what)?;
     if let Some((i, &label)) = set
         .labels
         .iter()
