@@ -617,7 +617,8 @@ impl<'a> Trainer<'a> {
             }
             let (valid_loss, valid_accuracy) = match valid {
                 Some(v) => {
-                    let m = evaluate(&model, v, device, cfg.batch_size.max(256))?;
+                    // `v` passed `check_set` before the first epoch.
+                    let m = score(&model, v, device, cfg.batch_size.max(256));
                     (m.loss, Some(m.accuracy))
                 }
                 None => (None, None),
@@ -893,11 +894,16 @@ pub fn check_scorable<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &s
     Ok(())
 }
 
-/// Refuses inputs a model cannot run on (another item shape) and a zero batch size.
-fn check_inputs(inputs: &Inputs, shape: &[usize], name: &str, batch_size: usize) -> Result<()> {
+fn check_batch_size(batch_size: usize) -> Result<()> {
     if batch_size == 0 {
         return Err(CoreError::config("batch_size", "must be at least 1"));
     }
+    Ok(())
+}
+
+/// Refuses inputs a model cannot run on (another item shape) and a zero batch size.
+fn check_inputs(inputs: &Inputs, shape: &[usize], name: &str, batch_size: usize) -> Result<()> {
+    check_batch_size(batch_size)?;
     inputs.check_fits(shape, name)
 }
 
@@ -926,7 +932,7 @@ pub fn encode_all<E: Encoder>(
     batch_size: usize,
 ) -> Result<Vec<f32>> {
     check_inputs(&set.inputs, &encoder.input_shape(), &set.domain, batch_size)?;
-    encode_inputs(encoder, &set.inputs, device, batch_size)
+    Ok(encode_checked(encoder, &set.inputs, device, batch_size))
 }
 
 /// Runs `f` on every batch of `set`'s inputs, in order, on the plain (no autodiff) device,
@@ -965,10 +971,20 @@ pub fn encode_inputs<E: Encoder>(
     batch_size: usize,
 ) -> Result<Vec<f32>> {
     check_inputs(inputs, &encoder.input_shape(), "inputs", batch_size)?;
+    Ok(encode_checked(encoder, inputs, device, batch_size))
+}
+
+/// The loop behind [`encode_all`] and [`encode_inputs`], for inputs they checked.
+fn encode_checked<E: Encoder>(
+    encoder: &E,
+    inputs: &Inputs,
+    device: &Device,
+    batch_size: usize,
+) -> Vec<f32> {
     let encoder = encoder.valid();
-    Ok(map_input_batches(inputs, device, batch_size, |x| {
+    map_input_batches(inputs, device, batch_size, |x| {
         encoder.encode(x).into_data().iter::<f32>().collect()
-    }))
+    })
 }
 
 /// Accuracy, macro-F1, confusion matrix, per-class accuracy and mean cross-entropy of
@@ -981,7 +997,19 @@ pub fn evaluate<M: ClassifierModel>(
     batch_size: usize,
 ) -> Result<Metrics> {
     check_scorable(model, set, "evaluation")?;
-    check_inputs(&set.inputs, &model.input_shape(), &set.domain, batch_size)?;
+    check_batch_size(batch_size)?;
+    Ok(score(model, set, device, batch_size))
+}
+
+/// [`evaluate`] for a set already checked against the model (by [`check_set`] or
+/// [`check_scorable`]) and a batch size of at least 1: the training loop scores its
+/// validation set, checked once before the first epoch, after every epoch.
+fn score<M: ClassifierModel>(
+    model: &M,
+    set: &LabelledSet,
+    device: &Device,
+    batch_size: usize,
+) -> Metrics {
     let model = model.valid();
     let plain = device.clone().without_autodiff();
     let loss = CrossEntropyLossConfig::new().init(&plain);
@@ -1003,5 +1031,5 @@ pub fn evaluate<M: ClassifierModel>(
         model.num_classes().max(set.num_classes()),
     );
     metrics.loss = Some(loss_sum / set.len().max(1) as f64);
-    Ok(metrics)
+    metrics
 }
