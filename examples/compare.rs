@@ -27,20 +27,26 @@
 //! source training), tl-transductive's `deep-coral`, `mmd`, `self-training`,
 //! `self-ensembling`, and tl-adversarial's `dann` and `adda`.
 //!
+//! Every row is a strategy from the registry (`tl::registry()`), created by name with its
+//! settings; a row's start (the pretrained encoder, a random one, or the encoder after layer
+//! surgery) is the only thing the table sets beside them.
+//!
 //! ```text
 //! cargo run --release --example compare -- [--device flex|ndarray|wgpu|wgpu-cpu|auto]
 //!     [--seeds 3] [--labels-per-class 10] [--target-epochs 60] [--shift-degrees 25]
 //!     [--json PATH] [--csv PATH]
 //! ```
 
+use clap::Parser;
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::device::device_label;
 use tl::tl_core::model::{LayerConfig, Sequential};
+use tl::tl_core::strategy::Json;
 use tl::tl_data::split::{k_per_class, stratified_split};
-use tl::tl_inductive::*;
 
 mod common;
 use common::digits::{FEATURES, pretrain_config, target_config};
@@ -50,66 +56,106 @@ fn encoder_config() -> SequentialConfig {
     common::digits::encoder_config(1)
 }
 
+/// Strategies compared on the embedded digits (the main job).
+#[derive(Parser, Debug)]
+#[command(about)]
 struct Args {
+    /// Device: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
     device: String,
+    /// Seeds (runs per strategy), 0..N.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
-    labels_per_class: usize,
-    target_epochs: usize,
+    /// Labelled target images per class.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    labels_per_class: u64,
+    /// Epochs of every target-side fit.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    target_epochs: u64,
+    /// Rotation of the transductive table's target domain, in degrees.
+    #[arg(long, default_value_t = 25.0)]
     shift_degrees: f32,
+    /// Write every run's report as JSON here.
+    #[arg(long)]
     json: Option<PathBuf>,
+    /// Write one CSV line per run of the first table here.
+    #[arg(long)]
     csv: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        device: "flex".into(),
-        seeds: 3,
-        labels_per_class: 10,
-        target_epochs: 60,
-        shift_degrees: 25.0,
-        json: None,
-        csv: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--device" => args.device = value()?,
-            "--shift-degrees" => {
-                args.shift_degrees = value()?
-                    .parse()
-                    .map_err(|e| format!("--shift-degrees: {e}"))?
-            }
-            "--seeds" => args.seeds = value()?.parse().map_err(|e| format!("--seeds: {e}"))?,
-            "--labels-per-class" => {
-                args.labels_per_class = value()?
-                    .parse()
-                    .map_err(|e| format!("--labels-per-class: {e}"))?
-            }
-            "--target-epochs" => {
-                args.target_epochs = value()?
-                    .parse()
-                    .map_err(|e| format!("--target-epochs: {e}"))?
-            }
-            "--json" => args.json = Some(value()?.into()),
-            "--csv" => args.csv = Some(value()?.into()),
-            "-h" | "--help" => {
-                println!(
-                    "usage: compare [--device NAME] [--seeds N] [--labels-per-class K] [--target-epochs E] [--json PATH] [--csv PATH]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
-    if args.seeds == 0 || args.labels_per_class == 0 || args.target_epochs == 0 {
-        return Err("--seeds, --labels-per-class and --target-epochs must be at least 1".into());
-    }
-    Ok(args)
+/// What a row starts from.
+#[derive(Clone, Copy)]
+enum StartFrom {
+    /// The encoder pretrained on 0-4.
+    Pretrained,
+    /// A random encoder (seeded apart from the pretrained one).
+    Random,
+    /// Layer surgery: the conv blocks kept, the source's fully connected layer (whose 64
+    /// features collapse onto the 5 source classes) dropped and a fresh one added.
+    NewFc,
+}
+
+/// The first table's rows: name, registered strategy, its settings beyond the training
+/// config, and the start.
+fn target_rows() -> Vec<(&'static str, &'static str, Json, StartFrom)> {
+    use StartFrom::*;
+    let none = || json!({});
+    vec![
+        ("scratch", "full-fine-tune", none(), Random),
+        ("linear-probe", "linear-probe", none(), Pretrained),
+        ("full-fine-tune", "full-fine-tune", none(), Pretrained),
+        ("fine-tune-new-fc", "full-fine-tune", none(), NewFc),
+        ("partial-fine-tune", "partial-fine-tune", none(), Pretrained),
+        (
+            "gradual-unfreezing",
+            "gradual-unfreezing",
+            none(),
+            Pretrained,
+        ),
+        ("discriminative-lr", "discriminative-lr", none(), Pretrained),
+        ("l2-sp", "l2-sp", json!({"alpha": 0.01}), Pretrained),
+        ("lora", "lora", json!({"rank": 4}), Pretrained),
+        ("frozen-random-encoder", "linear-probe", none(), Random),
+    ]
+}
+
+/// The transductive rows: registered strategy and settings (each from the source model).
+fn domain_rows(train: &TrainConfig) -> Result<Vec<(&'static str, Json)>, serde_json::Error> {
+    let disc = json!({"hidden": [64]});
+    Ok(vec![
+        ("source-only", json!({"train": train})),
+        ("deep-coral", json!({"train": train})),
+        ("mmd", json!({"train": train})),
+        (
+            "self-training",
+            json!({"train": train.clone().with_epochs(4), "rounds": 3}),
+        ),
+        (
+            "self-ensembling",
+            json!({
+                "train": train,
+                // 230 steps in all: a teacher averaging over about the last 20.
+                "teacher_alpha": 0.95,
+                // The paper's digit augmentation scaled to 8x8 images: a 1-pixel translation.
+                "augment": serde_json::to_value(tl::tl_data::transform::RandomAffine {
+                    affine_std: 0.1,
+                    translate: 1.0,
+                    noise_std: 0.1,
+                })?,
+            }),
+        ),
+        ("dann", json!({"train": train, "discriminator": disc})),
+        // ADDA's target encoder collapses onto one class at 1e-3 (and 2e-4) here.
+        (
+            "adda",
+            json!({"train": train.clone().with_lr(5e-5), "discriminator": disc}),
+        ),
+    ])
 }
 
 /// The transductive rows: the source model adapted to rotated digits it has no labels for.
 fn domain_shift(
+    registry: &Registry,
     source_model: &Classifier<Sequential>,
     source_train: &LabelledSet,
     source_valid: &LabelledSet,
@@ -117,8 +163,6 @@ fn domain_shift(
     seed: u64,
     dev: &Device,
 ) -> Result<Vec<FitReport>, Box<dyn std::error::Error>> {
-    use tl::tl_adversarial::{Adda, Dann, DiscriminatorConfig};
-    use tl::tl_transductive::{DeepCoral, Mmd, SelfEnsembling, SelfTraining, SourceOnly};
     let rotated = tl::tl_data::shift::Shift::Rotate {
         degrees: args.shift_degrees,
     }
@@ -132,49 +176,12 @@ fn domain_shift(
         .with_batch_size(32)
         .with_lr(1e-3)
         .with_seed(seed);
-    let disc = DiscriminatorConfig::new().with_hidden(vec![64]);
-    let m = || source_model.clone();
-    let mut out = vec![
-        SourceOnly::new()
-            .with_train(train.clone())
-            .fit(m(), &task, dev)?
-            .1,
-        DeepCoral::new()
-            .with_train(train.clone())
-            .fit(m(), &task, dev)?
-            .1,
-        Mmd::new().with_train(train.clone()).fit(m(), &task, dev)?.1,
-        SelfTraining::new()
-            .with_train(train.clone().with_epochs(4))
-            .with_rounds(3)
-            .fit(m(), &task, dev)?
-            .1,
-        SelfEnsembling::new()
-            .with_train(train.clone())
-            // 230 steps in all: a teacher averaging over about the last 20.
-            .with_teacher_alpha(0.95)
-            // The paper's digit augmentation scaled to 8x8 images: a 1-pixel translation.
-            .with_augment(tl::tl_data::transform::RandomAffine {
-                affine_std: 0.1,
-                translate: 1.0,
-                noise_std: 0.1,
-            })
-            .fit(m(), &task, dev)?
-            .1,
-        Dann::new()
-            .with_train(train.clone())
-            .with_discriminator(disc.clone())
-            .fit(m(), &task, dev)?
-            .1,
-        Adda::new()
-            // ADDA's target encoder collapses onto one class at 1e-3 (and 2e-4) here.
-            .with_train(train.clone().with_lr(5e-5))
-            .with_discriminator(disc)
-            .fit(m(), &task, dev)?
-            .1,
-    ];
-    for r in &mut out {
-        r.device = device_label(dev);
+    let mut out = Vec::new();
+    for (name, settings) in domain_rows(&train)? {
+        let strategy = registry.create(name, &settings)?;
+        let mut ctx = RunContext::new(dev).with_seed(seed);
+        let start = Pretrained::classifier(source_model.clone());
+        out.push(strategy.fit(start, &task, &mut ctx)?.1);
     }
     Ok(out)
 }
@@ -187,9 +194,10 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let dev = device(&args.device)?;
     let label = device_label(&dev);
+    let registry = tl::registry()?;
     let (source_all, target_all) = common::digits::source_and_target()?;
     eprintln!(
         "digits: {} source images (0-4), {} target images (5-9); {} labels per target class; device {label}",
@@ -202,7 +210,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut shifted = Comparison::default();
     for seed in 0..args.seeds {
         let (source_train, source_valid) = stratified_split(&source_all, 0.8, seed)?;
-        let (target_train, target_test) = k_per_class(&target_all, args.labels_per_class, seed)?;
+        let (target_train, target_test) =
+            k_per_class(&target_all, args.labels_per_class as usize, seed)?;
 
         // The pretrained model: trained on the source task once per seed.
         dev.seed(seed);
@@ -223,7 +232,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             start.elapsed().as_secs_f64(),
             100.0 * source_acc
         );
-        for report in domain_shift(&pre.model, &source_train, &source_valid, &args, seed, &dev)? {
+        let reports = domain_shift(
+            &registry,
+            &pre.model,
+            &source_train,
+            &source_valid,
+            &args,
+            seed,
+            &dev,
+        )?;
+        for report in reports {
             eprintln!(
                 "seed {seed}: {:<22} rotated-digit accuracy {:.2} % ({:.1} s)",
                 report.strategy,
@@ -237,79 +255,32 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let task = TransferTask::new(5)
             .with_target_labelled(target_train)
             .with_target_test(target_test);
-        let train = target_config(seed, 3e-3, args.target_epochs);
-        let strategies = [
-            "scratch",
-            "linear-probe",
-            "full-fine-tune",
-            "fine-tune-new-fc",
-            "partial-fine-tune",
-            "gradual-unfreezing",
-            "discriminative-lr",
-            "l2-sp",
-            "lora",
-            "frozen-random-encoder",
-        ];
-        for name in strategies {
-            // A random encoder, for the two rows that start from one.
-            let random = || {
-                dev.seed(1000 + seed);
-                encoder_config().init(&dev)
-            };
-            let encoder = pretrained.clone();
-            let t = train.clone();
-            let (_, mut report) = match name {
-                "scratch" => FullFineTune::new()
-                    .with_train(t)
-                    .fit(random()?, &task, &dev)?,
-                "linear-probe" => LinearProbe::new().with_train(t).fit(encoder, &task, &dev)?,
-                "full-fine-tune" => FullFineTune::new()
-                    .with_train(t)
-                    .fit(encoder, &task, &dev)?,
-                "fine-tune-new-fc" => {
-                    // Layer surgery: keep the conv blocks, drop the source's fully connected
-                    // layer (its 64 features collapse onto the 5 source classes) and add a
-                    // fresh one of the same width.
+        let train = target_config(seed, 3e-3, args.target_epochs as usize);
+        for (name, strategy, mut settings, from) in target_rows() {
+            settings["train"] = serde_json::to_value(&train)?;
+            let strategy = registry.create(strategy, &settings)?;
+            let encoder = match from {
+                StartFrom::Pretrained => pretrained.clone(),
+                StartFrom::Random => {
+                    dev.seed(1000 + seed);
+                    encoder_config().init(&dev)?
+                }
+                StartFrom::NewFc => {
                     dev.seed(2000 + seed);
-                    let surgery = encoder.drop_last(2)?.push_layers(
+                    pretrained.clone().drop_last(2)?.push_layers(
                         &[LayerConfig::Linear { out: FEATURES }, LayerConfig::Relu],
                         &dev,
-                    )?;
-                    FullFineTune::new()
-                        .with_train(t)
-                        .fit(surgery, &task, &dev)?
+                    )?
                 }
-                "partial-fine-tune" => PartialFineTune::new(1)
-                    .with_train(t)
-                    .fit(encoder, &task, &dev)?,
-                "gradual-unfreezing" => GradualUnfreezing::new()
-                    .with_train(t)
-                    .fit(encoder, &task, &dev)?,
-                "discriminative-lr" => DiscriminativeLr::new()
-                    .with_train(t)
-                    .fit(encoder, &task, &dev)?,
-                "l2-sp" => L2Sp::new()
-                    .with_alpha(0.01)
-                    .with_train(t)
-                    .fit(encoder, &task, &dev)?,
-                "lora" => LoraFineTune::new()
-                    .with_rank(4)
-                    .with_train(t)
-                    .fit(encoder, &task, &dev)?,
-                "frozen-random-encoder" => {
-                    LinearProbe::new()
-                        .with_train(t)
-                        .fit(random()?, &task, &dev)?
-                }
-                other => return Err(format!("no strategy `{other}`").into()),
             };
+            let mut ctx = RunContext::new(&dev).with_seed(seed);
+            let (_, mut report) = strategy.fit(Pretrained::encoder(encoder), &task, &mut ctx)?;
             eprintln!(
                 "seed {seed}: {name:<22} target accuracy {:.2} % ({:.1} s)",
                 100.0 * report.metrics.accuracy,
                 report.wall_time_s
             );
             report.strategy = name.to_string();
-            report.device = label.clone();
             report.extra.insert("source_accuracy".into(), source_acc);
             comparison.push(report);
         }

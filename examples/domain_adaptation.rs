@@ -96,39 +96,54 @@ fn run_methods(
     let train = setup.train.clone().with_seed(seed);
     let mut reports = Vec::new();
     let mut models = BTreeMap::new();
-    let source = task.source.as_ref().expect("every pair has a source");
     for method in &setup.methods {
         let m = model.clone();
         let (adapted, report) = match method.as_str() {
-            "source-only" => SourceOnly::new()
-                .with_train(train.clone())
-                .fit(m, task, dev)?,
+            "source-only" => SourceOnly::new().with_train(train.clone()).fit(
+                Pretrained::classifier(m),
+                task,
+                &mut RunContext::new(dev).with_seed(seed),
+            )?,
             "deep-coral" => DeepCoral::new()
                 .with_train(train.clone())
                 .with_weight(setup.coral_weight)
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             "mmd" => Mmd::new()
                 .with_train(train.clone())
                 .with_weight(setup.mmd_weight)
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             "adabn" => {
-                let adabn = AdaBn::new().with_seed(seed);
-                let encoder = adabn.insert_identity_batch_norm(
-                    m.encoder,
-                    &setup.bn_after,
-                    &source.unlabelled(),
-                    dev,
-                )?;
-                adabn.fit(Classifier::new(encoder, m.head)?, task, dev)?
+                let adabn = AdaBn::new().with_insert_after(Some(setup.bn_after.clone()));
+                adabn.fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?
             }
             "self-training" => SelfTraining::new()
                 .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
                 .with_rounds(3)
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             "self-ensembling" => SelfEnsembling::new()
                 .with_train(train.clone().with_lr(setup.se_lr))
                 .with_augment(setup.se_augment.clone())
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             // The ablation: the same augmented source loss and moving-average teacher, the
             // target terms weighted 0 (what the augmentation alone is worth).
             "augmented-source-only" => {
@@ -136,32 +151,56 @@ fn run_methods(
                     .with_train(train.clone().with_lr(setup.se_lr))
                     .with_augment(setup.se_augment.clone())
                     .with_consistency_weight(0.0)
-                    .fit(m, task, dev)?;
+                    .fit(
+                        Pretrained::classifier(m),
+                        task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?;
                 report.strategy = "augmented-source-only".into();
                 (model, report)
             }
             "dann" => Dann::new()
                 .with_train(train.clone())
                 .with_discriminator_lr_factor(10.0)
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             "cdan+e" => Dann::cdan_e()
                 .with_train(train.clone())
                 .with_discriminator_lr_factor(10.0)
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             "adda" => Adda::new()
                 .with_train(train.clone().with_lr(setup.adda_lr))
                 .with_discriminator(DiscriminatorConfig::new().with_hidden(vec![500, 500]))
-                .fit(m, task, dev)?,
+                .fit(
+                    Pretrained::classifier(m),
+                    task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?,
             // Methods compose: each takes a classifier and returns one.
             "dann+self-training" => {
                 let (first, _) = Dann::new()
                     .with_train(train.clone())
                     .with_discriminator_lr_factor(10.0)
-                    .fit(m, task, dev)?;
+                    .fit(
+                        Pretrained::classifier(m),
+                        task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?;
                 let (model, mut report) = SelfTraining::new()
                     .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
                     .with_rounds(3)
-                    .fit(first, task, dev)?;
+                    .fit(
+                        Pretrained::classifier(first),
+                        task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?;
                 report.strategy = "dann+self-training".into();
                 (model, report)
             }

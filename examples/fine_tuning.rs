@@ -103,16 +103,33 @@ fn vision(
                 "scratch",
                 FullFineTune::new()
                     .with_train(train.clone())
-                    .fit(random, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(random),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             let probe = LinearProbe::new().with_train(train.clone().with_epochs(100).with_lr(1e-2));
-            push("linear probe", probe.fit(pretrained()?, &task, dev)?.1);
+            push(
+                "linear probe",
+                probe
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
+                    .1,
+            );
             push(
                 "partial (2 conv blocks frozen)",
                 PartialFineTune::new(2)
                     .with_train(train.clone())
-                    .fit(pretrained()?, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             dev.seed(seed);
@@ -126,28 +143,44 @@ fn vision(
                 "partial (convs frozen, new fc)",
                 PartialFineTune::new(3)
                     .with_train(train.clone())
-                    .fit(surgery, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(surgery),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             push(
                 "full",
                 FullFineTune::new()
                     .with_train(train.clone())
-                    .fit(pretrained()?, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             push(
                 "gradual unfreezing",
                 GradualUnfreezing::new()
                     .with_train(train.clone())
-                    .fit(pretrained()?, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             push(
                 "discriminative lr (0.5)",
                 DiscriminativeLr::new()
                     .with_train(train.clone())
-                    .fit(pretrained()?, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             push(
@@ -155,14 +188,22 @@ fn vision(
                 L2Sp::new()
                     .with_alpha(0.01)
                     .with_train(train.clone())
-                    .fit(pretrained()?, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
             push(
                 "LoRA (rank 8, fc only)",
                 LoraFineTune::new()
                     .with_train(train.clone().with_lr(3e-3))
-                    .fit(pretrained()?, &task, dev)?
+                    .fit(
+                        Pretrained::encoder(pretrained()?),
+                        &task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
                     .1,
             );
         }
@@ -184,9 +225,9 @@ fn vision(
             let method = L2Sp::new().with_alpha(hp.reg).with_train(apply(&base, hp));
             Ok(method
                 .fit(
-                    pretrained().map_err(|e| CoreError::Model(e.to_string()))?,
+                    Pretrained::encoder(pretrained().map_err(|e| CoreError::Model(e.to_string()))?),
                     inner,
-                    dev,
+                    &mut RunContext::new(dev).with_seed(0),
                 )?
                 .1)
         },
@@ -204,7 +245,11 @@ fn vision(
     let refit = L2Sp::new()
         .with_alpha(best.reg)
         .with_train(apply(&base, &best))
-        .fit(pretrained()?, &task, dev)?
+        .fit(
+            Pretrained::encoder(pretrained()?),
+            &task,
+            &mut RunContext::new(dev).with_seed(0),
+        )?
         .1;
     println!(
         "\nL2-SP hyperparameter search (10-shot task of seed 0, 30 % of its labels held out)\n"
@@ -302,7 +347,13 @@ fn text(
             );
             push(
                 "linear probe (cached embeddings)",
-                probe.fit(identity.clone(), &e_task, dev)?.1,
+                probe
+                    .fit(
+                        Pretrained::encoder(identity.clone()),
+                        &e_task,
+                        &mut RunContext::new(dev).with_seed(seed),
+                    )?
+                    .1,
             );
             // Fine-tuning runs cost minutes each on a CPU: fewer seeds for the large rows.
             if labels > 100 && seed >= plan.large_seeds {
@@ -321,14 +372,24 @@ fn text(
                 .with_train(train.clone().with_lr(1e-3));
             push(
                 "LoRA (rank 8, query/value)",
-                lora.fit(encoder.model().clone(), &t_task, dev)?.1,
+                lora.fit(
+                    Pretrained::encoder(encoder.model().clone()),
+                    &t_task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?
+                .1,
             );
             let full = FullFineTune::new()
                 .with_head_lr_factor(20.0)
                 .with_train(train.clone().with_lr(5e-5));
             push(
                 "full fine-tuning",
-                full.fit(encoder.model().clone(), &t_task, dev)?.1,
+                full.fit(
+                    Pretrained::encoder(encoder.model().clone()),
+                    &t_task,
+                    &mut RunContext::new(dev).with_seed(seed),
+                )?
+                .1,
             );
             if labels == 100 {
                 dev.seed(seed);
@@ -339,7 +400,13 @@ fn text(
                     .with_train(train.clone().with_lr(1e-4));
                 push(
                     "scratch (same architecture)",
-                    scratch.fit(random, &t_task, dev)?.1,
+                    scratch
+                        .fit(
+                            Pretrained::encoder(random),
+                            &t_task,
+                            &mut RunContext::new(dev).with_seed(seed),
+                        )?
+                        .1,
                 );
             }
         }

@@ -250,13 +250,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "scratch" => {
                     FullFineTune::new()
                         .with_train(scratch_train.clone())
-                        .fit(random()?, &task, &dev)?
+                        .fit(
+                            Pretrained::encoder(random()?),
+                            &task,
+                            &mut RunContext::new(&dev).with_seed(seed),
+                        )?
                         .1
                 }
                 "full-fine-tune" => {
                     FullFineTune::new()
                         .with_train(tuned.clone())
-                        .fit(enc, &task, &dev)?
+                        .fit(
+                            Pretrained::encoder(enc),
+                            &task,
+                            &mut RunContext::new(&dev).with_seed(seed),
+                        )?
                         .1
                 }
                 "fine-tune-new-fc" => {
@@ -264,13 +272,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     let surgery = new_fc(enc, args.width, &dev)?;
                     FullFineTune::new()
                         .with_train(tuned.clone())
-                        .fit(surgery, &task, &dev)?
+                        .fit(
+                            Pretrained::encoder(surgery),
+                            &task,
+                            &mut RunContext::new(&dev).with_seed(seed),
+                        )?
                         .1
                 }
                 "frozen-conv-linear" => {
                     LinearProbe::new()
                         .with_train(scratch_train.clone())
-                        .fit(enc.drop_last(2)?, &task, &dev)?
+                        .fit(
+                            Pretrained::encoder(enc.drop_last(2)?),
+                            &task,
+                            &mut RunContext::new(&dev).with_seed(seed),
+                        )?
                         .1
                 }
                 "scratch-rotation-labels" => {

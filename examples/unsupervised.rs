@@ -63,7 +63,7 @@ fn pretrain(
     seed: u64,
     dev: &Device,
     started: &Instant,
-) -> Result<(Sequential, PretrainReport), Error> {
+) -> Result<(Sequential, f64), Error> {
     dev.seed(seed);
     let encoder = cnn(side).init(dev)?;
     let train = TrainConfig::new()
@@ -82,19 +82,22 @@ fn pretrain(
             );
         }
     };
-    Ok(match objective {
+    let clock = Instant::now();
+    let mut ctx = RunContext::new(dev).with_seed(seed).with_progress(progress);
+    let (encoder, _history) = match objective {
         "denoising-ae" => DenoisingAutoencoder::new()
             .with_train(train.with_batch_size(128))
-            .fit_with_progress(encoder, data, dev, progress)?,
+            .pretrain(encoder, data, &mut ctx)?,
         "masked-ae" => MaskedAutoencoder::new()
             .with_train(train.with_batch_size(128))
             .with_patch(side / 4)
-            .fit_with_progress(encoder, data, dev, progress)?,
+            .pretrain(encoder, data, &mut ctx)?,
         "simclr" => SimClr::new()
             .with_train(train.with_batch_size(256))
-            .fit_with_progress(encoder, data, dev, progress)?,
+            .pretrain(encoder, data, &mut ctx)?,
         other => return Err(format!("unknown objective {other}").into()),
-    })
+    };
+    Ok((encoder, clock.elapsed().as_secs_f64()))
 }
 
 /// One few-label result.
@@ -247,17 +250,31 @@ fn usps_part(
             cluster_scores(&random, &usps_test, dev, seed)?,
             0.0,
         ));
-        let runs = scratch.run(&random, &usps_train, &usps_test, seed, dev)?;
+        let runs = scratch.run(
+            &random,
+            &usps_train,
+            &usps_test,
+            &mut RunContext::new(dev).with_seed(seed),
+        )?;
         record(&mut rows, "scratch (random init)", runs, started);
         for objective in plan.objectives.iter().map(String::as_str) {
-            let (encoder, report) =
+            let (encoder, seconds) =
                 pretrain(objective, 16, &unlabelled, plan.epochs, seed, dev, started)?;
             let scores = cluster_scores(&encoder, &usps_test, dev, seed)?;
             eprintln!("{objective} seed {seed}: k-means on USPS test {scores:?}");
-            clusters.push((objective.to_string(), scores, report.wall_time_s));
-            let runs = few.run(&encoder, &usps_train, &usps_test, seed, dev)?;
+            clusters.push((objective.to_string(), scores, seconds));
+            let runs = few.run(
+                &encoder,
+                &usps_train,
+                &usps_test,
+                &mut RunContext::new(dev).with_seed(seed),
+            )?;
             record(&mut rows, objective, runs, started);
-            reports.push(report);
+            reports.push(serde_json::json!({
+                "objective": objective,
+                "seed": seed,
+                "wall_time_s": seconds,
+            }));
         }
         if let Some(models) = models {
             let weights = models.join("mnist-cnn/handwriting_model.pth");
@@ -274,7 +291,12 @@ fn usps_part(
                 cluster_scores(&encoder, &test28, dev, seed)?,
                 0.0,
             ));
-            let runs = few.run(&encoder, &train28, &test28, seed, dev)?;
+            let runs = few.run(
+                &encoder,
+                &train28,
+                &test28,
+                &mut RunContext::new(dev).with_seed(seed),
+            )?;
             record(&mut rows, name, runs, started);
         }
     }
@@ -324,10 +346,14 @@ fn omniglot_part(
         dev.seed(seed);
         encoders.push(("scratch (random init)".to_string(), cnn(28).init(dev)?));
         for objective in plan.objectives.iter().map(String::as_str) {
-            let (encoder, report) =
+            let (encoder, seconds) =
                 pretrain(objective, 28, &unlabelled, plan.epochs, seed, dev, started)?;
             encoders.push((objective.to_string(), encoder));
-            reports.push(report);
+            reports.push(serde_json::json!({
+                "objective": objective,
+                "seed": seed,
+                "wall_time_s": seconds,
+            }));
         }
         for (name, encoder) in &encoders {
             // The same episodes for every encoder of a seed.
@@ -338,9 +364,9 @@ fn omniglot_part(
                 let task = TransferTask::new(5)
                     .with_target_labelled(episode.support)
                     .with_target_test(episode.query);
-                let mut p = probe.clone();
-                p.train.seed = seed;
-                acc.push(p.fit(encoder.clone(), &task, dev)?.1.metrics.accuracy);
+                let mut ctx = RunContext::new(dev).with_seed(seed);
+                let start = Pretrained::encoder(encoder.clone());
+                acc.push(probe.fit(start, &task, &mut ctx)?.1.metrics.accuracy);
             }
             let (m, _) = mean_std(&acc);
             eprintln!(

@@ -33,3 +33,22 @@ pub mod prelude {
     pub use burn::tensor::{Device, Tensor};
     pub use tl_core::prelude::*;
 }
+
+/// Every strategy of every family, by name, with its default settings: what the examples,
+/// the comparison tables and the contract test pick methods from.
+///
+/// ```
+/// let registry = tl::registry()?;
+/// assert!(registry.names().contains(&"dann"));
+/// let err = registry.create("dan", &serde_json::json!({})).err().unwrap();
+/// assert!(err.to_string().contains("known: "), "{err}");
+/// # Ok::<(), tl::prelude::CoreError>(())
+/// ```
+pub fn registry() -> tl_core::Result<tl_core::strategy::Registry> {
+    let mut registry = tl_core::strategy::Registry::new();
+    tl_inductive::register(&mut registry)?;
+    tl_transductive::register(&mut registry)?;
+    tl_adversarial::register(&mut registry)?;
+    tl_unsupervised::register(&mut registry)?;
+    Ok(registry)
+}

@@ -7,7 +7,7 @@ use burn::module::Module;
 use common::*;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::WEIGHTS_FILE;
-use tl::tl_core::train::{encode_all, encode_inputs};
+use tl::tl_core::train::{encode_all, encode_inputs, objective_fn};
 
 fn quick(epochs: usize, seed: u64) -> TrainConfig {
     TrainConfig::new()
@@ -158,21 +158,23 @@ fn a_nan_stops_training_and_the_last_checkpoint_still_predicts() {
     let dir = temp_dir("nan");
     dev.seed(0);
     let model = mlp(6, 16, 3, &dev);
-    let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&dev.clone().autodiff());
+    let loss = CrossEntropy::new(&dev);
     let steps_per_epoch = train.len().div_ceil(16);
     let mut calls = 0;
+    let mut batches = LabelledBatches::new(&train, 16, 0);
+    let objective = objective_fn(|m: &Classifier<Sequential>, b: &Batch| {
+        calls += 1;
+        let l = loss.loss(m.logits(b.inputs.clone()), b.labels.clone());
+        // epoch 4, step 2 goes bad
+        Ok(Step::new(if calls == 3 * steps_per_epoch + 2 {
+            l * f32::NAN
+        } else {
+            l
+        }))
+    });
     let err = Trainer::new(quick(6, 0))
         .with_checkpoint_dir(&dir)
-        .fit_with(model, &train, None, &dev, &mut |m, b| {
-            calls += 1;
-            let l = loss.forward(m.logits(b.inputs.clone()), b.labels.clone());
-            // epoch 4, step 2 goes bad
-            if calls == 3 * steps_per_epoch + 2 {
-                l * f32::NAN
-            } else {
-                l
-            }
-        })
+        .train(model, &mut batches, objective, None, &dev)
         .unwrap_err();
     match err {
         CoreError::NonFinite { epoch, step, .. } => assert_eq!((epoch, step), (4, 2)),
@@ -508,12 +510,18 @@ fn the_unlabelled_loop_minimises_a_custom_objective_and_stops_on_nan() {
     dev.seed(0);
     let model = SequentialConfig::new(vec![6]).linear(6).init(&dev).unwrap();
     let mut seeds = Vec::new();
+    let batches = || UnlabelledBatches::new(&data, 16, 0);
     let out = Trainer::new(quick(30, 0))
-        .fit_unlabelled(model.clone(), &data, &dev, &mut |m, b| {
-            seeds.push(b.seed);
-            let x = b.inputs();
-            (m.forward(x.clone()) - x).powi_scalar(2).mean()
-        })
+        .train_module(
+            model.clone(),
+            &mut batches(),
+            objective_fn(|m: &Sequential, b: &UnlabelledBatch| {
+                seeds.push(b.seed);
+                let x = b.inputs();
+                Ok(Step::new((m.forward(x.clone()) - x).powi_scalar(2).mean()))
+            }),
+            &dev,
+        )
         .unwrap();
     assert_eq!(out.history.len(), 30);
     let (first, last) = (out.history[0].train_loss, out.history[29].train_loss);
@@ -525,11 +533,16 @@ fn the_unlabelled_loop_minimises_a_custom_objective_and_stops_on_nan() {
 
     let mut calls = 0;
     let err = Trainer::new(quick(3, 0))
-        .fit_unlabelled(model.clone(), &data, &dev, &mut |m, b| {
-            calls += 1;
-            let l = m.forward(b.inputs()).mean();
-            if calls == 6 { l * f32::NAN } else { l }
-        })
+        .train_module(
+            model.clone(),
+            &mut batches(),
+            objective_fn(|m: &Sequential, b: &UnlabelledBatch| {
+                calls += 1;
+                let l = m.forward(b.inputs()).mean();
+                Ok(Step::new(if calls == 6 { l * f32::NAN } else { l }))
+            }),
+            &dev,
+        )
         .unwrap_err();
     assert!(
         matches!(
@@ -547,9 +560,14 @@ fn the_unlabelled_loop_minimises_a_custom_objective_and_stops_on_nan() {
         min_delta: 0.0,
     };
     let err = Trainer::new(quick(3, 0).with_early_stopping(Some(stop)))
-        .fit_unlabelled(model.clone(), &data, &dev, &mut |m, b| {
-            m.forward(b.inputs()).mean()
-        })
+        .train_module(
+            model.clone(),
+            &mut batches(),
+            objective_fn(|m: &Sequential, b: &UnlabelledBatch| {
+                Ok(Step::new(m.forward(b.inputs()).mean()))
+            }),
+            &dev,
+        )
         .unwrap_err();
     assert!(err.to_string().contains("early_stopping"), "{err}");
 }
@@ -562,32 +580,55 @@ fn the_two_domain_loop_pairs_batches_and_records_step_and_monitor_figures() {
     let target = blobs(3, 5, 6, 0.8, 9).unlabelled(); // 15 items: cycles
     dev.seed(0);
     let model = mlp(6, 16, 3, &dev);
-    let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&dev.clone().autodiff());
+    let loss = CrossEntropy::new(&dev);
     let (mut progress, mut target_rows) = (Vec::new(), Vec::new());
-    let mut monitored = 0;
+    /// Records each step's progress and target batch size, and a figure after each epoch.
+    struct Watch<'a> {
+        loss: CrossEntropy,
+        progress: &'a mut Vec<f64>,
+        target_rows: &'a mut Vec<usize>,
+        monitored: usize,
+    }
+    impl Objective<Classifier<Sequential>, DomainBatch> for Watch<'_> {
+        fn step(
+            &mut self,
+            m: &Classifier<Sequential>,
+            b: &DomainBatch,
+        ) -> tl::prelude::Result<Step> {
+            self.progress.push(b.progress);
+            self.target_rows.push(b.target.dims()[0]);
+            let logits = m.logits(b.source.inputs.clone());
+            Ok(
+                Step::new(self.loss.loss(logits.clone(), b.source.labels.clone()))
+                    .with_accuracy(logits, &b.source.labels)
+                    .with_stat("steps", 1.0)
+                    .with_stat("progress", b.progress),
+            )
+        }
+        fn end_epoch(
+            &mut self,
+            _: &Classifier<Sequential>,
+        ) -> std::collections::BTreeMap<String, f64> {
+            self.monitored += 1;
+            [("watched".to_string(), 7.0)].into_iter().collect()
+        }
+    }
+    let mut watch = Watch {
+        loss,
+        progress: &mut progress,
+        target_rows: &mut target_rows,
+        monitored: 0,
+    };
     let out = Trainer::new(quick(3, 0))
-        .fit_domains(
+        .train(
             model,
-            &source,
-            &target,
+            &mut DomainBatches::new(&source, &target, 16, 0),
+            &mut watch,
             None,
             &dev,
-            &mut |m, b| {
-                progress.push(b.progress);
-                target_rows.push(b.target.dims()[0]);
-                let logits = m.logits(b.source.inputs.clone());
-                DomainStep {
-                    loss: loss.forward(logits.clone(), b.source.labels.clone()),
-                    logits: Some(logits),
-                    stats: vec![("steps", 1.0), ("progress", b.progress)],
-                }
-            },
-            &mut |_| {
-                monitored += 1;
-                [("watched".to_string(), 7.0)].into_iter().collect()
-            },
         )
         .unwrap();
+    let monitored = watch.monitored;
     assert_eq!(progress.len(), 12, "4 source batches x 3 epochs");
     assert!(progress.windows(2).all(|w| w[1] > w[0]) && progress[0] == 0.0);
     assert!(*progress.last().unwrap() < 1.0);
@@ -603,18 +644,14 @@ fn the_two_domain_loop_pairs_batches_and_records_step_and_monitor_figures() {
     // A target the model cannot take is refused by name.
     let wrong = UnlabelledSet::new(Inputs::new(vec![5], vec![0.0; 10]).unwrap(), "odd").unwrap();
     let err = Trainer::new(quick(1, 0))
-        .fit_domains(
+        .train(
             mlp(6, 16, 3, &dev),
-            &source,
-            &wrong,
+            &mut DomainBatches::new(&source, &wrong, 16, 0),
+            objective_fn(|m: &Classifier<Sequential>, b: &DomainBatch| {
+                Ok(Step::new(m.logits(b.source.inputs.clone()).mean()))
+            }),
             None,
             &dev,
-            &mut |m, b| DomainStep {
-                loss: m.logits(b.source.inputs.clone()).mean(),
-                logits: None,
-                stats: vec![],
-            },
-            &mut |_| Default::default(),
         )
         .unwrap_err();
     assert!(err.to_string().contains("odd"), "{err}");

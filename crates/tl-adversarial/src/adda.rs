@@ -6,13 +6,18 @@
 use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
-use tl_core::domain::AdaptationRun;
-use tl_core::domain::{check_adaptation_config as check_common, target_monitor};
+use burn::tensor::Tensor;
+use tl_core::domain::{
+    AdaptationRun, Adapted, Monitored, NEEDS, TargetMonitor,
+    check_adaptation_config as check_common,
+};
 use tl_core::model::{Classifier, Encoder, Sequential, independent_copy};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{ClassifierModel, DomainBatch, DomainStep, TrainConfig, Trainer, scalar};
+use tl_core::train::{
+    ClassifierModel, DomainBatch, DomainBatches, Objective, Step, TrainConfig, scalar,
+};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -78,72 +83,100 @@ impl Adda {
         }
         Ok(())
     }
+}
 
-    /// Trains a target encoder for `model` (a classifier trained on the source); returns the
-    /// target encoder with the source head.
-    pub fn fit<E: Encoder + 'static>(
+/// ADDA's game on one batch: the discriminator's loss (source features real, target features
+/// fake, both detached) and the target encoder's loss (its target features labelled as source,
+/// through a copy of the discriminator that tracks no gradient). Returns both losses, the
+/// discriminator's logits and the domain labels (for [`domain_accuracy`]).
+///
+/// # Shapes
+/// - `fs`: `[ns, F]` source features (of the fixed source encoder)
+/// - `ft`: `[nt, F]` target features (of the target encoder, with gradient)
+pub fn adda_losses(
+    discriminator: &Sequential,
+    fs: Tensor<2>,
+    ft: Tensor<2>,
+) -> (Tensor<1>, Tensor<1>, Tensor<2>, Tensor<2>) {
+    let (ns, nt) = (fs.dims()[0], ft.dims()[0]);
+    let d = discriminator.forward(Tensor::cat(vec![fs.detach(), ft.clone().detach()], 0));
+    let y = domain_labels(ns, nt, &d.device());
+    let d_loss = bce_with_logits(d.clone(), y.clone()).mean();
+    let judge = discriminator.clone().no_grad();
+    let g = judge.forward(ft);
+    let ones = domain_labels(nt, 0, &g.device());
+    let g_loss = bce_with_logits(g, ones).mean();
+    (d_loss, g_loss, d, y)
+}
+
+/// ADDA as an objective: [`adda_losses`] summed (the discriminator and the target encoder
+/// each get the gradient of their own term). History figures: `domain_loss`,
+/// `target_encoder_loss`, `domain_accuracy`.
+pub struct AddaGame;
+
+impl<E: Encoder + 'static> Objective<AddaModel<E>, DomainBatch> for AddaGame {
+    fn step(&mut self, m: &AddaModel<E>, b: &DomainBatch) -> Result<Step> {
+        let fs = m.source.encode(b.source.inputs.clone()).detach();
+        let ft = m.target.encode(b.target.clone());
+        let (d_loss, g_loss, d, y) = adda_losses(&m.discriminator, fs, ft);
+        let mut step = Step::new(d_loss.clone() + g_loss.clone());
+        step.stats = vec![
+            ("domain_loss", scalar(&d_loss)),
+            ("target_encoder_loss", scalar(&g_loss)),
+            ("domain_accuracy", domain_accuracy(&d, &y)),
+        ];
+        Ok(step)
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for Adda {
+    tl_core::strategy_basics!(NAME, Family::Adversarial, NEEDS);
+
+    /// Trains a target encoder for the classifier (trained on the source); returns the target
+    /// encoder with the source head.
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let (sets, run) = AdaptationRun::begin(
-            NAME,
-            &model,
-            task,
-            self.source_valid_fraction,
-            self.train.seed,
-            device,
-        )?;
+        let model = start.into_classifier(task.num_classes, ctx.device())?;
+        let (sets, run) =
+            AdaptationRun::begin(NAME, &model, task, self.source_valid_fraction, ctx)?;
+        let device = ctx.device().clone();
         let discriminator = self
             .discriminator
-            .init(model.encoder.feature_dim(), device)?;
+            .init(model.encoder.feature_dim(), &device)?;
         let adda = AddaModel {
             target: independent_copy(&model.encoder),
             source: model.encoder.freeze(),
             head: model.head.freeze(),
             discriminator,
         };
-        let out = Trainer::new(self.train.clone()).fit_domains(
-            adda,
+        let train = ctx.train_config(&self.train);
+        let mut batches = DomainBatches::new(
             &sets.source_train,
             sets.target,
-            None,
-            device,
-            &mut |m: &AddaModel<E>, b: &DomainBatch| {
-                let (ns, nt) = (b.source.len(), b.target.dims()[0]);
-                let fs = m.source.encode(b.source.inputs.clone()).detach();
-                let ft = m.target.encode(b.target.clone());
-                // The discriminator's step: real source, fake target (features detached).
-                let d = m
-                    .discriminator
-                    .forward(Tensor::cat(vec![fs, ft.clone().detach()], 0));
-                let y = domain_labels(ns, nt, &d.device());
-                let d_loss = bce_with_logits(d.clone(), y.clone()).mean();
-                // The target encoder's step, through a copy of the discriminator that tracks no
-                // gradient: target features labelled as source.
-                let judge = m.discriminator.clone().no_grad();
-                let g = judge.forward(ft);
-                let ones = domain_labels(nt, 0, &g.device());
-                let g_loss = bce_with_logits(g, ones).mean();
-                DomainStep {
-                    stats: vec![
-                        ("domain_loss", scalar(&d_loss)),
-                        ("target_encoder_loss", scalar(&g_loss)),
-                        ("domain_accuracy", domain_accuracy(&d, &y)),
-                    ],
-                    loss: d_loss + g_loss,
-                    logits: None,
-                }
-            },
-            &mut target_monitor(self.monitor_target, &sets, device),
-        )?;
+            train.batch_size,
+            train.seed,
+        );
+        let objective = Monitored {
+            inner: AddaGame,
+            monitor: TargetMonitor::new(self.monitor_target, &sets, ctx),
+        };
+        let out = ctx
+            .trainer(train)
+            .train(adda, &mut batches, objective, None, &device)?;
         let trained = out.model;
         // The source keeps its own (frozen) encoder and the head: that classifier serves it.
         let source = Classifier::new(trained.source, trained.head.clone())?;
         let adapted = Classifier::new(trained.target, trained.head)?;
-        let report = run.report(NAME, self, &source, &adapted, out.history, &sets, device)?;
+        let out = Adapted {
+            source: &source,
+            adapted: &adapted,
+            history: out.history,
+        };
+        let report = run.report(NAME, self, out, &sets, ctx)?;
         Ok((adapted, report))
     }
 }

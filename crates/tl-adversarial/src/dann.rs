@@ -9,15 +9,19 @@ use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy
 use crate::grl::{dann_lambda, grad_reverse};
 use crate::model::WithDiscriminator;
 use burn::config::Config;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
-use tl_core::domain::AdaptationRun;
-use tl_core::domain::{check_adaptation_config as check_common, target_monitor};
-use tl_core::model::{Classifier, Encoder};
+use tl_core::domain::{
+    AdaptationRun, Adapted, Monitored, NEEDS, TargetMonitor,
+    check_adaptation_config as check_common,
+};
+use tl_core::model::{Classifier, Encoder, Sequential};
 use tl_core::report::FitReport;
-use tl_core::task::TransferTask;
-use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer, scalar};
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::task::{TaskPart, TransferTask};
+use tl_core::train::{
+    CrossEntropy, DomainBatch, DomainBatches, Objective, Step, TrainConfig, scalar,
+};
 use tl_core::{CoreError, Result};
 
 /// Name of DANN in reports.
@@ -108,98 +112,183 @@ impl Dann {
         }
         Ok(())
     }
+}
 
-    /// Adapts `model` to the task's target; the report's history holds per epoch the
+/// What the discriminator of DANN or CDAN sees for features `f` (`[n, F]`, already through
+/// gradient reversal) and class scores `logits` (`[n, C]`): the features alone (DANN), or
+/// their outer product with the softmax predictions (CDAN, `[n, C * F]`; the predictions carry
+/// no gradient); with entropy conditioning, also the items' weights (see [`entropy_weights`])
+/// for `ns` source items followed by `nt` target items.
+pub fn discriminator_input(
+    conditioning: Conditioning,
+    f: Tensor<2>,
+    logits: Tensor<2>,
+    ns: usize,
+    nt: usize,
+) -> (Tensor<2>, Option<Tensor<2>>) {
+    match conditioning {
+        Conditioning::None => (f, None),
+        c => {
+            let [n, features] = f.dims();
+            let classes = logits.dims()[1];
+            let g = softmax(logits.detach(), 1); // [n, C]
+            let outer = g.clone().unsqueeze_dim::<3>(2) * f.unsqueeze_dim::<3>(1); // [n, C, F]
+            let input = outer.reshape([n, classes * features]);
+            let w = (c == Conditioning::PredictionsEntropy).then(|| entropy_weights(g, ns, nt));
+            (input, w)
+        }
+    }
+}
+
+/// The domain-adversarial loss: `discriminator` tells the first `ns` rows of `input` (source)
+/// from the other `nt` (target) by binary cross-entropy, averaged, or weighted by `weights`
+/// (CDAN+E). Returns the loss, the discriminator's logits and the domain labels (for
+/// [`domain_accuracy`]). Put [`grad_reverse`] between the features and `input` so that the
+/// encoder learns to confuse it.
+pub fn domain_adversarial_loss(
+    discriminator: &Sequential,
+    input: Tensor<2>,
+    weights: Option<Tensor<2>>,
+    ns: usize,
+    nt: usize,
+) -> (Tensor<1>, Tensor<2>, Tensor<2>) {
+    let d = discriminator.forward(input);
+    let y = domain_labels(ns, nt, &d.device());
+    let per_item = bce_with_logits(d.clone(), y.clone());
+    let loss = match weights {
+        Some(w) => (per_item * w.clone()).sum() / w.sum(),
+        None => per_item.mean(),
+    };
+    (loss, d, y)
+}
+
+/// DANN's and CDAN's objective: the source cross-entropy plus the domain-adversarial loss
+/// through gradient reversal at strength `max_lambda * dann_lambda(progress, gamma)`. History
+/// figures: `class_loss`, `domain_loss`, `domain_accuracy`, `lambda`.
+pub struct DomainAdversarial {
+    ce: CrossEntropy,
+    conditioning: Conditioning,
+    max_lambda: f64,
+    gamma: f64,
+}
+
+impl DomainAdversarial {
+    /// The objective of `config` on `device`.
+    pub fn new(config: &Dann, device: &Device) -> Self {
+        Self {
+            ce: CrossEntropy::new(device),
+            conditioning: config.conditioning,
+            max_lambda: config.max_lambda,
+            gamma: config.gamma,
+        }
+    }
+}
+
+impl<E: Encoder + 'static> Objective<WithDiscriminator<E>, DomainBatch> for DomainAdversarial {
+    fn step(&mut self, m: &WithDiscriminator<E>, b: &DomainBatch) -> Result<Step> {
+        let (ns, nt) = (b.source.len(), b.target.dims()[0]);
+        let fs = m.classifier.encoder.encode(b.source.inputs.clone());
+        let ft = m.classifier.encoder.encode(b.target.clone());
+        let f = Tensor::cat(vec![fs, ft], 0);
+        let logits = m.classifier.head.forward(f.clone());
+        let source_logits = logits.clone().slice(0..ns);
+        let class_loss = self.ce.loss(source_logits.clone(), b.source.labels.clone());
+        let lambda = self.max_lambda * dann_lambda(b.progress, self.gamma);
+        let reversed = grad_reverse(f, lambda);
+        let (input, weights) = discriminator_input(self.conditioning, reversed, logits, ns, nt);
+        let (domain_loss, d, y) = domain_adversarial_loss(&m.discriminator, input, weights, ns, nt);
+        let mut step = Step::new(class_loss.clone() + domain_loss.clone())
+            .with_accuracy(source_logits, &b.source.labels);
+        step.stats = vec![
+            ("class_loss", scalar(&class_loss)),
+            ("domain_loss", scalar(&domain_loss)),
+            ("domain_accuracy", domain_accuracy(&d, &y)),
+            ("lambda", lambda),
+        ];
+        Ok(step)
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for Dann {
+    fn name(&self) -> &str {
+        Dann::name(self)
+    }
+
+    fn family(&self) -> Family {
+        Family::Adversarial
+    }
+
+    fn needs(&self) -> &'static [TaskPart] {
+        NEEDS
+    }
+
+    fn config(&self) -> Result<tl_core::strategy::Json> {
+        tl_core::strategy::to_json(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        Dann::validate(self)
+    }
+
+    /// Adapts the classifier to the task's target; the report's history holds per epoch the
     /// discriminator's accuracy (`domain_accuracy`), its loss and the target test accuracy.
-    pub fn fit<E: Encoder + 'static>(
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
+        let model = start.into_classifier(task.num_classes, ctx.device())?;
         let name = self.name();
-        let (sets, run) = AdaptationRun::begin(
-            name,
-            &model,
-            task,
-            self.source_valid_fraction,
-            self.train.seed,
-            device,
-        )?;
+        let (sets, run) =
+            AdaptationRun::begin(name, &model, task, self.source_valid_fraction, ctx)?;
+        let device = ctx.device().clone();
         let features = model.encoder.feature_dim();
-        let classes = model.num_classes();
         let width = match self.conditioning {
             Conditioning::None => features,
-            _ => features * classes,
+            _ => features * model.num_classes(),
         };
-        let discriminator = self.discriminator.init(width, device)?;
+        let discriminator = self.discriminator.init(width, &device)?;
         let model = WithDiscriminator {
             classifier: model,
             discriminator,
         };
         let group = burn::module::ParamGroup::ids_from_module(model.discriminator.clone());
-        let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
-        let out = Trainer::new(self.train.clone())
+        let train = ctx.train_config(&self.train);
+        let mut batches = DomainBatches::new(
+            &sets.source_train,
+            sets.target,
+            train.batch_size,
+            train.seed,
+        );
+        let objective = Monitored {
+            inner: DomainAdversarial::new(self, &device),
+            monitor: TargetMonitor::new(self.monitor_target, &sets, ctx),
+        };
+        let out = ctx
+            .trainer(train)
             .with_lr_factor(group, self.discriminator_lr_factor)
-            .fit_domains(
+            .train(
                 model,
-                &sets.source_train,
-                sets.target,
+                &mut batches,
+                objective,
                 Some(&sets.source_valid),
-                device,
-                &mut |m: &WithDiscriminator<E>, b: &DomainBatch| {
-                    let (ns, nt) = (b.source.len(), b.target.dims()[0]);
-                    let fs = m.classifier.encoder.encode(b.source.inputs.clone());
-                    let ft = m.classifier.encoder.encode(b.target.clone());
-                    let f = Tensor::cat(vec![fs, ft], 0);
-                    let logits = m.classifier.head.forward(f.clone());
-                    let source_logits = logits.clone().slice(0..ns);
-                    let class_loss = ce.forward(source_logits.clone(), b.source.labels.clone());
-                    let lambda = self.max_lambda * dann_lambda(b.progress, self.gamma);
-                    let reversed = grad_reverse(f, lambda);
-                    let (input, weights) = match self.conditioning {
-                        Conditioning::None => (reversed, None),
-                        c => {
-                            let g = softmax(logits.detach(), 1); // [n, C]
-                            let outer =
-                                g.clone().unsqueeze_dim::<3>(2) * reversed.unsqueeze_dim::<3>(1); // [n, C, F]
-                            let input = outer.reshape([ns + nt, width]);
-                            let w = (c == Conditioning::PredictionsEntropy)
-                                .then(|| entropy_weights(g, ns, nt));
-                            (input, w)
-                        }
-                    };
-                    let d = m.discriminator.forward(input);
-                    let y = domain_labels(ns, nt, &d.device());
-                    let per_item = bce_with_logits(d.clone(), y.clone());
-                    let domain_loss = match weights {
-                        Some(w) => (per_item * w.clone()).sum() / w.sum(),
-                        None => per_item.mean(),
-                    };
-                    let stats = vec![
-                        ("class_loss", scalar(&class_loss)),
-                        ("domain_loss", scalar(&domain_loss)),
-                        ("domain_accuracy", domain_accuracy(&d, &y)),
-                        ("lambda", lambda),
-                    ];
-                    DomainStep {
-                        loss: class_loss + domain_loss,
-                        logits: Some(source_logits),
-                        stats,
-                    }
-                },
-                &mut target_monitor(self.monitor_target, &sets, device),
+                &device,
             )?;
         let model = out.model.classifier;
-        let report = run.report(name, self, &model, &model, out.history, &sets, device)?;
+        let adapted = Adapted {
+            source: &model,
+            adapted: &model,
+            history: out.history,
+        };
+        let report = run.report(name, self, adapted, &sets, ctx)?;
         Ok((model, report))
     }
 }
 
 /// CDAN+E's item weights `1 + exp(-H(g))`, normalised to sum to 1 within each domain (so the
 /// two domains weigh the same), as a `[n, 1]` tensor without gradient.
-fn entropy_weights(g: Tensor<2>, ns: usize, nt: usize) -> Tensor<2> {
+pub fn entropy_weights(g: Tensor<2>, ns: usize, nt: usize) -> Tensor<2> {
     let h = -(g.clone() * g.clamp_min(1e-12).log()).sum_dim(1); // [n, 1]
     let w = (-h).exp() + 1.0;
     let ws = w.clone().slice(0..ns);

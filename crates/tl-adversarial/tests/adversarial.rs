@@ -7,8 +7,9 @@ use tl_adversarial::discriminator::{bce_with_logits, domain_labels};
 use tl_adversarial::grl::dann_lambda;
 use tl_adversarial::*;
 use tl_core::model::{Classifier, Layer, Sequential, SequentialConfig, head_config};
+use tl_core::strategy::{Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::{EVAL_BATCH_SIZE, TrainConfig, Trainer};
 use tl_data::shift::rotated_blobs;
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -92,12 +93,20 @@ fn blob_task() -> TransferTask {
         .with_target_test(rotated_blobs(600, 80.0, 3).unwrap())
 }
 
+/// The seed every run trains with (the run's seed replaces the config's).
+const SEED: u64 = 0;
+
 fn quick(epochs: usize) -> TrainConfig {
     TrainConfig::new()
         .with_epochs(epochs)
         .with_batch_size(64)
         .with_lr(3e-3)
-        .with_seed(0)
+        .with_seed(SEED)
+}
+
+/// A run on `device` seeded with `seed`.
+fn ctx(device: &Device, seed: u64) -> RunContext<'static> {
+    RunContext::new(device).with_seed(seed)
 }
 
 fn source_model(task: &TransferTask, device: &Device) -> Classifier<Sequential> {
@@ -139,17 +148,29 @@ fn each_method_beats_source_only_on_rotated_blobs() {
     let (_, dann) = Dann::new()
         .with_train(quick(20))
         .with_discriminator(small.clone())
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     let (_, cdan) = Dann::cdan_e()
         .with_train(quick(20))
         .with_discriminator(small.clone())
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     let (adapted, adda) = Adda::new()
         .with_train(quick(20).with_lr(1e-3))
         .with_discriminator(small)
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     eprintln!(
         "source-only {b}, dann {}, cdan+e {}, adda {}",
@@ -197,9 +218,14 @@ fn tl_transductive_free_source_only(
     let out = Trainer::new(quick(20))
         .fit(model.clone(), task.source.as_ref().unwrap(), None, device)
         .unwrap();
-    let acc = tl_core::train::evaluate(&out.model, task.target_test.as_ref().unwrap(), device, 256)
-        .unwrap()
-        .accuracy;
+    let acc = tl_core::train::evaluate(
+        &out.model,
+        task.target_test.as_ref().unwrap(),
+        device,
+        EVAL_BATCH_SIZE,
+    )
+    .unwrap()
+    .accuracy;
     (out.model, acc)
 }
 
@@ -224,6 +250,37 @@ fn the_judge_copy_of_adda_tracks_no_gradient() {
     assert!(f.grad(&grads).is_some(), "the features get a gradient");
     let params = burn::optim::GradientsParams::from_grads(grads, &disc);
     assert_eq!(params.len(), 0, "the discriminator gets none");
+    // `adda_losses` splits the game the same way: the discriminator's loss trains only the
+    // discriminator (the features go in detached), the target encoder's only the features.
+    // A fresh discriminator: `disc`'s lazily initialised parameters were made through the
+    // judge above, and its clones share their initialisation (with its gradient setting).
+    let disc = DiscriminatorConfig::new()
+        .with_hidden(vec![4])
+        .init(3, &ad)
+        .unwrap();
+    let (d_loss, _, _, _) = adda_losses(&disc, f.clone(), f.clone());
+    let grads = d_loss.backward();
+    assert!(
+        f.grad(&grads).is_none(),
+        "the features get no discriminator gradient"
+    );
+    let params = burn::optim::GradientsParams::from_grads(grads, &disc);
+    assert!(
+        !params.is_empty(),
+        "the discriminator trains on its own loss"
+    );
+    let (_, g_loss, _, _) = adda_losses(&disc, f.clone(), f.clone());
+    let grads = g_loss.backward();
+    assert!(
+        f.grad(&grads).is_some(),
+        "the target features get a gradient"
+    );
+    let params = burn::optim::GradientsParams::from_grads(grads, &disc);
+    assert_eq!(
+        params.len(),
+        0,
+        "the judge copy passes none to the discriminator"
+    );
     let _ = disc.valid();
 }
 
@@ -239,13 +296,21 @@ fn methods_refuse_missing_parts_and_bad_fields() {
         (
             "dann",
             Dann::new()
-                .fit(model.clone(), &no_target, &device)
+                .fit(
+                    Pretrained::classifier(model.clone()),
+                    &no_target,
+                    &mut ctx(&device, SEED),
+                )
                 .unwrap_err(),
         ),
         (
             "adda",
             Adda::new()
-                .fit(model.clone(), &no_target, &device)
+                .fit(
+                    Pretrained::classifier(model.clone()),
+                    &no_target,
+                    &mut ctx(&device, SEED),
+                )
                 .unwrap_err(),
         ),
     ] {

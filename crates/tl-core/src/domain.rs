@@ -6,15 +6,15 @@ use crate::data::{LabelledSet, UnlabelledSet};
 use crate::error::{CoreError, Result};
 use crate::model::{Classifier, Encoder, count_params};
 use crate::report::{EpochRecord, FitReport};
+use crate::strategy::RunContext;
 use crate::task::{TaskPart, TransferTask};
-use crate::train::{ClassifierModel, TrainConfig, encode_inputs, evaluate};
+use crate::train::{ClassifierModel, Objective, Step, TrainConfig, encode_inputs, evaluate};
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// Proxy A-distance (Ben-David et al. 2007, as Ganin et al. 2016 report it): a linear
 /// classifier (L2-regularised logistic regression on standardised features) learns to tell
@@ -133,6 +133,14 @@ pub fn proxy_a_distance(
     Ok(2.0 * (1.0 - 2.0 * error))
 }
 
+/// The parts of a task every domain-adaptation method needs: the labelled source, the
+/// unlabelled target and the target test set.
+pub const NEEDS: &[TaskPart] = &[
+    TaskPart::SourceLabelled,
+    TaskPart::TargetUnlabelled,
+    TaskPart::TargetTest,
+];
+
 /// The sets a domain-adaptation method trains and reports on, taken from a [`TransferTask`]:
 /// the source split into training and validation parts (stratified, seeded), the unlabelled
 /// target, and the target test set (scored at the end and, for the history only, per epoch).
@@ -157,16 +165,9 @@ impl<'t> AdaptationSets<'t> {
         valid_fraction: f64,
         seed: u64,
     ) -> Result<Self> {
-        task.require(
-            strategy,
-            &[
-                TaskPart::SourceLabelled,
-                TaskPart::TargetUnlabelled,
-                TaskPart::TargetTest,
-            ],
-        )?;
+        task.require(strategy, NEEDS)?;
         check_valid_fraction(valid_fraction)?;
-        let source = task.source.as_ref().expect("required above");
+        let source = task.labelled(TaskPart::SourceLabelled, strategy)?;
         let mut by_class = vec![Vec::new(); source.num_classes()];
         for (i, &l) in source.labels.iter().enumerate() {
             by_class[l].push(i);
@@ -191,8 +192,8 @@ impl<'t> AdaptationSets<'t> {
         Ok(Self {
             source_train: source.select(&train),
             source_valid: source.select(&valid),
-            target: task.target_unlabelled.as_ref().expect("required above"),
-            target_test: task.target_test.as_ref().expect("required above"),
+            target: task.unlabelled_target(strategy)?,
+            target_test: task.labelled(TaskPart::TargetTest, strategy)?,
         })
     }
 }
@@ -200,13 +201,24 @@ impl<'t> AdaptationSets<'t> {
 /// Items per domain for the proxy A-distance of a run.
 pub const PAD_ITEMS: usize = 1000;
 
-/// A domain-adaptation run's clock, seed and starting distance, turned into its
-/// [`FitReport`] at the end (extra figures: `source_accuracy` on the held-out source,
-/// `pad_before` and `pad_after`, the proxy A-distance between source and target features).
+/// A domain-adaptation run's starting distance, turned into its [`FitReport`] at the end
+/// (extra figures: `source_accuracy` on the held-out source, `pad_before` and `pad_after`, the
+/// proxy A-distance between source and target features).
+#[derive(Debug, Clone, Copy)]
 pub struct AdaptationRun {
-    started: Instant,
-    seed: u64,
     pad_before: f64,
+}
+
+/// What an adaptation produced, for [`AdaptationRun::report`].
+#[derive(Debug)]
+pub struct Adapted<'m, E> {
+    /// The classifier that serves the source: the adapted one for most methods, the
+    /// untouched source model for ADDA and AdaBN.
+    pub source: &'m Classifier<E>,
+    /// The adapted classifier (scored on the target test set).
+    pub adapted: &'m Classifier<E>,
+    /// Per-epoch history.
+    pub history: Vec<EpochRecord>,
 }
 
 impl AdaptationRun {
@@ -218,66 +230,56 @@ impl AdaptationRun {
         model: &Classifier<E>,
         task: &'t TransferTask,
         valid_fraction: f64,
-        seed: u64,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(AdaptationSets<'t>, Self)> {
-        let sets = AdaptationSets::from_task(task, strategy, valid_fraction, seed)?;
+        let sets = AdaptationSets::from_task(task, strategy, valid_fraction, ctx.seed())?;
         check_source_model(model, task)?;
-        let run = Self::start(&model.encoder, &sets, seed, device)?;
+        let run = Self::start(&model.encoder, &sets, ctx)?;
         Ok((sets, run))
     }
 
-    /// Starts the clock, seeds `device`, and measures the proxy A-distance between the
-    /// features `encoder` gives the source and the target before adaptation.
+    /// Measures the proxy A-distance between the features `encoder` gives the source and the
+    /// target before adaptation, then seeds the device and starts the clock
+    /// ([`RunContext::begin`]).
     pub fn start<E: Encoder>(
         encoder: &E,
         sets: &AdaptationSets<'_>,
-        seed: u64,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<Self> {
-        let pad_before = pad_of(encoder, encoder, sets, seed, device)?;
-        device.seed(seed);
-        Ok(Self {
-            started: Instant::now(),
-            seed,
-            pad_before,
-        })
+        let pad_before = pad_of(encoder, encoder, sets, ctx)?;
+        ctx.begin();
+        Ok(Self { pad_before })
     }
 
-    /// The report: `adapted` scored on the target test set; `source` (the classifier that
-    /// serves the source: `adapted` itself for most methods, the untouched source model for
-    /// ADDA and AdaBN) scored on the held-out source; the distance after adaptation between
-    /// `source`'s features of the source and `adapted`'s features of the target.
-    #[allow(clippy::too_many_arguments)]
+    /// The report: the adapted classifier scored on the target test set; the source's
+    /// classifier scored on the held-out source; the distance after adaptation between the
+    /// source classifier's features of the source and the adapted one's of the target.
     pub fn report<E: Encoder + 'static>(
         &self,
         strategy: &str,
         config: &impl Serialize,
-        source: &Classifier<E>,
-        adapted: &Classifier<E>,
-        history: Vec<EpochRecord>,
+        out: Adapted<'_, E>,
         sets: &AdaptationSets<'_>,
-        device: &Device,
+        ctx: &RunContext<'_>,
     ) -> Result<FitReport> {
-        let wall_time_s = self.started.elapsed().as_secs_f64();
-        let source_accuracy = evaluate(source, &sets.source_valid, device, 256)?.accuracy;
-        let pad_after = pad_of(&source.encoder, &adapted.encoder, sets, self.seed, device)?;
-        let mut extra = BTreeMap::new();
-        extra.insert("source_accuracy".to_string(), source_accuracy);
-        extra.insert("pad_before".to_string(), self.pad_before);
-        extra.insert("pad_after".to_string(), pad_after);
-        Ok(FitReport {
-            strategy: strategy.to_string(),
-            config: serde_json::to_value(config)
-                .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))?,
-            history,
-            metrics: evaluate(adapted, sets.target_test, device, 256)?,
-            wall_time_s,
-            params: count_params(adapted),
-            device: crate::device::device_label(device),
-            seed: self.seed,
-            extra,
-        })
+        let wall_time_s = ctx.elapsed();
+        let source_accuracy = ctx.evaluate(out.source, &sets.source_valid)?.accuracy;
+        let pad_after = pad_of(&out.source.encoder, &out.adapted.encoder, sets, ctx)?;
+        let metrics = ctx.evaluate(out.adapted, sets.target_test)?;
+        let mut report = ctx.report(
+            strategy,
+            config,
+            out.history,
+            metrics,
+            count_params(out.adapted),
+        )?;
+        report.wall_time_s = wall_time_s;
+        report
+            .extra
+            .insert("source_accuracy".into(), source_accuracy);
+        report.extra.insert("pad_before".into(), self.pad_before);
+        report.extra.insert("pad_after".into(), pad_after);
+        Ok(report)
     }
 }
 
@@ -287,17 +289,17 @@ pub fn pad_of<E: Encoder>(
     source_encoder: &E,
     target_encoder: &E,
     sets: &AdaptationSets<'_>,
-    seed: u64,
-    device: &Device,
+    ctx: &RunContext<'_>,
 ) -> Result<f64> {
+    let (seed, device, batch) = (ctx.seed(), ctx.device(), ctx.eval_batch_size());
     let take = |n: usize| -> Vec<usize> { (0..n.min(PAD_ITEMS)).collect() };
     let src = sets
         .source_train
         .inputs
         .select(&spread(sets.source_train.len(), PAD_ITEMS));
     let tgt = sets.target.inputs.select(&take(sets.target.len()));
-    let fs = encode_inputs(source_encoder, &src, device, 256)?;
-    let ft = encode_inputs(target_encoder, &tgt, device, 256)?;
+    let fs = encode_inputs(source_encoder, &src, device, batch)?;
+    let ft = encode_inputs(target_encoder, &tgt, device, batch)?;
     proxy_a_distance(&fs, &ft, source_encoder.feature_dim(), PAD_ITEMS, seed)
 }
 
@@ -365,20 +367,59 @@ pub fn check_source_model<E: Encoder>(model: &Classifier<E>, task: &TransferTask
     Ok(())
 }
 
-/// A monitor for [`crate::train::Trainer::fit_domains`] that records the target test
-/// accuracy after each epoch (`target_accuracy`; for the history, never for selection), or
-/// nothing when `on` is false.
-pub fn target_monitor<'a, M: ClassifierModel>(
-    on: bool,
-    sets: &'a AdaptationSets<'_>,
-    device: &'a Device,
-) -> impl FnMut(&M) -> BTreeMap<String, f64> + 'a {
-    move |m: &M| {
+/// Records the target test accuracy after each epoch (`target_accuracy`), for the history
+/// only: never for selection. Off, it records nothing.
+#[derive(Debug, Clone)]
+pub struct TargetMonitor<'a> {
+    test: Option<&'a LabelledSet>,
+    device: Device,
+    batch_size: usize,
+}
+
+impl<'a> TargetMonitor<'a> {
+    /// A monitor of `sets.target_test` when `on`.
+    pub fn new(on: bool, sets: &AdaptationSets<'a>, ctx: &RunContext<'_>) -> Self {
+        Self {
+            test: on.then_some(sets.target_test),
+            device: ctx.device().clone(),
+            batch_size: ctx.eval_batch_size(),
+        }
+    }
+
+    /// The figures of `model` now (none when off).
+    pub fn record<M: ClassifierModel>(&self, model: &M) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
         // `AdaptationRun::begin` checked the test set against the model.
-        if on && let Ok(metrics) = evaluate(m, sets.target_test, device, 256) {
+        if let Some(test) = self.test
+            && let Ok(metrics) = evaluate(model, test, &self.device, self.batch_size)
+        {
             out.insert("target_accuracy".to_string(), metrics.accuracy);
         }
+        out
+    }
+}
+
+/// An objective with a [`TargetMonitor`] recording after each epoch.
+#[derive(Debug)]
+pub struct Monitored<'a, O> {
+    /// The objective.
+    pub inner: O,
+    /// The monitor.
+    pub monitor: TargetMonitor<'a>,
+}
+
+impl<M: ClassifierModel, B, O: Objective<M, B>> Objective<M, B> for Monitored<'_, O> {
+    fn step(&mut self, model: &M, batch: &B) -> Result<Step> {
+        self.inner.step(model, batch)
+    }
+
+    fn start_epoch(&mut self, epoch: usize, model: M) -> M {
+        self.inner.start_epoch(epoch, model)
+    }
+
+    fn end_epoch(&mut self, model: &M) -> BTreeMap<String, f64> {
+        let mut out = self.inner.end_epoch(model);
+        out.extend(self.monitor.record(model));
         out
     }
 }

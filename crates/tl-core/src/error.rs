@@ -43,6 +43,14 @@ pub enum CoreError {
         /// The part it needs.
         part: crate::task::TaskPart,
     },
+    /// No strategy of that name is registered.
+    #[error("no strategy `{name}`; known: {known}")]
+    UnknownStrategy {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
     /// A configuration value outside its valid range; checked before any work.
     #[error("invalid config `{field}`: {reason}")]
     InvalidConfig {

@@ -3,8 +3,9 @@
 //! Every strategy crate stands on these pieces: [`device`] turns a name into a Burn device;
 //! [`data`] holds labelled and unlabelled sets and batches them; [`task`] states a transfer
 //! problem; [`model`] has encoders, heads, classifiers and layer surgery; [`train`] is the
-//! one training loop; [`metrics`] and [`report`] measure and compare; [`checkpoint`] saves
-//! weights atomically. No strategy lives here.
+//! one training loop; [`strategy`] is the contract every method implements, and the registry
+//! that finds methods by name; [`metrics`] and [`report`] measure and compare; [`checkpoint`]
+//! saves weights atomically. No strategy lives here.
 //!
 //! ```
 //! use tl_core::prelude::*;
@@ -35,6 +36,7 @@ pub mod model;
 pub mod paths;
 pub mod plot;
 pub mod report;
+pub mod strategy;
 pub mod task;
 pub mod train;
 
@@ -52,9 +54,11 @@ pub mod prelude {
         head_config,
     };
     pub use crate::report::{Comparison, EpochRecord, FitReport, PairedGain};
+    pub use crate::strategy::{Family, Pretrained, Registry, RunContext, Strategy};
     pub use crate::task::{TaskPart, TransferTask};
     pub use crate::train::{
-        ClassifierModel, DomainBatch, DomainStep, EarlyStopping, OptimizerKind, ProgressEvent,
-        Schedule, TrainConfig, TrainOutcome, Trainer, UnlabelledBatch, evaluate, predict,
+        BatchSource, ClassifierModel, CrossEntropy, DomainBatch, DomainBatches, EarlyStopping,
+        LabelledBatches, Objective, OptimizerKind, ProgressEvent, Schedule, Step, TrainConfig,
+        TrainOutcome, Trainer, UnlabelledBatch, UnlabelledBatches, evaluate, predict,
     };
 }

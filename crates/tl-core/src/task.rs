@@ -111,6 +111,33 @@ impl TransferTask {
         }
     }
 
+    /// The labelled part `part` (source, labelled target or target test); a missing or empty
+    /// one is an error naming `strategy` and the part.
+    pub fn labelled(&self, part: TaskPart, strategy: &str) -> Result<&LabelledSet> {
+        let set = match part {
+            TaskPart::SourceLabelled => self.source.as_ref(),
+            TaskPart::TargetLabelled => self.target_labelled.as_ref(),
+            TaskPart::TargetTest => self.target_test.as_ref(),
+            TaskPart::TargetUnlabelled => None,
+        };
+        set.filter(|s| !s.is_empty())
+            .ok_or_else(|| CoreError::MissingTaskPart {
+                strategy: strategy.to_string(),
+                part,
+            })
+    }
+
+    /// The unlabelled target set; a missing or empty one is an error naming `strategy`.
+    pub fn unlabelled_target(&self, strategy: &str) -> Result<&UnlabelledSet> {
+        self.target_unlabelled
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| CoreError::MissingTaskPart {
+                strategy: strategy.to_string(),
+                part: TaskPart::TargetUnlabelled,
+            })
+    }
+
     /// The item shape all parts share.
     pub fn item_shape(&self) -> Option<&[usize]> {
         self.parts().first().map(|(_, shape, _)| *shape)

@@ -2,56 +2,72 @@
 
 use burn::tensor::Device;
 use serde::Serialize;
-use std::time::Instant;
 use tl_core::data::LabelledSet;
-use tl_core::model::{Classifier, Encoder, Sequential, count_params, head_config};
-use tl_core::report::{EpochRecord, FitReport};
+use tl_core::model::{Classifier, Encoder, Sequential, head_config};
+use tl_core::report::FitReport;
+use tl_core::strategy::RunContext;
 use tl_core::task::{TaskPart, TransferTask};
-use tl_core::train::{TrainConfig, Trainer, evaluate};
+use tl_core::train::{TrainConfig, TrainOutcome, Trainer};
 use tl_core::{CoreError, Result};
 
-/// The labelled target set (to train on) and the target test set (to report on); every
-/// inductive method needs both and nothing else.
+/// What every inductive method needs: the labelled target set (to train on) and the target
+/// test set (to report on).
+pub(crate) const NEEDS: &[TaskPart] = &[TaskPart::TargetLabelled, TaskPart::TargetTest];
+
+/// The task's labelled target set and test set (refusing a task without them).
 pub(crate) fn target_sets<'t>(
     task: &'t TransferTask,
     strategy: &str,
 ) -> Result<(&'t LabelledSet, &'t LabelledSet)> {
-    task.require(strategy, &[TaskPart::TargetLabelled, TaskPart::TargetTest])?;
-    match (&task.target_labelled, &task.target_test) {
-        (Some(train), Some(test)) => Ok((train, test)),
-        _ => unreachable!("require() checked both parts"),
-    }
+    Ok((
+        task.labelled(TaskPart::TargetLabelled, strategy)?,
+        task.labelled(TaskPart::TargetTest, strategy)?,
+    ))
 }
 
-/// What every fit starts from: the task's sets, the pretrained encoder under a fresh head, and
-/// the run's clock (the device seeded first, so the head is the same for every method).
+/// What every fit starts from: the task's sets and the pretrained encoder under a fresh head
+/// (the device seeded first, so the head is the same for every method).
 pub(crate) struct Start<'t, E> {
     pub(crate) model: Classifier<E>,
     pub(crate) train: &'t LabelledSet,
     pub(crate) test: &'t LabelledSet,
-    pub(crate) run: Run,
 }
 
-/// Takes the task's labelled and test sets (refusing a task without them) and puts a fresh
-/// head on `encoder`. Call it after the config's `validate()`.
-pub(crate) fn start<'t, E: Encoder>(
+/// Takes the task's labelled and test sets (refusing a task without them), starts the run
+/// ([`RunContext::begin`]) and puts a fresh head on `encoder`.
+pub(crate) fn begin<'t, E: Encoder>(
     strategy: &str,
     encoder: E,
     task: &'t TransferTask,
-    train: &TrainConfig,
     hidden: &[usize],
-    device: &Device,
+    ctx: &mut RunContext<'_>,
 ) -> Result<Start<'t, E>> {
     let (train_set, test) = target_sets(task, strategy)?;
     check_input(&encoder, train_set)?;
-    let run = Run::start(train.seed, device);
-    let head = new_head(encoder.feature_dim(), hidden, task.num_classes, device)?;
+    ctx.begin();
+    let head = new_head(
+        encoder.feature_dim(),
+        hidden,
+        task.num_classes,
+        ctx.device(),
+    )?;
     Ok(Start {
         model: Classifier::new(encoder, head)?,
         train: train_set,
         test,
-        run,
     })
+}
+
+/// The trained classifier and its report on the task's test set.
+pub(crate) fn finish<E: Encoder + 'static>(
+    ctx: &RunContext<'_>,
+    strategy: &str,
+    config: &impl Serialize,
+    out: TrainOutcome<Classifier<E>>,
+    test: &LabelledSet,
+) -> Result<(Classifier<E>, FitReport)> {
+    let report = ctx.finish(strategy, config, &out.model, out.history, test)?;
+    Ok((out.model, report))
 }
 
 /// Refuses a task whose items the encoder does not take (the test set has the same shape:
@@ -72,12 +88,13 @@ pub(crate) fn new_head(
 
 /// A trainer whose new head learns at `head_lr_factor` times the base rate (a fresh head
 /// usually wants a larger rate than pretrained weights).
-pub(crate) fn trainer<'a, E: Encoder>(
+pub(crate) fn trainer<'c, E: Encoder>(
+    ctx: &'c mut RunContext<'_>,
     train: &TrainConfig,
     model: &Classifier<E>,
     head_lr_factor: f64,
-) -> Trainer<'a> {
-    let trainer = Trainer::new(train.clone());
+) -> Trainer<'c> {
+    let trainer = ctx.trainer(ctx.train_config(train));
     if head_lr_factor == 1.0 {
         trainer
     } else {
@@ -113,48 +130,4 @@ pub(crate) fn check_common(
         });
     }
     Ok(())
-}
-
-/// One fit's clock and seed, turned into its report at the end.
-pub(crate) struct Run {
-    started: Instant,
-    seed: u64,
-}
-
-impl Run {
-    /// Starts the clock and seeds `device`'s generator (fresh heads, dropout).
-    pub(crate) fn start(seed: u64, device: &Device) -> Self {
-        device.seed(seed);
-        Self {
-            started: Instant::now(),
-            seed,
-        }
-    }
-
-    /// A report for a trained classifier, measured on the task's test set.
-    pub(crate) fn report<E: Encoder + 'static>(
-        &self,
-        strategy: &str,
-        config: &impl Serialize,
-        model: &Classifier<E>,
-        history: Vec<EpochRecord>,
-        test: &LabelledSet,
-        device: &Device,
-    ) -> Result<FitReport> {
-        let wall_time_s = self.started.elapsed().as_secs_f64();
-        Ok(FitReport {
-            strategy: strategy.to_string(),
-            config: serde_json::to_value(config).map_err(|e| CoreError::InvalidConfig {
-                field: "config",
-                reason: format!("not serialisable: {e}"),
-            })?,
-            history,
-            metrics: evaluate(model, test, device, 256)?,
-            wall_time_s,
-            params: count_params(model),
-            device: tl_core::device::device_label(device),
-            seed: self.seed,
-            extra: Default::default(),
-        })
-    }
 }

@@ -2,13 +2,13 @@
 //! rate, the top encoder block at `decay` times it, the block below at `decay^2`, and so on
 //! towards the input, so general low-level features move least.
 
-use crate::common::{Start, check_common, start};
+use crate::common::{NEEDS, Start, begin, check_common, finish};
 use burn::config::Config;
-use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -47,29 +47,30 @@ impl DiscriminativeLr {
         }
         check_common(&self.train, &self.head_hidden, 1.0)
     }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for DiscriminativeLr {
+    tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Fine-tunes every block at its own rate with a new head.
-    pub fn fit<E: Encoder + 'static>(
+    fn run(
         &self,
-        encoder: E,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let blocks = encoder.blocks();
+        let blocks = start.encoder.blocks();
         let factors = block_factors(blocks.len(), self.decay);
-        let Start {
-            model,
-            train,
-            test,
-            run,
-        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
-        let mut trainer = Trainer::new(self.train.clone());
-        for (group, factor) in blocks.into_iter().zip(factors) {
-            trainer = trainer.with_lr_factor(group, factor);
-        }
-        let out = trainer.fit(model, train, None, device)?;
-        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
-        Ok((out.model, report))
+        let Start { model, train, test } =
+            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
+        let device = ctx.device().clone();
+        let out = {
+            let mut trainer = ctx.trainer(ctx.train_config(&self.train));
+            for (group, factor) in blocks.into_iter().zip(factors) {
+                trainer = trainer.with_lr_factor(group, factor);
+            }
+            trainer.fit(model, train, None, &device)?
+        };
+        finish(ctx, NAME, self, out, test)
     }
 }

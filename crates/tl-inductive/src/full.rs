@@ -1,11 +1,11 @@
 //! Full fine-tuning: every parameter of the pretrained encoder and a new head train together.
 
-use crate::common::{Start, check_common, start, trainer};
+use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
 use burn::config::Config;
-use burn::tensor::Device;
 use tl_core::Result;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 
@@ -31,24 +31,23 @@ impl FullFineTune {
     pub fn validate(&self) -> Result<()> {
         check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
+}
 
-    /// Fine-tunes `encoder` with a new head on the task's labelled target set.
-    pub fn fit<E: Encoder + 'static>(
+impl<E: Encoder + 'static> Strategy<E> for FullFineTune {
+    tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
+
+    /// Fine-tunes the encoder with a new head on the task's labelled target set.
+    fn run(
         &self,
-        encoder: E,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let Start {
-            model,
-            train,
-            test,
-            run,
-        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
-        let out =
-            trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
-        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
-        Ok((out.model, report))
+        let Start { model, train, test } =
+            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
+        let device = ctx.device().clone();
+        let out = trainer(ctx, &self.train, &model, self.head_lr_factor)
+            .fit(model, train, None, &device)?;
+        finish(ctx, NAME, self, out, test)
     }
 }

@@ -4,15 +4,17 @@
 //! Freezing here only withholds gradients: dropout and the like stay in training mode, as in
 //! ULMFiT.
 
-use crate::common::{Start, check_common, start, trainer};
+use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, ParamGroup};
 use burn::tensor::Device;
 use tl_core::Result;
+use tl_core::data::Batch;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::TrainConfig;
+use tl_core::train::{CrossEntropy, LabelledBatches, Objective, Step, TrainConfig};
 
 /// Name in reports.
 pub const NAME: &str = "gradual-unfreezing";
@@ -42,40 +44,67 @@ impl GradualUnfreezing {
     pub fn validate(&self) -> Result<()> {
         check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
+}
+
+/// Cross-entropy while thawing one more encoder block (top first) at the start of each epoch,
+/// as [`thawed_blocks`] says: one optimiser, one schedule and one history for the whole run.
+pub struct Unfreezing {
+    blocks: Vec<ParamGroup>,
+    thawed: usize,
+    loss: CrossEntropy,
+}
+
+impl Unfreezing {
+    /// Thaws `blocks` (bottom first, as [`Encoder::blocks`] lists them) from the top.
+    pub fn new(blocks: Vec<ParamGroup>, device: &Device) -> Self {
+        Self {
+            blocks,
+            thawed: 0,
+            loss: CrossEntropy::new(device),
+        }
+    }
+}
+
+impl<E: Encoder + 'static> Objective<Classifier<E>, Batch> for Unfreezing {
+    fn step(&mut self, model: &Classifier<E>, batch: &Batch) -> Result<Step> {
+        self.loss.step(model, batch)
+    }
+
+    fn start_epoch(&mut self, epoch: usize, mut model: Classifier<E>) -> Classifier<E> {
+        let n = self.blocks.len();
+        while self.thawed < thawed_blocks(epoch, n) {
+            self.thawed += 1;
+            model = model.set_require_grad_group(self.blocks[n - self.thawed].clone(), true);
+        }
+        model
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for GradualUnfreezing {
+    tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Fine-tunes with gradual unfreezing on the task's labelled target set.
-    pub fn fit<E: Encoder + 'static>(
+    fn run(
         &self,
-        encoder: E,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let blocks = encoder.blocks();
-        let Start {
-            model,
-            train,
-            test,
-            run,
-        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
+        let blocks = start.encoder.blocks();
+        let Start { model, train, test } =
+            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
         let encoder_group = model.encoder_group();
         let model = model.set_require_grad_group(encoder_group, false);
-        let n = blocks.len();
-        let mut thawed = 0;
-        let out = trainer(&self.train, &model, self.head_lr_factor).fit_staged(
+        let device = ctx.device().clone();
+        let train_config = ctx.train_config(&self.train);
+        let mut batches = LabelledBatches::new(train, train_config.batch_size, train_config.seed);
+        let out = trainer(ctx, &self.train, &model, self.head_lr_factor).train(
             model,
-            train,
+            &mut batches,
+            Unfreezing::new(blocks, &device),
             None,
-            device,
-            &mut |epoch, mut model| {
-                while thawed < thawed_blocks(epoch, n) {
-                    thawed += 1;
-                    model = model.set_require_grad_group(blocks[n - thawed].clone(), true);
-                }
-                model
-            },
+            &device,
         )?;
-        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
-        Ok((out.model, report))
+        finish(ctx, NAME, self, out, test)
     }
 }

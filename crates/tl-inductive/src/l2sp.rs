@@ -5,15 +5,15 @@
 //!
 //! so the encoder may adapt but is pulled back towards what it learned on the source task.
 
-use crate::common::{Start, check_common, start, trainer};
+use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
 use burn::config::Config;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Tensor};
 use tl_core::data::Batch;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::TrainConfig;
+use tl_core::train::{CrossEntropy, LabelledBatches, Objective, Step, TrainConfig};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -62,55 +62,89 @@ impl L2Sp {
         }
         check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
+}
 
-    /// Fine-tunes `encoder` and a new head with the L2-SP penalty.
-    pub fn fit<E: Encoder + 'static>(
-        &self,
-        encoder: E,
-        task: &TransferTask,
-        device: &Device,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let Start {
-            model,
-            train,
-            test,
-            run,
-        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
-        let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
+/// The L2-SP objective: cross-entropy plus `alpha / 2 ||w - w0||^2` over the encoder's
+/// parameters (`w0` the weights it starts from) plus `beta / 2 ||v||^2` over the head's. The
+/// starting point is taken (detached) from the model at the first step: the pretrained
+/// weights, on the training device.
+pub struct L2SpPenalty {
+    alpha: f64,
+    beta: f64,
+    start: Option<Vec<Tensor<1>>>,
+    loss: CrossEntropy,
+}
+
+impl L2SpPenalty {
+    /// The objective with weights `alpha` (towards the start) and `beta` (head decay).
+    pub fn new(alpha: f64, beta: f64, device: &Device) -> Self {
+        Self {
+            alpha,
+            beta,
+            start: None,
+            loss: CrossEntropy::new(device),
+        }
+    }
+
+    /// `loss` plus the penalty for `model`.
+    pub fn add_penalty<E: Encoder>(&mut self, model: &Classifier<E>, loss: Tensor<1>) -> Tensor<1> {
         let (alpha, beta) = (self.alpha, self.beta);
-        // The starting point, taken (detached) from the model the trainer hands to the first
-        // step: the pretrained weights, on the training device.
-        let mut start: Option<Vec<Tensor<1>>> = None;
-        let mut loss = |m: &Classifier<E>, b: &Batch| -> Tensor<1> {
-            let loss = ce.forward(m.forward(b.inputs.clone()), b.labels.clone());
-            if alpha == 0.0 && beta == 0.0 {
-                return loss;
-            }
-            let current = flat_params(&m.encoder);
-            let start =
-                start.get_or_insert_with(|| current.iter().map(|t| t.clone().detach()).collect());
-            let mut loss = loss;
-            if alpha > 0.0
-                && let Some(d) = squared_distance(&current, start)
-            {
-                loss = loss + d * (alpha / 2.0);
-            }
-            if beta > 0.0 {
-                let head = flat_params(&m.head);
-                if let Some(n) = head
-                    .into_iter()
-                    .map(|w| w.powi_scalar(2).sum())
-                    .reduce(|a, b| a + b)
-                {
-                    loss = loss + n * (beta / 2.0);
-                }
-            }
-            loss
-        };
-        let out = trainer(&self.train, &model, self.head_lr_factor)
-            .fit_with(model, train, None, device, &mut loss)?;
-        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
-        Ok((out.model, report))
+        if alpha == 0.0 && beta == 0.0 {
+            return loss;
+        }
+        let current = flat_params(&model.encoder);
+        let start = self
+            .start
+            .get_or_insert_with(|| current.iter().map(|t| t.clone().detach()).collect());
+        let mut loss = loss;
+        if alpha > 0.0
+            && let Some(d) = squared_distance(&current, start)
+        {
+            loss = loss + d * (alpha / 2.0);
+        }
+        if beta > 0.0
+            && let Some(n) = flat_params(&model.head)
+                .into_iter()
+                .map(|w| w.powi_scalar(2).sum())
+                .reduce(|a, b| a + b)
+        {
+            loss = loss + n * (beta / 2.0);
+        }
+        loss
+    }
+}
+
+impl<E: Encoder + 'static> Objective<Classifier<E>, Batch> for L2SpPenalty {
+    fn step(&mut self, model: &Classifier<E>, batch: &Batch) -> Result<Step> {
+        let loss = self
+            .loss
+            .loss(model.forward(batch.inputs.clone()), batch.labels.clone());
+        Ok(Step::new(self.add_penalty(model, loss)))
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for L2Sp {
+    tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
+
+    /// Fine-tunes the encoder and a new head with the L2-SP penalty.
+    fn run(
+        &self,
+        start: Pretrained<E>,
+        task: &TransferTask,
+        ctx: &mut RunContext<'_>,
+    ) -> Result<(Classifier<E>, FitReport)> {
+        let Start { model, train, test } =
+            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
+        let device = ctx.device().clone();
+        let train_config = ctx.train_config(&self.train);
+        let mut batches = LabelledBatches::new(train, train_config.batch_size, train_config.seed);
+        let out = trainer(ctx, &self.train, &model, self.head_lr_factor).train(
+            model,
+            &mut batches,
+            L2SpPenalty::new(self.alpha, self.beta, &device),
+            None,
+            &device,
+        )?;
+        finish(ctx, NAME, self, out, test)
     }
 }

@@ -5,12 +5,12 @@
 //! Burn adapts rank-2 weights (linear layers, embeddings); convolution kernels have no
 //! adapter and stay frozen.
 
-use crate::common::{Start, check_common, start, trainer};
+use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
 use burn::config::Config;
 use burn::module::{Lora, Module, ModuleVisitor, ParamGroup};
-use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -75,22 +75,21 @@ impl LoraFineTune {
             reason: format!("{e:?}"),
         })
     }
+}
 
-    /// Attaches adapters to `encoder`, trains them and a new head on the task's labelled
+impl<E: Encoder + 'static> Strategy<E> for LoraFineTune {
+    tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
+
+    /// Attaches adapters to the encoder, trains them and a new head on the task's labelled
     /// target set. The returned model still carries the adapters; [`merge`] folds them in.
-    pub fn fit<E: Encoder + 'static>(
+    fn run(
         &self,
-        encoder: E,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let Start {
-            model,
-            train,
-            test,
-            run,
-        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
+        let Start { model, train, test } =
+            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
         let head_group = model.head_group();
         let model = model
             .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))
@@ -104,10 +103,10 @@ impl LoraFineTune {
                 ),
             });
         }
-        let out =
-            trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
-        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
-        Ok((out.model, report))
+        let device = ctx.device().clone();
+        let out = trainer(ctx, &self.train, &model, self.head_lr_factor)
+            .fit(model, train, None, &device)?;
+        finish(ctx, NAME, self, out, test)
     }
 }
 

@@ -2,11 +2,12 @@
 //! the rest trains with a new head. For [`Sequential`] encoders, [`replace_top`] also drops
 //! the last (task-specific) layers and adds new ones before training.
 
-use crate::common::{Start, check_common, start, trainer};
+use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder, LayerConfig, Sequential};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -35,16 +36,19 @@ impl PartialFineTune {
     pub fn validate(&self) -> Result<()> {
         check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
+}
 
-    /// Fine-tunes the blocks above `freeze_first` and a new head.
-    pub fn fit<E: Encoder + 'static>(
+impl<E: Encoder + 'static> Strategy<E> for PartialFineTune {
+    tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
+
+    /// Freezes the first `freeze_first` blocks and fine-tunes the rest with a new head.
+    fn run(
         &self,
-        encoder: E,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let blocks = encoder.blocks().len();
+        let blocks = start.encoder.blocks().len();
         if self.freeze_first > blocks {
             return Err(CoreError::InvalidConfig {
                 field: "freeze_first",
@@ -54,17 +58,13 @@ impl PartialFineTune {
                 ),
             });
         }
-        let Start {
-            model,
-            train,
-            test,
-            run,
-        } = start(NAME, encoder, task, &self.train, &self.head_hidden, device)?;
+        let Start { model, train, test } =
+            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
         let model = model.freeze_first_blocks(self.freeze_first)?;
-        let out =
-            trainer(&self.train, &model, self.head_lr_factor).fit(model, train, None, device)?;
-        let report = run.report(NAME, self, &out.model, out.history, test, device)?;
-        Ok((out.model, report))
+        let device = ctx.device().clone();
+        let out = trainer(ctx, &self.train, &model, self.head_lr_factor)
+            .fit(model, train, None, &device)?;
+        finish(ctx, NAME, self, out, test)
     }
 }
 

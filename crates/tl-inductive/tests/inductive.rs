@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_core::data::{Inputs, LabelledSet};
 use tl_core::model::{Classifier, Encoder, Sequential, SequentialConfig, head_config};
+use tl_core::strategy::{Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_inductive::l2sp::flat_params;
@@ -45,12 +46,20 @@ fn blobs(classes: usize, n: usize, seed: u64) -> LabelledSet {
     .unwrap()
 }
 
+/// The seed every run trains with (the run's seed replaces the config's).
+const SEED: u64 = 1;
+
 fn quick(epochs: usize) -> TrainConfig {
     TrainConfig::new()
         .with_epochs(epochs)
         .with_batch_size(16)
         .with_lr(0.01)
-        .with_seed(1)
+        .with_seed(SEED)
+}
+
+/// A run on `device` seeded with `seed`.
+fn ctx(device: &Device, seed: u64) -> RunContext<'static> {
+    RunContext::new(device).with_seed(seed)
 }
 
 /// An encoder of 3 blocks (6 -> 16 -> 16 -> 8), pretrained on a 3-class source task.
@@ -140,7 +149,7 @@ fn partial_fine_tuning_leaves_frozen_blocks_unchanged() {
     let before = block_params(&enc);
     let (model, report) = PartialFineTune::new(2)
         .with_train(quick(15))
-        .fit(enc, &task(0), &d)
+        .fit(Pretrained::encoder(enc), &task(0), &mut ctx(&d, SEED))
         .unwrap();
     let after = block_params(&model.encoder);
     assert_eq!(before[0], after[0]);
@@ -184,7 +193,7 @@ fn gradual_unfreezing_thaws_one_block_per_epoch_top_first() {
     let before = block_params(&enc);
     let (model, _) = GradualUnfreezing::new()
         .with_train(quick(2))
-        .fit(enc, &task(0), &d)
+        .fit(Pretrained::encoder(enc), &task(0), &mut ctx(&d, SEED))
         .unwrap();
     let after = block_params(&model.encoder);
     assert_eq!(before[0], after[0]);
@@ -194,7 +203,7 @@ fn gradual_unfreezing_thaws_one_block_per_epoch_top_first() {
     let enc = pretrained(&d);
     let (model, report) = GradualUnfreezing::new()
         .with_train(quick(3))
-        .fit(enc, &task(0), &d)
+        .fit(Pretrained::encoder(enc), &task(0), &mut ctx(&d, SEED))
         .unwrap();
     let after = block_params(&model.encoder);
     assert_eq!(before[0], after[0]);
@@ -214,7 +223,7 @@ fn discriminative_rates_decay_towards_the_input() {
     let (model, report) = DiscriminativeLr::new()
         .with_decay(0.1)
         .with_train(quick(10))
-        .fit(enc, &task(0), &d)
+        .fit(Pretrained::encoder(enc), &task(0), &mut ctx(&d, SEED))
         .unwrap();
     let after = block_params(&model.encoder);
     let moved: Vec<f32> = (0..3)
@@ -231,12 +240,20 @@ fn l2sp_at_zero_is_plain_fine_tuning_and_strong_keeps_weights_near_the_start() {
     let start = block_params(&pretrained(&d));
     let (plain, plain_report) = FullFineTune::new()
         .with_train(quick(8))
-        .fit(pretrained(&d), &task(0), &d)
+        .fit(
+            Pretrained::encoder(pretrained(&d)),
+            &task(0),
+            &mut ctx(&d, SEED),
+        )
         .unwrap();
     let (zero, zero_report) = L2Sp::new()
         .with_alpha(0.0)
         .with_train(quick(8))
-        .fit(pretrained(&d), &task(0), &d)
+        .fit(
+            Pretrained::encoder(pretrained(&d)),
+            &task(0),
+            &mut ctx(&d, SEED),
+        )
         .unwrap();
     let plain_w = block_params(&plain.encoder);
     assert!(distance(&plain_w, &block_params(&zero.encoder)) < 1e-5);
@@ -245,7 +262,11 @@ fn l2sp_at_zero_is_plain_fine_tuning_and_strong_keeps_weights_near_the_start() {
     let (strong, _) = L2Sp::new()
         .with_alpha(100.0)
         .with_train(quick(8))
-        .fit(pretrained(&d), &task(0), &d)
+        .fit(
+            Pretrained::encoder(pretrained(&d)),
+            &task(0),
+            &mut ctx(&d, SEED),
+        )
         .unwrap();
     let moved_plain = distance(&start, &plain_w);
     let moved_strong = distance(&start, &block_params(&strong.encoder));
@@ -265,7 +286,7 @@ fn lora_trains_only_adapters_and_the_head_and_merges_exactly() {
     let (model, report) = LoraFineTune::new()
         .with_rank(2)
         .with_train(quick(15))
-        .fit(enc, &t, &d)
+        .fit(Pretrained::encoder(enc), &t, &mut ctx(&d, SEED))
         .unwrap();
     assert!(report.metrics.accuracy > 0.8, "{}", report.metrics.accuracy);
     // Base weights are untouched: the update lives in the adapters.
@@ -299,7 +320,7 @@ fn linear_probe_trains_only_the_head() {
     let before = block_params(&enc);
     let (model, report) = LinearProbe::new()
         .with_train(quick(30))
-        .fit(enc, &task(0), &d)
+        .fit(Pretrained::encoder(enc), &task(0), &mut ctx(&d, SEED))
         .unwrap();
     assert_eq!(before, block_params(&model.encoder));
     assert_eq!(report.params.trainable, 8 * 4 + 4);
@@ -432,7 +453,9 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
             &t,
             |hp, inner| {
                 let probe = LinearProbe::new().with_train(search::apply(&quick(10), hp));
-                Ok(probe.fit(enc.clone(), inner, &d)?.1)
+                Ok(probe
+                    .fit(Pretrained::encoder(enc.clone()), inner, &mut ctx(&d, SEED))?
+                    .1)
             },
             |_, _, _| {},
         )
@@ -454,55 +477,67 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
         other => panic!("expected InvalidConfig, got {:?}", other.map(|_| ())),
     };
     assert_eq!(
-        field(
-            DiscriminativeLr::new()
-                .with_decay(0.0)
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(DiscriminativeLr::new().with_decay(0.0).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "decay"
     );
     assert_eq!(
-        field(L2Sp::new().with_alpha(-1.0).fit(enc.clone(), &t, &d)),
+        field(L2Sp::new().with_alpha(-1.0).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "alpha"
     );
     assert_eq!(
-        field(LoraFineTune::new().with_rank(0).fit(enc.clone(), &t, &d)),
+        field(LoraFineTune::new().with_rank(0).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "rank"
     );
     assert_eq!(
-        field(
-            LoraFineTune::new()
-                .with_targets(vec![])
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(LoraFineTune::new().with_targets(vec![]).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "targets"
     );
     assert_eq!(
-        field(
-            LoraFineTune::new()
-                .with_targets(vec!["(".into()])
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(LoraFineTune::new().with_targets(vec!["(".into()]).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "targets"
     );
     assert_eq!(
-        field(PartialFineTune::new(4).fit(enc.clone(), &t, &d)),
+        field(PartialFineTune::new(4).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "freeze_first"
     );
     assert_eq!(
-        field(
-            FullFineTune::new()
-                .with_head_hidden(vec![0])
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(FullFineTune::new().with_head_hidden(vec![0]).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "head_hidden"
     );
     assert_eq!(
-        field(
-            FullFineTune::new()
-                .with_train(quick(0))
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(FullFineTune::new().with_train(quick(0)).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "epochs"
     );
     for bad in [
@@ -518,7 +553,7 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
         field(
             LoraFineTune::new()
                 .with_targets(vec!["^head\\.nothing$".into()])
-                .fit(enc.clone(), &t, &d)
+                .fit(Pretrained::encoder(enc.clone()), &t, &mut ctx(&d, SEED))
         ),
         "targets"
     );
@@ -527,11 +562,11 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
         min_delta: 0.0,
     }));
     assert_eq!(
-        field(
-            FullFineTune::new()
-                .with_train(stopping)
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(FullFineTune::new().with_train(stopping).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "early_stopping"
     );
     let stopping = quick(5).with_early_stopping(Some(tl_core::train::EarlyStopping {
@@ -540,7 +575,7 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
     }));
     let err = LinearProbe::new()
         .with_train(stopping)
-        .fit(enc.clone(), &t, &d)
+        .fit(Pretrained::encoder(enc.clone()), &t, &mut ctx(&d, SEED))
         .unwrap_err()
         .to_string();
     assert!(
@@ -549,11 +584,11 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
     );
     // A bad rate is named as the rate, not as the head's factor of it.
     assert_eq!(
-        field(
-            FullFineTune::new()
-                .with_train(quick(5).with_lr(2.0))
-                .fit(enc.clone(), &t, &d)
-        ),
+        field(FullFineTune::new().with_train(quick(5).with_lr(2.0)).fit(
+            Pretrained::encoder(enc.clone()),
+            &t,
+            &mut ctx(&d, SEED)
+        )),
         "lr"
     );
     // Items the encoder does not take are refused by name, before any work.
@@ -569,16 +604,18 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
         .with_target_labelled(wide.clone())
         .with_target_test(wide);
     for err in [
-        LinearProbe::new().fit(enc.clone(), &wrong, &d).unwrap_err(),
+        LinearProbe::new()
+            .fit(Pretrained::encoder(enc.clone()), &wrong, &mut ctx(&d, SEED))
+            .unwrap_err(),
         FullFineTune::new()
-            .fit(enc.clone(), &wrong, &d)
+            .fit(Pretrained::encoder(enc.clone()), &wrong, &mut ctx(&d, SEED))
             .unwrap_err(),
     ] {
         assert!(err.to_string().contains("[3, 2]"), "{err}");
     }
     let no_test = TransferTask::new(4).with_target_labelled(t.target_labelled.clone().unwrap());
     let err = LinearProbe::new()
-        .fit(enc, &no_test, &d)
+        .fit(Pretrained::encoder(enc), &no_test, &mut ctx(&d, SEED))
         .unwrap_err()
         .to_string();
     assert!(

@@ -1,13 +1,16 @@
 //! AdaBN (Li et al. 2016): the weights stay; every batch-norm layer's statistics are
 //! re-estimated on the unlabelled target, so each domain is normalised by its own.
 
+use crate::common::NEEDS;
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
 use tl_core::data::BatchPlan;
-use tl_core::domain::AdaptationRun;
+use tl_core::domain::{AdaptationRun, Adapted};
 use tl_core::model::{Classifier, Layer, Sequential};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::task::TaskPart;
 use tl_core::task::TransferTask;
 use tl_core::{CoreError, Result};
 
@@ -23,9 +26,12 @@ pub struct AdaBn {
     /// At most this many target items (the statistics are exact averages over them).
     #[config(default = 8192)]
     pub max_items: usize,
-    /// Seed (of the source hold-out, for the source accuracy and the distances).
-    #[config(default = 0)]
-    pub seed: u64,
+    /// Where an encoder trained without batch norm gets identity batch-norm layers first
+    /// ([`AdaBn::insert_identity_batch_norm`], measured on the task's source): after these
+    /// layers (indices into the stack), or, when `None`, after every ReLU. An encoder that
+    /// has batch-norm layers is used as it is.
+    #[config(default = "None")]
+    pub insert_after: Option<Vec<usize>>,
 }
 
 impl AdaBn {
@@ -38,24 +44,6 @@ impl AdaBn {
             ));
         }
         Ok(())
-    }
-
-    /// `model`'s encoder with its batch-norm statistics taken from the task's unlabelled
-    /// target; an encoder without batch-norm layers is refused.
-    pub fn fit(
-        &self,
-        model: Classifier<Sequential>,
-        task: &TransferTask,
-        device: &Device,
-    ) -> Result<(Classifier<Sequential>, FitReport)> {
-        self.validate()?;
-        let (sets, run) = AdaptationRun::begin(NAME, &model, task, 0.1, self.seed, device)?;
-        let encoder = self.restandardize(model.encoder.clone(), sets.target, device)?;
-        let adapted = Classifier::new(encoder, model.head.clone())?;
-        // The adapted model is for the target; on the source the original statistics hold.
-        let mut report = run.report(NAME, self, &model, &adapted, Vec::new(), &sets, device)?;
-        report.params.trainable = 0;
-        Ok((adapted, report))
     }
 
     /// Puts a batch-norm layer after each layer of `encoder` listed in `after` (indices into
@@ -181,6 +169,58 @@ impl AdaBn {
             }
         }
         Ok(encoder.valid())
+    }
+}
+
+impl Strategy<Sequential> for AdaBn {
+    tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
+
+    fn trains(&self) -> bool {
+        false
+    }
+
+    /// The classifier with its encoder's batch-norm statistics taken from the task's
+    /// unlabelled target (identity batch-norm layers put in first when it has none).
+    fn run(
+        &self,
+        start: Pretrained<Sequential>,
+        task: &TransferTask,
+        ctx: &mut RunContext<'_>,
+    ) -> Result<(Classifier<Sequential>, FitReport)> {
+        let device = ctx.device().clone();
+        let model = start.into_classifier(task.num_classes, &device)?;
+        let has_bn = model
+            .encoder
+            .layers()
+            .iter()
+            .any(|l| matches!(l, Layer::BatchNorm(_)));
+        let model = if has_bn {
+            model
+        } else {
+            let after: Vec<usize> = match &self.insert_after {
+                Some(after) => after.clone(),
+                None => (model.encoder.layers().iter().enumerate())
+                    .filter(|(_, l)| matches!(l, Layer::Relu(_)))
+                    .map(|(i, _)| i)
+                    .collect(),
+            };
+            let source = task.labelled(TaskPart::SourceLabelled, NAME)?.unlabelled();
+            let encoder =
+                self.insert_identity_batch_norm(model.encoder, &after, &source, &device)?;
+            Classifier::new(encoder, model.head)?
+        };
+        let (sets, run) = AdaptationRun::begin(NAME, &model, task, 0.1, ctx)?;
+        let encoder = self.restandardize(model.encoder.clone(), sets.target, &device)?;
+        let adapted = Classifier::new(encoder, model.head.clone())?;
+        // The adapted model is for the target; on the source the original statistics hold.
+        let out = Adapted {
+            source: &model,
+            adapted: &adapted,
+            history: Vec::new(),
+        };
+        let mut report = run.report(NAME, self, out, &sets, ctx)?;
+        report.params.trainable = 0;
+        Ok((adapted, report))
     }
 }
 

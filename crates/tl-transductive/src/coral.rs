@@ -1,12 +1,12 @@
 //! Deep CORAL (Sun and Saenko 2016): align the second-order statistics (covariances) of the
 //! source and target features while learning the source task.
 
-use crate::common::{align, check_common};
+use crate::common::{Common, NEEDS, align, check_common};
 use crate::loss::coral;
 use burn::config::Config;
-use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -49,26 +49,24 @@ impl DeepCoral {
         }
         Ok(())
     }
+}
 
-    /// Adapts `model` (a source-trained classifier, or a fresh one) to the task's target.
-    pub fn fit<E: Encoder + 'static>(
+impl<E: Encoder + 'static> Strategy<E> for DeepCoral {
+    tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
+
+    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the task's target.
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        align(
-            NAME,
-            self,
-            &self.train,
-            self.source_valid_fraction,
-            self.monitor_target,
-            model,
-            task,
-            device,
-            Some(&coral),
-            self.weight,
-        )
+        let common = Common {
+            name: NAME,
+            train: &self.train,
+            source_valid_fraction: self.source_valid_fraction,
+            monitor_target: self.monitor_target,
+        };
+        align(common, self, start, task, ctx, Some((&coral, self.weight)))
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod adabn;
 mod common;
+pub use common::{Alignment, TransferLoss};
 pub mod coral;
 pub mod loss;
 pub mod mmd;
@@ -35,3 +36,32 @@ pub use mmd::Mmd;
 pub use self_ensembling::SelfEnsembling;
 pub use self_training::SelfTraining;
 pub use source_only::SourceOnly;
+
+/// Registers every transductive method with its default settings.
+pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+    registry.register(
+        "the baseline: source labels only, same loop and steps",
+        SourceOnly::new,
+    )?;
+    registry.register(
+        "source labels + feature covariances aligned (Sun and Saenko 2016)",
+        DeepCoral::new,
+    )?;
+    registry.register(
+        "source labels + multi-kernel MMD between feature distributions (Long et al. 2015)",
+        Mmd::new,
+    )?;
+    registry.register(
+        "batch-norm statistics re-estimated on the target; no training (Li et al. 2016)",
+        AdaBn::new,
+    )?;
+    registry.register(
+        "iterated class-balanced pseudo-labels on the target (Zou et al. 2018)",
+        SelfTraining::new,
+    )?;
+    registry.register(
+        "a mean teacher on augmented target images (French et al. 2018)",
+        SelfEnsembling::new,
+    )?;
+    Ok(())
+}

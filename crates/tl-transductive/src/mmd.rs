@@ -1,11 +1,12 @@
 //! Maximum mean discrepancy with a multi-kernel Gaussian (DAN, Long et al. 2015): pull the
 //! source and target feature distributions together in a kernel space.
 
-use crate::common::{align, check_common};
+use crate::common::{Common, NEEDS, align, check_common};
 use burn::config::Config;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -52,28 +53,33 @@ impl Mmd {
         }
         Ok(())
     }
+}
 
-    /// Adapts `model` to the task's target.
-    pub fn fit<E: Encoder + 'static>(
+impl<E: Encoder + 'static> Strategy<E> for Mmd {
+    tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
+
+    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the task's target.
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
         let bandwidths = self.bandwidths.clone();
         let transfer = move |s: Tensor<2>, t: Tensor<2>| crate::loss::mmd(s, t, &bandwidths);
+        let common = Common {
+            name: NAME,
+            train: &self.train,
+            source_valid_fraction: self.source_valid_fraction,
+            monitor_target: self.monitor_target,
+        };
         align(
-            NAME,
+            common,
             self,
-            &self.train,
-            self.source_valid_fraction,
-            self.monitor_target,
-            model,
+            start,
             task,
-            device,
-            Some(&transfer),
-            self.weight,
+            ctx,
+            Some((&transfer, self.weight)),
         )
     }
 }

@@ -8,19 +8,21 @@
 //!
 //! The teacher is what the method returns (as in the paper, it is the better of the two).
 
-use crate::common::check_common;
+use crate::common::{NEEDS, check_common};
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use tl_core::domain::AdaptationRun;
+use tl_core::data::LabelledSet;
+use tl_core::domain::{AdaptationRun, Adapted};
 use tl_core::model::{Classifier, Encoder, ema_update, independent_copy};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{DomainBatch, DomainStep, TrainConfig, Trainer, evaluate, scalar};
+use tl_core::train::{
+    CrossEntropy, DomainBatch, DomainBatches, Objective, Step, TrainConfig, evaluate, scalar,
+};
 use tl_core::{CoreError, Result};
 use tl_data::transform::{Chw, RandomAffine, standard_normal};
 
@@ -91,99 +93,152 @@ impl SelfEnsembling {
             .validate()
             .map_err(|e| CoreError::config("augment", e.to_string()))
     }
+}
 
-    /// Adapts `model` (a classifier trained on the source) to the task's target; returns the
-    /// teacher.
-    pub fn fit<E: Encoder + 'static>(
+/// The mean-teacher objective: source cross-entropy on augmented source images plus, on the
+/// target, the consistency between the student and its moving-average teacher (each on its
+/// own augmentation) where the teacher is confident, and the class-balance term. The teacher
+/// follows the student's weights before each step's update; [`Self::into_teacher`] gives it
+/// back after training. History figures: `class_loss`, `consistency_loss`,
+/// `class_balance_loss`, `confident_share`, and with a test set `target_accuracy` (the
+/// teacher) and `student_target_accuracy`.
+pub struct MeanTeacher<'a, E> {
+    config: &'a SelfEnsembling,
+    seed: u64,
+    item_shape: Vec<usize>,
+    classes: usize,
+    teacher: Option<Classifier<E>>,
+    ce: CrossEntropy,
+    test: Option<(&'a LabelledSet, Device, usize)>,
+}
+
+impl<'a, E: Encoder + 'static> MeanTeacher<'a, E> {
+    /// The objective of `config` for a model taking `item_shape` and predicting `classes`
+    /// classes on the run's device, augmenting with `seed`; with `test`, the teacher and the
+    /// student are scored on it after every epoch (history only).
+    pub fn new(
+        config: &'a SelfEnsembling,
+        item_shape: Vec<usize>,
+        classes: usize,
+        seed: u64,
+        ctx: &RunContext<'_>,
+        test: Option<&'a LabelledSet>,
+    ) -> Self {
+        Self {
+            config,
+            seed,
+            item_shape,
+            classes,
+            teacher: None,
+            ce: CrossEntropy::new(ctx.device()),
+            test: test.map(|set| (set, ctx.device().clone(), ctx.eval_batch_size())),
+        }
+    }
+
+    /// The student's module (its parameter ids and gradient flags) with the teacher's weights,
+    /// after a last average with the final `student`.
+    pub fn into_teacher(self, student: Classifier<E>) -> Result<Classifier<E>> {
+        match self.teacher {
+            Some(t) => {
+                let t = ema_update(t, &student, self.config.teacher_alpha)?;
+                ema_update(student, &t, 0.0)
+            }
+            None => Ok(student),
+        }
+    }
+}
+
+impl<E: Encoder + 'static> Objective<Classifier<E>, DomainBatch> for MeanTeacher<'_, E> {
+    fn step(&mut self, m: &Classifier<E>, b: &DomainBatch) -> Result<Step> {
+        let c = self.config;
+        // The teacher follows the student's weights before this step's update.
+        let t = match self.teacher.take() {
+            None => independent_copy(m).no_grad(),
+            Some(t) => ema_update(t, m, c.teacher_alpha)?,
+        };
+        let seed = self.seed ^ (b.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let shape = &self.item_shape;
+        let xs = perturb(b.source.inputs.clone(), shape, &c.augment, seed);
+        let xt_student = perturb(b.target.clone(), shape, &c.augment, seed ^ 1);
+        let xt_teacher = perturb(b.target.clone(), shape, &c.augment, seed ^ 2);
+        let logits = m.forward(xs);
+        let class_loss = self.ce.loss(logits.clone(), b.source.labels.clone());
+        let p_student = softmax(m.forward(xt_student), 1);
+        let p_teacher = softmax(t.forward(xt_teacher), 1).detach();
+        let (consistency, balance, confident) =
+            target_terms(p_student, p_teacher, c.confidence_threshold, self.classes);
+        let stats = vec![
+            ("class_loss", scalar(&class_loss)),
+            ("consistency_loss", scalar(&consistency)),
+            ("class_balance_loss", scalar(&balance)),
+            ("confident_share", confident),
+        ];
+        let loss = class_loss + (consistency + balance * c.class_balance) * c.consistency_weight;
+        self.teacher = Some(t);
+        let mut step = Step::new(loss).with_accuracy(logits, &b.source.labels);
+        step.stats = stats;
+        Ok(step)
+    }
+
+    fn end_epoch(&mut self, m: &Classifier<E>) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        if let Some((test, device, batch)) = &self.test {
+            // The teacher as it will be returned: one more average with this student.
+            // `AdaptationRun::begin` checked the test set against the model.
+            if let Some(t) = self.teacher.as_ref()
+                && let Ok(t) = ema_update(t.clone(), m, self.config.teacher_alpha)
+                && let Ok(metrics) = evaluate(&t, test, device, *batch)
+            {
+                out.insert("target_accuracy".to_string(), metrics.accuracy);
+            }
+            if let Ok(metrics) = evaluate(m, test, device, *batch) {
+                out.insert("student_target_accuracy".to_string(), metrics.accuracy);
+            }
+        }
+        out
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for SelfEnsembling {
+    tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
+
+    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the
+    /// task's target; returns the teacher.
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let (sets, run) = AdaptationRun::begin(
-            NAME,
-            &model,
-            task,
-            self.source_valid_fraction,
-            self.train.seed,
-            device,
-        )?;
-        let item_shape = model.encoder.input_shape();
-        let classes = model.num_classes();
-        let ce = CrossEntropyLossConfig::new().init(&device.clone().autodiff());
-        let teacher: RefCell<Option<Classifier<E>>> = RefCell::new(None);
-        let perturb = |x: Tensor<2>, seed: u64| perturb(x, &item_shape, &self.augment, seed);
-        let out = Trainer::new(self.train.clone()).fit_domains(
-            model,
+        let model = start.into_classifier(task.num_classes, ctx.device())?;
+        let (sets, run) =
+            AdaptationRun::begin(NAME, &model, task, self.source_valid_fraction, ctx)?;
+        let train = ctx.train_config(&self.train);
+        let device = ctx.device().clone();
+        let mut objective = MeanTeacher::new(
+            self,
+            model.encoder.input_shape(),
+            model.num_classes(),
+            train.seed,
+            ctx,
+            self.monitor_target.then_some(sets.target_test),
+        );
+        let mut batches = DomainBatches::new(
             &sets.source_train,
             sets.target,
-            None,
-            device,
-            &mut |m: &Classifier<E>, b: &DomainBatch| {
-                let mut slot = teacher.borrow_mut();
-                // The teacher follows the student's weights before this step's update.
-                let t = match slot.take() {
-                    None => independent_copy(m).no_grad(),
-                    // The teacher is a copy of the student and alpha was validated.
-                    Some(t) => ema_update(t, m, self.teacher_alpha)
-                        .expect("the teacher is a copy of the student"),
-                };
-                let seed = self.train.seed ^ (b.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let xs = perturb(b.source.inputs.clone(), seed);
-                let xt_student = perturb(b.target.clone(), seed ^ 1);
-                let xt_teacher = perturb(b.target.clone(), seed ^ 2);
-                let logits = m.forward(xs);
-                let class_loss = ce.forward(logits.clone(), b.source.labels.clone());
-                let p_student = softmax(m.forward(xt_student), 1);
-                let p_teacher = softmax(t.forward(xt_teacher), 1).detach();
-                let (consistency, balance, confident) =
-                    target_terms(p_student, p_teacher, self.confidence_threshold, classes);
-                let stats = vec![
-                    ("class_loss", scalar(&class_loss)),
-                    ("consistency_loss", scalar(&consistency)),
-                    ("class_balance_loss", scalar(&balance)),
-                    ("confident_share", confident),
-                ];
-                let loss = class_loss
-                    + (consistency + balance * self.class_balance) * self.consistency_weight;
-                *slot = Some(t);
-                DomainStep {
-                    loss,
-                    logits: Some(logits),
-                    stats,
-                }
-            },
-            &mut |m: &Classifier<E>| {
-                let mut out = BTreeMap::new();
-                if self.monitor_target {
-                    // The teacher as it will be returned: one more average with this student.
-                    let slot = teacher.borrow();
-                    // `AdaptationRun::begin` checked the test set against the model.
-                    if let Some(t) = slot.as_ref()
-                        && let Ok(t) = ema_update(t.clone(), m, self.teacher_alpha)
-                        && let Ok(metrics) = evaluate(&t, sets.target_test, device, 256)
-                    {
-                        out.insert("target_accuracy".to_string(), metrics.accuracy);
-                    }
-                    if let Ok(metrics) = evaluate(m, sets.target_test, device, 256) {
-                        out.insert("student_target_accuracy".to_string(), metrics.accuracy);
-                    }
-                }
-                out
-            },
-        )?;
-        let student = out.model;
-        let adapted = match teacher.into_inner() {
-            // The student's module (its parameter ids and gradient flags) with the teacher's
-            // weights, after a last average with the final student.
-            Some(t) => {
-                let t = ema_update(t, &student, self.teacher_alpha)?;
-                ema_update(student, &t, 0.0)?
-            }
-            None => student,
+            train.batch_size,
+            train.seed,
+        );
+        let out = ctx
+            .trainer(train)
+            .train(model, &mut batches, &mut objective, None, &device)?;
+        let adapted = objective.into_teacher(out.model)?;
+        let out = Adapted {
+            source: &adapted,
+            adapted: &adapted,
+            history: out.history,
         };
-        let report = run.report(NAME, self, &adapted, &adapted, out.history, &sets, device)?;
+        let report = run.report(NAME, self, out, &sets, ctx)?;
         Ok((adapted, report))
     }
 }

@@ -2,17 +2,19 @@
 //! the target items it is confident about, an equal share per class so that easy classes do
 //! not crowd out the rest, trains on them with the source, and repeats with a growing share.
 
-use crate::common::check_common;
+use crate::common::{NEEDS, check_common};
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::Device;
 use burn::tensor::activation::softmax;
-use tl_core::data::{Inputs, LabelledSet};
-use tl_core::domain::AdaptationRun;
+use tl_core::data::{Batch, Inputs, LabelledSet};
+use tl_core::domain::{AdaptationRun, Adapted, TargetMonitor};
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer, evaluate, map_input_batches};
+use tl_core::train::{
+    ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig, map_input_batches,
+};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -121,32 +123,67 @@ impl SelfTraining {
         out.sort_unstable();
         out
     }
+}
 
-    /// Adapts `model` (usually trained on the source already) to the task's target.
-    pub fn fit<E: Encoder + 'static>(
+/// Cross-entropy that records the target test accuracy of the model each epoch starts from
+/// (the one the previous epoch left), for the history only.
+struct Recorded<'m> {
+    ce: CrossEntropy,
+    monitor: &'m TargetMonitor<'m>,
+    on: bool,
+    seen: Vec<f64>,
+}
+
+impl Recorded<'_> {
+    fn record<M: ClassifierModel>(&mut self, model: &M) {
+        if self.on {
+            let acc = self.monitor.record(model).get("target_accuracy").copied();
+            // `AdaptationRun::begin` checked the test set against the model, so the NaN of a
+            // failed evaluation cannot appear.
+            self.seen.push(acc.unwrap_or(f64::NAN));
+        }
+    }
+}
+
+impl<E: Encoder + 'static> Objective<Classifier<E>, Batch> for Recorded<'_> {
+    fn step(&mut self, model: &Classifier<E>, batch: &Batch) -> Result<Step> {
+        self.ce.step(model, batch)
+    }
+
+    fn start_epoch(&mut self, epoch: usize, model: Classifier<E>) -> Classifier<E> {
+        // Before epoch e, the model is as epoch e - 1 left it: score that one.
+        if epoch > 1 {
+            self.record(&model);
+        }
+        model
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for SelfTraining {
+    tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
+
+    /// Adapts the classifier (usually trained on the source already) to the task's target.
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        let (sets, run) = AdaptationRun::begin(
-            NAME,
-            &model,
-            task,
-            self.source_valid_fraction,
-            self.train.seed,
-            device,
-        )?;
+        let model = start.into_classifier(task.num_classes, ctx.device())?;
+        let (sets, run) =
+            AdaptationRun::begin(NAME, &model, task, self.source_valid_fraction, ctx)?;
+        let device = ctx.device().clone();
         let classes = model.num_classes();
         let mut model = model;
         let mut history = Vec::new();
-        let mut seen = Vec::new();
-        // Recorded only; `AdaptationRun::begin` checked the test set against the model, so
-        // the NaN of a failed evaluation cannot appear.
-        let test_accuracy = |m: &Classifier<E>| {
-            evaluate(m, sets.target_test, device, 256).map_or(f64::NAN, |metrics| metrics.accuracy)
+        let monitor = TargetMonitor::new(true, &sets, ctx);
+        let mut objective = Recorded {
+            ce: CrossEntropy::new(&device),
+            monitor: &monitor,
+            on: self.monitor_target,
+            seen: Vec::new(),
         };
+        let base = ctx.train_config(&self.train);
         for round in 0..self.rounds {
             let portion = if self.rounds == 1 {
                 self.end_portion
@@ -156,12 +193,13 @@ impl SelfTraining {
                         / (self.rounds - 1) as f32
             };
             let scorer = model.valid();
-            let probs = map_input_batches(&sets.target.inputs, device, 256, |x| {
-                softmax(scorer.forward(x), 1)
-                    .into_data()
-                    .iter::<f32>()
-                    .collect()
-            });
+            let probs =
+                map_input_batches(&sets.target.inputs, &device, ctx.eval_batch_size(), |x| {
+                    softmax(scorer.forward(x), 1)
+                        .into_data()
+                        .iter::<f32>()
+                        .collect()
+                });
             let pseudo = self.pseudo_labels_unchecked(&probs, classes, portion);
             let idx: Vec<usize> = pseudo.iter().map(|p| p.0).collect();
             let mut values = sets.source_train.inputs.values.clone();
@@ -174,28 +212,20 @@ impl SelfTraining {
                 sets.source_train.class_names.clone(),
                 format!("{}+pseudo", sets.source_train.domain),
             )?;
-            let mut train = self.train.clone();
-            train.seed = self.train.seed.wrapping_add(round as u64);
-            let out = Trainer::new(train).fit_staged(
+            let train = base.clone().with_seed(base.seed.wrapping_add(round as u64));
+            let mut batches = LabelledBatches::new(&combined, train.batch_size, train.seed);
+            let out = ctx.trainer(train).train(
                 model,
-                &combined,
+                &mut batches,
+                &mut objective,
                 Some(&sets.source_valid),
-                device,
-                // Before epoch e, the model is as epoch e - 1 left it: score that one.
-                &mut |epoch, m| {
-                    if self.monitor_target && epoch > 1 {
-                        seen.push(test_accuracy(&m));
-                    }
-                    m
-                },
+                &device,
             )?;
             model = out.model;
-            if self.monitor_target {
-                seen.push(test_accuracy(&model));
-            }
+            objective.record(&model);
             let offset = history.len();
             let mut records = out.history;
-            for (r, acc) in records.iter_mut().zip(seen.drain(..)) {
+            for (r, acc) in records.iter_mut().zip(objective.seen.drain(..)) {
                 r.extra.insert("target_accuracy".into(), acc);
             }
             for r in &mut records {
@@ -208,7 +238,12 @@ impl SelfTraining {
             }
             history.extend(records);
         }
-        let report = run.report(NAME, self, &model, &model, history, &sets, device)?;
+        let out = Adapted {
+            source: &model,
+            adapted: &model,
+            history,
+        };
+        let report = run.report(NAME, self, out, &sets, ctx)?;
         Ok((model, report))
     }
 }

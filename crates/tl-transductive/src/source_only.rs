@@ -1,12 +1,12 @@
 //! The baseline every method must beat: training on the source labels alone, with the same
 //! loop, steps and held-out source as the adaptation methods.
 
-use crate::common::{align, check_common};
+use crate::common::{Common, NEEDS, align, check_common};
 use burn::config::Config;
-use burn::tensor::Device;
 use tl_core::Result;
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 
@@ -32,26 +32,24 @@ impl SourceOnly {
     pub fn validate(&self) -> Result<()> {
         check_common(&self.train, self.source_valid_fraction)
     }
+}
 
-    /// Trains `model` on the task's source labels; reports on the target test set.
-    pub fn fit<E: Encoder + 'static>(
+impl<E: Encoder + 'static> Strategy<E> for SourceOnly {
+    tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
+
+    /// Trains the classifier on the source labels alone, with the same loop and steps as the adaptation methods.
+    fn run(
         &self,
-        model: Classifier<E>,
+        start: Pretrained<E>,
         task: &TransferTask,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<(Classifier<E>, FitReport)> {
-        self.validate()?;
-        align(
-            NAME,
-            self,
-            &self.train,
-            self.source_valid_fraction,
-            self.monitor_target,
-            model,
-            task,
-            device,
-            None,
-            0.0,
-        )
+        let common = Common {
+            name: NAME,
+            train: &self.train,
+            source_valid_fraction: self.source_valid_fraction,
+            monitor_target: self.monitor_target,
+        };
+        align(common, self, start, task, ctx, None)
     }
 }

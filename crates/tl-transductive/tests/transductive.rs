@@ -6,8 +6,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_core::model::{Classifier, Sequential, SequentialConfig, head_config};
 use tl_core::report::FitReport;
+use tl_core::strategy::{Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, Trainer};
+use tl_core::train::{EVAL_BATCH_SIZE, TrainConfig, Trainer};
 use tl_data::shift::rotated_blobs;
 use tl_transductive::loss::{coral, mmd};
 use tl_transductive::*;
@@ -105,12 +106,20 @@ fn head_weights(m: &Classifier<Sequential>) -> Vec<f32> {
     }
 }
 
+/// The seed every run trains with (the run's seed replaces the config's).
+const SEED: u64 = 0;
+
 fn quick(epochs: usize) -> TrainConfig {
     TrainConfig::new()
         .with_epochs(epochs)
         .with_batch_size(64)
         .with_lr(3e-3)
-        .with_seed(0)
+        .with_seed(SEED)
+}
+
+/// A run on `device` seeded with `seed`.
+fn ctx(device: &Device, seed: u64) -> RunContext<'static> {
+    RunContext::new(device).with_seed(seed)
 }
 
 /// The rotated-blobs task, its source model, and source-only's report (10 epochs).
@@ -119,7 +128,11 @@ fn blobs_and_baseline(device: &Device) -> (TransferTask, Classifier<Sequential>,
     let model = source_model(&task, false, device);
     let (_, base) = SourceOnly::new()
         .with_train(quick(10))
-        .fit(model.clone(), &task, device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(device, SEED),
+        )
         .unwrap();
     (task, model, base)
 }
@@ -132,18 +145,30 @@ fn each_method_beats_source_only_on_rotated_blobs() {
     let (_, c) = DeepCoral::new()
         .with_train(quick(10))
         .with_weight(10.0)
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     let (_, m) = Mmd::new()
         .with_train(quick(10))
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     let (_, s) = SelfTraining::new()
         .with_train(quick(2))
         .with_rounds(5)
         .with_threshold(0.8)
         .with_end_portion(0.9)
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     let b = base.metrics.accuracy;
     eprintln!(
@@ -216,9 +241,19 @@ fn adabn_undoes_a_per_feature_affine_shift() {
     let model = source_model(&task, true, &device);
     let (_, base) = SourceOnly::new()
         .with_train(quick(1))
-        .fit(model.clone(), &task, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
-    let (adapted, r) = AdaBn::new().fit(model.clone(), &task, &device).unwrap();
+    let (adapted, r) = AdaBn::new()
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap();
     eprintln!(
         "source-only {}, adabn {}",
         base.metrics.accuracy, r.metrics.accuracy
@@ -229,9 +264,16 @@ fn adabn_undoes_a_per_feature_affine_shift() {
     assert!(r.extra["source_accuracy"] > 0.95);
     // The weights are untouched: only statistics moved.
     assert_eq!(head_weights(&model), head_weights(&adapted));
-    // Without batch norm there is nothing to re-estimate...
+    // Without batch norm (and none put in) there is nothing to re-estimate...
     let plain = source_model(&task, false, &device);
-    let err = AdaBn::new().fit(plain.clone(), &task, &device).unwrap_err();
+    let err = AdaBn::new()
+        .with_insert_after(Some(vec![]))
+        .fit(
+            Pretrained::classifier(plain.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("batch-norm"), "{err}");
     // ...until identity batch norm goes in: the same predictions on the source, then AdaBN.
     let source = task.source.as_ref().unwrap();
@@ -244,8 +286,8 @@ fn adabn_undoes_a_per_feature_affine_shift() {
         )
         .unwrap();
     assert_eq!(with_bn.len(), plain.encoder.len() + 2);
-    let a = tl_core::train::encode_all(&plain.encoder, source, &device, 256).unwrap();
-    let b = tl_core::train::encode_all(&with_bn, source, &device, 256).unwrap();
+    let a = tl_core::train::encode_all(&plain.encoder, source, &device, EVAL_BATCH_SIZE).unwrap();
+    let b = tl_core::train::encode_all(&with_bn, source, &device, EVAL_BATCH_SIZE).unwrap();
     let worst = a
         .iter()
         .zip(&b)
@@ -274,20 +316,42 @@ fn adabn_undoes_a_per_feature_affine_shift() {
         ..task.clone()
     };
     let model = Classifier::new(with_bn.clone(), plain.head.clone()).unwrap();
-    let err = AdaBn::new().fit(model, &wider, &device).unwrap_err();
+    let err = AdaBn::new()
+        .fit(
+            Pretrained::classifier(model),
+            &wider,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("3 classes but the model predicts 2"),
         "{err}"
     );
     let model = Classifier::new(with_bn, plain.head.clone()).unwrap();
-    let (_, r) = AdaBn::new().fit(model, &task, &device).unwrap();
+    let (_, r) = AdaBn::new()
+        .fit(
+            Pretrained::classifier(model),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap();
     assert!(
         r.metrics.accuracy > base.metrics.accuracy + 0.1,
         "{} vs {}",
         r.metrics.accuracy,
         base.metrics.accuracy
     );
+    // AdaBN puts the same identity batch norm in itself when told where.
+    let (_, inserted) = AdaBn::new()
+        .with_insert_after(Some(vec![0, 2]))
+        .fit(
+            Pretrained::classifier(plain),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap();
+    assert_eq!(inserted.metrics.accuracy, r.metrics.accuracy);
 }
 
 #[test]
@@ -299,7 +363,11 @@ fn methods_refuse_missing_parts_and_bad_fields() {
         .with_source(rotated_blobs(100, 0.0, 1).unwrap())
         .with_target_test(rotated_blobs(100, 80.0, 3).unwrap());
     let err = DeepCoral::new()
-        .fit(model.clone(), &no_target, &device)
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &no_target,
+            &mut ctx(&device, SEED),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("deep-coral"), "{err}");
     assert!(err.to_string().contains("unlabelled"), "{err}");
@@ -348,7 +416,13 @@ fn methods_refuse_missing_parts_and_bad_fields() {
         head_config(4, &[], 2).init(&device).unwrap(),
     )
     .unwrap();
-    let err = Mmd::new().fit(wrong, &task, &device).unwrap_err();
+    let err = Mmd::new()
+        .fit(
+            Pretrained::classifier(wrong),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("[2]"), "{err}");
 }
 
@@ -390,7 +464,13 @@ fn self_ensembling_beats_source_only_on_rotated_blobs_and_returns_the_teacher() 
             translate: 0.0,
             noise_std: 0.3,
         });
-    let (adapted, r) = method.fit(model.clone(), &task, &device).unwrap();
+    let (adapted, r) = method
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap();
     let b = base.metrics.accuracy;
     eprintln!("source-only {b}, self-ensembling {}", r.metrics.accuracy);
     assert!(
@@ -416,13 +496,21 @@ fn self_ensembling_beats_source_only_on_rotated_blobs_and_returns_the_teacher() 
     assert!(last["confident_share"] > 0.5, "{last:?}");
     // The returned model is the teacher the last epoch recorded, and it still trains: its
     // parameters track gradients again.
-    let returned =
-        tl_core::train::evaluate(&adapted, task.target_test.as_ref().unwrap(), &device, 256)
-            .unwrap();
+    let returned = tl_core::train::evaluate(
+        &adapted,
+        task.target_test.as_ref().unwrap(),
+        &device,
+        EVAL_BATCH_SIZE,
+    )
+    .unwrap();
     assert!((returned.accuracy - last["target_accuracy"]).abs() < 1e-9);
     let (_, again) = SourceOnly::new()
         .with_train(quick(1))
-        .fit(adapted, &task, &device)
+        .fit(
+            Pretrained::classifier(adapted),
+            &task,
+            &mut ctx(&device, SEED),
+        )
         .unwrap();
     assert!(again.params.trainable > 0);
     // Refusals by field.

@@ -2,7 +2,7 @@
 //! decoder (an MLP from the encoder's features back to the input) on the encoder, train the
 //! two to rebuild clean inputs from corrupted ones, and keep only the encoder.
 
-use crate::report::{PretrainReport, pretrain};
+use crate::report::pretrain;
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -10,7 +10,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_core::data::UnlabelledSet;
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
-use tl_core::train::{ProgressEvent, TrainConfig, UnlabelledBatch};
+use tl_core::report::EpochRecord;
+use tl_core::strategy::RunContext;
+use tl_core::train::{TrainConfig, UnlabelledBatch};
 use tl_core::{CoreError, Result};
 
 /// Name of the denoising autoencoder in reports.
@@ -70,6 +72,9 @@ pub struct DenoisingAutoencoder {
     /// Hidden widths of the decoder.
     #[config(default = "vec![512]")]
     pub decoder_hidden: Vec<usize>,
+    /// The few-label step of the strategy (a linear probe on the pretrained features).
+    #[config(default = "crate::report::default_probe()")]
+    pub probe: tl_inductive::LinearProbe,
 }
 
 /// Masked autoencoder for images (He et al. 2022, with a convolutional encoder as SimMIM):
@@ -93,6 +98,9 @@ pub struct MaskedAutoencoder {
     /// Hidden widths of the decoder.
     #[config(default = "vec![512]")]
     pub decoder_hidden: Vec<usize>,
+    /// The few-label step of the strategy (a linear probe on the pretrained features).
+    #[config(default = "crate::report::default_probe()")]
+    pub probe: tl_inductive::LinearProbe,
 }
 
 fn check_hidden(hidden: &[usize]) -> Result<()> {
@@ -155,36 +163,25 @@ impl DenoisingAutoencoder {
             .collect()
     }
 
-    /// Pretrains `encoder` on `data`; returns the encoder (decoder dropped) and the report.
-    pub fn fit<E: Encoder + 'static>(
+    /// Pretrains `encoder` on `data` with the run's seed, progress and checkpoints; returns
+    /// the encoder (the objective's decoder or projection head dropped) and the per-epoch
+    /// history.
+    pub fn pretrain<E: Encoder + 'static>(
         &self,
         encoder: E,
         data: &UnlabelledSet,
-        device: &Device,
-    ) -> Result<(E, PretrainReport)> {
-        self.fit_with_progress(encoder, data, device, |_| {})
-    }
-
-    /// [`Self::fit`], calling `progress` after every step and epoch.
-    pub fn fit_with_progress<E: Encoder + 'static>(
-        &self,
-        encoder: E,
-        data: &UnlabelledSet,
-        device: &Device,
-        progress: impl FnMut(&ProgressEvent),
-    ) -> Result<(E, PretrainReport)> {
+        ctx: &mut RunContext<'_>,
+    ) -> Result<(E, Vec<EpochRecord>)> {
+        let device = &ctx.device().clone();
         self.validate()?;
         pretrain(
-            DAE,
-            self,
             &self.train,
             encoder,
             data,
-            device,
-            progress,
+            ctx,
             |e| Reconstructor::new(e, &self.decoder_hidden, device),
             |m| m.encoder,
-            &mut |m: &Reconstructor<E>, b: &UnlabelledBatch| {
+            |m: &Reconstructor<E>, b: &UnlabelledBatch| {
                 let clean = b.values();
                 let noisy = b.tensor(self.corrupt(&clean, b.seed));
                 (m.forward(noisy) - b.tensor(clean)).powi_scalar(2).mean()
@@ -256,25 +253,16 @@ impl MaskedAutoencoder {
         out
     }
 
-    /// Pretrains `encoder` on `data` (items of shape `[c, h, w]`); returns the encoder
-    /// (decoder dropped) and the report.
-    pub fn fit<E: Encoder + 'static>(
+    /// Pretrains `encoder` on `data` with the run's seed, progress and checkpoints; returns
+    /// the encoder (the objective's decoder or projection head dropped) and the per-epoch
+    /// history.
+    pub fn pretrain<E: Encoder + 'static>(
         &self,
         encoder: E,
         data: &UnlabelledSet,
-        device: &Device,
-    ) -> Result<(E, PretrainReport)> {
-        self.fit_with_progress(encoder, data, device, |_| {})
-    }
-
-    /// [`Self::fit`], calling `progress` after every step and epoch.
-    pub fn fit_with_progress<E: Encoder + 'static>(
-        &self,
-        encoder: E,
-        data: &UnlabelledSet,
-        device: &Device,
-        progress: impl FnMut(&ProgressEvent),
-    ) -> Result<(E, PretrainReport)> {
+        ctx: &mut RunContext<'_>,
+    ) -> Result<(E, Vec<EpochRecord>)> {
+        let device = &ctx.device().clone();
         self.validate()?;
         let shape: [usize; 3] = data.inputs.item_shape.as_slice().try_into().map_err(|_| {
             CoreError::data(
@@ -286,16 +274,13 @@ impl MaskedAutoencoder {
             )
         })?;
         pretrain(
-            MAE,
-            self,
             &self.train,
             encoder,
             data,
-            device,
-            progress,
+            ctx,
             |e| Reconstructor::new(e, &self.decoder_hidden, device),
             |m| m.encoder,
-            &mut |m: &Reconstructor<E>, b: &UnlabelledBatch| {
+            |m: &Reconstructor<E>, b: &UnlabelledBatch| {
                 let clean = b.values();
                 let mask = self.masks_unchecked(b.len(), shape, b.seed);
                 let masked: Vec<f32> = clean
@@ -310,3 +295,7 @@ impl MaskedAutoencoder {
         )
     }
 }
+
+crate::report::unsupervised_strategy!(DenoisingAutoencoder, DAE);
+
+crate::report::unsupervised_strategy!(MaskedAutoencoder, MAE);

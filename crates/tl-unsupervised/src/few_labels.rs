@@ -3,11 +3,11 @@
 //! measures), so the figures of both crates compare.
 
 use burn::config::Config;
-use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use tl_core::data::LabelledSet;
 use tl_core::model::Encoder;
 use tl_core::report::FitReport;
+use tl_core::strategy::{Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -68,17 +68,17 @@ impl FewLabels {
     }
 
     /// For each number of shots, draws that many labelled items per class from `pool` (with
-    /// `seed`), and fits the probe and fine-tuning on a copy of `encoder`; each reports on
-    /// `test`. Both methods of one seed see the same labelled items.
+    /// the run's seed), and fits the probe and fine-tuning on a copy of `encoder`; each
+    /// reports on `test`. Both methods of one seed see the same labelled items.
     pub fn run<E: Encoder + Clone + 'static>(
         &self,
         encoder: &E,
         pool: &LabelledSet,
         test: &LabelledSet,
-        seed: u64,
-        device: &Device,
+        ctx: &mut RunContext<'_>,
     ) -> Result<Vec<FewLabelRun>> {
         self.validate()?;
+        let seed = ctx.seed();
         let classes = pool.num_classes().max(test.num_classes());
         let mut runs = Vec::new();
         for &shots in &self.shots {
@@ -87,16 +87,12 @@ impl FewLabels {
             let task = TransferTask::new(classes)
                 .with_target_labelled(few)
                 .with_target_test(test.clone());
-            if let Some(probe) = &self.probe {
-                let mut probe = probe.clone();
-                probe.train.seed = seed;
-                let (_, report) = probe.fit(encoder.clone(), &task, device)?;
-                runs.push(FewLabelRun { shots, report });
-            }
-            if let Some(fine_tune) = &self.fine_tune {
-                let mut fine_tune = fine_tune.clone();
-                fine_tune.train.seed = seed;
-                let (_, report) = fine_tune.fit(encoder.clone(), &task, device)?;
+            let methods: [Option<&dyn Strategy<E>>; 2] = [
+                self.probe.as_ref().map(|p| p as &dyn Strategy<E>),
+                self.fine_tune.as_ref().map(|f| f as &dyn Strategy<E>),
+            ];
+            for method in methods.into_iter().flatten() {
+                let (_, report) = method.fit(Pretrained::encoder(encoder.clone()), &task, ctx)?;
                 runs.push(FewLabelRun { shots, report });
             }
         }

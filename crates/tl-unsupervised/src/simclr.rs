@@ -3,14 +3,16 @@
 //! the batch away. The projection head is dropped afterwards; the encoder's features transfer.
 
 use crate::augment::ViewAugment;
-use crate::report::{PretrainReport, pretrain};
+use crate::report::pretrain;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use tl_core::data::UnlabelledSet;
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
-use tl_core::train::{ProgressEvent, TrainConfig, UnlabelledBatch};
+use tl_core::report::EpochRecord;
+use tl_core::strategy::RunContext;
+use tl_core::train::{TrainConfig, UnlabelledBatch};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -54,6 +56,9 @@ pub struct SimClr {
     /// Output width of the projection head.
     #[config(default = 64)]
     pub projection_dim: usize,
+    /// The few-label step of the strategy (a linear probe on the pretrained features).
+    #[config(default = "crate::report::default_probe()")]
+    pub probe: tl_inductive::LinearProbe,
 }
 
 /// NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR: rows `i` of `z1` and
@@ -106,36 +111,24 @@ impl SimClr {
         Ok(())
     }
 
-    /// Pretrains `encoder` on `data` (items `[c, h, w]` in [0, 1]); returns the encoder
-    /// (projection head dropped) and the report.
-    pub fn fit<E: Encoder + 'static>(
+    /// Pretrains `encoder` on `data` with the run's seed, progress and checkpoints; returns
+    /// the encoder (the objective's decoder or projection head dropped) and the per-epoch
+    /// history.
+    pub fn pretrain<E: Encoder + 'static>(
         &self,
         encoder: E,
         data: &UnlabelledSet,
-        device: &Device,
-    ) -> Result<(E, PretrainReport)> {
-        self.fit_with_progress(encoder, data, device, |_| {})
-    }
-
-    /// [`Self::fit`], calling `progress` after every step and epoch.
-    pub fn fit_with_progress<E: Encoder + 'static>(
-        &self,
-        encoder: E,
-        data: &UnlabelledSet,
-        device: &Device,
-        progress: impl FnMut(&ProgressEvent),
-    ) -> Result<(E, PretrainReport)> {
+        ctx: &mut RunContext<'_>,
+    ) -> Result<(E, Vec<EpochRecord>)> {
+        let device = &ctx.device().clone();
         self.validate()?;
         // Checked here, not at the first batch: a shape the views cannot take.
         self.augment.views(&data.inputs, &[], 0)?;
         pretrain(
-            NAME,
-            self,
             &self.train,
             encoder,
             data,
-            device,
-            progress,
+            ctx,
             |encoder| {
                 let projection = SequentialConfig::new(vec![encoder.feature_dim()])
                     .linear(self.projection_hidden)
@@ -148,11 +141,11 @@ impl SimClr {
                 })
             },
             |m| m.encoder,
-            &mut |m: &Contrastive<E>, b: &UnlabelledBatch| {
+            |m: &Contrastive<E>, b: &UnlabelledBatch| {
                 let [v1, v2] = [b.seed, b.seed ^ 0x5DEE_CE66_D1CE_5EED].map(|s| {
                     b.tensor(
                         self.augment
-                            .views(&data.inputs, b.indices, s)
+                            .views(&data.inputs, &b.indices, s)
                             .expect("checked before training"),
                     )
                 });
@@ -164,3 +157,5 @@ impl SimClr {
         )
     }
 }
+
+crate::report::unsupervised_strategy!(SimClr, NAME);

@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use tl_core::CoreError;
 use tl_core::data::{Inputs, LabelledSet, UnlabelledSet};
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
+use tl_core::strategy::{RunContext, Strategy};
 use tl_core::train::TrainConfig;
 use tl_unsupervised::*;
 
@@ -109,15 +110,18 @@ fn the_autoencoders_reconstruction_error_falls() {
     let dae = DenoisingAutoencoder::new()
         .with_train(train.clone())
         .with_decoder_hidden(vec![32]);
-    let (encoder, report) = dae.fit(mlp_encoder(&device), &data, &device).unwrap();
-    let first = report.history[0].train_loss;
-    let last = report.final_loss().unwrap();
+    let (encoder, history) = dae
+        .pretrain(mlp_encoder(&device), &data, &mut RunContext::new(&device))
+        .unwrap();
+    let first = history[0].train_loss;
+    let last = history.last().unwrap().train_loss;
     assert!(last < first * 0.7, "denoising loss {first} -> {last}");
-    assert_eq!(report.method, "denoising-ae");
-    assert_eq!(report.items, 128);
+    assert_eq!(Strategy::<Sequential>::name(&dae), "denoising-ae");
+    assert_eq!(history.len(), 15);
     assert_eq!(
-        report.encoder_params.total,
-        tl_core::model::count_params(&encoder).total
+        tl_core::model::count_params(&encoder).total,
+        tl_core::model::count_params(&mlp_encoder(&device)).total,
+        "the decoder is dropped"
     );
     assert_eq!(encoder.feature_dim(), 16, "the decoder is dropped");
 
@@ -126,8 +130,10 @@ fn the_autoencoders_reconstruction_error_falls() {
         .with_train(train)
         .with_patch(2)
         .with_decoder_hidden(vec![32]);
-    let (_, report) = mae.fit(mlp_encoder(&device), &data, &device).unwrap();
-    let (first, last) = (report.history[0].train_loss, report.final_loss().unwrap());
+    let (_, history) = mae
+        .pretrain(mlp_encoder(&device), &data, &mut RunContext::new(&device))
+        .unwrap();
+    let (first, last) = (history[0].train_loss, history.last().unwrap().train_loss);
     assert!(last < first * 0.8, "masked loss {first} -> {last}");
 }
 
@@ -206,12 +212,15 @@ fn simclr_learns_to_match_the_views_of_an_image() {
         .with_temperature(0.2)
         .with_projection_hidden(32)
         .with_projection_dim(16);
-    let (encoder, report) = simclr.fit(mlp_encoder(&device), &data, &device).unwrap();
+    let mut ctx = RunContext::new(&device).with_seed(1);
+    let (encoder, history) = simclr
+        .pretrain(mlp_encoder(&device), &data, &mut ctx)
+        .unwrap();
     // Chance for 128 views: each must find its partner among 127, ln(127) = 4.84.
-    let (first, last) = (report.history[0].train_loss, report.final_loss().unwrap());
+    let (first, last) = (history[0].train_loss, history.last().unwrap().train_loss);
     assert!(first > 3.0, "first epoch {first}");
     assert!(last < first * 0.75, "NT-Xent {first} -> {last}");
-    assert_eq!(report.method, "simclr");
+    assert_eq!(Strategy::<Sequential>::name(&simclr), "simclr");
     assert_eq!(encoder.feature_dim(), 16, "the projection head is dropped");
 }
 
@@ -275,7 +284,12 @@ fn few_labels_runs_the_probe_and_fine_tuning_on_k_per_class() {
         ));
     device.seed(0);
     let runs = few
-        .run(&mlp_encoder(&device), &pool, &test, 7, &device)
+        .run(
+            &mlp_encoder(&device),
+            &pool,
+            &test,
+            &mut RunContext::new(&device).with_seed(7),
+        )
         .unwrap();
     let got: Vec<(usize, &str)> = runs
         .iter()
@@ -376,7 +390,7 @@ fn bad_configs_and_inputs_are_refused_by_name() {
         .init(&device)
         .unwrap();
     let err = DenoisingAutoencoder::new()
-        .fit(wrong, &data, &device)
+        .pretrain(wrong, &data, &mut RunContext::new(&device))
         .unwrap_err();
     assert!(err.to_string().contains("[1, 8, 8]"), "{err}");
     // Patches need images.
@@ -386,7 +400,7 @@ fn bad_configs_and_inputs_are_refused_by_name() {
         .init(&device)
         .unwrap();
     let err = MaskedAutoencoder::new()
-        .fit(enc, &flat, &device)
+        .pretrain(enc, &flat, &mut RunContext::new(&device))
         .unwrap_err();
     assert!(err.to_string().contains("[c, h, w]"), "{err}");
     // More clusters than rows; non-finite rows.
