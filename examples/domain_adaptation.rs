@@ -29,30 +29,97 @@
 //!     [--plot PATH] [--device flex]
 //! ```
 
-mod common;
-
-use common::{arg, num};
+use clap::Parser;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tl::prelude::*;
-use tl::tl_adversarial::{Adda, Dann, DiscriminatorConfig};
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::model::Sequential;
 use tl::tl_core::plot::{Point, pca_2d, write_scatter_png};
 use tl::tl_core::report::mean_std;
+use tl::tl_core::strategy::Json;
 use tl::tl_core::train::encode_inputs;
 use tl::tl_data::split::{k_per_class, stratified_split};
 use tl::tl_data::transform::RandomAffine;
 use tl::tl_data::transform::{frame_set, resize_set};
-use tl::tl_transductive::{AdaBn, DeepCoral, Mmd, SelfEnsembling, SelfTraining, SourceOnly};
 
 type Error = Box<dyn std::error::Error>;
+
+/// Domain adaptation on real data: MNIST <-> USPS and Amazon reviews.
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    /// Which comparison.
+    #[arg(long, default_value = "all", value_parser = ["mnist-usps", "usps-mnist", "amazon", "all"])]
+    pair: String,
+    /// How USPS is framed for the MNIST CNN.
+    #[arg(long, default_value = "both", value_parser = ["plain", "mnist", "both"])]
+    framing: String,
+    /// Seeds per comparison.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// MNIST source items (MNIST -> USPS), balanced over the classes.
+    #[arg(long, default_value_t = 6000)]
+    source_items: usize,
+    /// Epochs of the digit comparisons.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Epochs of the Amazon comparisons.
+    #[arg(long, default_value_t = 10)]
+    text_epochs: usize,
+    /// Methods, comma-separated: registered strategies or the rows defined here.
+    #[arg(long, value_delimiter = ',', default_value = METHODS)]
+    methods: Vec<String>,
+    /// Amazon pairs, source:target, comma-separated.
+    #[arg(
+        long,
+        default_value = "books:dvd,dvd:electronics,electronics:kitchen,kitchen:books"
+    )]
+    amazon_pairs: String,
+    /// ADDA's rate (default 5e-5 on digits, 1e-4 on Amazon).
+    #[arg(long)]
+    adda_lr: Option<f64>,
+    /// Self-ensembling's rate.
+    #[arg(long, default_value_t = 1e-3)]
+    se_lr: f64,
+    /// Weight of the CORAL term on digits.
+    #[arg(long, default_value_t = 1.0)]
+    coral_weight: f64,
+    /// Weight of the CORAL term on Amazon.
+    #[arg(long, default_value_t = 1e5)]
+    text_coral_weight: f64,
+    /// Write the reports as JSON here (after each comparison).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the PCA picture of MNIST -> USPS here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Device: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
+    device: String,
+}
+
+/// What every comparison runs with.
+struct At<'a> {
+    registry: Registry,
+    dev: &'a Device,
+    started: &'a Instant,
+    data: &'a Path,
+    models: &'a Path,
+    seeds: u64,
+}
 
 const METHODS: &str =
     "source-only,deep-coral,mmd,adabn,self-training,self-ensembling,dann,cdan+e,adda";
 
+/// The method names with settings of their own here (beside any registered strategy).
+const ROWS: &str = "deep-coral, mmd, adabn, self-training, self-ensembling, \
+                    augmented-source-only, dann, cdan+e, adda, dann+self-training";
+
 /// How one comparison trains.
+#[derive(Clone)]
 struct Setup {
     methods: Vec<String>,
     train: TrainConfig,
@@ -83,129 +150,82 @@ fn source_part(task: &TransferTask, seed: u64) -> Result<LabelledSet, Error> {
 /// The adapted models of one run, by method.
 type Adapted = BTreeMap<String, Classifier<Sequential>>;
 
+/// The registered strategies a method name runs, in turn, with their settings: a registered
+/// name alone (with the setup's training), or one of the rows below.
+fn row<'m>(method: &'m str, setup: &Setup) -> Result<Vec<(&'m str, Json)>, Error> {
+    let train = &setup.train;
+    let half = train.clone().with_epochs(train.epochs.div_ceil(2).max(1));
+    let se = json!({
+        "train": train.clone().with_lr(setup.se_lr),
+        "augment": serde_json::to_value(&setup.se_augment)?,
+    });
+    let dann = json!({"train": train, "discriminator_lr_factor": 10.0});
+    let self_training = json!({"train": half, "rounds": 3});
+    Ok(match method {
+        "deep-coral" => vec![(
+            "deep-coral",
+            json!({"train": train, "weight": setup.coral_weight}),
+        )],
+        "mmd" => vec![("mmd", json!({"train": train, "weight": setup.mmd_weight}))],
+        "adabn" => vec![("adabn", json!({"insert_after": setup.bn_after}))],
+        "self-training" => vec![("self-training", self_training)],
+        "self-ensembling" => vec![("self-ensembling", se)],
+        // The ablation: the same augmented source loss and moving-average teacher, the
+        // target terms weighted 0 (what the augmentation alone is worth).
+        "augmented-source-only" => {
+            let mut se = se;
+            se["consistency_weight"] = json!(0.0);
+            vec![("self-ensembling", se)]
+        }
+        "dann" => vec![("dann", dann)],
+        "cdan+e" => vec![("cdan+e", dann)],
+        "adda" => vec![(
+            "adda",
+            json!({
+                "train": train.clone().with_lr(setup.adda_lr),
+                "discriminator": {"hidden": [500, 500]},
+            }),
+        )],
+        // Methods compose: each takes a classifier and returns one.
+        "dann+self-training" => vec![("dann", dann), ("self-training", self_training)],
+        // Any other registered strategy with the setup's training (an unknown name is
+        // refused by the registry, which lists the known ones).
+        other => vec![(other, json!({"train": train}))],
+    })
+}
+
 /// Runs every method of `setup` on `task` from `model`; returns the reports.
 fn run_methods(
+    at: &At<'_>,
     label: &str,
     model: &Classifier<Sequential>,
     task: &TransferTask,
     setup: &Setup,
     seed: u64,
-    dev: &Device,
-    started: &Instant,
 ) -> Result<(Vec<FitReport>, Adapted), Error> {
-    let train = setup.train.clone().with_seed(seed);
+    let (registry, dev, started) = (&at.registry, at.dev, at.started);
+    let setup = &Setup {
+        train: setup.train.clone().with_seed(seed),
+        ..setup.clone()
+    };
     let mut reports = Vec::new();
     let mut models = BTreeMap::new();
     for method in &setup.methods {
-        let m = model.clone();
-        let (adapted, report) = match method.as_str() {
-            "source-only" => SourceOnly::new().with_train(train.clone()).fit(
-                Pretrained::classifier(m),
-                task,
-                &mut RunContext::new(dev).with_seed(seed),
-            )?,
-            "deep-coral" => DeepCoral::new()
-                .with_train(train.clone())
-                .with_weight(setup.coral_weight)
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            "mmd" => Mmd::new()
-                .with_train(train.clone())
-                .with_weight(setup.mmd_weight)
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            "adabn" => {
-                let adabn = AdaBn::new().with_insert_after(Some(setup.bn_after.clone()));
-                adabn.fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?
-            }
-            "self-training" => SelfTraining::new()
-                .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
-                .with_rounds(3)
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            "self-ensembling" => SelfEnsembling::new()
-                .with_train(train.clone().with_lr(setup.se_lr))
-                .with_augment(setup.se_augment.clone())
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            // The ablation: the same augmented source loss and moving-average teacher, the
-            // target terms weighted 0 (what the augmentation alone is worth).
-            "augmented-source-only" => {
-                let (model, mut report) = SelfEnsembling::new()
-                    .with_train(train.clone().with_lr(setup.se_lr))
-                    .with_augment(setup.se_augment.clone())
-                    .with_consistency_weight(0.0)
-                    .fit(
-                        Pretrained::classifier(m),
-                        task,
-                        &mut RunContext::new(dev).with_seed(seed),
-                    )?;
-                report.strategy = "augmented-source-only".into();
-                (model, report)
-            }
-            "dann" => Dann::new()
-                .with_train(train.clone())
-                .with_discriminator_lr_factor(10.0)
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            "cdan+e" => Dann::cdan_e()
-                .with_train(train.clone())
-                .with_discriminator_lr_factor(10.0)
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            "adda" => Adda::new()
-                .with_train(train.clone().with_lr(setup.adda_lr))
-                .with_discriminator(DiscriminatorConfig::new().with_hidden(vec![500, 500]))
-                .fit(
-                    Pretrained::classifier(m),
-                    task,
-                    &mut RunContext::new(dev).with_seed(seed),
-                )?,
-            // Methods compose: each takes a classifier and returns one.
-            "dann+self-training" => {
-                let (first, _) = Dann::new()
-                    .with_train(train.clone())
-                    .with_discriminator_lr_factor(10.0)
-                    .fit(
-                        Pretrained::classifier(m),
-                        task,
-                        &mut RunContext::new(dev).with_seed(seed),
-                    )?;
-                let (model, mut report) = SelfTraining::new()
-                    .with_train(train.clone().with_epochs(train.epochs.div_ceil(2).max(1)))
-                    .with_rounds(3)
-                    .fit(
-                        Pretrained::classifier(first),
-                        task,
-                        &mut RunContext::new(dev).with_seed(seed),
-                    )?;
-                report.strategy = "dann+self-training".into();
-                (model, report)
-            }
-            other => return Err(format!("unknown method {other} (known: {METHODS})").into()),
-        };
+        // A row runs its steps in turn, each from the classifier the one before returned
+        // (methods compose); the report is the last step's, under the row's name.
+        let mut adapted = model.clone();
+        let mut last = None;
+        for (name, settings) in row(method, setup)? {
+            let strategy = registry
+                .create(name, &settings)
+                .map_err(|e| format!("{e}; or a row of its own: {ROWS}"))?;
+            let mut ctx = RunContext::new(dev).with_seed(seed);
+            let (next, report) = strategy.fit(Pretrained::classifier(adapted), task, &mut ctx)?;
+            adapted = next;
+            last = Some(report);
+        }
+        let mut report = last.ok_or_else(|| format!("row {method} runs nothing"))?;
+        report.strategy = method.clone();
         eprintln!(
             "[{:>5.0} s] {label:<26} {:<14} seed {seed}: target {:.2} %, source {:.2} %, A-distance {:.2} -> {:.2} ({:.0} s)",
             started.elapsed().as_secs_f64(),
@@ -303,19 +323,15 @@ fn plot(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn digits(
-    data: &Path,
-    models: &Path,
+    at: &At<'_>,
     pair: &str,
     framing: &str,
     setup: &Setup,
-    seeds: u64,
     source_items: usize,
     plot_path: Option<&Path>,
-    dev: &Device,
-    started: &Instant,
 ) -> Result<(String, Vec<FitReport>), Error> {
+    let (data, models, seeds, dev, started) = (at.data, at.models, at.seeds, at.dev, at.started);
     let (mnist_train, mnist_test) = tl::tl_data::idx::mnist(&data.join("mnist"))?;
     let (usps_train, usps_test) = tl::tl_data::libsvm::usps(&data.join("usps"))?;
     let frame = |s: &LabelledSet| -> Result<LabelledSet, Error> {
@@ -369,7 +385,7 @@ fn digits(
             100.0 * base
         );
         unadapted.push(base);
-        let (runs, adapted) = run_methods(&label, &model, &task, setup, seed, dev, started)?;
+        let (runs, adapted) = run_methods(at, &label, &model, &task, setup, seed)?;
         if let (Some(path), 0) = (plot_path, seed) {
             // ADDA maps the source through the source encoder and the target through its own.
             let mut panels: Vec<(&str, &Sequential, &Sequential)> =
@@ -401,14 +417,11 @@ fn digits(
 }
 
 fn amazon(
-    data: &Path,
-    models: &Path,
+    at: &At<'_>,
     pairs: &[(String, String)],
     setup: &Setup,
-    seeds: u64,
-    dev: &Device,
-    started: &Instant,
 ) -> Result<(String, Vec<FitReport>), Error> {
+    let (data, models, seeds, dev) = (at.data, at.models, at.seeds, at.dev);
     use tl::tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder};
     let encoder = SentenceEncoder::load_with(
         &models.join("all-MiniLM-L6-v2"),
@@ -474,7 +487,7 @@ fn amazon(
                 None,
                 dev,
             )?;
-            let (runs, _) = run_methods(&label, &out.model, &task, setup, seed, dev, started)?;
+            let (runs, _) = run_methods(at, &label, &out.model, &task, setup, seed)?;
             reports.extend(runs);
         }
         text += &table(&format!("Amazon {label}: {seeds} seeds"), &[], &reports);
@@ -486,13 +499,10 @@ fn amazon(
 
 /// Writes the reports so far to `--json PATH` (after each comparison: a long run that stops
 /// keeps what it finished).
-fn save(json: &serde_json::Map<String, serde_json::Value>) -> Result<(), Error> {
-    if let Some(path) = arg("--json") {
-        write_atomic(
-            path.as_ref(),
-            serde_json::to_string_pretty(json)?.as_bytes(),
-        )?;
-        eprintln!("wrote {path}");
+fn save(path: Option<&Path>, json: &serde_json::Map<String, Json>) -> Result<(), Error> {
+    if let Some(path) = path {
+        write_atomic(path, serde_json::to_string_pretty(json)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -505,31 +515,32 @@ fn main() -> Result<(), Error> {
         eprintln!("set TL_DATA_DIR and TL_MODEL_DIR (see the README)");
         std::process::exit(2);
     };
-    let dev = device(&arg("--device").unwrap_or_else(|| "flex".into()))?;
-    let pair = arg("--pair").unwrap_or_else(|| "all".into());
-    let framing = arg("--framing").unwrap_or_else(|| "both".into());
-    let seeds: u64 = num("--seeds", 3)?;
-    let source_items: usize = num("--source-items", 6000)?;
-    let methods: Vec<String> = arg("--methods")
-        .unwrap_or_else(|| METHODS.into())
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let plot_path = arg("--plot").map(PathBuf::from);
+    let args = Args::parse();
+    let dev = device(&args.device)?;
+    let (pair, framing, methods) = (&args.pair, &args.framing, args.methods.clone());
+    let plot_path = args.plot.clone();
     let started = Instant::now();
+    let at = At {
+        registry: tl::registry()?,
+        dev: &dev,
+        started: &started,
+        data: &data,
+        models: &models,
+        seeds: args.seeds,
+    };
     let mut json = serde_json::Map::new();
     let digits_setup = Setup {
         methods: methods.clone(),
         train: TrainConfig::new()
-            .with_epochs(num("--epochs", 3)?)
+            .with_epochs(args.epochs)
             .with_batch_size(64)
             .with_lr(2e-4),
         // After the three convolutions and the fully connected layer of the MNIST CNN.
         bn_after: vec![1, 4, 7, 10],
-        coral_weight: num("--coral-weight", 1.0)?,
+        coral_weight: args.coral_weight,
         mmd_weight: 1.0,
-        adda_lr: num("--adda-lr", 5e-5)?,
-        se_lr: num("--se-lr", 1e-3)?,
+        adda_lr: args.adda_lr.unwrap_or(5e-5),
+        se_lr: args.se_lr,
         // The paper's digits augmentation.
         se_augment: RandomAffine::default(),
     };
@@ -546,26 +557,15 @@ fn main() -> Result<(), Error> {
             let plot_here = (p == "mnist-usps" && f == "mnist")
                 .then_some(plot_path.as_deref())
                 .flatten();
-            let (text, reports) = digits(
-                &data,
-                &models,
-                p,
-                f,
-                &digits_setup,
-                seeds,
-                source_items,
-                plot_here,
-                &dev,
-                &started,
-            )?;
+            let (text, reports) = digits(&at, p, f, &digits_setup, args.source_items, plot_here)?;
             println!("\n{text}");
             json.insert(format!("{p}/{f}"), serde_json::to_value(&reports)?);
-            save(&json)?;
+            save(args.json.as_deref(), &json)?;
         }
     }
     if pair == "amazon" || pair == "all" {
-        let pairs: Vec<(String, String)> = arg("--amazon-pairs")
-            .unwrap_or_else(|| "books:dvd,dvd:electronics,electronics:kitchen,kitchen:books".into())
+        let pairs: Vec<(String, String)> = args
+            .amazon_pairs
             .split(',')
             .map(|p| {
                 let (a, b) = p.split_once(':').unwrap_or((p, p));
@@ -575,17 +575,17 @@ fn main() -> Result<(), Error> {
         let setup = Setup {
             methods,
             train: TrainConfig::new()
-                .with_epochs(num("--text-epochs", 10)?)
+                .with_epochs(args.text_epochs)
                 .with_batch_size(64)
                 .with_lr(1e-3),
             bn_after: vec![0],
             // On these 128 features the CORAL term starts near 1e-6 against a class loss near
             // 0.3 (their first-epoch values on the source model, no target label involved):
             // at weight 1 it changes nothing, so it is scaled to the class loss's size.
-            coral_weight: num("--text-coral-weight", 1e5)?,
+            coral_weight: args.text_coral_weight,
             mmd_weight: 1.0,
-            adda_lr: num("--adda-lr", 1e-4)?,
-            se_lr: num("--se-lr", 1e-3)?,
+            adda_lr: args.adda_lr.unwrap_or(1e-4),
+            se_lr: args.se_lr,
             // Sentence embeddings have unit norm: Gaussian noise of 0.02 per feature is a
             // perturbation of norm about 0.4 (0.1, the digits' pixel noise, would drown them).
             se_augment: RandomAffine {
@@ -594,10 +594,10 @@ fn main() -> Result<(), Error> {
                 noise_std: 0.02,
             },
         };
-        let (text, reports) = amazon(&data, &models, &pairs, &setup, seeds, &dev, &started)?;
+        let (text, reports) = amazon(&at, &pairs, &setup)?;
         println!("\n{text}");
         json.insert("amazon".into(), serde_json::to_value(&reports)?);
-        save(&json)?;
+        save(args.json.as_deref(), &json)?;
     }
     Ok(())
 }

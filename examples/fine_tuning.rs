@@ -33,7 +33,6 @@ use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::model::{LayerConfig, Sequential, SequentialConfig};
 use tl::tl_core::train::OptimizerKind;
 use tl::tl_data::split::{k_per_class, select_classes, stratified_split};
-use tl::tl_inductive::search::apply;
 use tl::tl_inductive::*;
 use tl::tl_text::{Bert, EmbeddingCache, LoadOptions, SentenceEncoder};
 
@@ -219,37 +218,29 @@ fn vision(
         .with_lr(vec![3e-4, 1e-3, 3e-3])
         .with_reg(vec![0.001, 0.01, 0.1])
         .with_valid_fraction(0.3);
-    let result = search.run(
-        &task,
-        |hp, inner| {
-            let method = L2Sp::new().with_alpha(hp.reg).with_train(apply(&base, hp));
-            Ok(method
-                .fit(
-                    Pretrained::encoder(pretrained().map_err(|e| CoreError::Model(e.to_string()))?),
-                    inner,
-                    &mut RunContext::new(dev).with_seed(0),
-                )?
-                .1)
-        },
-        |done, total, trial| {
-            eprintln!(
-                "[{:>5.0} s] search {done}/{total}: lr {:e} alpha {:e} -> validation {:.2} %",
-                started.elapsed().as_secs_f64(),
-                trial.params.lr,
-                trial.params.reg,
-                100.0 * trial.valid_accuracy
-            )
-        },
-    )?;
-    let best = result.best_params();
-    let refit = L2Sp::new()
-        .with_alpha(best.reg)
-        .with_train(apply(&base, &best))
-        .fit(
-            Pretrained::encoder(pretrained()?),
-            &task,
-            &mut RunContext::new(dev).with_seed(0),
-        )?
+    let registry = tl::registry()?;
+    let settings = serde_json::json!({"train": base});
+    let l2sp = Tuned {
+        registry: &registry,
+        name: "l2-sp",
+        settings: &settings,
+        reg_setting: Some("alpha"),
+    };
+    let start = Pretrained::encoder(pretrained()?);
+    let mut ctx = RunContext::new(dev).with_seed(0);
+    let result = search.run(&l2sp, &start, &task, &mut ctx, |done, total, trial| {
+        eprintln!(
+            "[{:>5.0} s] search {done}/{total}: lr {:e} alpha {:e} -> validation {:.2} %",
+            started.elapsed().as_secs_f64(),
+            trial.params.lr,
+            trial.params.reg,
+            100.0 * trial.valid_accuracy
+        )
+    })?;
+    let best = l2sp.settings_for(&base, &result.best_params())?;
+    let refit = registry
+        .create("l2-sp", &best)?
+        .fit(start, &task, &mut ctx)?
         .1;
     println!(
         "\nL2-SP hyperparameter search (10-shot task of seed 0, 30 % of its labels held out)\n"

@@ -247,7 +247,7 @@ fn usps_part(
         let random = cnn(16).init(dev)?;
         clusters.push((
             "scratch (random init)".to_string(),
-            cluster_scores(&random, &usps_test, dev, seed)?,
+            cluster_scores(&random, &usps_test, &RunContext::new(dev).with_seed(seed))?,
             0.0,
         ));
         let runs = scratch.run(
@@ -260,7 +260,8 @@ fn usps_part(
         for objective in plan.objectives.iter().map(String::as_str) {
             let (encoder, seconds) =
                 pretrain(objective, 16, &unlabelled, plan.epochs, seed, dev, started)?;
-            let scores = cluster_scores(&encoder, &usps_test, dev, seed)?;
+            let scores =
+                cluster_scores(&encoder, &usps_test, &RunContext::new(dev).with_seed(seed))?;
             eprintln!("{objective} seed {seed}: k-means on USPS test {scores:?}");
             clusters.push((objective.to_string(), scores, seconds));
             let runs = few.run(
@@ -288,7 +289,7 @@ fn usps_part(
             let name = "supervised MNIST CNN (reference)";
             clusters.push((
                 name.to_string(),
-                cluster_scores(&encoder, &test28, dev, seed)?,
+                cluster_scores(&encoder, &test28, &RunContext::new(dev).with_seed(seed))?,
                 0.0,
             ));
             let runs = few.run(

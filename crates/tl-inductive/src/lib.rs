@@ -56,7 +56,7 @@ pub use l2sp::L2Sp;
 pub use linear_probe::LinearProbe;
 pub use lora::LoraFineTune;
 pub use partial::PartialFineTune;
-pub use search::{HyperParams, HyperSearch, SearchMode, SearchResult};
+pub use search::{HyperParams, HyperSearch, SearchMode, SearchResult, Tuned};
 
 /// Registers every inductive method with its default settings.
 pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {

@@ -10,7 +10,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+use tl_core::model::Encoder;
 use tl_core::report::FitReport;
+use tl_core::strategy::{Json, Pretrained, Registry, RunContext};
 use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{OptimizerKind, TrainConfig};
 use tl_core::{CoreError, Result};
@@ -116,6 +118,32 @@ impl SearchResult {
     }
 }
 
+/// A registered strategy to search: its name, its settings beyond the searched ones, and the
+/// setting the regularisation strengths go to (L2-SP: `alpha`), if any.
+pub struct Tuned<'r, E: Encoder = tl_core::model::Sequential> {
+    /// Where the strategy is registered.
+    pub registry: &'r Registry<E>,
+    /// Its name.
+    pub name: &'r str,
+    /// Its settings (JSON, laid over its defaults).
+    pub settings: &'r Json,
+    /// The setting `reg` values go to.
+    pub reg_setting: Option<&'r str>,
+}
+
+impl<E: Encoder + 'static> Tuned<'_, E> {
+    /// The settings of a trial: `train` with `params`' rate and weight decay, and `params.reg`
+    /// in the regularisation setting.
+    pub fn settings_for(&self, train: &TrainConfig, params: &HyperParams) -> Result<Json> {
+        let mut settings = self.settings.clone();
+        settings["train"] = tl_core::strategy::to_json(&apply(train, params))?;
+        if let Some(field) = self.reg_setting {
+            settings[field] = serde_json::json!(params.reg);
+        }
+        Ok(settings)
+    }
+}
+
 /// `train` with the learning rate and weight decay of `params` (the optimiser kind kept).
 pub fn apply(train: &TrainConfig, params: &HyperParams) -> TrainConfig {
     let optimizer = match train.optimizer {
@@ -188,18 +216,60 @@ impl HyperSearch {
         }
     }
 
+    /// Searches a registered strategy: each trial creates `strategy.name` from the registry
+    /// with `strategy.settings`, the trial's learning rate and weight decay laid into its
+    /// `train` settings and its `reg` into `strategy.reg_setting` (when given), fits it from
+    /// `start` on the training split of the task's labelled target set with the run's seed,
+    /// and scores it on the validation split. `progress(done, total, trial)` follows along.
+    /// Refit the best on all the labels with [`Tuned::settings`].
+    pub fn run<E: Encoder + Clone + 'static>(
+        &self,
+        strategy: &Tuned<'_, E>,
+        start: &Pretrained<E>,
+        task: &TransferTask,
+        ctx: &mut RunContext<'_>,
+        progress: impl FnMut(usize, usize, &Trial),
+    ) -> Result<SearchResult> {
+        self.validate()?;
+        let base = strategy
+            .registry
+            .create(strategy.name, strategy.settings)?
+            .config()?;
+        let train: TrainConfig = serde_json::from_value(base["train"].clone()).map_err(|_| {
+            CoreError::config(
+                "strategy",
+                format!("`{}` has no training settings to search", strategy.name),
+            )
+        })?;
+        if strategy.reg_setting.is_none() && self.reg.iter().any(|r| *r != 0.0) {
+            return Err(CoreError::config(
+                "reg",
+                "regularisation strengths need the setting they go to (Tuned::reg_setting)",
+            ));
+        }
+        self.run_with(
+            task,
+            |params, inner| {
+                let settings = strategy.settings_for(&train, params)?;
+                let method = strategy.registry.create(strategy.name, &settings)?;
+                Ok(method.fit(start.clone(), inner, ctx)?.1)
+            },
+            progress,
+        )
+    }
+
     /// Runs `fit` once per candidate on a task whose labelled set is the training split and
     /// whose test set is the validation split; `fit` returns the method's report, whose
     /// accuracy is then the validation accuracy. `progress(done, total, trial)` follows along.
-    pub fn run(
+    /// [`Self::run`] is this for a registered strategy.
+    pub fn run_with(
         &self,
         task: &TransferTask,
         mut fit: impl FnMut(&HyperParams, &TransferTask) -> Result<FitReport>,
         mut progress: impl FnMut(usize, usize, &Trial),
     ) -> Result<SearchResult> {
-        task.require("hyperparameter search", &[TaskPart::TargetLabelled])?;
         self.validate()?;
-        let labelled = task.target_labelled.as_ref().expect("required above");
+        let labelled = task.labelled(TaskPart::TargetLabelled, "hyperparameter search")?;
         let (valid, train) =
             stratified_split(labelled, self.valid_fraction, self.seed).map_err(|e| {
                 CoreError::InvalidData {

@@ -356,7 +356,7 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
         .with_reg(vec![0.0, 1.0]);
     let mut seen = Vec::new();
     let result = search
-        .run(
+        .run_with(
             &t,
             |hp, inner| {
                 seen.push((
@@ -388,7 +388,7 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
     // A diverging trial is recorded, and the search goes on.
     let result = HyperSearch::new()
         .with_lr(vec![1e-3, 1e-2])
-        .run(
+        .run_with(
             &t,
             |hp, _| {
                 if hp.lr > 5e-3 {
@@ -424,12 +424,12 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
     };
     let result = HyperSearch::new()
         .with_lr(vec![1e-2, 1e-3])
-        .run(&t, diverge_above(5e-3, 0.0), |_, _, _| {})
+        .run_with(&t, diverge_above(5e-3, 0.0), |_, _, _| {})
         .unwrap();
     assert_eq!(result.best, 1);
     let err = HyperSearch::new()
         .with_lr(vec![1e-2, 3e-2])
-        .run(&t, diverge_above(5e-3, 0.5), |_, _, _| {})
+        .run_with(&t, diverge_above(5e-3, 0.5), |_, _, _| {})
         .unwrap_err();
     assert!(
         err.to_string()
@@ -444,23 +444,58 @@ fn search_returns_the_trial_with_the_best_validation_metric_and_never_the_test_s
         .candidates();
     assert_eq!(random.len(), 3);
 
-    // A real search over a linear probe's learning rate.
+    // A real search over a linear probe's learning rate, through the registry.
     let d = dev();
     let enc = pretrained(&d);
+    let mut registry = tl_core::strategy::Registry::new();
+    tl_inductive::register(&mut registry).unwrap();
+    let settings = serde_json::json!({"train": quick(10)});
+    let probe = Tuned {
+        registry: &registry,
+        name: "linear-probe",
+        settings: &settings,
+        reg_setting: None,
+    };
+    let start = Pretrained::encoder(enc.clone());
+    let mut trials = Vec::new();
     let result = HyperSearch::new()
         .with_lr(vec![1e-4, 3e-2])
         .run(
+            &probe,
+            &start,
             &t,
-            |hp, inner| {
-                let probe = LinearProbe::new().with_train(search::apply(&quick(10), hp));
-                Ok(probe
-                    .fit(Pretrained::encoder(enc.clone()), inner, &mut ctx(&d, SEED))?
-                    .1)
-            },
-            |_, _, _| {},
+            &mut ctx(&d, SEED),
+            |done, total, trial| trials.push((done, total, trial.params.lr)),
         )
         .unwrap();
     assert_eq!(result.best_params().lr, 3e-2, "{}", result.to_markdown());
+    assert_eq!(trials, [(1, 2, 1e-4), (2, 2, 3e-2)]);
+    // Strengths to search need the setting they go to; a strategy without training settings
+    // has nothing to search.
+    let err = HyperSearch::new()
+        .with_reg(vec![0.0, 0.1])
+        .run(&probe, &start, &t, &mut ctx(&d, SEED), |_, _, _| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("reg_setting"), "{err}");
+    let l2sp = Tuned {
+        name: "l2-sp",
+        reg_setting: Some("alpha"),
+        ..probe
+    };
+    let trial = l2sp
+        .settings_for(
+            &quick(10),
+            &tl_inductive::search::HyperParams {
+                lr: 0.5,
+                weight_decay: 0.0,
+                reg: 0.25,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (trial["alpha"].as_f64(), trial["train"]["lr"].as_f64()),
+        (Some(0.25), Some(0.5))
+    );
 }
 
 #[test]
@@ -545,7 +580,7 @@ fn bad_configs_and_missing_parts_are_refused_before_training() {
         HyperSearch::new().with_valid_fraction(1.0),
     ] {
         assert!(
-            bad.run(&t, |_, _| Ok(fake_report(0.5)), |_, _, _| {})
+            bad.run_with(&t, |_, _| Ok(fake_report(0.5)), |_, _, _| {})
                 .is_err()
         );
     }

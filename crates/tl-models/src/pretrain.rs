@@ -9,7 +9,8 @@ use std::path::Path;
 use tl_core::checkpoint::{WEIGHTS_FILE, load_weights, save_weights};
 use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Sequential, SequentialConfig, count_params};
-use tl_core::train::{TrainConfig, Trainer, check_scorable, evaluate};
+use tl_core::strategy::RunContext;
+use tl_core::train::{TrainConfig, check_scorable};
 
 /// What the card says about the model beyond what training measures.
 #[derive(Debug, Clone)]
@@ -37,24 +38,44 @@ pub struct PretrainData<'a> {
     pub test: &'a LabelledSet,
 }
 
-/// Trains `configs` on `data.train` (validating on `data.valid`), scores it on `data.test`,
-/// and saves `weights.bpk` and `card.json` into `dir`. Returns the trained model and its card.
+/// What to pretrain: the architecture (encoder and head configs), what its card says, and
+/// the training.
+#[derive(Debug, Clone)]
+pub struct PretrainSpec {
+    /// Encoder and head.
+    pub configs: (SequentialConfig, SequentialConfig),
+    /// What the card says beyond the measured figures.
+    pub info: CardInfo,
+    /// The training (its seed is the run's).
+    pub train: TrainConfig,
+}
+
+/// Trains `spec` on `data.train` (validating on `data.valid`), scores it on `data.test`, and
+/// saves `weights.bpk` and `card.json` into `dir`, with the run's seed, progress and
+/// checkpoints. Returns the trained model and its card.
 pub fn pretrain(
-    configs: &(SequentialConfig, SequentialConfig),
-    info: &CardInfo,
+    spec: &PretrainSpec,
     data: PretrainData<'_>,
-    config: TrainConfig,
     dir: &Path,
-    device: &Device,
+    ctx: &mut RunContext<'_>,
 ) -> Result<(Classifier<Sequential>, ModelCard)> {
+    let PretrainSpec {
+        configs,
+        info,
+        train: config,
+    } = spec;
     let PretrainData { train, valid, test } = data;
-    device.seed(config.seed);
-    let model = crate::arch::build(configs, device)?;
+    let config = ctx.train_config(config);
+    let device = ctx.device().clone();
+    ctx.begin();
+    let model = crate::arch::build(configs, &device)?;
     // The test set is checked before any training, so a bad one cannot cost the run.
     check_scorable(&model, test, "test")?;
-    let out = Trainer::new(config.clone()).fit(model, train, valid, device)?;
+    let out = ctx
+        .trainer(config.clone())
+        .fit(model, train, valid, &device)?;
     save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
-    let metrics = evaluate(&out.model, test, device, 256)?;
+    let metrics = ctx.evaluate(&out.model, test)?;
     let card = ModelCard {
         name: info.name.clone(),
         architecture: info.architecture.clone(),

@@ -7,7 +7,7 @@ use tl_core::prelude::*;
 use tl_models::ModelError;
 use tl_models::card::{CARD_FILE, Catalogue, ModelCard};
 use tl_models::import::{KeyMap, load_pytorch, load_safetensors};
-use tl_models::pretrain::{CardInfo, PretrainData, load_pretrained, pretrain};
+use tl_models::pretrain::{CardInfo, PretrainData, PretrainSpec, load_pretrained, pretrain};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tl-models-{name}-{}", std::process::id()));
@@ -176,10 +176,16 @@ fn pretrain_saves_a_card_the_catalogue_finds() {
         test: &resized,
         ..data
     };
-    let err = pretrain(&configs, &info, bad, config.clone(), &dir, &dev).unwrap_err();
+    let spec = PretrainSpec {
+        configs,
+        info,
+        train: config,
+    };
+    let ctx = || RunContext::new(&dev).with_seed(1);
+    let err = pretrain(&spec, bad, &dir, &mut ctx()).unwrap_err();
     assert!(err.to_string().contains("[1, 4, 4]"), "{err}");
     assert!(!dir.join(tl_core::checkpoint::WEIGHTS_FILE).exists());
-    let (model, card) = pretrain(&configs, &info, data, config, &dir, &dev).unwrap();
+    let (model, card) = pretrain(&spec, data, &dir, &mut ctx()).unwrap();
     assert!(card.metrics["test_accuracy"] > 0.9, "{:?}", card.metrics);
     assert_eq!(card.num_params, 64 * 32 + 32 + 32 * 10 + 10);
     let (back, card2) = load_pretrained(&dir, &dev).unwrap();

@@ -2,12 +2,12 @@
 //! purity and normalised mutual information. The labels only score; they never train.
 
 use burn::config::Config;
-use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use tl_core::data::LabelledSet;
+use tl_core::data::{Inputs, LabelledSet};
 use tl_core::model::Encoder;
+use tl_core::strategy::RunContext;
 use tl_core::train::encode_all;
 use tl_core::{CoreError, Result};
 
@@ -53,9 +53,10 @@ impl KMeans {
         Ok(())
     }
 
-    /// Clusters `rows` (`n * dim` values, row after row).
-    pub fn fit(&self, rows: &[f32], dim: usize) -> Result<Clustering> {
+    /// Clusters the items of `inputs` (each flattened to a row of `item_size` values).
+    pub fn fit(&self, inputs: &Inputs) -> Result<Clustering> {
         self.validate()?;
+        let (rows, dim) = (inputs.values.as_slice(), inputs.item_size());
         if dim == 0 || !rows.len().is_multiple_of(dim) {
             return Err(CoreError::data(
                 "k-means input",
@@ -263,18 +264,18 @@ pub struct ClusterScores {
     pub nmi: f64,
 }
 
-/// Encodes `set`, runs k-means with one cluster per class, and scores the clusters against
-/// the set's labels.
+/// Encodes `set`, runs k-means with one cluster per class (seeded by the run), and scores the
+/// clusters against the set's labels.
 pub fn cluster_scores<E: Encoder>(
     encoder: &E,
     set: &LabelledSet,
-    device: &Device,
-    seed: u64,
+    ctx: &RunContext<'_>,
 ) -> Result<ClusterScores> {
-    let features = encode_all(encoder, set, device, 256)?;
+    let features = encode_all(encoder, set, ctx.device(), ctx.eval_batch_size())?;
+    let features = Inputs::new(vec![encoder.feature_dim()], features)?;
     let clustering = KMeans::new(set.num_classes())
-        .with_seed(seed)
-        .fit(&features, encoder.feature_dim())?;
+        .with_seed(ctx.seed())
+        .fit(&features)?;
     Ok(ClusterScores {
         purity: purity(&clustering.assignments, &set.labels)?,
         nmi: nmi(&clustering.assignments, &set.labels)?,

@@ -235,7 +235,10 @@ fn kmeans_recovers_well_separated_blobs_exactly() {
         rows.push(centres[c][1] + rng.random_range(-1.0..1.0f32));
         labels.push(c);
     }
-    let c = KMeans::new(4).with_seed(3).fit(&rows, 2).unwrap();
+    let c = KMeans::new(4)
+        .with_seed(3)
+        .fit(&Inputs::new(vec![2], rows.clone()).unwrap())
+        .unwrap();
     assert_eq!(purity(&c.assignments, &labels).unwrap(), 1.0);
     assert!((nmi(&c.assignments, &labels).unwrap() - 1.0).abs() < 1e-12);
     // Each cluster is exactly one blob.
@@ -404,10 +407,14 @@ fn bad_configs_and_inputs_are_refused_by_name() {
         .unwrap_err();
     assert!(err.to_string().contains("[c, h, w]"), "{err}");
     // More clusters than rows; non-finite rows.
-    assert!(KMeans::new(3).fit(&[0.0, 1.0], 1).is_err());
+    let two = Inputs::new(vec![1], vec![0.0, 1.0]).unwrap();
+    assert!(KMeans::new(3).fit(&two).is_err());
     assert!(
         KMeans::new(1)
-            .fit(&[0.0, f32::NAN], 1)
+            .fit(&Inputs {
+                item_shape: vec![1],
+                values: vec![0.0, f32::NAN],
+            })
             .unwrap_err()
             .to_string()
             .contains("row 1")
