@@ -8,16 +8,12 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Tensor;
 use tl_core::domain::{
-    AdaptationRun, Adapted, Monitored, NEEDS, TargetMonitor,
-    check_adaptation_config as check_common,
+    AdaptationRun, Adapted, Monitored, NEEDS, check_adaptation_config as check_common,
 };
 use tl_core::model::{Classifier, Encoder, Sequential, independent_copy};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{
-    ClassifierModel, DomainBatch, DomainBatches, Objective, Step, TrainConfig, scalar,
-};
+use tl_core::train::{ClassifierModel, DomainBatch, Objective, Step, TrainConfig, scalar};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -134,15 +130,9 @@ impl<E: Encoder + 'static> Strategy<E> for Adda {
 
     /// Trains a target encoder for the classifier (trained on the source); returns the target
     /// encoder with the source head.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let model = start.into_classifier(task.num_classes, ctx.device())?;
-        let (sets, run) =
-            AdaptationRun::begin(NAME, &model, task, self.source_valid_fraction, ctx)?;
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let (model, sets, run) =
+            AdaptationRun::begin(NAME, start, task, self.source_valid_fraction, ctx)?;
         let device = ctx.device().clone();
         let discriminator = self
             .discriminator
@@ -154,16 +144,8 @@ impl<E: Encoder + 'static> Strategy<E> for Adda {
             discriminator,
         };
         let train = ctx.train_config(&self.train);
-        let mut batches = DomainBatches::new(
-            &sets.source_train,
-            sets.target,
-            train.batch_size,
-            train.seed,
-        );
-        let objective = Monitored {
-            inner: AddaGame,
-            monitor: TargetMonitor::new(self.monitor_target, &sets, ctx),
-        };
+        let mut batches = sets.batches(&train);
+        let objective = Monitored::new(AddaGame, self.monitor_target, &sets, ctx);
         let out = ctx
             .trainer(train)
             .train(adda, &mut batches, objective, None, &device)?;

@@ -12,16 +12,12 @@ use burn::config::Config;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use tl_core::domain::{
-    AdaptationRun, Adapted, Monitored, NEEDS, TargetMonitor,
-    check_adaptation_config as check_common,
+    AdaptationRun, Adapted, Monitored, NEEDS, check_adaptation_config as check_common,
 };
-use tl_core::model::{Classifier, Encoder, Sequential};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::model::{Encoder, Sequential};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
-use tl_core::train::{
-    CrossEntropy, DomainBatch, DomainBatches, Objective, Step, TrainConfig, scalar,
-};
+use tl_core::train::{CrossEntropy, DomainBatch, Objective, Step, TrainConfig, scalar};
 use tl_core::{CoreError, Result};
 
 /// Name of DANN in reports.
@@ -232,16 +228,10 @@ impl<E: Encoder + 'static> Strategy<E> for Dann {
 
     /// Adapts the classifier to the task's target; the report's history holds per epoch the
     /// discriminator's accuracy (`domain_accuracy`), its loss and the target test accuracy.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let model = start.into_classifier(task.num_classes, ctx.device())?;
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let name = self.name();
-        let (sets, run) =
-            AdaptationRun::begin(name, &model, task, self.source_valid_fraction, ctx)?;
+        let (model, sets, run) =
+            AdaptationRun::begin(name, start, task, self.source_valid_fraction, ctx)?;
         let device = ctx.device().clone();
         let features = model.encoder.feature_dim();
         let width = match self.conditioning {
@@ -255,16 +245,13 @@ impl<E: Encoder + 'static> Strategy<E> for Dann {
         };
         let group = burn::module::ParamGroup::ids_from_module(model.discriminator.clone());
         let train = ctx.train_config(&self.train);
-        let mut batches = DomainBatches::new(
-            &sets.source_train,
-            sets.target,
-            train.batch_size,
-            train.seed,
+        let mut batches = sets.batches(&train);
+        let objective = Monitored::new(
+            DomainAdversarial::new(self, &device),
+            self.monitor_target,
+            &sets,
+            ctx,
         );
-        let objective = Monitored {
-            inner: DomainAdversarial::new(self, &device),
-            monitor: TargetMonitor::new(self.monitor_target, &sets, ctx),
-        };
         let out = ctx
             .trainer(train)
             .with_lr_factor(group, self.discriminator_lr_factor)
@@ -276,11 +263,7 @@ impl<E: Encoder + 'static> Strategy<E> for Dann {
                 &device,
             )?;
         let model = out.model.classifier;
-        let adapted = Adapted {
-            source: &model,
-            adapted: &model,
-            history: out.history,
-        };
+        let adapted = Adapted::same(&model, out.history);
         let report = run.report(name, self, adapted, &sets, ctx)?;
         Ok((model, report))
     }

@@ -6,9 +6,11 @@ use crate::data::{LabelledSet, UnlabelledSet};
 use crate::error::{CoreError, Result};
 use crate::model::{Classifier, Encoder, count_params};
 use crate::report::{EpochRecord, FitReport};
-use crate::strategy::RunContext;
+use crate::strategy::{Pretrained, RunContext};
 use crate::task::{TaskPart, TransferTask};
-use crate::train::{ClassifierModel, Objective, Step, TrainConfig, encode_inputs, evaluate};
+use crate::train::{
+    ClassifierModel, DomainBatches, Objective, Step, TrainConfig, encode_inputs, evaluate,
+};
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -198,6 +200,19 @@ impl<'t> AdaptationSets<'t> {
     }
 }
 
+impl AdaptationSets<'_> {
+    /// The training batches: a source batch and a target batch per step, of `train`'s size
+    /// and shuffled by its seed.
+    pub fn batches(&self, train: &TrainConfig) -> DomainBatches<'_> {
+        DomainBatches::new(
+            &self.source_train,
+            self.target,
+            train.batch_size,
+            train.seed,
+        )
+    }
+}
+
 /// Items per domain for the proxy A-distance of a run.
 pub const PAD_ITEMS: usize = 1000;
 
@@ -221,21 +236,34 @@ pub struct Adapted<'m, E> {
     pub history: Vec<EpochRecord>,
 }
 
+impl<'m, E> Adapted<'m, E> {
+    /// One classifier that serves both domains (most methods), with its history.
+    pub fn same(model: &'m Classifier<E>, history: Vec<EpochRecord>) -> Self {
+        Self {
+            source: model,
+            adapted: model,
+            history,
+        }
+    }
+}
+
 impl AdaptationRun {
-    /// What every method does first: splits the task into [`AdaptationSets`] (refusing a task
-    /// without the parts `strategy` needs), refuses a `model` that does not fit the task, and
-    /// [`Self::start`]s the run with its encoder.
+    /// What every method does first: the start's classifier (its own head, or a fresh one
+    /// for the task's classes), the task split into [`AdaptationSets`] (refusing a task without
+    /// the parts `strategy` needs), a model that does not fit the task refused, and the run
+    /// [`Self::start`]ed with its encoder.
     pub fn begin<'t, E: Encoder>(
         strategy: &str,
-        model: &Classifier<E>,
+        start: Pretrained<E>,
         task: &'t TransferTask,
         valid_fraction: f64,
         ctx: &mut RunContext<'_>,
-    ) -> Result<(AdaptationSets<'t>, Self)> {
+    ) -> Result<(Classifier<E>, AdaptationSets<'t>, Self)> {
+        let model = start.into_classifier(task.num_classes, ctx.device())?;
         let sets = AdaptationSets::from_task(task, strategy, valid_fraction, ctx.seed())?;
-        check_source_model(model, task)?;
+        check_source_model(&model, task)?;
         let run = Self::start(&model.encoder, &sets, ctx)?;
-        Ok((sets, run))
+        Ok((model, sets, run))
     }
 
     /// Measures the proxy A-distance between the features `encoder` gives the source and the
@@ -406,6 +434,16 @@ pub struct Monitored<'a, O> {
     pub inner: O,
     /// The monitor.
     pub monitor: TargetMonitor<'a>,
+}
+
+impl<'a, O> Monitored<'a, O> {
+    /// `inner`, with the target test accuracy of `sets` recorded after each epoch when `on`.
+    pub fn new(inner: O, on: bool, sets: &AdaptationSets<'a>, ctx: &RunContext<'_>) -> Self {
+        Self {
+            inner,
+            monitor: TargetMonitor::new(on, sets, ctx),
+        }
+    }
 }
 
 impl<M: ClassifierModel, B, O: Objective<M, B>> Objective<M, B> for Monitored<'_, O> {

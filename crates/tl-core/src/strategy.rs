@@ -289,6 +289,9 @@ pub fn to_json(config: &impl Serialize) -> Result<serde_json::Value> {
         .map_err(|e| CoreError::config("config", format!("not serialisable: {e}")))
 }
 
+/// What a fit returns: the trained classifier and its report.
+pub type Fitted<E> = Result<(Classifier<E>, FitReport)>;
+
 /// The contract every transfer method implements.
 ///
 /// Call [`Strategy::fit`]: it refuses bad settings and a task without the parts the method

@@ -2,12 +2,13 @@
 
 use burn::tensor::Device;
 use serde::Serialize;
+use tl_core::data::Batch;
 use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Encoder, Sequential, head_config};
 use tl_core::report::FitReport;
-use tl_core::strategy::RunContext;
+use tl_core::strategy::{Pretrained, RunContext};
 use tl_core::task::{TaskPart, TransferTask};
-use tl_core::train::{TrainConfig, TrainOutcome, Trainer};
+use tl_core::train::{LabelledBatches, Objective, TrainConfig, Trainer};
 use tl_core::{CoreError, Result};
 
 /// What every inductive method needs: the labelled target set (to train on) and the target
@@ -58,17 +59,76 @@ pub(crate) fn begin<'t, E: Encoder>(
     })
 }
 
-/// The trained classifier and its report on the task's test set.
-pub(crate) fn finish<E: Encoder + 'static>(
-    ctx: &RunContext<'_>,
-    strategy: &str,
-    config: &impl Serialize,
-    out: TrainOutcome<Classifier<E>>,
-    test: &LabelledSet,
-) -> Result<(Classifier<E>, FitReport)> {
-    let report = ctx.finish(strategy, config, &out.model, out.history, test)?;
+/// The settings every fine-tuning method has.
+pub(crate) trait FineTuning: Serialize {
+    /// The training.
+    fn train(&self) -> &TrainConfig;
+    /// Hidden widths of the new head.
+    fn head_hidden(&self) -> &[usize];
+    /// The new head's rate as a multiple of the base rate.
+    fn head_lr_factor(&self) -> f64;
+    /// A rate factor for each encoder block, bottom first (none: the base rate).
+    fn block_lr_factors(&self, _blocks: usize) -> Vec<f64> {
+        Vec::new()
+    }
+}
+
+/// Every fine-tuning method: a fresh head on the start's encoder (after [`begin`]), `prepare`
+/// to change the classifier before training (freezing, adapters), `objective` (made for the
+/// run's device) minimised over the task's labelled target set, and the report on its test
+/// set.
+pub(crate) fn fine_tune<E, C, O>(
+    config: &C,
+    name: &str,
+    start: Pretrained<E>,
+    task: &TransferTask,
+    ctx: &mut RunContext<'_>,
+    prepare: impl FnOnce(Classifier<E>) -> Result<Classifier<E>>,
+    objective: impl FnOnce(&Device) -> O,
+) -> Result<(Classifier<E>, FitReport)>
+where
+    E: Encoder + 'static,
+    C: FineTuning,
+    O: Objective<Classifier<E>, Batch>,
+{
+    let blocks = start.encoder.blocks();
+    let factors = config.block_lr_factors(blocks.len());
+    let Start { model, train, test } = begin(name, start.encoder, task, config.head_hidden(), ctx)?;
+    let model = prepare(model)?;
+    let device = ctx.device().clone();
+    let train_config = ctx.train_config(config.train());
+    let mut batches = LabelledBatches::new(train, train_config.batch_size, train_config.seed);
+    let out = {
+        let mut trainer = trainer(ctx, config.train(), &model, config.head_lr_factor());
+        for (group, factor) in blocks.into_iter().zip(factors) {
+            trainer = trainer.with_lr_factor(group, factor);
+        }
+        trainer.train(model, &mut batches, objective(&device), None, &device)?
+    };
+    let report = ctx.finish(name, config, &out.model, out.history, test)?;
     Ok((out.model, report))
 }
+
+/// The [`FineTuning`] impl of a config with `train`, `head_hidden` and `head_lr_factor`
+/// fields.
+macro_rules! fine_tuning_fields {
+    ($config:ty) => {
+        impl $crate::common::FineTuning for $config {
+            fn train(&self) -> &tl_core::train::TrainConfig {
+                &self.train
+            }
+
+            fn head_hidden(&self) -> &[usize] {
+                &self.head_hidden
+            }
+
+            fn head_lr_factor(&self) -> f64 {
+                self.head_lr_factor
+            }
+        }
+    };
+}
+pub(crate) use fine_tuning_fields;
 
 /// Refuses a task whose items the encoder does not take (the test set has the same shape:
 /// the task checked that).

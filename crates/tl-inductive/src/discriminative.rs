@@ -2,13 +2,12 @@
 //! rate, the top encoder block at `decay` times it, the block below at `decay^2`, and so on
 //! towards the input, so general low-level features move least.
 
-use crate::common::{NEEDS, Start, begin, check_common, finish};
+use crate::common::{FineTuning, NEEDS, check_common, fine_tune};
 use burn::config::Config;
-use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::model::Encoder;
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::TrainConfig;
+use tl_core::train::{CrossEntropy, TrainConfig};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -53,24 +52,25 @@ impl<E: Encoder + 'static> Strategy<E> for DiscriminativeLr {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Fine-tunes every block at its own rate with a new head.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let blocks = start.encoder.blocks();
-        let factors = block_factors(blocks.len(), self.decay);
-        let Start { model, train, test } =
-            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
-        let device = ctx.device().clone();
-        let out = {
-            let mut trainer = ctx.trainer(ctx.train_config(&self.train));
-            for (group, factor) in blocks.into_iter().zip(factors) {
-                trainer = trainer.with_lr_factor(group, factor);
-            }
-            trainer.fit(model, train, None, &device)?
-        };
-        finish(ctx, NAME, self, out, test)
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        fine_tune(self, NAME, start, task, ctx, Ok, CrossEntropy::new)
+    }
+}
+
+impl FineTuning for DiscriminativeLr {
+    fn train(&self) -> &TrainConfig {
+        &self.train
+    }
+
+    fn head_hidden(&self) -> &[usize] {
+        &self.head_hidden
+    }
+
+    fn head_lr_factor(&self) -> f64 {
+        1.0
+    }
+
+    fn block_lr_factors(&self, blocks: usize) -> Vec<f64> {
+        block_factors(blocks, self.decay)
     }
 }

@@ -1,13 +1,12 @@
 //! Full fine-tuning: every parameter of the pretrained encoder and a new head train together.
 
-use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
+use crate::common::{NEEDS, check_common, fine_tune, fine_tuning_fields};
 use burn::config::Config;
 use tl_core::Result;
-use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::model::Encoder;
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::TrainConfig;
+use tl_core::train::{CrossEntropy, TrainConfig};
 
 /// Name in reports.
 pub const NAME: &str = "full-fine-tune";
@@ -37,17 +36,9 @@ impl<E: Encoder + 'static> Strategy<E> for FullFineTune {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Fine-tunes the encoder with a new head on the task's labelled target set.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let Start { model, train, test } =
-            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
-        let device = ctx.device().clone();
-        let out = trainer(ctx, &self.train, &model, self.head_lr_factor)
-            .fit(model, train, None, &device)?;
-        finish(ctx, NAME, self, out, test)
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        fine_tune(self, NAME, start, task, ctx, Ok, CrossEntropy::new)
     }
 }
+
+fine_tuning_fields!(FullFineTune);

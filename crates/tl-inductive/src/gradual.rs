@@ -4,17 +4,16 @@
 //! Freezing here only withholds gradients: dropout and the like stay in training mode, as in
 //! ULMFiT.
 
-use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
+use crate::common::{NEEDS, check_common, fine_tune, fine_tuning_fields};
 use burn::config::Config;
 use burn::module::{Module, ParamGroup};
 use burn::tensor::Device;
 use tl_core::Result;
 use tl_core::data::Batch;
 use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{CrossEntropy, LabelledBatches, Objective, Step, TrainConfig};
+use tl_core::train::{CrossEntropy, Objective, Step, TrainConfig};
 
 /// Name in reports.
 pub const NAME: &str = "gradual-unfreezing";
@@ -84,27 +83,15 @@ impl<E: Encoder + 'static> Strategy<E> for GradualUnfreezing {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Fine-tunes with gradual unfreezing on the task's labelled target set.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let blocks = start.encoder.blocks();
-        let Start { model, train, test } =
-            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
-        let encoder_group = model.encoder_group();
-        let model = model.set_require_grad_group(encoder_group, false);
-        let device = ctx.device().clone();
-        let train_config = ctx.train_config(&self.train);
-        let mut batches = LabelledBatches::new(train, train_config.batch_size, train_config.seed);
-        let out = trainer(ctx, &self.train, &model, self.head_lr_factor).train(
-            model,
-            &mut batches,
-            Unfreezing::new(blocks, &device),
-            None,
-            &device,
-        )?;
-        finish(ctx, NAME, self, out, test)
+        let freeze = |model: Classifier<E>| {
+            let encoder_group = model.encoder_group();
+            Ok(model.set_require_grad_group(encoder_group, false))
+        };
+        let objective = |device: &Device| Unfreezing::new(blocks, device);
+        fine_tune(self, NAME, start, task, ctx, freeze, objective)
     }
 }
+
+fine_tuning_fields!(GradualUnfreezing);

@@ -5,15 +5,14 @@
 //!
 //! so the encoder may adapt but is pulled back towards what it learned on the source task.
 
-use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
+use crate::common::{NEEDS, check_common, fine_tune, fine_tuning_fields};
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 use tl_core::data::Batch;
 use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{CrossEntropy, LabelledBatches, Objective, Step, TrainConfig};
+use tl_core::train::{CrossEntropy, Objective, Step, TrainConfig};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -127,24 +126,11 @@ impl<E: Encoder + 'static> Strategy<E> for L2Sp {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Fine-tunes the encoder and a new head with the L2-SP penalty.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let Start { model, train, test } =
-            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
-        let device = ctx.device().clone();
-        let train_config = ctx.train_config(&self.train);
-        let mut batches = LabelledBatches::new(train, train_config.batch_size, train_config.seed);
-        let out = trainer(ctx, &self.train, &model, self.head_lr_factor).train(
-            model,
-            &mut batches,
-            L2SpPenalty::new(self.alpha, self.beta, &device),
-            None,
-            &device,
-        )?;
-        finish(ctx, NAME, self, out, test)
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let (alpha, beta) = (self.alpha, self.beta);
+        let objective = |device: &Device| L2SpPenalty::new(alpha, beta, device);
+        fine_tune(self, NAME, start, task, ctx, Ok, objective)
     }
 }
+
+fine_tuning_fields!(L2Sp);

@@ -9,8 +9,7 @@ use tl_core::Result;
 use tl_core::data::{Inputs, LabelledSet};
 use tl_core::model::{Classifier, Encoder, Sequential, SequentialConfig};
 use tl_core::report::EpochRecord;
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::{TrainConfig, encode_all};
 
@@ -61,12 +60,7 @@ impl<E: Encoder + 'static> Strategy<E> for LinearProbe {
 
     /// Trains a head on the encoder's features of the task's labelled target set; returns the
     /// frozen encoder with that head, and its report on the target test set.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let encoder = start.encoder;
         let (train, test) = target_sets(task, NAME)?;
         ctx.begin();

@@ -5,14 +5,13 @@
 //! Burn adapts rank-2 weights (linear layers, embeddings); convolution kernels have no
 //! adapter and stay frozen.
 
-use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
+use crate::common::{NEEDS, check_common, fine_tune, fine_tuning_fields};
 use burn::config::Config;
 use burn::module::{Lora, Module, ModuleVisitor, ParamGroup};
 use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::TrainConfig;
+use tl_core::train::{CrossEntropy, TrainConfig};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -82,31 +81,24 @@ impl<E: Encoder + 'static> Strategy<E> for LoraFineTune {
 
     /// Attaches adapters to the encoder, trains them and a new head on the task's labelled
     /// target set. The returned model still carries the adapters; [`merge`] folds them in.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let Start { model, train, test } =
-            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
-        let head_group = model.head_group();
-        let model = model
-            .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))
-            .unfreeze_group(head_group);
-        if count_adapters(&model) == 0 {
-            return Err(CoreError::InvalidConfig {
-                field: "targets",
-                reason: format!(
-                    "{:?} match no weight matrix of the encoder, so LoRA would train only the head",
-                    self.targets
-                ),
-            });
-        }
-        let device = ctx.device().clone();
-        let out = trainer(ctx, &self.train, &model, self.head_lr_factor)
-            .fit(model, train, None, &device)?;
-        finish(ctx, NAME, self, out, test)
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let adapt = |model: Classifier<E>| {
+            let head_group = model.head_group();
+            let model = model
+                .apply_lora(Lora::new(self.rank, self.alpha).set_param_group(self.target_group()?))
+                .unfreeze_group(head_group);
+            if count_adapters(&model) == 0 {
+                return Err(CoreError::InvalidConfig {
+                    field: "targets",
+                    reason: format!(
+                        "{:?} match no weight matrix of the encoder, so LoRA would train only the head",
+                        self.targets
+                    ),
+                });
+            }
+            Ok(model)
+        };
+        fine_tune(self, NAME, start, task, ctx, adapt, CrossEntropy::new)
     }
 }
 
@@ -128,3 +120,5 @@ pub fn count_adapters<M: Module>(model: &M) -> usize {
 pub fn merge<M: Module>(model: M) -> M {
     model.materialize()
 }
+
+fine_tuning_fields!(LoraFineTune);

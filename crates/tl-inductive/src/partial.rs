@@ -2,14 +2,13 @@
 //! the rest trains with a new head. For [`Sequential`] encoders, [`replace_top`] also drops
 //! the last (task-specific) layers and adds new ones before training.
 
-use crate::common::{NEEDS, Start, begin, check_common, finish, trainer};
+use crate::common::{NEEDS, check_common, fine_tune, fine_tuning_fields};
 use burn::config::Config;
 use burn::tensor::Device;
 use tl_core::model::{Classifier, Encoder, LayerConfig, Sequential};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::TrainConfig;
+use tl_core::train::{CrossEntropy, TrainConfig};
 use tl_core::{CoreError, Result};
 
 /// Name in reports.
@@ -42,12 +41,7 @@ impl<E: Encoder + 'static> Strategy<E> for PartialFineTune {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Freezes the first `freeze_first` blocks and fine-tunes the rest with a new head.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let blocks = start.encoder.blocks().len();
         if self.freeze_first > blocks {
             return Err(CoreError::InvalidConfig {
@@ -58,13 +52,8 @@ impl<E: Encoder + 'static> Strategy<E> for PartialFineTune {
                 ),
             });
         }
-        let Start { model, train, test } =
-            begin(NAME, start.encoder, task, &self.head_hidden, ctx)?;
-        let model = model.freeze_first_blocks(self.freeze_first)?;
-        let device = ctx.device().clone();
-        let out = trainer(ctx, &self.train, &model, self.head_lr_factor)
-            .fit(model, train, None, &device)?;
-        finish(ctx, NAME, self, out, test)
+        let freeze = |model: Classifier<E>| model.freeze_first_blocks(self.freeze_first);
+        fine_tune(self, NAME, start, task, ctx, freeze, CrossEntropy::new)
     }
 }
 
@@ -78,3 +67,5 @@ pub fn replace_top(
 ) -> Result<Sequential> {
     encoder.drop_last(drop_last)?.push_layers(add, device)
 }
+
+fine_tuning_fields!(PartialFineTune);

@@ -8,8 +8,7 @@ use burn::tensor::Device;
 use tl_core::data::BatchPlan;
 use tl_core::domain::{AdaptationRun, Adapted};
 use tl_core::model::{Classifier, Layer, Sequential};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TaskPart;
 use tl_core::task::TransferTask;
 use tl_core::{CoreError, Result};
@@ -88,7 +87,9 @@ impl AdaBn {
             let prefix = encoder.clone().drop_last(encoder.len() - j)?;
             let act = tl_core::train::encode_inputs(&prefix, &inputs, device, self.batch_size)?;
             let Layer::BatchNorm(bn) = &encoder.layers()[j] else {
-                unreachable!("a batch-norm layer was inserted at {j}")
+                return Err(CoreError::Model(format!(
+                    "layer {j} is not the batch norm put in"
+                )));
             };
             let channels = bn.gamma.val().dims()[0];
             let width = act.len() / n;
@@ -110,7 +111,9 @@ impl AdaBn {
                 .map(|(q, m)| ((q / count) - (*m as f64).powi(2)).max(0.0) as f32)
                 .collect();
             let Layer::BatchNorm(bn) = &mut encoder.layers_mut()[j] else {
-                unreachable!()
+                return Err(CoreError::Model(format!(
+                    "layer {j} is not the batch norm put in"
+                )));
             };
             let t = |v: &[f32]| {
                 burn::tensor::Tensor::<1>::from_data(
@@ -185,8 +188,8 @@ impl Strategy<Sequential> for AdaBn {
         &self,
         start: Pretrained<Sequential>,
         task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<Sequential>, FitReport)> {
+        ctx: &mut RunContext,
+    ) -> Fitted<Sequential> {
         let device = ctx.device().clone();
         let model = start.into_classifier(task.num_classes, &device)?;
         let has_bn = model
@@ -209,7 +212,8 @@ impl Strategy<Sequential> for AdaBn {
                 self.insert_identity_batch_norm(model.encoder, &after, &source, &device)?;
             Classifier::new(encoder, model.head)?
         };
-        let (sets, run) = AdaptationRun::begin(NAME, &model, task, 0.1, ctx)?;
+        let (model, sets, run) =
+            AdaptationRun::begin(NAME, Pretrained::classifier(model), task, 0.1, ctx)?;
         let encoder = self.restandardize(model.encoder.clone(), sets.target, &device)?;
         let adapted = Classifier::new(encoder, model.head.clone())?;
         // The adapted model is for the target; on the source the original statistics hold.

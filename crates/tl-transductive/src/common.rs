@@ -4,14 +4,12 @@
 use burn::tensor::Tensor;
 use serde::Serialize;
 use tl_core::Result;
-use tl_core::domain::{AdaptationRun, Adapted, Monitored, TargetMonitor};
+use tl_core::domain::{AdaptationRun, Adapted, Monitored};
 use tl_core::model::{Classifier, Encoder};
 use tl_core::report::FitReport;
 use tl_core::strategy::{Pretrained, RunContext};
 use tl_core::task::TransferTask;
-use tl_core::train::{
-    CrossEntropy, DomainBatch, DomainBatches, Objective, Step, TrainConfig, scalar,
-};
+use tl_core::train::{CrossEntropy, DomainBatch, Objective, Step, TrainConfig, scalar};
 
 pub(crate) use tl_core::domain::{NEEDS, check_adaptation_config as check_common};
 
@@ -64,6 +62,20 @@ impl<E: Encoder + 'static> Objective<Classifier<E>, DomainBatch> for Alignment<'
     }
 }
 
+/// The [`Common`] settings of a config with `train`, `source_valid_fraction` and
+/// `monitor_target` fields, under `name`.
+macro_rules! common {
+    ($config:expr, $name:expr) => {
+        $crate::common::Common {
+            name: $name,
+            train: &$config.train,
+            source_valid_fraction: $config.source_valid_fraction,
+            monitor_target: $config.monitor_target,
+        }
+    };
+}
+pub(crate) use common;
+
 /// The settings every alignment method has.
 pub(crate) struct Common<'a> {
     pub(crate) name: &'a str,
@@ -83,25 +95,14 @@ pub(crate) fn align<E: Encoder + 'static>(
     ctx: &mut RunContext<'_>,
     transfer: Option<(TransferLoss<'_>, f64)>,
 ) -> Result<(Classifier<E>, FitReport)> {
-    let model = start.into_classifier(task.num_classes, ctx.device())?;
-    let (sets, run) =
-        AdaptationRun::begin(common.name, &model, task, common.source_valid_fraction, ctx)?;
+    let (model, sets, run) =
+        AdaptationRun::begin(common.name, start, task, common.source_valid_fraction, ctx)?;
     let train = ctx.train_config(common.train);
     let device = ctx.device().clone();
-    let mut batches = DomainBatches::new(
-        &sets.source_train,
-        sets.target,
-        train.batch_size,
-        train.seed,
-    );
-    let objective = Monitored {
-        inner: Alignment::new(
-            transfer.map(|t| t.0),
-            transfer.map_or(0.0, |t| t.1),
-            &device,
-        ),
-        monitor: TargetMonitor::new(common.monitor_target, &sets, ctx),
-    };
+    let mut batches = sets.batches(&train);
+    let (loss, weight) = (transfer.map(|t| t.0), transfer.map_or(0.0, |t| t.1));
+    let alignment = Alignment::new(loss, weight, &device);
+    let objective = Monitored::new(alignment, common.monitor_target, &sets, ctx);
     let out = ctx.trainer(train).train(
         model,
         &mut batches,
@@ -109,11 +110,7 @@ pub(crate) fn align<E: Encoder + 'static>(
         Some(&sets.source_valid),
         &device,
     )?;
-    let adapted = Adapted {
-        source: &out.model,
-        adapted: &out.model,
-        history: out.history,
-    };
+    let adapted = Adapted::same(&out.model, out.history);
     let report = run.report(common.name, config, adapted, &sets, ctx)?;
     Ok((out.model, report))
 }

@@ -1,12 +1,11 @@
 //! Deep CORAL (Sun and Saenko 2016): align the second-order statistics (covariances) of the
 //! source and target features while learning the source task.
 
-use crate::common::{Common, NEEDS, align, check_common};
+use crate::common::{NEEDS, align, check_common, common};
 use crate::loss::coral;
 use burn::config::Config;
-use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::model::Encoder;
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -54,19 +53,16 @@ impl DeepCoral {
 impl<E: Encoder + 'static> Strategy<E> for DeepCoral {
     tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
 
-    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the task's target.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let common = Common {
-            name: NAME,
-            train: &self.train,
-            source_valid_fraction: self.source_valid_fraction,
-            monitor_target: self.monitor_target,
-        };
-        align(common, self, start, task, ctx, Some((&coral, self.weight)))
+    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the
+    /// task's target.
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        align(
+            common!(self, NAME),
+            self,
+            start,
+            task,
+            ctx,
+            Some((&coral, self.weight)),
+        )
     }
 }

@@ -1,12 +1,11 @@
 //! Maximum mean discrepancy with a multi-kernel Gaussian (DAN, Long et al. 2015): pull the
 //! source and target feature distributions together in a kernel space.
 
-use crate::common::{Common, NEEDS, align, check_common};
+use crate::common::{NEEDS, TransferLoss, align, check_common, common};
 use burn::config::Config;
 use burn::tensor::Tensor;
-use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::model::Encoder;
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 use tl_core::{CoreError, Result};
@@ -58,28 +57,12 @@ impl Mmd {
 impl<E: Encoder + 'static> Strategy<E> for Mmd {
     tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
 
-    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the task's target.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
+    /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the
+    /// task's target.
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let bandwidths = self.bandwidths.clone();
         let transfer = move |s: Tensor<2>, t: Tensor<2>| crate::loss::mmd(s, t, &bandwidths);
-        let common = Common {
-            name: NAME,
-            train: &self.train,
-            source_valid_fraction: self.source_valid_fraction,
-            monitor_target: self.monitor_target,
-        };
-        align(
-            common,
-            self,
-            start,
-            task,
-            ctx,
-            Some((&transfer, self.weight)),
-        )
+        let transfer = Some((&transfer as TransferLoss<'_>, self.weight));
+        align(common!(self, NAME), self, start, task, ctx, transfer)
     }
 }

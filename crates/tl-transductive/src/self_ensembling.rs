@@ -17,12 +17,9 @@ use std::collections::BTreeMap;
 use tl_core::data::LabelledSet;
 use tl_core::domain::{AdaptationRun, Adapted};
 use tl_core::model::{Classifier, Encoder, ema_update, independent_copy};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{
-    CrossEntropy, DomainBatch, DomainBatches, Objective, Step, TrainConfig, evaluate, scalar,
-};
+use tl_core::train::{CrossEntropy, DomainBatch, Objective, Step, TrainConfig, evaluate, scalar};
 use tl_core::{CoreError, Result};
 use tl_data::transform::{Chw, RandomAffine, standard_normal};
 
@@ -204,15 +201,9 @@ impl<E: Encoder + 'static> Strategy<E> for SelfEnsembling {
 
     /// Adapts the classifier (a source-trained one, or a fresh head on the encoder) to the
     /// task's target; returns the teacher.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let model = start.into_classifier(task.num_classes, ctx.device())?;
-        let (sets, run) =
-            AdaptationRun::begin(NAME, &model, task, self.source_valid_fraction, ctx)?;
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let (model, sets, run) =
+            AdaptationRun::begin(NAME, start, task, self.source_valid_fraction, ctx)?;
         let train = ctx.train_config(&self.train);
         let device = ctx.device().clone();
         let mut objective = MeanTeacher::new(
@@ -223,21 +214,12 @@ impl<E: Encoder + 'static> Strategy<E> for SelfEnsembling {
             ctx,
             self.monitor_target.then_some(sets.target_test),
         );
-        let mut batches = DomainBatches::new(
-            &sets.source_train,
-            sets.target,
-            train.batch_size,
-            train.seed,
-        );
+        let mut batches = sets.batches(&train);
         let out = ctx
             .trainer(train)
             .train(model, &mut batches, &mut objective, None, &device)?;
         let adapted = objective.into_teacher(out.model)?;
-        let out = Adapted {
-            source: &adapted,
-            adapted: &adapted,
-            history: out.history,
-        };
+        let out = Adapted::same(&adapted, out.history);
         let report = run.report(NAME, self, out, &sets, ctx)?;
         Ok((adapted, report))
     }

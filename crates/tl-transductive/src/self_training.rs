@@ -9,8 +9,7 @@ use burn::tensor::activation::softmax;
 use tl_core::data::{Batch, Inputs, LabelledSet};
 use tl_core::domain::{AdaptationRun, Adapted, TargetMonitor};
 use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::{
     ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig, map_input_batches,
@@ -163,15 +162,9 @@ impl<E: Encoder + 'static> Strategy<E> for SelfTraining {
     tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
 
     /// Adapts the classifier (usually trained on the source already) to the task's target.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let model = start.into_classifier(task.num_classes, ctx.device())?;
-        let (sets, run) =
-            AdaptationRun::begin(NAME, &model, task, self.source_valid_fraction, ctx)?;
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let (model, sets, run) =
+            AdaptationRun::begin(NAME, start, task, self.source_valid_fraction, ctx)?;
         let device = ctx.device().clone();
         let classes = model.num_classes();
         let mut model = model;
@@ -238,11 +231,7 @@ impl<E: Encoder + 'static> Strategy<E> for SelfTraining {
             }
             history.extend(records);
         }
-        let out = Adapted {
-            source: &model,
-            adapted: &model,
-            history,
-        };
+        let out = Adapted::same(&model, history);
         let report = run.report(NAME, self, out, &sets, ctx)?;
         Ok((model, report))
     }

@@ -1,12 +1,11 @@
 //! The baseline every method must beat: training on the source labels alone, with the same
 //! loop, steps and held-out source as the adaptation methods.
 
-use crate::common::{Common, NEEDS, align, check_common};
+use crate::common::{NEEDS, align, check_common, common};
 use burn::config::Config;
 use tl_core::Result;
-use tl_core::model::{Classifier, Encoder};
-use tl_core::report::FitReport;
-use tl_core::strategy::{Family, Pretrained, RunContext, Strategy};
+use tl_core::model::Encoder;
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
 use tl_core::train::TrainConfig;
 
@@ -38,18 +37,7 @@ impl<E: Encoder + 'static> Strategy<E> for SourceOnly {
     tl_core::strategy_basics!(NAME, Family::Transductive, NEEDS);
 
     /// Trains the classifier on the source labels alone, with the same loop and steps as the adaptation methods.
-    fn run(
-        &self,
-        start: Pretrained<E>,
-        task: &TransferTask,
-        ctx: &mut RunContext<'_>,
-    ) -> Result<(Classifier<E>, FitReport)> {
-        let common = Common {
-            name: NAME,
-            train: &self.train,
-            source_valid_fraction: self.source_valid_fraction,
-            monitor_target: self.monitor_target,
-        };
-        align(common, self, start, task, ctx, None)
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        align(common!(self, NAME), self, start, task, ctx, None)
     }
 }
