@@ -23,9 +23,7 @@
 //! `--text-large-seeds` seeds (1 by default); `--seed-from` starts the text seeds later, to add
 //! seeds to an earlier run.
 
-mod common;
-
-use common::arg;
+use clap::{Parser, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tl::prelude::*;
@@ -37,6 +35,48 @@ use tl::tl_inductive::*;
 use tl::tl_text::{Bert, EmbeddingCache, LoadOptions, SentenceEncoder};
 
 type Error = Box<dyn std::error::Error>;
+
+/// Inductive transfer on real data with real pretrained models (needs TL_DATA_DIR and
+/// TL_MODEL_DIR): the MNIST CNN to 20 Omniglot characters, and all-MiniLM-L6-v2 to Amazon
+/// books sentiment.
+#[derive(Parser)]
+struct Args {
+    /// Which part to run.
+    #[arg(long, value_enum, default_value_t = Part::All)]
+    part: Part,
+    /// Seeds of the vision part.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// The text part runs seeds `--seed-from` up to (not including) this.
+    #[arg(long, default_value_t = 3)]
+    text_seeds: u64,
+    /// First seed of the text part (to add seeds to an earlier run).
+    #[arg(long, default_value_t = 0)]
+    seed_from: u64,
+    /// Numbers of labelled training reviews of the text part, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100,1600")]
+    text_labels: Vec<usize>,
+    /// Seeds of the costly text rows (fine-tuning MiniLM on 1,600 reviews).
+    #[arg(long, default_value_t = 1)]
+    text_large_seeds: u64,
+    /// Backend: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Also write every run's report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The parts of the example.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Part {
+    /// The MNIST CNN to Omniglot.
+    Vision,
+    /// all-MiniLM-L6-v2 to Amazon books sentiment.
+    Text,
+    /// Both.
+    All,
+}
 
 fn log(started: &Instant, what: &str, report: &FitReport) {
     eprintln!(
@@ -406,6 +446,7 @@ fn text(
 }
 
 fn main() -> Result<(), Error> {
+    let args = Args::parse();
     let (Some(data), Some(models)) = (
         tl::tl_core::paths::data_dir(),
         tl::tl_core::paths::model_dir(),
@@ -413,13 +454,11 @@ fn main() -> Result<(), Error> {
         eprintln!("set TL_DATA_DIR and TL_MODEL_DIR (see the README)");
         std::process::exit(2);
     };
-    let part = arg("--part").unwrap_or_else(|| "all".into());
-    let seeds: u64 = arg("--seeds").map_or(Ok(3), |s| s.parse())?;
-    let text_seeds: u64 = arg("--text-seeds").map_or(Ok(3), |s| s.parse())?;
-    let dev = device(&arg("--device").unwrap_or_else(|| "flex".into()))?;
+    let seeds = args.seeds;
+    let dev = device(&args.device)?;
     let started = Instant::now();
     let mut json = serde_json::Map::new();
-    if part == "vision" || part == "all" {
+    if matches!(args.part, Part::Vision | Part::All) {
         let (comparison, search) = vision(&data, &models, seeds, &dev, &started)?;
         println!(
             "\nMNIST CNN -> Omniglot, 20 characters, {seeds} seeds\n\n{}",
@@ -431,15 +470,11 @@ fn main() -> Result<(), Error> {
         );
         json.insert("vision_search".into(), search);
     }
-    if part == "text" || part == "all" {
+    if matches!(args.part, Part::Text | Part::All) {
         let plan = TextPlan {
-            seeds: arg("--seed-from").map_or(Ok(0), |s| s.parse())?..text_seeds,
-            labels: arg("--text-labels")
-                .unwrap_or_else(|| "100,1600".into())
-                .split(',')
-                .map(str::parse)
-                .collect::<Result<_, _>>()?,
-            large_seeds: arg("--text-large-seeds").map_or(Ok(1), |s| s.parse())?,
+            seeds: args.seed_from..args.text_seeds,
+            labels: args.text_labels,
+            large_seeds: args.text_large_seeds,
         };
         let comparison = text(&data, &models, &plan, &dev, &started)?;
         println!(
@@ -448,12 +483,9 @@ fn main() -> Result<(), Error> {
         );
         json.insert("text".into(), serde_json::from_str(&comparison.to_json()?)?);
     }
-    if let Some(path) = arg("--json") {
-        write_atomic(
-            path.as_ref(),
-            serde_json::to_string_pretty(&json)?.as_bytes(),
-        )?;
-        eprintln!("wrote {path}");
+    if let Some(path) = args.json {
+        write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

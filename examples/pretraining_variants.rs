@@ -24,6 +24,7 @@
 //!     [--seeds 10] [--device flex] [--json PATH]
 //! ```
 
+use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
 use tl::prelude::*;
@@ -38,61 +39,56 @@ use tl::tl_inductive::*;
 mod common;
 use common::digits::{FEATURES, encoder_config, pretrain_config, target_config};
 
+/// Does a richer source task make fine-tuning beat training from scratch? Digits 0-4 -> 5-9,
+/// 10 labels per class, each pretraining variant set against scratch seed by seed.
+#[derive(Parser)]
 struct Args {
-    pretraining: String,
+    /// The source task the encoder is pretrained on.
+    #[arg(long, value_enum, default_value_t = Pretraining::Supervised)]
+    pretraining: Pretraining,
+    /// Pretraining epochs.
+    #[arg(long, default_value_t = 15)]
     pretrain_epochs: usize,
+    /// Every layer of the encoder this many times as wide.
+    #[arg(long, default_value_t = 1)]
     width: usize,
+    /// Learning rate of the rows that start pretrained.
+    #[arg(long, default_value_t = 3e-3)]
     fine_tune_lr: f64,
+    /// Add three rows that train the target with rotation labels.
+    #[arg(long)]
     target_rotation_labels: bool,
+    /// Number of seeds.
+    #[arg(long, default_value_t = 10)]
     seeds: u64,
+    /// Backend: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
     device: String,
+    /// Also write every run's report as JSON to this file.
+    #[arg(long)]
     json: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        pretraining: "supervised".into(),
-        pretrain_epochs: 15,
-        width: 1,
-        fine_tune_lr: 3e-3,
-        target_rotation_labels: false,
-        seeds: 10,
-        device: "flex".into(),
-        json: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--pretraining" => args.pretraining = value()?,
-            "--pretrain-epochs" => {
-                args.pretrain_epochs = value()?.parse().map_err(|e| format!("{flag}: {e}"))?
-            }
-            "--width" => args.width = value()?.parse().map_err(|e| format!("{flag}: {e}"))?,
-            "--fine-tune-lr" => {
-                args.fine_tune_lr = value()?.parse().map_err(|e| format!("{flag}: {e}"))?
-            }
-            "--target-rotation-labels" => args.target_rotation_labels = true,
-            "--seeds" => args.seeds = value()?.parse().map_err(|e| format!("{flag}: {e}"))?,
-            "--device" => args.device = value()?,
-            "--json" => args.json = Some(value()?.into()),
-            "-h" | "--help" => {
-                println!(
-                    "usage: pretraining_variants [--pretraining supervised|rotation-labels|rotation-flip-labels] [--pretrain-epochs E] [--width K] [--fine-tune-lr LR] [--target-rotation-labels] [--seeds N] [--device NAME] [--json PATH]"
-                );
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
+/// The pretraining variants.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Pretraining {
+    /// `compare`'s source task, the 5 classes.
+    Supervised,
+    /// Every source image in 4 quarter turns, labelled class x orientation (20 classes).
+    RotationLabels,
+    /// The same with mirrored copies (40 classes).
+    RotationFlipLabels,
+}
+
+impl std::fmt::Display for Pretraining {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
     }
-    if !["supervised", "rotation-labels", "rotation-flip-labels"]
-        .contains(&args.pretraining.as_str())
-    {
-        return Err(format!(
-            "--pretraining: `{}` is not supervised, rotation-labels or rotation-flip-labels",
-            args.pretraining
-        ));
-    }
+}
+
+/// The checks clap cannot express: counts of at least 1 and a positive rate.
+fn check_args(args: &Args) -> Result<(), String> {
     if args.seeds == 0 || args.pretrain_epochs == 0 || args.width == 0 {
         return Err("--seeds, --pretrain-epochs and --width must be at least 1".into());
     }
@@ -102,7 +98,7 @@ fn parse_args() -> Result<Args, String> {
             args.fine_tune_lr
         ));
     }
-    Ok(args)
+    Ok(())
 }
 
 /// The conv blocks kept, the fully connected layer re-initialised.
@@ -185,7 +181,8 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
+    check_args(&args)?;
     let dev = device(&args.device)?;
     let (source_all, target_all) = common::digits::source_and_target()?;
     let mut rows = vec![
@@ -205,10 +202,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for seed in 0..args.seeds {
         let (source_train, source_valid) = stratified_split(&source_all, 0.8, seed)?;
         let (target_train, target_test) = k_per_class(&target_all, 10, seed)?;
-        let (pre_train, pre_valid) = match args.pretraining.as_str() {
-            "supervised" => (source_train, source_valid),
+        let (pre_train, pre_valid) = match args.pretraining {
+            Pretraining::Supervised => (source_train, source_valid),
             kind => {
-                let flips = kind == "rotation-flip-labels";
+                let flips = kind == Pretraining::RotationFlipLabels;
                 (
                     orientation_labels(&source_train, flips)?,
                     orientation_labels(&source_valid, flips)?,

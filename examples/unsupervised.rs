@@ -22,10 +22,8 @@
 //!     [--objectives denoising-ae,masked-ae,simclr] [--no-reference]
 //! ```
 
-mod common;
-
-use common::{arg, num};
-use std::path::Path;
+use clap::{Parser, ValueEnum};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
@@ -51,8 +49,76 @@ fn cnn(side: usize) -> SequentialConfig {
         .relu()
 }
 
+/// Unsupervised transfer on real data (needs TL_DATA_DIR; TL_MODEL_DIR adds the supervised
+/// reference row): MNIST + USPS -> USPS with few labels, and Omniglot 5-way 5-shot episodes.
+#[derive(Parser)]
+struct Args {
+    /// Which part to run.
+    #[arg(long, value_enum, default_value_t = Part::All)]
+    part: Part,
+    /// Number of seeds.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Pretraining epochs of the USPS part.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Pretraining epochs of the Omniglot part.
+    #[arg(long, default_value_t = 30)]
+    omniglot_epochs: usize,
+    /// MNIST training images in the unlabelled pretraining set.
+    #[arg(long, default_value_t = 60_000)]
+    mnist: usize,
+    /// Omniglot episodes per seed.
+    #[arg(long, default_value_t = 50)]
+    episodes: usize,
+    /// The objectives to pretrain with, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "denoising-ae,masked-ae,simclr"
+    )]
+    objectives: Vec<Objective>,
+    /// Leave out the supervised reference row even when TL_MODEL_DIR is set.
+    #[arg(long)]
+    no_reference: bool,
+    /// Backend: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The parts of the example.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Part {
+    /// MNIST + USPS -> USPS.
+    Usps,
+    /// Omniglot small1 -> small2 episodes.
+    Omniglot,
+    /// Both.
+    All,
+}
+
 /// The objectives, by report name.
-const OBJECTIVES: [&str; 3] = ["denoising-ae", "masked-ae", "simclr"];
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Objective {
+    /// Denoising autoencoder.
+    DenoisingAe,
+    /// Masked autoencoder.
+    MaskedAe,
+    /// SimCLR.
+    Simclr,
+}
+
+impl Objective {
+    /// The report name, as on the command line.
+    fn name(self) -> String {
+        let value = self.to_possible_value().expect("no variant is skipped");
+        value.get_name().to_string()
+    }
+}
 
 /// Pretrains a fresh CNN (initialised with `seed`) by `objective`, printing each epoch.
 fn pretrain(
@@ -396,45 +462,36 @@ fn omniglot_part(
 }
 
 fn main() -> Result<(), Error> {
+    let args = Args::parse();
     let Some(data) = tl::tl_core::paths::data_dir() else {
         eprintln!("set TL_DATA_DIR (and TL_MODEL_DIR for the reference row); see the README");
         std::process::exit(2);
     };
-    let models = tl::tl_core::paths::model_dir()
-        .filter(|_| !std::env::args().any(|a| a == "--no-reference"));
-    let part = arg("--part").unwrap_or_else(|| "all".into());
-    let dev = device(&arg("--device").unwrap_or_else(|| "flex".into()))?;
+    let models = tl::tl_core::paths::model_dir().filter(|_| !args.no_reference);
+    let dev = device(&args.device)?;
     let started = Instant::now();
     let mut plan = Plan {
-        objectives: arg("--objectives")
-            .map_or(OBJECTIVES.join(","), |s| s)
-            .split(',')
-            .map(str::to_string)
-            .collect(),
-        seeds: num("--seeds", 3)?,
-        epochs: num("--epochs", 10)?,
-        mnist: num("--mnist", 60_000)?,
+        objectives: args.objectives.iter().map(|o| o.name()).collect(),
+        seeds: args.seeds,
+        epochs: args.epochs,
+        mnist: args.mnist,
         shots: vec![1, 5, 10],
     };
     let mut json = serde_json::Map::new();
-    if part == "usps" || part == "all" {
+    if matches!(args.part, Part::Usps | Part::All) {
         let (text, value) = usps_part(&data, models.as_deref(), &plan, &dev, &started)?;
         println!("\n{text}");
         json.insert("usps".into(), value);
     }
-    if part == "omniglot" || part == "all" {
-        plan.epochs = num("--omniglot-epochs", 30)?;
-        let episodes = num("--episodes", 50)?;
-        let (text, value) = omniglot_part(&data, &plan, episodes, &dev, &started)?;
+    if matches!(args.part, Part::Omniglot | Part::All) {
+        plan.epochs = args.omniglot_epochs;
+        let (text, value) = omniglot_part(&data, &plan, args.episodes, &dev, &started)?;
         println!("\n{text}");
         json.insert("omniglot".into(), value);
     }
-    if let Some(path) = arg("--json") {
-        write_atomic(
-            path.as_ref(),
-            serde_json::to_string_pretty(&json)?.as_bytes(),
-        )?;
-        eprintln!("wrote {path}");
+    if let Some(path) = args.json {
+        write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -4,11 +4,15 @@
 use crate::checkpoint::write_atomic;
 use crate::error::{CoreError, Result};
 use image::{ImageFormat, Rgb, RgbImage};
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use std::io::Cursor;
 use std::path::Path;
 
-/// The first two principal components of `rows` (`n * dim` values): each row's coordinates,
-/// found by power iteration on the covariance (deflated for the second), deterministic.
+/// The first two principal components of `rows` (`n * dim` values): each row's coordinates
+/// on the two eigenvectors of the covariance with the largest eigenvalues (an exact symmetric
+/// eigen-decomposition, nalgebra's `SymmetricEigen`). Each eigenvector's sign is fixed so that
+/// its component of largest magnitude (the first, on a tie) is positive, so the picture does
+/// not flip between runs. With `dim == 1` the second coordinate is 0.
 pub fn pca_2d(rows: &[f32], dim: usize) -> Result<Vec<[f32; 2]>> {
     if dim == 0 || rows.is_empty() || !rows.len().is_multiple_of(dim) {
         return Err(CoreError::data(
@@ -17,54 +21,30 @@ pub fn pca_2d(rows: &[f32], dim: usize) -> Result<Vec<[f32; 2]>> {
         ));
     }
     let n = rows.len() / dim;
-    let mut mean = vec![0.0f64; dim];
-    for r in rows.chunks(dim) {
-        for (m, v) in mean.iter_mut().zip(r) {
-            *m += *v as f64 / n as f64;
-        }
-    }
-    let centred: Vec<Vec<f64>> = rows
-        .chunks(dim)
-        .map(|r| r.iter().zip(&mean).map(|(v, m)| *v as f64 - m).collect())
-        .collect();
-    // Covariance times a vector without forming it: X^T (X v) / n.
-    let cov_times = |v: &[f64]| -> Vec<f64> {
-        let mut out = vec![0.0; dim];
-        for r in &centred {
-            let p: f64 = r.iter().zip(v).map(|(a, b)| a * b).sum();
-            for (o, a) in out.iter_mut().zip(r) {
-                *o += p * a / n as f64;
-            }
-        }
-        out
+    let x = DMatrix::from_row_iterator(n, dim, rows.iter().map(|v| *v as f64));
+    let mean = x.row_mean();
+    let centred = DMatrix::from_fn(n, dim, |i, j| x[(i, j)] - mean[j]);
+    let covariance = centred.tr_mul(&centred) / n as f64;
+    let eigen = SymmetricEigen::new(covariance);
+    let mut order: Vec<usize> = (0..dim).collect();
+    order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+    let component = |k: usize| -> DVector<f64> {
+        let Some(&i) = order.get(k) else {
+            return DVector::zeros(dim);
+        };
+        let v = eigen.eigenvectors.column(i).into_owned();
+        let largest = v.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+        // The first component within rounding of the largest magnitude decides the sign.
+        let lead = v
+            .iter()
+            .find(|c| c.abs() >= largest * (1.0 - 1e-9))
+            .copied()
+            .unwrap_or(0.0);
+        if lead < 0.0 { -v } else { v }
     };
-    let normalise = |v: &mut Vec<f64>| {
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-30);
-        v.iter_mut().for_each(|x| *x /= norm);
-    };
-    let mut components: Vec<Vec<f64>> = Vec::new();
-    for k in 0..2 {
-        let mut v: Vec<f64> = (0..dim)
-            .map(|i| 1.0 + ((i * 7 + k * 3) % 11) as f64 / 11.0)
-            .collect();
-        normalise(&mut v);
-        for _ in 0..200 {
-            let mut w = cov_times(&v);
-            for c in &components {
-                let p: f64 = w.iter().zip(c).map(|(a, b)| a * b).sum();
-                w.iter_mut().zip(c).for_each(|(a, b)| *a -= p * b);
-            }
-            normalise(&mut w);
-            v = w;
-        }
-        components.push(v);
-    }
-    Ok(centred
-        .iter()
-        .map(|r| {
-            let p = |c: &[f64]| r.iter().zip(c).map(|(a, b)| a * b).sum::<f64>() as f32;
-            [p(&components[0]), p(&components[1])]
-        })
+    let projected = centred * DMatrix::from_columns(&[component(0), component(1)]);
+    Ok((0..n)
+        .map(|i| [projected[(i, 0)] as f32, projected[(i, 1)] as f32])
         .collect())
 }
 
@@ -165,6 +145,56 @@ pub fn write_scatter_png(path: &Path, panels: &[Vec<Point>], size: u32) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pca_recovers_a_known_covariance_with_fixed_signs() {
+        // Six points +-s_i v_i (plus an offset) have the covariance V diag(4, 1, 0.25) V^T
+        // when s_i^2 = 3 lambda_i; V is the plane rotated by 30 degrees, and z.
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let axes = [
+            ([c, s, 0.0], 4.0f64),
+            ([-s, c, 0.0], 1.0),
+            ([0.0, 0.0, 1.0], 0.25),
+        ];
+        let offset = [5.0, -3.0, 2.0];
+        let mut rows = Vec::new();
+        let mut expected = Vec::new();
+        for (k, (v, lambda)) in axes.iter().enumerate() {
+            let a = (3.0 * lambda).sqrt();
+            for sign in [1.0, -1.0] {
+                rows.extend((0..3).map(|j| (offset[j] + sign * a * v[j]) as f32));
+                // The first axis has its largest component (cos 30) positive, the second its
+                // largest (cos 30, on y) positive: both as given, so +v projects to +a.
+                expected.push(match k {
+                    0 => [sign * a, 0.0],
+                    1 => [0.0, sign * a],
+                    _ => [0.0, 0.0],
+                });
+            }
+        }
+        let p = pca_2d(&rows, 3).unwrap();
+        for (got, want) in p.iter().zip(&expected) {
+            for d in 0..2 {
+                assert!(
+                    (got[d] as f64 - want[d]).abs() < 1e-5,
+                    "{got:?} vs {want:?}"
+                );
+            }
+        }
+        // The same cloud mirrored: the signs are fixed by the data's axes, not the input order.
+        let mirrored: Vec<f32> = rows.chunks(3).rev().flatten().copied().collect();
+        let q = pca_2d(&mirrored, 3).unwrap();
+        for (got, want) in q.iter().rev().zip(&p) {
+            assert!((got[0] - want[0]).abs() + (got[1] - want[1]).abs() < 1e-5);
+        }
+        // One dimension: the second coordinate is 0.
+        let line = pca_2d(&[1.0, 2.0, 4.0], 1).unwrap();
+        assert!(line.iter().all(|q| q[1] == 0.0), "{line:?}");
+        assert!(
+            line[2][0] > 0.0 && (line[0][0] + 4.0 / 3.0).abs() < 1e-6,
+            "{line:?}"
+        );
+    }
 
     #[test]
     fn pca_finds_the_long_axis_and_the_png_is_written() {

@@ -230,26 +230,44 @@ impl Comparison {
         out
     }
 
-    /// One CSV line per run.
+    /// One CSV line per run, after a header line (the `csv` crate: a field is quoted only
+    /// when it holds a comma, a quote or a line break, and quotes inside are doubled).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from(
-            "strategy,seed,accuracy,macro_f1,trainable_params,total_params,wall_time_s,device\n",
-        );
+        let mut out = csv::Writer::from_writer(Vec::new());
+        let write = |out: &mut csv::Writer<Vec<u8>>, record: &[String]| {
+            out.write_record(record)
+                .expect("writing CSV to memory cannot fail");
+        };
+        let header = [
+            "strategy",
+            "seed",
+            "accuracy",
+            "macro_f1",
+            "trainable_params",
+            "total_params",
+            "wall_time_s",
+            "device",
+        ];
+        write(&mut out, &header.map(String::from));
         for r in &self.reports {
-            let _ = writeln!(
-                out,
-                "{},{},{:.6},{:.6},{},{},{:.4},{}",
-                csv_field(&r.strategy),
-                r.seed,
-                r.metrics.accuracy,
-                r.metrics.macro_f1,
-                r.params.trainable,
-                r.params.total,
-                r.wall_time_s,
-                csv_field(&r.device)
+            write(
+                &mut out,
+                &[
+                    r.strategy.clone(),
+                    r.seed.to_string(),
+                    format!("{:.6}", r.metrics.accuracy),
+                    format!("{:.6}", r.metrics.macro_f1),
+                    r.params.trainable.to_string(),
+                    r.params.total.to_string(),
+                    format!("{:.4}", r.wall_time_s),
+                    r.device.clone(),
+                ],
             );
         }
-        out
+        let bytes = out
+            .into_inner()
+            .expect("flushing CSV to memory cannot fail");
+        String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
     }
 
     /// Every report, as pretty JSON.
@@ -258,14 +276,6 @@ impl Comparison {
             path: "<comparison>".into(),
             reason: e.to_string(),
         })
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 
@@ -332,6 +342,12 @@ mod tests {
         let csv = c.to_csv();
         assert_eq!(csv.lines().count(), 4);
         assert!(csv.contains("\"Flex, \"\"cpu\"\"\""), "{csv}");
+        assert!(
+            csv.starts_with(
+                "strategy,seed,accuracy,macro_f1,trainable_params,total_params,wall_time_s,device\na,0,1.000000,"
+            ),
+            "{csv}"
+        );
         let back: Comparison = serde_json::from_str(&c.to_json().unwrap()).unwrap();
         assert_eq!(back, c);
     }

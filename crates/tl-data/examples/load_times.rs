@@ -5,15 +5,26 @@
 //! ```
 //! Prints a table (best and median of 5 runs) and, with `--json`, writes the figures.
 
+use clap::Parser;
+use std::path::PathBuf;
 use std::time::Instant;
 use tl_data::{idx, images, libsvm, text};
 
+/// How long the loaders take on the real data sets (needs TL_DATA_DIR): best and median of 5
+/// runs.
+#[derive(Parser)]
+struct Args {
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 fn main() {
+    let args = Args::parse();
     let Some(root) = tl_core::paths::data_dir() else {
         eprintln!("set TL_DATA_DIR to the data folder (e.g. ../shared/data)");
         std::process::exit(2);
     };
-    let json = std::env::args().skip_while(|a| a != "--json").nth(1);
     type Loader = Box<dyn Fn() -> Result<usize, tl_data::DataError>>;
     let r = root.clone();
     let cases: Vec<(&str, Loader)> = vec![
@@ -68,9 +79,9 @@ fn main() {
             "{{\"data_set\": \"{name}\", \"items\": {items}, \"best_ms\": {best:.3}, \"median_ms\": {median:.3}}}"
         ));
     }
-    if let Some(path) = json {
+    if let Some(path) = args.json {
         let body = format!("[\n  {}\n]\n", rows.join(",\n  "));
-        if let Err(e) = tl_core::checkpoint::write_atomic(path.as_ref(), body.as_bytes()) {
+        if let Err(e) = tl_core::checkpoint::write_atomic(&path, body.as_bytes()) {
             eprintln!("{e}");
             std::process::exit(1);
         }

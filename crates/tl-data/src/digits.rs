@@ -4,6 +4,7 @@
 //! 64 pixel counts in 0..=16 then the label on each line. Pixels are scaled to [0, 1].
 
 use crate::error::{DataError, Result};
+use crate::text::record_line;
 use std::io::Read;
 use tl_core::data::{Inputs, LabelledSet};
 
@@ -35,31 +36,34 @@ pub fn parse_digits_csv(text: &str, source_name: &str) -> Result<LabelledSet> {
         line: Some(line),
         reason,
     };
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let fields: Vec<&str> = line.trim().split(',').collect();
-        if fields.len() != 65 {
-            return Err(fail(i + 1, format!("{} fields, expected 65", fields.len())));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    for record in reader.records() {
+        let fields = record.map_err(|e| fail(record_line(text, e.position()), e.to_string()))?;
+        let line = record_line(text, fields.position());
+        if fields.len() == 1 && fields[0].is_empty() {
+            continue; // a line of blanks
         }
-        for f in &fields[..64] {
+        if fields.len() != 65 {
+            return Err(fail(line, format!("{} fields, expected 65", fields.len())));
+        }
+        for f in fields.iter().take(64) {
             let v: f32 = f
-                .trim()
                 .parse()
-                .map_err(|_| fail(i + 1, format!("pixel `{f}` is not a number")))?;
+                .map_err(|_| fail(line, format!("pixel `{f}` is not a number")))?;
             if !(0.0..=16.0).contains(&v) {
-                return Err(fail(i + 1, format!("pixel {v} outside 0..=16")));
+                return Err(fail(line, format!("pixel {v} outside 0..=16")));
             }
             values.push(v / 16.0);
         }
         let label: usize = fields[64]
-            .trim()
             .parse()
-            .map_err(|_| fail(i + 1, format!("label `{}` is not a digit", fields[64])))?;
+            .map_err(|_| fail(line, format!("label `{}` is not a digit", &fields[64])))?;
         if label > 9 {
-            return Err(fail(i + 1, format!("label {label} outside 0..=9")));
+            return Err(fail(line, format!("label {label} outside 0..=9")));
         }
         labels.push(label);
     }
@@ -98,6 +102,24 @@ mod tests {
     }
 
     #[test]
+    fn embedded_digits_are_each_line_split_at_its_commas() {
+        // The csv reader against the plainest reading of the file: the same values and labels.
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(DIGITS_GZ)
+            .read_to_string(&mut text)
+            .unwrap();
+        let (mut values, mut labels) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            let fields: Vec<f32> = line.split(',').map(|f| f.parse().unwrap()).collect();
+            values.extend(fields[..64].iter().map(|v| v / 16.0));
+            labels.push(fields[64] as usize);
+        }
+        let d = digits().unwrap();
+        assert_eq!(d.labels, labels);
+        assert_eq!(d.inputs.values, values);
+    }
+
+    #[test]
     fn malformed_rows_name_the_line() {
         let ok = format!("{}0\n", "0,".repeat(64));
         assert!(parse_digits_csv(&ok, "t").is_ok());
@@ -115,5 +137,9 @@ mod tests {
                 .contains("line 1")
         );
         assert!(parse_digits_csv("", "t").is_err());
+        // Blank lines and spaces around a value are skipped, and the line count goes on.
+        let spaced = format!("\n   \n{}0 \n{}x\n", " 0,".repeat(64), "0,".repeat(64));
+        let err = parse_digits_csv(&spaced, "t").unwrap_err().to_string();
+        assert_eq!(err, "t, line 4: label `x` is not a digit");
     }
 }

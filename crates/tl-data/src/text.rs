@@ -137,80 +137,88 @@ pub fn amazon_domain(dir: &Path, domain: &str) -> Result<TextSet> {
     })
 }
 
-/// Splits CSV (or, with `delimiter = b'\t'`, TSV) text into records, RFC 4180 quoting:
-/// fields in double quotes may hold the delimiter, newlines and `""` for a quote.
+/// Splits CSV (or, with `delimiter = '\t'`, TSV) text into records with the `csv` crate,
+/// RFC 4180 quoting: fields in double quotes may hold the delimiter, newlines and `""` for a
+/// quote; empty lines are skipped. A quote inside an unquoted field and a quoted field that
+/// is never closed are errors naming their line. The delimiter must be one ASCII character.
 /// Returns each record with the 1-based line it starts on.
 pub fn parse_delimited(
     text: &str,
     delimiter: char,
     source_name: &str,
 ) -> Result<Vec<(usize, Vec<String>)>> {
+    let fail = |line: Option<u64>, reason: String| DataError::Parse {
+        source_name: source_name.to_string(),
+        line: line.map(|l| l as usize),
+        reason,
+    };
+    let delimiter = u8::try_from(delimiter)
+        .ok()
+        .filter(|d| d.is_ascii() && *d != b'"' && *d != b'\n' && *d != b'\r')
+        .ok_or_else(|| fail(None, format!("{delimiter:?} cannot be a delimiter")))?;
+    check_quotes(text, delimiter, source_name)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut records = Vec::new();
-    let mut field = String::new();
-    let mut record = Vec::new();
-    let mut in_quotes = false;
-    let mut line = 1;
-    let mut start_line = 1;
-    let mut chars = text.chars().peekable();
-    let mut field_started_quoted = false;
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
+    for record in reader.records() {
+        let record = record.map_err(|e| fail(e.position().map(|p| p.line()), e.to_string()))?;
+        let line = record_line(text, record.position());
+        records.push((line, record.iter().map(str::to_string).collect()));
+    }
+    Ok(records)
+}
+
+/// The 1-based line a record of the `csv` crate starts on. Its position is where the reader
+/// stood before the empty lines it skipped, so those are counted on.
+pub(crate) fn record_line(text: &str, position: Option<&csv::Position>) -> usize {
+    position.map_or(0, |p| {
+        let rest = text.as_bytes().get(p.byte() as usize..).unwrap_or_default();
+        let skipped = rest
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        p.line() as usize + skipped
+    })
+}
+
+/// The two quoting faults the `csv` crate reads without complaint (it keeps a stray quote as
+/// text, and an unclosed quoted field runs to the end of the file): both mean a broken file,
+/// so they are refused by line before it parses.
+fn check_quotes(text: &str, delimiter: u8, source_name: &str) -> Result<()> {
+    let fail = |line: usize, reason: &str| DataError::Parse {
+        source_name: source_name.to_string(),
+        line: Some(line),
+        reason: reason.into(),
+    };
+    let (mut line, mut opened_on) = (1, 1);
+    let (mut quoted, mut field_start) = (false, true);
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b == b'\n' {
+            line += 1;
+        }
+        if quoted {
+            if b == b'"' && bytes.next_if_eq(&b'"').is_none() {
+                quoted = false;
             }
             continue;
         }
-        match c {
-            '"' if field.is_empty() && !field_started_quoted => {
-                in_quotes = true;
-                field_started_quoted = true;
+        if b == b'"' {
+            if !field_start {
+                return Err(fail(line, "a quote inside an unquoted field"));
             }
-            '"' => {
-                return Err(DataError::Parse {
-                    source_name: source_name.to_string(),
-                    line: Some(line),
-                    reason: "a quote inside an unquoted field".into(),
-                });
-            }
-            c if c == delimiter => {
-                record.push(std::mem::take(&mut field));
-                field_started_quoted = false;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                field_started_quoted = false;
-                if !(record.len() == 1 && record[0].is_empty()) {
-                    records.push((start_line, std::mem::take(&mut record)));
-                }
-                record.clear();
-                line += 1;
-                start_line = line;
-            }
-            _ => field.push(c),
+            (quoted, opened_on) = (true, line);
         }
+        field_start = b == delimiter || b == b'\n' || b == b'\r';
     }
-    if in_quotes {
-        return Err(DataError::Parse {
-            source_name: source_name.to_string(),
-            line: Some(start_line),
-            reason: "a quoted field is not closed".into(),
-        });
+    if quoted {
+        return Err(fail(opened_on, "a quoted field is not closed"));
     }
-    if !field.is_empty() || !record.is_empty() || field_started_quoted {
-        record.push(field);
-        records.push((start_line, record));
-    }
-    Ok(records)
+    Ok(())
 }
 
 /// Reads a CSV/TSV file with a header row, taking the texts from column `text_column` and
@@ -332,6 +340,10 @@ mod tests {
     fn bad_tables_name_the_line() {
         let cases = [
             ("text,label\na,b\nc\n", "line 3: 1 fields, the header has 2"),
+            (
+                "text,label\r\n\r\na,b\n\n\nc\n",
+                "line 6: 1 fields, the header has 2",
+            ),
             ("txt,label\na,b\n", "no column `text`"),
             (
                 "text,label\n\"a,b\n",
@@ -343,6 +355,14 @@ mod tests {
             ),
             ("", "empty file"),
             ("text,label\n", "no rows after the header"),
+            (
+                "text,label\n\"a\nb\",c\nd,\"e\"f\"\n",
+                "line 4: a quote inside an unquoted field",
+            ),
+            (
+                "text,label\n\"a\",b\nc,\"d\ne\n",
+                "line 3: a quoted field is not closed",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse_text_table(text, ',', "t", "text", "label")

@@ -6,6 +6,7 @@
 use crate::error::{DataError, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use tl_core::data::{Inputs, LabelledSet};
 
@@ -312,11 +313,9 @@ pub fn warp_affine(x: &[f32], s: Chw, m: [f32; 4], shift: [f32; 2], fill: f32) -
     out
 }
 
-/// A standard normal sample (Box-Muller).
+/// A standard normal sample (`rand_distr::StandardNormal`, the ziggurat method).
 pub fn standard_normal(rng: &mut StdRng) -> f32 {
-    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-    let u2: f32 = rng.random_range(0.0..1.0);
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    rng.sample(StandardNormal)
 }
 
 /// Seeded random affine augmentation, as in self-ensembling for domain adaptation (French et

@@ -13,6 +13,8 @@
 //! 5 labels each, the other 15 images of each for test).
 
 use burn::tensor::Device;
+use clap::Parser;
+use std::path::PathBuf;
 use std::time::Instant;
 use tl_core::prelude::*;
 use tl_data::shift::Shift;
@@ -79,13 +81,22 @@ fn score<E: Encoder + 'static>(
     })
 }
 
+/// Rank candidate pretrained encoders for a target before fine-tuning, and check the ranking
+/// against fine-tuned accuracy (needs TL_DATA_DIR and TL_MODEL_DIR).
+#[derive(Parser)]
+struct Args {
+    /// Also write the scores and accuracies as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     let (Some(data), Some(models)) = (tl_core::paths::data_dir(), tl_core::paths::model_dir())
     else {
         eprintln!("set TL_DATA_DIR and TL_MODEL_DIR");
         std::process::exit(2);
     };
-    let json = std::env::args().skip_while(|a| a != "--json").nth(1);
     let dev = device("flex")?;
     let start = Instant::now();
     let (mnist, _) = tl_data::idx::mnist(&data.join("mnist"))?;
@@ -187,8 +198,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
     eprintln!("[{:.0} s] done", start.elapsed().as_secs_f64());
-    if let Some(path) = json {
-        tl_core::checkpoint::write_json(path.as_ref(), &out_json)?;
+    if let Some(path) = args.json {
+        tl_core::checkpoint::write_json(&path, &out_json)?;
     }
     Ok(())
 }

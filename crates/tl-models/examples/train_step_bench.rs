@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use clap::Parser;
 use std::time::Instant;
 use tl_core::prelude::*;
 use tl_models::arch::mnist_cnn;
@@ -95,7 +96,17 @@ fn op_times(ad: &burn::tensor::Device) -> Vec<(&'static str, f64, f64)> {
         .collect()
 }
 
+/// One training step of the MNIST CNN (batch 128, Adam) on the flex backend, against PyTorch
+/// on the same machine when python3 can import torch.
+#[derive(Parser)]
+struct Args {
+    /// Also time each layer's forward and backward, one by one on both sides.
+    #[arg(long)]
+    ops: bool,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     let dev = device("flex")?;
     let ad = dev.clone().autodiff();
     dev.seed(0);
@@ -145,7 +156,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let burn_inf = median(inf);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/train_step_bench.py");
-    let ops = std::env::args().any(|a| a == "--ops");
+    let ops = args.ops;
     let torch = std::process::Command::new("python3")
         .arg(script)
         .arg("2")

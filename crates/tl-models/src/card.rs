@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tl_core::checkpoint::write_json;
 use tl_core::model::SequentialConfig;
+use walkdir::WalkDir;
 
 /// File name of a card inside a model folder.
 pub const CARD_FILE: &str = "card.json";
@@ -100,22 +101,20 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// Reads every `card.json` under `root` (recursively). A card that does not parse is an
-    /// error naming it.
+    /// Reads every `card.json` under `root` (recursively, following symbolic links). A card
+    /// that does not parse is an error naming it; folders that cannot be read, broken links
+    /// and links back to a folder above them (a cycle) are skipped.
     pub fn scan(root: &Path) -> Result<Self> {
         let mut entries = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let Ok(read) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in read.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.file_name().is_some_and(|n| n == CARD_FILE) {
-                    entries.push((ModelCard::load(&path)?, dir.clone()));
-                }
+        let walk = WalkDir::new(root)
+            .min_depth(1)
+            .follow_links(true)
+            .sort_by_file_name();
+        // walkdir yields a cycle as an error entry instead of walking it again.
+        for entry in walk.into_iter().filter_map(|e| e.ok()) {
+            if !entry.file_type().is_dir() && entry.file_name() == CARD_FILE {
+                let dir = entry.path().parent().unwrap_or(root).to_path_buf();
+                entries.push((ModelCard::load(entry.path())?, dir));
             }
         }
         entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));

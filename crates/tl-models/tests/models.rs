@@ -221,6 +221,59 @@ fn pretrain_saves_a_card_the_catalogue_finds() {
     assert!(err.contains("the encoder takes [1, 8, 8]"), "{err}");
 }
 
+/// A card with nothing but its name to tell it apart.
+fn card(name: &str) -> ModelCard {
+    ModelCard {
+        name: name.into(),
+        architecture: "mlp".into(),
+        encoder: None,
+        head: None,
+        task: "digit classification".into(),
+        label_names: (0..10).map(|d| d.to_string()).collect(),
+        source_dataset: "digits".into(),
+        domain: "8x8 handwritten digits".into(),
+        input: tl_models::card::InputSpec {
+            modality: "image".into(),
+            shape: vec![1, 8, 8],
+            value_range: [0.0, 1.0],
+            normalisation: "none".into(),
+        },
+        metrics: BTreeMap::new(),
+        num_params: 0,
+        license: "MIT".into(),
+        provenance: "a test".into(),
+        weights: "weights.bpk".into(),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn catalogue_scan_follows_links_but_not_around_a_cycle() {
+    use std::os::unix::fs::symlink;
+    let root = temp("cycle");
+    for name in ["a", "b"] {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        card(name).save(&root.join(name).join(CARD_FILE)).unwrap();
+    }
+    // A link back to the root (a cycle) and a broken link are skipped; a link to a card
+    // folder outside the root is followed.
+    symlink(&root, root.join("a").join("to-root")).unwrap();
+    symlink(root.join("missing"), root.join("broken")).unwrap();
+    let outside = temp("cycle-outside");
+    card("c").save(&outside.join(CARD_FILE)).unwrap();
+    symlink(&outside, root.join("c")).unwrap();
+    let catalogue = Catalogue::scan(&root).unwrap();
+    let names: Vec<&str> = catalogue
+        .entries
+        .iter()
+        .map(|(c, _)| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(catalogue.entries[2].1, root.join("c"));
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&outside);
+}
+
 #[test]
 fn small_resnet_learns_digits_and_exposes_its_stages() {
     use tl_models::resnet::SmallResNetConfig;

@@ -14,6 +14,7 @@
 //! ```
 
 use burn::tensor::{Distribution, Tensor, activation};
+use clap::Parser;
 use std::time::Instant;
 use tl_text::{LoadOptions, SentenceEncoder};
 
@@ -93,23 +94,32 @@ fn op_times(dev: &burn::tensor::Device) -> Vec<(&'static str, f64)> {
     ]
 }
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+/// Sentence-embedding throughput of all-MiniLM-L6-v2: Burn against sentence-transformers on
+/// PyTorch, on the same texts (needs TL_DATA_DIR and TL_MODEL_DIR).
+#[derive(Parser)]
+struct Args {
+    /// Backend: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Number of reviews to embed (each cut at 128 tokens).
+    #[arg(long, default_value_t = 256)]
+    sentences: usize,
+    /// Also time one layer's operations one by one on both sides.
+    #[arg(long)]
+    ops: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     let (Some(data), Some(models)) = (tl_core::paths::data_dir(), tl_core::paths::model_dir())
     else {
         eprintln!("set TL_DATA_DIR and TL_MODEL_DIR (see the README)");
         std::process::exit(2);
     };
-    let device_name = arg("--device").unwrap_or_else(|| "flex".into());
-    let n: usize = arg("--sentences").map_or(Ok(256), |s| s.parse())?;
+    let n = args.sentences;
     let (seq, batch) = (128, 32);
-    let ops = std::env::args().any(|a| a == "--ops");
+    let ops = args.ops;
+    let device_name = args.device;
     let dev = tl_core::device::device(&device_name)?;
     let folder = models.join("all-MiniLM-L6-v2");
     let encoder = SentenceEncoder::load_with(&folder, LoadOptions { max_len: Some(seq) }, &dev)?;

@@ -12,6 +12,7 @@
 //! ```
 
 use burn::tensor::Device;
+use clap::Parser;
 use std::path::PathBuf;
 use std::time::Instant;
 use tl_core::checkpoint::write_atomic;
@@ -22,11 +23,25 @@ use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_data::split::{k_per_class, stratified_split};
 use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+/// A linear probe on frozen all-MiniLM-L6-v2 sentence embeddings: sentiment of Amazon reviews
+/// (needs TL_DATA_DIR and TL_MODEL_DIR).
+#[derive(Parser)]
+struct Args {
+    /// The Amazon domain: a folder of the reviews (books, dvd, electronics, kitchen).
+    #[arg(long, default_value = "books")]
+    domain: String,
+    /// Number of seeds.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Folder of the embedding cache [default: ~/.cache/tl-text/embeddings].
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Backend: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Also write every run's report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 fn probe(
@@ -69,20 +84,20 @@ fn probe(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     let (Some(data), Some(models)) = (tl_core::paths::data_dir(), tl_core::paths::model_dir())
     else {
         eprintln!("set TL_DATA_DIR and TL_MODEL_DIR (see the README)");
         std::process::exit(2);
     };
-    let domain = arg("--domain").unwrap_or_else(|| "books".into());
-    let seeds: u64 = arg("--seeds").map_or(Ok(3), |s| s.parse())?;
-    let cache_dir = arg("--cache").map(PathBuf::from).unwrap_or_else(|| {
+    let (domain, seeds) = (args.domain, args.seeds);
+    let cache_dir = args.cache.unwrap_or_else(|| {
         std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir)
             .join(".cache/tl-text/embeddings")
     });
-    let dev = tl_core::device::device(&arg("--device").unwrap_or_else(|| "flex".into()))?;
+    let dev = tl_core::device::device(&args.device)?;
     let encoder = SentenceEncoder::load_with(
         &models.join("all-MiniLM-L6-v2"),
         LoadOptions { max_len: Some(128) },
@@ -134,9 +149,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          Amazon {domain}, 400 test reviews per seed, {seeds} seeds\n"
     );
     println!("{}", comparison.to_markdown());
-    if let Some(path) = arg("--json") {
-        write_atomic(path.as_ref(), comparison.to_json()?.as_bytes())?;
-        eprintln!("wrote {path}");
+    if let Some(path) = args.json {
+        write_atomic(&path, comparison.to_json()?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

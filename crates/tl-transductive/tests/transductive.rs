@@ -2,8 +2,9 @@
 //! shift, the report, and refusals.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
 use tl_core::model::{Classifier, Sequential, SequentialConfig, head_config};
 use tl_core::report::FitReport;
 use tl_core::strategy::{Pretrained, RunContext, Strategy};
@@ -28,13 +29,8 @@ fn value(t: Tensor<1>) -> f32 {
 
 fn gaussian(n: usize, d: usize, mean: f32, scale: f32, seed: u64, device: &Device) -> Tensor<2> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let v: Vec<f32> = (0..n * d)
-        .map(|_| {
-            let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-            let u2: f32 = rng.random();
-            mean + scale * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-        })
-        .collect();
+    let normal = Normal::new(mean, scale).unwrap();
+    let v: Vec<f32> = (0..n * d).map(|_| normal.sample(&mut rng)).collect();
     Tensor::from_data(TensorData::new(v, [n, d]), device)
 }
 

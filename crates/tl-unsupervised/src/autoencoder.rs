@@ -113,11 +113,9 @@ fn check_hidden(hidden: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// A standard normal sample (Box-Muller).
+/// A standard normal sample (`rand_distr::StandardNormal`, the ziggurat method).
 pub(crate) fn normal(rng: &mut StdRng) -> f32 {
-    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-    let u2: f32 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    rng.sample(rand_distr::StandardNormal)
 }
 
 impl DenoisingAutoencoder {
