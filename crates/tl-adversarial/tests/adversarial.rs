@@ -244,6 +244,13 @@ fn the_judge_copy_of_adda_tracks_no_gradient() {
         &ad,
     )
     .require_grad();
+    // Burn initialises parameters lazily, and clones made before that share the
+    // initialisation (gradient setting included): use `disc` once first, as ADDA's step does
+    // before it clones the judge, so that the judge is a copy and the check below means
+    // something.
+    let own = bce_with_logits(disc.forward(f.clone()), domain_labels(2, 0, &ad)).mean();
+    let own = burn::optim::GradientsParams::from_grads(own.backward(), &disc);
+    assert!(!own.is_empty(), "the discriminator itself tracks gradients");
     let judge = disc.clone().no_grad();
     let loss = bce_with_logits(judge.forward(f.clone()), domain_labels(2, 0, &ad)).mean();
     let grads = loss.backward();
