@@ -16,7 +16,7 @@ use tl_core::domain::{
 };
 use tl_core::model::{Encoder, Sequential};
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
-use tl_core::task::{TaskPart, TransferTask};
+use tl_core::task::TransferTask;
 use tl_core::train::{CrossEntropy, DomainBatch, Objective, Step, TrainConfig, scalar};
 use tl_core::{CoreError, Result};
 
@@ -206,25 +206,7 @@ impl<E: Encoder + 'static> Objective<WithDiscriminator<E>, DomainBatch> for Doma
 }
 
 impl<E: Encoder + 'static> Strategy<E> for Dann {
-    fn name(&self) -> &str {
-        Dann::name(self)
-    }
-
-    fn family(&self) -> Family {
-        Family::Adversarial
-    }
-
-    fn needs(&self) -> &'static [TaskPart] {
-        NEEDS
-    }
-
-    fn config(&self) -> Result<tl_core::strategy::Json> {
-        tl_core::strategy::to_json(self)
-    }
-
-    fn validate(&self) -> Result<()> {
-        Dann::validate(self)
-    }
+    tl_core::strategy_basics!(fn Dann::name, Family::Adversarial, NEEDS);
 
     /// Adapts the classifier to the task's target; the report's history holds per epoch the
     /// discriminator's accuracy (`domain_accuracy`), its loss and the target test accuracy.

@@ -294,14 +294,8 @@ impl AdaptationRun {
         let source_accuracy = ctx.evaluate(out.source, &sets.source_valid)?.accuracy;
         let pad_after = pad_of(&out.source.encoder, &out.adapted.encoder, sets, ctx)?;
         let metrics = ctx.evaluate(out.adapted, sets.target_test)?;
-        let mut report = ctx.report(
-            strategy,
-            config,
-            out.history,
-            metrics,
-            count_params(out.adapted),
-        )?;
-        report.wall_time_s = wall_time_s;
+        let params = count_params(out.adapted);
+        let mut report = ctx.report(strategy, config, out.history, metrics, params, wall_time_s)?;
         report
             .extra
             .insert("source_accuracy".into(), source_accuracy);
@@ -412,6 +406,11 @@ impl<'a> TargetMonitor<'a> {
             device: ctx.device().clone(),
             batch_size: ctx.eval_batch_size(),
         }
+    }
+
+    /// Whether it records anything.
+    pub fn is_on(&self) -> bool {
+        self.test.is_some()
     }
 
     /// The figures of `model` now (none when off).

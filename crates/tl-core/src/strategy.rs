@@ -203,15 +203,10 @@ impl<'a> RunContext<'a> {
     }
 
     /// Seeds the device's generator (fresh heads, dropout) and starts the clock: what a
-    /// method does once its checks have passed.
+    /// method does once its checks (and work that is not its own, such as a distance
+    /// measured before adapting) are done.
     pub fn begin(&mut self) {
         self.device.seed(self.seed);
-        self.restart_clock();
-    }
-
-    /// Starts the clock again (after work that is not the method's, such as a distance
-    /// measured before adapting).
-    pub fn restart_clock(&mut self) {
         self.started = Instant::now();
     }
 
@@ -240,8 +235,8 @@ impl<'a> RunContext<'a> {
         evaluate(model, set, &self.device, self.eval_batch_size)
     }
 
-    /// The report of a finished run: the wall time since the clock started, the device and
-    /// the seed filled in.
+    /// The report of a finished run, the device and the seed filled in; `wall_time_s` is the
+    /// method's own time (taken by the caller before scoring, say).
     pub fn report(
         &self,
         strategy: &str,
@@ -249,22 +244,21 @@ impl<'a> RunContext<'a> {
         history: Vec<EpochRecord>,
         metrics: Metrics,
         params: ParamCount,
+        wall_time_s: f64,
     ) -> Result<FitReport> {
         Ok(FitReport {
             strategy: strategy.to_string(),
             config: to_json(config)?,
             history,
             metrics,
-            wall_time_s: self.elapsed(),
+            wall_time_s,
             params,
             device: crate::device::device_label(&self.device),
             seed: self.seed,
             extra: BTreeMap::new(),
         })
     }
-}
 
-impl RunContext<'_> {
     /// The report of a trained classifier scored on `test` (the wall time taken before
     /// scoring).
     pub fn finish<M: ClassifierModel>(
@@ -277,9 +271,8 @@ impl RunContext<'_> {
     ) -> Result<FitReport> {
         let wall_time_s = self.elapsed();
         let metrics = self.evaluate(model, test)?;
-        let mut report = self.report(strategy, config, history, metrics, count_params(model))?;
-        report.wall_time_s = wall_time_s;
-        Ok(report)
+        let params = count_params(model);
+        self.report(strategy, config, history, metrics, params, wall_time_s)
     }
 }
 
@@ -346,11 +339,7 @@ pub trait Strategy<E: Encoder = Sequential> {
 /// (inherent) `validate`. Write it inside `impl Strategy<E> for Config { ... }` beside `run`.
 #[macro_export]
 macro_rules! strategy_basics {
-    ($name:expr, $family:expr, $needs:expr) => {
-        fn name(&self) -> &str {
-            $name
-        }
-
+    (@rest $family:expr, $needs:expr) => {
         fn family(&self) -> $crate::strategy::Family {
             $family
         }
@@ -367,6 +356,20 @@ macro_rules! strategy_basics {
             // The config's inherent `validate` (inherent functions come first).
             Self::validate(self)
         }
+    };
+    (fn $name:path, $family:expr, $needs:expr) => {
+        fn name(&self) -> &str {
+            $name(self)
+        }
+
+        $crate::strategy_basics!(@rest $family, $needs);
+    };
+    ($name:expr, $family:expr, $needs:expr) => {
+        fn name(&self) -> &str {
+            $name
+        }
+
+        $crate::strategy_basics!(@rest $family, $needs);
     };
 }
 
@@ -524,24 +527,20 @@ fn merge_settings(
         (_, Value::Null) => Ok(()),
         (Value::Object(b), Value::Object(s)) => {
             for (key, value) in s {
-                let known = b.keys().cloned().collect::<Vec<_>>().join(", ");
-                match b.get_mut(key) {
-                    // A tagged enum switched to another variant is replaced whole.
-                    Some(slot)
-                        if slot.is_object()
-                            && value.is_object()
-                            && (value.get("kind").is_none()
-                                || value.get("kind") == slot.get("kind")) =>
-                    {
-                        merge_settings(slot, value, &format!("{path}.{key}"))?
-                    }
-                    Some(slot) => *slot = value.clone(),
-                    None => {
-                        return Err(CoreError::config(
-                            "settings",
-                            format!("`{key}` is not a setting of `{path}` (it has: {known})"),
-                        ));
-                    }
+                let Some(slot) = b.get_mut(key) else {
+                    let known = b.keys().cloned().collect::<Vec<_>>().join(", ");
+                    return Err(CoreError::config(
+                        "settings",
+                        format!("`{key}` is not a setting of `{path}` (it has: {known})"),
+                    ));
+                };
+                // A tagged enum switched to another variant is replaced whole.
+                let same_kind =
+                    value.get("kind").is_none() || value.get("kind") == slot.get("kind");
+                if slot.is_object() && value.is_object() && same_kind {
+                    merge_settings(slot, value, &format!("{path}.{key}"))?;
+                } else {
+                    *slot = value.clone();
                 }
             }
             Ok(())

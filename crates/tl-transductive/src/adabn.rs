@@ -141,11 +141,7 @@ impl AdaBn {
     ) -> Result<Sequential> {
         self.validate()?;
         check_unlabelled(&encoder, target, "target")?;
-        if !encoder
-            .layers()
-            .iter()
-            .any(|l| matches!(l, Layer::BatchNorm(_)))
-        {
+        if !has_batch_norm(&encoder) {
             return Err(CoreError::Model(
                 "AdaBN re-estimates batch-norm statistics, and this encoder has no batch-norm \
                  layer"
@@ -192,12 +188,7 @@ impl Strategy<Sequential> for AdaBn {
     ) -> Fitted<Sequential> {
         let device = ctx.device().clone();
         let model = start.into_classifier(task.num_classes, &device)?;
-        let has_bn = model
-            .encoder
-            .layers()
-            .iter()
-            .any(|l| matches!(l, Layer::BatchNorm(_)));
-        let model = if has_bn {
+        let model = if has_batch_norm(&model.encoder) {
             model
         } else {
             let after: Vec<usize> = match &self.insert_after {
@@ -226,6 +217,14 @@ impl Strategy<Sequential> for AdaBn {
         report.params.trainable = 0;
         Ok((adapted, report))
     }
+}
+
+/// Whether `encoder` has a batch-norm layer.
+fn has_batch_norm(encoder: &Sequential) -> bool {
+    encoder
+        .layers()
+        .iter()
+        .any(|l| matches!(l, Layer::BatchNorm(_)))
 }
 
 /// Refuses an empty set (no statistics to take) and items the encoder does not take.

@@ -14,12 +14,11 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::BTreeMap;
-use tl_core::data::LabelledSet;
-use tl_core::domain::{AdaptationRun, Adapted};
+use tl_core::domain::{AdaptationRun, Adapted, TargetMonitor};
 use tl_core::model::{Classifier, Encoder, ema_update, independent_copy};
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{CrossEntropy, DomainBatch, Objective, Step, TrainConfig, evaluate, scalar};
+use tl_core::train::{CrossEntropy, DomainBatch, Objective, Step, TrainConfig, scalar};
 use tl_core::{CoreError, Result};
 use tl_data::transform::{Chw, RandomAffine, standard_normal};
 
@@ -106,20 +105,20 @@ pub struct MeanTeacher<'a, E> {
     classes: usize,
     teacher: Option<Classifier<E>>,
     ce: CrossEntropy,
-    test: Option<(&'a LabelledSet, Device, usize)>,
+    monitor: TargetMonitor<'a>,
 }
 
 impl<'a, E: Encoder + 'static> MeanTeacher<'a, E> {
     /// The objective of `config` for a model taking `item_shape` and predicting `classes`
-    /// classes on the run's device, augmenting with `seed`; with `test`, the teacher and the
-    /// student are scored on it after every epoch (history only).
+    /// classes on `device`, augmenting with `seed`; with `monitor` on, the teacher and the
+    /// student are scored on the target test set after every epoch (history only).
     pub fn new(
         config: &'a SelfEnsembling,
         item_shape: Vec<usize>,
         classes: usize,
         seed: u64,
-        ctx: &RunContext<'_>,
-        test: Option<&'a LabelledSet>,
+        device: &Device,
+        monitor: TargetMonitor<'a>,
     ) -> Self {
         Self {
             config,
@@ -127,8 +126,8 @@ impl<'a, E: Encoder + 'static> MeanTeacher<'a, E> {
             item_shape,
             classes,
             teacher: None,
-            ce: CrossEntropy::new(ctx.device()),
-            test: test.map(|set| (set, ctx.device().clone(), ctx.eval_batch_size())),
+            ce: CrossEntropy::new(device),
+            monitor,
         }
     }
 
@@ -179,18 +178,17 @@ impl<E: Encoder + 'static> Objective<Classifier<E>, DomainBatch> for MeanTeacher
 
     fn end_epoch(&mut self, m: &Classifier<E>) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
-        if let Some((test, device, batch)) = &self.test {
-            // The teacher as it will be returned: one more average with this student.
-            // `AdaptationRun::begin` checked the test set against the model.
-            if let Some(t) = self.teacher.as_ref()
-                && let Ok(t) = ema_update(t.clone(), m, self.config.teacher_alpha)
-                && let Ok(metrics) = evaluate(&t, test, device, *batch)
-            {
-                out.insert("target_accuracy".to_string(), metrics.accuracy);
-            }
-            if let Ok(metrics) = evaluate(m, test, device, *batch) {
-                out.insert("student_target_accuracy".to_string(), metrics.accuracy);
-            }
+        if !self.monitor.is_on() {
+            return out;
+        }
+        // The teacher as it will be returned: one more average with this student.
+        if let Some(t) = self.teacher.as_ref()
+            && let Ok(t) = ema_update(t.clone(), m, self.config.teacher_alpha)
+        {
+            out.extend(self.monitor.record(&t));
+        }
+        if let Some(acc) = self.monitor.record(m).remove("target_accuracy") {
+            out.insert("student_target_accuracy".to_string(), acc);
         }
         out
     }
@@ -211,8 +209,8 @@ impl<E: Encoder + 'static> Strategy<E> for SelfEnsembling {
             model.encoder.input_shape(),
             model.num_classes(),
             train.seed,
-            ctx,
-            self.monitor_target.then_some(sets.target_test),
+            &device,
+            TargetMonitor::new(self.monitor_target, &sets, ctx),
         );
         let mut batches = sets.batches(&train);
         let out = ctx

@@ -129,13 +129,12 @@ impl SelfTraining {
 struct Recorded<'m> {
     ce: CrossEntropy,
     monitor: &'m TargetMonitor<'m>,
-    on: bool,
     seen: Vec<f64>,
 }
 
 impl Recorded<'_> {
     fn record<M: ClassifierModel>(&mut self, model: &M) {
-        if self.on {
+        if self.monitor.is_on() {
             let acc = self.monitor.record(model).get("target_accuracy").copied();
             // `AdaptationRun::begin` checked the test set against the model, so the NaN of a
             // failed evaluation cannot appear.
@@ -169,11 +168,10 @@ impl<E: Encoder + 'static> Strategy<E> for SelfTraining {
         let classes = model.num_classes();
         let mut model = model;
         let mut history = Vec::new();
-        let monitor = TargetMonitor::new(true, &sets, ctx);
+        let monitor = TargetMonitor::new(self.monitor_target, &sets, ctx);
         let mut objective = Recorded {
             ce: CrossEntropy::new(&device),
             monitor: &monitor,
-            on: self.monitor_target,
             seen: Vec::new(),
         };
         let base = ctx.train_config(&self.train);

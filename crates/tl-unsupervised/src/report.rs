@@ -105,8 +105,15 @@ where
     let (model, probe) = method
         .probe()
         .fit(Pretrained::encoder(encoder), task, ctx)?;
-    let mut report = ctx.report(&name, method, history, probe.metrics, probe.params)?;
-    report.wall_time_s = started.elapsed().as_secs_f64();
+    let wall_time_s = started.elapsed().as_secs_f64();
+    let mut report = ctx.report(
+        &name,
+        method,
+        history,
+        probe.metrics,
+        probe.params,
+        wall_time_s,
+    )?;
     report.extra.insert("pretrain_loss".into(), pretrain_loss);
     report
         .extra

@@ -66,11 +66,6 @@ impl<'s> LabelledBatches<'s> {
             order: Vec::new(),
         }
     }
-
-    /// The set.
-    pub fn set(&self) -> &'s LabelledSet {
-        self.set
-    }
 }
 
 impl BatchSource for LabelledBatches<'_> {
@@ -82,7 +77,7 @@ impl BatchSource for LabelledBatches<'_> {
 
     fn check(&self, input_shape: Option<&[usize]>, classes: Option<usize>) -> Result<()> {
         let shape = input_shape.unwrap_or(&self.set.inputs.item_shape);
-        check_trainable(self.set, shape, classes.unwrap_or(usize::MAX), "training")
+        check_trainable(self.set, shape, classes, "training")
     }
 
     fn start_epoch(&mut self) {

@@ -18,16 +18,19 @@ pub fn check_runnable(set: &LabelledSet, input_shape: &[usize], what: &str) -> R
     set.inputs.check_fits(input_shape, &set.domain)
 }
 
-/// Refuses a set a model that takes `input_shape` and predicts `classes` classes cannot train
-/// on: invalid, empty, items of another shape, or more classes than the model predicts.
+/// Refuses a set a model that takes `input_shape` and predicts `classes` classes (`None`: no
+/// class scores to bound the labels) cannot train on: invalid, empty, items of another shape,
+/// or more classes than the model predicts.
 pub fn check_trainable(
     set: &LabelledSet,
     input_shape: &[usize],
-    classes: usize,
+    classes: Option<usize>,
     what: &str,
 ) -> Result<()> {
     check_runnable(set, input_shape, what)?;
-    if set.num_classes() > classes {
+    if let Some(classes) = classes
+        && set.num_classes() > classes
+    {
         return Err(CoreError::data(
             &set.domain,
             format!(
@@ -62,7 +65,7 @@ pub fn check_unlabelled(
 /// Refuses a set `model` cannot train on or be scored on: invalid, empty, items of another
 /// shape, or more classes than the model predicts (`what` names the set in the error).
 pub fn check_set<M: ClassifierModel>(model: &M, set: &LabelledSet, what: &str) -> Result<()> {
-    check_trainable(set, &model.input_shape(), model.num_classes(), what)
+    check_trainable(set, &model.input_shape(), Some(model.num_classes()), what)
 }
 
 /// Refuses a set `model` cannot be scored on: invalid, empty, items of another shape, or a
