@@ -17,10 +17,14 @@
 //! | [`tl_text`] | BERT-family text encoders from Hugging Face folders, sentence embeddings |
 //! | [`tl_inductive`] | fine-tuning strategies: linear probe, full, partial, gradual unfreezing, discriminative rates, L2-SP, LoRA, search |
 //! | [`tl_unsupervised`] | pretraining without labels: denoising and masked autoencoders, SimCLR; k-means purity/NMI; the few-label step |
+//! | [`tl_transductive`] | same task, new domain: CORAL, MMD, AdaBN, self-training, self-ensembling |
+//! | [`tl_adversarial`] | domain discriminators: DANN, CDAN(+E), ADDA |
+//! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
 
 pub use tl_adversarial;
 pub use tl_core;
 pub use tl_data;
+pub use tl_distill;
 pub use tl_inductive;
 pub use tl_models;
 pub use tl_text;
@@ -50,5 +54,6 @@ pub fn registry() -> tl_core::Result<tl_core::strategy::Registry> {
     tl_transductive::register(&mut registry)?;
     tl_adversarial::register(&mut registry)?;
     tl_unsupervised::register(&mut registry)?;
+    tl_distill::register(&mut registry)?;
     Ok(registry)
 }

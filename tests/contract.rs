@@ -54,12 +54,16 @@ fn full_task() -> TransferTask {
         .with_target_test(target)
 }
 
-/// A small encoder (with a ReLU, where AdaBN puts its identity batch norm) and a head trained
-/// on the source for a few epochs.
+/// A small conv encoder (with ReLUs, where AdaBN puts its identity batch norms; image
+/// activations, which attention transfer matches) and a head trained on the source for a few
+/// epochs.
 fn source_model(task: &TransferTask, dev: &Device) -> Classifier<Sequential> {
     dev.seed(0);
     let model = Classifier::new(
         SequentialConfig::new(vec![1, SIDE, SIDE])
+            .conv(4, 3, 1)
+            .relu()
+            .max_pool(2)
             .linear(16)
             .relu()
             .init(dev)
@@ -83,6 +87,9 @@ fn quick_settings(entry: &Entry) -> Json {
     let mut settings = json!({});
     if defaults.get("train").is_some() {
         settings["train"] = json!({"epochs": 2, "batch_size": 16});
+    }
+    if defaults.get("kd").is_some() {
+        settings["kd"] = json!({"train": {"epochs": 2, "batch_size": 16}});
     }
     if defaults.get("probe").is_some() {
         settings["probe"] = json!({"train": {"epochs": 3}});
@@ -119,7 +126,7 @@ fn every_registered_strategy_keeps_the_contract() {
     let task = full_task();
     let model = source_model(&task, &dev);
     let test_len = task.target_test.as_ref().unwrap().len();
-    assert!(registry.entries().len() >= 19, "{registry:?}");
+    assert!(registry.entries().len() >= 24, "{registry:?}");
     for entry in registry.entries() {
         let name = entry.name();
         let strategy = registry.create(name, &quick_settings(entry)).unwrap();
@@ -224,6 +231,7 @@ fn the_registry_covers_every_family_and_names_what_it_does_not_know() {
         Family::Transductive,
         Family::Unsupervised,
         Family::Adversarial,
+        Family::Distillation,
     ] {
         assert!(families.contains(&family), "no {family} strategy");
     }

@@ -243,6 +243,18 @@ impl SequentialConfig {
         Ok(shapes)
     }
 
+    /// The item shape after each layer (`[features]` or `[channels, height, width]`),
+    /// checked: entry `i` is what layer `i` gives.
+    pub fn activation_shapes(&self) -> Result<Vec<Vec<usize>>> {
+        Ok(self.shapes()?[1..]
+            .iter()
+            .map(|s| match *s {
+                ActShape::Flat(n) => vec![n],
+                ActShape::Image(c, h, w) => vec![c, h, w],
+            })
+            .collect())
+    }
+
     /// Width of the output (the flattened last activation).
     pub fn output_dim(&self) -> Result<usize> {
         Ok(self.shapes()?.last().map_or(0, |s| s.size()))
@@ -337,19 +349,35 @@ impl Standardize {
     }
 }
 
-enum Act {
+/// An activation between two layers of a [`Sequential`] (what [`Sequential::forward_taps`]
+/// gives back): flat `[batch, features]` or an image `[batch, channels, height, width]`.
+#[derive(Debug, Clone)]
+pub enum Activation {
+    /// `[batch, features]`.
     Flat(Tensor<2>),
+    /// `[batch, channels, height, width]`.
     Image(Tensor<4>),
 }
 
-impl Act {
-    fn flat(self) -> Tensor<2> {
+impl Activation {
+    /// The activation as `[batch, values]` (images flattened channel-major, as PyTorch).
+    pub fn flat(self) -> Tensor<2> {
         match self {
             Self::Flat(t) => t,
             Self::Image(t) => t.flatten(1, 3),
         }
     }
+
+    /// The shape of one item (`[features]` or `[channels, height, width]`).
+    pub fn item_shape(&self) -> Vec<usize> {
+        match self {
+            Self::Flat(t) => vec![t.dims()[1]],
+            Self::Image(t) => t.dims()[1..].to_vec(),
+        }
+    }
 }
+
+use Activation as Act;
 
 /// A stack of layers with inferred widths; an [`Encoder`] and the usual classification head.
 #[derive(Module, Debug)]
@@ -396,6 +424,22 @@ impl Sequential {
     /// When an image stack gets rows of another width (the checked entry points, `Trainer`,
     /// `evaluate`, `predict` and `encode_*`, refuse such inputs with an error first).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_taps(x, &[]).0
+    }
+
+    /// Runs the stack and keeps the activations after the layers `taps` names (indices into
+    /// [`Self::layers`], in the order given): what feature hints and attention transfer
+    /// match. Indices past the last layer are skipped (check them with
+    /// [`SequentialConfig::activation_shapes`] first).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, prod(input_shape)]`
+    /// - returns `[batch, output_dim]` and one activation per tap
+    ///
+    /// # Panics
+    /// As [`Self::forward`].
+    pub fn forward_taps(&self, x: Tensor<2>, taps: &[usize]) -> (Tensor<2>, Vec<Activation>) {
+        let mut kept: Vec<Option<Activation>> = vec![None; taps.len()];
         let mut act = if self.config.input_shape.len() == 3 {
             let width = x.dims()[1];
             match reshape_items::<4>(x, &self.config.input_shape) {
@@ -411,7 +455,7 @@ impl Sequential {
         } else {
             Act::Flat(x)
         };
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate() {
             act = match (layer, act) {
                 (Layer::Linear(l), a) => Act::Flat(l.forward(a.flat())),
                 (Layer::Conv2d(c), Act::Image(t)) => Act::Image(c.forward(t)),
@@ -428,8 +472,11 @@ impl Sequential {
                 // activations, and the layers can only be built through it.
                 (Layer::Conv2d(_) | Layer::MaxPool2d(_), Act::Flat(t)) => Act::Flat(t),
             };
+            for (slot, _) in kept.iter_mut().zip(taps).filter(|(_, t)| **t == index) {
+                *slot = Some(act.clone());
+            }
         }
-        act.flat()
+        (act.flat(), kept.into_iter().flatten().collect())
     }
 
     /// Width of the output.

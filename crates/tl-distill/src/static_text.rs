@@ -1,0 +1,2 @@
+pub struct StaticConfig;
+pub struct StaticEmbedding;
