@@ -35,7 +35,7 @@ pub use methods::{
     AttentionTransfer, FitNets, Hint, KdSettings, KnowledgeDistillation, LayerPair, RelationalKd,
     Student, TransferFrom, small_conv_student,
 };
-pub use static_text::{StaticConfig, StaticEmbedding};
+pub use static_text::{StaticConfig, StaticEmbedding, StaticEncoder, StaticInfo};
 pub use teacher::{DistillBatch, DistillBatches, TeacherTargets, TeacherView, TransferSet};
 
 /// Registers every distillation method with its default settings.

@@ -84,6 +84,11 @@ impl TextTokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The token of an id, if the vocabulary has it.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
     /// Token ids of one text, with the special tokens, cut at `max_len`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self
