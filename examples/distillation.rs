@@ -34,7 +34,7 @@ use tl::tl_core::model::LayerConfig;
 use tl::tl_core::report::mean_std;
 use tl::tl_core::strategy::Json;
 use tl::tl_core::train::map_batches;
-use tl::tl_data::split::stratified_split;
+use tl::tl_data::split::{k_per_class, stratified_split};
 use tl::tl_data::transform::frame_set;
 use tl::tl_models::arch::{MNIST_MEAN, MNIST_STD, mnist_cnn_pretrained};
 
@@ -62,6 +62,21 @@ struct Args {
     /// Skip Hinton's MLP rows (the slowest).
     #[arg(long)]
     no_mlp: bool,
+    /// Temperature of the MNIST rows' KD.
+    #[arg(long, default_value_t = 4.0)]
+    temperature: f64,
+    /// Weight of the labels in the MNIST rows' KD (the soft targets get 1 - alpha).
+    #[arg(long, default_value_t = 0.1)]
+    alpha: f64,
+    /// Labelled images per class in the few-label MNIST rows.
+    #[arg(long, default_value_t = 100)]
+    labels_per_class: usize,
+    /// Channels of the CNN student's first conv (then 2x and 4x).
+    #[arg(long, default_value_t = 4)]
+    student_width: usize,
+    /// Only these MNIST rows (by name prefix: "cnn student alone", ...); all by default.
+    #[arg(long)]
+    rows: Vec<String>,
     /// Write every run's report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -70,8 +85,8 @@ struct Args {
     cache: Option<PathBuf>,
 }
 
-/// The small CNN student: 8/16/32 channels, 3x3, pool after each; 288 features.
-fn cnn_student() -> Vec<LayerConfig> {
+/// The small CNN student: `w`/`2w`/`4w` channels, 3x3, pool after each.
+fn cnn_student_of(w: usize) -> Vec<LayerConfig> {
     let conv = |out_channels| LayerConfig::Conv2d {
         out_channels,
         kernel: 3,
@@ -87,17 +102,25 @@ fn cnn_student() -> Vec<LayerConfig> {
             mean: MNIST_MEAN,
             std: MNIST_STD,
         },
-        conv(8),
+        conv(w),
         LayerConfig::Relu,
         pool.clone(),
-        conv(16),
+        conv(2 * w),
         LayerConfig::Relu,
         pool.clone(),
-        conv(32),
+        conv(4 * w),
         LayerConfig::Relu,
         pool,
     ]
 }
+
+/// The CNN student of the tables: 4/8/16 channels (3,010 parameters, 130x fewer than the
+/// teacher).
+fn cnn_student() -> Vec<LayerConfig> {
+    cnn_student_of(STUDENT_WIDTH.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+static STUDENT_WIDTH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(4);
 
 /// Hinton et al.'s 784-800-800-10 MLP (ReLU).
 fn mlp_student() -> Vec<LayerConfig> {
@@ -131,49 +154,73 @@ fn row(
     (name, method, settings)
 }
 
-fn mnist_rows(epochs: usize, mlp: bool) -> Vec<(&'static str, &'static str, Json)> {
-    let train = train_config(epochs);
-    let kd = |student: Vec<LayerConfig>, alpha: f64| json!({"student": student, "alpha": alpha, "temperature": 4.0, "train": train});
-    let mut rows = vec![
-        row(
+/// What a row's student learns from.
+#[derive(Clone, Copy, PartialEq)]
+enum Labels {
+    /// Every MNIST training label.
+    All,
+    /// `--labels-per-class` labels per class; the rest of the images are unlabelled.
+    Few,
+}
+
+type Row = (&'static str, &'static str, Json, Labels);
+
+fn mnist_rows(args: &Args, few_epochs: usize) -> Vec<Row> {
+    let (mlp, a, t) = (!args.no_mlp, args.alpha, args.temperature);
+    let train = train_config(args.epochs);
+    let kd = |student: Vec<LayerConfig>, alpha: f64, transfer: &str| json!({"student": student, "alpha": alpha, "temperature": t, "transfer": transfer, "train": train});
+    let cnn = cnn_student;
+    let mut rows: Vec<Row> = vec![
+        (
             "cnn student alone",
             "knowledge-distillation",
-            json!({"kd": kd(cnn_student(), 1.0)}),
+            json!({"kd": kd(cnn(), 1.0, "labelled")}),
+            Labels::All,
         ),
-        row(
+        (
             "cnn student + KD",
             "knowledge-distillation",
-            json!({"kd": kd(cnn_student(), 0.1)}),
-        ),
-        row(
-            "cnn student + hints + KD",
-            "fitnets",
-            // The third pool (32x3x3) regressed onto the teacher's (128x3x3).
-            json!({"kd": kd(cnn_student(), 0.1), "hints": [{"student_layer": 9, "teacher_layer": 9}], "hint_weight": 0.1}),
-        ),
-        row(
-            "cnn student + attention + KD",
-            "attention-transfer",
-            json!({"kd": kd(cnn_student(), 0.1)}),
-        ),
-        row(
-            "cnn student + RKD + KD",
-            "relational-kd",
-            json!({"kd": kd(cnn_student(), 0.1)}),
+            json!({"kd": kd(cnn(), a, "labelled")}),
+            Labels::All,
         ),
     ];
     if mlp {
-        rows.push(row(
+        rows.push((
             "mlp 800-800 alone",
             "knowledge-distillation",
-            json!({"kd": kd(mlp_student(), 1.0)}),
+            json!({"kd": kd(mlp_student(), 1.0, "labelled")}),
+            Labels::All,
         ));
-        rows.push(row(
+        rows.push((
             "mlp 800-800 + KD",
             "knowledge-distillation",
-            json!({"kd": kd(mlp_student(), 0.1)}),
+            json!({"kd": kd(mlp_student(), a, "labelled")}),
+            Labels::All,
         ));
     }
+    // The few labels alone: as many steps as the others take over every image.
+    let mut alone = kd(cnn(), 1.0, "labelled");
+    alone["train"]["epochs"] = json!(few_epochs);
+    rows.extend([
+        ("cnn student alone", "knowledge-distillation", json!({"kd": alone}), Labels::Few),
+        ("cnn student + KD", "knowledge-distillation", json!({"kd": kd(cnn(), a, "both")}), Labels::Few),
+        (
+            "cnn student + hints + KD",
+            "fitnets",
+            // The third pool (16x3x3) regressed onto the teacher's (128x3x3).
+            json!({"kd": kd(cnn(), a, "both"), "hints": [{"student_layer": 9, "teacher_layer": 9}], "hint_weight": 0.1}),
+            Labels::Few,
+        ),
+        (
+            "cnn student + attention + KD",
+            "attention-transfer",
+            // The three pools' outputs (14x14, 7x7, 3x3), as the paper matches group outputs.
+            json!({"kd": kd(cnn(), a, "both"), "layers": [{"student": 3, "teacher": 3}, {"student": 6, "teacher": 6}, {"student": 9, "teacher": 9}]}),
+            Labels::Few,
+        ),
+        ("cnn student + RKD + KD", "relational-kd", json!({"kd": kd(cnn(), a, "both")}), Labels::Few),
+    ]);
+    rows.retain(|r| args.rows.is_empty() || args.rows.iter().any(|p| r.0.starts_with(p.as_str())));
     rows
 }
 
@@ -310,29 +357,78 @@ fn mnist_sets(at: &At<'_>, seed: u64) -> Result<(LabelledSet, LabelledSet), Erro
 fn mnist(at: &At<'_>, all: &mut Comparison) -> Result<(), Error> {
     let (teacher, _) =
         mnist_cnn_pretrained(&at.models.join("mnist-cnn/handwriting_model.pth"), &at.dev)?;
-    let mut c = Comparison::default();
+    let (mut full, mut few) = (Comparison::default(), Comparison::default());
+    let k = at.args.labels_per_class;
     for seed in 0..at.args.seeds {
         let (train, test) = mnist_sets(at, seed)?;
-        eprintln!("mnist, seed {seed}: {} training images", train.len());
-        let task = TransferTask::new(10)
-            .with_target_labelled(train)
+        let (labelled, rest) = k_per_class(&train, k, seed)?;
+        eprintln!(
+            "mnist, seed {seed}: {} training images ({} of them labelled in the few-label rows)",
+            train.len(),
+            labelled.len()
+        );
+        let few_epochs = at.args.epochs * train.len() / labelled.len();
+        let all_labels = TransferTask::new(10)
+            .with_target_labelled(train.clone())
             .with_target_test(test.clone());
-        let rows = mnist_rows(at.args.epochs, !at.args.no_mlp);
+        let few_labels = TransferTask::new(10)
+            .with_target_labelled(labelled)
+            .with_target_unlabelled(rest.unlabelled())
+            .with_target_test(test.clone());
         let speed_set = test.select(&(0..2_000).collect::<Vec<_>>());
-        run_rows(at, &rows, &task, &teacher, seed, &mut c, Some(&speed_set))?;
+        for r in mnist_rows(at.args, few_epochs) {
+            let (task, out) = match r.3 {
+                Labels::All => (&all_labels, &mut full),
+                Labels::Few => (&few_labels, &mut few),
+            };
+            run_rows(
+                at,
+                &[(r.0, r.1, r.2)],
+                task,
+                &teacher,
+                seed,
+                out,
+                Some(&speed_set),
+            )?;
+        }
     }
-    let teacher_acc = c.reports[0].extra["teacher_accuracy"];
+    let first = full
+        .reports
+        .first()
+        .or(few.reports.first())
+        .ok_or("no rows ran")?;
+    let teacher_acc = first.extra["teacher_accuracy"];
     println!(
-        "\nMNIST, teacher: the pretrained CNN, {:.2} % ({} test errors), {} parameters; {} training images, {} epochs, {} seeds\n",
+        "\nMNIST, teacher: the pretrained CNN, {:.2} % ({} test errors), {} parameters; {} training images, {} epochs, T = {}, alpha = {}, {} seeds",
         100.0 * teacher_acc,
         ((1.0 - teacher_acc) * 10_000.0).round(),
-        c.reports[0].extra["teacher_params"],
+        first.extra["teacher_params"],
         at.args.train_items.min(60_000),
         at.args.epochs,
+        at.args.temperature,
+        at.args.alpha,
         at.args.seeds
     );
-    println!("{}", errors_table(&c, "cnn student alone"));
-    all.reports.extend(c.reports);
+    if !full.reports.is_empty() {
+        println!(
+            "\nEvery training label:\n\n{}",
+            errors_table(&full, "cnn student alone")
+        );
+    }
+    if !few.reports.is_empty() {
+        println!(
+            "\n{k} labels per class, the other images unlabelled (the transfer set of the KD rows):\n\n{}",
+            errors_table(&few, "cnn student alone")
+        );
+    }
+    for r in full.reports.iter_mut() {
+        r.strategy = format!("{} (all labels)", r.strategy);
+    }
+    for r in few.reports.iter_mut() {
+        r.strategy = format!("{} ({k} labels per class)", r.strategy);
+    }
+    all.reports.extend(full.reports);
+    all.reports.extend(few.reports);
     Ok(())
 }
 
@@ -521,6 +617,7 @@ fn run() -> Result<(), Error> {
         eprintln!("set TL_DATA_DIR and TL_MODEL_DIR (see the README)");
         std::process::exit(2);
     };
+    STUDENT_WIDTH.store(args.student_width, std::sync::atomic::Ordering::Relaxed);
     let at = At {
         data,
         models,
