@@ -147,9 +147,9 @@ impl StaticEmbedding {
         let keep: Vec<bool> = (0..vocab as u32)
             .map(|id| {
                 let token = tokenizer.id_to_token(id).unwrap_or_default();
-                !specials.contains(&id)
-                    && !is_unused(&token)
-                    && !(token.starts_with('[') && token.ends_with(']') && token.len() <= 7)
+                // [CLS]-style special tokens ([UNK], [MASK]...) and [unusedN] get no vector.
+                let special = token.starts_with('[') && token.ends_with(']') && token.len() <= 7;
+                !(specials.contains(&id) || special || is_unused(&token))
             })
             .collect();
         let kept: Vec<u32> = (0..vocab as u32).filter(|&i| keep[i as usize]).collect();

@@ -274,8 +274,7 @@ fn refusal(
     let mut ctx = RunContext::new(&dev).with_progress(|_| steps.set(steps.get() + 1));
     let err = strategy
         .fit(Pretrained::classifier(teacher.clone()), task, &mut ctx)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     drop(ctx);
     assert_eq!(steps.get(), 0, "trained before refusing: {err}");
