@@ -20,11 +20,13 @@
 //! | [`tl_transductive`] | same task, new domain: CORAL, MMD, AdaBN, self-training, self-ensembling |
 //! | [`tl_adversarial`] | domain discriminators: DANN, CDAN(+E), ADDA |
 //! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
+//! | [`tl_fewshot`] | few-shot learning: episodes, prototypical networks, episodic evaluation with confidence intervals |
 
 pub use tl_adversarial;
 pub use tl_core;
 pub use tl_data;
 pub use tl_distill;
+pub use tl_fewshot;
 pub use tl_inductive;
 pub use tl_models;
 pub use tl_text;
@@ -55,5 +57,6 @@ pub fn registry() -> tl_core::Result<tl_core::strategy::Registry> {
     tl_adversarial::register(&mut registry)?;
     tl_unsupervised::register(&mut registry)?;
     tl_distill::register(&mut registry)?;
+    tl_fewshot::register(&mut registry)?;
     Ok(registry)
 }

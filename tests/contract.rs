@@ -88,6 +88,10 @@ fn quick_settings(entry: &Entry) -> Json {
     if defaults.get("train").is_some() {
         settings["train"] = json!({"epochs": 2, "batch_size": 16});
     }
+    if defaults.get("episodes").is_some() {
+        settings["episodes"] = json!({"way": 3, "shot": 1, "query": 2});
+        settings["episodes_per_epoch"] = json!(3);
+    }
     if defaults.get("kd").is_some() {
         settings["kd"] = json!({"train": {"epochs": 2, "batch_size": 16}});
     }
@@ -232,6 +236,7 @@ fn the_registry_covers_every_family_and_names_what_it_does_not_know() {
         Family::Unsupervised,
         Family::Adversarial,
         Family::Distillation,
+        Family::FewShot,
     ] {
         assert!(families.contains(&family), "no {family} strategy");
     }

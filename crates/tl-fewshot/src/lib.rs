@@ -1,0 +1,29 @@
+//! # tl-fewshot
+//!
+//! Few-shot learning: classes never seen in training, each with 1-5 labelled examples.
+//!
+//! - [`EpisodeShape`], [`EpisodeBatches`]: N-way K-shot episodes of any labelled set (refused,
+//!   naming the counts, when the set cannot give them) as a batch source for tl-core's loop.
+//! - [`evaluate_episodes`], [`EpisodeScore`]: mean accuracy over seeded episodes with the 95 %
+//!   confidence interval `1.96 * std / sqrt(episodes)`; every method given the same seed sees
+//!   the same episodes.
+//! - [`ProtoNet`] (Snell, Swersky and Zemel 2017), registered as `protonet`: episodic
+//!   training on the base classes, then a head whose classes are the support prototypes.
+
+pub mod episodes;
+pub mod proto;
+
+pub use episodes::{EpisodeBatch, EpisodeBatches, EpisodeScore, EpisodeShape, evaluate_episodes};
+pub use proto::{
+    ProtoLoss, ProtoNet, proto_logits, protonet_accuracy, protonet_score, prototype_head,
+    prototypes, set_prototypes, squared_distances,
+};
+
+/// Registers every few-shot method with its default settings.
+pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+    registry.register(
+        "class prototypes: mean embedded support examples, episodic training (Snell et al. 2017)",
+        ProtoNet::new,
+    )?;
+    Ok(())
+}

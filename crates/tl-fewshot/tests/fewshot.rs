@@ -1,0 +1,184 @@
+//! Behaviour of episodes, prototypes and ProtoNet on tiny data.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use tl_core::data::LabelledSet;
+use tl_core::model::{Classifier, SequentialConfig};
+use tl_core::strategy::{Pretrained, RunContext, Strategy};
+use tl_core::task::TransferTask;
+use tl_core::train::{TrainConfig, argmax_rows};
+use tl_data::split::select_classes;
+use tl_fewshot::{
+    EpisodeScore, EpisodeShape, ProtoNet, evaluate_episodes, proto_logits, protonet_accuracy,
+    protonet_score, prototype_head, prototypes,
+};
+
+fn dev() -> Device {
+    tl_core::device::device("flex").unwrap()
+}
+
+fn t2(values: Vec<f32>, shape: [usize; 2], dev: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, shape), dev)
+}
+
+fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
+    let [n, d] = t.dims();
+    let v: Vec<f32> = t.into_data().iter::<f32>().collect();
+    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
+}
+
+#[test]
+fn prototypes_are_class_means() {
+    let dev = dev();
+    let emb = t2(
+        vec![1.0, 2.0, 3.0, 4.0, 10.0, 0.0, 5.0, 6.0, 0.0, 2.0],
+        [5, 2],
+        &dev,
+    );
+    let labels = [0, 0, 1, 0, 2];
+    let p = rows(prototypes(emb, &labels, 3));
+    let want = [vec![3.0, 4.0], vec![10.0, 0.0], vec![0.0, 2.0]];
+    for (g, w) in p.iter().zip(&want) {
+        for (a, b) in g.iter().zip(w) {
+            assert!((a - b).abs() < 1e-5, "{p:?}");
+        }
+    }
+}
+
+#[test]
+fn with_one_shot_the_prediction_is_the_nearest_support_example_and_the_head_agrees() {
+    let dev = dev();
+    let support = Tensor::<2>::random([4, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
+    let query = Tensor::<2>::random([30, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
+    let protos = prototypes(support.clone(), &[0, 1, 2, 3], 4);
+    let predicted = argmax_rows(proto_logits(query.clone(), protos.clone()));
+    let (s, q) = (rows(support), rows(query.clone()));
+    for (qi, p) in q.iter().zip(&predicted) {
+        let nearest = s
+            .iter()
+            .map(|si| {
+                si.iter()
+                    .zip(qi)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+            })
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap()
+            .0;
+        assert_eq!(*p, nearest);
+    }
+    // The linear head made from the prototypes scores the same up to a per-row constant.
+    let head = prototype_head(&rows(protos.clone()), &dev).unwrap();
+    let linear = head.forward(query.clone());
+    assert_eq!(argmax_rows(linear.clone()), predicted);
+    let diff = rows(linear - proto_logits(query, protos));
+    for r in diff {
+        assert!(r.iter().all(|v| (v - r[0]).abs() < 1e-3), "{r:?}");
+    }
+}
+
+#[test]
+fn the_confidence_interval_is_196_standard_errors() {
+    let s = EpisodeScore::of(&[0.5, 1.0, 0.75, 0.75]);
+    assert!((s.mean - 0.75).abs() < 1e-12);
+    // sample std sqrt(0.125 / 3); 1.96 * std / sqrt(4)
+    let want = 1.96 * (0.125f64 / 3.0).sqrt() / 2.0;
+    assert!((s.ci95 - want).abs() < 1e-12, "{}", s.ci95);
+    assert_eq!(s.episodes, 4);
+    assert_eq!(s.to_string(), format!("75.00 % ± {:.2}", 100.0 * want));
+}
+
+fn digits() -> LabelledSet {
+    tl_data::digits().unwrap()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_episodes_and_impossible_ones_are_refused() {
+    let d = digits();
+    let shape = EpisodeShape::new(5, 1, 3);
+    let record = |seed| {
+        let mut seen = Vec::new();
+        evaluate_episodes(&d, shape, 4, seed, |e| {
+            seen.push((e.classes.clone(), e.support.inputs.values.clone()));
+            Ok(0.0)
+        })
+        .unwrap();
+        seen
+    };
+    assert_eq!(record(3), record(3));
+    assert_ne!(record(3), record(4));
+    let err = EpisodeShape::new(11, 1, 3)
+        .sampler(&d, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only 10 classes") && err.contains("11-way"),
+        "{err}"
+    );
+    let err = EpisodeShape::new(5, 150, 50)
+        .sampler(&d, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("200 items"), "{err}");
+}
+
+fn encoder(dev: &Device) -> tl_core::model::Sequential {
+    SequentialConfig::new(vec![1, 8, 8])
+        .conv(16, 3, 1)
+        .relu()
+        .max_pool(2)
+        .linear(32)
+        .init(dev)
+        .unwrap()
+}
+
+#[test]
+fn episodic_training_on_base_classes_helps_unseen_classes() {
+    let dev = dev();
+    let d = digits();
+    // The base classes in their four quarter turns, as new classes (20), as ProtoNet does
+    // with Omniglot's rotations.
+    let base = tl_data::transform::orientation_labels(
+        &select_classes(&d, &[0, 1, 2, 3, 4]).unwrap(),
+        false,
+    )
+    .unwrap();
+    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let shape = EpisodeShape::new(5, 1, 10);
+    dev.seed(1);
+    let random = encoder(&dev);
+    let before = protonet_score(&random, &novel, shape, 100, 7, &dev).unwrap();
+
+    let protonet = ProtoNet::new()
+        .with_episodes(EpisodeShape::new(10, 1, 10))
+        .with_episodes_per_epoch(50)
+        .with_train(TrainConfig::new().with_epochs(6).with_lr(2e-3));
+    let mut ctx = RunContext::new(&dev).with_seed(1);
+    let (trained, history) = protonet
+        .meta_train(random.clone(), &base, &mut ctx)
+        .unwrap();
+    assert_eq!(history.len(), 6);
+    let after = protonet_score(&trained, &novel, shape, 100, 7, &dev).unwrap();
+    eprintln!("5-way 1-shot on unseen digits: random encoder {before}, meta-trained {after}");
+    // Measured: 59.60 % -> 66.38 % (± 2 each).
+    assert!(after.mean > before.mean + 0.03, "{before} -> {after}");
+
+    // As a strategy: one episode of the novel classes as the task; the classifier's
+    // predictions are the prototypes'.
+    let mut sampler = shape.sampler(&novel, 3).unwrap();
+    let episode = sampler.sample(&novel).unwrap();
+    let task = TransferTask::new(5)
+        .with_source(base)
+        .with_target_labelled(episode.support.clone())
+        .with_target_test(episode.query.clone());
+    let mut ctx = RunContext::new(&dev).with_seed(1);
+    let (model, report): (Classifier<_>, _) =
+        Strategy::fit(&protonet, Pretrained::encoder(random), &task, &mut ctx).unwrap();
+    let direct = protonet_accuracy(&model.encoder, &episode, &dev).unwrap();
+    assert!(
+        (report.metrics.accuracy - direct).abs() < 1e-9,
+        "{} vs {direct}",
+        report.metrics.accuracy
+    );
+    assert_eq!(report.history.len(), 6);
+}
