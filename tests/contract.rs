@@ -88,6 +88,10 @@ fn quick_settings(entry: &Entry) -> Json {
     if defaults.get("train").is_some() {
         settings["train"] = json!({"epochs": 2, "batch_size": 16});
     }
+    if defaults.get("pretrain_train").is_some() {
+        settings["pretrain_train"] = json!({"epochs": 2, "batch_size": 16});
+        settings["head_train"] = json!({"epochs": 2, "batch_size": 4});
+    }
     if defaults.get("episodes").is_some() {
         settings["episodes"] = json!({"way": 3, "shot": 1, "query": 2});
         settings["episodes_per_epoch"] = json!(3);

@@ -81,6 +81,9 @@ pub enum LayerConfig {
         /// Then divided by.
         std: f32,
     },
+    /// Each item scaled to unit L2 norm (over all its values): what a cosine classifier puts
+    /// before its weights.
+    L2Normalize,
 }
 
 impl LayerConfig {
@@ -167,7 +170,7 @@ impl ActShape {
                 }
                 s
             }
-            (LayerConfig::Relu | LayerConfig::BatchNorm, s) => s,
+            (LayerConfig::Relu | LayerConfig::BatchNorm | LayerConfig::L2Normalize, s) => s,
         })
     }
 }
@@ -224,6 +227,12 @@ impl SequentialConfig {
     /// Appends a fixed `(x - mean) / std`.
     pub fn standardize(mut self, mean: f32, std: f32) -> Self {
         self.layers.push(LayerConfig::Standardize { mean, std });
+        self
+    }
+
+    /// Appends a unit-L2-norm layer.
+    pub fn l2_normalize(mut self) -> Self {
+        self.layers.push(LayerConfig::L2Normalize);
         self
     }
 
@@ -310,6 +319,7 @@ fn init_layer(layer: &LayerConfig, input: ActShape, device: &Device) -> Layer {
             mean: *mean,
             std: *std,
         }),
+        LayerConfig::L2Normalize => Layer::L2Normalize(L2Normalize { eps: 1e-12 }),
     }
 }
 
@@ -331,6 +341,8 @@ pub enum Layer {
     BatchNorm(BatchNorm),
     /// Fixed input normalisation.
     Standardize(Standardize),
+    /// Unit L2 norm per item.
+    L2Normalize(L2Normalize),
 }
 
 /// `(x - mean) / std` with fixed numbers (no parameters).
@@ -346,6 +358,33 @@ impl Standardize {
     /// Applies the normalisation.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         (x - self.mean) / self.std
+    }
+}
+
+/// Each item scaled to unit L2 norm over all its values (no parameters); an item of zeros
+/// stays zero.
+#[derive(Module, Debug)]
+pub struct L2Normalize {
+    /// Floor of the squared norm (its square root's gradient is infinite at 0).
+    pub eps: f32,
+}
+
+impl L2Normalize {
+    /// Normalises `[batch, features]` rows.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let norm = x
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .clamp_min(self.eps)
+            .sqrt();
+        x / norm
+    }
+
+    /// Normalises `[batch, channels, height, width]` items over all their values.
+    pub fn forward_image(&self, x: Tensor<4>) -> Tensor<4> {
+        let dims = x.dims();
+        self.forward(x.flatten(1, 3)).reshape(dims)
     }
 }
 
@@ -468,6 +507,8 @@ impl Sequential {
                 (Layer::BatchNorm(b), Act::Image(t)) => Act::Image(b.forward(t)),
                 (Layer::Standardize(n), Act::Flat(t)) => Act::Flat(n.forward(t)),
                 (Layer::Standardize(n), Act::Image(t)) => Act::Image(n.forward(t)),
+                (Layer::L2Normalize(n), Act::Flat(t)) => Act::Flat(n.forward(t)),
+                (Layer::L2Normalize(n), Act::Image(t)) => Act::Image(n.forward_image(t)),
                 // `SequentialConfig::shapes` refuses convolutions and pools on flat
                 // activations, and the layers can only be built through it.
                 (Layer::Conv2d(_) | Layer::MaxPool2d(_), Act::Flat(t)) => Act::Flat(t),

@@ -9,10 +9,15 @@
 //!   the same episodes.
 //! - [`ProtoNet`] (Snell, Swersky and Zemel 2017), registered as `protonet`: episodic
 //!   training on the base classes, then a head whose classes are the support prototypes.
+//! - [`Baseline`] (Chen et al. 2019), registered as `baseline` and `baseline++`: a backbone
+//!   trained with an ordinary (or cosine) classifier on the base classes, frozen, then a new
+//!   linear (or cosine) head trained on the support alone.
 
+pub mod baseline;
 pub mod episodes;
 pub mod proto;
 
+pub use baseline::{Baseline, CosineCrossEntropy, cosine_head, fold_cosine_head};
 pub use episodes::{EpisodeBatch, EpisodeBatches, EpisodeScore, EpisodeShape, evaluate_episodes};
 pub use proto::{
     ProtoLoss, ProtoNet, proto_logits, protonet_accuracy, protonet_score, prototype_head,
@@ -24,6 +29,14 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
     registry.register(
         "class prototypes: mean embedded support examples, episodic training (Snell et al. 2017)",
         ProtoNet::new,
+    )?;
+    registry.register(
+        "a backbone trained on the base classes, frozen; a new linear head on the support (Chen et al. 2019)",
+        Baseline::new,
+    )?;
+    registry.register(
+        "Baseline with cosine heads: scaled cosine similarity to class weights (Chen et al. 2019)",
+        Baseline::plus_plus,
     )?;
     Ok(())
 }

@@ -1,0 +1,235 @@
+//! Baseline and Baseline++ (Chen et al. 2019, "A Closer Look at Few-shot Classification"): a
+//! backbone trained with an ordinary classifier on every base class, frozen, then a new head
+//! trained on the support set only: linear (Baseline) or cosine (Baseline++).
+
+use burn::config::Config;
+use burn::module::Param;
+use burn::tensor::{Device, Tensor};
+use tl_core::data::Batch;
+use tl_core::model::{Classifier, Encoder, Layer, Sequential, SequentialConfig, head_config};
+use tl_core::strategy::{Family, Fitted, Json, Pretrained, RunContext, Strategy, to_json};
+use tl_core::task::{TaskPart, TransferTask};
+use tl_core::train::{
+    ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig,
+};
+use tl_core::{CoreError, Result};
+
+/// A cosine classifier's head: unit-norm features, then a linear map without bias.
+pub fn cosine_head(features: usize, classes: usize, device: &Device) -> Result<Sequential> {
+    SequentialConfig::new(vec![features])
+        .l2_normalize()
+        .linear(classes)
+        .init(device)
+}
+
+fn cosine_weight(head: &Sequential) -> Result<Tensor<2>> {
+    match head.layers() {
+        [Layer::L2Normalize(_), Layer::Linear(l)] => Ok(l.weight.val()),
+        _ => Err(CoreError::Model(
+            "a cosine head is [L2Normalize, Linear] (see cosine_head)".into(),
+        )),
+    }
+}
+
+/// Columns of `w` (`[features, classes]`) scaled to unit norm.
+fn unit_columns(w: Tensor<2>) -> Tensor<2> {
+    let norm = w
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(0)
+        .clamp_min(1e-12)
+        .sqrt();
+    w / norm
+}
+
+/// Cross-entropy of `scale * cos(features, w_c)` (Baseline++'s training loss); the head must
+/// come from [`cosine_head`].
+#[derive(Debug, Clone)]
+pub struct CosineCrossEntropy {
+    ce: CrossEntropy,
+    scale: f64,
+}
+
+impl CosineCrossEntropy {
+    /// The loss for a model trained on `device`, scores multiplied by `scale`.
+    pub fn new(device: &Device, scale: f64) -> Self {
+        Self {
+            ce: CrossEntropy::new(device),
+            scale,
+        }
+    }
+
+    /// `scale * cos` scores of a cosine classifier.
+    pub fn logits<E: Encoder>(&self, model: &Classifier<E>, x: Tensor<2>) -> Result<Tensor<2>> {
+        let w = unit_columns(cosine_weight(&model.head)?);
+        // The head's first layer normalises the features.
+        let features = match model.head.layers().first() {
+            Some(Layer::L2Normalize(n)) => n.forward(model.encoder.encode(x)),
+            _ => unreachable!("checked by cosine_weight"),
+        };
+        Ok(features.matmul(w) * self.scale)
+    }
+}
+
+impl<E: Encoder + 'static> Objective<Classifier<E>, Batch> for CosineCrossEntropy {
+    fn step(&mut self, model: &Classifier<E>, batch: &Batch) -> Result<Step> {
+        let logits = self.logits(model, batch.inputs.clone())?;
+        let loss = self.ce.loss(logits.clone(), batch.labels.clone());
+        Ok(Step::new(loss).with_accuracy(logits, &batch.labels))
+    }
+}
+
+/// Folds the scale and the weight norms into the cosine head's linear layer, so the plain
+/// forward pass gives exactly `scale * cos` (and the bias, unused in training, is zeroed).
+pub fn fold_cosine_head(mut head: Sequential, scale: f64) -> Result<Sequential> {
+    let w = unit_columns(cosine_weight(&head)?) * scale;
+    if let Some(Layer::Linear(l)) = head.layers_mut().get_mut(1) {
+        l.weight = Param::from_tensor(w.detach());
+        if let Some(b) = l.bias.take() {
+            l.bias = Some(Param::from_tensor(b.val().zeros_like()));
+        }
+    }
+    Ok(head)
+}
+
+/// Baseline (linear head) and Baseline++ (cosine head).
+#[derive(Config, Debug)]
+pub struct Baseline {
+    /// Baseline++: cosine heads (in the pretraining on base classes and on the support).
+    #[config(default = false)]
+    pub cosine: bool,
+    /// Scale of the cosine scores.
+    #[config(default = 10.0)]
+    pub scale: f64,
+    /// Train the encoder with a head over the source's classes first (false: the encoder as
+    /// given, e.g. pretrained elsewhere).
+    #[config(default = true)]
+    pub pretrain: bool,
+    /// Training on the base classes.
+    #[config(default = "TrainConfig::new()")]
+    pub pretrain_train: TrainConfig,
+    /// Training of the new head on the support set, the encoder frozen.
+    #[config(default = "TrainConfig::new().with_epochs(100).with_batch_size(4).with_lr(1e-2)")]
+    pub head_train: TrainConfig,
+}
+
+impl Baseline {
+    /// Baseline++ with its defaults.
+    pub fn plus_plus() -> Self {
+        Self::new().with_cosine(true)
+    }
+
+    /// `baseline` or `baseline++`.
+    pub fn name(&self) -> &'static str {
+        if self.cosine {
+            "baseline++"
+        } else {
+            "baseline"
+        }
+    }
+
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(CoreError::config(
+                "scale",
+                format!("{} must be > 0", self.scale),
+            ));
+        }
+        self.pretrain_train.validate()?;
+        self.head_train.validate()
+    }
+
+    fn head(&self, features: usize, classes: usize, device: &Device) -> Result<Sequential> {
+        if self.cosine {
+            cosine_head(features, classes, device)
+        } else {
+            head_config(features, &[], classes).init(device)
+        }
+    }
+
+    /// Trains `model` with this method's loss on `set` (cosine or plain cross-entropy).
+    fn fit_head<E: Encoder + 'static>(
+        &self,
+        model: Classifier<E>,
+        set: &tl_core::data::LabelledSet,
+        train: &TrainConfig,
+        ctx: &mut RunContext,
+    ) -> Result<(Classifier<E>, Vec<tl_core::report::EpochRecord>)> {
+        let device = ctx.device().clone();
+        let train = ctx.train_config(train);
+        let mut batches = LabelledBatches::new(set, train.batch_size, train.seed);
+        let out = if self.cosine {
+            let objective = CosineCrossEntropy::new(&device, self.scale);
+            ctx.trainer(train)
+                .train(model, &mut batches, objective, None, &device)?
+        } else {
+            let objective = CrossEntropy::new(&device);
+            ctx.trainer(train)
+                .train(model, &mut batches, objective, None, &device)?
+        };
+        Ok((out.model, out.history))
+    }
+}
+
+impl<E: Encoder + 'static> Strategy<E> for Baseline {
+    fn name(&self) -> &str {
+        Baseline::name(self)
+    }
+
+    fn family(&self) -> Family {
+        Family::FewShot
+    }
+
+    fn needs(&self) -> &'static [TaskPart] {
+        use TaskPart::*;
+        if self.pretrain {
+            &[SourceLabelled, TargetLabelled, TargetTest]
+        } else {
+            &[TargetLabelled, TargetTest]
+        }
+    }
+
+    fn config(&self) -> Result<Json> {
+        to_json(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        Baseline::validate(self)
+    }
+
+    /// Trains the encoder on the source's classes (when asked), freezes it, and trains a new
+    /// head on the support (the labelled target set); scored on the target test set. The
+    /// history is the head's.
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let name = self.name();
+        let support = task.labelled(TaskPart::TargetLabelled, name)?;
+        let test = task.labelled(TaskPart::TargetTest, name)?;
+        let source = if self.pretrain {
+            Some(task.labelled(TaskPart::SourceLabelled, name)?)
+        } else {
+            None
+        };
+        ctx.begin();
+        let device = ctx.device().clone();
+        let features = start.encoder.feature_dim();
+        let mut encoder = start.encoder;
+        if let Some(source) = source {
+            let model =
+                Classifier::new(encoder, self.head(features, source.num_classes(), &device)?)?;
+            encoder = self
+                .fit_head(model, source, &self.pretrain_train, ctx)?
+                .0
+                .encoder;
+        }
+        let model = Classifier::new(encoder, self.head(features, task.num_classes, &device)?)?
+            .freeze_encoder();
+        let (mut model, history) = self.fit_head(model, support, &self.head_train, ctx)?;
+        if self.cosine {
+            model.head = fold_cosine_head(model.head, self.scale)?;
+        }
+        debug_assert_eq!(ClassifierModel::num_classes(&model), task.num_classes);
+        let report = ctx.finish(name, self, &model, history, test)?;
+        Ok((model, report))
+    }
+}
