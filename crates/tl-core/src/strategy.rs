@@ -215,6 +215,14 @@ impl<'a> RunContext<'a> {
         self.started.elapsed().as_secs_f64()
     }
 
+    /// Reports `event` to the run's progress callback (for a method's own outer loop, such
+    /// as rounds or meta-iterations; the trainer reports its steps and epochs itself).
+    pub fn emit(&mut self, event: &ProgressEvent) {
+        if let Some(progress) = self.progress.as_mut() {
+            progress(event);
+        }
+    }
+
     /// `train` with the run's seed.
     pub fn train_config(&self, train: &TrainConfig) -> TrainConfig {
         train.clone().with_seed(self.seed)
