@@ -345,16 +345,29 @@ pub trait Strategy<E: Encoder = Sequential> {
 /// The parts of a [`Strategy`] impl that every config writes the same way: the name, family
 /// and needed task parts given, the settings as the config's JSON, and the config's own
 /// (inherent) `validate`. Write it inside `impl Strategy<E> for Config { ... }` beside `run`.
+///
+/// The name is a constant or `fn Path::method` (a method of the config giving it, for one
+/// config registered under several names); the needed parts likewise a constant or
+/// `fn Path::method` (for parts that depend on the settings, such as whether a method trains
+/// on the source first).
 #[macro_export]
 macro_rules! strategy_basics {
-    (@rest $family:expr, $needs:expr) => {
+    (@needs fn $needs:path) => {
+        fn needs(&self) -> &'static [$crate::task::TaskPart] {
+            $needs(self)
+        }
+    };
+    (@needs $needs:expr) => {
+        fn needs(&self) -> &'static [$crate::task::TaskPart] {
+            $needs
+        }
+    };
+    (@rest $family:expr, $($needs:tt)+) => {
         fn family(&self) -> $crate::strategy::Family {
             $family
         }
 
-        fn needs(&self) -> &'static [$crate::task::TaskPart] {
-            $needs
-        }
+        $crate::strategy_basics!(@needs $($needs)+);
 
         fn config(&self) -> $crate::Result<$crate::strategy::Json> {
             $crate::strategy::to_json(self)
@@ -365,19 +378,19 @@ macro_rules! strategy_basics {
             Self::validate(self)
         }
     };
-    (fn $name:path, $family:expr, $needs:expr) => {
+    (fn $name:path, $family:expr, $($needs:tt)+) => {
         fn name(&self) -> &str {
             $name(self)
         }
 
-        $crate::strategy_basics!(@rest $family, $needs);
+        $crate::strategy_basics!(@rest $family, $($needs)+);
     };
-    ($name:expr, $family:expr, $needs:expr) => {
+    ($name:expr, $family:expr, $($needs:tt)+) => {
         fn name(&self) -> &str {
             $name
         }
 
-        $crate::strategy_basics!(@rest $family, $needs);
+        $crate::strategy_basics!(@rest $family, $($needs)+);
     };
 }
 

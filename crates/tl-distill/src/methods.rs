@@ -15,7 +15,7 @@ use tl_core::model::{
     Activation, Classifier, Encoder, LayerConfig, Sequential, SequentialConfig, count_params,
     head_config,
 };
-use tl_core::strategy::{Family, Fitted, Json, Pretrained, RunContext, Strategy, to_json};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{ClassifierModel, CrossEntropy, Objective, Step, TrainConfig, argmax_rows};
 use tl_core::{CoreError, Result};
@@ -704,27 +704,21 @@ impl Method for RelationalKd {
 
 macro_rules! distill_strategy {
     ($t:ty) => {
-        impl Strategy<Sequential> for $t {
-            fn name(&self) -> &str {
-                <$t as Method>::NAME
-            }
-
-            fn family(&self) -> Family {
-                Family::Distillation
-            }
-
-            fn needs(&self) -> &'static [TaskPart] {
-                self.kd.transfer.needs()
-            }
-
-            fn config(&self) -> Result<Json> {
-                to_json(self)
-            }
-
-            fn validate(&self) -> Result<()> {
+        impl $t {
+            /// Refuses bad fields (the shared ones, then the method's) before any work.
+            pub fn validate(&self) -> Result<()> {
                 self.kd.validate()?;
                 self.check()
             }
+
+            /// The task parts its transfer set and scoring need.
+            pub fn parts(&self) -> &'static [TaskPart] {
+                self.kd.transfer.needs()
+            }
+        }
+
+        impl Strategy<Sequential> for $t {
+            tl_core::strategy_basics!(<$t as Method>::NAME, Family::Distillation, fn Self::parts);
 
             /// Trains a fresh student from the teacher (`start`, with its head) on the
             /// transfer set; the report's `extra` holds the teacher's test accuracy and

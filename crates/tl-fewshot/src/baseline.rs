@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use tl_core::data::Batch;
 use tl_core::model::{Classifier, Encoder, Layer, Sequential, SequentialConfig, head_config};
-use tl_core::strategy::{Family, Fitted, Json, Pretrained, RunContext, Strategy, to_json};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{
     ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig,
@@ -128,6 +128,16 @@ impl Baseline {
         }
     }
 
+    /// The task parts it needs: the source only when it pretrains.
+    pub fn parts(&self) -> &'static [TaskPart] {
+        use TaskPart::*;
+        if self.pretrain {
+            &[SourceLabelled, TargetLabelled, TargetTest]
+        } else {
+            &[TargetLabelled, TargetTest]
+        }
+    }
+
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
         if !(self.scale.is_finite() && self.scale > 0.0) {
@@ -173,30 +183,7 @@ impl Baseline {
 }
 
 impl<E: Encoder + 'static> Strategy<E> for Baseline {
-    fn name(&self) -> &str {
-        Baseline::name(self)
-    }
-
-    fn family(&self) -> Family {
-        Family::FewShot
-    }
-
-    fn needs(&self) -> &'static [TaskPart] {
-        use TaskPart::*;
-        if self.pretrain {
-            &[SourceLabelled, TargetLabelled, TargetTest]
-        } else {
-            &[TargetLabelled, TargetTest]
-        }
-    }
-
-    fn config(&self) -> Result<Json> {
-        to_json(self)
-    }
-
-    fn validate(&self) -> Result<()> {
-        Baseline::validate(self)
-    }
+    tl_core::strategy_basics!(fn Baseline::name, Family::FewShot, fn Baseline::parts);
 
     /// Trains the encoder on the source's classes (when asked), freezes it, and trains a new
     /// head on the support (the labelled target set); scored on the target test set. The

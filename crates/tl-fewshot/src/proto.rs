@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Encoder, Layer, head_config};
-use tl_core::strategy::{Family, Fitted, Json, Pretrained, RunContext, Strategy, to_json};
+use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{CrossEntropy, Objective, Step, TrainConfig, argmax_rows, encode_all};
 use tl_core::{CoreError, Result};
@@ -211,6 +211,16 @@ impl ProtoNet {
         self.train.validate()
     }
 
+    /// The task parts it needs: the source only when it meta-trains.
+    pub fn parts(&self) -> &'static [TaskPart] {
+        use TaskPart::*;
+        if self.meta_train {
+            &[SourceLabelled, TargetLabelled, TargetTest]
+        } else {
+            &[TargetLabelled, TargetTest]
+        }
+    }
+
     /// Trains `encoder` episodically on `set` (the loop's progress, checkpoints and history).
     pub fn meta_train<E: Encoder + 'static>(
         &self,
@@ -233,30 +243,7 @@ impl ProtoNet {
 }
 
 impl<E: Encoder + 'static> Strategy<E> for ProtoNet {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn family(&self) -> Family {
-        Family::FewShot
-    }
-
-    fn needs(&self) -> &'static [TaskPart] {
-        use TaskPart::*;
-        if self.meta_train {
-            &[SourceLabelled, TargetLabelled, TargetTest]
-        } else {
-            &[TargetLabelled, TargetTest]
-        }
-    }
-
-    fn config(&self) -> Result<Json> {
-        to_json(self)
-    }
-
-    fn validate(&self) -> Result<()> {
-        ProtoNet::validate(self)
-    }
+    tl_core::strategy_basics!(NAME, Family::FewShot, fn ProtoNet::parts);
 
     fn trains(&self) -> bool {
         self.meta_train
