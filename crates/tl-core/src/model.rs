@@ -361,6 +361,14 @@ impl Standardize {
     }
 }
 
+/// Rows of `x` (`[batch, features]`) scaled to unit L2 norm; the squared norm is floored at
+/// `eps` *before* the square root, whose gradient is infinite at 0, so a row of zeros stays
+/// zero and gets finite gradients.
+pub fn l2_normalize_rows(x: Tensor<2>, eps: f32) -> Tensor<2> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).clamp_min(eps).sqrt();
+    x / norm
+}
+
 /// Each item scaled to unit L2 norm over all its values (no parameters); an item of zeros
 /// stays zero.
 #[derive(Module, Debug)]
@@ -372,13 +380,7 @@ pub struct L2Normalize {
 impl L2Normalize {
     /// Normalises `[batch, features]` rows.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let norm = x
-            .clone()
-            .powf_scalar(2.0)
-            .sum_dim(1)
-            .clamp_min(self.eps)
-            .sqrt();
-        x / norm
+        l2_normalize_rows(x, self.eps)
     }
 
     /// Normalises `[batch, channels, height, width]` items over all their values.

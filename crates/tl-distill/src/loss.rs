@@ -82,16 +82,10 @@ pub fn hint_loss(regressed: Tensor<2>, teacher: Tensor<2>) -> Tensor<1> {
     (regressed - teacher.detach()).powf_scalar(2.0).mean()
 }
 
-/// Rows scaled to unit L2 norm (rows of zeros stay zero).
+/// Rows scaled to unit L2 norm (rows of zeros stay zero): tl-core's `l2_normalize_rows` with
+/// the squared norm floored at 1e-24.
 pub fn l2_normalise_rows(x: Tensor<2>) -> Tensor<2> {
-    // Clamped before the square root: its gradient at 0 is infinite.
-    let norm = x
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .clamp_min(1e-24)
-        .sqrt();
-    x / norm
+    tl_core::model::l2_normalize_rows(x, 1e-24)
 }
 
 /// Pairwise Euclidean distances of the rows, with zeros on the diagonal.
