@@ -14,7 +14,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
 };
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Maps a flat input batch to feature vectors, and says how its parameters split into blocks.
@@ -84,6 +84,13 @@ pub enum LayerConfig {
     /// Each item scaled to unit L2 norm (over all its values): what a cosine classifier puts
     /// before its weights.
     L2Normalize,
+    /// Flat inputs in groups: output `g` is the log-sum-exp of the inputs whose entry in
+    /// `groups` is `g` (so there are `max(groups) + 1` outputs, each group non-empty). A class
+    /// scored by several prototypes, such as a matching network's support examples.
+    GroupLogSumExp {
+        /// The group of each input.
+        groups: Vec<usize>,
+    },
 }
 
 impl LayerConfig {
@@ -171,6 +178,20 @@ impl ActShape {
                 s
             }
             (LayerConfig::Relu | LayerConfig::BatchNorm | LayerConfig::L2Normalize, s) => s,
+            (LayerConfig::GroupLogSumExp { groups }, s) => {
+                if groups.len() != s.size() {
+                    return Err(refuse(format!(
+                        "{} groups for {} inputs",
+                        groups.len(),
+                        s.size()
+                    )));
+                }
+                let count = groups.iter().max().map_or(0, |g| g + 1);
+                if let Some(g) = (0..count).find(|g| !groups.contains(g)) {
+                    return Err(refuse(format!("group {g} of 0..{count} has no input")));
+                }
+                Self::Flat(count)
+            }
         })
     }
 }
@@ -233,6 +254,12 @@ impl SequentialConfig {
     /// Appends a unit-L2-norm layer.
     pub fn l2_normalize(mut self) -> Self {
         self.layers.push(LayerConfig::L2Normalize);
+        self
+    }
+
+    /// Appends a log-sum-exp within groups of inputs (see [`LayerConfig::GroupLogSumExp`]).
+    pub fn group_log_sum_exp(mut self, groups: Vec<usize>) -> Self {
+        self.layers.push(LayerConfig::GroupLogSumExp { groups });
         self
     }
 
@@ -320,6 +347,9 @@ fn init_layer(layer: &LayerConfig, input: ActShape, device: &Device) -> Layer {
             std: *std,
         }),
         LayerConfig::L2Normalize => Layer::L2Normalize(L2Normalize { eps: 1e-12 }),
+        LayerConfig::GroupLogSumExp { groups } => Layer::GroupLogSumExp(GroupLogSumExp {
+            groups: groups.clone(),
+        }),
     }
 }
 
@@ -343,6 +373,8 @@ pub enum Layer {
     Standardize(Standardize),
     /// Unit L2 norm per item.
     L2Normalize(L2Normalize),
+    /// Log-sum-exp within groups of inputs.
+    GroupLogSumExp(GroupLogSumExp),
 }
 
 /// `(x - mean) / std` with fixed numbers (no parameters).
@@ -387,6 +419,30 @@ impl L2Normalize {
     pub fn forward_image(&self, x: Tensor<4>) -> Tensor<4> {
         let dims = x.dims();
         self.forward(x.flatten(1, 3)).reshape(dims)
+    }
+}
+
+/// Log-sum-exp within groups of flat inputs (no parameters): output `g` is
+/// `log(sum(exp(x_i)))` over the inputs `i` with `groups[i] == g`.
+#[derive(Module, Debug)]
+pub struct GroupLogSumExp {
+    /// The group of each input.
+    pub groups: Vec<usize>,
+}
+
+impl GroupLogSumExp {
+    /// `[batch, inputs]` to `[batch, groups]`; the row maximum is taken out first, so large
+    /// scores do not overflow.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [_, n] = x.dims();
+        let count = self.groups.iter().max().map_or(0, |g| g + 1);
+        let mut member = vec![0f32; n * count];
+        for (i, &g) in self.groups.iter().enumerate().take(n) {
+            member[i * count + g] = 1.0;
+        }
+        let member = Tensor::<2>::from_data(TensorData::new(member, [n, count]), &x.device());
+        let max = x.clone().max_dim(1).detach();
+        (x - max.clone()).exp().matmul(member).log() + max
     }
 }
 
@@ -511,6 +567,7 @@ impl Sequential {
                 (Layer::Standardize(n), Act::Image(t)) => Act::Image(n.forward(t)),
                 (Layer::L2Normalize(n), Act::Flat(t)) => Act::Flat(n.forward(t)),
                 (Layer::L2Normalize(n), Act::Image(t)) => Act::Image(n.forward_image(t)),
+                (Layer::GroupLogSumExp(g), a) => Act::Flat(g.forward(a.flat())),
                 // `SequentialConfig::shapes` refuses convolutions and pools on flat
                 // activations, and the layers can only be built through it.
                 (Layer::Conv2d(_) | Layer::MaxPool2d(_), Act::Flat(t)) => Act::Flat(t),
@@ -861,5 +918,24 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("kernel larger"), "{err}");
         assert!(SequentialConfig::new(vec![2, 3]).output_dim().is_err());
+    }
+
+    #[test]
+    fn group_log_sum_exp_has_one_output_per_group_and_refuses_gaps() {
+        let pooled = SequentialConfig::new(vec![5]).group_log_sum_exp(vec![0, 2, 1, 2, 0]);
+        assert_eq!(pooled.output_dim().unwrap(), 3);
+        let err = SequentialConfig::new(vec![3])
+            .group_log_sum_exp(vec![0, 2, 2])
+            .output_dim()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("group 1 of 0..3 has no input"),
+            "{err}"
+        );
+        let err = SequentialConfig::new(vec![4])
+            .group_log_sum_exp(vec![0, 1])
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("2 groups for 4 inputs"), "{err}");
     }
 }

@@ -5,7 +5,7 @@
 use burn::config::Config;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
-use tl_core::data::Batch;
+use tl_core::data::{Batch, LabelledSet};
 use tl_core::model::{Classifier, Encoder, Layer, Sequential, SequentialConfig, head_config};
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
@@ -101,6 +101,10 @@ pub struct Baseline {
     /// Scale of the cosine scores.
     #[config(default = 10.0)]
     pub scale: f64,
+    /// Fine-tune the whole backbone with the new head on the support (false: the backbone
+    /// frozen, only the head trains, as Chen et al.'s Baseline).
+    #[config(default = false)]
+    pub fine_tune: bool,
     /// Train the encoder with a head over the source's classes first (false: the encoder as
     /// given, e.g. pretrained elsewhere).
     #[config(default = true)]
@@ -119,23 +123,30 @@ impl Baseline {
         Self::new().with_cosine(true)
     }
 
-    /// `baseline` or `baseline++`.
+    /// Fine-tuning: the backbone trained on the base classes, then trained with a new linear
+    /// head on the support (lower learning rate, as the whole network moves).
+    pub fn fine_tuning() -> Self {
+        Self::new().with_fine_tune(true).with_head_train(
+            TrainConfig::new()
+                .with_epochs(100)
+                .with_batch_size(4)
+                .with_lr(1e-3),
+        )
+    }
+
+    /// `baseline`, `baseline++`, `fine-tune` or `fine-tune++` (cosine heads).
     pub fn name(&self) -> &'static str {
-        if self.cosine {
-            "baseline++"
-        } else {
-            "baseline"
+        match (self.fine_tune, self.cosine) {
+            (false, false) => "baseline",
+            (false, true) => "baseline++",
+            (true, false) => "fine-tune",
+            (true, true) => "fine-tune++",
         }
     }
 
     /// The task parts it needs: the source only when it pretrains.
     pub fn parts(&self) -> &'static [TaskPart] {
-        use TaskPart::*;
-        if self.pretrain {
-            &[SourceLabelled, TargetLabelled, TargetTest]
-        } else {
-            &[TargetLabelled, TargetTest]
-        }
+        crate::episodes::episodic_parts(self.pretrain)
     }
 
     /// Refuses bad fields before any work.
@@ -162,7 +173,7 @@ impl Baseline {
     fn fit_head<E: Encoder + 'static>(
         &self,
         model: Classifier<E>,
-        set: &tl_core::data::LabelledSet,
+        set: &LabelledSet,
         train: &TrainConfig,
         ctx: &mut RunContext,
     ) -> Result<(Classifier<E>, Vec<tl_core::report::EpochRecord>)> {
@@ -179,6 +190,53 @@ impl Baseline {
                 .train(model, &mut batches, objective, None, &device)?
         };
         Ok((out.model, out.history))
+    }
+
+    /// Trains the encoder with a head over `base`'s classes (the first stage); returns the
+    /// encoder and the history.
+    pub fn pretrain_encoder<E: Encoder + 'static>(
+        &self,
+        encoder: E,
+        base: &LabelledSet,
+        ctx: &mut RunContext,
+    ) -> Result<(E, Vec<tl_core::report::EpochRecord>)> {
+        let device = ctx.device().clone();
+        let head = self.head(encoder.feature_dim(), base.num_classes(), &device)?;
+        let (model, history) = self.fit_head(
+            Classifier::new(encoder, head)?,
+            base,
+            &self.pretrain_train,
+            ctx,
+        )?;
+        Ok((model.encoder, history))
+    }
+
+    /// The second stage: a new head for `classes` classes trained on `support` (the
+    /// encoder frozen unless `fine_tune`); a cosine head comes back folded, so the plain
+    /// forward pass scores as trained.
+    pub fn adapt<E: Encoder + 'static>(
+        &self,
+        encoder: E,
+        support: &LabelledSet,
+        classes: usize,
+        ctx: &mut RunContext,
+    ) -> Result<(Classifier<E>, Vec<tl_core::report::EpochRecord>)> {
+        crate::episodes::check_support(support, classes)?;
+        let device = ctx.device().clone();
+        let model = Classifier::new(
+            encoder.clone(),
+            self.head(encoder.feature_dim(), classes, &device)?,
+        )?;
+        let model = if self.fine_tune {
+            model
+        } else {
+            model.freeze_encoder()
+        };
+        let (mut model, history) = self.fit_head(model, support, &self.head_train, ctx)?;
+        if self.cosine {
+            model.head = fold_cosine_head(model.head, self.scale)?;
+        }
+        Ok((model, history))
     }
 }
 
@@ -198,23 +256,11 @@ impl<E: Encoder + 'static> Strategy<E> for Baseline {
             None
         };
         ctx.begin();
-        let device = ctx.device().clone();
-        let features = start.encoder.feature_dim();
-        let mut encoder = start.encoder;
-        if let Some(source) = source {
-            let model =
-                Classifier::new(encoder, self.head(features, source.num_classes(), &device)?)?;
-            encoder = self
-                .fit_head(model, source, &self.pretrain_train, ctx)?
-                .0
-                .encoder;
-        }
-        let model = Classifier::new(encoder, self.head(features, task.num_classes, &device)?)?
-            .freeze_encoder();
-        let (mut model, history) = self.fit_head(model, support, &self.head_train, ctx)?;
-        if self.cosine {
-            model.head = fold_cosine_head(model.head, self.scale)?;
-        }
+        let encoder = match source {
+            Some(source) => self.pretrain_encoder(start.encoder, source, ctx)?.0,
+            None => start.encoder,
+        };
+        let (model, history) = self.adapt(encoder, support, task.num_classes, ctx)?;
         debug_assert_eq!(ClassifierModel::num_classes(&model), task.num_classes);
         let report = ctx.finish(name, self, &model, history, test)?;
         Ok((model, report))

@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use tl_core::data::LabelledSet;
+use tl_core::task::TaskPart;
 use tl_core::train::{BatchSource, StepAt};
 use tl_core::{CoreError, Result};
 use tl_data::split::{Episode, EpisodeSampler};
@@ -36,6 +37,79 @@ impl EpisodeShape {
         }
         EpisodeSampler::new(set, self.way, self.shot, self.query, seed).map_err(data_error)
     }
+}
+
+/// Refuses training episodes that cannot train (fewer than 2 ways, no shot or query) or an
+/// epoch without episodes.
+pub fn check_training_episodes(e: EpisodeShape, per_epoch: usize) -> Result<()> {
+    if e.way < 2 || e.shot == 0 || e.query == 0 {
+        return Err(CoreError::config(
+            "episodes",
+            format!(
+                "{}-way {}-shot with {} queries: need 2 ways, 1 shot, 1 query",
+                e.way, e.shot, e.query
+            ),
+        ));
+    }
+    if per_epoch == 0 {
+        return Err(CoreError::config(
+            "episodes_per_epoch",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The task parts of a method that may train on the base classes: the labelled source only
+/// when it does.
+pub fn episodic_parts(trains_on_source: bool) -> &'static [TaskPart] {
+    use TaskPart::*;
+    if trains_on_source {
+        &[SourceLabelled, TargetLabelled, TargetTest]
+    } else {
+        &[TargetLabelled, TargetTest]
+    }
+}
+
+/// Refuses a support set without an example of each of the task's `classes`, naming the
+/// first class missing.
+pub fn check_support(support: &LabelledSet, classes: usize) -> Result<()> {
+    let counts = support.class_counts();
+    match (0..classes).find(|&c| counts.get(c).copied().unwrap_or(0) == 0) {
+        Some(c) => Err(CoreError::data(
+            &support.domain,
+            format!(
+                "class {c} ({}) has no support example",
+                support.class_names.get(c).map_or("?", String::as_str)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The examples of `set` under `encoder` (inference mode) as a labelled set of feature
+/// vectors with the same labels in the same order: episodes drawn from it with a seed are
+/// the episodes drawn from `set` with that seed, so methods on a frozen encoder embed each
+/// item once instead of once per episode.
+pub fn embed_set<E: tl_core::model::Encoder>(
+    encoder: &E,
+    set: &LabelledSet,
+    device: &Device,
+) -> Result<LabelledSet> {
+    let features = tl_core::train::encode_all(encoder, set, device, 256)?;
+    let dim = encoder.feature_dim();
+    LabelledSet::new(
+        tl_core::data::Inputs::new(vec![dim], features)?,
+        set.labels.clone(),
+        set.class_names.clone(),
+        &set.domain,
+    )
+}
+
+/// An encoder that returns its input (`dim` features): the backbone of methods run on
+/// embedded sets (see [`embed_set`]).
+pub fn identity_encoder(dim: usize, device: &Device) -> Result<tl_core::model::Sequential> {
+    tl_core::model::SequentialConfig::new(vec![dim]).init(device)
 }
 
 /// A tl-data error as the shared error (its message kept).

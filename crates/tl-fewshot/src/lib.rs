@@ -11,14 +11,24 @@
 //!   training on the base classes, then a head whose classes are the support prototypes.
 //! - [`Baseline`] (Chen et al. 2019), registered as `baseline` and `baseline++`: a backbone
 //!   trained with an ordinary (or cosine) classifier on the base classes, frozen, then a new
-//!   linear (or cosine) head trained on the support alone.
+//!   linear (or cosine) head trained on the support alone; `fine-tune` trains the whole
+//!   backbone with the new head on the support.
+//! - [`MatchingNet`] (Vinyals et al. 2016), registered as `matching-net`: cosine attention
+//!   over the embedded support examples, episodic training.
 
 pub mod baseline;
 pub mod episodes;
+pub mod matching;
 pub mod proto;
 
 pub use baseline::{Baseline, CosineCrossEntropy, cosine_head, fold_cosine_head};
-pub use episodes::{EpisodeBatch, EpisodeBatches, EpisodeScore, EpisodeShape, evaluate_episodes};
+pub use episodes::{
+    EpisodeBatch, EpisodeBatches, EpisodeScore, EpisodeShape, check_support, embed_set,
+    evaluate_episodes, identity_encoder,
+};
+pub use matching::{
+    MatchingLoss, MatchingNet, embed_rows, matching_accuracy, matching_head, matching_logits,
+};
 pub use proto::{
     ProtoLoss, ProtoNet, proto_logits, protonet_accuracy, protonet_score, prototype_head,
     prototypes, set_prototypes, squared_distances,
@@ -37,6 +47,14 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
     registry.register(
         "Baseline with cosine heads: scaled cosine similarity to class weights (Chen et al. 2019)",
         Baseline::plus_plus,
+    )?;
+    registry.register(
+        "cosine attention over the support examples, episodic training (Vinyals et al. 2016)",
+        MatchingNet::new,
+    )?;
+    registry.register(
+        "a backbone trained on the base classes, then fine-tuned whole with a new head on the support",
+        Baseline::fine_tuning,
     )?;
     Ok(())
 }

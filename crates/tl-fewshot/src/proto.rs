@@ -192,33 +192,13 @@ pub const NAME: &str = "protonet";
 impl ProtoNet {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        let e = self.episodes;
-        if e.way < 2 || e.shot == 0 || e.query == 0 {
-            return Err(CoreError::config(
-                "episodes",
-                format!(
-                    "{}-way {}-shot with {} queries: need 2 ways, 1 shot, 1 query",
-                    e.way, e.shot, e.query
-                ),
-            ));
-        }
-        if self.episodes_per_epoch == 0 {
-            return Err(CoreError::config(
-                "episodes_per_epoch",
-                "must be at least 1",
-            ));
-        }
+        crate::episodes::check_training_episodes(self.episodes, self.episodes_per_epoch)?;
         self.train.validate()
     }
 
     /// The task parts it needs: the source only when it meta-trains.
     pub fn parts(&self) -> &'static [TaskPart] {
-        use TaskPart::*;
-        if self.meta_train {
-            &[SourceLabelled, TargetLabelled, TargetTest]
-        } else {
-            &[TargetLabelled, TargetTest]
-        }
+        crate::episodes::episodic_parts(self.meta_train)
     }
 
     /// Trains `encoder` episodically on `set` (the loop's progress, checkpoints and history).

@@ -251,3 +251,155 @@ fn baselines_train_a_new_head_on_the_support_with_the_backbone_frozen() {
     // finding too).
     assert!(accuracy[1] > accuracy[0] + 0.05, "{accuracy:?}");
 }
+
+#[test]
+fn matching_scores_are_the_attention_over_support_and_the_head_agrees() {
+    use tl_fewshot::{matching_head, matching_logits};
+    let dev = dev();
+    dev.seed(3);
+    let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let support = Tensor::<2>::random([5, 4], normal, &dev);
+    let query = Tensor::<2>::random([6, 4], normal, &dev);
+    let labels = [0, 1, 0, 2, 1];
+    let scale = 5.0;
+    let logits = matching_logits(query.clone(), support.clone(), &labels, 3, scale);
+    let probs = rows(burn::tensor::activation::softmax(logits.clone(), 1));
+    // By hand: softmax over the support of scale * cosine, summed per class.
+    let (s, q) = (rows(support.clone()), rows(query.clone()));
+    let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    for (qi, pi) in q.iter().zip(&probs) {
+        let e: Vec<f32> = s
+            .iter()
+            .map(|si| {
+                let dot: f32 = si.iter().zip(qi).map(|(a, b)| a * b).sum();
+                (scale as f32 * dot / (norm(si) * norm(qi))).exp()
+            })
+            .collect();
+        let total: f32 = e.iter().sum();
+        for c in 0..3 {
+            let want: f32 = e
+                .iter()
+                .zip(&labels)
+                .filter(|(_, l)| **l == c)
+                .map(|(v, _)| v / total)
+                .sum();
+            assert!((pi[c] - want).abs() < 1e-5, "{} vs {want}", pi[c]);
+        }
+    }
+    // The head built from the support scores exactly the same.
+    let head = matching_head(&s, &labels, 3, scale, &dev).unwrap();
+    for (a, b) in rows(head.forward(query)).iter().zip(rows(logits)) {
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-4, "{a:?} vs {b:?}");
+        }
+    }
+    // A support without an example of class 2 is refused by name.
+    let err = matching_head(&s[..3], &labels[..3], 3, scale, &dev).unwrap_err();
+    assert!(err.to_string().contains("class 2 of 3"), "{err}");
+}
+
+#[test]
+fn matching_networks_train_episodically_and_score_as_their_head() {
+    use tl_fewshot::{MatchingNet, matching_accuracy};
+    let dev = dev();
+    let d = digits();
+    let base = tl_data::transform::orientation_labels(
+        &select_classes(&d, &[0, 1, 2, 3, 4]).unwrap(),
+        false,
+    )
+    .unwrap();
+    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let shape = EpisodeShape::new(5, 1, 10);
+    dev.seed(1);
+    let random = encoder(&dev);
+    let method = MatchingNet::new()
+        .with_episodes(EpisodeShape::new(10, 1, 10))
+        .with_episodes_per_epoch(50)
+        .with_train(TrainConfig::new().with_epochs(6).with_lr(2e-3));
+    let score = |e: &tl_core::model::Sequential| {
+        evaluate_episodes(&novel, shape, 100, 7, |ep| {
+            matching_accuracy(e, ep, method.scale, &dev)
+        })
+        .unwrap()
+    };
+    let before = score(&random);
+    let mut ctx = RunContext::new(&dev).with_seed(1);
+    let (trained, history) = method.meta_train(random.clone(), &base, &mut ctx).unwrap();
+    assert_eq!(history.len(), 6);
+    let after = score(&trained);
+    eprintln!("matching nets, 5-way 1-shot on unseen digits: random {before}, trained {after}");
+    assert!(after.mean > before.mean + 0.03, "{before} -> {after}");
+
+    let mut sampler = shape.sampler(&novel, 3).unwrap();
+    let episode = sampler.sample(&novel).unwrap();
+    let task = TransferTask::new(5)
+        .with_source(base)
+        .with_target_labelled(episode.support.clone())
+        .with_target_test(episode.query.clone());
+    let mut ctx = RunContext::new(&dev).with_seed(1);
+    let (model, report): (Classifier<_>, _) =
+        Strategy::fit(&method, Pretrained::encoder(random), &task, &mut ctx).unwrap();
+    let direct = matching_accuracy(&model.encoder, &episode, method.scale, &dev).unwrap();
+    assert!((report.metrics.accuracy - direct).abs() < 1e-9);
+    // One shot: the prediction is the support example of highest cosine similarity.
+    let s = tl_fewshot::embed_rows(&model.encoder, &episode.support, &dev).unwrap();
+    let q = tl_fewshot::embed_rows(&model.encoder, &episode.query, &dev).unwrap();
+    let predicted = tl_core::train::predict(&model, &episode.query, &dev, 64).unwrap();
+    let cos = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        dot / (a.iter().map(|x| x * x).sum::<f32>() * b.iter().map(|x| x * x).sum::<f32>()).sqrt()
+    };
+    for (qi, p) in q.iter().zip(&predicted) {
+        let best = (0..s.len())
+            .max_by(|&a, &b| cos(qi, &s[a]).total_cmp(&cos(qi, &s[b])))
+            .unwrap();
+        assert_eq!(episode.support.labels[best], *p);
+    }
+}
+
+#[test]
+fn fine_tuning_trains_the_whole_backbone_on_the_support() {
+    use tl_fewshot::Baseline;
+    let dev = dev();
+    let d = digits();
+    let base = select_classes(&d, &[0, 1, 2, 3, 4]).unwrap();
+    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let mut sampler = EpisodeShape::new(5, 5, 15).sampler(&novel, 2).unwrap();
+    let episode = sampler.sample(&novel).unwrap();
+    let task = TransferTask::new(5)
+        .with_source(base)
+        .with_target_labelled(episode.support.clone())
+        .with_target_test(episode.query.clone());
+    let method = Baseline::fine_tuning()
+        .with_pretrain_train(TrainConfig::new().with_epochs(5).with_lr(2e-3))
+        .with_head_train(
+            TrainConfig::new()
+                .with_epochs(20)
+                .with_batch_size(25)
+                .with_lr(1e-3),
+        );
+    assert_eq!(method.name(), "fine-tune");
+    dev.seed(1);
+    let mut ctx = RunContext::new(&dev).with_seed(1);
+    let (model, report) =
+        Strategy::fit(&method, Pretrained::encoder(encoder(&dev)), &task, &mut ctx).unwrap();
+    eprintln!(
+        "fine-tune: 5-way 5-shot on unseen digits {:.2} %",
+        100.0 * report.metrics.accuracy
+    );
+    assert!(
+        report.metrics.accuracy > 0.65,
+        "{}",
+        report.metrics.accuracy
+    );
+    // Every parameter trained on the support, not only the head.
+    let all = tl_core::model::count_params(&model).total;
+    assert_eq!(report.params.trainable, all);
+    assert!(report.params.trainable > tl_core::model::count_params(&model.head).total);
+    // A support without an example of one of the task's classes is refused by name.
+    let missing = select_classes(&episode.support, &[0, 1, 2, 3]).unwrap();
+    let err = method
+        .adapt(model.encoder, &missing, 5, &mut RunContext::new(&dev))
+        .unwrap_err();
+    assert!(err.to_string().contains("class 4"), "{err}");
+}
