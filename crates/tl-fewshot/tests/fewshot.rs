@@ -276,14 +276,14 @@ fn matching_scores_are_the_attention_over_support_and_the_head_agrees() {
             })
             .collect();
         let total: f32 = e.iter().sum();
-        for c in 0..3 {
+        for (c, got) in pi.iter().enumerate() {
             let want: f32 = e
                 .iter()
                 .zip(&labels)
                 .filter(|(_, l)| **l == c)
                 .map(|(v, _)| v / total)
                 .sum();
-            assert!((pi[c] - want).abs() < 1e-5, "{} vs {want}", pi[c]);
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         }
     }
     // The head built from the support scores exactly the same.
