@@ -3,6 +3,7 @@
 
 use crate::error::{DataError, Result};
 use crate::transform::{Chw, resize_bilinear};
+use image::ImageEncoder;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -517,4 +518,81 @@ mod regression {
         let _ = super::omniglot_from_bytes(bytes, "fixture", "fixture", 8);
         let _ = super::omniglot_runs_from_bytes(bytes, "fixture", 8);
     }
+}
+
+/// Encodes items of shape `[channels, height, width]` (values in [0, 1], clamped; 1 or 3
+/// channels) as one PNG: a grid of `columns` items per row, 2 px of mid-grey between them.
+/// `ink` draws 1 as black on white (Omniglot's look) instead of white on black.
+pub fn grid_png(
+    items: &[&[f32]],
+    item_shape: &[usize],
+    columns: usize,
+    ink: bool,
+) -> Result<Vec<u8>> {
+    let s = Chw::of(item_shape)?;
+    if s.c != 1 && s.c != 3 {
+        return Err(DataError::Request(format!(
+            "a PNG grid needs 1 or 3 channels, items have {}",
+            s.c
+        )));
+    }
+    if items.is_empty() || columns == 0 {
+        return Err(DataError::Request(
+            "a PNG grid needs items and columns".into(),
+        ));
+    }
+    if let Some((i, item)) = items.iter().enumerate().find(|(_, v)| v.len() != s.size()) {
+        return Err(DataError::Request(format!(
+            "item {i} has {} values, not the {} of {item_shape:?}",
+            item.len(),
+            s.size()
+        )));
+    }
+    let gap = 2;
+    let rows = items.len().div_ceil(columns);
+    let width = columns * (s.w + gap) + gap;
+    let height = rows * (s.h + gap) + gap;
+    let mut pixels = vec![128u8; width * height * 3];
+    for (i, item) in items.iter().enumerate() {
+        let (x0, y0) = (
+            gap + (i % columns) * (s.w + gap),
+            gap + (i / columns) * (s.h + gap),
+        );
+        for y in 0..s.h {
+            for x in 0..s.w {
+                for c in 0..3 {
+                    let v = item[(c % s.c) * s.h * s.w + y * s.w + x];
+                    let v = if v.is_finite() {
+                        v.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    let v = if ink { 1.0 - v } else { v };
+                    pixels[((y0 + y) * width + x0 + x) * 3 + c] = (v * 255.0).round() as u8;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(
+            &pixels,
+            width as u32,
+            height as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| DataError::Request(format!("PNG encoding failed: {e}")))?;
+    Ok(out)
+}
+
+/// Writes [`grid_png`] to `path` atomically (a whole file or none).
+pub fn write_grid_png(
+    path: &Path,
+    items: &[&[f32]],
+    item_shape: &[usize],
+    columns: usize,
+    ink: bool,
+) -> Result<()> {
+    let bytes = grid_png(items, item_shape, columns, ink)?;
+    Ok(tl_core::checkpoint::write_atomic(path, &bytes)?)
 }

@@ -214,13 +214,32 @@ impl EpisodeSampler {
         for (i, &l) in set.labels.iter().enumerate() {
             by_class[l].push(i);
         }
-        by_class.retain(|items| items.len() >= k_shot + n_query);
+        let need = k_shot + n_query;
+        // The classes too small for an episode, fewest items first, to name in a refusal.
+        let mut short: Vec<(usize, usize)> = by_class
+            .iter()
+            .enumerate()
+            .filter(|(_, items)| items.len() < need)
+            .map(|(c, items)| (c, items.len()))
+            .collect();
+        short.sort_by_key(|&(c, n)| (n, c));
+        by_class.retain(|items| items.len() >= need);
         if by_class.len() < n_way {
+            let named: Vec<String> = short
+                .iter()
+                .take(3)
+                .map(|&(c, n)| format!("`{}` has {n}", set.class_names[c]))
+                .collect();
+            let more = short.len().saturating_sub(named.len());
+            let detail = match (named.is_empty(), more) {
+                (true, _) => format!("the set has {} classes", set.num_classes()),
+                (false, 0) => format!("too small: {}", named.join(", ")),
+                (false, m) => format!("too small: {} and {m} more", named.join(", ")),
+            };
             return Err(DataError::Request(format!(
-                "only {} classes of `{}` have the {} items a {n_way}-way {k_shot}-shot episode with {n_query} queries needs",
+                "only {} classes of `{}` have the {need} items a {n_way}-way {k_shot}-shot episode with {n_query} queries needs ({detail})",
                 by_class.len(),
                 set.domain,
-                k_shot + n_query
             )));
         }
         Ok(Self {

@@ -403,3 +403,53 @@ fn fine_tuning_trains_the_whole_backbone_on_the_support() {
         .unwrap_err();
     assert!(err.to_string().contains("class 4"), "{err}");
 }
+
+#[test]
+fn episodes_come_from_a_users_image_folder_and_small_classes_are_named() {
+    use tl_data::images::{grid_png, image_folder};
+    let dir = std::env::temp_dir().join(format!("tl-fewshot-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = digits();
+    // Three classes of 8x8 digit images: `one` and `seven` with 6 drawings, `zero` with 2.
+    for (name, digit, count) in [("one", 1, 6), ("seven", 7, 6), ("zero", 0, 2)] {
+        let class = dir.join(name);
+        std::fs::create_dir_all(&class).unwrap();
+        let items: Vec<usize> = (0..d.len()).filter(|&i| d.labels[i] == digit).collect();
+        for (k, &i) in items.iter().take(count).enumerate() {
+            let png = grid_png(&[d.inputs.item(i)], &[1, 8, 8], 1, false).unwrap();
+            std::fs::write(class.join(format!("{k}.png")), png).unwrap();
+        }
+    }
+    let set = image_folder(&dir, 1, Some((8, 8))).unwrap();
+    assert_eq!(set.class_names, ["one", "seven", "zero"]);
+    assert_eq!(set.class_counts(), [6, 6, 2]);
+    // A 3-way 1-shot episode with 2 queries needs 3 drawings of every class.
+    let err = EpisodeShape::new(3, 1, 2)
+        .sampler(&set, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only 2 classes") && err.contains("`zero` has 2") && err.contains("3 items"),
+        "{err}"
+    );
+    // Two ways fit: the same seed gives the same episodes, drawn from the big classes only.
+    let record = |seed| {
+        let mut seen = Vec::new();
+        evaluate_episodes(&set, EpisodeShape::new(2, 1, 2), 5, seed, |e| {
+            assert_eq!(e.support.len(), 2);
+            assert_eq!(e.query.len(), 4);
+            seen.push((e.support.class_names.clone(), e.query.inputs.values.clone()));
+            Ok(1.0)
+        })
+        .unwrap();
+        seen
+    };
+    let first = record(11);
+    assert_eq!(first, record(11));
+    assert!(
+        first
+            .iter()
+            .all(|(names, _)| !names.contains(&"zero".to_string()))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
