@@ -94,7 +94,14 @@ fn quick_settings(entry: &Entry) -> Json {
     }
     if defaults.get("episodes").is_some() {
         settings["episodes"] = json!({"way": 3, "shot": 1, "query": 2});
-        settings["episodes_per_epoch"] = json!(3);
+        if defaults.get("episodes_per_epoch").is_some() {
+            settings["episodes_per_epoch"] = json!(3);
+        }
+    }
+    if defaults.get("meta_iterations").is_some() {
+        settings["meta_iterations"] = json!(3);
+        settings["inner"] = json!({"epochs": 2, "batch_size": 4});
+        settings["adapt"] = json!({"epochs": 2, "batch_size": 4});
     }
     if defaults.get("kd").is_some() {
         settings["kd"] = json!({"train": {"epochs": 2, "batch_size": 16}});

@@ -13,6 +13,8 @@
 //!   trained with an ordinary (or cosine) classifier on the base classes, frozen, then a new
 //!   linear (or cosine) head trained on the support alone; `fine-tune` trains the whole
 //!   backbone with the new head on the support.
+//! - [`Reptile`] (Nichol, Achiam and Schulman 2018), registered as `reptile`: a first-order
+//!   meta-learned initialisation (encoder and head), fine-tuned on the support.
 //! - [`MatchingNet`] (Vinyals et al. 2016), registered as `matching-net`: cosine attention
 //!   over the embedded support examples, episodic training.
 
@@ -20,6 +22,7 @@ pub mod baseline;
 pub mod episodes;
 pub mod matching;
 pub mod proto;
+pub mod reptile;
 
 pub use baseline::{Baseline, CosineCrossEntropy, cosine_head, fold_cosine_head};
 pub use episodes::{
@@ -33,6 +36,7 @@ pub use proto::{
     ProtoLoss, ProtoNet, proto_logits, protonet_accuracy, protonet_score, prototype_head,
     prototypes, set_prototypes, squared_distances,
 };
+pub use reptile::Reptile;
 
 /// Registers every few-shot method with its default settings.
 pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
@@ -55,6 +59,10 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
     registry.register(
         "a backbone trained on the base classes, then fine-tuned whole with a new head on the support",
         Baseline::fine_tuning,
+    )?;
+    registry.register(
+        "first-order meta-learning of an initialisation, fine-tuned on the support (Nichol et al. 2018)",
+        Reptile::new,
     )?;
     Ok(())
 }
