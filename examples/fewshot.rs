@@ -12,6 +12,14 @@
 //!   per run, characters of the evaluation alphabets): ProtoNet trained on small1 and small2
 //!   together (with turns), and the small1 model; error rate over the 400 test drawings.
 //! - `cross`: the Omniglot backbones on 5-way 1/5-shot episodes of MNIST and USPS digits.
+//! - `generate`: one-shot generation (`tl_fewshot::OneShotGenerator`, a conditional VAE whose
+//!   context is the one example) trained on small1 + small2, conditioned through the small1
+//!   ProtoNet; for each of the 20 drawings of each official run, `--siblings` new drawings.
+//!   The judge is the ProtoNet trained on small1 + small2: it classifies each generated
+//!   drawing among the run's 20 characters, whose prototypes are the run's *test* drawings
+//!   (other people's drawings of them, so a copy of the example gets no more than the
+//!   example itself). Also the pixel distance of the siblings to their example and to each
+//!   other (a copy is at 0), and a PNG grid: each example, then its siblings.
 //!
 //! Images are 28x28 (Omniglot's 105x105 drawings resized, ink = 1), the backbone the usual
 //! Conv-4 (four blocks of 3x3 convolution, batch norm, ReLU and 2x2 max pooling; 64 channels,
@@ -43,7 +51,7 @@ type Error = Box<dyn std::error::Error>;
 #[command(about)]
 struct Args {
     /// Which experiment.
-    #[arg(long, default_value = "all", value_parser = ["omniglot", "runs", "cross", "all"])]
+    #[arg(long, default_value = "all", value_parser = ["omniglot", "runs", "cross", "generate", "all"])]
     part: String,
     /// Device: flex, ndarray, wgpu, wgpu-cpu or auto.
     #[arg(long, default_value = "flex")]
@@ -85,6 +93,15 @@ struct Args {
     /// Train again even when a cached encoder exists.
     #[arg(long)]
     retrain: bool,
+    /// Epochs of the one-shot generator.
+    #[arg(long, default_value_t = 30)]
+    generator_epochs: usize,
+    /// Generated siblings per example.
+    #[arg(long, default_value_t = 10)]
+    siblings: usize,
+    /// Where the generated grid (PNG) goes.
+    #[arg(long, default_value = "target/fewshot")]
+    out: PathBuf,
     /// Write every row as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -178,8 +195,8 @@ fn train_protonet(at: &At, key: &str, base: &LabelledSet) -> Result<Trained, Err
         .with_episodes_per_epoch(100)
         .with_train(episodic_train(at));
     let key = format!(
-        "{key}-{}e-{}w{}s",
-        at.args.train_episodes, at.args.train_way, at.args.train_shot
+        "{key}-{}e-{}w{}s{}q",
+        at.args.train_episodes, at.args.train_way, at.args.train_shot, at.args.train_query
     );
     trained(at, &key, |e| {
         let mut ctx = RunContext::new(&at.dev)
@@ -195,8 +212,8 @@ fn train_matching(at: &At, base: &LabelledSet) -> Result<Trained, Error> {
         .with_episodes_per_epoch(100)
         .with_train(episodic_train(at));
     let key = format!(
-        "matching-small1-{}e-{}w{}s",
-        at.args.train_episodes, at.args.train_way, at.args.train_shot
+        "matching-small1-{}e-{}w{}s{}q",
+        at.args.train_episodes, at.args.train_way, at.args.train_shot, at.args.train_query
     );
     trained(at, &key, |e| {
         let mut ctx = RunContext::new(&at.dev)
@@ -574,6 +591,166 @@ fn cross_part(at: &mut At) -> Result<(), Error> {
     Ok(())
 }
 
+/// The `ink` most probable pixels of `p` as 1, the rest 0.
+fn with_ink(p: &[f32], ink: usize) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let mut out = vec![0.0; p.len()];
+    for &i in order.iter().take(ink) {
+        out[i] = 1.0;
+    }
+    out
+}
+
+/// Mean absolute pixel difference of two items.
+fn pixel_distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .sum::<f64>()
+        / a.len().max(1) as f64
+}
+
+fn generate_part(at: &mut At) -> Result<(), Error> {
+    use tl::tl_fewshot::{OneShotGenerator, generate};
+    let a = at.args;
+    let dir = at.data.join("omniglot");
+    let small1 = omniglot(&dir.join("images_background_small1.zip"), a.size)?;
+    let small2 = omniglot(&dir.join("images_background_small2.zip"), a.size)?;
+    let runs = omniglot_runs(&dir.join("all_runs.zip"), a.size)?;
+    let both = concat(&small1, &small2)?;
+    let conditioner = train_protonet(at, "protonet-small1", &orientation_labels(&small1, false)?)?;
+    let judge = train_protonet(at, "protonet-small12", &orientation_labels(&both, false)?)?;
+    let generator = OneShotGenerator::new().with_train(
+        TrainConfig::new()
+            .with_epochs(a.generator_epochs)
+            .with_batch_size(64)
+            .with_lr(1e-3)
+            .with_schedule(Schedule::Cosine { min_factor: 0.05 })
+            .with_seed(a.seed),
+    );
+    let started = Instant::now();
+    at.dev.seed(a.seed);
+    let mut ctx = RunContext::new(&at.dev)
+        .with_seed(a.seed)
+        .with_progress(|e| {
+            if let ProgressEvent::Epoch(r) = e {
+                eprintln!(
+                    "    generator: epoch {} loss {:.2} (reconstruction {:.2}, kl {:.2}; {:.1} s)",
+                    r.epoch,
+                    r.train_loss,
+                    r.extra.get("reconstruction").copied().unwrap_or(f64::NAN),
+                    r.extra.get("kl").copied().unwrap_or(f64::NAN),
+                    r.seconds
+                );
+            }
+        });
+    let (model, _) = generator.fit(&conditioner.encoder, &both, &mut ctx)?;
+    drop(ctx);
+    let train_seconds = started.elapsed().as_secs_f64();
+    let k = a.siblings;
+    let (mut right_generated, mut right_example, mut total_generated) = (0usize, 0usize, 0usize);
+    let (mut to_example, mut between) = (Vec::new(), Vec::new());
+    let mut grid: Vec<Vec<f32>> = Vec::new();
+    let started = Instant::now();
+    for (r, run) in runs.iter().enumerate() {
+        at.dev.seed(a.seed.wrapping_add(r as u64));
+        // Drawings are black and white: each sample's most probable pixels become ink, as many
+        // as its example has (no threshold to tune).
+        let samples: Vec<Vec<f32>> =
+            generate(&model, &conditioner.encoder, &run.train, k, &at.dev)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let ink = run
+                        .train
+                        .inputs
+                        .item(i / k)
+                        .iter()
+                        .filter(|v| **v > 0.5)
+                        .count();
+                    with_ink(&p, ink)
+                })
+                .collect();
+        // Generated drawings labelled with the character of their example.
+        let labels: Vec<usize> = (0..samples.len())
+            .map(|i| run.train.labels[i / k])
+            .collect();
+        let generated = LabelledSet::new(
+            Inputs::new(run.train.inputs.item_shape.clone(), samples.concat())?,
+            labels,
+            run.train.class_names.clone(),
+            "generated",
+        )?;
+        let judged = |query: &LabelledSet| -> Result<usize, Error> {
+            let episode = tl::tl_data::split::Episode {
+                support: run.test.clone(),
+                query: query.clone(),
+                classes: (0..run.test.num_classes()).collect(),
+            };
+            let acc = protonet_accuracy(&judge.encoder, &episode, &at.dev)?;
+            Ok((acc * query.len() as f64).round() as usize)
+        };
+        right_generated += judged(&generated)?;
+        right_example += judged(&run.train)?;
+        total_generated += generated.len();
+        for c in 0..run.train.len() {
+            let example = run.train.inputs.item(c);
+            let siblings = &samples[c * k..(c + 1) * k];
+            for (i, s) in siblings.iter().enumerate() {
+                to_example.push(pixel_distance(s, example));
+                for t in &siblings[i + 1..] {
+                    between.push(pixel_distance(s, t));
+                }
+            }
+            if r == 0 {
+                grid.push(example.to_vec());
+                grid.extend(siblings.iter().take(8).cloned());
+            }
+        }
+    }
+    let ms = 1e3 * started.elapsed().as_secs_f64() / total_generated.max(1) as f64;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let examples = 20 * runs.len();
+    let (gen_acc, ex_acc) = (
+        right_generated as f64 / total_generated.max(1) as f64,
+        right_example as f64 / examples as f64,
+    );
+    std::fs::create_dir_all(&a.out)?;
+    let png = a.out.join("omniglot-one-shot-run01.png");
+    let items: Vec<&[f32]> = grid.iter().map(Vec::as_slice).collect();
+    tl::tl_data::images::write_grid_png(&png, &items, &[1, a.size, a.size], 9, true)?;
+    println!(
+        "\n## One-shot generation on Lake's 20 runs ({} examples, {k} siblings each), judged by the small1+small2 ProtoNet among each run's 20 characters\n",
+        examples
+    );
+    println!(
+        "| drawings judged | classified as their character | mean pixel distance to the example | between siblings |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| the one real example | {:.2} % ({right_example}/{examples}) | 0 | |",
+        100.0 * ex_acc
+    );
+    println!(
+        "| generated siblings | {:.2} % ({right_generated}/{total_generated}) | {:.3} | {:.3} |",
+        100.0 * gen_acc,
+        mean(&to_example),
+        mean(&between)
+    );
+    println!(
+        "\ngenerator trained in {train_seconds:.0} s; {ms:.2} ms per generated drawing; grid of run 1: {}",
+        png.display()
+    );
+    at.rows.push(json!({
+        "part": "generate", "examples": examples, "siblings": k,
+        "generated_judged_right": gen_acc, "example_judged_right": ex_acc,
+        "distance_to_example": mean(&to_example), "distance_between_siblings": mean(&between),
+        "train_seconds": train_seconds, "ms_per_drawing": ms, "grid": png.display().to_string(),
+    }));
+    Ok(())
+}
+
 fn expand_home(path: &str) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => Path::new(&home).join(rest),
@@ -610,6 +787,9 @@ fn run() -> Result<(), Error> {
     }
     if part == "cross" || part == "all" {
         cross_part(&mut at)?;
+    }
+    if part == "generate" || part == "all" {
+        generate_part(&mut at)?;
     }
     if let Some(path) = &args.json {
         write_atomic(path, serde_json::to_string_pretty(&at.rows)?.as_bytes())?;

@@ -15,11 +15,14 @@
 //!   backbone with the new head on the support.
 //! - [`Reptile`] (Nichol, Achiam and Schulman 2018), registered as `reptile`: a first-order
 //!   meta-learned initialisation (encoder and head), fine-tuned on the support.
+//! - [`OneShotGenerator`]: new drawings of a class from one example (a conditional VAE
+//!   whose context is the example, after the Neural Statistician).
 //! - [`MatchingNet`] (Vinyals et al. 2016), registered as `matching-net`: cosine attention
 //!   over the embedded support examples, episodic training.
 
 pub mod baseline;
 pub mod episodes;
+pub mod generate;
 pub mod matching;
 pub mod proto;
 pub mod reptile;
@@ -29,6 +32,7 @@ pub use episodes::{
     EpisodeBatch, EpisodeBatches, EpisodeScore, EpisodeShape, check_support, embed_set,
     evaluate_episodes, identity_encoder,
 };
+pub use generate::{OneShotGenerator, OneShotVae, conditions, generate};
 pub use matching::{
     MatchingLoss, MatchingNet, embed_rows, matching_accuracy, matching_head, matching_logits,
 };

@@ -1,0 +1,327 @@
+//! One-shot generation: given one drawing of a class never seen in training, draw new
+//! examples of it.
+//!
+//! The model is a conditional variational autoencoder whose condition is the one example,
+//! in the spirit of the Neural Statistician (Edwards and Storkey 2017) with a set of one: the
+//! context is the example's pixels and its embedding under a frozen few-shot encoder (a
+//! ProtoNet's, say), and a latent `z ~ N(0, I)` carries what varies between drawings of one
+//! class. Training pairs two *different* drawings of one base class: the condition is one,
+//! the target the other, so copying the example is not enough to rebuild the target; the
+//! decoder must learn how drawings of a class vary. The loss is the negative evidence lower
+//! bound: Bernoulli cross-entropy of the target's pixels (summed) plus the KL divergence of
+//! `q(z | x, c)` from `N(0, I)`, averaged over the batch.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tl_core::data::{BatchPlan, LabelledSet};
+use tl_core::model::{Encoder, Sequential, SequentialConfig};
+use tl_core::report::EpochRecord;
+use tl_core::strategy::RunContext;
+use tl_core::train::{BatchSource, Objective, Step, StepAt, TrainConfig, encode_all};
+use tl_core::{CoreError, Result};
+
+/// A conditional VAE over items of one size, conditioned on one example of the class.
+#[derive(Module, Debug)]
+pub struct OneShotVae {
+    /// `[item, condition]` to `[mean, log-variance]` of the latent.
+    pub recognition: Sequential,
+    /// `[latent, condition]` to the item's pixel logits.
+    pub decoder: Sequential,
+    /// Per-pixel weight of the example's own pixels (`2 x - 1`) added to the decoder's
+    /// logits: the decoder starts from the example and learns how drawings vary around it.
+    pub skip: Param<Tensor<1>>,
+    /// Latent width.
+    pub latent: usize,
+}
+
+impl OneShotVae {
+    /// Pixel logits of items drawn from latents `z` given `conditions` (whose first values
+    /// are the example's pixels).
+    fn decode(&self, z: Tensor<2>, conditions: Tensor<2>) -> Tensor<2> {
+        let [n, _] = conditions.dims();
+        let size = self.skip.dims()[0];
+        let example = conditions.clone().slice([0..n, 0..size]) * 2.0 - 1.0;
+        self.decoder.forward(Tensor::cat(vec![z, conditions], 1))
+            + example * self.skip.val().unsqueeze_dim(0)
+    }
+
+    /// The negative evidence lower bound of `items` given `conditions`, and its two terms
+    /// (reconstruction, KL), each averaged over the batch.
+    ///
+    /// # Shapes
+    /// - `items`: `[batch, item_size]`, values in [0, 1]
+    /// - `conditions`: `[batch, condition_size]`
+    pub fn loss(
+        &self,
+        items: Tensor<2>,
+        conditions: Tensor<2>,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+        let [n, _] = items.dims();
+        let batch = n as f64;
+        let l = self.latent;
+        let stats = self
+            .recognition
+            .forward(Tensor::cat(vec![items.clone(), conditions.clone()], 1));
+        let mean = stats.clone().slice([0..n, 0..l]);
+        let log_var = stats.slice([0..n, l..2 * l]).clamp(-10.0, 10.0);
+        let noise = mean.random_like(Distribution::Normal(0.0, 1.0));
+        let z = mean.clone() + (log_var.clone() * 0.5).exp() * noise;
+        let logits = self.decode(z, conditions);
+        // Bernoulli cross-entropy with logits: -(x log s(l) + (1 - x) log s(-l)).
+        let nll = -(items.clone() * log_sigmoid(logits.clone())
+            + (items.ones_like() - items) * log_sigmoid(-logits));
+        let reconstruction = nll.sum() / batch;
+        let kl =
+            (mean.powf_scalar(2.0) + log_var.clone().exp() - log_var - 1.0).sum() * 0.5 / batch;
+        (reconstruction.clone() + kl.clone(), reconstruction, kl)
+    }
+
+    /// `count` new items for each condition row (`z ~ N(0, I)` from the device's seed),
+    /// pixel probabilities in [0, 1]; rows `i * count .. (i + 1) * count` belong to
+    /// condition `i`.
+    pub fn sample(&self, conditions: Tensor<2>, count: usize) -> Tensor<2> {
+        let [n, k] = conditions.dims();
+        let repeated = conditions
+            .reshape([n, 1, k])
+            .repeat_dim(1, count)
+            .reshape([n * count, k]);
+        let z = Tensor::<2>::random(
+            [n * count, self.latent],
+            Distribution::Normal(0.0, 1.0),
+            &repeated.device(),
+        );
+        sigmoid(self.decode(z, repeated))
+    }
+}
+
+/// One-shot generation: a [`OneShotVae`] conditioned on an example's pixels and its
+/// embedding under a frozen encoder.
+#[derive(Config, Debug)]
+pub struct OneShotGenerator {
+    /// Latent width.
+    #[config(default = 16)]
+    pub latent: usize,
+    /// Width of the two hidden layers of the recognition and decoder MLPs.
+    #[config(default = 512)]
+    pub hidden: usize,
+    /// Training.
+    #[config(default = "TrainConfig::new().with_epochs(30).with_batch_size(64).with_lr(1e-3)")]
+    pub train: TrainConfig,
+}
+
+/// Conditions of items: each item's pixels followed by its embedding under `encoder`.
+pub fn conditions<E: Encoder>(encoder: &E, set: &LabelledSet, device: &Device) -> Result<Vec<f32>> {
+    let dim = encoder.feature_dim();
+    let features = encode_all(encoder, set, device, 256)?;
+    let size = set.inputs.item_size();
+    let mut out = Vec::with_capacity(set.len() * (size + dim));
+    for i in 0..set.len() {
+        out.extend_from_slice(set.inputs.item(i));
+        out.extend_from_slice(&features[i * dim..(i + 1) * dim]);
+    }
+    Ok(out)
+}
+
+impl OneShotGenerator {
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        if self.latent == 0 || self.hidden == 0 {
+            return Err(CoreError::config(
+                "latent",
+                format!(
+                    "latent {} and hidden {} must be at least 1",
+                    self.latent, self.hidden
+                ),
+            ));
+        }
+        self.train.validate()
+    }
+
+    /// A fresh model for items of `item_size` values and conditions of `condition_size`.
+    pub fn init(
+        &self,
+        item_size: usize,
+        condition_size: usize,
+        device: &Device,
+    ) -> Result<OneShotVae> {
+        self.validate()?;
+        let mlp = |input: usize, out: usize| {
+            SequentialConfig::new(vec![input])
+                .linear(self.hidden)
+                .relu()
+                .linear(self.hidden)
+                .relu()
+                .linear(out)
+                .init(device)
+        };
+        Ok(OneShotVae {
+            recognition: mlp(item_size + condition_size, 2 * self.latent)?,
+            decoder: mlp(self.latent + condition_size, item_size)?,
+            skip: Param::from_tensor(Tensor::full([item_size], 2.0, device)),
+            latent: self.latent,
+        })
+    }
+
+    /// Trains a generator on the base classes of `set` (pairs of different drawings of one
+    /// class; every class needs two), conditioned through the frozen `encoder`. Progress,
+    /// checkpoints and history come from tl-core's loop; `extra` holds each epoch's
+    /// `reconstruction` and `kl`.
+    pub fn fit<E: Encoder>(
+        &self,
+        encoder: &E,
+        set: &LabelledSet,
+        ctx: &mut RunContext,
+    ) -> Result<(OneShotVae, Vec<EpochRecord>)> {
+        self.validate()?;
+        let device = ctx.device().clone();
+        let conds = conditions(encoder, set, &device)?;
+        let train = ctx.train_config(&self.train);
+        let mut batches = PairBatches::new(set, conds, train.batch_size, train.seed)?;
+        let model = self.init(set.inputs.item_size(), batches.condition_size, &device)?;
+        let out = ctx
+            .trainer(train)
+            .train_module(model, &mut batches, VaeLoss, &device)?;
+        Ok((out.model, out.history))
+    }
+}
+
+/// The generator's objective: the negative ELBO of [`OneShotVae::loss`].
+#[derive(Debug, Clone, Copy)]
+pub struct VaeLoss;
+
+/// A batch of target items and the conditions (other drawings of their classes).
+#[derive(Debug, Clone)]
+pub struct PairBatch {
+    /// `[batch, item_size]`.
+    pub items: Tensor<2>,
+    /// `[batch, condition_size]`.
+    pub conditions: Tensor<2>,
+}
+
+impl Objective<OneShotVae, PairBatch> for VaeLoss {
+    fn step(&mut self, model: &OneShotVae, b: &PairBatch) -> Result<Step> {
+        let (loss, reconstruction, kl) = model.loss(b.items.clone(), b.conditions.clone());
+        let scalar = |t: Tensor<1>| t.into_scalar::<f32>() as f64;
+        Ok(Step::new(loss)
+            .with_stat("reconstruction", scalar(reconstruction))
+            .with_stat("kl", scalar(kl)))
+    }
+}
+
+/// Seeded batches of (item, condition of another item of its class).
+struct PairBatches<'s> {
+    set: &'s LabelledSet,
+    conditions: Vec<f32>,
+    condition_size: usize,
+    by_class: Vec<Vec<usize>>,
+    plan: BatchPlan,
+    order: Vec<Vec<usize>>,
+    rng: StdRng,
+}
+
+impl<'s> PairBatches<'s> {
+    fn new(
+        set: &'s LabelledSet,
+        conditions: Vec<f32>,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut by_class = vec![Vec::new(); set.num_classes()];
+        for (i, &l) in set.labels.iter().enumerate() {
+            by_class[l].push(i);
+        }
+        if let Some(c) = by_class.iter().position(|items| items.len() < 2) {
+            return Err(CoreError::data(
+                &set.domain,
+                format!(
+                    "class {c} ({}) has {} item(s): one-shot generation trains on pairs of drawings of one class",
+                    set.class_names[c],
+                    by_class[c].len()
+                ),
+            ));
+        }
+        let condition_size = conditions.len() / set.len().max(1);
+        Ok(Self {
+            set,
+            conditions,
+            condition_size,
+            by_class,
+            plan: BatchPlan::new(set.len(), batch_size, true, seed),
+            order: Vec::new(),
+            rng: StdRng::seed_from_u64(seed.wrapping_add(17)),
+        })
+    }
+}
+
+impl BatchSource for PairBatches<'_> {
+    type Batch = PairBatch;
+
+    fn steps_per_epoch(&self) -> usize {
+        self.plan.num_batches()
+    }
+
+    fn check(&self, _input_shape: Option<&[usize]>, _classes: Option<usize>) -> Result<()> {
+        Ok(())
+    }
+
+    fn start_epoch(&mut self) {
+        self.order = self.plan.epoch();
+    }
+
+    fn batch(&mut self, at: StepAt, device: &Device) -> PairBatch {
+        let items = &self.order[at.step.min(self.order.len() - 1)];
+        let size = self.set.inputs.item_size();
+        let k = self.condition_size;
+        let mut pixels = Vec::with_capacity(items.len() * size);
+        let mut conds = Vec::with_capacity(items.len() * k);
+        for &i in items {
+            pixels.extend_from_slice(self.set.inputs.item(i));
+            let class = &self.by_class[self.set.labels[i]];
+            // Another drawing of the same class.
+            let j = loop {
+                let j = class[self.rng.random_range(0..class.len())];
+                if j != i {
+                    break j;
+                }
+            };
+            conds.extend_from_slice(&self.conditions[j * k..(j + 1) * k]);
+        }
+        let n = items.len();
+        PairBatch {
+            items: Tensor::from_data(TensorData::new(pixels, [n, size]), device),
+            conditions: Tensor::from_data(TensorData::new(conds, [n, k]), device),
+        }
+    }
+}
+
+/// `count` generated siblings of each item of `examples` (pixel probabilities, one row per
+/// sample, the samples of example `i` at rows `i * count .. (i + 1) * count`), conditioned
+/// through the same frozen `encoder` the model was trained with.
+pub fn generate<E: Encoder>(
+    model: &OneShotVae,
+    encoder: &E,
+    examples: &LabelledSet,
+    count: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let conds = conditions(encoder, examples, device)?;
+    let k = conds.len() / examples.len().max(1);
+    let expected = model.decoder.config().input_shape[0];
+    if k + model.latent != expected {
+        return Err(CoreError::Model(format!(
+            "the generator takes conditions of {} values, these examples give {k}",
+            expected - model.latent
+        )));
+    }
+    let model = model.valid();
+    let plain = device.clone().without_autodiff();
+    let conds = Tensor::<2>::from_data(TensorData::new(conds, [examples.len(), k]), &plain);
+    let samples = model.sample(conds, count);
+    let size = samples.dims()[1];
+    let values: Vec<f32> = samples.into_data().iter::<f32>().collect();
+    Ok(values.chunks(size.max(1)).map(<[f32]>::to_vec).collect())
+}
