@@ -5,7 +5,11 @@
 //! in the spirit of the Neural Statistician (Edwards and Storkey 2017) with a set of one: the
 //! context is the example's pixels and its embedding under a frozen few-shot encoder (a
 //! ProtoNet's, say), and a latent `z ~ N(0, I)` carries what varies between drawings of one
-//! class. Training pairs two *different* drawings of one base class: the condition is one,
+//! class. The decoder is a spatial transformer: from `z` and the embedding it draws an affine
+//! map and a coarse displacement field (`grid x grid`, upsampled), and warps the example
+//! with them (bilinear sampling), so what it learns on the base classes is *how drawings
+//! vary* (slant, size, position, local wobble of strokes), which holds for any class. (A first
+//! version decoded pixels with an MLP: it drew base-class strokes over the example.) Training pairs two *different* drawings of one base class: the condition is one,
 //! the target the other, so copying the example is not enough to rebuild the target; the
 //! decoder must learn how drawings of a class vary. The loss is the negative evidence lower
 //! bound: Bernoulli cross-entropy of the target's pixels (summed) plus the KL divergence of
@@ -14,6 +18,9 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::grid::affine_grid_2d;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{GridSampleOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -24,29 +31,59 @@ use tl_core::strategy::RunContext;
 use tl_core::train::{BatchSource, Objective, Step, StepAt, TrainConfig, encode_all};
 use tl_core::{CoreError, Result};
 
-/// A conditional VAE over items of one size, conditioned on one example of the class.
+/// A conditional VAE over square one-channel images, conditioned on one example of the
+/// class, decoding by warping the example.
 #[derive(Module, Debug)]
 pub struct OneShotVae {
     /// `[item, condition]` to `[mean, log-variance]` of the latent.
     pub recognition: Sequential,
-    /// `[latent, condition]` to the item's pixel logits.
+    /// `[latent, embedding]` to the warp: 6 affine offsets from the identity, then the
+    /// `2 x grid x grid` displacement field.
     pub decoder: Sequential,
-    /// Per-pixel weight of the example's own pixels (`2 x - 1`) added to the decoder's
-    /// logits: the decoder starts from the example and learns how drawings vary around it.
-    pub skip: Param<Tensor<1>>,
+    /// Contrast and offset of the pixel logits: `a * (2 warped - 1) + b`.
+    pub contrast: Param<Tensor<1>>,
     /// Latent width.
     pub latent: usize,
+    /// Image side.
+    pub side: usize,
+    /// Side of the displacement grid.
+    pub grid: usize,
 }
 
 impl OneShotVae {
-    /// Pixel logits of items drawn from latents `z` given `conditions` (whose first values
-    /// are the example's pixels).
+    /// Pixel logits of items drawn from latents `z` given `conditions` (the example's pixels,
+    /// then its embedding).
     fn decode(&self, z: Tensor<2>, conditions: Tensor<2>) -> Tensor<2> {
-        let [n, _] = conditions.dims();
-        let size = self.skip.dims()[0];
-        let example = conditions.clone().slice([0..n, 0..size]) * 2.0 - 1.0;
-        self.decoder.forward(Tensor::cat(vec![z, conditions], 1))
-            + example * self.skip.val().unsqueeze_dim(0)
+        let [n, k] = conditions.dims();
+        let (side, g) = (self.side, self.grid);
+        let size = side * side;
+        let example = conditions
+            .clone()
+            .slice([0..n, 0..size])
+            .reshape([n, 1, side, side]);
+        let embedding = conditions.slice([0..n, size..k]);
+        let warp = self.decoder.forward(Tensor::cat(vec![z, embedding], 1));
+        let device = warp.device();
+        let identity = Tensor::<2>::from_data(
+            TensorData::new(vec![1f32, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 6]),
+            &device,
+        );
+        let affine = (warp.clone().slice([0..n, 0..6]) * 0.1 + identity).reshape([n, 2, 3]);
+        let base = affine_grid_2d(affine, [n, 1, side, side]);
+        let field = warp.slice([0..n, 6..6 + 2 * g * g]).reshape([n, 2, g, g]);
+        let field = interpolate(
+            field,
+            InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([side, side]),
+        )
+        .permute([0, 2, 3, 1]);
+        let grid = base + field * (2.0 / side as f64);
+        let warped = example
+            .grid_sample_2d(grid, GridSampleOptions::default())
+            .reshape([n, size]);
+        let ab = self.contrast.val();
+        let a = ab.clone().slice(0..1).unsqueeze_dim(0);
+        let b = ab.slice(1..2).unsqueeze_dim(0);
+        (warped * 2.0 - 1.0) * a + b
     }
 
     /// The negative evidence lower bound of `items` given `conditions`, and its two terms
@@ -106,8 +143,11 @@ pub struct OneShotGenerator {
     #[config(default = 16)]
     pub latent: usize,
     /// Width of the two hidden layers of the recognition and decoder MLPs.
-    #[config(default = 512)]
+    #[config(default = 256)]
     pub hidden: usize,
+    /// Side of the decoder's displacement grid (0: affine warps only).
+    #[config(default = 4)]
+    pub grid: usize,
     /// Training.
     #[config(default = "TrainConfig::new().with_epochs(30).with_batch_size(64).with_lr(1e-3)")]
     pub train: TrainConfig,
@@ -141,14 +181,35 @@ impl OneShotGenerator {
         self.train.validate()
     }
 
-    /// A fresh model for items of `item_size` values and conditions of `condition_size`.
+    /// A fresh model for square one-channel images of `item_shape` (`[1, side, side]`) and
+    /// conditions of `condition_size` values (the pixels, then an embedding); the warp
+    /// starts at the identity.
     pub fn init(
         &self,
-        item_size: usize,
+        item_shape: &[usize],
         condition_size: usize,
         device: &Device,
     ) -> Result<OneShotVae> {
         self.validate()?;
+        let side = match *item_shape {
+            [1, h, w] if h == w && h >= 2 => h,
+            _ => {
+                return Err(CoreError::config(
+                    "item_shape",
+                    format!(
+                        "{item_shape:?}: one-shot generation warps square one-channel images [1, side, side]"
+                    ),
+                ));
+            }
+        };
+        let size = side * side;
+        if condition_size < size {
+            return Err(CoreError::config(
+                "conditions",
+                format!("{condition_size} values cannot hold the example's {size} pixels"),
+            ));
+        }
+        let embedding = condition_size - size;
         let mlp = |input: usize, out: usize| {
             SequentialConfig::new(vec![input])
                 .linear(self.hidden)
@@ -158,11 +219,24 @@ impl OneShotGenerator {
                 .linear(out)
                 .init(device)
         };
+        let mut decoder = mlp(self.latent + embedding, 6 + 2 * self.grid * self.grid)?;
+        // The last layer at zero: the identity warp, the example itself, to start from.
+        if let Some(tl_core::model::Layer::Linear(l)) = decoder.layers_mut().last_mut() {
+            l.weight = Param::from_tensor(l.weight.val().zeros_like());
+            if let Some(b) = l.bias.take() {
+                l.bias = Some(Param::from_tensor(b.val().zeros_like()));
+            }
+        }
         Ok(OneShotVae {
-            recognition: mlp(item_size + condition_size, 2 * self.latent)?,
-            decoder: mlp(self.latent + condition_size, item_size)?,
-            skip: Param::from_tensor(Tensor::full([item_size], 2.0, device)),
+            recognition: mlp(size + condition_size, 2 * self.latent)?,
+            decoder,
+            contrast: Param::from_tensor(Tensor::from_data(
+                TensorData::new(vec![3f32, -1.0], [2]),
+                device,
+            )),
             latent: self.latent,
+            side,
+            grid: self.grid,
         })
     }
 
@@ -181,7 +255,7 @@ impl OneShotGenerator {
         let conds = conditions(encoder, set, &device)?;
         let train = ctx.train_config(&self.train);
         let mut batches = PairBatches::new(set, conds, train.batch_size, train.seed)?;
-        let model = self.init(set.inputs.item_size(), batches.condition_size, &device)?;
+        let model = self.init(&set.inputs.item_shape, batches.condition_size, &device)?;
         let out = ctx
             .trainer(train)
             .train_module(model, &mut batches, VaeLoss, &device)?;
@@ -310,11 +384,10 @@ pub fn generate<E: Encoder>(
 ) -> Result<Vec<Vec<f32>>> {
     let conds = conditions(encoder, examples, device)?;
     let k = conds.len() / examples.len().max(1);
-    let expected = model.decoder.config().input_shape[0];
-    if k + model.latent != expected {
+    let expected = model.recognition.config().input_shape[0] - model.side * model.side;
+    if k != expected {
         return Err(CoreError::Model(format!(
-            "the generator takes conditions of {} values, these examples give {k}",
-            expected - model.latent
+            "the generator takes conditions of {expected} values, these examples give {k}"
         )));
     }
     let model = model.valid();
