@@ -40,8 +40,8 @@ use tl::tl_core::train::{ProgressEvent, Schedule};
 use tl::tl_data::images::{OneShotRun, omniglot, omniglot_runs};
 use tl::tl_data::transform::{frame_set, orientation_labels};
 use tl::tl_fewshot::{
-    Baseline, EpisodeScore, EpisodeShape, MatchingNet, ProtoNet, embed_set, evaluate_episodes,
-    identity_encoder, matching_accuracy, protonet_accuracy,
+    Baseline, EpisodeScore, EpisodeShape, MatchingNet, ProtoNet, Reptile, embed_set,
+    evaluate_episodes, identity_encoder, matching_accuracy, protonet_accuracy,
 };
 
 type Error = Box<dyn std::error::Error>;
@@ -84,6 +84,9 @@ struct Args {
     /// backbone per episode).
     #[arg(long, default_value_t = 50)]
     fine_tune_episodes: usize,
+    /// Reptile's meta-iterations (5-way 5-shot training tasks).
+    #[arg(long, default_value_t = 1000)]
+    reptile_iterations: usize,
     /// Seed of training and of the test episodes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -285,6 +288,8 @@ enum Method<'a> {
     Head(&'a LabelledSet, bool),
     /// The whole backbone and a new head trained on the support images.
     FineTune(&'a Sequential),
+    /// Reptile's meta-learned classifier (5-way), fine-tuned on the support images.
+    Reptile(&'a Classifier<Sequential>),
 }
 
 fn run_method(
@@ -335,7 +340,56 @@ fn run_method(
                 Ok(tl::tl_core::train::evaluate(&model, &e.query, dev, 512)?.accuracy)
             })
         }
+        Method::Reptile(model) => {
+            let adapt = Reptile::new().adapt;
+            score(images, shape, episodes, seed, |e| {
+                let out = Trainer::new(adapt.clone().with_seed(seed)).fit(
+                    (*model).clone(),
+                    &e.support,
+                    None,
+                    dev,
+                )?;
+                Ok(tl::tl_core::train::evaluate(&out.model, &e.query, dev, 512)?.accuracy)
+            })
+        }
     }
+}
+
+/// Reptile meta-trained on 5-way 5-shot tasks of `base` (the whole classifier is the
+/// meta-learned start), or loaded from the cache.
+fn train_reptile(at: &At, base: &LabelledSet) -> Result<(Classifier<Sequential>, f64), Error> {
+    let a = at.args;
+    let key = format!(
+        "reptile-small1-{}it-s{}-c{}-seed{}",
+        a.reptile_iterations, a.size, a.channels, a.seed
+    );
+    let weights = at.cache.join(format!("{key}.bin"));
+    let meta = at.cache.join(format!("{key}.json"));
+    at.dev.seed(a.seed);
+    let fresh = Classifier::new(
+        conv4(a.size, a.channels).init(&at.dev)?,
+        head_config(a.channels, &[], 5).init(&at.dev)?,
+    )?;
+    if !a.retrain && weights.exists() && meta.exists() {
+        let seconds = serde_json::from_slice::<Value>(&std::fs::read(&meta)?)?["seconds"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        eprintln!("{key}: loaded from {}", weights.display());
+        return Ok((load_weights(fresh, &weights)?, seconds));
+    }
+    eprintln!("{key}: training");
+    let started = Instant::now();
+    let method = Reptile::new().with_meta_iterations(a.reptile_iterations);
+    let mut ctx = RunContext::new(&at.dev)
+        .with_seed(a.seed)
+        .with_progress(progress("reptile"));
+    let (model, _) = method.meta_train(fresh, base, &mut ctx)?;
+    drop(ctx);
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&at.cache)?;
+    save_weights(&model, &weights)?;
+    write_atomic(&meta, json!({"seconds": seconds}).to_string().as_bytes())?;
+    Ok((model, seconds))
 }
 
 const SHAPES: [(usize, usize); 4] = [(5, 1), (5, 5), (20, 1), (20, 5)];
@@ -363,6 +417,7 @@ fn omniglot_part(at: &mut At) -> Result<(), Error> {
     let matching = train_matching(at, &base)?;
     let baseline = train_baseline(at, &base, false)?;
     let baseline_pp = train_baseline(at, &base, true)?;
+    let reptile = train_reptile(at, &base)?;
     at.dev.seed(a.seed);
     let random = conv4(a.size, a.channels).init(&at.dev)?;
     let embed = |e: &Sequential| embed_set(e, &small2, &at.dev);
@@ -405,6 +460,12 @@ fn omniglot_part(at: &mut At) -> Result<(), Error> {
             a.fine_tune_episodes,
         ),
         (
+            "reptile (5-way head)",
+            Method::Reptile(&reptile.0),
+            reptile.1,
+            a.fine_tune_episodes,
+        ),
+        (
             "protonet on the baseline++ backbone",
             Method::Proto(&f_pp),
             baseline_pp.seconds,
@@ -425,6 +486,10 @@ fn omniglot_part(at: &mut At) -> Result<(), Error> {
     for (name, method, seconds, episodes) in &methods {
         let mut cells = Vec::new();
         for &(way, shot) in &SHAPES {
+            if matches!(method, Method::Reptile(_)) && way != 5 {
+                cells.push("—".into());
+                continue;
+            }
             let shape = EpisodeShape::new(way, shot, 15);
             let (s, ms) = run_method(at, &small2, method, shape, *episodes)?;
             eprintln!(
