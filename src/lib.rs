@@ -20,11 +20,13 @@
 //! | [`tl_transductive`] | same task, new domain: CORAL, MMD, AdaBN, self-training, self-ensembling |
 //! | [`tl_adversarial`] | domain discriminators: DANN, CDAN(+E), ADDA |
 //! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
-//! | [`tl_fewshot`] | few-shot learning: episodes, prototypical networks, episodic evaluation with confidence intervals |
+//! | [`tl_fewshot`] | few-shot learning: episodes, prototypical and matching networks, Baseline(++), fine-tuning, Reptile, one-shot generation |
+//! | [`tl_disentangle`] | disentanglement (in progress): MIG, SAP, DCI as disentanglement_lib computes them |
 
 pub use tl_adversarial;
 pub use tl_core;
 pub use tl_data;
+pub use tl_disentangle;
 pub use tl_distill;
 pub use tl_fewshot;
 pub use tl_inductive;

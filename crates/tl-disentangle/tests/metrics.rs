@@ -1,0 +1,133 @@
+//! The sanity bounds of disentanglement_lib's metric tests, on representations whose answer
+//! is known: the ground-truth factors themselves, all zeros, a duplicate, a permutation and a
+//! random mix.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tl_disentangle::metrics::{Forest, Samples, dci, discretize, entropy, mig, mutual_info, sap};
+
+/// `n` samples of `k` factors with 10 values each (disentanglement_lib's dummy data), and
+/// the factors themselves as codes.
+fn identity(n: usize, k: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<usize>>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let factors: Vec<Vec<usize>> = (0..n)
+        .map(|_| (0..k).map(|_| rng.random_range(0..10)).collect())
+        .collect();
+    let codes = factors
+        .iter()
+        .map(|f| f.iter().map(|&v| v as f32).collect())
+        .collect();
+    (codes, factors)
+}
+
+fn map_codes(codes: &[Vec<f32>], f: impl Fn(&[f32]) -> Vec<f32>) -> Vec<Vec<f32>> {
+    codes.iter().map(|c| f(c)).collect()
+}
+
+#[test]
+fn mutual_information_and_discretisation_match_known_values() {
+    // Two independent fair bits: no information; a bit with itself: ln 2.
+    let a = [0, 0, 1, 1];
+    let b = [0, 1, 0, 1];
+    assert!(mutual_info(&a, &b).abs() < 1e-12);
+    assert!((entropy(&a) - 2f64.ln()).abs() < 1e-12);
+    // NumPy: np.digitize(x, np.histogram(x, 4)[1][:-1]) for x = [0, 1, 2, 3, 4, 8].
+    assert_eq!(
+        discretize(&[0.0, 1.0, 2.0, 3.0, 4.0, 8.0], 4),
+        [1, 1, 2, 2, 3, 4]
+    );
+    assert_eq!(discretize(&[5.0, 5.0], 20), [1, 1]);
+}
+
+#[test]
+fn the_ground_truth_scores_near_one_and_zeros_near_zero() {
+    let (codes, factors) = identity(2000, 5, 0);
+    let (test_codes, test_factors) = identity(1000, 5, 1);
+    let train = Samples::new(&codes, &factors).unwrap();
+    let test = Samples::new(&test_codes, &test_factors).unwrap();
+    let m = mig(train, 20).unwrap();
+    let s = sap(train, test, true).unwrap();
+    let d = dci(train, test, Forest::default()).unwrap();
+    eprintln!("ground truth: MIG {m:.3}, SAP {s:.3}, DCI {d:?}");
+    for (name, v) in [
+        ("MIG", m),
+        ("SAP", s),
+        ("D", d.disentanglement),
+        ("C", d.completeness),
+        ("I", d.informativeness),
+    ] {
+        assert!((0.9..=1.0 + 1e-9).contains(&v), "{name} = {v}");
+    }
+    let zeros = vec![vec![0.0f32; 5]; 2000];
+    let zeros_test = vec![vec![0.0f32; 5]; 1000];
+    let z = Samples::new(&zeros, &factors).unwrap();
+    let zt = Samples::new(&zeros_test, &test_factors).unwrap();
+    let (m, s) = (mig(z, 20).unwrap(), sap(z, zt, true).unwrap());
+    assert!(sap(z, zt, false).unwrap() <= 0.2);
+    assert!(m <= 0.2 && s <= 0.2, "zeros: MIG {m}, SAP {s}");
+}
+
+#[test]
+fn a_duplicate_halves_completeness_a_permutation_keeps_disentanglement_a_mix_drops_it() {
+    let (codes, factors) = identity(2000, 5, 2);
+    let (test_codes, test_factors) = identity(1000, 5, 3);
+    let both = |f: &dyn Fn(&[f32]) -> Vec<f32>| {
+        let (a, b) = (map_codes(&codes, f), map_codes(&test_codes, f));
+        let train = Samples::new(&a, &factors).unwrap();
+        let test = Samples::new(&b, &test_factors).unwrap();
+        dci(train, test, Forest::default()).unwrap()
+    };
+    // [z, z]: every factor's importance splits over two of ten codes.
+    let duplicated = both(&|c| c.iter().chain(c).copied().collect());
+    let want = 1.0 - 2f64.ln() / 10f64.ln();
+    assert!(
+        (duplicated.completeness - want).abs() < 0.1,
+        "C = {} vs {want}",
+        duplicated.completeness
+    );
+    let permuted = both(&|c| vec![c[3], c[0], c[4], c[1], c[2]]);
+    assert!(permuted.disentanglement >= 0.9, "{permuted:?}");
+    // A random rotation mixes every factor into every code.
+    let mut rng = StdRng::seed_from_u64(9);
+    let mix: Vec<Vec<f32>> = (0..5)
+        .map(|_| (0..5).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let mixed = both(&|c| {
+        mix.iter()
+            .map(|row| row.iter().zip(c).map(|(w, v)| w * v).sum())
+            .collect()
+    });
+    eprintln!(
+        "D: permuted {:.3}, mixed {:.3}",
+        permuted.disentanglement, mixed.disentanglement
+    );
+    assert!(
+        mixed.disentanglement < permuted.disentanglement - 0.3,
+        "{mixed:?}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_by_name() {
+    let codes = vec![vec![0.0f32, 1.0], vec![1.0]];
+    let factors = vec![vec![0usize], vec![1]];
+    let err = Samples::new(&codes, &factors).unwrap_err().to_string();
+    assert!(err.contains("sample 1 has 1 codes"), "{err}");
+    let err = Samples::new(&codes[..1], &factors).unwrap_err().to_string();
+    assert!(err.contains("1 code vectors but 2 factor vectors"), "{err}");
+    let nan = vec![vec![f32::NAN, 0.0]];
+    let err = Samples::new(&nan, &factors[..1]).unwrap_err().to_string();
+    assert!(err.contains("non-finite"), "{err}");
+    let one = vec![vec![0.5f32]; 4];
+    let f = vec![vec![0usize], vec![1], vec![0], vec![1]];
+    let err = mig(Samples::new(&one, &f).unwrap(), 20)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("two codes"), "{err}");
+    let constant = vec![vec![0usize]; 4];
+    let two = vec![vec![0.5f32, 0.1]; 4];
+    let err = mig(Samples::new(&two, &constant).unwrap(), 20)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("factor 0 takes one value"), "{err}");
+}
