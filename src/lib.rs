@@ -21,7 +21,7 @@
 //! | [`tl_adversarial`] | domain discriminators: DANN, CDAN(+E), ADDA |
 //! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
 //! | [`tl_fewshot`] | few-shot learning: episodes, prototypical and matching networks, Baseline(++), fine-tuning, Reptile, one-shot generation |
-//! | [`tl_disentangle`] | disentanglement (in progress): MIG, SAP, DCI as disentanglement_lib computes them |
+//! | [`tl_disentangle`] | disentanglement (in progress): BetaVAE and FactorVAE scores, MIG, SAP, DCI as disentanglement_lib computes them |
 
 pub use tl_adversarial;
 pub use tl_core;

@@ -581,3 +581,278 @@ pub fn dci(train: Samples, test: Samples, forest: Forest) -> Result<Dci> {
         importance,
     })
 }
+
+/// A representation of samples drawn from given factors: the factor indices of each sample
+/// in, one code vector per sample out (render the images, then encode them).
+pub type Represent<'f> = dyn FnMut(&[Vec<usize>]) -> Result<Vec<Vec<f32>>> + 'f;
+
+/// `n` factor vectors drawn uniformly from a grid of `sizes`.
+pub fn sample_factors(sizes: &[usize], n: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
+    (0..n)
+        .map(|_| {
+            sizes
+                .iter()
+                .map(|&s| rng.random_range(0..s.max(1)))
+                .collect()
+        })
+        .collect()
+}
+
+fn check_codes(codes: &[Vec<f32>], n: usize, what: &str) -> Result<usize> {
+    if codes.len() != n {
+        return Err(CoreError::data(
+            what,
+            format!(
+                "the representation gave {} code vectors for {n} samples",
+                codes.len()
+            ),
+        ));
+    }
+    let d = codes.first().map_or(0, Vec::len);
+    if d == 0
+        || codes
+            .iter()
+            .any(|c| c.len() != d || c.iter().any(|v| !v.is_finite()))
+    {
+        return Err(CoreError::data(
+            what,
+            "the representation gave empty, ragged or non-finite codes",
+        ));
+    }
+    Ok(d)
+}
+
+fn check_sizes(sizes: &[usize], what: &str) -> Result<()> {
+    if sizes.is_empty() || sizes.contains(&0) {
+        return Err(CoreError::data(
+            what,
+            format!("factor sizes {sizes:?}: need at least one factor, each with a value"),
+        ));
+    }
+    Ok(())
+}
+
+/// Sample variance of each code (`ddof = 1`).
+fn variances(codes: &[Vec<f32>]) -> Vec<f64> {
+    let (n, d) = (codes.len() as f64, codes[0].len());
+    let mut mean = vec![0.0; d];
+    for c in codes {
+        for (m, v) in mean.iter_mut().zip(c) {
+            *m += *v as f64 / n;
+        }
+    }
+    let mut var = vec![0.0; d];
+    for c in codes {
+        for ((s, v), m) in var.iter_mut().zip(c).zip(&mean) {
+            *s += (*v as f64 - m).powi(2);
+        }
+    }
+    var.iter().map(|s| s / (n - 1.0).max(1.0)).collect()
+}
+
+/// Settings of the FactorVAE and BetaVAE scores (disentanglement_lib's defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct VoteSettings {
+    /// Samples per vote (one factor fixed across them).
+    pub batch_size: usize,
+    /// Votes to train the majority-vote (or linear) classifier.
+    pub train: usize,
+    /// Votes to score it.
+    pub eval: usize,
+    /// Samples for the global variances of the codes (FactorVAE score).
+    pub variance_samples: usize,
+    /// Seed of the factor draws.
+    pub seed: u64,
+}
+
+impl Default for VoteSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            train: 10_000,
+            eval: 5_000,
+            variance_samples: 10_000,
+            seed: 0,
+        }
+    }
+}
+
+/// FactorVAE score (Kim and Mnih 2018): codes are divided by their global standard
+/// deviation; each vote fixes one factor at a random value across `batch_size` samples and
+/// names the (active) code of least variance; a majority-vote classifier from code to factor
+/// is fitted on `train` votes and scored on `eval` others. With no active code (every code
+/// constant) the score is 0, as disentanglement_lib has it.
+pub fn factor_vae_score(
+    sizes: &[usize],
+    represent: &mut Represent,
+    s: VoteSettings,
+) -> Result<f64> {
+    check_sizes(sizes, "FactorVAE score")?;
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let global = represent(&sample_factors(sizes, s.variance_samples.max(2), &mut rng))?;
+    let d = check_codes(&global, s.variance_samples.max(2), "FactorVAE score")?;
+    let scale: Vec<f64> = variances(&global).iter().map(|v| v.sqrt()).collect();
+    let active: Vec<usize> = (0..d).filter(|&i| scale[i] > 0.0).collect();
+    if active.is_empty() {
+        return Ok(0.0);
+    }
+    let k = sizes.len();
+    let mut vote = |rng: &mut StdRng| -> Result<(usize, usize)> {
+        let factor = rng.random_range(0..k);
+        let mut factors = sample_factors(sizes, s.batch_size.max(2), rng);
+        let value = rng.random_range(0..sizes[factor]);
+        factors.iter_mut().for_each(|f| f[factor] = value);
+        let codes = represent(&factors)?;
+        check_codes(&codes, factors.len(), "FactorVAE score")?;
+        let normalised: Vec<Vec<f32>> = codes
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .zip(&scale)
+                    .map(|(v, s)| {
+                        if *s > 0.0 {
+                            (*v as f64 / s) as f32
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let var = variances(&normalised);
+        let least = active
+            .iter()
+            .copied()
+            .min_by(|&a, &b| var[a].total_cmp(&var[b]))
+            .unwrap_or(0);
+        Ok((least, factor))
+    };
+    let mut votes = vec![vec![0usize; k]; d];
+    for _ in 0..s.train {
+        let (code, factor) = vote(&mut rng)?;
+        votes[code][factor] += 1;
+    }
+    let classifier: Vec<usize> = votes
+        .iter()
+        .map(|row| {
+            (0..k)
+                .max_by_key(|&j| (row[j], usize::MAX - j))
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut right = 0usize;
+    for _ in 0..s.eval {
+        let (code, factor) = vote(&mut rng)?;
+        right += usize::from(classifier[code] == factor);
+    }
+    Ok(right as f64 / s.eval.max(1) as f64)
+}
+
+/// Multinomial logistic regression (L2 penalty `1 / (2 C n)` per weight as sklearn's
+/// `LogisticRegression(C=1)` scales it, fitted by full-batch gradient descent with
+/// standardised features), returning a predictor.
+fn logistic_regression(x: &[Vec<f64>], y: &[usize], classes: usize) -> impl Fn(&[f64]) -> usize {
+    let (n, d) = (x.len(), x[0].len());
+    let mean: Vec<f64> = (0..d)
+        .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+        .collect();
+    let std: Vec<f64> = (0..d)
+        .map(|j| {
+            let v = x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n as f64;
+            if v > 1e-12 { v.sqrt() } else { 1.0 }
+        })
+        .collect();
+    let z: Vec<Vec<f64>> = x
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(j, v)| (v - mean[j]) / std[j])
+                .collect()
+        })
+        .collect();
+    let mut w = vec![vec![0.0; d + 1]; classes];
+    let lambda = 1.0 / n as f64;
+    for _ in 0..500 {
+        let mut grad = vec![vec![0.0; d + 1]; classes];
+        for (r, &label) in z.iter().zip(y) {
+            let scores: Vec<f64> = w
+                .iter()
+                .map(|wc| wc[d] + wc[..d].iter().zip(r).map(|(a, b)| a * b).sum::<f64>())
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let exp: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let sum: f64 = exp.iter().sum();
+            for c in 0..classes {
+                let g = exp[c] / sum - f64::from(u8::from(c == label));
+                for (gj, v) in grad[c][..d].iter_mut().zip(r) {
+                    *gj += g * v / n as f64;
+                }
+                grad[c][d] += g / n as f64;
+            }
+        }
+        for (wc, gc) in w.iter_mut().zip(&grad) {
+            for j in 0..=d {
+                let penalty = if j < d { lambda * wc[j] } else { 0.0 };
+                wc[j] -= 1.0 * (gc[j] + penalty);
+            }
+        }
+    }
+    move |r: &[f64]| {
+        let z: Vec<f64> = r
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (v - mean[j]) / std[j])
+            .collect();
+        (0..w.len())
+            .map(|c| {
+                (
+                    c,
+                    w[c][d] + w[c][..d].iter().zip(&z).map(|(a, b)| a * b).sum::<f64>(),
+                )
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(0, |(c, _)| c)
+    }
+}
+
+/// BetaVAE score (Higgins et al. 2017): each vote draws `batch_size` pairs of samples that
+/// share one factor's value, and its feature is the mean absolute difference of the pairs'
+/// codes; a linear classifier (multinomial logistic regression) from feature to the fixed
+/// factor is fitted on `train` votes and scored on `eval` others.
+pub fn beta_vae_score(sizes: &[usize], represent: &mut Represent, s: VoteSettings) -> Result<f64> {
+    check_sizes(sizes, "BetaVAE score")?;
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let k = sizes.len();
+    let mut point = |rng: &mut StdRng| -> Result<(Vec<f64>, usize)> {
+        let factor = rng.random_range(0..k);
+        let a = sample_factors(sizes, s.batch_size.max(1), rng);
+        let mut b = sample_factors(sizes, s.batch_size.max(1), rng);
+        for (x, y) in a.iter().zip(b.iter_mut()) {
+            y[factor] = x[factor];
+        }
+        let (ca, cb) = (represent(&a)?, represent(&b)?);
+        let d = check_codes(&ca, a.len(), "BetaVAE score")?;
+        check_codes(&cb, b.len(), "BetaVAE score")?;
+        let mut feature = vec![0.0; d];
+        for (x, y) in ca.iter().zip(&cb) {
+            for ((f, u), v) in feature.iter_mut().zip(x).zip(y) {
+                *f += (*u as f64 - *v as f64).abs() / a.len() as f64;
+            }
+        }
+        Ok((feature, factor))
+    };
+    let (mut x, mut y) = (Vec::with_capacity(s.train), Vec::with_capacity(s.train));
+    for _ in 0..s.train.max(1) {
+        let (f, l) = point(&mut rng)?;
+        x.push(f);
+        y.push(l);
+    }
+    let predict = logistic_regression(&x, &y, k);
+    let mut right = 0usize;
+    for _ in 0..s.eval {
+        let (f, l) = point(&mut rng)?;
+        right += usize::from(predict(&f) == l);
+    }
+    Ok(right as f64 / s.eval.max(1) as f64)
+}

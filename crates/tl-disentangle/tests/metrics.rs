@@ -4,7 +4,10 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tl_disentangle::metrics::{Forest, Samples, dci, discretize, entropy, mig, mutual_info, sap};
+use tl_disentangle::metrics::{
+    Forest, Samples, VoteSettings, beta_vae_score, dci, discretize, entropy, factor_vae_score, mig,
+    mutual_info, sap,
+};
 
 /// `n` samples of `k` factors with 10 values each (disentanglement_lib's dummy data), and
 /// the factors themselves as codes.
@@ -130,4 +133,45 @@ fn bad_input_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("factor 0 takes one value"), "{err}");
+}
+
+#[test]
+fn factor_vae_and_beta_vae_scores_know_the_ground_truth_from_zeros() {
+    let sizes = [10usize; 5];
+    let settings = VoteSettings {
+        train: 1000,
+        eval: 500,
+        variance_samples: 1000,
+        ..VoteSettings::default()
+    };
+    let truth = |f: &[Vec<usize>]| -> tl_core::Result<Vec<Vec<f32>>> {
+        Ok(f.iter()
+            .map(|v| v.iter().map(|&x| x as f32).collect())
+            .collect())
+    };
+    let zeros =
+        |f: &[Vec<usize>]| -> tl_core::Result<Vec<Vec<f32>>> { Ok(vec![vec![0.0; 5]; f.len()]) };
+    let fv = factor_vae_score(&sizes, &mut truth.clone(), settings).unwrap();
+    let bv = beta_vae_score(&sizes, &mut truth.clone(), settings).unwrap();
+    let fz = factor_vae_score(&sizes, &mut zeros.clone(), settings).unwrap();
+    let bz = beta_vae_score(&sizes, &mut zeros.clone(), settings).unwrap();
+    eprintln!(
+        "FactorVAE score: truth {fv:.3}, zeros {fz:.3}; BetaVAE score: truth {bv:.3}, zeros {bz:.3}"
+    );
+    assert!((0.9..=1.0).contains(&fv), "{fv}");
+    assert!((0.9..=1.0).contains(&bv), "{bv}");
+    assert!(fz <= 0.2, "{fz}");
+    assert!(bz <= 0.4, "{bz}");
+    // A representation that returns the wrong number of codes is refused by name.
+    let mut short = |f: &[Vec<usize>]| -> tl_core::Result<Vec<Vec<f32>>> {
+        Ok(vec![vec![0.0; 5]; f.len() - 1])
+    };
+    let err = factor_vae_score(&sizes, &mut short, settings)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("code vectors for"), "{err}");
+    let err = beta_vae_score(&[3, 0], &mut zeros.clone(), settings)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("factor sizes"), "{err}");
 }
