@@ -192,38 +192,51 @@ fn train_shape(at: &At) -> EpisodeShape {
     EpisodeShape::new(a.train_way, a.train_shot, a.train_query)
 }
 
-fn train_protonet(at: &At, key: &str, base: &LabelledSet) -> Result<Trained, Error> {
-    let method = ProtoNet::new()
-        .with_episodes(train_shape(at))
-        .with_episodes_per_epoch(100)
-        .with_train(episodic_train(at));
+/// Which episodic learner.
+#[derive(Clone, Copy)]
+enum Episodic {
+    Proto,
+    Matching,
+}
+
+/// ProtoNet or matching networks trained on episodes of `base` (cached under `key`).
+fn train_episodic(
+    at: &At,
+    which: Episodic,
+    key: &str,
+    base: &LabelledSet,
+) -> Result<Trained, Error> {
+    let a = at.args;
     let key = format!(
         "{key}-{}e-{}w{}s{}q",
-        at.args.train_episodes, at.args.train_way, at.args.train_shot, at.args.train_query
+        a.train_episodes, a.train_way, a.train_shot, a.train_query
     );
+    let name = match which {
+        Episodic::Proto => "protonet",
+        Episodic::Matching => "matching-net",
+    };
     trained(at, &key, |e| {
         let mut ctx = RunContext::new(&at.dev)
-            .with_seed(at.args.seed)
-            .with_progress(progress("protonet"));
-        Ok(method.meta_train(e, base, &mut ctx)?.0)
+            .with_seed(a.seed)
+            .with_progress(progress(name));
+        let trained = match which {
+            Episodic::Proto => ProtoNet::new()
+                .with_episodes(train_shape(at))
+                .with_episodes_per_epoch(100)
+                .with_train(episodic_train(at))
+                .meta_train(e, base, &mut ctx)?,
+            Episodic::Matching => MatchingNet::new()
+                .with_episodes(train_shape(at))
+                .with_episodes_per_epoch(100)
+                .with_train(episodic_train(at))
+                .meta_train(e, base, &mut ctx)?,
+        };
+        Ok(trained.0)
     })
 }
 
-fn train_matching(at: &At, base: &LabelledSet) -> Result<Trained, Error> {
-    let method = MatchingNet::new()
-        .with_episodes(train_shape(at))
-        .with_episodes_per_epoch(100)
-        .with_train(episodic_train(at));
-    let key = format!(
-        "matching-small1-{}e-{}w{}s{}q",
-        at.args.train_episodes, at.args.train_way, at.args.train_shot, at.args.train_query
-    );
-    trained(at, &key, |e| {
-        let mut ctx = RunContext::new(&at.dev)
-            .with_seed(at.args.seed)
-            .with_progress(progress("matching-net"));
-        Ok(method.meta_train(e, base, &mut ctx)?.0)
-    })
+fn train_protonet(at: &At, key: &str, base: &LabelledSet) -> Result<Trained, Error> {
+    train_episodic(at, Episodic::Proto, key, base)
 }
 
 fn baseline_method(at: &At, cosine: bool) -> Baseline {
@@ -414,7 +427,7 @@ fn omniglot_part(at: &mut At) -> Result<(), Error> {
         small2.len()
     );
     let protonet = train_protonet(at, "protonet-small1", &base)?;
-    let matching = train_matching(at, &base)?;
+    let matching = train_episodic(at, Episodic::Matching, "matching-small1", &base)?;
     let baseline = train_baseline(at, &base, false)?;
     let baseline_pp = train_baseline(at, &base, true)?;
     let reptile = train_reptile(at, &base)?;

@@ -71,6 +71,46 @@ pub fn episodic_parts(trains_on_source: bool) -> &'static [TaskPart] {
     }
 }
 
+/// The task's labelled source when a method trains on it (`trains`), refusing one that
+/// cannot give episodes of `shape` before any work; `None` otherwise.
+pub fn episodic_source<'t>(
+    task: &'t tl_core::task::TransferTask,
+    trains: bool,
+    shape: EpisodeShape,
+    name: &str,
+) -> Result<Option<&'t LabelledSet>> {
+    if !trains {
+        return Ok(None);
+    }
+    let source = task.labelled(TaskPart::SourceLabelled, name)?;
+    shape.sampler(source, 0)?;
+    Ok(Some(source))
+}
+
+/// Trains `encoder` on `per_epoch` episodes of `shape` from `set` per epoch with `objective`,
+/// through tl-core's loop (progress, checkpoints, NaN checks and history from `ctx`).
+pub fn train_episodic<E, O>(
+    encoder: E,
+    set: &LabelledSet,
+    shape: EpisodeShape,
+    per_epoch: usize,
+    train: &tl_core::train::TrainConfig,
+    objective: O,
+    ctx: &mut tl_core::strategy::RunContext,
+) -> Result<(E, Vec<tl_core::report::EpochRecord>)>
+where
+    E: tl_core::model::Encoder + 'static,
+    O: tl_core::train::Objective<E, EpisodeBatch>,
+{
+    let train = ctx.train_config(train);
+    let mut batches = EpisodeBatches::new(set, shape, per_epoch, train.seed)?;
+    let device = ctx.device().clone();
+    let out = ctx
+        .trainer(train)
+        .train_module(encoder, &mut batches, objective, &device)?;
+    Ok((out.model, out.history))
+}
+
 /// Refuses a support set without an example of each of the task's `classes`, naming the
 /// first class missing.
 pub fn check_support(support: &LabelledSet, classes: usize) -> Result<()> {

@@ -3,7 +3,7 @@
 //! class is the attention its examples get, `P(c | x) = sum_{i: y_i = c} a_i`. One encoder
 //! embeds support and queries (the paper's variant without full context embeddings).
 
-use crate::episodes::{EpisodeBatch, EpisodeBatches, EpisodeShape};
+use crate::episodes::{EpisodeBatch, EpisodeShape};
 use burn::config::Config;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -211,17 +211,16 @@ impl MatchingNet {
         set: &LabelledSet,
         ctx: &mut RunContext,
     ) -> Result<(E, Vec<tl_core::report::EpochRecord>)> {
-        let train = ctx.train_config(&self.train);
-        let mut batches =
-            EpisodeBatches::new(set, self.episodes, self.episodes_per_epoch, train.seed)?;
         let device = ctx.device().clone();
-        let out = ctx.trainer(train).train_module(
+        crate::episodes::train_episodic(
             encoder,
-            &mut batches,
+            set,
+            self.episodes,
+            self.episodes_per_epoch,
+            &self.train,
             MatchingLoss::new(&device, self.scale),
-            &device,
-        )?;
-        Ok((out.model, out.history))
+            ctx,
+        )
     }
 }
 
@@ -237,13 +236,7 @@ impl<E: Encoder + 'static> Strategy<E> for MatchingNet {
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let support = task.labelled(TaskPart::TargetLabelled, NAME)?;
         let test = task.labelled(TaskPart::TargetTest, NAME)?;
-        let source = if self.meta_train {
-            let s = task.labelled(TaskPart::SourceLabelled, NAME)?;
-            self.episodes.sampler(s, 0)?;
-            Some(s)
-        } else {
-            None
-        };
+        let source = crate::episodes::episodic_source(task, self.meta_train, self.episodes, NAME)?;
         ctx.begin();
         let device = ctx.device().clone();
         let (encoder, history) = match source {

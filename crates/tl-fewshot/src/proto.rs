@@ -1,7 +1,7 @@
 //! Prototypical networks (Snell, Swersky and Zemel 2017): a class is the mean of its embedded
 //! support examples, and a query goes to the nearest prototype in squared Euclidean distance.
 
-use crate::episodes::{EpisodeBatch, EpisodeBatches, EpisodeShape};
+use crate::episodes::{EpisodeBatch, EpisodeShape};
 use burn::config::Config;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -208,17 +208,16 @@ impl ProtoNet {
         set: &LabelledSet,
         ctx: &mut RunContext,
     ) -> Result<(E, Vec<tl_core::report::EpochRecord>)> {
-        let train = ctx.train_config(&self.train);
-        let mut batches =
-            EpisodeBatches::new(set, self.episodes, self.episodes_per_epoch, train.seed)?;
         let device = ctx.device().clone();
-        let out = ctx.trainer(train).train_module(
+        crate::episodes::train_episodic(
             encoder,
-            &mut batches,
+            set,
+            self.episodes,
+            self.episodes_per_epoch,
+            &self.train,
             ProtoLoss::new(&device),
-            &device,
-        )?;
-        Ok((out.model, out.history))
+            ctx,
+        )
     }
 }
 
@@ -234,14 +233,7 @@ impl<E: Encoder + 'static> Strategy<E> for ProtoNet {
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let support = task.labelled(TaskPart::TargetLabelled, NAME)?;
         let test = task.labelled(TaskPart::TargetTest, NAME)?;
-        let source = if self.meta_train {
-            let s = task.labelled(TaskPart::SourceLabelled, NAME)?;
-            // Refuse a source that cannot give the training episodes before any work.
-            self.episodes.sampler(s, 0)?;
-            Some(s)
-        } else {
-            None
-        };
+        let source = crate::episodes::episodic_source(task, self.meta_train, self.episodes, NAME)?;
         ctx.begin();
         let device = ctx.device().clone();
         let (encoder, history) = match source {

@@ -147,22 +147,16 @@ impl<E: Encoder + 'static> Strategy<E> for Reptile {
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let support = task.labelled(TaskPart::TargetLabelled, NAME)?;
         let test = task.labelled(TaskPart::TargetTest, NAME)?;
-        let source = if self.meta_train {
-            if self.episodes.way != task.num_classes {
-                return Err(CoreError::config(
-                    "episodes",
-                    format!(
-                        "Reptile meta-learns a {}-way head; the task has {} classes",
-                        self.episodes.way, task.num_classes
-                    ),
-                ));
-            }
-            let s = task.labelled(TaskPart::SourceLabelled, NAME)?;
-            self.episodes.sampler(s, 0)?;
-            Some(s)
-        } else {
-            None
-        };
+        if self.meta_train && self.episodes.way != task.num_classes {
+            return Err(CoreError::config(
+                "episodes",
+                format!(
+                    "Reptile meta-learns a {}-way head; the task has {} classes",
+                    self.episodes.way, task.num_classes
+                ),
+            ));
+        }
+        let source = crate::episodes::episodic_source(task, self.meta_train, self.episodes, NAME)?;
         ctx.begin();
         let device = ctx.device().clone();
         let mut model = start.into_classifier(task.num_classes, &device)?;
