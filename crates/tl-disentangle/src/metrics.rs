@@ -182,7 +182,9 @@ pub fn mig(samples: Samples, bins: usize) -> Result<f64> {
 
 /// One-vs-rest linear SVM on a single feature as sklearn's `LinearSVC(C, class_weight=
 /// "balanced")`: squared hinge, `0.5 (w^2 + b^2)` penalised (liblinear treats the intercept
-/// as a weight on a constant 1), solved by Newton's method on the two parameters.
+/// as a weight on a constant 1), the positive class's errors weighted by its class weight and
+/// the rest's by 1 (liblinear's one-vs-rest), solved by Newton's method on the two
+/// parameters.
 #[derive(Debug, Clone)]
 pub struct LinearSvm1d {
     /// `(w, b)` of each class.
@@ -202,7 +204,9 @@ impl LinearSvm1d {
             .iter()
             .map(|&k| if k > 0 { n / (present * k as f64) } else { 0.0 })
             .collect();
-        let binary = |target: usize| -> (f64, f64) {
+        // liblinear's one-vs-rest weighs the positive class by its weight and the rest by 1;
+        // with two classes it solves one problem with each class's weight.
+        let binary = |target: usize, weigh_rest: bool| -> (f64, f64) {
             let (mut w, mut b) = (0.0f64, 0.0f64);
             for _ in 0..100 {
                 // Gradient and Hessian of 0.5 (w^2 + b^2) + C sum s_i max(0, 1 - t_i (w x_i + b))^2.
@@ -213,7 +217,12 @@ impl LinearSvm1d {
                     let xi = xi as f64;
                     let margin = 1.0 - t * (w * xi + b);
                     if margin > 0.0 {
-                        let s = 2.0 * c * weight[yi];
+                        let w_i = if yi == target || weigh_rest {
+                            weight[yi]
+                        } else {
+                            1.0
+                        };
+                        let s = 2.0 * c * w_i;
                         gw -= s * margin * t * xi;
                         gb -= s * margin * t;
                         hww += s * xi * xi;
@@ -237,10 +246,10 @@ impl LinearSvm1d {
         };
         let planes = if classes == 2 {
             // One problem, as liblinear solves two classes.
-            let (w, b) = binary(1);
+            let (w, b) = binary(1, true);
             vec![(-w, -b), (w, b)]
         } else {
-            (0..classes).map(binary).collect()
+            (0..classes).map(|k| binary(k, false)).collect()
         };
         Self { planes }
     }
