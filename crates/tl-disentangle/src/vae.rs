@@ -1,0 +1,203 @@
+//! The VAE family's model and losses: a Gaussian encoder, a Bernoulli decoder, and the
+//! objectives of the plain VAE (beta = 1), beta-VAE (Higgins et al. 2017) and beta-TCVAE
+//! (Chen et al. 2018, minibatch-weighted sampling), as disentanglement_lib writes them:
+//! reconstruction (summed over pixels) plus the analytic KL divergence, plus `(beta - 1) *`
+//! the total correlation for beta-TCVAE.
+
+use burn::module::Module;
+use burn::tensor::activation::log_sigmoid;
+use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+use tl_core::model::{Sequential, SequentialConfig};
+use tl_core::train::{Objective, Step, UnlabelledBatch};
+use tl_core::{CoreError, Result};
+
+/// Which penalty the objective puts on the latent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Penalty {
+    /// `beta * KL(q(z|x) || N(0, I))`: the VAE at `beta = 1`, beta-VAE above.
+    Kl {
+        /// Weight of the KL divergence.
+        beta: f64,
+    },
+    /// `KL + (beta - 1) * TC(z)`, the total correlation estimated on the minibatch by
+    /// minibatch-weighted sampling over a data set of `dataset_size` items.
+    TotalCorrelation {
+        /// Weight of the total correlation.
+        beta: f64,
+        /// Items in the training set (the estimator's `N`).
+        dataset_size: usize,
+    },
+}
+
+impl Penalty {
+    /// Refuses a negative or non-finite beta and an empty data set.
+    pub fn validate(&self) -> Result<()> {
+        let (beta, size) = match *self {
+            Self::Kl { beta } => (beta, 1),
+            Self::TotalCorrelation { beta, dataset_size } => (beta, dataset_size),
+        };
+        if !(beta.is_finite() && beta >= 0.0) {
+            return Err(CoreError::config("beta", format!("{beta}: must be >= 0")));
+        }
+        if size == 0 {
+            return Err(CoreError::config("dataset_size", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A VAE: `encoder` maps items to `[mean, log-variance]` of the latent, `decoder` maps a
+/// latent to the items' pixel logits.
+#[derive(Module, Debug)]
+pub struct Vae {
+    /// Items to `2 * latent` values.
+    pub encoder: Sequential,
+    /// `latent` values to item logits.
+    pub decoder: Sequential,
+    /// Latent width.
+    pub latent: usize,
+}
+
+/// The terms of a VAE objective on a batch, each averaged over the batch.
+#[derive(Debug, Clone)]
+pub struct VaeTerms {
+    /// What is minimised.
+    pub loss: Tensor<1>,
+    /// Bernoulli negative log-likelihood, summed over pixels.
+    pub reconstruction: Tensor<1>,
+    /// Analytic `KL(q(z|x) || N(0, I))`, summed over latents.
+    pub kl: Tensor<1>,
+    /// Minibatch-weighted estimate of the total correlation (beta-TCVAE only).
+    pub total_correlation: Option<Tensor<1>>,
+}
+
+/// `log N(z; mean, exp(log_var))` elementwise.
+pub fn gaussian_log_density(z: Tensor<3>, mean: Tensor<3>, log_var: Tensor<3>) -> Tensor<3> {
+    let c = (2.0 * std::f64::consts::PI).ln();
+    ((z - mean).powf_scalar(2.0) * (-log_var.clone()).exp() + log_var + c) * -0.5
+}
+
+/// Log-sum-exp over `dim` (the maximum taken out first), that dimension kept with size 1.
+fn log_sum_exp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    let max = x.clone().max_dim(dim).detach();
+    (x - max.clone()).exp().sum_dim(dim).log() + max
+}
+
+/// The minibatch-weighted sampling estimate of the total correlation of `z` (Chen et al.
+/// 2018): `mean_i [log q(z_i) - sum_d log q(z_id)]`, with
+/// `log q(z_i) ~ logsumexp_j log q(z_i | x_j) - log(N M)` and likewise per dimension.
+///
+/// # Shapes
+/// - `z`, `mean`, `log_var`: `[batch, latent]`
+pub fn total_correlation(
+    z: Tensor<2>,
+    mean: Tensor<2>,
+    log_var: Tensor<2>,
+    dataset_size: usize,
+) -> Tensor<1> {
+    let [m, l] = z.dims();
+    let pairwise = gaussian_log_density(
+        z.reshape([m, 1, l]),
+        mean.reshape([1, m, l]),
+        log_var.reshape([1, m, l]),
+    ); // [m, m, l]: log q(z_i,d | x_j)
+    let norm = ((dataset_size * m) as f64).ln();
+    let log_qz = log_sum_exp(pairwise.clone().sum_dim(2), 1) - norm; // [m, 1, 1]
+    let log_prod = (log_sum_exp(pairwise, 1) - norm).sum_dim(2); // [m, 1, 1]
+    (log_qz - log_prod).mean().reshape([1])
+}
+
+impl Vae {
+    /// An MLP VAE over flat items of `input` values: `hidden` widths with ReLU each way.
+    pub fn mlp(
+        input: usize,
+        hidden: &[usize],
+        latent: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<Self> {
+        if latent == 0 {
+            return Err(CoreError::config(
+                "latent",
+                "a latent size of 0 holds nothing",
+            ));
+        }
+        let mut enc = SequentialConfig::new(vec![input]);
+        for &h in hidden {
+            enc = enc.linear(h).relu();
+        }
+        let mut dec = SequentialConfig::new(vec![latent]);
+        for &h in hidden.iter().rev() {
+            dec = dec.linear(h).relu();
+        }
+        Ok(Self {
+            encoder: enc.linear(2 * latent).init(device)?,
+            decoder: dec.linear(input).init(device)?,
+            latent,
+        })
+    }
+
+    /// Mean and log-variance of `q(z | x)` (the log-variance clamped to [-10, 10]).
+    pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let stats = self.encoder.forward(x);
+        let n = stats.dims()[0];
+        let l = self.latent;
+        let mean = stats.clone().slice([0..n, 0..l]);
+        let log_var = stats.slice([0..n, l..2 * l]).clamp(-10.0, 10.0);
+        (mean, log_var)
+    }
+
+    /// The objective's terms on items `x` (values in [0, 1]).
+    pub fn terms(&self, x: Tensor<2>, penalty: &Penalty) -> VaeTerms {
+        let n = x.dims()[0] as f64;
+        let (mean, log_var) = self.encode(x.clone());
+        let noise = mean.random_like(Distribution::Normal(0.0, 1.0));
+        let z = mean.clone() + (log_var.clone() * 0.5).exp() * noise;
+        let logits = self.decoder.forward(z.clone());
+        let nll =
+            -(x.clone() * log_sigmoid(logits.clone()) + (x.ones_like() - x) * log_sigmoid(-logits));
+        let reconstruction = nll.sum() / n;
+        let kl = (mean.clone().powf_scalar(2.0) + log_var.clone().exp() - log_var.clone() - 1.0)
+            .sum()
+            * 0.5
+            / n;
+        let (loss, tc) = match *penalty {
+            Penalty::Kl { beta } => (reconstruction.clone() + kl.clone() * beta, None),
+            Penalty::TotalCorrelation { beta, dataset_size } => {
+                let tc = total_correlation(z, mean, log_var, dataset_size);
+                (
+                    reconstruction.clone() + kl.clone() + tc.clone() * (beta - 1.0),
+                    Some(tc),
+                )
+            }
+        };
+        VaeTerms {
+            loss,
+            reconstruction,
+            kl,
+            total_correlation: tc,
+        }
+    }
+}
+
+/// The VAE objective for tl-core's loop: the loss of [`Vae::terms`], with each term in the
+/// epoch's history (`reconstruction`, `kl`, `total_correlation`).
+#[derive(Debug, Clone)]
+pub struct VaeObjective {
+    /// The penalty on the latent.
+    pub penalty: Penalty,
+}
+
+impl Objective<Vae, UnlabelledBatch<'_>> for VaeObjective {
+    fn step(&mut self, model: &Vae, batch: &UnlabelledBatch) -> Result<Step> {
+        let t = model.terms(batch.inputs(), &self.penalty);
+        let scalar = |x: Tensor<1>| x.into_scalar::<f32>() as f64;
+        let mut step = Step::new(t.loss)
+            .with_stat("reconstruction", scalar(t.reconstruction))
+            .with_stat("kl", scalar(t.kl));
+        if let Some(tc) = t.total_correlation {
+            step = step.with_stat("total_correlation", scalar(tc));
+        }
+        Ok(step)
+    }
+}

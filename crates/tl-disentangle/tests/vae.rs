@@ -1,0 +1,125 @@
+//! The VAE family's losses and training on tiny dSprites.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use tl_core::data::UnlabelledSet;
+use tl_core::strategy::RunContext;
+use tl_core::train::{TrainConfig, UnlabelledBatches};
+use tl_disentangle::{Penalty, Vae, VaeObjective, total_correlation};
+
+fn dev() -> Device {
+    tl_core::device::device("flex").unwrap()
+}
+
+fn t2(v: Vec<f32>, shape: [usize; 2], dev: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v, shape), dev)
+}
+
+#[test]
+fn total_correlation_is_larger_for_dependent_latents() {
+    let dev = dev();
+    // 64 narrow posteriors on a grid of 8 levels per dimension: either both dimensions
+    // equal (dependent: 8 joint values, each shared by 8 items) or every pair of levels once
+    // (independent: 64 joint values). The marginals are the same, so the estimates differ by
+    // the joint's share, log 8.
+    let m = 64;
+    let level = |v: usize| v as f32 - 3.5;
+    let dependent: Vec<f32> = (0..m).flat_map(|i| [level(i % 8), level(i % 8)]).collect();
+    let independent: Vec<f32> = (0..m).flat_map(|i| [level(i % 8), level(i / 8)]).collect();
+    let log_var = t2(vec![-6.0; 2 * m], [m, 2], &dev);
+    let tc = |means: Vec<f32>| {
+        let mean = t2(means, [m, 2], &dev);
+        // z at the means (the variance is tiny).
+        total_correlation(mean.clone(), mean, log_var.clone(), 1000).into_scalar::<f32>()
+    };
+    let (dep, ind) = (tc(dependent), tc(independent));
+    eprintln!("TC: dependent {dep:.3}, independent {ind:.3}");
+    assert!((dep - ind - 8f32.ln()).abs() < 0.05, "{dep} vs {ind}");
+}
+
+#[test]
+fn bad_settings_are_refused_by_name() {
+    let dev = dev();
+    let err = Vae::mlp(16, &[8], 0, &dev).unwrap_err().to_string();
+    assert!(err.contains("latent"), "{err}");
+    let err = Penalty::Kl { beta: -1.0 }
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("beta") && err.contains("-1"), "{err}");
+    let err = Penalty::TotalCorrelation {
+        beta: 6.0,
+        dataset_size: 0,
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("dataset_size"), "{err}");
+}
+
+/// dSprites-style sprites shrunk to 16x16 (every 4th pixel of the 64x64 render).
+fn tiny_sprites(n: usize) -> UnlabelledSet {
+    let s = tl_data::shift::dsprites_sample(n, 3).unwrap();
+    let mut values = Vec::with_capacity(n * 256);
+    for i in 0..n {
+        let img = s.images.item(i);
+        for y in 0..16 {
+            for x in 0..16 {
+                let block = (0..4)
+                    .flat_map(|dy| (0..4).map(move |dx| (dy, dx)))
+                    .map(|(dy, dx)| img[(4 * y + dy) * 64 + 4 * x + dx])
+                    .sum::<f32>();
+                values.push((block / 16.0).min(1.0));
+            }
+        }
+    }
+    UnlabelledSet::new(
+        tl_core::data::Inputs::new(vec![256], values).unwrap(),
+        "sprites",
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_larger_beta_trades_reconstruction_for_a_smaller_kl() {
+    let dev = dev();
+    let data = tiny_sprites(512);
+    let fit = |penalty: Penalty| {
+        dev.seed(4);
+        let vae = Vae::mlp(256, &[128], 6, &dev).unwrap();
+        let mut batches = UnlabelledBatches::new(&data, 64, 4);
+        let mut ctx = RunContext::new(&dev).with_seed(4);
+        let train = TrainConfig::new().with_epochs(8).with_lr(2e-3).with_seed(4);
+        let out = ctx
+            .trainer(train)
+            .train_module(vae, &mut batches, VaeObjective { penalty }, &dev)
+            .unwrap();
+        out.history
+    };
+    let vae = fit(Penalty::Kl { beta: 1.0 });
+    let beta = fit(Penalty::Kl { beta: 8.0 });
+    let tc = fit(Penalty::TotalCorrelation {
+        beta: 8.0,
+        dataset_size: 512,
+    });
+    let (first, last) = (&vae[0], vae.last().unwrap());
+    assert!(
+        last.train_loss < first.train_loss,
+        "{} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
+    let kl = |h: &Vec<tl_core::report::EpochRecord>| h.last().unwrap().extra["kl"];
+    let rec = |h: &Vec<tl_core::report::EpochRecord>| h.last().unwrap().extra["reconstruction"];
+    eprintln!(
+        "VAE kl {:.2} rec {:.2}; beta-VAE (8) kl {:.2} rec {:.2}; beta-TCVAE (8) kl {:.2} rec {:.2} tc {:.3}",
+        kl(&vae),
+        rec(&vae),
+        kl(&beta),
+        rec(&beta),
+        kl(&tc),
+        rec(&tc),
+        tc.last().unwrap().extra["total_correlation"]
+    );
+    assert!(kl(&beta) < kl(&vae) && rec(&beta) > rec(&vae));
+    assert!(tc.last().unwrap().extra.contains_key("total_correlation"));
+}
