@@ -21,7 +21,7 @@
 //! | [`tl_adversarial`] | domain discriminators: DANN, CDAN(+E), ADDA |
 //! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
 //! | [`tl_fewshot`] | few-shot learning: episodes, prototypical and matching networks, Baseline(++), fine-tuning, Reptile, one-shot generation |
-//! | [`tl_disentangle`] | disentanglement (in progress): BetaVAE and FactorVAE scores, MIG, SAP, DCI as disentanglement_lib computes them |
+//! | [`tl_disentangle`] | disentanglement (in progress): BetaVAE and FactorVAE scores, MIG, SAP, DCI as disentanglement_lib computes them; VAE, beta-VAE, beta-TCVAE |
 
 pub use tl_adversarial;
 pub use tl_core;
@@ -60,5 +60,6 @@ pub fn registry() -> tl_core::Result<tl_core::strategy::Registry> {
     tl_unsupervised::register(&mut registry)?;
     tl_distill::register(&mut registry)?;
     tl_fewshot::register(&mut registry)?;
+    tl_disentangle::register(&mut registry)?;
     Ok(registry)
 }

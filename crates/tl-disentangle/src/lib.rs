@@ -8,9 +8,28 @@
 //! - [`vae`]: the VAE family's model and objectives (VAE, beta-VAE, beta-TCVAE).
 
 pub mod metrics;
+pub mod strategy;
 pub mod vae;
 
 pub use metrics::{
     Dci, Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig, sap,
 };
+pub use strategy::{BetaVae, VaeKind};
 pub use vae::{Penalty, Vae, VaeObjective, VaeTerms, total_correlation};
+
+/// Registers the disentanglement strategies with their default settings.
+pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+    registry.register(
+        "variational autoencoder (beta = 1), then a linear probe (Kingma and Welling 2014)",
+        BetaVae::vae,
+    )?;
+    registry.register(
+        "beta-VAE: the KL weighted by beta = 4, then a linear probe (Higgins et al. 2017)",
+        BetaVae::new,
+    )?;
+    registry.register(
+        "beta-TCVAE: the total correlation weighted by beta = 6, then a linear probe (Chen et al. 2018)",
+        BetaVae::tc,
+    )?;
+    Ok(())
+}

@@ -6,9 +6,9 @@
 
 use burn::module::Module;
 use burn::tensor::activation::log_sigmoid;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
-use tl_core::model::{Sequential, SequentialConfig};
+use tl_core::model::{Encoder, Sequential, SequentialConfig};
 use tl_core::train::{Objective, Step, UnlabelledBatch};
 use tl_core::{CoreError, Result};
 
@@ -47,12 +47,14 @@ impl Penalty {
     }
 }
 
-/// A VAE: `encoder` maps items to `[mean, log-variance]` of the latent, `decoder` maps a
-/// latent to the items' pixel logits.
+/// A VAE: `backbone` then `stats` map items to `[mean, log-variance]` of the latent,
+/// `decoder` maps a latent to the items' pixel logits. Any [`Encoder`] is a backbone.
 #[derive(Module, Debug)]
-pub struct Vae {
-    /// Items to `2 * latent` values.
-    pub encoder: Sequential,
+pub struct Vae<E> {
+    /// Items to features.
+    pub backbone: E,
+    /// Features to `2 * latent` values (one linear layer).
+    pub stats: Sequential,
     /// `latent` values to item logits.
     pub decoder: Sequential,
     /// Latent width.
@@ -108,30 +110,38 @@ pub fn total_correlation(
     (log_qz - log_prod).mean().reshape([1])
 }
 
-impl Vae {
+impl Vae<Sequential> {
     /// An MLP VAE over flat items of `input` values: `hidden` widths with ReLU each way.
-    pub fn mlp(
-        input: usize,
-        hidden: &[usize],
-        latent: usize,
-        device: &burn::tensor::Device,
-    ) -> Result<Self> {
+    pub fn mlp(input: usize, hidden: &[usize], latent: usize, device: &Device) -> Result<Self> {
+        let mut enc = SequentialConfig::new(vec![input]);
+        for &h in hidden {
+            enc = enc.linear(h).relu();
+        }
+        Self::on(enc.init(device)?, hidden, latent, device)
+    }
+}
+
+impl<E: Encoder> Vae<E> {
+    /// A VAE on `backbone`: a linear layer to the latent's statistics, and a decoder of
+    /// `hidden` widths (ReLU, reversed) back to the backbone's input size.
+    pub fn on(backbone: E, hidden: &[usize], latent: usize, device: &Device) -> Result<Self> {
         if latent == 0 {
             return Err(CoreError::config(
                 "latent",
                 "a latent size of 0 holds nothing",
             ));
         }
-        let mut enc = SequentialConfig::new(vec![input]);
-        for &h in hidden {
-            enc = enc.linear(h).relu();
-        }
+        let input: usize = backbone.input_shape().iter().product();
+        let stats = SequentialConfig::new(vec![backbone.feature_dim()])
+            .linear(2 * latent)
+            .init(device)?;
         let mut dec = SequentialConfig::new(vec![latent]);
         for &h in hidden.iter().rev() {
             dec = dec.linear(h).relu();
         }
         Ok(Self {
-            encoder: enc.linear(2 * latent).init(device)?,
+            backbone,
+            stats,
             decoder: dec.linear(input).init(device)?,
             latent,
         })
@@ -139,7 +149,7 @@ impl Vae {
 
     /// Mean and log-variance of `q(z | x)` (the log-variance clamped to [-10, 10]).
     pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let stats = self.encoder.forward(x);
+        let stats = self.stats.forward(self.backbone.encode(x));
         let n = stats.dims()[0];
         let l = self.latent;
         let mean = stats.clone().slice([0..n, 0..l]);
@@ -188,8 +198,8 @@ pub struct VaeObjective {
     pub penalty: Penalty,
 }
 
-impl Objective<Vae, UnlabelledBatch<'_>> for VaeObjective {
-    fn step(&mut self, model: &Vae, batch: &UnlabelledBatch) -> Result<Step> {
+impl<E: Encoder> Objective<Vae<E>, UnlabelledBatch<'_>> for VaeObjective {
+    fn step(&mut self, model: &Vae<E>, batch: &UnlabelledBatch) -> Result<Step> {
         let t = model.terms(batch.inputs(), &self.penalty);
         let scalar = |x: Tensor<1>| x.into_scalar::<f32>() as f64;
         let mut step = Step::new(t.loss)

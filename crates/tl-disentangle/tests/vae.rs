@@ -123,3 +123,60 @@ fn a_larger_beta_trades_reconstruction_for_a_smaller_kl() {
     assert!(kl(&beta) < kl(&vae) && rec(&beta) > rec(&vae));
     assert!(tc.last().unwrap().extra.contains_key("total_correlation"));
 }
+
+#[test]
+fn the_vae_family_runs_as_strategies_and_refuses_non_pixel_data() {
+    use tl_core::model::SequentialConfig;
+    use tl_core::strategy::{Pretrained, Strategy};
+    use tl_core::task::TransferTask;
+    use tl_disentangle::BetaVae;
+    let dev = dev();
+    let digits = tl_data::digits().unwrap();
+    let (labelled, rest) = tl_data::split::k_per_class(&digits, 10, 0).unwrap();
+    let (unlabelled, test) = tl_data::split::stratified_split(&rest, 0.5, 0).unwrap();
+    let task = TransferTask::new(10)
+        .with_target_labelled(labelled)
+        .with_target_unlabelled(unlabelled.unlabelled())
+        .with_target_test(test);
+    let encoder = || {
+        dev.seed(0);
+        SequentialConfig::new(vec![1, 8, 8])
+            .linear(64)
+            .relu()
+            .init(&dev)
+            .unwrap()
+    };
+    for method in [BetaVae::vae(), BetaVae::new(), BetaVae::tc()] {
+        let method = method.with_train(TrainConfig::new().with_epochs(10).with_lr(2e-3));
+        let mut ctx = RunContext::new(&dev).with_seed(0);
+        let (_, report) =
+            Strategy::fit(&method, Pretrained::encoder(encoder()), &task, &mut ctx).unwrap();
+        eprintln!(
+            "{}: digit accuracy with 10 labels per class {:.2} %",
+            method.name(),
+            100.0 * report.metrics.accuracy
+        );
+        assert!(
+            report.metrics.accuracy > 0.5,
+            "{}: {}",
+            method.name(),
+            report.metrics.accuracy
+        );
+        assert_eq!(report.history.len(), 10);
+        assert!(report.history[0].extra.contains_key("kl"));
+    }
+    // Values outside [0, 1] are not Bernoulli pixels.
+    let mut shifted = task.clone();
+    if let Some(u) = shifted.target_unlabelled.as_mut() {
+        u.inputs.values[3] = 2.5;
+    }
+    let err = Strategy::fit(
+        &BetaVae::new(),
+        Pretrained::encoder(encoder()),
+        &shifted,
+        &mut RunContext::new(&dev),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("2.5 outside [0, 1]"), "{err}");
+}

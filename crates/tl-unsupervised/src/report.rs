@@ -17,7 +17,7 @@ use tl_inductive::LinearProbe;
 /// What an unsupervised strategy needs: unlabelled target images to pretrain on, a few
 /// labelled target items for the probe, and the target test set. A labelled source, when the
 /// task has one, is pretrained on too (without its labels).
-pub(crate) const NEEDS: &[TaskPart] = &[
+pub const NEEDS: &[TaskPart] = &[
     TaskPart::TargetUnlabelled,
     TaskPart::TargetLabelled,
     TaskPart::TargetTest,
@@ -83,7 +83,7 @@ pub fn unlabelled_images(task: &TransferTask, strategy: &str) -> Result<Unlabell
 /// The strategy of every objective: pretrain on [`unlabelled_images`], then the probe on the
 /// labelled target, scored on the target test set. The report's history is the pretraining's;
 /// `extra` holds `pretrain_loss` (the last epoch's), `pretrain_items` and `pretrain_seconds`.
-pub(crate) fn pretrain_then_probe<E, P>(
+pub fn pretrain_then_probe<E, P>(
     method: &P,
     start: Pretrained<E>,
     task: &TransferTask,
