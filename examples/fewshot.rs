@@ -606,9 +606,14 @@ fn runs_part(at: &mut At) -> Result<(), Error> {
         ("protonet, small1 + small2", &p12),
     ] {
         let (mean, per_run) = runs_error(&t.encoder, &runs, &at.dev)?;
+        let each: Vec<String> = per_run
+            .iter()
+            .map(|e| format!("{:.0}", 100.0 * e))
+            .collect();
         eprintln!(
-            "runs {name}: {:.2} % error; per run {per_run:?}",
-            100.0 * mean
+            "runs {name}: {:.2} % error; per run (%): {}",
+            100.0 * mean,
+            each.join(" ")
         );
         println!("| {name} | {:.2} % | {:.0} s |", 100.0 * mean, t.seconds);
         at.rows.push(json!({
