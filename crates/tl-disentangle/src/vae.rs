@@ -157,6 +157,17 @@ impl<E: Encoder> Vae<E> {
         (mean, log_var)
     }
 
+    /// The means of `q(z | x)` of `inputs` in inference mode (the representation the metrics
+    /// score), one row per item.
+    pub fn means(&self, inputs: &tl_core::data::Inputs, device: &Device) -> Result<Vec<Vec<f32>>> {
+        inputs.check_fits(&self.backbone.input_shape(), "VAE inputs")?;
+        let vae = self.valid();
+        let flat: Vec<f32> = tl_core::train::map_input_batches(inputs, device, 256, |x| {
+            vae.encode(x).0.into_data().iter::<f32>().collect()
+        });
+        Ok(flat.chunks(self.latent).map(<[f32]>::to_vec).collect())
+    }
+
     /// The objective's terms on items `x` (values in [0, 1]).
     pub fn terms(&self, x: Tensor<2>, penalty: &Penalty) -> VaeTerms {
         let n = x.dims()[0] as f64;
