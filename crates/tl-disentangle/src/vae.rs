@@ -5,11 +5,12 @@
 //! the total correlation for beta-TCVAE.
 
 use burn::module::Module;
-use burn::tensor::activation::log_sigmoid;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
-use tl_core::train::{Objective, Step, UnlabelledBatch};
+use tl_core::train::{
+    Objective, Step, UnlabelledBatch, bernoulli_nll, gaussian_kl, gaussian_stats, reparameterize,
+};
 use tl_core::{CoreError, Result};
 
 /// Which penalty the objective puts on the latent.
@@ -149,12 +150,7 @@ impl<E: Encoder> Vae<E> {
 
     /// Mean and log-variance of `q(z | x)` (the log-variance clamped to [-10, 10]).
     pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let stats = self.stats.forward(self.backbone.encode(x));
-        let n = stats.dims()[0];
-        let l = self.latent;
-        let mean = stats.clone().slice([0..n, 0..l]);
-        let log_var = stats.slice([0..n, l..2 * l]).clamp(-10.0, 10.0);
-        (mean, log_var)
+        gaussian_stats(self.stats.forward(self.backbone.encode(x)), self.latent)
     }
 
     /// The means of `q(z | x)` of `inputs` in inference mode (the representation the metrics
@@ -170,18 +166,10 @@ impl<E: Encoder> Vae<E> {
 
     /// The objective's terms on items `x` (values in [0, 1]).
     pub fn terms(&self, x: Tensor<2>, penalty: &Penalty) -> VaeTerms {
-        let n = x.dims()[0] as f64;
         let (mean, log_var) = self.encode(x.clone());
-        let noise = mean.random_like(Distribution::Normal(0.0, 1.0));
-        let z = mean.clone() + (log_var.clone() * 0.5).exp() * noise;
-        let logits = self.decoder.forward(z.clone());
-        let nll =
-            -(x.clone() * log_sigmoid(logits.clone()) + (x.ones_like() - x) * log_sigmoid(-logits));
-        let reconstruction = nll.sum() / n;
-        let kl = (mean.clone().powf_scalar(2.0) + log_var.clone().exp() - log_var.clone() - 1.0)
-            .sum()
-            * 0.5
-            / n;
+        let z = reparameterize(mean.clone(), log_var.clone());
+        let reconstruction = bernoulli_nll(self.decoder.forward(z.clone()), x);
+        let kl = gaussian_kl(mean.clone(), log_var.clone());
         let (loss, tc) = match *penalty {
             Penalty::Kl { beta } => (reconstruction.clone() + kl.clone() * beta, None),
             Penalty::TotalCorrelation { beta, dataset_size } => {

@@ -17,7 +17,7 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::grid::affine_grid_2d;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{GridSampleOptions, InterpolateMode, InterpolateOptions};
@@ -28,7 +28,10 @@ use tl_core::data::{BatchPlan, LabelledSet};
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
 use tl_core::report::EpochRecord;
 use tl_core::strategy::RunContext;
-use tl_core::train::{BatchSource, Objective, Step, StepAt, TrainConfig, encode_all};
+use tl_core::train::{
+    BatchSource, Objective, Step, StepAt, TrainConfig, bernoulli_nll, encode_all, gaussian_kl,
+    gaussian_stats, reparameterize,
+};
 use tl_core::{CoreError, Result};
 
 /// A conditional VAE over square one-channel images, conditioned on one example of the
@@ -97,23 +100,13 @@ impl OneShotVae {
         items: Tensor<2>,
         conditions: Tensor<2>,
     ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
-        let [n, _] = items.dims();
-        let batch = n as f64;
-        let l = self.latent;
         let stats = self
             .recognition
             .forward(Tensor::cat(vec![items.clone(), conditions.clone()], 1));
-        let mean = stats.clone().slice([0..n, 0..l]);
-        let log_var = stats.slice([0..n, l..2 * l]).clamp(-10.0, 10.0);
-        let noise = mean.random_like(Distribution::Normal(0.0, 1.0));
-        let z = mean.clone() + (log_var.clone() * 0.5).exp() * noise;
-        let logits = self.decode(z, conditions);
-        // Bernoulli cross-entropy with logits: -(x log s(l) + (1 - x) log s(-l)).
-        let nll = -(items.clone() * log_sigmoid(logits.clone())
-            + (items.ones_like() - items) * log_sigmoid(-logits));
-        let reconstruction = nll.sum() / batch;
-        let kl =
-            (mean.powf_scalar(2.0) + log_var.clone().exp() - log_var - 1.0).sum() * 0.5 / batch;
+        let (mean, log_var) = gaussian_stats(stats, self.latent);
+        let z = reparameterize(mean.clone(), log_var.clone());
+        let reconstruction = bernoulli_nll(self.decode(z, conditions), items);
+        let kl = gaussian_kl(mean, log_var);
         (reconstruction.clone() + kl.clone(), reconstruction, kl)
     }
 

@@ -32,5 +32,8 @@ pub use infer::{
     ClassifierModel, EVAL_BATCH_SIZE, argmax_rows, encode_all, encode_inputs, evaluate,
     map_batches, map_input_batches, predict, scalar,
 };
-pub use objective::{CrossEntropy, FnObjective, Objective, Step, objective_fn};
+pub use objective::{
+    CrossEntropy, FnObjective, Objective, Step, bernoulli_nll, gaussian_kl, gaussian_stats,
+    objective_fn, reparameterize,
+};
 pub use trainer::{ProgressEvent, ProgressFn, TrainOutcome, Trainer};

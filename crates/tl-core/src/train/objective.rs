@@ -123,3 +123,36 @@ impl<M, B, F: FnMut(&M, &B) -> Result<Step>> Objective<M, B> for FnObjective<F> 
 pub fn objective_fn<M, B, F: FnMut(&M, &B) -> Result<Step>>(f: F) -> FnObjective<F> {
     FnObjective(f)
 }
+
+/// A diagonal Gaussian's statistics from `[batch, 2 * latent]` values: the mean (first half)
+/// and the log-variance (second half), the latter clamped to [-10, 10] so that `exp` stays
+/// finite.
+pub fn gaussian_stats(stats: Tensor<2>, latent: usize) -> (Tensor<2>, Tensor<2>) {
+    let [n, _] = stats.dims();
+    let mean = stats.clone().slice([0..n, 0..latent]);
+    let log_var = stats.slice([0..n, latent..2 * latent]).clamp(-10.0, 10.0);
+    (mean, log_var)
+}
+
+/// A draw `mean + exp(log_var / 2) * eps`, `eps ~ N(0, I)` from the device's seed (the
+/// reparameterisation: gradients flow to the mean and log-variance).
+pub fn reparameterize(mean: Tensor<2>, log_var: Tensor<2>) -> Tensor<2> {
+    let noise = mean.random_like(burn::tensor::Distribution::Normal(0.0, 1.0));
+    mean + (log_var * 0.5).exp() * noise
+}
+
+/// `KL(N(mean, exp(log_var)) || N(0, I))`, summed over the latent, averaged over the batch.
+pub fn gaussian_kl(mean: Tensor<2>, log_var: Tensor<2>) -> Tensor<1> {
+    let n = mean.dims()[0] as f64;
+    (mean.powf_scalar(2.0) + log_var.clone().exp() - log_var - 1.0).sum() * 0.5 / n
+}
+
+/// Bernoulli negative log-likelihood of `targets` (values in [0, 1]) under pixel `logits`,
+/// `-(x log s(l) + (1 - x) log s(-l))`, summed over values, averaged over the batch.
+pub fn bernoulli_nll(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    use burn::tensor::activation::log_sigmoid;
+    let n = targets.dims()[0] as f64;
+    let nll = -(targets.clone() * log_sigmoid(logits.clone())
+        + (targets.ones_like() - targets) * log_sigmoid(-logits));
+    nll.sum() / n
+}
