@@ -223,10 +223,8 @@ impl Baseline {
     ) -> Result<(Classifier<E>, Vec<tl_core::report::EpochRecord>)> {
         crate::episodes::check_support(support, classes)?;
         let device = ctx.device().clone();
-        let model = Classifier::new(
-            encoder.clone(),
-            self.head(encoder.feature_dim(), classes, &device)?,
-        )?;
+        let head = self.head(encoder.feature_dim(), classes, &device)?;
+        let model = Classifier::new(encoder, head)?;
         let model = if self.fine_tune {
             model
         } else {
