@@ -30,6 +30,7 @@
 //!     [--train-episodes 2000] [--test-episodes 1000] [--json PATH]
 //! ```
 
+use burn::module::Module;
 use clap::Parser;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -134,34 +135,47 @@ struct Trained {
     seconds: f64,
 }
 
-/// Trains an encoder, or loads it from the cache when one with the same key exists.
+/// Trains a model (from `fresh`, built after seeding the device), or loads it from the
+/// cache when one with the same key exists; the model and its training time.
+fn cached<M: Module>(
+    at: &At,
+    key: &str,
+    fresh: impl FnOnce() -> Result<M, Error>,
+    train: impl FnOnce(M) -> Result<M, Error>,
+) -> Result<(M, f64), Error> {
+    let a = at.args;
+    let key = format!("{key}-s{}-c{}-seed{}", a.size, a.channels, a.seed);
+    let weights = at.cache.join(format!("{key}.bin"));
+    let meta = at.cache.join(format!("{key}.json"));
+    at.dev.seed(a.seed);
+    let fresh = fresh()?;
+    if !a.retrain && weights.exists() && meta.exists() {
+        let seconds = serde_json::from_slice::<Value>(&std::fs::read(&meta)?)?["seconds"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        eprintln!("{key}: loaded from {}", weights.display());
+        return Ok((load_weights(fresh, &weights)?, seconds));
+    }
+    eprintln!("{key}: training");
+    let started = Instant::now();
+    let model = train(fresh)?;
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&at.cache)?;
+    save_weights(&model, &weights)?;
+    write_atomic(&meta, json!({"seconds": seconds}).to_string().as_bytes())?;
+    eprintln!("{key}: trained in {seconds:.0} s");
+    Ok((model, seconds))
+}
+
+/// A Conv-4 encoder trained by `train`, or loaded from the cache (see [`cached`]).
 fn trained(
     at: &At,
     key: &str,
     train: impl FnOnce(Sequential) -> Result<Sequential, Error>,
 ) -> Result<Trained, Error> {
     let a = at.args;
-    let key = format!("{key}-s{}-c{}-seed{}", a.size, a.channels, a.seed);
-    let weights = at.cache.join(format!("{key}.bin"));
-    let meta = at.cache.join(format!("{key}.json"));
-    at.dev.seed(a.seed);
-    let fresh = conv4(a.size, a.channels).init(&at.dev)?;
-    if !a.retrain && weights.exists() && meta.exists() {
-        let seconds = serde_json::from_slice::<Value>(&std::fs::read(&meta)?)?["seconds"]
-            .as_f64()
-            .unwrap_or(f64::NAN);
-        eprintln!("{key}: loaded from {}", weights.display());
-        let encoder = load_weights(fresh, &weights)?;
-        return Ok(Trained { encoder, seconds });
-    }
-    eprintln!("{key}: training");
-    let started = Instant::now();
-    let encoder = train(fresh)?;
-    let seconds = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&at.cache)?;
-    save_weights(&encoder, &weights)?;
-    write_atomic(&meta, json!({"seconds": seconds}).to_string().as_bytes())?;
-    eprintln!("{key}: trained in {seconds:.0} s");
+    let fresh = || Ok(conv4(a.size, a.channels).init(&at.dev)?);
+    let (encoder, seconds) = cached(at, key, fresh, train)?;
     Ok(Trained { encoder, seconds })
 }
 
@@ -372,37 +386,20 @@ fn run_method(
 /// meta-learned start), or loaded from the cache.
 fn train_reptile(at: &At, base: &LabelledSet) -> Result<(Classifier<Sequential>, f64), Error> {
     let a = at.args;
-    let key = format!(
-        "reptile-small1-{}it-s{}-c{}-seed{}",
-        a.reptile_iterations, a.size, a.channels, a.seed
-    );
-    let weights = at.cache.join(format!("{key}.bin"));
-    let meta = at.cache.join(format!("{key}.json"));
-    at.dev.seed(a.seed);
-    let fresh = Classifier::new(
-        conv4(a.size, a.channels).init(&at.dev)?,
-        head_config(a.channels, &[], 5).init(&at.dev)?,
-    )?;
-    if !a.retrain && weights.exists() && meta.exists() {
-        let seconds = serde_json::from_slice::<Value>(&std::fs::read(&meta)?)?["seconds"]
-            .as_f64()
-            .unwrap_or(f64::NAN);
-        eprintln!("{key}: loaded from {}", weights.display());
-        return Ok((load_weights(fresh, &weights)?, seconds));
-    }
-    eprintln!("{key}: training");
-    let started = Instant::now();
-    let method = Reptile::new().with_meta_iterations(a.reptile_iterations);
-    let mut ctx = RunContext::new(&at.dev)
-        .with_seed(a.seed)
-        .with_progress(progress("reptile"));
-    let (model, _) = method.meta_train(fresh, base, &mut ctx)?;
-    drop(ctx);
-    let seconds = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&at.cache)?;
-    save_weights(&model, &weights)?;
-    write_atomic(&meta, json!({"seconds": seconds}).to_string().as_bytes())?;
-    Ok((model, seconds))
+    let key = format!("reptile-small1-{}it", a.reptile_iterations);
+    let fresh = || {
+        Ok(Classifier::new(
+            conv4(a.size, a.channels).init(&at.dev)?,
+            head_config(a.channels, &[], 5).init(&at.dev)?,
+        )?)
+    };
+    cached(at, &key, fresh, |model| {
+        let method = Reptile::new().with_meta_iterations(a.reptile_iterations);
+        let mut ctx = RunContext::new(&at.dev)
+            .with_seed(a.seed)
+            .with_progress(progress("reptile"));
+        Ok(method.meta_train(model, base, &mut ctx)?.0)
+    })
 }
 
 const SHAPES: [(usize, usize); 4] = [(5, 1), (5, 5), (20, 1), (20, 5)];
