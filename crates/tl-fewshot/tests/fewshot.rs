@@ -92,6 +92,27 @@ fn digits() -> LabelledSet {
     tl_data::digits().unwrap()
 }
 
+/// The digits 0-4 as base classes (with `turns`, in their four quarter turns as new classes,
+/// 20, as ProtoNet does with Omniglot's rotations) and 5-9 as the unseen classes.
+fn base_and_novel(d: &LabelledSet, turns: bool) -> (LabelledSet, LabelledSet) {
+    let base = select_classes(d, &[0, 1, 2, 3, 4]).unwrap();
+    let base = if turns {
+        tl_data::transform::orientation_labels(&base, false).unwrap()
+    } else {
+        base
+    };
+    (base, select_classes(d, &[5, 6, 7, 8, 9]).unwrap())
+}
+
+/// One episode of the unseen classes as a task: the base classes as its source, the support
+/// as its labelled target, the queries as its test set.
+fn episode_task(base: LabelledSet, episode: &tl_data::split::Episode) -> TransferTask {
+    TransferTask::new(episode.classes.len())
+        .with_source(base)
+        .with_target_labelled(episode.support.clone())
+        .with_target_test(episode.query.clone())
+}
+
 #[test]
 fn the_same_seed_gives_the_same_episodes_and_impossible_ones_are_refused() {
     let d = digits();
@@ -136,14 +157,7 @@ fn encoder(dev: &Device) -> tl_core::model::Sequential {
 fn episodic_training_on_base_classes_helps_unseen_classes() {
     let dev = dev();
     let d = digits();
-    // The base classes in their four quarter turns, as new classes (20), as ProtoNet does
-    // with Omniglot's rotations.
-    let base = tl_data::transform::orientation_labels(
-        &select_classes(&d, &[0, 1, 2, 3, 4]).unwrap(),
-        false,
-    )
-    .unwrap();
-    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let (base, novel) = base_and_novel(&d, true);
     let shape = EpisodeShape::new(5, 1, 10);
     dev.seed(1);
     let random = encoder(&dev);
@@ -167,10 +181,7 @@ fn episodic_training_on_base_classes_helps_unseen_classes() {
     // predictions are the prototypes'.
     let mut sampler = shape.sampler(&novel, 3).unwrap();
     let episode = sampler.sample(&novel).unwrap();
-    let task = TransferTask::new(5)
-        .with_source(base)
-        .with_target_labelled(episode.support.clone())
-        .with_target_test(episode.query.clone());
+    let task = episode_task(base, &episode);
     let mut ctx = RunContext::new(&dev).with_seed(1);
     let (model, report): (Classifier<_>, _) =
         Strategy::fit(&protonet, Pretrained::encoder(random), &task, &mut ctx).unwrap();
@@ -212,18 +223,10 @@ fn baselines_train_a_new_head_on_the_support_with_the_backbone_frozen() {
     use tl_fewshot::Baseline;
     let dev = dev();
     let d = digits();
-    let base = tl_data::transform::orientation_labels(
-        &select_classes(&d, &[0, 1, 2, 3, 4]).unwrap(),
-        false,
-    )
-    .unwrap();
-    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let (base, novel) = base_and_novel(&d, true);
     let mut sampler = EpisodeShape::new(5, 5, 15).sampler(&novel, 2).unwrap();
     let episode = sampler.sample(&novel).unwrap();
-    let task = TransferTask::new(5)
-        .with_source(base)
-        .with_target_labelled(episode.support.clone())
-        .with_target_test(episode.query.clone());
+    let task = episode_task(base, &episode);
     let mut accuracy = Vec::new();
     for method in [Baseline::new(), Baseline::plus_plus()] {
         let method = method.with_pretrain_train(TrainConfig::new().with_epochs(5).with_lr(2e-3));
@@ -303,12 +306,7 @@ fn matching_networks_train_episodically_and_score_as_their_head() {
     use tl_fewshot::{MatchingNet, matching_accuracy};
     let dev = dev();
     let d = digits();
-    let base = tl_data::transform::orientation_labels(
-        &select_classes(&d, &[0, 1, 2, 3, 4]).unwrap(),
-        false,
-    )
-    .unwrap();
-    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let (base, novel) = base_and_novel(&d, true);
     let shape = EpisodeShape::new(5, 1, 10);
     dev.seed(1);
     let random = encoder(&dev);
@@ -332,10 +330,7 @@ fn matching_networks_train_episodically_and_score_as_their_head() {
 
     let mut sampler = shape.sampler(&novel, 3).unwrap();
     let episode = sampler.sample(&novel).unwrap();
-    let task = TransferTask::new(5)
-        .with_source(base)
-        .with_target_labelled(episode.support.clone())
-        .with_target_test(episode.query.clone());
+    let task = episode_task(base, &episode);
     let mut ctx = RunContext::new(&dev).with_seed(1);
     let (model, report): (Classifier<_>, _) =
         Strategy::fit(&method, Pretrained::encoder(random), &task, &mut ctx).unwrap();
@@ -362,14 +357,10 @@ fn fine_tuning_trains_the_whole_backbone_on_the_support() {
     use tl_fewshot::Baseline;
     let dev = dev();
     let d = digits();
-    let base = select_classes(&d, &[0, 1, 2, 3, 4]).unwrap();
-    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let (base, novel) = base_and_novel(&d, false);
     let mut sampler = EpisodeShape::new(5, 5, 15).sampler(&novel, 2).unwrap();
     let episode = sampler.sample(&novel).unwrap();
-    let task = TransferTask::new(5)
-        .with_source(base)
-        .with_target_labelled(episode.support.clone())
-        .with_target_test(episode.query.clone());
+    let task = episode_task(base, &episode);
     let method = Baseline::fine_tuning()
         .with_pretrain_train(TrainConfig::new().with_epochs(5).with_lr(2e-3))
         .with_head_train(
@@ -460,12 +451,7 @@ fn reptile_learns_an_initialisation_that_adapts_to_unseen_classes() {
     use tl_fewshot::Reptile;
     let dev = dev();
     let d = digits();
-    let base = tl_data::transform::orientation_labels(
-        &select_classes(&d, &[0, 1, 2, 3, 4]).unwrap(),
-        false,
-    )
-    .unwrap();
-    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let (base, novel) = base_and_novel(&d, true);
     dev.seed(1);
     let start = Classifier::new(
         SequentialConfig::new(vec![1, 8, 8])
@@ -533,8 +519,7 @@ fn one_shot_generation_draws_siblings_of_an_unseen_example() {
     use tl_fewshot::{OneShotGenerator, generate};
     let dev = dev();
     let d = digits();
-    let base = select_classes(&d, &[0, 1, 2, 3, 4]).unwrap();
-    let novel = select_classes(&d, &[5, 6, 7, 8, 9]).unwrap();
+    let (base, novel) = base_and_novel(&d, false);
     dev.seed(2);
     let conditioner = encoder(&dev);
     let generator = OneShotGenerator::new()
