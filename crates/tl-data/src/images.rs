@@ -389,6 +389,28 @@ pub fn image_folder(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn png_grids_refuse_what_they_cannot_draw() {
+        let item = vec![0.5f32; 16];
+        let png = super::grid_png(&[&item, &item, &item], &[1, 4, 4], 2, true).unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        // 2 columns and 2 rows of 4 px with 2 px of gap around each.
+        assert_eq!((img.width(), img.height()), (14, 14));
+        let err = super::grid_png(&[&item], &[2, 2, 4], 1, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 or 3 channels, items have 2"), "{err}");
+        let err = super::grid_png(&[], &[1, 4, 4], 1, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs items and columns"), "{err}");
+        let short = vec![0.0f32; 15];
+        let err = super::grid_png(&[&item, &short], &[1, 4, 4], 2, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("item 1 has 15 values, not the 16"), "{err}");
+    }
+
     use super::*;
     use std::io::Write;
 

@@ -54,6 +54,19 @@ fn bad_settings_are_refused_by_name() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("dataset_size"), "{err}");
+    let err = tl_disentangle::BetaVae::new()
+        .with_decoder_hidden(vec![0])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("decoder_hidden"), "{err}");
+    // Means of items of another size than the VAE takes are refused, not garbage.
+    let vae = Vae::mlp(16, &[8], 2, &dev).unwrap();
+    let wrong = tl_core::data::Inputs::new(vec![9], vec![0.0; 18]).unwrap();
+    assert!(vae.means(&wrong, &dev).is_err());
+    let right = tl_core::data::Inputs::new(vec![16], vec![0.5; 32]).unwrap();
+    let means = vae.means(&right, &dev).unwrap();
+    assert_eq!((means.len(), means[0].len()), (2, 2));
 }
 
 /// dSprites-style sprites shrunk to 16x16 (every 4th pixel of the 64x64 render).

@@ -585,4 +585,36 @@ fn one_shot_generation_draws_siblings_of_an_unseen_example() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("has 1 item"), "{err}");
+    // Items that are not square one-channel images cannot be warped; a latent of 0 holds
+    // nothing; examples conditioned through another encoder do not fit the model.
+    let err = generator
+        .init(&[3, 8, 8], 80, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[3, 8, 8]") && err.contains("square one-channel"),
+        "{err}"
+    );
+    let err = generator
+        .init(&[1, 8, 8], 10, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot hold the example's 64 pixels"), "{err}");
+    let err = OneShotGenerator::new()
+        .with_latent(0)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("latent 0"), "{err}");
+    let other = SequentialConfig::new(vec![1, 8, 8])
+        .linear(16)
+        .init(&dev)
+        .unwrap();
+    let err = generate(&model, &other, &episode.support, 2, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("conditions of 96 values, these examples give 80"),
+        "{err}"
+    );
 }
