@@ -69,6 +69,41 @@ pub fn decode_image(
     })
 }
 
+/// Decodes a PNG/JPEG with transparency composited over white (`a * rgb + (1 - a)`), as
+/// `[3, size, size]` values in [0, 1] (resized bilinearly when needed): drawings such as
+/// emoji, whose transparent pixels carry arbitrary colours.
+pub fn decode_rgba_on_white(bytes: &[u8], source_name: &str, size: usize) -> Result<Vec<f32>> {
+    crate::transform::check_side(size, "image size")?;
+    let unreadable = |e: &dyn std::fmt::Display| DataError::Parse {
+        source_name: source_name.to_string(),
+        line: None,
+        reason: format!("not a readable image: {e}"),
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unreadable(&e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| unreadable(&e))?.to_rgba8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let plane = w * h;
+    let mut chw = vec![0.0; 3 * plane];
+    for (i, px) in img.into_raw().chunks_exact(4).enumerate() {
+        let a = f32::from(px[3]) / 255.0;
+        for c in 0..3 {
+            chw[c * plane + i] = a * f32::from(px[c]) / 255.0 + (1.0 - a);
+        }
+    }
+    Ok(if (h, w) == (size, size) {
+        chw
+    } else {
+        resize_bilinear(&chw, Chw::new(3, h, w), size, size)
+    })
+}
+
 type Archive<'a> = zip::ZipArchive<std::io::Cursor<&'a [u8]>>;
 
 fn open_zip<'a>(bytes: &'a [u8], name: &str) -> Result<Archive<'a>> {

@@ -6,6 +6,7 @@
 //! | MNIST, Fashion-MNIST | [`idx::mnist`], [`idx::load_idx`] | IDX, gzipped or not |
 //! | USPS, any LIBSVM file | [`libsvm::usps`], [`libsvm::parse_libsvm`] | LIBSVM text, bzip2 or not |
 //! | Omniglot | [`images::omniglot`], [`images::omniglot_runs`] | zips of PNGs, the 20 one-shot runs |
+//! | emoji (Google, Twitter) | [`emoji::emoji`] | `emoji.json` + one zip of RGBA PNGs per vendor |
 //! | Amazon reviews | [`text::amazon_domain`] | `DOMAIN/{positive,negative}.review` pseudo-XML |
 //! | text tables | [`text::load_text_table`] | CSV/TSV with a header, RFC 4180 quoting |
 //! | your images | [`images::image_folder`] | one subfolder per class, PNG/JPEG |
@@ -17,7 +18,7 @@
 //! the file and, where there is one, the line.
 //!
 //! Real data is found through `TL_DATA_DIR` ([`tl_core::paths::data_dir`]), laid out as
-//! `mnist/`, `usps/`, `omniglot/`, `amazon-reviews/`; every loader also takes explicit paths.
+//! `mnist/`, `usps/`, `omniglot/`, `amazon-reviews/`, `emoji/`; every loader also takes explicit paths.
 //!
 //! ```
 //! let digits = tl_data::digits()?;
@@ -30,6 +31,7 @@
 //! ```
 
 mod digits;
+pub mod emoji;
 mod error;
 pub mod idx;
 pub mod images;

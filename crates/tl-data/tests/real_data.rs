@@ -77,3 +77,33 @@ fn real_data_amazon_counts() {
         assert!(ratings[1000..].iter().all(|r| *r >= 4.0), "{domain}");
     }
 }
+
+#[test]
+fn real_data_emoji_pairs() {
+    let Some(root) = data_dir() else { return };
+    let set = tl_data::emoji::emoji(&root.join("emoji"), 32).unwrap();
+    assert_eq!(set.symbols.len(), 1911);
+    assert_eq!((set.google.len(), set.twitter.len()), (1911, 1911));
+    assert_eq!(set.google.item_shape, vec![3, 32, 32]);
+    let cats = set.by_category(1).unwrap();
+    assert_eq!(cats.num_classes(), 10);
+    assert!(set.google.values.iter().all(|v| (0.0..=1.0).contains(v)));
+    let grinning = set
+        .symbols
+        .iter()
+        .position(|s| s.text_name() == "grinning face")
+        .unwrap();
+    // Transparent corners are white after compositing.
+    for vendor in set.vendors() {
+        let face = vendor.item(grinning);
+        assert!(face[0] > 0.99 && face[1024] > 0.99 && face[2048] > 0.99);
+    }
+    // The two vendors draw the same symbol differently, and the same symbol closer than
+    // another one on average is not guaranteed, so only check they differ.
+    assert_ne!(set.google.item(grinning), set.twitter.item(grinning));
+    // A missing folder is named.
+    let err = tl_data::emoji::emoji(&root.join("no-such-emoji"), 32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no-such-emoji"), "{err}");
+}

@@ -6,11 +6,14 @@
 //! - [`metrics`]: the BetaVAE and FactorVAE scores, MIG, SAP and DCI as
 //!   `disentanglement_lib` computes them, on any representation and ground-truth factors.
 //! - [`vae`]: the VAE family's model and objectives (VAE, beta-VAE, beta-TCVAE).
+//! - [`factor_vae`]: FactorVAE's discriminator on permuted latents and its objective.
 
+pub mod factor_vae;
 pub mod metrics;
 pub mod strategy;
 pub mod vae;
 
+pub use factor_vae::{FactorVae, FactorVaeObjective, permute_dims};
 pub use metrics::{
     Dci, Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig, sap,
 };
@@ -30,6 +33,10 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
     registry.register(
         "beta-TCVAE: the total correlation weighted by beta = 6, then a linear probe (Chen et al. 2018)",
         BetaVae::tc,
+    )?;
+    registry.register(
+        "FactorVAE: a discriminator on permuted latents estimates the total correlation, weighted by gamma = 10 (Kim and Mnih 2018)",
+        BetaVae::factor,
     )?;
     Ok(())
 }

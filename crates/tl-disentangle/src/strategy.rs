@@ -1,8 +1,10 @@
 //! The VAE family as strategies: pretrain on the task's images without labels, then a linear
 //! probe on the labelled target (tl-unsupervised's path), reporting the last epoch's terms.
 
+use crate::factor_vae::{FactorVae, FactorVaeObjective};
 use crate::vae::{Penalty, Vae, VaeObjective};
 use burn::config::Config;
+use burn::optim::AdamConfig;
 use serde::{Deserialize, Serialize};
 use tl_core::data::UnlabelledSet;
 use tl_core::model::Encoder;
@@ -21,6 +23,9 @@ pub enum VaeKind {
     BetaVae,
     /// KL plus `(beta - 1)` times the total correlation.
     BetaTcVae,
+    /// KL plus `beta` (FactorVAE's gamma) times the total correlation, estimated by a
+    /// discriminator on permuted latents trained alongside with its own Adam.
+    FactorVae,
 }
 
 /// VAE, beta-VAE and beta-TCVAE: the encoder given (any [`Encoder`]) with a linear layer to
@@ -36,6 +41,9 @@ pub struct BetaVae {
     /// Latent width.
     #[config(default = 10)]
     pub latent: usize,
+    /// Hidden widths of FactorVAE's discriminator (ReLU; the paper: 6 x 1,000 leaky ReLU).
+    #[config(default = "vec![1000, 1000]")]
+    pub discriminator_hidden: Vec<usize>,
     /// Hidden widths of the decoder (reversed from the latent).
     #[config(default = "vec![256]")]
     pub decoder_hidden: Vec<usize>,
@@ -58,19 +66,25 @@ impl BetaVae {
         Self::new().with_kind(VaeKind::BetaTcVae).with_beta(6.0)
     }
 
-    /// `vae`, `beta-vae` or `beta-tcvae`.
+    /// FactorVAE with gamma = 10 (disentanglement_lib's smallest setting).
+    pub fn factor() -> Self {
+        Self::new().with_kind(VaeKind::FactorVae).with_beta(10.0)
+    }
+
+    /// `vae`, `beta-vae`, `beta-tcvae` or `factor-vae`.
     pub fn name(&self) -> &'static str {
         match self.kind {
             VaeKind::BetaVae if self.beta == 1.0 => "vae",
             VaeKind::BetaVae => "beta-vae",
             VaeKind::BetaTcVae => "beta-tcvae",
+            VaeKind::FactorVae => "factor-vae",
         }
     }
 
     /// The penalty for a data set of `items`.
     pub fn penalty(&self, items: usize) -> Penalty {
         match self.kind {
-            VaeKind::BetaVae => Penalty::Kl { beta: self.beta },
+            VaeKind::BetaVae | VaeKind::FactorVae => Penalty::Kl { beta: self.beta },
             VaeKind::BetaTcVae => Penalty::TotalCorrelation {
                 beta: self.beta,
                 dataset_size: items,
@@ -87,10 +101,10 @@ impl BetaVae {
                 "a latent size of 0 holds nothing",
             ));
         }
-        if self.decoder_hidden.contains(&0) {
+        if self.decoder_hidden.contains(&0) || self.discriminator_hidden.contains(&0) {
             return Err(CoreError::config(
                 "decoder_hidden",
-                "hidden layer widths must be at least 1",
+                "hidden layer widths (decoder and discriminator) must be at least 1",
             ));
         }
         self.train.validate()?;
@@ -124,6 +138,17 @@ impl BetaVae {
         let vae = Vae::on(encoder, &self.decoder_hidden, self.latent, &device)?;
         let train = ctx.train_config(&self.train);
         let mut batches = UnlabelledBatches::new(data, train.batch_size, train.seed);
+        if self.kind == VaeKind::FactorVae {
+            let model = FactorVae::new(vae, &self.discriminator_hidden, &device)?;
+            let group = model.discriminator_group();
+            let objective = FactorVaeObjective::new(self.beta, train.seed)?;
+            let adam = AdamConfig::new().with_beta_1(0.5).with_beta_2(0.9);
+            let out = ctx
+                .trainer(train)
+                .with_group_adam(group, &adam)
+                .train_module(model, &mut batches, objective, &device)?;
+            return Ok((out.model.vae, out.history));
+        }
         let objective = VaeObjective {
             penalty: self.penalty(data.len()),
         };

@@ -164,6 +164,65 @@ impl<E: Encoder> Vae<E> {
         Ok(flat.chunks(self.latent).map(<[f32]>::to_vec).collect())
     }
 
+    /// The pixels (probabilities, in [0, 1]) the decoder draws for each code, in inference
+    /// mode; codes of another width than the latent are refused.
+    pub fn decode(&self, codes: &[Vec<f32>], device: &Device) -> Result<Vec<Vec<f32>>> {
+        if let Some(c) = codes.iter().find(|c| c.len() != self.latent) {
+            return Err(CoreError::config(
+                "codes",
+                format!(
+                    "a code of {} values for a latent of {}",
+                    c.len(),
+                    self.latent
+                ),
+            ));
+        }
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<f32> = codes.concat();
+        let z = Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(flat, [codes.len(), self.latent]),
+            device,
+        );
+        let pixels: Vec<f32> =
+            burn::tensor::activation::sigmoid(self.decoder.clone().valid().forward(z))
+                .into_data()
+                .iter::<f32>()
+                .collect();
+        let size = pixels.len() / codes.len();
+        Ok(pixels.chunks(size).map(<[f32]>::to_vec).collect())
+    }
+
+    /// A latent traversal of `code`: for each latent dimension in turn (one row each),
+    /// `steps` codes with that dimension swept evenly over `[-limit, limit]` and the others
+    /// kept, decoded to pixels (`latent * steps` items, row by row).
+    pub fn traverse(
+        &self,
+        code: &[f32],
+        steps: usize,
+        limit: f32,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        if steps < 2 || !(limit.is_finite() && limit > 0.0) {
+            return Err(CoreError::config(
+                "traversal",
+                format!("{steps} steps over +-{limit}: need at least 2 steps and a limit > 0"),
+            ));
+        }
+        let mut codes = Vec::with_capacity(self.latent * steps);
+        for d in 0..self.latent {
+            for s in 0..steps {
+                let mut c = code.to_vec();
+                if let Some(v) = c.get_mut(d) {
+                    *v = -limit + 2.0 * limit * s as f32 / (steps - 1) as f32;
+                }
+                codes.push(c);
+            }
+        }
+        self.decode(&codes, device)
+    }
+
     /// The objective's terms on items `x` (values in [0, 1]).
     pub fn terms(&self, x: Tensor<2>, penalty: &Penalty) -> VaeTerms {
         let (mean, log_var) = self.encode(x.clone());

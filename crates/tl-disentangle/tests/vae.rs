@@ -159,7 +159,12 @@ fn the_vae_family_runs_as_strategies_and_refuses_non_pixel_data() {
             .init(&dev)
             .unwrap()
     };
-    for method in [BetaVae::vae(), BetaVae::new(), BetaVae::tc()] {
+    for method in [
+        BetaVae::vae(),
+        BetaVae::new(),
+        BetaVae::tc(),
+        BetaVae::factor().with_discriminator_hidden(vec![64]),
+    ] {
         let method = method.with_train(TrainConfig::new().with_epochs(10).with_lr(2e-3));
         let mut ctx = RunContext::new(&dev).with_seed(0);
         let (_, report) =
@@ -192,4 +197,72 @@ fn the_vae_family_runs_as_strategies_and_refuses_non_pixel_data() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("2.5 outside [0, 1]"), "{err}");
+}
+
+#[test]
+fn permuting_each_latent_keeps_its_values_and_breaks_their_dependence() {
+    let dev = dev();
+    let m = 200;
+    // Two equal columns: fully dependent.
+    let v: Vec<f32> = (0..m).flat_map(|i| [i as f32, i as f32]).collect();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let p: Vec<f32> = tl_disentangle::permute_dims(t2(v, [m, 2], &dev), &mut rng)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    for d in 0..2 {
+        let mut col: Vec<f32> = p.iter().skip(d).step_by(2).copied().collect();
+        col.sort_by(f32::total_cmp);
+        assert!(col.iter().enumerate().all(|(i, &x)| x == i as f32));
+    }
+    let same = p.chunks(2).filter(|r| r[0] == r[1]).count();
+    assert!(same < 10, "{same} rows still equal");
+}
+
+#[test]
+fn factor_vae_trains_its_discriminator_and_lowers_the_total_correlation() {
+    use tl_disentangle::{BetaVae, FactorVae, FactorVaeObjective};
+    let dev = dev();
+    let data = tiny_sprites(512);
+    let fit = |gamma: f64| {
+        dev.seed(5);
+        let vae = Vae::mlp(256, &[128], 6, &dev).unwrap();
+        let model = FactorVae::new(vae, &[64, 64], &dev).unwrap();
+        let group = model.discriminator_group();
+        let mut batches = UnlabelledBatches::new(&data, 64, 5);
+        let mut ctx = RunContext::new(&dev).with_seed(5);
+        let train = TrainConfig::new()
+            .with_epochs(60)
+            .with_lr(2e-3)
+            .with_seed(5);
+        let adam = burn::optim::AdamConfig::new()
+            .with_beta_1(0.5)
+            .with_beta_2(0.9);
+        let objective = FactorVaeObjective::new(gamma, 5).unwrap();
+        let out = ctx
+            .trainer(train)
+            .with_group_adam(group, &adam)
+            .train_module(model, &mut batches, objective, &dev)
+            .unwrap();
+        out.history.last().unwrap().extra.clone()
+    };
+    let free = fit(0.0);
+    let penalised = fit(40.0);
+    eprintln!("gamma 0: {free:?}\ngamma 40: {penalised:?}");
+    // Unpenalised, the discriminator tells q(z) from its permutation (loss below ln 2).
+    assert!(free["discriminator_loss"] < 0.65, "{free:?}");
+    assert!(free["discriminator_accuracy"] > 0.6, "{free:?}");
+    // Penalised, the latent's estimated total correlation is smaller.
+    assert!(
+        penalised["total_correlation"] < free["total_correlation"] - 0.2,
+        "{penalised:?} vs {free:?}"
+    );
+    let err = FactorVaeObjective::new(-1.0, 0).unwrap_err().to_string();
+    assert!(err.contains("gamma"), "{err}");
+    let err = BetaVae::factor()
+        .with_discriminator_hidden(vec![0])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("discriminator"), "{err}");
 }

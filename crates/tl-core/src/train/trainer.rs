@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::report::EpochRecord;
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
 use burn::module::{Module, ParamGroup};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{Adam, AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,6 +56,7 @@ pub struct TrainOutcome<M> {
 pub struct Trainer<'a> {
     config: TrainConfig,
     lr_factors: Vec<(ParamGroup, f64)>,
+    group_optimizers: Vec<(ParamGroup, Adam)>,
     progress: Option<Box<ProgressFn<'a>>>,
     checkpoint_dir: Option<PathBuf>,
 }
@@ -69,6 +70,7 @@ impl<'a> Trainer<'a> {
         Self {
             config,
             lr_factors: Vec::new(),
+            group_optimizers: Vec::new(),
             progress: None,
             checkpoint_dir: None,
         }
@@ -82,6 +84,14 @@ impl<'a> Trainer<'a> {
     /// Gives `group` the learning rate `factor * lr` (the last matching group wins).
     pub fn with_lr_factor(mut self, group: ParamGroup, factor: f64) -> Self {
         self.lr_factors.push((group, factor));
+        self
+    }
+
+    /// Gives `group` its own Adam (its own betas and state) in place of the configured
+    /// optimiser; combine with [`Self::with_lr_factor`] for its own learning rate. For models
+    /// with two players trained alongside (FactorVAE's discriminator, say).
+    pub fn with_group_adam(mut self, group: ParamGroup, adam: &AdamConfig) -> Self {
+        self.group_optimizers.push((group, adam.build()));
         self
     }
 
@@ -189,6 +199,9 @@ impl<'a> Trainer<'a> {
         let steps = batches.steps_per_epoch();
         let total = (steps * cfg.epochs).max(1);
         let mut optim = cfg.optimizer();
+        for (group, adam) in &self.group_optimizers {
+            optim = optim.with_group(group.clone(), adam.clone(), None);
+        }
         let mut scheduler = self.scheduler(steps)?;
 
         let mut history = Vec::new();
