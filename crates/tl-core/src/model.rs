@@ -600,6 +600,22 @@ impl Sequential {
         Ok(self)
     }
 
+    /// This stack followed by `next` (its trained layers kept), one stack; `next` must take
+    /// flat items as wide as this stack's output.
+    pub fn then(mut self, next: Sequential) -> Result<Self> {
+        let width = self.output_dim();
+        if next.config.input_shape != [width] {
+            return Err(CoreError::Model(format!(
+                "cannot follow a stack of output width {width} by one that takes {:?}",
+                next.config.input_shape
+            )));
+        }
+        self.config.layers.extend(next.config.layers);
+        self.layers.extend(next.layers);
+        self.config.shapes()?;
+        Ok(self)
+    }
+
     /// Appends freshly initialised layers after the existing ones.
     pub fn push_layers(mut self, layers: &[LayerConfig], device: &Device) -> Result<Self> {
         let mut config = self.config.clone();

@@ -6,18 +6,22 @@
 //! - [`metrics`]: the BetaVAE and FactorVAE scores, MIG, SAP and DCI as
 //!   `disentanglement_lib` computes them, on any representation and ground-truth factors.
 //! - [`vae`]: the VAE family's model and objectives (VAE, beta-VAE, beta-TCVAE).
+//! - [`content_style`]: a content/style model on pairs that share content (ML-VAE with a
+//!   swap term).
 //! - [`factor_vae`]: FactorVAE's discriminator on permuted latents and its objective.
 
+pub mod content_style;
 pub mod factor_vae;
 pub mod metrics;
 pub mod strategy;
 pub mod vae;
 
+pub use content_style::{ContentStyle, ContentStyleObjective, ContentStyleShape, pair_set};
 pub use factor_vae::{FactorVae, FactorVaeObjective, permute_dims};
 pub use metrics::{
     Dci, Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig, sap,
 };
-pub use strategy::{BetaVae, VaeKind};
+pub use strategy::{BetaVae, ContentStyleModel, VaeKind, class_pairs};
 pub use vae::{Penalty, Vae, VaeObjective, VaeTerms, total_correlation};
 
 /// Registers the disentanglement strategies with their default settings.
@@ -37,6 +41,10 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
     registry.register(
         "FactorVAE: a discriminator on permuted latents estimates the total correlation, weighted by gamma = 10 (Kim and Mnih 2018)",
         BetaVae::factor,
+    )?;
+    registry.register(
+        "content/style codes from pairs of one class (ML-VAE with a swap term), then a linear probe on the content code (Bouchacourt et al. 2018)",
+        ContentStyleModel::new,
     )?;
     Ok(())
 }

@@ -1,16 +1,19 @@
 //! The VAE family as strategies: pretrain on the task's images without labels, then a linear
 //! probe on the labelled target (tl-unsupervised's path), reporting the last epoch's terms.
 
+use crate::content_style::{ContentStyle, ContentStyleObjective, ContentStyleShape, pair_set};
 use crate::factor_vae::{FactorVae, FactorVaeObjective};
 use crate::vae::{Penalty, Vae, VaeObjective};
 use burn::config::Config;
+use burn::module::Module;
 use burn::optim::AdamConfig;
 use serde::{Deserialize, Serialize};
-use tl_core::data::UnlabelledSet;
+use tl_core::data::{LabelledSet, UnlabelledSet};
+use tl_core::model::Classifier;
 use tl_core::model::Encoder;
 use tl_core::report::EpochRecord;
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
-use tl_core::task::TransferTask;
+use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{TrainConfig, UnlabelledBatches};
 use tl_core::{CoreError, Result};
 use tl_inductive::LinearProbe;
@@ -186,5 +189,265 @@ impl<E: Encoder + 'static> Strategy<E> for BetaVae {
     /// source's inputs when there is a source), then fits the probe on the labelled target.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         tl_unsupervised::report::pretrain_then_probe(self, start, task, ctx)
+    }
+}
+
+/// The content/style model as a strategy ([`crate::content_style`]): pairs of labelled items
+/// of one class (across the task's two domains when it has a source: a source item with a
+/// target item, so that the domain is style), then a linear probe on the target's content
+/// codes. The report adds what the codes hold (`extra`): `domain_from_style` and
+/// `domain_from_content` (a probe telling source from target items by that code, on held-out
+/// halves; chance is 0.5) and `class_from_style` (a probe for the class on the style code of
+/// the target's labelled items, held-out halves).
+#[derive(Config, Debug)]
+pub struct ContentStyleModel {
+    /// Content code width.
+    #[config(default = 16)]
+    pub content: usize,
+    /// Style code width.
+    #[config(default = 2)]
+    pub style: usize,
+    /// Hidden widths of the decoder (reversed from the codes).
+    #[config(default = "vec![256]")]
+    pub decoder_hidden: Vec<usize>,
+    /// Weight of the swap reconstructions.
+    #[config(default = 1.0)]
+    pub swap: f64,
+    /// Weight of the style codes' KL.
+    #[config(default = 1.0)]
+    pub style_beta: f64,
+    /// Pairs drawn per labelled item and epoch (each item with a fresh partner).
+    #[config(default = 4)]
+    pub pairs_per_item: usize,
+    /// Training (epochs, batch size, optimiser, schedule, seed).
+    #[config(default = "TrainConfig::new().with_epochs(20).with_batch_size(64).with_lr(1e-3)")]
+    pub train: TrainConfig,
+    /// The probe on the content codes.
+    #[config(default = "tl_unsupervised::report::default_probe()")]
+    pub probe: LinearProbe,
+}
+
+/// Name in reports.
+pub const CONTENT_STYLE: &str = "content-style";
+
+/// The parts it needs (a labelled source is used when there is one).
+const CONTENT_STYLE_NEEDS: &[TaskPart] = &[TaskPart::TargetLabelled, TaskPart::TargetTest];
+
+impl ContentStyleModel {
+    /// The model's widths.
+    pub fn shape(&self) -> ContentStyleShape {
+        ContentStyleShape {
+            content: self.content,
+            style: self.style,
+            decoder_hidden: self.decoder_hidden.clone(),
+        }
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> ContentStyleObjective {
+        ContentStyleObjective {
+            swap: self.swap,
+            style_beta: self.style_beta,
+        }
+    }
+
+    /// Refuses bad fields before any work.
+    pub fn validate(&self) -> Result<()> {
+        self.shape().validate()?;
+        self.objective().validate()?;
+        if self.pairs_per_item == 0 {
+            return Err(CoreError::config("pairs_per_item", "must be at least 1"));
+        }
+        self.train.validate()?;
+        self.probe.validate()
+    }
+
+    /// Trains a content/style model on `encoder` over `pairs` (from [`pair_set`]: each item
+    /// two items that share content, values in [0, 1]).
+    pub fn fit_pairs<E: Encoder + 'static>(
+        &self,
+        encoder: E,
+        pairs: &UnlabelledSet,
+        ctx: &mut RunContext,
+    ) -> Result<(ContentStyle<E>, Vec<EpochRecord>)> {
+        self.validate()?;
+        let size: usize = encoder.input_shape().iter().product();
+        if pairs.inputs.item_shape != [2, size] {
+            return Err(CoreError::data(
+                &pairs.domain,
+                format!(
+                    "pairs of shape {:?}, the encoder takes items of {size} values: expected [2, {size}]",
+                    pairs.inputs.item_shape
+                ),
+            ));
+        }
+        check_pixels(&pairs.inputs.values, &pairs.domain)?;
+        let device = ctx.device().clone();
+        let model = ContentStyle::on(encoder, &self.shape(), &device)?;
+        let train = ctx.train_config(&self.train);
+        let mut batches = UnlabelledBatches::new(pairs, train.batch_size, train.seed);
+        let out =
+            ctx.trainer(train)
+                .train_module(model, &mut batches, self.objective(), &device)?;
+        Ok((out.model, out.history))
+    }
+}
+
+/// Refuses values outside [0, 1] (the reconstruction is Bernoulli), naming the first.
+fn check_pixels(values: &[f32], domain: &str) -> Result<()> {
+    match values.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        Some(v) => Err(CoreError::data(
+            domain,
+            format!("value {v} outside [0, 1]: the pixels are Bernoulli probabilities"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Pairs of one class: each item of `a` with `per_item` random items of the same class from
+/// `b` (every class of `a` must be in `b`), as a [`pair_set`].
+pub fn class_pairs(
+    a: &LabelledSet,
+    b: &LabelledSet,
+    per_item: usize,
+    seed: u64,
+) -> Result<UnlabelledSet> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); b.num_classes().max(a.num_classes())];
+    for (i, &y) in b.labels.iter().enumerate() {
+        by_class[y].push(i);
+    }
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for (i, &y) in a.labels.iter().enumerate() {
+        let pool = &by_class[y];
+        if pool.is_empty() {
+            return Err(CoreError::data(
+                &b.domain,
+                format!(
+                    "no item of class {} ({}) to pair with",
+                    y,
+                    a.class_names.get(y).map_or("?", String::as_str)
+                ),
+            ));
+        }
+        for _ in 0..per_item {
+            first.push(i);
+            second.push(pool[rand::Rng::random_range(&mut rng, 0..pool.len())]);
+        }
+    }
+    pair_set(
+        &a.inputs.select(&first),
+        &b.inputs.select(&second),
+        &format!("{}+{}", a.domain, b.domain),
+    )
+}
+
+/// A probe's held-out accuracy on `codes` labelled `labels` (trained on the even items,
+/// scored on the odd ones).
+fn probe_accuracy(
+    probe: &LinearProbe,
+    codes: Vec<Vec<f32>>,
+    labels: Vec<usize>,
+    classes: usize,
+    ctx: &mut RunContext,
+) -> Result<f64> {
+    let width = codes.first().map_or(0, Vec::len);
+    let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
+    let half = |parity: usize| -> Result<LabelledSet> {
+        let idx: Vec<usize> = (0..codes.len()).filter(|i| i % 2 == parity).collect();
+        LabelledSet::new(
+            tl_core::data::Inputs::new(
+                vec![width],
+                idx.iter().flat_map(|&i| codes[i].clone()).collect(),
+            )?,
+            idx.iter().map(|&i| labels[i]).collect(),
+            names.clone(),
+            "codes",
+        )
+    };
+    let (train, test) = (half(0)?, half(1)?);
+    let (head, _) = probe.fit_head(&train, classes, ctx)?;
+    let identity = tl_core::model::SequentialConfig::new(vec![width]).init(ctx.device())?;
+    let model = tl_core::model::Classifier::new(identity, head)?;
+    Ok(ctx.evaluate(&model, &test)?.accuracy)
+}
+
+impl<E: Encoder + 'static> Strategy<E> for ContentStyleModel {
+    tl_core::strategy_basics!(CONTENT_STYLE, Family::Disentanglement, CONTENT_STYLE_NEEDS);
+
+    /// Pairs the labelled items by class (source with target when there is a source), trains
+    /// the model, then fits the probe on the target's content codes; the classifier is the
+    /// backbone, the content-mean layer and the probe.
+    fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        self.validate()?;
+        let labelled = task.labelled(TaskPart::TargetLabelled, CONTENT_STYLE)?;
+        let test = task.labelled(TaskPart::TargetTest, CONTENT_STYLE)?;
+        ctx.begin();
+        let seed = ctx.seed();
+        let pairs = match &task.source {
+            Some(source) => {
+                let mut one = class_pairs(source, labelled, self.pairs_per_item, seed)?;
+                let other = class_pairs(labelled, source, self.pairs_per_item, seed + 1)?;
+                one.inputs.values.extend(other.inputs.values);
+                one
+            }
+            None => class_pairs(labelled, labelled, self.pairs_per_item, seed)?,
+        };
+        let (model, history) = self.fit_pairs(start.encoder, &pairs, ctx)?;
+        let device = ctx.device().clone();
+        let (content, style) = model.codes_of(&labelled.inputs, &device)?;
+        let features = LabelledSet::new(
+            tl_core::data::Inputs::new(vec![self.content], content.concat())?,
+            labelled.labels.clone(),
+            labelled.class_names.clone(),
+            labelled.domain.clone(),
+        )?;
+        let (probe, probe_history) = self.probe.fit_head(&features, task.num_classes, ctx)?;
+        let trainable = probe.num_params();
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert(
+            "class_from_style".to_string(),
+            probe_accuracy(
+                &self.probe,
+                style.clone(),
+                labelled.labels.clone(),
+                task.num_classes,
+                ctx,
+            )?,
+        );
+        if let Some(source) = &task.source {
+            let (sc, ss) = model.codes_of(&source.inputs, &device)?;
+            // As many source items as target ones, interleaved so both halves hold both.
+            let n = labelled.len().min(source.len());
+            let mix = |s: &[Vec<f32>], t: &[Vec<f32>]| -> (Vec<Vec<f32>>, Vec<usize>) {
+                // Alternating which comes first, so that the even and the odd items (the
+                // probe's two halves) each hold both domains.
+                (0..n)
+                    .flat_map(|i| {
+                        let (a, b) = ((s[i].clone(), 0), (t[i].clone(), 1));
+                        if i % 2 == 0 { [a, b] } else { [b, a] }
+                    })
+                    .unzip()
+            };
+            let (codes, domains) = mix(&ss, &style);
+            extra.insert(
+                "domain_from_style".to_string(),
+                probe_accuracy(&self.probe, codes, domains, 2, ctx)?,
+            );
+            let (tc, _) = model.codes_of(&labelled.inputs, &device)?;
+            let (codes, domains) = mix(&sc, &tc);
+            extra.insert(
+                "domain_from_content".to_string(),
+                probe_accuracy(&self.probe, codes, domains, 2, ctx)?,
+            );
+        }
+        let head = model.content_head().then(probe)?;
+        let classifier = Classifier::new(model.backbone, head)?;
+        let mut history = history;
+        history.extend(probe_history);
+        let mut report = ctx.finish(CONTENT_STYLE, self, &classifier, history, test)?;
+        report.params.trainable = trainable;
+        report.extra.extend(extra);
+        Ok((classifier, report))
     }
 }

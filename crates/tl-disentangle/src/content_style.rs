@@ -1,0 +1,293 @@
+//! A content/style model trained on pairs that share content: the same symbol drawn by two
+//! vendors, two digits of one class in two domains. Each item gets a content code and a style
+//! code; a pair's content is one code, a style code is each item's own.
+//!
+//! The design is ML-VAE's (Bouchacourt et al. 2018, "Multi-Level Variational Autoencoder"):
+//! the two items' content posteriors are combined into the group's by a product of Gaussians
+//! (precisions add), one content sample serves both items, each item is decoded from it and
+//! its own style sample, and the group's content KL is paid once. To that is added a **swap**
+//! term: each item is also decoded from the *other* item's content code alone (and its own
+//! style), the cross-reconstruction of cycle-consistent VAEs (Jha et al. 2018). The swap is
+//! what makes a single item's content code enough at test time (a Twitter drawing looked up
+//! among Google drawings, an MNIST digit classified from its content), while ML-VAE's pooling
+//! keeps content out of the style code: style is paid per item, content per pair. A
+//! `style_beta` above 1 (beta-VAE on the style alone) squeezes the style code further.
+//!
+//! Items must be pixels in [0, 1] (Bernoulli reconstruction, summed over pixels).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use tl_core::data::{Inputs, UnlabelledSet};
+use tl_core::model::{Encoder, Sequential, SequentialConfig};
+use tl_core::train::{
+    Objective, Step, UnlabelledBatch, bernoulli_nll, gaussian_kl, reparameterize, scalar,
+};
+use tl_core::{CoreError, Result};
+
+/// Widths and weights of a content/style model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentStyleShape {
+    /// Content code width.
+    pub content: usize,
+    /// Style code width.
+    pub style: usize,
+    /// Hidden widths of the decoder (reversed from the codes).
+    pub decoder_hidden: Vec<usize>,
+}
+
+impl ContentStyleShape {
+    /// Refuses widths of 0.
+    pub fn validate(&self) -> Result<()> {
+        if self.content == 0 || self.style == 0 {
+            return Err(CoreError::config(
+                "content/style",
+                format!(
+                    "content {} and style {}: each code needs at least 1 value",
+                    self.content, self.style
+                ),
+            ));
+        }
+        if self.decoder_hidden.contains(&0) {
+            return Err(CoreError::config(
+                "decoder_hidden",
+                "hidden layer widths must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The model: a backbone (any [`Encoder`]), linear maps from its features to the content
+/// mean, the content log-variance and the style statistics, and an MLP decoder from
+/// `[content, style]` to pixel logits.
+#[derive(Module, Debug)]
+pub struct ContentStyle<E> {
+    /// Items to features.
+    pub backbone: E,
+    /// Features to the content code's mean (one linear layer).
+    pub content_mean: Sequential,
+    /// Features to the content code's log-variance.
+    pub content_log_var: Sequential,
+    /// Features to the style code's `[mean, log-variance]`.
+    pub style_stats: Sequential,
+    /// `[content, style]` to item logits.
+    pub decoder: Sequential,
+    /// Content width.
+    pub content: usize,
+    /// Style width.
+    pub style: usize,
+}
+
+/// One item's codes: content mean and log-variance, style mean and log-variance.
+type Codes = (Tensor<2>, Tensor<2>, Tensor<2>, Tensor<2>);
+
+impl<E: Encoder> ContentStyle<E> {
+    /// A fresh model on `backbone`.
+    pub fn on(backbone: E, shape: &ContentStyleShape, device: &Device) -> Result<Self> {
+        shape.validate()?;
+        let features = backbone.feature_dim();
+        let input: usize = backbone.input_shape().iter().product();
+        let linear = |out: usize| {
+            SequentialConfig::new(vec![features])
+                .linear(out)
+                .init(device)
+        };
+        let mut dec = SequentialConfig::new(vec![shape.content + shape.style]);
+        for &h in shape.decoder_hidden.iter().rev() {
+            dec = dec.linear(h).relu();
+        }
+        Ok(Self {
+            backbone,
+            content_mean: linear(shape.content)?,
+            content_log_var: linear(shape.content)?,
+            style_stats: linear(2 * shape.style)?,
+            decoder: dec.linear(input).init(device)?,
+            content: shape.content,
+            style: shape.style,
+        })
+    }
+
+    fn codes(&self, x: Tensor<2>) -> Codes {
+        let h = self.backbone.encode(x);
+        let (sm, slv) =
+            tl_core::train::gaussian_stats(self.style_stats.forward(h.clone()), self.style);
+        let clv = self.content_log_var.forward(h.clone()).clamp(-10.0, 10.0);
+        (self.content_mean.forward(h), clv, sm, slv)
+    }
+
+    fn decode_logits(&self, content: Tensor<2>, style: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(Tensor::cat(vec![content, style], 1))
+    }
+
+    /// The means of the content and style codes of `inputs` (inference mode), one row each.
+    pub fn codes_of(
+        &self,
+        inputs: &Inputs,
+        device: &Device,
+    ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        inputs.check_fits(&self.backbone.input_shape(), "content/style inputs")?;
+        let model = self.valid();
+        let (c, s) = (self.content, self.style);
+        let flat: Vec<f32> = tl_core::train::map_input_batches(inputs, device, 256, |x| {
+            let (cm, _, sm, _) = model.codes(x);
+            Tensor::cat(vec![cm, sm], 1)
+                .into_data()
+                .iter::<f32>()
+                .collect()
+        });
+        let rows = flat.chunks(c + s);
+        Ok(rows.map(|r| (r[..c].to_vec(), r[c..].to_vec())).unzip())
+    }
+
+    /// Pixels (in [0, 1]) drawn from each `(content, style)` pair of codes (inference mode).
+    pub fn draw(
+        &self,
+        content: &[Vec<f32>],
+        style: &[Vec<f32>],
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        if content.len() != style.len() {
+            return Err(CoreError::config(
+                "codes",
+                format!(
+                    "{} content codes for {} style codes",
+                    content.len(),
+                    style.len()
+                ),
+            ));
+        }
+        let bad = |w: usize, k: &[Vec<f32>]| k.iter().find(|c| c.len() != w).map(Vec::len);
+        if let Some(w) = bad(self.content, content).or(bad(self.style, style)) {
+            return Err(CoreError::config(
+                "codes",
+                format!(
+                    "a code of {w} values for content {} / style {}",
+                    self.content, self.style
+                ),
+            ));
+        }
+        if content.is_empty() {
+            return Ok(Vec::new());
+        }
+        let model = self.valid();
+        let t = |k: &[Vec<f32>], w: usize| {
+            Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(k.concat(), [k.len(), w]),
+                device,
+            )
+        };
+        let logits = model.decode_logits(t(content, self.content), t(style, self.style));
+        let pixels: Vec<f32> = burn::tensor::activation::sigmoid(logits)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let size = pixels.len() / content.len();
+        Ok(pixels.chunks(size).map(<[f32]>::to_vec).collect())
+    }
+
+    /// The content codes' head: `features -> content mean` (a copy), for a classifier on the
+    /// backbone that reads the content code.
+    pub fn content_head(&self) -> Sequential {
+        self.content_mean.clone()
+    }
+}
+
+/// Pairs that share content as one set for tl-core's batches: item `i` is `first[i]`
+/// followed by `second[i]` (shape `[2, item_size]`). Both sides must have the same item shape
+/// and count.
+pub fn pair_set(first: &Inputs, second: &Inputs, domain: &str) -> Result<UnlabelledSet> {
+    if first.item_shape != second.item_shape || first.len() != second.len() {
+        return Err(CoreError::data(
+            domain,
+            format!(
+                "pairs need two sides of one shape and count: {} items of {:?} and {} of {:?}",
+                first.len(),
+                first.item_shape,
+                second.len(),
+                second.item_shape
+            ),
+        ));
+    }
+    let d = first.item_size();
+    let mut values = Vec::with_capacity(2 * first.values.len());
+    for i in 0..first.len() {
+        values.extend_from_slice(&first.values[i * d..(i + 1) * d]);
+        values.extend_from_slice(&second.values[i * d..(i + 1) * d]);
+    }
+    UnlabelledSet::new(Inputs::new(vec![2, d], values)?, domain)
+}
+
+/// The ML-VAE objective with the swap term, per pair:
+/// `rec(a | c_group, s_a) + rec(b | c_group, s_b) + swap * [rec(a | c_b, s_a) +
+/// rec(b | c_a, s_b)] + KL(c_group) + style_beta * [KL(s_a) + KL(s_b)]`, averaged over pairs.
+/// History: `reconstruction`, `swap_reconstruction`, `content_kl`, `style_kl`.
+#[derive(Debug, Clone)]
+pub struct ContentStyleObjective {
+    /// Weight of the swap reconstructions.
+    pub swap: f64,
+    /// Weight of the style codes' KL.
+    pub style_beta: f64,
+}
+
+impl ContentStyleObjective {
+    /// Refuses negative or non-finite weights.
+    pub fn validate(&self) -> Result<()> {
+        for (name, w) in [("swap", self.swap), ("style_beta", self.style_beta)] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(CoreError::config(name, format!("{w}: must be >= 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The loss and its terms on a batch of pairs (`[m, 2 * item_size]`).
+    pub fn terms<E: Encoder>(
+        &self,
+        model: &ContentStyle<E>,
+        pairs: Tensor<2>,
+    ) -> (Tensor<1>, [Tensor<1>; 4]) {
+        let [m, two_d] = pairs.dims();
+        let d = two_d / 2;
+        let xa = pairs.clone().slice([0..m, 0..d]);
+        let xb = pairs.slice([0..m, d..two_d]);
+        let (cma, clva, sma, slva) = model.codes(xa.clone());
+        let (cmb, clvb, smb, slvb) = model.codes(xb.clone());
+        // Product of the two Gaussians: precisions add, means are precision-weighted.
+        let (pa, pb) = ((-clva.clone()).exp(), (-clvb.clone()).exp());
+        let precision = pa.clone() + pb.clone();
+        let group_mean = (cma.clone() * pa + cmb.clone() * pb) / precision.clone();
+        let group_log_var = -precision.log();
+        let c = reparameterize(group_mean.clone(), group_log_var.clone());
+        let (sa, sb) = (
+            reparameterize(sma.clone(), slva.clone()),
+            reparameterize(smb.clone(), slvb.clone()),
+        );
+        let rec = bernoulli_nll(model.decode_logits(c.clone(), sa.clone()), xa.clone())
+            + bernoulli_nll(model.decode_logits(c, sb.clone()), xb.clone());
+        let (ca, cb) = (reparameterize(cma, clva), reparameterize(cmb, clvb));
+        let swap = bernoulli_nll(model.decode_logits(cb, sa), xa)
+            + bernoulli_nll(model.decode_logits(ca, sb), xb);
+        let content_kl = gaussian_kl(group_mean, group_log_var);
+        let style_kl = gaussian_kl(sma, slva) + gaussian_kl(smb, slvb);
+        let loss = rec.clone()
+            + swap.clone() * self.swap
+            + content_kl.clone()
+            + style_kl.clone() * self.style_beta;
+        (loss, [rec, swap, content_kl, style_kl])
+    }
+}
+
+impl<E: Encoder> Objective<ContentStyle<E>, UnlabelledBatch<'_>> for ContentStyleObjective {
+    fn step(&mut self, model: &ContentStyle<E>, batch: &UnlabelledBatch) -> Result<Step> {
+        let (loss, [rec, swap, ckl, skl]) = self.terms(model, batch.inputs());
+        let mut step = Step::new(loss);
+        step.stats = vec![
+            ("reconstruction", scalar(&rec)),
+            ("swap_reconstruction", scalar(&swap)),
+            ("content_kl", scalar(&ckl)),
+            ("style_kl", scalar(&skl)),
+        ];
+        Ok(step)
+    }
+}
