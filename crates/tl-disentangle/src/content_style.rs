@@ -218,14 +218,22 @@ pub fn pair_set(first: &Inputs, second: &Inputs, domain: &str) -> Result<Unlabel
     UnlabelledSet::new(Inputs::new(vec![2, d], values)?, domain)
 }
 
-/// The ML-VAE objective with the swap term, per pair:
+/// The ML-VAE objective with the swap terms, per pair:
 /// `rec(a | c_group, s_a) + rec(b | c_group, s_b) + swap * [rec(a | c_b, s_a) +
-/// rec(b | c_a, s_b)] + KL(c_group) + style_beta * [KL(s_a) + KL(s_b)]`, averaged over pairs.
-/// History: `reconstruction`, `swap_reconstruction`, `content_kl`, `style_kl`.
+/// rec(b | c_a, s_b)] + style_swap * [rec(a | c_a, s_a') + rec(b | c_b, s_b')] + KL(c_group)
+/// + style_beta * [KL(s_a) + KL(s_b)]`, averaged over pairs, where `a'` is the next pair's
+/// first item in the batch. The style swap is for pairs whose first items all come from one
+/// domain and second items from the other (a Google and a Twitter drawing, an MNIST and a USPS
+/// digit): any item of the same domain must then lend its style, so the style code keeps what
+/// the domain shares and nothing of the item. Set it to 0 for pairs without that order.
+/// History: `reconstruction`, `swap_reconstruction`, `style_swap_reconstruction`,
+/// `content_kl`, `style_kl`.
 #[derive(Debug, Clone)]
 pub struct ContentStyleObjective {
     /// Weight of the swap reconstructions.
     pub swap: f64,
+    /// Weight of the style-swap reconstructions (0 when pairs are not ordered by domain).
+    pub style_swap: f64,
     /// Weight of the style codes' KL.
     pub style_beta: f64,
 }
@@ -233,7 +241,11 @@ pub struct ContentStyleObjective {
 impl ContentStyleObjective {
     /// Refuses negative or non-finite weights.
     pub fn validate(&self) -> Result<()> {
-        for (name, w) in [("swap", self.swap), ("style_beta", self.style_beta)] {
+        for (name, w) in [
+            ("swap", self.swap),
+            ("style_swap", self.style_swap),
+            ("style_beta", self.style_beta),
+        ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(CoreError::config(name, format!("{w}: must be >= 0")));
             }
@@ -246,7 +258,7 @@ impl ContentStyleObjective {
         &self,
         model: &ContentStyle<E>,
         pairs: Tensor<2>,
-    ) -> (Tensor<1>, [Tensor<1>; 4]) {
+    ) -> (Tensor<1>, [Tensor<1>; 5]) {
         let [m, two_d] = pairs.dims();
         let d = two_d / 2;
         let xa = pairs.clone().slice([0..m, 0..d]);
@@ -266,28 +278,70 @@ impl ContentStyleObjective {
         let rec = bernoulli_nll(model.decode_logits(c.clone(), sa.clone()), xa.clone())
             + bernoulli_nll(model.decode_logits(c, sb.clone()), xb.clone());
         let (ca, cb) = (reparameterize(cma, clva), reparameterize(cmb, clvb));
-        let swap = bernoulli_nll(model.decode_logits(cb, sa), xa)
-            + bernoulli_nll(model.decode_logits(ca, sb), xb);
+        let swap = bernoulli_nll(model.decode_logits(cb.clone(), sa.clone()), xa.clone())
+            + bernoulli_nll(model.decode_logits(ca.clone(), sb.clone()), xb.clone());
+        // The next pair's style (rolled by one in the batch), from the same domain.
+        let roll = |s: Tensor<2>| {
+            if m < 2 {
+                s
+            } else {
+                Tensor::cat(vec![s.clone().slice([1..m]), s.slice([0..1])], 0)
+            }
+        };
+        let style_swap = bernoulli_nll(model.decode_logits(ca, roll(sa)), xa)
+            + bernoulli_nll(model.decode_logits(cb, roll(sb)), xb);
         let content_kl = gaussian_kl(group_mean, group_log_var);
         let style_kl = gaussian_kl(sma, slva) + gaussian_kl(smb, slvb);
         let loss = rec.clone()
             + swap.clone() * self.swap
+            + style_swap.clone() * self.style_swap
             + content_kl.clone()
             + style_kl.clone() * self.style_beta;
-        (loss, [rec, swap, content_kl, style_kl])
+        (loss, [rec, swap, style_swap, content_kl, style_kl])
     }
 }
 
 impl<E: Encoder> Objective<ContentStyle<E>, UnlabelledBatch<'_>> for ContentStyleObjective {
     fn step(&mut self, model: &ContentStyle<E>, batch: &UnlabelledBatch) -> Result<Step> {
-        let (loss, [rec, swap, ckl, skl]) = self.terms(model, batch.inputs());
+        let (loss, [rec, swap, style_swap, ckl, skl]) = self.terms(model, batch.inputs());
         let mut step = Step::new(loss);
         step.stats = vec![
             ("reconstruction", scalar(&rec)),
             ("swap_reconstruction", scalar(&swap)),
+            ("style_swap_reconstruction", scalar(&style_swap)),
             ("content_kl", scalar(&ckl)),
             ("style_kl", scalar(&skl)),
         ];
         Ok(step)
     }
+}
+
+/// The share of `queries` whose nearest code in `gallery` (Euclidean) is the one at the same
+/// index: retrieval top-1 (e.g. a Twitter drawing's content code finding the Google drawing
+/// of the same symbol). Chance is `1 / gallery.len()`.
+pub fn retrieval_top1(queries: &[Vec<f32>], gallery: &[Vec<f32>]) -> Result<f64> {
+    if queries.is_empty() || queries.len() != gallery.len() {
+        return Err(CoreError::data(
+            "retrieval",
+            format!(
+                "{} queries for {} gallery codes: need one per query, at least one",
+                queries.len(),
+                gallery.len()
+            ),
+        ));
+    }
+    let dist =
+        |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum() };
+    let hits = queries
+        .iter()
+        .enumerate()
+        .filter(|(i, q)| {
+            let own = dist(q, &gallery[*i]);
+            gallery
+                .iter()
+                .enumerate()
+                .all(|(j, g)| j == *i || dist(q, g) > own)
+        })
+        .count();
+    Ok(hits as f64 / queries.len() as f64)
 }

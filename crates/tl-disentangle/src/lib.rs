@@ -16,12 +16,16 @@ pub mod metrics;
 pub mod strategy;
 pub mod vae;
 
-pub use content_style::{ContentStyle, ContentStyleObjective, ContentStyleShape, pair_set};
+pub use content_style::{
+    ContentStyle, ContentStyleObjective, ContentStyleShape, pair_set, retrieval_top1,
+};
 pub use factor_vae::{FactorVae, FactorVaeObjective, permute_dims};
 pub use metrics::{
     Dci, Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig, sap,
 };
-pub use strategy::{BetaVae, ContentStyleModel, VaeKind, class_pairs};
+pub use strategy::{
+    BetaVae, ContentStyleModel, VaeKind, class_pairs, class_pairs_both_ways, probe_codes,
+};
 pub use vae::{Penalty, Vae, VaeObjective, VaeTerms, total_correlation};
 
 /// Registers the disentanglement strategies with their default settings.

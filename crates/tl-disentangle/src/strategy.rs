@@ -213,6 +213,10 @@ pub struct ContentStyleModel {
     /// Weight of the swap reconstructions.
     #[config(default = 1.0)]
     pub swap: f64,
+    /// Weight of the style-swap reconstructions (pairs ordered by domain; the strategy
+    /// turns it off when the task has no source, whose pairs then come from one domain).
+    #[config(default = 1.0)]
+    pub style_swap: f64,
     /// Weight of the style codes' KL.
     #[config(default = 1.0)]
     pub style_beta: f64,
@@ -247,6 +251,7 @@ impl ContentStyleModel {
     pub fn objective(&self) -> ContentStyleObjective {
         ContentStyleObjective {
             swap: self.swap,
+            style_swap: self.style_swap,
             style_beta: self.style_beta,
         }
     }
@@ -342,8 +347,72 @@ pub fn class_pairs(
     )
 }
 
-/// A probe's held-out accuracy on `codes` labelled `labels` (trained on the even items,
-/// scored on the odd ones).
+/// Pairs of one class ordered by domain: every item of `a` with `per_item` random items of
+/// its class in `b`, and every item of `b` with `per_item` random items of its class in `a`,
+/// each pair written `(a item, b item)` (so the style swap of
+/// [`ContentStyleObjective`] draws styles from the right domain).
+pub fn class_pairs_both_ways(
+    a: &LabelledSet,
+    b: &LabelledSet,
+    per_item: usize,
+    seed: u64,
+) -> Result<UnlabelledSet> {
+    let forward = class_pairs(a, b, per_item, seed)?;
+    let back = class_pairs(b, a, per_item, seed + 1)?;
+    let d = a.inputs.item_size();
+    let mut values = forward.inputs.values;
+    for pair in back.inputs.values.chunks(2 * d) {
+        values.extend_from_slice(&pair[d..]);
+        values.extend_from_slice(&pair[..d]);
+    }
+    UnlabelledSet::new(
+        tl_core::data::Inputs::new(vec![2, d], values)?,
+        forward.domain,
+    )
+}
+
+/// Codes as a labelled set of flat items.
+fn code_set(codes: &[Vec<f32>], labels: &[usize], classes: usize) -> Result<LabelledSet> {
+    let width = codes.first().map_or(0, Vec::len);
+    if codes.len() != labels.len() || codes.iter().any(|c| c.len() != width) || width == 0 {
+        return Err(CoreError::data(
+            "codes",
+            format!(
+                "{} codes (of one width > 0) for {} labels",
+                codes.len(),
+                labels.len()
+            ),
+        ));
+    }
+    LabelledSet::new(
+        tl_core::data::Inputs::new(vec![width], codes.concat())?,
+        labels.to_vec(),
+        (0..classes).map(|c| c.to_string()).collect(),
+        "codes",
+    )
+}
+
+/// A linear probe fitted on codes `train` and scored on codes `test` (accuracy): how much of
+/// a factor a code holds, linearly.
+pub fn probe_codes(
+    probe: &LinearProbe,
+    train: (&[Vec<f32>], &[usize]),
+    test: (&[Vec<f32>], &[usize]),
+    classes: usize,
+    ctx: &mut RunContext,
+) -> Result<f64> {
+    let (train, test) = (
+        code_set(train.0, train.1, classes)?,
+        code_set(test.0, test.1, classes)?,
+    );
+    let (head, _) = probe.fit_head(&train, classes, ctx)?;
+    let identity =
+        tl_core::model::SequentialConfig::new(vec![train.inputs.item_size()]).init(ctx.device())?;
+    let model = Classifier::new(identity, head)?;
+    Ok(ctx.evaluate(&model, &test)?.accuracy)
+}
+
+/// [`probe_codes`] trained on the even items and scored on the odd ones.
 fn probe_accuracy(
     probe: &LinearProbe,
     codes: Vec<Vec<f32>>,
@@ -351,25 +420,14 @@ fn probe_accuracy(
     classes: usize,
     ctx: &mut RunContext,
 ) -> Result<f64> {
-    let width = codes.first().map_or(0, Vec::len);
-    let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
-    let half = |parity: usize| -> Result<LabelledSet> {
-        let idx: Vec<usize> = (0..codes.len()).filter(|i| i % 2 == parity).collect();
-        LabelledSet::new(
-            tl_core::data::Inputs::new(
-                vec![width],
-                idx.iter().flat_map(|&i| codes[i].clone()).collect(),
-            )?,
-            idx.iter().map(|&i| labels[i]).collect(),
-            names.clone(),
-            "codes",
-        )
+    let half = |parity: usize| -> (Vec<Vec<f32>>, Vec<usize>) {
+        (0..codes.len())
+            .filter(|i| i % 2 == parity)
+            .map(|i| (codes[i].clone(), labels[i]))
+            .unzip()
     };
-    let (train, test) = (half(0)?, half(1)?);
-    let (head, _) = probe.fit_head(&train, classes, ctx)?;
-    let identity = tl_core::model::SequentialConfig::new(vec![width]).init(ctx.device())?;
-    let model = tl_core::model::Classifier::new(identity, head)?;
-    Ok(ctx.evaluate(&model, &test)?.accuracy)
+    let ((a, ya), (b, yb)) = (half(0), half(1));
+    probe_codes(probe, (&a, &ya), (&b, &yb), classes, ctx)
 }
 
 impl<E: Encoder + 'static> Strategy<E> for ContentStyleModel {
@@ -385,15 +443,14 @@ impl<E: Encoder + 'static> Strategy<E> for ContentStyleModel {
         ctx.begin();
         let seed = ctx.seed();
         let pairs = match &task.source {
-            Some(source) => {
-                let mut one = class_pairs(source, labelled, self.pairs_per_item, seed)?;
-                let other = class_pairs(labelled, source, self.pairs_per_item, seed + 1)?;
-                one.inputs.values.extend(other.inputs.values);
-                one
-            }
+            Some(source) => class_pairs_both_ways(source, labelled, self.pairs_per_item, seed)?,
             None => class_pairs(labelled, labelled, self.pairs_per_item, seed)?,
         };
-        let (model, history) = self.fit_pairs(start.encoder, &pairs, ctx)?;
+        let method = match task.source {
+            Some(_) => self.clone(),
+            None => self.clone().with_style_swap(0.0),
+        };
+        let (model, history) = method.fit_pairs(start.encoder, &pairs, ctx)?;
         let device = ctx.device().clone();
         let (content, style) = model.codes_of(&labelled.inputs, &device)?;
         let features = LabelledSet::new(

@@ -84,3 +84,67 @@ fn pairs_are_refused_when_they_do_not_match() {
         .to_string();
     assert!(err.contains("swap"), "{err}");
 }
+
+#[test]
+fn a_swapped_style_turns_the_drawing() {
+    use tl_disentangle::class_pairs_both_ways;
+    let dev = dev();
+    let digits = tl_data::digits().unwrap();
+    let (upright, other) = tl_data::split::stratified_split(&digits, 0.5, 1).unwrap();
+    let turned = Shift::Rotate { degrees: 90.0 }.apply(&other, 0).unwrap();
+    let pairs = class_pairs_both_ways(&upright, &turned, 1, 1).unwrap();
+    dev.seed(1);
+    let encoder = SequentialConfig::new(vec![1, 8, 8])
+        .linear(128)
+        .relu()
+        .init(&dev)
+        .unwrap();
+    let method = ContentStyleModel::new()
+        .with_decoder_hidden(vec![128])
+        .with_train(
+            TrainConfig::new()
+                .with_epochs(15)
+                .with_lr(2e-3)
+                .with_seed(1),
+        );
+    let mut ctx = RunContext::new(&dev).with_seed(1);
+    let (model, history) = method.fit_pairs(encoder, &pairs, &mut ctx).unwrap();
+    assert!(
+        history
+            .last()
+            .unwrap()
+            .extra
+            .contains_key("style_swap_reconstruction")
+    );
+    // Upright digits' content with a turned digit's style: drawn closer to the digits turned
+    // than to the digits as they are.
+    let n = 100;
+    let items = upright.select(&(0..n).collect::<Vec<_>>());
+    let turned_items = Shift::Rotate { degrees: 90.0 }.apply(&items, 0).unwrap();
+    let (content, _) = model.codes_of(&items.inputs, &dev).unwrap();
+    let (_, styles) = model.codes_of(&turned.inputs, &dev).unwrap();
+    let drawn = model.draw(&content, &styles[..n], &dev).unwrap();
+    let mse = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>();
+    let (mut to_turned, mut to_upright) = (0.0, 0.0);
+    for (i, d) in drawn.iter().enumerate() {
+        to_turned += mse(d, turned_items.inputs.item(i));
+        to_upright += mse(d, items.inputs.item(i));
+    }
+    eprintln!("distance to the turned digits {to_turned:.1}, to the upright ones {to_upright:.1}");
+    assert!(to_turned < 0.7 * to_upright, "{to_turned} vs {to_upright}");
+    // Codes of the wrong width are refused.
+    assert!(model.draw(&content[..1], &[vec![0.0; 5]], &dev).is_err());
+    assert!(model.draw(&content[..2], &styles[..1], &dev).is_err());
+}
+
+#[test]
+fn retrieval_finds_the_same_index() {
+    use tl_disentangle::retrieval_top1;
+    let gallery: Vec<Vec<f32>> = (0..10).map(|i| vec![i as f32, 0.0]).collect();
+    let near: Vec<Vec<f32>> = gallery.iter().map(|g| vec![g[0] + 0.2, 0.1]).collect();
+    assert_eq!(retrieval_top1(&near, &gallery).unwrap(), 1.0);
+    let shifted: Vec<Vec<f32>> = gallery.iter().map(|g| vec![g[0] + 1.0, 0.0]).collect();
+    // Each query sits on the next gallery code; only the last one's nearest is its own.
+    assert_eq!(retrieval_top1(&shifted, &gallery).unwrap(), 0.1);
+    assert!(retrieval_top1(&near[..3], &gallery).is_err());
+}
