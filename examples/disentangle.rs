@@ -11,7 +11,9 @@
 //! ```
 //!
 //! The metric sample counts default to disentanglement_lib's (MIG 10,000; SAP and DCI 10,000
-//! + 5,000; FactorVAE and BetaVAE 10,000 + 5,000 votes); smaller ones are quicker and noisier.
+//! and 5,000; FactorVAE and BetaVAE 10,000 and 5,000 votes); smaller ones are quicker and
+//! noisier.
+//!
 //! `--pictures` writes, for the first seed, each model's latent traversal (one row per code)
 //! and reconstructions as PNG.
 

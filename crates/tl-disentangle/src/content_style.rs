@@ -79,6 +79,9 @@ pub struct ContentStyle<E> {
     pub style: usize,
 }
 
+/// One code per row.
+pub type CodeRows = Vec<Vec<f32>>;
+
 /// One item's codes: content mean and log-variance, style mean and log-variance.
 type Codes = (Tensor<2>, Tensor<2>, Tensor<2>, Tensor<2>);
 
@@ -121,11 +124,7 @@ impl<E: Encoder> ContentStyle<E> {
     }
 
     /// The means of the content and style codes of `inputs` (inference mode), one row each.
-    pub fn codes_of(
-        &self,
-        inputs: &Inputs,
-        device: &Device,
-    ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    pub fn codes_of(&self, inputs: &Inputs, device: &Device) -> Result<(CodeRows, CodeRows)> {
         inputs.check_fits(&self.backbone.input_shape(), "content/style inputs")?;
         let model = self.valid();
         let (c, s) = (self.content, self.style);
@@ -285,7 +284,11 @@ impl ContentStyleObjective {
             if m < 2 {
                 s
             } else {
-                Tensor::cat(vec![s.clone().slice([1..m]), s.slice([0..1])], 0)
+                let width = s.dims()[1];
+                Tensor::cat(
+                    vec![s.clone().slice([1..m, 0..width]), s.slice([0..1, 0..width])],
+                    0,
+                )
             }
         };
         let style_swap = bernoulli_nll(model.decode_logits(ca, roll(sa)), xa)
