@@ -167,6 +167,42 @@ fn plain_vae(args: &Args, epochs: usize, seed: u64) -> BetaVae {
         )
 }
 
+/// The content/style model on an MLP over items of `shape`, and its training seconds.
+fn fit_content_style(
+    args: &Args,
+    epochs: usize,
+    pairs: &UnlabelledSet,
+    shape: &[usize],
+    seed: u64,
+    dev: &Device,
+) -> Result<(ContentStyle<Sequential>, f64), Error> {
+    let started = Instant::now();
+    let mut ctx = RunContext::new(dev)
+        .with_seed(seed)
+        .with_progress(progress(format!("content-style seed {seed}")));
+    let (model, _) =
+        content_style(args, epochs, seed).fit_pairs(mlp(shape, dev, seed)?, pairs, &mut ctx)?;
+    Ok((model, started.elapsed().as_secs_f64()))
+}
+
+/// The plain VAE of the same total width on an MLP, and its training seconds.
+fn fit_vae(
+    args: &Args,
+    epochs: usize,
+    items: &UnlabelledSet,
+    shape: &[usize],
+    seed: u64,
+    dev: &Device,
+) -> Result<(Vae<Sequential>, f64), Error> {
+    let started = Instant::now();
+    let mut ctx = RunContext::new(dev)
+        .with_seed(seed)
+        .with_progress(progress(format!("vae seed {seed}")));
+    let (vae, _) =
+        plain_vae(args, epochs, seed).fit_vae(mlp(shape, dev, seed)?, items, &mut ctx)?;
+    Ok((vae, started.elapsed().as_secs_f64()))
+}
+
 fn probe(seed: u64) -> LinearProbe {
     LinearProbe::new().with_train(
         TrainConfig::new()
@@ -200,17 +236,8 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
         // Each seen symbol's pair, Google's drawing first (the style swap's domain order).
         let (first, second) = (g.select(seen), t.select(seen));
         let pairs = pair_set(&first, &second, "emoji pairs")?;
-        let started = Instant::now();
-        let mut ctx = RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(progress(format!("content-style seed {seed}")));
-        let (model, _) = content_style(args, args.epochs, seed).fit_pairs(
-            mlp(&[3, 32, 32], dev, seed)?,
-            &pairs,
-            &mut ctx,
-        )?;
-        drop(ctx);
-        let cs_seconds = started.elapsed().as_secs_f64();
+        let (model, cs_seconds) =
+            fit_content_style(args, args.epochs, &pairs, &[3, 32, 32], seed, dev)?;
         // The plain VAE on every seen drawing, as many updates per epoch as pairs.
         let drawings = UnlabelledSet::new(
             Inputs::new(
@@ -219,16 +246,8 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             )?,
             "emoji seen",
         )?;
-        let started = Instant::now();
-        let mut ctx = RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(progress(format!("vae seed {seed}")));
-        let (vae, _): (Vae<Sequential>, _) = plain_vae(args, args.epochs, seed).fit_vae(
-            mlp(&[3, 32, 32], dev, seed)?,
-            &drawings,
-            &mut ctx,
-        )?;
-        let vae_seconds = started.elapsed().as_secs_f64();
+        let (vae, vae_seconds) = fit_vae(args, args.epochs, &drawings, &[3, 32, 32], seed, dev)?;
+        let mut ctx = RunContext::new(dev).with_seed(seed);
         for (split, symbols) in [("unseen", unseen), ("seen", seen)] {
             let (gi, ti) = (g.select(symbols), t.select(symbols));
             let (gc, gs) = model.codes_of(&gi, dev)?;
@@ -384,16 +403,8 @@ fn digits(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Valu
             seed,
         )?;
         let pairs = class_pairs_both_ways(&mnist, &usps_train, 1, seed)?;
-        let started = Instant::now();
-        let mut ctx = RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(progress(format!("content-style seed {seed}")));
-        let (model, _) = content_style(args, args.digit_epochs, seed).fit_pairs(
-            mlp(&[1, 28, 28], dev, seed)?,
-            &pairs,
-            &mut ctx,
-        )?;
-        let cs_seconds = started.elapsed().as_secs_f64();
+        let (model, cs_seconds) =
+            fit_content_style(args, args.digit_epochs, &pairs, &[1, 28, 28], seed, dev)?;
         let both = UnlabelledSet::new(
             Inputs::new(
                 vec![1, 28, 28],
@@ -405,14 +416,8 @@ fn digits(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Valu
             )?,
             "mnist+usps",
         )?;
-        let mut ctx = RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(progress(format!("vae seed {seed}")));
-        let (vae, _): (Vae<Sequential>, _) = plain_vae(args, args.digit_epochs, seed).fit_vae(
-            mlp(&[1, 28, 28], dev, seed)?,
-            &both,
-            &mut ctx,
-        )?;
+        let (vae, _) = fit_vae(args, args.digit_epochs, &both, &[1, 28, 28], seed, dev)?;
+        let mut ctx = RunContext::new(dev).with_seed(seed);
         // Transfer: a linear classifier on MNIST codes, scored on USPS test codes.
         let (mc, ms) = model.codes_of(&mnist.inputs, dev)?;
         let (uc, us) = model.codes_of(&usps_test.inputs, dev)?;

@@ -12,13 +12,9 @@ use tl_core::data::{Inputs, LabelledSet};
 /// The largest image side [`decode_image`] accepts.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
-/// Decodes a PNG/JPEG to `channels` (1 = grey, 3 = RGB) in [0, 1], resized to `size` if given.
-pub fn decode_image(
-    bytes: &[u8],
-    source_name: &str,
-    channels: usize,
-    size: Option<(usize, usize)>,
-) -> Result<(Vec<f32>, Chw)> {
+/// Decodes a PNG/JPEG whose header must claim at most [`MAX_IMAGE_SIDE`] per side and 256 MiB
+/// (refused before allocating: a header may claim any size).
+fn decode_limited(bytes: &[u8], source_name: &str) -> Result<image::DynamicImage> {
     let unreadable = |e: &dyn std::fmt::Display| DataError::Parse {
         source_name: source_name.to_string(),
         line: None,
@@ -27,13 +23,22 @@ pub fn decode_image(
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| unreadable(&e))?;
-    // A header may claim any size: refuse absurd ones before allocating.
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(256 << 20);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| unreadable(&e))?;
+    reader.decode().map_err(|e| unreadable(&e))
+}
+
+/// Decodes a PNG/JPEG to `channels` (1 = grey, 3 = RGB) in [0, 1], resized to `size` if given.
+pub fn decode_image(
+    bytes: &[u8],
+    source_name: &str,
+    channels: usize,
+    size: Option<(usize, usize)>,
+) -> Result<(Vec<f32>, Chw)> {
+    let img = decode_limited(bytes, source_name)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let values: Vec<f32> = match channels {
         1 => img
@@ -74,20 +79,7 @@ pub fn decode_image(
 /// emoji, whose transparent pixels carry arbitrary colours.
 pub fn decode_rgba_on_white(bytes: &[u8], source_name: &str, size: usize) -> Result<Vec<f32>> {
     crate::transform::check_side(size, "image size")?;
-    let unreadable = |e: &dyn std::fmt::Display| DataError::Parse {
-        source_name: source_name.to_string(),
-        line: None,
-        reason: format!("not a readable image: {e}"),
-    };
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| unreadable(&e))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(256 << 20);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| unreadable(&e))?.to_rgba8();
+    let img = decode_limited(bytes, source_name)?.to_rgba8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let plane = w * h;
     let mut chw = vec![0.0; 3 * plane];

@@ -12,6 +12,16 @@ fn dev() -> burn::tensor::Device {
     tl_core::device::device("flex").unwrap()
 }
 
+/// A 64-128 MLP encoder for 8x8 digits, seeded.
+fn encoder(dev: &burn::tensor::Device, seed: u64) -> tl_core::model::Sequential {
+    dev.seed(seed);
+    SequentialConfig::new(vec![1, 8, 8])
+        .linear(128)
+        .relu()
+        .init(dev)
+        .unwrap()
+}
+
 /// Upright digits (labelled source), their quarter-turned other half (10 labels per class,
 /// the rest to test).
 fn task() -> TransferTask {
@@ -29,12 +39,7 @@ fn task() -> TransferTask {
 fn content_holds_the_class_and_style_the_rotation() {
     let dev = dev();
     let task = task();
-    dev.seed(0);
-    let encoder = SequentialConfig::new(vec![1, 8, 8])
-        .linear(128)
-        .relu()
-        .init(&dev)
-        .unwrap();
+    let encoder = encoder(&dev, 0);
     let method = ContentStyleModel::new()
         .with_decoder_hidden(vec![128])
         .with_train(TrainConfig::new().with_epochs(15).with_lr(2e-3));
@@ -93,12 +98,7 @@ fn a_swapped_style_turns_the_drawing() {
     let (upright, other) = tl_data::split::stratified_split(&digits, 0.5, 1).unwrap();
     let turned = Shift::Rotate { degrees: 90.0 }.apply(&other, 0).unwrap();
     let pairs = class_pairs_both_ways(&upright, &turned, 1, 1).unwrap();
-    dev.seed(1);
-    let encoder = SequentialConfig::new(vec![1, 8, 8])
-        .linear(128)
-        .relu()
-        .init(&dev)
-        .unwrap();
+    let encoder = encoder(&dev, 1);
     let method = ContentStyleModel::new()
         .with_decoder_hidden(vec![128])
         .with_train(
