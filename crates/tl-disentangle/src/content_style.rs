@@ -220,12 +220,12 @@ pub fn pair_set(first: &Inputs, second: &Inputs, domain: &str) -> Result<Unlabel
 /// The ML-VAE objective with the swap terms, per pair:
 /// `rec(a | c_group, s_a) + rec(b | c_group, s_b) + swap * [rec(a | c_b, s_a) +
 /// rec(b | c_a, s_b)] + style_swap * [rec(a | c_a, s_a') + rec(b | c_b, s_b')] + KL(c_group)
-/// + style_beta * [KL(s_a) + KL(s_b)]`, averaged over pairs, where `a'` is the next pair's
+/// + style_beta * [KL(s_a) + KL(s_b)] + align * |mu_c(a) - mu_c(b)|^2`, averaged over pairs, where `a'` is the next pair's
 /// first item in the batch. The style swap is for pairs whose first items all come from one
 /// domain and second items from the other (a Google and a Twitter drawing, an MNIST and a USPS
 /// digit): any item of the same domain must then lend its style, so the style code keeps what
 /// the domain shares and nothing of the item. Set it to 0 for pairs without that order.
-/// History: `reconstruction`, `swap_reconstruction`, `style_swap_reconstruction`,
+/// History: `reconstruction`, `swap_reconstruction`, `style_swap_reconstruction`, `content_disagreement`,
 /// `content_kl`, `style_kl`.
 #[derive(Debug, Clone)]
 pub struct ContentStyleObjective {
@@ -235,6 +235,9 @@ pub struct ContentStyleObjective {
     pub style_swap: f64,
     /// Weight of the style codes' KL.
     pub style_beta: f64,
+    /// Weight of the content agreement: the squared distance between the two items' content
+    /// means (summed over the code), so that one item's content code stands for its pair's.
+    pub align: f64,
 }
 
 impl ContentStyleObjective {
@@ -244,6 +247,7 @@ impl ContentStyleObjective {
             ("swap", self.swap),
             ("style_swap", self.style_swap),
             ("style_beta", self.style_beta),
+            ("align", self.align),
         ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(CoreError::config(name, format!("{w}: must be >= 0")));
@@ -257,7 +261,7 @@ impl ContentStyleObjective {
         &self,
         model: &ContentStyle<E>,
         pairs: Tensor<2>,
-    ) -> (Tensor<1>, [Tensor<1>; 5]) {
+    ) -> (Tensor<1>, [Tensor<1>; 6]) {
         let [m, two_d] = pairs.dims();
         let d = two_d / 2;
         let xa = pairs.clone().slice([0..m, 0..d]);
@@ -265,6 +269,11 @@ impl ContentStyleObjective {
         let (cma, clva, sma, slva) = model.codes(xa.clone());
         let (cmb, clvb, smb, slvb) = model.codes(xb.clone());
         // Product of the two Gaussians: precisions add, means are precision-weighted.
+        let agreement = (cma.clone() - cmb.clone())
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .mean()
+            .reshape([1]);
         let (pa, pb) = ((-clva.clone()).exp(), (-clvb.clone()).exp());
         let precision = pa.clone() + pb.clone();
         let group_mean = (cma.clone() * pa + cmb.clone() * pb) / precision.clone();
@@ -299,14 +308,18 @@ impl ContentStyleObjective {
             + swap.clone() * self.swap
             + style_swap.clone() * self.style_swap
             + content_kl.clone()
-            + style_kl.clone() * self.style_beta;
-        (loss, [rec, swap, style_swap, content_kl, style_kl])
+            + style_kl.clone() * self.style_beta
+            + agreement.clone() * self.align;
+        (
+            loss,
+            [rec, swap, style_swap, content_kl, style_kl, agreement],
+        )
     }
 }
 
 impl<E: Encoder> Objective<ContentStyle<E>, UnlabelledBatch<'_>> for ContentStyleObjective {
     fn step(&mut self, model: &ContentStyle<E>, batch: &UnlabelledBatch) -> Result<Step> {
-        let (loss, [rec, swap, style_swap, ckl, skl]) = self.terms(model, batch.inputs());
+        let (loss, [rec, swap, style_swap, ckl, skl, agree]) = self.terms(model, batch.inputs());
         let mut step = Step::new(loss);
         step.stats = vec![
             ("reconstruction", scalar(&rec)),
@@ -314,6 +327,7 @@ impl<E: Encoder> Objective<ContentStyle<E>, UnlabelledBatch<'_>> for ContentStyl
             ("style_swap_reconstruction", scalar(&style_swap)),
             ("content_kl", scalar(&ckl)),
             ("style_kl", scalar(&skl)),
+            ("content_disagreement", scalar(&agree)),
         ];
         Ok(step)
     }

@@ -194,8 +194,8 @@ impl<E: Encoder + 'static> Strategy<E> for BetaVae {
 
 /// The content/style model as a strategy ([`crate::content_style`]): pairs of labelled items
 /// of one class (across the task's two domains when it has a source: a source item with a
-/// target item, so that the domain is style), then a linear probe on the target's content
-/// codes. The report adds what the codes hold (`extra`): `domain_from_style` and
+/// target item, so that the domain is style), then a linear probe on the content codes of the
+/// labelled items (the target's, and the source's when there is one). The report adds what the codes hold (`extra`): `domain_from_style` and
 /// `domain_from_content` (a probe telling source from target items by that code, on held-out
 /// halves; chance is 0.5) and `class_from_style` (a probe for the class on the style code of
 /// the target's labelled items, held-out halves).
@@ -220,6 +220,9 @@ pub struct ContentStyleModel {
     /// Weight of the style codes' KL.
     #[config(default = 1.0)]
     pub style_beta: f64,
+    /// Weight of the content agreement within a pair.
+    #[config(default = 1.0)]
+    pub align: f64,
     /// Pairs drawn per labelled item and epoch (each item with a fresh partner).
     #[config(default = 4)]
     pub pairs_per_item: usize,
@@ -253,6 +256,7 @@ impl ContentStyleModel {
             swap: self.swap,
             style_swap: self.style_swap,
             style_beta: self.style_beta,
+            align: self.align,
         }
     }
 
@@ -453,9 +457,16 @@ impl<E: Encoder + 'static> Strategy<E> for ContentStyleModel {
         let (model, history) = method.fit_pairs(start.encoder, &pairs, ctx)?;
         let device = ctx.device().clone();
         let (content, style) = model.codes_of(&labelled.inputs, &device)?;
+        // Content is what the domains share: the probe learns from the source's labelled
+        // content codes too (when there is a source), not only from the target's few.
+        let (mut values, mut labels) = (content.concat(), labelled.labels.clone());
+        if let Some(source) = &task.source {
+            values.extend(model.codes_of(&source.inputs, &device)?.0.concat());
+            labels.extend(&source.labels);
+        }
         let features = LabelledSet::new(
-            tl_core::data::Inputs::new(vec![self.content], content.concat())?,
-            labelled.labels.clone(),
+            tl_core::data::Inputs::new(vec![self.content], values)?,
+            labels,
             labelled.class_names.clone(),
             labelled.domain.clone(),
         )?;

@@ -57,6 +57,8 @@ fn content_holds_the_class_and_style_the_rotation() {
     assert!(report.metrics.accuracy > 0.7, "{}", report.metrics.accuracy);
     assert!(e["domain_from_style"] > 0.95, "{e:?}");
     assert!(e["class_from_style"] < 0.4, "{e:?}");
+    // The content agreement keeps the rotation out of the content code (chance 0.5).
+    assert!(e["domain_from_content"] < 0.7, "{e:?}");
     // The classifier reads the content code: backbone, content mean, probe.
     let test = task.target_test.as_ref().unwrap();
     let again = ctx.evaluate(&model, test).unwrap().accuracy;
