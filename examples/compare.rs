@@ -40,6 +40,13 @@
 //! ProtoNet meta-trained on 0-4 in its four quarter turns; mean accuracy with its 95 %
 //! interval over every seed's episodes (`--fewshot-json` writes them).
 //!
+//! A sixth table separates content from style (tl-disentangle): half of the digits upright
+//! with labels, the other half turned a quarter (10 labels per class, the rest to test), each
+//! row from a fresh MLP encoder: `scratch`, `vae` and `beta-vae` (codes learnt without labels,
+//! then a probe) and `content-style` (content and style codes from pairs of one class across
+//! the two domains); then what the content/style codes hold (the rotation from the style and
+//! from the content code, the class from the style code).
+//!
 //! Every row is a strategy from the registry (`tl::registry()`), created by name with its
 //! settings; a row's start (the pretrained encoder, a random one, or the encoder after layer
 //! surgery) is the only thing the table sets beside them.
