@@ -145,26 +145,23 @@ fn content_style(args: &Args, epochs: usize, seed: u64) -> ContentStyleModel {
         .with_style(args.style)
         .with_style_beta(args.style_beta)
         .with_decoder_hidden(vec![512, 256])
-        .with_train(
-            TrainConfig::new()
-                .with_epochs(epochs)
-                .with_batch_size(64)
-                .with_lr(1e-3)
-                .with_seed(seed),
-        )
+        .with_train(adam(epochs, seed))
+}
+
+/// Adam 1e-3, batch 64.
+fn adam(epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(64)
+        .with_lr(1e-3)
+        .with_seed(seed)
 }
 
 fn plain_vae(args: &Args, epochs: usize, seed: u64) -> BetaVae {
     BetaVae::vae()
         .with_latent(args.content + args.style)
         .with_decoder_hidden(vec![512, 256])
-        .with_train(
-            TrainConfig::new()
-                .with_epochs(epochs)
-                .with_batch_size(64)
-                .with_lr(1e-3)
-                .with_seed(seed),
-        )
+        .with_train(adam(epochs, seed))
 }
 
 /// The content/style model on an MLP over items of `shape`, and its training seconds.
