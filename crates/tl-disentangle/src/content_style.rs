@@ -15,6 +15,7 @@
 //!
 //! Items must be pixels in [0, 1] (Bernoulli reconstruction, summed over pixels).
 
+use crate::vae::{mlp_decoder, pixel_rows};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -96,16 +97,17 @@ impl<E: Encoder> ContentStyle<E> {
                 .linear(out)
                 .init(device)
         };
-        let mut dec = SequentialConfig::new(vec![shape.content + shape.style]);
-        for &h in shape.decoder_hidden.iter().rev() {
-            dec = dec.linear(h).relu();
-        }
         Ok(Self {
             backbone,
             content_mean: linear(shape.content)?,
             content_log_var: linear(shape.content)?,
             style_stats: linear(2 * shape.style)?,
-            decoder: dec.linear(input).init(device)?,
+            decoder: mlp_decoder(
+                shape.content + shape.style,
+                &shape.decoder_hidden,
+                input,
+                device,
+            )?,
             content: shape.content,
             style: shape.style,
         })
@@ -177,12 +179,7 @@ impl<E: Encoder> ContentStyle<E> {
             )
         };
         let logits = model.decode_logits(t(content, self.content), t(style, self.style));
-        let pixels: Vec<f32> = burn::tensor::activation::sigmoid(logits)
-            .into_data()
-            .iter::<f32>()
-            .collect();
-        let size = pixels.len() / content.len();
-        Ok(pixels.chunks(size).map(<[f32]>::to_vec).collect())
+        Ok(pixel_rows(logits))
     }
 
     /// The content codes' head: `features -> content mean` (a copy), for a classifier on the

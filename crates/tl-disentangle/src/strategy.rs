@@ -126,17 +126,7 @@ impl BetaVae {
         self.validate()?;
         data.inputs
             .check_fits(&encoder.input_shape(), &data.domain)?;
-        if let Some(v) = data
-            .inputs
-            .values
-            .iter()
-            .find(|v| !(0.0..=1.0).contains(*v))
-        {
-            return Err(CoreError::data(
-                &data.domain,
-                format!("value {v} outside [0, 1]: the VAE's pixels are Bernoulli probabilities"),
-            ));
-        }
+        check_pixels(&data.inputs.values, &data.domain)?;
         let device = ctx.device().clone();
         let vae = Vae::on(encoder, &self.decoder_hidden, self.latent, &device)?;
         let train = ctx.train_config(&self.train);

@@ -75,6 +75,31 @@ pub struct VaeTerms {
     pub total_correlation: Option<Tensor<1>>,
 }
 
+/// An MLP decoder from `codes` values through `hidden` widths (reversed, ReLU after each) to
+/// `output` logits: the VAE's and the content/style model's.
+pub(crate) fn mlp_decoder(
+    codes: usize,
+    hidden: &[usize],
+    output: usize,
+    device: &Device,
+) -> Result<Sequential> {
+    let mut dec = SequentialConfig::new(vec![codes]);
+    for &h in hidden.iter().rev() {
+        dec = dec.linear(h).relu();
+    }
+    dec.linear(output).init(device)
+}
+
+/// Pixel probabilities (the sigmoid of `logits`), one row per item.
+pub(crate) fn pixel_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
+    let [_, width] = logits.dims();
+    let pixels: Vec<f32> = burn::tensor::activation::sigmoid(logits)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    pixels.chunks(width.max(1)).map(<[f32]>::to_vec).collect()
+}
+
 /// `log N(z; mean, exp(log_var))` elementwise.
 pub fn gaussian_log_density(z: Tensor<3>, mean: Tensor<3>, log_var: Tensor<3>) -> Tensor<3> {
     let c = (2.0 * std::f64::consts::PI).ln();
@@ -136,14 +161,10 @@ impl<E: Encoder> Vae<E> {
         let stats = SequentialConfig::new(vec![backbone.feature_dim()])
             .linear(2 * latent)
             .init(device)?;
-        let mut dec = SequentialConfig::new(vec![latent]);
-        for &h in hidden.iter().rev() {
-            dec = dec.linear(h).relu();
-        }
         Ok(Self {
             backbone,
             stats,
-            decoder: dec.linear(input).init(device)?,
+            decoder: mlp_decoder(latent, hidden, input, device)?,
             latent,
         })
     }
@@ -180,18 +201,11 @@ impl<E: Encoder> Vae<E> {
         if codes.is_empty() {
             return Ok(Vec::new());
         }
-        let flat: Vec<f32> = codes.concat();
         let z = Tensor::<2>::from_data(
-            burn::tensor::TensorData::new(flat, [codes.len(), self.latent]),
+            burn::tensor::TensorData::new(codes.concat(), [codes.len(), self.latent]),
             device,
         );
-        let pixels: Vec<f32> =
-            burn::tensor::activation::sigmoid(self.decoder.clone().valid().forward(z))
-                .into_data()
-                .iter::<f32>()
-                .collect();
-        let size = pixels.len() / codes.len();
-        Ok(pixels.chunks(size).map(<[f32]>::to_vec).collect())
+        Ok(pixel_rows(self.decoder.clone().valid().forward(z)))
     }
 
     /// A latent traversal of `code`: for each latent dimension in turn (one row each),
