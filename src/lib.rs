@@ -21,10 +21,12 @@
 //! | [`tl_adversarial`] | domain discriminators: DANN, CDAN(+E), ADDA |
 //! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
 //! | [`tl_fewshot`] | few-shot learning: episodes, prototypical and matching networks, Baseline(++), fine-tuning, Reptile, one-shot generation |
+//! | [`tl_crossmodal`] | images aligned with a locked text encoder (CLIP-style): zero-shot from class names, text-only training carried to images, a probe |
 //! | [`tl_disentangle`] | disentanglement (in progress): BetaVAE and FactorVAE scores, MIG, SAP, DCI as disentanglement_lib computes them; VAE, beta-VAE, beta-TCVAE |
 
 pub use tl_adversarial;
 pub use tl_core;
+pub use tl_crossmodal;
 pub use tl_data;
 pub use tl_disentangle;
 pub use tl_distill;
@@ -61,5 +63,6 @@ pub fn registry() -> tl_core::Result<tl_core::strategy::Registry> {
     tl_distill::register(&mut registry)?;
     tl_fewshot::register(&mut registry)?;
     tl_disentangle::register(&mut registry)?;
+    tl_crossmodal::register(&mut registry)?;
     Ok(registry)
 }

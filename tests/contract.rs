@@ -112,6 +112,10 @@ fn quick_settings(entry: &Entry) -> Json {
     if defaults.get("rounds").is_some() {
         settings["rounds"] = json!(2);
     }
+    if defaults.get("text").is_some() {
+        // No model download in the default tests: hashed words as the text space.
+        settings["text"] = json!({"kind": "hashed", "dim": 32});
+    }
     if defaults.get("patch").is_some() {
         settings["patch"] = json!(2);
     }

@@ -121,6 +121,16 @@ impl EmbeddingCache {
         }
     }
 
+    /// The usual folder: `$HOME/.cache/tl-text/embeddings` (the system's temporary folder
+    /// when there is no home).
+    pub fn default_dir() -> PathBuf {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join(".cache/tl-text/embeddings")
+    }
+
     /// The folder of the cache.
     pub fn dir(&self) -> &Path {
         &self.dir

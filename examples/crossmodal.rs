@@ -1,0 +1,689 @@
+//! Cross-modal transfer (tl-crossmodal): images aligned with a locked, pretrained text
+//! encoder (all-MiniLM-L6-v2), then classified from class names alone.
+//!
+//! - `--part digits`: the embedded 8x8 digits, captions from the digit names ("a handwritten
+//!   digit seven"). Half of the images align, the other half is scored: zero-shot (`clip`),
+//!   a classifier trained on the prompts' text only (`clip-text-only`), a linear probe on the
+//!   aligned features (`clip-probe`), and zero-shot with hashed words instead of MiniLM (the
+//!   text side without pretraining). Then the negative control: alignment on 0-6 only,
+//!   scored on 7-9 among the three unseen names (chance 33.3 %).
+//! - `--part mnist`: align on MNIST (the pretrained MNIST CNN as image tower, and a fresh one),
+//!   zero-shot on USPS (MNIST framing: 16 -> 20 px, 4 px of padding) and on the 8x8 digits
+//!   upsampled the same way, with no label of either; the 0-6 control on MNIST test's 7-9.
+//! - `--part emoji`: Google drawings of 80 % of the subcategories align with captions from the
+//!   symbols' names; Twitter drawings of the same (seen) symbols and of the held-out 20 % of
+//!   subcategories (unseen) are scored from their names: top-1 among seen, among unseen, and
+//!   over all symbols with the harmonic mean (generalised zero-shot); retrieval recall@1/5/10
+//!   both ways on the unseen symbols; a PNG of the retrieval (query names in the JSON).
+//!
+//! ```text
+//! TL_DATA_DIR=../shared/data TL_MODEL_DIR=~/models cargo run --release --example crossmodal -- \
+//!     --part digits|mnist|emoji [--seeds 3] [--first-seed 0] [--epochs N] [--json PATH] [--pictures DIR]
+//! ```
+
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use tl::prelude::*;
+use tl::tl_core::checkpoint::write_atomic;
+use tl::tl_core::device::device_label;
+use tl::tl_core::report::mean_std;
+use tl::tl_core::strategy::Json;
+use tl::tl_core::train::map_batches;
+use tl::tl_crossmodal::{DIGIT_WORDS, digit_templates};
+
+mod common;
+
+type Error = Box<dyn std::error::Error>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Part {
+    Digits,
+    Mnist,
+    Emoji,
+}
+
+/// Cross-modal transfer: CLIP-style alignment with all-MiniLM-L6-v2, zero-shot from names.
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    /// Which data.
+    #[arg(long, value_enum, default_value = "digits")]
+    part: Part,
+    /// Device: flex, ndarray, wgpu, wgpu-cpu or auto.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Seeds (runs per row).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Alignment epochs (the part's default when absent).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// MNIST training images used for alignment (all 60,000 when absent).
+    #[arg(long)]
+    mnist_train: Option<usize>,
+    /// Write every run's report (and the part's extra figures) as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write pictures (retrieval grids) into this folder.
+    #[arg(long)]
+    pictures: Option<PathBuf>,
+}
+
+/// Accuracy of `model` on `set` when only `candidates` may be predicted (zero-shot among the
+/// held-out classes).
+fn restricted_accuracy(
+    model: &Classifier<Sequential>,
+    set: &LabelledSet,
+    candidates: &[usize],
+    dev: &Device,
+) -> f64 {
+    let model = model.valid();
+    let picks = map_batches(set, dev, 256, |x| {
+        let logits = model.forward(x);
+        let [n, c] = logits.dims();
+        let v: Vec<f32> = logits.into_data().iter::<f32>().collect();
+        (0..n)
+            .map(|i| {
+                *candidates
+                    .iter()
+                    .max_by(|&&a, &&b| v[i * c + a].total_cmp(&v[i * c + b]))
+                    .unwrap_or(&0)
+            })
+            .collect()
+    });
+    let right = picks
+        .iter()
+        .zip(&set.labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    right as f64 / set.len().max(1) as f64
+}
+
+/// The items of `set` whose label is in `classes` (labels kept).
+fn with_classes(set: &LabelledSet, classes: std::ops::Range<usize>) -> LabelledSet {
+    let idx: Vec<usize> = (0..set.len())
+        .filter(|&i| classes.contains(&set.labels[i]))
+        .collect();
+    set.select(&idx)
+}
+
+/// One strategy from the registry on `task` from `encoder`.
+fn fit_row(
+    registry: &Registry,
+    strategy: &str,
+    settings: &Json,
+    encoder: Sequential,
+    task: &TransferTask,
+    seed: u64,
+    dev: &Device,
+) -> Result<(Classifier<Sequential>, FitReport), Error> {
+    let strategy = registry.create(strategy, settings)?;
+    let mut ctx = RunContext::new(dev).with_seed(seed);
+    Ok(strategy.fit(Pretrained::encoder(encoder), task, &mut ctx)?)
+}
+
+fn digit_words(mut set: LabelledSet) -> LabelledSet {
+    set.class_names = DIGIT_WORDS.iter().map(|w| w.to_string()).collect();
+    set
+}
+
+/// The rows of a part: label, strategy, settings.
+type Rows = Vec<(&'static str, &'static str, Json)>;
+
+fn clip_rows(train: &TrainConfig, dim: usize) -> Rows {
+    let base = json!({"train": train, "dim": dim, "templates": digit_templates()});
+    let with = |extra: Json| {
+        let mut s = base.clone();
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            s[k] = v.clone();
+        }
+        s
+    };
+    vec![
+        ("clip (MiniLM)", "clip", base.clone()),
+        ("clip-text-only (MiniLM)", "clip-text-only", base.clone()),
+        ("clip-probe (MiniLM)", "clip-probe", base.clone()),
+        (
+            "clip (hashed words)",
+            "clip",
+            with(json!({"text": {"kind": "hashed", "dim": 384}})),
+        ),
+    ]
+}
+
+/// The embedded 8x8 digits: seen classes, then the 0-6 -> 7-9 control.
+fn digits_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> {
+    let registry = tl::registry()?;
+    let digits = digit_words(tl::tl_data::digits()?);
+    let train = TrainConfig::new()
+        .with_epochs(args.epochs.unwrap_or(30))
+        .with_batch_size(64)
+        .with_lr(2e-3);
+    for seed in seeds(args) {
+        let (align, test) = tl::tl_data::split::stratified_split(&digits, 0.5, seed)?;
+        let task = TransferTask::new(10)
+            .with_source(align.clone())
+            .with_target_test(test.clone());
+        for (label, strategy, settings) in clip_rows(&train, 64) {
+            dev.seed(100 + seed);
+            let encoder = common::digits::encoder_config(1).init(dev)?;
+            let (_, mut report) =
+                fit_row(&registry, strategy, &settings, encoder, &task, seed, dev)?;
+            eprintln!(
+                "seed {seed}: {label:<26} held-out images {:.2} % ({:.1} s)",
+                100.0 * report.metrics.accuracy,
+                report.wall_time_s
+            );
+            report.strategy = label.into();
+            out.seen.push(report);
+        }
+        // The control: align on 0-6, score 7-9 among the three unseen names.
+        let task = TransferTask::new(10)
+            .with_source(with_classes(&align, 0..7))
+            .with_target_test(with_classes(&test, 7..10));
+        for (label, strategy, settings) in clip_rows(&train, 64) {
+            if strategy != "clip" {
+                continue;
+            }
+            dev.seed(100 + seed);
+            let encoder = common::digits::encoder_config(1).init(dev)?;
+            let (model, mut report) =
+                fit_row(&registry, strategy, &settings, encoder, &task, seed, dev)?;
+            let zsl =
+                restricted_accuracy(&model, task.target_test.as_ref().unwrap(), &[7, 8, 9], dev);
+            eprintln!(
+                "seed {seed}: {label:<26} unseen 7-9 among 7-9 {:.2} % (chance 33.3), among all ten {:.2} %",
+                100.0 * zsl,
+                100.0 * report.metrics.accuracy
+            );
+            report.extra.insert("unseen_among_unseen".into(), zsl);
+            report.strategy = label.into();
+            out.unseen.push(report);
+        }
+    }
+    println!(
+        "\nEmbedded digits: half align with captions of their names, the other half scored, {} seeds, device {}\n",
+        args.seeds,
+        device_label(dev)
+    );
+    println!("{}", out.seen.to_markdown());
+    print_unseen(&out.unseen, "7-9 after aligning on 0-6", 1.0 / 3.0);
+    Ok(())
+}
+
+fn print_unseen(c: &Comparison, what: &str, chance: f64) {
+    let mut names: Vec<&str> = c.reports.iter().map(|r| r.strategy.as_str()).collect();
+    names.dedup();
+    println!(
+        "\nUnseen classes ({what}); zero-shot among the unseen names (chance {:.1} %) and among all classes:\n",
+        100.0 * chance
+    );
+    println!("| row | among unseen (%) | among all (%) |\n|---|---|---|");
+    for name in names {
+        let rows: Vec<&FitReport> = c.reports.iter().filter(|r| r.strategy == name).collect();
+        let (m, s) = mean_std(
+            &rows
+                .iter()
+                .map(|r| r.extra["unseen_among_unseen"])
+                .collect::<Vec<_>>(),
+        );
+        let (am, as_) = mean_std(&rows.iter().map(|r| r.metrics.accuracy).collect::<Vec<_>>());
+        println!(
+            "| {name} | {:.2} ± {:.2} | {:.2} ± {:.2} |",
+            100.0 * m,
+            100.0 * s,
+            100.0 * am,
+            100.0 * as_
+        );
+    }
+}
+
+/// MNIST with captions of the digit names; zero-shot on USPS and the 8x8 digits (MNIST
+/// framing), no label of either; then the 0-6 control on MNIST test's 7-9.
+fn mnist_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> {
+    use tl::tl_data::transform::frame_set;
+    let registry = tl::registry()?;
+    let data = data_dir()?;
+    let models = tl::tl_core::paths::model_dir().ok_or("set TL_MODEL_DIR")?;
+    let weights = models.join("mnist-cnn/handwriting_model.pth");
+    let (mnist_train, mnist_test) = tl::tl_data::idx::mnist(&data.join("mnist"))?;
+    let (mnist_train, mnist_test) = (digit_words(mnist_train), digit_words(mnist_test));
+    let (_, usps_test) = tl::tl_data::libsvm::usps(&data.join("usps"))?;
+    let usps_test = digit_words(frame_set(&usps_test, 20, 28)?);
+    let small = digit_words(frame_set(&tl::tl_data::digits()?, 20, 28)?);
+    let train = TrainConfig::new()
+        .with_epochs(args.epochs.unwrap_or(3))
+        .with_batch_size(128)
+        .with_lr(1e-3);
+    let pretrained = |dev: &Device| -> Result<Sequential, Error> {
+        Ok(tl::tl_models::arch::mnist_cnn_pretrained(&weights, dev)?
+            .0
+            .encoder)
+    };
+    for seed in seeds(args) {
+        let align = match args.mnist_train {
+            Some(n) if n < mnist_train.len() => {
+                tl::tl_data::split::k_per_class(&mnist_train, n / 10, seed)?.0
+            }
+            _ => mnist_train.clone(),
+        };
+        let task = TransferTask::new(10)
+            .with_source(align.clone())
+            .with_target_test(usps_test.clone());
+        let mut rows: Vec<(String, &str, Json, bool)> = clip_rows(&train, 128)
+            .into_iter()
+            .map(|(l, s, j)| (format!("{l}, pretrained CNN"), s, j, true))
+            .collect();
+        let (l, s, j) = clip_rows(&train, 128).remove(0);
+        rows.push((format!("{l}, fresh CNN"), s, j, false));
+        for (label, strategy, settings, from_pretrained) in rows {
+            dev.seed(200 + seed);
+            let encoder = if from_pretrained {
+                pretrained(dev)?
+            } else {
+                tl::tl_models::arch::mnist_cnn(dev)?.encoder
+            };
+            let (model, mut report) =
+                fit_row(&registry, strategy, &settings, encoder, &task, seed, dev)?;
+            let on_small = evaluate(&model, &small, dev, 256)?.accuracy;
+            let on_mnist = evaluate(&model, &mnist_test, dev, 256)?.accuracy;
+            eprintln!(
+                "seed {seed}: {label:<38} USPS {:.2} %, 8x8 digits {:.2} %, MNIST test {:.2} % ({:.1} s)",
+                100.0 * report.metrics.accuracy,
+                100.0 * on_small,
+                100.0 * on_mnist,
+                report.wall_time_s
+            );
+            report.extra.insert("digits_8x8_accuracy".into(), on_small);
+            report.extra.insert("mnist_test_accuracy".into(), on_mnist);
+            report.strategy = label;
+            out.seen.push(report);
+        }
+        // The control: align on 0-6, score MNIST test's 7-9 among the three unseen names.
+        let task = TransferTask::new(10)
+            .with_source(with_classes(&align, 0..7))
+            .with_target_test(with_classes(&mnist_test, 7..10));
+        for (label, strategy, settings) in clip_rows(&train, 128) {
+            if strategy != "clip" {
+                continue;
+            }
+            dev.seed(200 + seed);
+            let (model, mut report) = fit_row(
+                &registry,
+                strategy,
+                &settings,
+                pretrained(dev)?,
+                &task,
+                seed,
+                dev,
+            )?;
+            let zsl =
+                restricted_accuracy(&model, task.target_test.as_ref().unwrap(), &[7, 8, 9], dev);
+            eprintln!(
+                "seed {seed}: {label:<26} unseen 7-9 among 7-9 {:.2} % (chance 33.3)",
+                100.0 * zsl
+            );
+            report.extra.insert("unseen_among_unseen".into(), zsl);
+            report.strategy = format!("{label}, pretrained CNN");
+            out.unseen.push(report);
+        }
+    }
+    println!(
+        "\nMNIST ({} images) aligned with captions of the digit names; zero-shot on USPS test (MNIST framing), {} seeds, device {}\n",
+        args.mnist_train.unwrap_or(mnist_train.len()),
+        args.seeds,
+        device_label(dev)
+    );
+    println!("{}", out.seen.to_markdown());
+    println!("| row | 8x8 digits, upsampled (%) | MNIST test (%) |\n|---|---|---|");
+    let mut names: Vec<&str> = out
+        .seen
+        .reports
+        .iter()
+        .map(|r| r.strategy.as_str())
+        .collect();
+    names.dedup();
+    for name in names {
+        let pick = |k: &str| {
+            let v: Vec<f64> = out
+                .seen
+                .reports
+                .iter()
+                .filter(|r| r.strategy == name)
+                .map(|r| r.extra[k])
+                .collect();
+            let (m, s) = mean_std(&v);
+            format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
+        };
+        println!(
+            "| {name} | {} | {} |",
+            pick("digits_8x8_accuracy"),
+            pick("mnist_test_accuracy")
+        );
+    }
+    print_unseen(
+        &out.unseen,
+        "MNIST test's 7-9 after aligning on 0-6",
+        1.0 / 3.0,
+    );
+    Ok(())
+}
+
+/// A small CNN for 3 x 32 x 32 drawings.
+fn rgb_encoder(dev: &Device) -> Result<Sequential, Error> {
+    Ok(SequentialConfig::new(vec![3, 32, 32])
+        .conv(32, 3, 1)
+        .relu()
+        .max_pool(2)
+        .conv(64, 3, 1)
+        .relu()
+        .max_pool(2)
+        .conv(128, 3, 1)
+        .relu()
+        .max_pool(2)
+        .linear(256)
+        .relu()
+        .init(dev)?)
+}
+
+/// Top-1 of `scores` rows (`[n, classes]`, row-major) among `candidates`.
+fn top1_among(
+    scores: &[f32],
+    classes: usize,
+    rows: &[usize],
+    truth: &[usize],
+    candidates: &[usize],
+) -> f64 {
+    let right = rows
+        .iter()
+        .zip(truth)
+        .filter(|&(&r, &t)| {
+            let row = &scores[r * classes..(r + 1) * classes];
+            candidates
+                .iter()
+                .max_by(|&&a, &&b| row[a].total_cmp(&row[b]))
+                == Some(&t)
+        })
+        .count();
+    right as f64 / rows.len().max(1) as f64
+}
+
+/// Emoji: Google drawings of 80 % of the subcategories align with their names; Twitter
+/// drawings scored from names, seen and unseen symbols; retrieval on the unseen.
+fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use tl::tl_crossmodal::{
+        ClassPrompts, Clip, ClipModel, Readout, TextSpace, picture_templates, recall_at,
+    };
+    let data = data_dir()?;
+    let set = tl::tl_data::emoji::emoji(&data.join("emoji"), 32)?;
+    let google = set.by_symbol(0)?;
+    let twitter = set.by_symbol(1)?;
+    let names = google.class_names.clone();
+    let n = names.len();
+    let mut subcategories: Vec<&str> = set.symbols.iter().map(|s| s.subcategory.as_str()).collect();
+    subcategories.sort_unstable();
+    subcategories.dedup();
+    let spaces = [
+        ("MiniLM", TextSpace::minilm()),
+        ("hashed words", TextSpace::Hashed { dim: 384 }),
+    ];
+    let mut rows_out = Vec::new();
+    for seed in seeds(args) {
+        let mut subs = subcategories.clone();
+        subs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        let held: Vec<&str> = subs[..subs.len() / 5].to_vec();
+        let (seen, unseen): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| !held.contains(&set.symbols[i].subcategory.as_str()));
+        let source = google.select(&seen);
+        let prompts = ClassPrompts::from_templates(&names, &picture_templates())?;
+        for (label, space) in &spaces {
+            let clip = Clip::new()
+                .with_text(space.clone())
+                .with_templates(picture_templates())
+                .with_dim(256)
+                .with_readout(Readout::ZeroShot)
+                .with_train(
+                    TrainConfig::new()
+                        .with_epochs(args.epochs.unwrap_or(60))
+                        .with_batch_size(64)
+                        .with_lr(1e-3),
+                );
+            let mut ctx = RunContext::new(dev).with_seed(seed);
+            ctx.begin();
+            let vectors = space.embed(&prompts.strs(), dev)?;
+            dev.seed(300 + seed);
+            let (model, history): (ClipModel<Sequential>, _) =
+                clip.align(rgb_encoder(dev)?, &source, &prompts, &vectors, &mut ctx)?;
+            let wall = ctx.elapsed();
+            let protos = model.class_prototypes(&prompts, &vectors, dev)?;
+            let images = model.embed_images(&twitter.inputs, dev, 256)?;
+            let dim = model.dim();
+            let mut scores = vec![0f32; n * n];
+            for i in 0..n {
+                for c in 0..n {
+                    scores[i * n + c] = images[i * dim..(i + 1) * dim]
+                        .iter()
+                        .zip(&protos[c * dim..(c + 1) * dim])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                }
+            }
+            let all: Vec<usize> = (0..n).collect();
+            let seen_seen = top1_among(&scores, n, &seen, &seen, &seen);
+            let unseen_unseen = top1_among(&scores, n, &unseen, &unseen, &unseen);
+            let g_seen = top1_among(&scores, n, &seen, &seen, &all);
+            let g_unseen = top1_among(&scores, n, &unseen, &unseen, &all);
+            let harmonic = if g_seen + g_unseen > 0.0 {
+                2.0 * g_seen * g_unseen / (g_seen + g_unseen)
+            } else {
+                0.0
+            };
+            // Retrieval on the unseen symbols: Twitter drawings against their names' prototypes.
+            let pick = |v: &[f32], idx: &[usize]| -> Vec<f32> {
+                idx.iter()
+                    .flat_map(|&i| v[i * dim..(i + 1) * dim].to_vec())
+                    .collect()
+            };
+            let (ui, ut) = (pick(&images, &unseen), pick(&protos, &unseen));
+            let i2t = recall_at(&ui, &ut, dim, |q, k| q == k, &[1, 5, 10]);
+            let t2i = recall_at(&ut, &ui, dim, |q, k| q == k, &[1, 5, 10]);
+            let loss = history.last().map_or(f64::NAN, |e| e.train_loss);
+            eprintln!(
+                "seed {seed}: {label:<13} seen {:.2} % (of {}), unseen {:.2} % (of {}; chance {:.2}), GZSL seen {:.2} unseen {:.2} H {:.2}; unseen R@1/5/10 image->text {:.1}/{:.1}/{:.1}, text->image {:.1}/{:.1}/{:.1} ({wall:.0} s, loss {loss:.3})",
+                100.0 * seen_seen,
+                seen.len(),
+                100.0 * unseen_unseen,
+                unseen.len(),
+                100.0 / unseen.len() as f64,
+                100.0 * g_seen,
+                100.0 * g_unseen,
+                100.0 * harmonic,
+                100.0 * i2t[0],
+                100.0 * i2t[1],
+                100.0 * i2t[2],
+                100.0 * t2i[0],
+                100.0 * t2i[1],
+                100.0 * t2i[2]
+            );
+            rows_out.push(json!({
+                "seed": seed, "text": label, "seen": seen.len(), "unseen": unseen.len(),
+                "seen_top1": seen_seen, "unseen_top1": unseen_unseen,
+                "unseen_chance": 1.0 / unseen.len() as f64,
+                "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
+                "recall_image_to_text": i2t, "recall_text_to_image": t2i,
+                "wall_time_s": wall, "params": tl::tl_core::model::count_params(&model).total,
+                "text_cache_hit": vectors.cached,
+            }));
+            if let (Some(dir), "MiniLM", true) = (&args.pictures, *label, seed == args.first_seed) {
+                retrieval_picture(dir, &unseen, &names, &ut, &ui, dim, &twitter, &mut rows_out)?;
+            }
+        }
+    }
+    print_emoji(&rows_out, args.seeds);
+    out.extra = rows_out;
+    Ok(())
+}
+
+/// A PNG of text -> image retrieval on unseen symbols: each row a query name's true drawing,
+/// then its five nearest drawings; the query names go into the JSON.
+#[allow(clippy::too_many_arguments)]
+fn retrieval_picture(
+    dir: &Path,
+    unseen: &[usize],
+    names: &[String],
+    texts: &[f32],
+    images: &[f32],
+    dim: usize,
+    twitter: &LabelledSet,
+    rows_out: &mut Vec<Json>,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)?;
+    let blank = vec![1.0f32; 3 * 32 * 32];
+    let mut items: Vec<&[f32]> = Vec::new();
+    let mut queries = Vec::new();
+    for q in (0..unseen.len())
+        .step_by((unseen.len() / 10).max(1))
+        .take(10)
+    {
+        let tv = &texts[q * dim..(q + 1) * dim];
+        let mut order: Vec<(f32, usize)> = (0..unseen.len())
+            .map(|k| {
+                (
+                    tv.iter()
+                        .zip(&images[k * dim..(k + 1) * dim])
+                        .map(|(a, b)| a * b)
+                        .sum(),
+                    k,
+                )
+            })
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0));
+        items.push(twitter.inputs.item(unseen[q]));
+        items.push(&blank);
+        for &(_, k) in order.iter().take(5) {
+            items.push(twitter.inputs.item(unseen[k]));
+        }
+        queries.push(names[unseen[q]].clone());
+    }
+    let path = dir.join("emoji-text-to-image.png");
+    tl::tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], 7, false)?;
+    eprintln!("wrote {} (rows: {})", path.display(), queries.join("; "));
+    rows_out.push(json!({"picture": path, "queries": queries}));
+    Ok(())
+}
+
+fn print_emoji(rows: &[Json], seeds: u64) {
+    println!(
+        "\nEmoji: Google drawings of 80 % of the subcategories aligned with their names; Twitter drawings scored from names, {seeds} seeds (mean ± std, %)\n"
+    );
+    println!(
+        "| text side | seen top-1 | unseen top-1 (chance) | GZSL seen | GZSL unseen | GZSL H | unseen R@1/5/10 image->text | text->image | wall (s) |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for label in ["MiniLM", "hashed words"] {
+        let mine: Vec<&Json> = rows.iter().filter(|r| r["text"] == label).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let f = |k: &str| {
+            let (m, s) = mean_std(
+                &mine
+                    .iter()
+                    .map(|r| r[k].as_f64().unwrap_or(0.0))
+                    .collect::<Vec<_>>(),
+            );
+            format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
+        };
+        let r = |k: &str| {
+            (0..3)
+                .map(|i| {
+                    let v: Vec<f64> = mine
+                        .iter()
+                        .map(|r| r[k][i].as_f64().unwrap_or(0.0))
+                        .collect();
+                    format!("{:.1}", 100.0 * mean_std(&v).0)
+                })
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let chance = mean_std(
+            &mine
+                .iter()
+                .map(|r| r["unseen_chance"].as_f64().unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        )
+        .0;
+        let wall = mean_std(
+            &mine
+                .iter()
+                .map(|r| r["wall_time_s"].as_f64().unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        )
+        .0;
+        println!(
+            "| {label} | {} | {} ({:.2}) | {} | {} | {} | {} | {} | {wall:.0} |",
+            f("seen_top1"),
+            f("unseen_top1"),
+            100.0 * chance,
+            f("gzsl_seen"),
+            f("gzsl_unseen"),
+            f("gzsl_harmonic"),
+            r("recall_image_to_text"),
+            r("recall_text_to_image")
+        );
+    }
+}
+
+fn seeds(args: &Args) -> std::ops::Range<u64> {
+    args.first_seed..args.first_seed + args.seeds
+}
+
+#[derive(Default)]
+struct Output {
+    seen: Comparison,
+    unseen: Comparison,
+    extra: Vec<Json>,
+}
+
+fn data_dir() -> Result<PathBuf, Error> {
+    tl::tl_core::paths::data_dir()
+        .ok_or_else(|| "set TL_DATA_DIR to the folder with mnist/, usps/ and emoji/".into())
+}
+
+fn write_json(path: &Path, out: &Output) -> Result<(), Error> {
+    let all = json!({
+        "seen": serde_json::from_str::<Json>(&out.seen.to_json()?)?,
+        "unseen": serde_json::from_str::<Json>(&out.unseen.to_json()?)?,
+        "extra": out.extra,
+    });
+    write_atomic(path, serde_json::to_string_pretty(&all)?.as_bytes())?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let args = Args::parse();
+    let dev = device(&args.device)?;
+    let mut out = Output::default();
+    match args.part {
+        Part::Digits => digits_part(&args, &dev, &mut out)?,
+        Part::Mnist => mnist_part(&args, &dev, &mut out)?,
+        Part::Emoji => emoji_part(&args, &dev, &mut out)?,
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &out)?;
+    }
+    Ok(())
+}
