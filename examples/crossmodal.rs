@@ -29,10 +29,11 @@ use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::device::device_label;
 use tl::tl_core::report::mean_std;
 use tl::tl_core::strategy::Json;
-use tl::tl_core::train::map_batches;
-use tl::tl_crossmodal::{DIGIT_WORDS, digit_templates};
 
 mod common;
+use common::crossmodal::{
+    clip_rows, digit_words, digits_seed, fit_row, print_unseen, restricted_accuracy, with_classes,
+};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -65,6 +66,22 @@ struct Args {
     /// MNIST training images used for alignment (all 60,000 when absent).
     #[arg(long)]
     mnist_train: Option<usize>,
+    /// Emoji: no random views (crop, rotation, noise) while aligning.
+    #[arg(long)]
+    no_augment: bool,
+    /// Emoji: a trainable text projection (by default images are projected into MiniLM's
+    /// space, which measured better).
+    #[arg(long)]
+    text_projection: bool,
+    /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
+    #[arg(long)]
+    only_draw: bool,
+    /// Text to image: latent width.
+    #[arg(long, default_value_t = 2)]
+    gen_latent: usize,
+    /// Text to image: weight of the KL term.
+    #[arg(long, default_value_t = 2.0)]
+    gen_beta: f64,
     /// Write every run's report (and the part's extra figures) as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -73,137 +90,14 @@ struct Args {
     pictures: Option<PathBuf>,
 }
 
-/// Accuracy of `model` on `set` when only `candidates` may be predicted (zero-shot among the
-/// held-out classes).
-fn restricted_accuracy(
-    model: &Classifier<Sequential>,
-    set: &LabelledSet,
-    candidates: &[usize],
-    dev: &Device,
-) -> f64 {
-    let model = model.valid();
-    let picks = map_batches(set, dev, 256, |x| {
-        let logits = model.forward(x);
-        let [n, c] = logits.dims();
-        let v: Vec<f32> = logits.into_data().iter::<f32>().collect();
-        (0..n)
-            .map(|i| {
-                *candidates
-                    .iter()
-                    .max_by(|&&a, &&b| v[i * c + a].total_cmp(&v[i * c + b]))
-                    .unwrap_or(&0)
-            })
-            .collect()
-    });
-    let right = picks
-        .iter()
-        .zip(&set.labels)
-        .filter(|(p, l)| p == l)
-        .count();
-    right as f64 / set.len().max(1) as f64
-}
-
-/// The items of `set` whose label is in `classes` (labels kept).
-fn with_classes(set: &LabelledSet, classes: std::ops::Range<usize>) -> LabelledSet {
-    let idx: Vec<usize> = (0..set.len())
-        .filter(|&i| classes.contains(&set.labels[i]))
-        .collect();
-    set.select(&idx)
-}
-
-/// One strategy from the registry on `task` from `encoder`.
-fn fit_row(
-    registry: &Registry,
-    strategy: &str,
-    settings: &Json,
-    encoder: Sequential,
-    task: &TransferTask,
-    seed: u64,
-    dev: &Device,
-) -> Result<(Classifier<Sequential>, FitReport), Error> {
-    let strategy = registry.create(strategy, settings)?;
-    let mut ctx = RunContext::new(dev).with_seed(seed);
-    Ok(strategy.fit(Pretrained::encoder(encoder), task, &mut ctx)?)
-}
-
-fn digit_words(mut set: LabelledSet) -> LabelledSet {
-    set.class_names = DIGIT_WORDS.iter().map(|w| w.to_string()).collect();
-    set
-}
-
-/// The rows of a part: label, strategy, settings.
-type Rows = Vec<(&'static str, &'static str, Json)>;
-
-fn clip_rows(train: &TrainConfig, dim: usize) -> Rows {
-    let base = json!({"train": train, "dim": dim, "templates": digit_templates()});
-    let with = |extra: Json| {
-        let mut s = base.clone();
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            s[k] = v.clone();
-        }
-        s
-    };
-    vec![
-        ("clip (MiniLM)", "clip", base.clone()),
-        ("clip-text-only (MiniLM)", "clip-text-only", base.clone()),
-        ("clip-probe (MiniLM)", "clip-probe", base.clone()),
-        (
-            "clip (hashed words)",
-            "clip",
-            with(json!({"text": {"kind": "hashed", "dim": 384}})),
-        ),
-    ]
-}
-
 /// The embedded 8x8 digits: seen classes, then the 0-6 -> 7-9 control.
 fn digits_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> {
     let registry = tl::registry()?;
-    let digits = digit_words(tl::tl_data::digits()?);
-    let train = TrainConfig::new()
-        .with_epochs(args.epochs.unwrap_or(30))
-        .with_batch_size(64)
-        .with_lr(2e-3);
+    let epochs = args.epochs.unwrap_or(30);
     for seed in seeds(args) {
-        let (align, test) = tl::tl_data::split::stratified_split(&digits, 0.5, seed)?;
-        let task = TransferTask::new(10)
-            .with_source(align.clone())
-            .with_target_test(test.clone());
-        for (label, strategy, settings) in clip_rows(&train, 64) {
-            dev.seed(100 + seed);
-            let encoder = common::digits::encoder_config(1).init(dev)?;
-            let (_, mut report) =
-                fit_row(&registry, strategy, &settings, encoder, &task, seed, dev)?;
-            eprintln!(
-                "seed {seed}: {label:<26} held-out images {:.2} % ({:.1} s)",
-                100.0 * report.metrics.accuracy,
-                report.wall_time_s
-            );
-            report.strategy = label.into();
-            out.seen.push(report);
-        }
-        // The control: align on 0-6, score 7-9 among the three unseen names.
-        let task = TransferTask::new(10)
-            .with_source(with_classes(&align, 0..7))
-            .with_target_test(with_classes(&test, 7..10));
-        for (label, strategy, settings) in clip_rows(&train, 64) {
-            if strategy != "clip" {
-                continue;
-            }
-            dev.seed(100 + seed);
-            let encoder = common::digits::encoder_config(1).init(dev)?;
-            let (model, mut report) =
-                fit_row(&registry, strategy, &settings, encoder, &task, seed, dev)?;
-            let zsl =
-                restricted_accuracy(&model, task.target_test.as_ref().unwrap(), &[7, 8, 9], dev);
-            eprintln!(
-                "seed {seed}: {label:<26} unseen 7-9 among 7-9 {:.2} % (chance 33.3), among all ten {:.2} %",
-                100.0 * zsl,
-                100.0 * report.metrics.accuracy
-            );
-            report.extra.insert("unseen_among_unseen".into(), zsl);
-            report.strategy = label.into();
-            out.unseen.push(report);
-        }
+        let (seen, unseen) = digits_seed(&registry, epochs, seed, dev)?;
+        out.seen.reports.extend(seen);
+        out.unseen.reports.extend(unseen);
     }
     println!(
         "\nEmbedded digits: half align with captions of their names, the other half scored, {} seeds, device {}\n",
@@ -213,33 +107,6 @@ fn digits_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error>
     println!("{}", out.seen.to_markdown());
     print_unseen(&out.unseen, "7-9 after aligning on 0-6", 1.0 / 3.0);
     Ok(())
-}
-
-fn print_unseen(c: &Comparison, what: &str, chance: f64) {
-    let mut names: Vec<&str> = c.reports.iter().map(|r| r.strategy.as_str()).collect();
-    names.dedup();
-    println!(
-        "\nUnseen classes ({what}); zero-shot among the unseen names (chance {:.1} %) and among all classes:\n",
-        100.0 * chance
-    );
-    println!("| row | among unseen (%) | among all (%) |\n|---|---|---|");
-    for name in names {
-        let rows: Vec<&FitReport> = c.reports.iter().filter(|r| r.strategy == name).collect();
-        let (m, s) = mean_std(
-            &rows
-                .iter()
-                .map(|r| r.extra["unseen_among_unseen"])
-                .collect::<Vec<_>>(),
-        );
-        let (am, as_) = mean_std(&rows.iter().map(|r| r.metrics.accuracy).collect::<Vec<_>>());
-        println!(
-            "| {name} | {:.2} ± {:.2} | {:.2} ± {:.2} |",
-            100.0 * m,
-            100.0 * s,
-            100.0 * am,
-            100.0 * as_
-        );
-    }
 }
 
 /// MNIST with captions of the digit names; zero-shot on USPS and the 8x8 digits (MNIST
@@ -280,6 +147,10 @@ fn mnist_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
             .collect();
         let (l, s, j) = clip_rows(&train, 128).remove(0);
         rows.push((format!("{l}, fresh CNN"), s, j, false));
+        let mut aligned = None;
+        if args.only_draw {
+            rows.clear();
+        }
         for (label, strategy, settings, from_pretrained) in rows {
             dev.seed(200 + seed);
             let encoder = if from_pretrained {
@@ -302,13 +173,27 @@ fn mnist_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
             report.extra.insert("mnist_test_accuracy".into(), on_mnist);
             report.strategy = label;
             out.seen.push(report);
+            aligned.get_or_insert(model);
+        }
+        let judged = draw_digits(
+            args,
+            &align,
+            &mnist_test,
+            aligned.as_ref(),
+            &weights,
+            seed,
+            dev,
+        )?;
+        out.extra.push(judged);
+        if args.only_draw {
+            continue;
         }
         // The control: align on 0-6, score MNIST test's 7-9 among the three unseen names.
         let task = TransferTask::new(10)
             .with_source(with_classes(&align, 0..7))
             .with_target_test(with_classes(&mnist_test, 7..10));
         for (label, strategy, settings) in clip_rows(&train, 128) {
-            if strategy != "clip" {
+            if strategy != "clip" || label.contains("no text") {
                 continue;
             }
             dev.seed(200 + seed);
@@ -346,7 +231,8 @@ fn mnist_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         .iter()
         .map(|r| r.strategy.as_str())
         .collect();
-    names.dedup();
+    let mut once = std::collections::HashSet::new();
+    names.retain(|n| once.insert(*n));
     for name in names {
         let pick = |k: &str| {
             let v: Vec<f64> = out
@@ -371,6 +257,78 @@ fn mnist_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         1.0 / 3.0,
     );
     Ok(())
+}
+
+/// Text to image on MNIST: a conditional VAE trained on the alignment images with their
+/// captions draws each digit from "a picture of a handwritten seven" (a phrasing the captions
+/// never used); the drawings are judged by the pretrained MNIST CNN (trained on real images)
+/// and by the aligned model's zero-shot label; a PNG puts them beside real test digits.
+fn draw_digits(
+    args: &Args,
+    align: &LabelledSet,
+    test: &LabelledSet,
+    clip: Option<&Classifier<Sequential>>,
+    weights: &Path,
+    seed: u64,
+    dev: &Device,
+) -> Result<Json, Error> {
+    use tl::tl_crossmodal::TextToImage;
+    let t2i = TextToImage::new()
+        .with_templates(tl::tl_crossmodal::digit_templates())
+        .with_draw_templates(vec!["a picture of a handwritten {}".into()])
+        .with_hidden(vec![512])
+        .with_latent(args.gen_latent)
+        .with_beta(args.gen_beta)
+        .with_per_class(50)
+        .with_train(
+            TrainConfig::new()
+                .with_epochs(args.epochs.unwrap_or(3) * 3)
+                .with_batch_size(128)
+                .with_lr(1e-3),
+        );
+    let names = align.class_names.clone();
+    let mut ctx = RunContext::new(dev).with_seed(seed);
+    ctx.begin();
+    let (generator, history) = t2i.generator(align, &names, &mut ctx)?;
+    let drawn = t2i.drawings(&generator, &names, &[1, 28, 28], &ctx)?;
+    let wall = ctx.elapsed();
+    let cnn = tl::tl_models::arch::mnist_cnn_pretrained(weights, dev)?.0;
+    let by_cnn = evaluate(&cnn, &drawn, dev, 256)?.accuracy;
+    let by_clip = match clip {
+        Some(clip) => evaluate(clip, &drawn, dev, 256)?.accuracy,
+        None => f64::NAN,
+    };
+    eprintln!(
+        "seed {seed}: text to image: {} drawings from \"a picture of a handwritten <digit>\"; the MNIST CNN reads {:.2} % of them as the digit asked, the aligned model {:.2} % ({wall:.0} s, {} parameters)",
+        drawn.len(),
+        100.0 * by_cnn,
+        100.0 * by_clip,
+        tl::tl_core::model::count_params(&generator).total
+    );
+    if let (Some(dir), true) = (&args.pictures, seed == args.first_seed) {
+        std::fs::create_dir_all(dir)?;
+        let mut items: Vec<&[f32]> = Vec::new();
+        for c in 0..10 {
+            let real = test.labels.iter().position(|&l| l == c).unwrap_or(0);
+            items.push(test.inputs.item(real));
+            let mine: Vec<usize> = (0..drawn.len())
+                .filter(|&i| drawn.labels[i] == c)
+                .take(9)
+                .collect();
+            items.extend(mine.iter().map(|&i| drawn.inputs.item(i)));
+        }
+        let path = dir.join("mnist-text-to-image.png");
+        tl::tl_data::images::write_grid_png(&path, &items, &[1, 28, 28], 10, true)?;
+        eprintln!(
+            "wrote {} (each row: a real test digit, then drawings of its name)",
+            path.display()
+        );
+    }
+    Ok(json!({
+        "seed": seed, "part": "mnist", "what": "text-to-image",
+        "drawings": drawn.len(), "read_by_mnist_cnn": by_cnn, "read_by_aligned_model": by_clip,
+        "wall_time_s": wall, "final_loss": history.last().map(|e| e.train_loss),
+    }))
 }
 
 /// A small CNN for 3 x 32 x 32 drawings.
@@ -441,13 +399,43 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         let (seen, unseen): (Vec<usize>, Vec<usize>) =
             (0..n).partition(|&i| !held.contains(&set.symbols[i].subcategory.as_str()));
         let source = google.select(&seen);
-        let prompts = ClassPrompts::from_templates(&names, &picture_templates())?;
+        // Captions: every template with the name and with each short name.
+        let prompts = ClassPrompts::from_texts(
+            set.symbols
+                .iter()
+                .map(|e| {
+                    let mut words = vec![e.text_name()];
+                    for s in &e.short_names {
+                        let s = s.replace('_', " ");
+                        if !words.contains(&s) {
+                            words.push(s);
+                        }
+                    }
+                    words
+                        .iter()
+                        .flat_map(|w| {
+                            picture_templates()
+                                .into_iter()
+                                .map(move |t| t.replace("{}", w))
+                        })
+                        .collect()
+                })
+                .collect(),
+        )?;
         for (label, space) in &spaces {
             let clip = Clip::new()
                 .with_text(space.clone())
                 .with_templates(picture_templates())
                 .with_dim(256)
                 .with_readout(Readout::ZeroShot)
+                .with_text_projection(args.text_projection)
+                .with_augment((!args.no_augment).then(|| {
+                    tl::tl_unsupervised::augment::ViewAugment::new()
+                        .with_min_area(0.6)
+                        .with_max_degrees(10.0)
+                        .with_noise_std(0.05)
+                        .with_fill(1.0)
+                }))
                 .with_train(
                     TrainConfig::new()
                         .with_epochs(args.epochs.unwrap_or(60))
@@ -520,6 +508,12 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
                 "wall_time_s": wall, "params": tl::tl_core::model::count_params(&model).total,
                 "text_cache_hit": vectors.cached,
             }));
+            if *label == "MiniLM" {
+                let judged = draw_emoji(
+                    args, &source, &names, &unseen, &model, &protos, &twitter, seed, dev,
+                )?;
+                rows_out.push(judged);
+            }
             if let (Some(dir), "MiniLM", true) = (&args.pictures, *label, seed == args.first_seed) {
                 retrieval_picture(dir, &unseen, &names, &ut, &ui, dim, &twitter, &mut rows_out)?;
             }
@@ -528,6 +522,85 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
     print_emoji(&rows_out, args.seeds);
     out.extra = rows_out;
     Ok(())
+}
+
+/// Text to image on emoji: a conditional VAE trained on the seen Google drawings with their
+/// names draws each unseen symbol from "an image of <name>"; the aligned model labels each
+/// drawing among the unseen names (chance 1 / unseen); a PNG puts drawings beside the real.
+#[allow(clippy::too_many_arguments)]
+fn draw_emoji(
+    args: &Args,
+    source: &LabelledSet,
+    names: &[String],
+    unseen: &[usize],
+    model: &tl::tl_crossmodal::ClipModel<Sequential>,
+    protos: &[f32],
+    twitter: &LabelledSet,
+    seed: u64,
+    dev: &Device,
+) -> Result<Json, Error> {
+    use tl::tl_crossmodal::{TextToImage, picture_templates, recall_at};
+    let t2i = TextToImage::new()
+        .with_templates(picture_templates())
+        .with_draw_templates(vec!["an image of {}".into()])
+        .with_hidden(vec![512])
+        .with_latent(16)
+        .with_per_class(1)
+        .with_train(
+            TrainConfig::new()
+                .with_epochs(args.epochs.unwrap_or(60))
+                .with_batch_size(64)
+                .with_lr(1e-3),
+        );
+    let mut ctx = RunContext::new(dev).with_seed(seed);
+    ctx.begin();
+    let (generator, _) = t2i.generator(source, names, &mut ctx)?;
+    let unseen_names: Vec<String> = unseen.iter().map(|&i| names[i].clone()).collect();
+    let drawn = t2i.drawings(&generator, &unseen_names, &[3, 32, 32], &ctx)?;
+    let wall = ctx.elapsed();
+    let dim = model.dim();
+    let features = model.embed_images(&drawn.inputs, dev, 256)?;
+    let candidates: Vec<f32> = unseen
+        .iter()
+        .flat_map(|&i| protos[i * dim..(i + 1) * dim].to_vec())
+        .collect();
+    let r = recall_at(&features, &candidates, dim, |q, k| q == k, &[1, 10]);
+    // The same judge on the real Twitter drawings of the unseen symbols, for scale.
+    let real = model.embed_images(&twitter.select(unseen).inputs, dev, 256)?;
+    let r_real = recall_at(&real, &candidates, dim, |q, k| q == k, &[1, 10]);
+    eprintln!(
+        "seed {seed}: text to image: {} unseen symbols drawn from their names; the aligned model names {:.2} % of the drawings right among the unseen (top-10 {:.2} %; chance {:.2}), {:.2} % of the real Twitter drawings ({wall:.0} s)",
+        drawn.len(),
+        100.0 * r[0],
+        100.0 * r[1],
+        100.0 / unseen.len() as f64,
+        100.0 * r_real[0]
+    );
+    if let (Some(dir), true) = (&args.pictures, seed == args.first_seed) {
+        std::fs::create_dir_all(dir)?;
+        let some: Vec<usize> = (0..unseen.len())
+            .step_by((unseen.len() / 12).max(1))
+            .take(12)
+            .collect();
+        let mut items: Vec<&[f32]> = some
+            .iter()
+            .map(|&k| twitter.inputs.item(unseen[k]))
+            .collect();
+        items.extend(some.iter().map(|&k| drawn.inputs.item(k)));
+        let path = dir.join("emoji-text-to-image.png");
+        tl::tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], some.len(), false)?;
+        let shown: Vec<&str> = some.iter().map(|&k| unseen_names[k].as_str()).collect();
+        eprintln!(
+            "wrote {} (top: Twitter's drawing; below: drawn from the name: {})",
+            path.display(),
+            shown.join("; ")
+        );
+    }
+    Ok(json!({
+        "seed": seed, "what": "text-to-image", "unseen": unseen.len(),
+        "drawn_named_right": r[0], "drawn_top10": r[1], "real_named_right": r_real[0],
+        "wall_time_s": wall,
+    }))
 }
 
 /// A PNG of text -> image retrieval on unseen symbols: each row a query name's true drawing,
@@ -571,7 +644,7 @@ fn retrieval_picture(
         }
         queries.push(names[unseen[q]].clone());
     }
-    let path = dir.join("emoji-text-to-image.png");
+    let path = dir.join("emoji-retrieval.png");
     tl::tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], 7, false)?;
     eprintln!("wrote {} (rows: {})", path.display(), queries.join("; "));
     rows_out.push(json!({"picture": path, "queries": queries}));
@@ -635,6 +708,27 @@ fn print_emoji(rows: &[Json], seeds: u64) {
             f("gzsl_harmonic"),
             r("recall_image_to_text"),
             r("recall_text_to_image")
+        );
+    }
+    let judged: Vec<&Json> = rows
+        .iter()
+        .filter(|r| r["what"] == "text-to-image")
+        .collect();
+    if !judged.is_empty() {
+        let f = |k: &str| {
+            let (m, s) = mean_std(
+                &judged
+                    .iter()
+                    .map(|r| r[k].as_f64().unwrap_or(0.0))
+                    .collect::<Vec<_>>(),
+            );
+            format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
+        };
+        println!(
+            "\nText to image: each unseen symbol drawn from \"an image of <name>\"; the aligned model (MiniLM) names the drawing right among the unseen symbols {} % (top-10 {} %), the real Twitter drawings {} %",
+            f("drawn_named_right"),
+            f("drawn_top10"),
+            f("real_named_right")
         );
     }
 }

@@ -252,6 +252,8 @@ fn the_registry_covers_every_family_and_names_what_it_does_not_know() {
         Family::Adversarial,
         Family::Distillation,
         Family::FewShot,
+        Family::Disentanglement,
+        Family::CrossModal,
     ] {
         assert!(families.contains(&family), "no {family} strategy");
     }

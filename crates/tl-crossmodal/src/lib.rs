@@ -10,18 +10,22 @@
 //! - [`loss`]: symmetric InfoNCE with the learned temperature, class-aware positives.
 //! - [`model`]: [`ClipModel`], caption batches, zero-shot prototypes and heads, recall@k.
 //! - [`strategy`]: `clip` (zero-shot), `clip-text-only` (a classifier trained on text only),
-//!   `clip-probe` (a linear probe on the aligned image features).
+//!   `clip-probe` (a linear probe on the aligned image features), `text-to-image` (a
+//!   conditional VAE draws each class from its name; a classifier learns from the drawings).
+//! - [`generate`]: [`TextCvae`], the text-conditioned generator.
 
+pub mod generate;
 pub mod loss;
 pub mod model;
 pub mod prompts;
 pub mod strategy;
 pub mod text;
 
+pub use generate::{CvaeObjective, CvaeShape, TextCvae};
 pub use loss::{INIT_SCALE, MAX_SCALE, info_nce, same_group_mask};
 pub use model::{AlignObjective, CaptionBatch, CaptionBatches, ClipModel, recall_at};
 pub use prompts::{ClassPrompts, DIGIT_WORDS, digit_templates, picture_templates};
-pub use strategy::{Clip, Readout, default_templates};
+pub use strategy::{Clip, Readout, TextToImage, default_templates};
 pub use text::{TextSpace, TextVectors};
 
 /// Registers the cross-modal strategies with their default settings.
@@ -37,6 +41,10 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
     registry.register(
         "CLIP-style alignment, then a linear probe on the aligned image features (the upper reference)",
         Clip::probe,
+    )?;
+    registry.register(
+        "a conditional VAE draws every class from its name (locked text vectors), then a classifier is trained on the drawings alone",
+        TextToImage::new,
     )?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use tl_core::Result;
 use tl_core::data::{BatchPlan, Inputs, LabelledSet};
 use tl_core::model::{Encoder, Layer, Sequential, SequentialConfig, l2_normalize_rows};
 use tl_core::train::{BatchSource, Objective, Step, StepAt, map_input_batches};
+use tl_unsupervised::augment::ViewAugment;
 
 /// Images and texts in one space: `encoder` then `image_head` for images, `text_head` (or
 /// nothing) for the locked text vectors, both L2-normalised; `log_scale` is the log of the
@@ -161,7 +162,7 @@ impl<E: Encoder> ClipModel<E> {
     /// CLIP's logits). Put it on the encoder with [`tl_core::model::Classifier::new`].
     pub fn zero_shot_head(&self, prototypes: &[f32], device: &Device) -> Result<Sequential> {
         let dim = self.dim();
-        if prototypes.is_empty() || prototypes.len() % dim != 0 {
+        if prototypes.is_empty() || dim == 0 || !prototypes.len().is_multiple_of(dim) {
             return Err(CoreError::data(
                 "class prototypes",
                 format!(
@@ -228,6 +229,7 @@ pub struct CaptionBatches<'s> {
     plan: BatchPlan,
     order: Vec<Vec<usize>>,
     rng: rand::rngs::StdRng,
+    augment: Option<(ViewAugment, u64)>,
 }
 
 /// One step of alignment: images, one caption vector per image, and each item's class.
@@ -270,7 +272,26 @@ impl<'s> CaptionBatches<'s> {
             plan: BatchPlan::new(images.len(), batch_size, true, seed),
             order: Vec::new(),
             rng: rand::rngs::StdRng::seed_from_u64(seed ^ 0xC11F),
+            augment: None,
         })
+    }
+
+    /// Each step's images as random views (crop, rotation, noise), drawn from `seed` and the
+    /// step: augmentation for a source with one image per caption. Refuses items that are
+    /// not images and bad settings.
+    pub fn with_augment(mut self, augment: ViewAugment, seed: u64) -> Result<Self> {
+        augment.validate()?;
+        if self.images.inputs.item_shape.len() != 3 {
+            return Err(CoreError::config(
+                "augment",
+                format!(
+                    "random views need image items [c, h, w], not {:?}",
+                    self.images.inputs.item_shape
+                ),
+            ));
+        }
+        self.augment = Some((augment, seed));
+        Ok(self)
     }
 }
 
@@ -302,8 +323,24 @@ impl BatchSource for CaptionBatches<'_> {
             texts.extend_from_slice(self.vectors.row(p));
             classes.push(c);
         }
+        let images = match &self.augment {
+            // Indices and shape were checked in `with_augment`: views cannot fail here.
+            Some((augment, seed)) => match augment.views(
+                &self.images.inputs,
+                idx,
+                seed.wrapping_mul(0x9E37_79B9)
+                    .wrapping_add(at.global as u64),
+            ) {
+                Ok(v) => {
+                    let size = self.images.inputs.item_size();
+                    Tensor::from_data(TensorData::new(v, [idx.len(), size]), device)
+                }
+                Err(_) => self.images.inputs.tensor(idx, device),
+            },
+            None => self.images.inputs.tensor(idx, device),
+        };
         CaptionBatch {
-            images: self.images.inputs.tensor(idx, device),
+            images,
             texts: Tensor::from_data(TensorData::new(texts, [idx.len(), dim]), device),
             classes,
         }

@@ -25,6 +25,10 @@ pub struct ViewAugment {
     /// Standard deviation of additive Gaussian pixel noise (results clamped to [0, 1]).
     #[config(default = 0.1)]
     pub noise_std: f32,
+    /// The value of pixels the warp brings in from outside the image (0: black, as digits'
+    /// background; 1: white, as drawings on paper).
+    #[config(default = 0.0)]
+    pub fill: f32,
 }
 
 impl ViewAugment {
@@ -52,6 +56,12 @@ impl ViewAugment {
             return Err(CoreError::config(
                 "augment.noise_std",
                 format!("{} must be >= 0", self.noise_std),
+            ));
+        }
+        if !self.fill.is_finite() {
+            return Err(CoreError::config(
+                "augment.fill",
+                format!("{} is not a pixel value", self.fill),
             ));
         }
         Ok(())
@@ -117,8 +127,14 @@ impl ViewAugment {
                 let src_x = cos * u - sin * v + wc + cx;
                 let src_y = sin * u + cos * v + hc + cy;
                 for ch in 0..c {
-                    out[ch * h * w + y * w + xo] =
-                        bilinear(&x[ch * h * w..(ch + 1) * h * w], h, w, src_y, src_x);
+                    out[ch * h * w + y * w + xo] = bilinear(
+                        &x[ch * h * w..(ch + 1) * h * w],
+                        h,
+                        w,
+                        src_y,
+                        src_x,
+                        self.fill,
+                    );
                 }
             }
         }
@@ -131,13 +147,13 @@ impl ViewAugment {
     }
 }
 
-/// Bilinear sample of a `h x w` plane at (y, x); 0 outside.
-fn bilinear(plane: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
+/// Bilinear sample of a `h x w` plane at (y, x); `fill` outside.
+fn bilinear(plane: &[f32], h: usize, w: usize, y: f32, x: f32, fill: f32) -> f32 {
     let (y0, x0) = (y.floor(), x.floor());
     let (fy, fx) = (y - y0, x - x0);
     let at = |yy: f32, xx: f32| -> f32 {
         if yy < 0.0 || xx < 0.0 || yy >= h as f32 || xx >= w as f32 {
-            0.0
+            fill
         } else {
             plane[yy as usize * w + xx as usize]
         }
