@@ -60,12 +60,11 @@
 //! surgery) is the only thing the table sets beside them.
 //!
 //! ```text
-//! cargo run --release --example compare -- [--device flex|ndarray|wgpu|wgpu-cpu|auto]
+//! cargo run --release -- compare [--device flex|ndarray|wgpu|wgpu-cpu|auto]
 //!     [--seeds 3] [--labels-per-class 10] [--target-epochs 60] [--shift-degrees 25]
 //!     [--json PATH] [--csv PATH]
 //! ```
 
-use clap::Parser;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -77,7 +76,7 @@ use tl::tl_core::report::mean_std;
 use tl::tl_core::strategy::Json;
 use tl::tl_data::split::{k_per_class, stratified_split};
 
-mod common;
+use crate::common;
 use common::digits::{FEATURES, pretrain_config, target_config};
 
 /// `compare`'s encoder: the shared one at width 1.
@@ -85,10 +84,9 @@ fn encoder_config() -> SequentialConfig {
     common::digits::encoder_config(1)
 }
 
-/// Strategies compared on the embedded digits (the main job).
-#[derive(Parser, Debug)]
-#[command(about)]
-struct Args {
+/// `tl compare`: strategies of every family compared on the embedded digits (the main job).
+#[derive(clap::Args, Debug)]
+pub struct Args {
     /// Device: flex, ndarray, wgpu, wgpu-cpu or auto.
     #[arg(long, default_value = "flex")]
     device: String,
@@ -512,15 +510,8 @@ fn minilm_folder() -> Option<PathBuf> {
         .filter(|d| d.join("config.json").is_file())
 }
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+/// Runs the main job with `args`.
+pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let dev = device(&args.device)?;
     let label = device_label(&dev);
     let registry = tl::registry()?;
@@ -573,7 +564,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             &pre.model,
             &source_train,
             &source_valid,
-            &args,
+            args,
             seed,
             &dev,
         )?;
@@ -670,7 +661,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("{}", distilled.to_markdown());
     println!("{}", distilled.gains_to_markdown("student alone"));
-    print_fewshot(&fewshot_scores, &args, args.fewshot_json.as_deref())?;
+    print_fewshot(&fewshot_scores, args, args.fewshot_json.as_deref())?;
     println!(
         "\nDisentanglement: upright digits (labelled) and the other half turned a quarter (10 labels per class, the rest to test); content from pairs of one class, style free, {} seeds\n",
         args.seeds

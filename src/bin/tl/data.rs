@@ -1,0 +1,431 @@
+//! A recipe's data: each domain read from its layout, labels mapped onto the source's class
+//! names, texts turned into vectors by the recipe's text model.
+
+use crate::progress::Progress;
+use crate::recipe::{DataSpec, ModelSpec};
+use std::error::Error;
+use std::path::Path;
+use tl::prelude::*;
+use tl::tl_data::transform::Chw;
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+/// A domain as read, before texts become vectors.
+pub enum Raw {
+    /// Images with labels.
+    Images(LabelledSet),
+    /// Texts, with a label (its name) each when the domain is labelled.
+    Texts {
+        /// The texts.
+        texts: Vec<String>,
+        /// Label names, one per text.
+        labels: Option<Vec<String>>,
+        /// Where they come from.
+        domain: String,
+    },
+}
+
+impl Raw {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        match self {
+            Raw::Images(s) => s.len(),
+            Raw::Texts { texts, .. } => texts.len(),
+        }
+    }
+
+    /// The distinct label names, sorted (images: the set's class names).
+    pub fn class_names(&self) -> Option<Vec<String>> {
+        match self {
+            Raw::Images(s) => Some(s.class_names.clone()),
+            Raw::Texts { labels, .. } => labels.as_ref().map(|l| {
+                let mut names = l.clone();
+                names.sort();
+                names.dedup();
+                names
+            }),
+        }
+    }
+}
+
+/// A domain ready for the strategies: vectors or images, labels on the source's classes.
+#[derive(Clone)]
+pub struct Domain {
+    /// The items.
+    pub inputs: Inputs,
+    /// Labels (indices into the source's class names), when labelled.
+    pub labels: Option<Vec<usize>>,
+    /// Where the items come from.
+    pub domain: String,
+}
+
+impl Domain {
+    /// As a labelled set of `class_names`; an unlabelled domain is an error naming `what`.
+    pub fn labelled(&self, class_names: &[String], what: &str) -> Res<LabelledSet> {
+        let labels = self
+            .labels
+            .clone()
+            .ok_or_else(|| format!("{what} has no labels"))?;
+        Ok(LabelledSet::new(
+            self.inputs.clone(),
+            labels,
+            class_names.to_vec(),
+            self.domain.clone(),
+        )?)
+    }
+
+    /// As an unlabelled set.
+    pub fn unlabelled(&self) -> Res<UnlabelledSet> {
+        Ok(UnlabelledSet::new(
+            self.inputs.clone(),
+            self.domain.clone(),
+        )?)
+    }
+}
+
+/// Reads one domain of the recipe (paths relative to `base`).
+pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
+    let path = spec.resolve(base).map_err(|e| format!("[{table}] {e}"))?;
+    let need = |what: &str| -> Res<&Path> {
+        let p = path
+            .as_deref()
+            .ok_or_else(|| format!("[{table}] needs a path"))?;
+        if !p.exists() {
+            return Err(format!("[{table}] {what} {} does not exist", p.display()).into());
+        }
+        Ok(p)
+    };
+    let split_train = spec.split.as_deref() != Some("test");
+    let pick = |(train, test): (LabelledSet, LabelledSet)| if split_train { train } else { test };
+    let raw = match spec.format.as_str() {
+        "digits" => {
+            let all = tl::tl_data::digits()?;
+            let set = match &spec.classes {
+                Some(c) => tl::tl_data::split::select_classes(&all, c)?,
+                None => all,
+            };
+            Raw::Images(set)
+        }
+        "idx" => Raw::Images(pick(tl::tl_data::idx::mnist(need("folder")?)?)),
+        "libsvm" => Raw::Images(pick(tl::tl_data::libsvm::usps(need("folder")?)?)),
+        "image-folder" => {
+            let size = spec.size.map(|s| (s, s));
+            Raw::Images(tl::tl_data::images::image_folder(
+                need("folder")?,
+                spec.channels.unwrap_or(1),
+                size,
+            )?)
+        }
+        "amazon" => {
+            let domain = spec.domain.as_deref().unwrap_or_default();
+            let set = tl::tl_data::text::amazon_domain(need("folder")?, domain)?;
+            let labels = set
+                .labels
+                .iter()
+                .map(|&l| set.class_names[l].clone())
+                .collect();
+            Raw::Texts {
+                texts: set.texts,
+                labels: Some(labels),
+                domain: format!("amazon/{domain}"),
+            }
+        }
+        "csv" | "tsv" => {
+            let p = need("file")?;
+            read_table(p, spec, table)?
+        }
+        other => return Err(format!("[{table}] format `{other}` is not known").into()),
+    };
+    let raw = match raw {
+        Raw::Images(set) => Raw::Images(shift_images(set, spec, table)?),
+        texts => texts,
+    };
+    limit(raw, spec.limit, seed)
+}
+
+/// A CSV/TSV with a header: the text column, and the label column when named.
+fn read_table(path: &Path, spec: &DataSpec, table: &str) -> Res<Raw> {
+    let name = path.display().to_string();
+    let delimiter = if spec.format == "tsv" || path.extension().is_some_and(|e| e == "tsv") {
+        '\t'
+    } else {
+        ','
+    };
+    let text = tl::tl_data::io::read_text_lossy(path)?;
+    let records = tl::tl_data::text::parse_delimited(&text, delimiter, &name)?;
+    let Some(((_, header), rows)) = records.split_first() else {
+        return Err(format!("{name}: empty file, no header row").into());
+    };
+    let column = |c: &str| -> Res<usize> {
+        header.iter().position(|h| h.trim() == c).ok_or_else(|| {
+            format!("{name}: no column `{c}` ([{table}]); the header has {header:?}").into()
+        })
+    };
+    let t = column(spec.text_column.as_deref().unwrap_or("text"))?;
+    let l = spec.label_column.as_deref().map(column).transpose()?;
+    let (mut texts, mut labels) = (Vec::new(), Vec::new());
+    for (line, row) in rows {
+        if row.len() != header.len() {
+            return Err(format!(
+                "{name}, line {line}: {} fields, the header has {}",
+                row.len(),
+                header.len()
+            )
+            .into());
+        }
+        if row[t].trim().is_empty() {
+            return Err(format!("{name}, line {line}: the text is empty").into());
+        }
+        texts.push(row[t].clone());
+        if let Some(l) = l {
+            let label = row[l].trim();
+            if label.is_empty() {
+                return Err(format!("{name}, line {line}: the label is empty").into());
+            }
+            labels.push(label.to_string());
+        }
+    }
+    if texts.is_empty() {
+        return Err(format!("{name}: no rows after the header").into());
+    }
+    Ok(Raw::Texts {
+        texts,
+        labels: l.map(|_| labels),
+        domain: path
+            .file_stem()
+            .map_or(name.clone(), |s| s.to_string_lossy().into()),
+    })
+}
+
+/// The recipe's generated shifts of images: framing, then rotation.
+fn shift_images(mut set: LabelledSet, spec: &DataSpec, table: &str) -> Res<LabelledSet> {
+    if let Some([inner, outer]) = spec.frame {
+        set = tl::tl_data::transform::frame_set(&set, inner, outer)
+            .map_err(|e| format!("[{table}] frame: {e}"))?;
+    }
+    if let Some(degrees) = spec.rotate {
+        let shift = tl::tl_data::shift::Shift::Rotate { degrees };
+        set = shift.apply(&set, 0)?;
+    }
+    Ok(set)
+}
+
+/// At most `limit` items: class-balanced for labelled domains, a seeded sample otherwise.
+fn limit(raw: Raw, limit: Option<usize>, seed: u64) -> Res<Raw> {
+    let Some(n) = limit.filter(|&n| n < raw.len()) else {
+        return Ok(raw);
+    };
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    Ok(match raw {
+        Raw::Images(set) => {
+            let per_class = (n / set.num_classes().max(1)).max(1);
+            Raw::Images(tl::tl_data::split::k_per_class(&set, per_class, seed)?.0)
+        }
+        Raw::Texts {
+            texts,
+            labels,
+            domain,
+        } => {
+            let keep: Vec<usize> = match &labels {
+                // Round-robin over classes in shuffled order: balanced where the data allow.
+                Some(l) => {
+                    let mut names: Vec<&String> = l.iter().collect();
+                    names.sort();
+                    names.dedup();
+                    let mut by_class: Vec<Vec<usize>> = names
+                        .iter()
+                        .map(|c| order.iter().copied().filter(|&i| &&l[i] == c).collect())
+                        .collect();
+                    let mut keep = Vec::with_capacity(n);
+                    let mut round = 0;
+                    while keep.len() < n && by_class.iter().any(|c| round < c.len()) {
+                        for c in &mut by_class {
+                            if round < c.len() && keep.len() < n {
+                                keep.push(c[round]);
+                            }
+                        }
+                        round += 1;
+                    }
+                    by_class.clear();
+                    keep.sort_unstable();
+                    keep
+                }
+                None => {
+                    let mut keep = order[..n].to_vec();
+                    keep.sort_unstable();
+                    keep
+                }
+            };
+            Raw::Texts {
+                texts: keep.iter().map(|&i| texts[i].clone()).collect(),
+                labels: labels.map(|l| keep.iter().map(|&i| l[i].clone()).collect()),
+                domain,
+            }
+        }
+    })
+}
+
+/// Turns texts into vectors with the recipe's text model (images pass through), and labels
+/// into indices of `class_names`; a label the source does not have is an error naming it.
+pub struct Featuriser {
+    kind: TextModel,
+}
+
+enum TextModel {
+    None,
+    Hashed(usize),
+    Sentence {
+        encoder: Box<tl::tl_text::SentenceEncoder>,
+        cache: tl::tl_text::EmbeddingCache,
+    },
+}
+
+impl Featuriser {
+    /// The text model a recipe names (`None` for image recipes).
+    pub fn new(model: &ModelSpec, text: bool, device: &Device) -> Res<Self> {
+        let kind = if !text {
+            TextModel::None
+        } else {
+            match model.name.as_str() {
+                "hashed-words" => TextModel::Hashed(model.dim.unwrap_or(384)),
+                "all-MiniLM-L6-v2" => {
+                    let folder = tl::tl_crossmodal::TextSpace::model_folder("all-MiniLM-L6-v2")?;
+                    let options = tl::tl_text::LoadOptions {
+                        max_len: Some(model.max_len.unwrap_or(128)),
+                    };
+                    TextModel::Sentence {
+                        encoder: Box::new(tl::tl_text::SentenceEncoder::load_with(
+                            &folder, options, device,
+                        )?),
+                        cache: tl::tl_text::EmbeddingCache::new(
+                            tl::tl_text::EmbeddingCache::default_dir(),
+                        ),
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "the data are texts, and `{other}` is not a text model (text models: all-MiniLM-L6-v2, hashed-words)"
+                    )
+                    .into());
+                }
+            }
+        };
+        Ok(Self { kind })
+    }
+
+    /// One domain, featurised.
+    pub fn domain(
+        &mut self,
+        raw: &Raw,
+        class_names: &[String],
+        what: &str,
+        progress: &Progress,
+        device: &Device,
+    ) -> Res<Domain> {
+        match raw {
+            Raw::Images(set) => {
+                let labels = remap(&set.labels, &set.class_names, class_names, what)?;
+                Ok(Domain {
+                    inputs: set.inputs.clone(),
+                    labels: Some(labels),
+                    domain: set.domain.clone(),
+                })
+            }
+            Raw::Texts {
+                texts,
+                labels,
+                domain,
+            } => {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let (dim, values) = match &mut self.kind {
+                    TextModel::None => {
+                        return Err(format!("{what} holds texts and the model takes images").into());
+                    }
+                    TextModel::Hashed(dim) => {
+                        let v = tl::tl_crossmodal::TextSpace::Hashed { dim: *dim }
+                            .embed(&refs, device)?;
+                        (v.dim, v.values)
+                    }
+                    TextModel::Sentence { encoder, cache } => {
+                        let bar = progress
+                            .bar(refs.len() as u64, &format!("embedding {what}"))
+                            .with_plain_lines();
+                        let v = cache.embed(encoder, &refs, 32, device, |done, _| {
+                            bar.set_position(done as u64)
+                        })?;
+                        bar.finish(&format!(
+                            "embedded {what}: {} texts (cache {})",
+                            refs.len(),
+                            cache.dir().display()
+                        ));
+                        (encoder.dim(), v)
+                    }
+                };
+                let labels = match labels {
+                    Some(l) => {
+                        let idx = l
+                            .iter()
+                            .map(|name| {
+                                class_names.iter().position(|c| c == name).ok_or_else(|| {
+                                    format!(
+                                        "{what}: label `{name}` is not a source class (known: {})",
+                                        class_names.join(", ")
+                                    )
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some(idx)
+                    }
+                    None => None,
+                };
+                Ok(Domain {
+                    inputs: Inputs::new(vec![dim], values)?,
+                    labels,
+                    domain: domain.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// Labels of a set with `names` onto `class_names`, by name.
+fn remap(
+    labels: &[usize],
+    names: &[String],
+    class_names: &[String],
+    what: &str,
+) -> Res<Vec<usize>> {
+    let map = names
+        .iter()
+        .map(|n| {
+            class_names.iter().position(|c| c == n).ok_or_else(|| {
+                format!(
+                    "{what}: class `{n}` is not a source class (known: {})",
+                    class_names.join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(labels.iter().map(|&l| map[l]).collect())
+}
+
+/// The item shape of images, for checks against a model.
+pub fn image_shape(raw: &Raw) -> Option<Vec<usize>> {
+    match raw {
+        Raw::Images(s) => Some(s.inputs.item_shape.clone()),
+        Raw::Texts { .. } => None,
+    }
+}
+
+/// `1x28x28`.
+pub fn shape_text(shape: &[usize]) -> String {
+    let _ = Chw::of(shape);
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}

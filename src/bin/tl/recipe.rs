@@ -1,0 +1,390 @@
+//! Recipes: one TOML file states the data, the starting model, the strategies, the seeds and
+//! where the run goes. Every table refuses keys it does not know, naming the line and the
+//! keys it has; paths are relative to the recipe's folder.
+
+use serde::{Deserialize, Serialize};
+use std::error::Error;
+use std::path::{Path, PathBuf};
+
+/// A recipe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// A title for the tables.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Runs per strategy, seeds `first_seed..first_seed + seeds`.
+    #[serde(default = "three")]
+    pub seeds: u64,
+    /// The first seed.
+    #[serde(default)]
+    pub first_seed: u64,
+    /// Device (`flex`, `ndarray`, `wgpu`, `auto`); `--device` overrides it.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The run folder (default `runs/<recipe file stem>`); `--out` overrides it.
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+    /// The row the gains are measured against (default: the first strategy).
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// The labelled source domain.
+    pub source: DataSpec,
+    /// The target domain (labelled or not); without it the task is the source's own,
+    /// split into training and test.
+    #[serde(default)]
+    pub target: Option<DataSpec>,
+    /// A labelled test set of the target domain (for a labelled target, it replaces the
+    /// held-out share: the whole target is then the strategies' pool).
+    #[serde(default)]
+    pub test: Option<DataSpec>,
+    /// The starting model.
+    pub model: ModelSpec,
+    /// The training every strategy gets unless its settings say otherwise.
+    #[serde(default)]
+    pub train: TrainSpec,
+    /// The strategies, in table order.
+    #[serde(rename = "strategy")]
+    pub strategies: Vec<StrategySpec>,
+}
+
+fn three() -> u64 {
+    3
+}
+
+/// Where a domain's data comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// `digits` (embedded), `csv` / `tsv` (a text column and a label column), `amazon` (the
+    /// multi-domain reviews layout), `idx` (MNIST's files), `libsvm` (USPS's files),
+    /// `image-folder` (one subfolder per class).
+    pub format: String,
+    /// File or folder (relative to the recipe); `digits` needs none.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `csv`/`tsv`: the text column.
+    #[serde(default)]
+    pub text_column: Option<String>,
+    /// `csv`/`tsv`: the label column; without it the domain is unlabelled.
+    #[serde(default)]
+    pub label_column: Option<String>,
+    /// `amazon`: the product domain (books, dvd, electronics, kitchen).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// `idx` / `libsvm`: `train` or `test` (default `train`).
+    #[serde(default)]
+    pub split: Option<String>,
+    /// `digits`: keep these classes (relabelled from 0 in this order).
+    #[serde(default)]
+    pub classes: Option<Vec<usize>>,
+    /// Images: rotate every image by this many degrees (a generated domain shift).
+    #[serde(default)]
+    pub rotate: Option<f32>,
+    /// Images: `[inner, outer]`: resize to `inner` px and pad to `outer` px (MNIST framing of
+    /// USPS is `[20, 28]`).
+    #[serde(default)]
+    pub frame: Option<[usize; 2]>,
+    /// `image-folder`: the side images are resized to.
+    #[serde(default)]
+    pub size: Option<usize>,
+    /// `image-folder`: 1 (grey) or 3 (RGB) channels.
+    #[serde(default)]
+    pub channels: Option<usize>,
+    /// Keep at most this many items (a seeded, class-balanced subset).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Labelled target: the share held out for the test set (default 0.2).
+    #[serde(default)]
+    pub test_fraction: Option<f64>,
+    /// Labelled target: labels per class given to the strategies (default: every
+    /// non-test item).
+    #[serde(default)]
+    pub labelled_per_class: Option<usize>,
+}
+
+/// The starting model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// A catalogue name (`tl models list`): `all-MiniLM-L6-v2` or `hashed-words` for text,
+    /// `mnist-cnn` for 1x28x28 images, `small-cnn` (a fresh CNN, no pretraining) for images.
+    pub name: String,
+    /// Text: word pieces per text (MiniLM; default 128).
+    #[serde(default)]
+    pub max_len: Option<usize>,
+    /// `hashed-words`: vector width (default 384).
+    #[serde(default)]
+    pub dim: Option<usize>,
+    /// Text: the trainable layers on the frozen sentence vectors (default `[128]`).
+    #[serde(default)]
+    pub adapter: Option<Vec<usize>>,
+    /// Epochs of training on the labelled source before the strategies start (default 20
+    /// for text and fresh models, 0 for a pretrained classifier whose classes fit).
+    #[serde(default)]
+    pub source_epochs: Option<usize>,
+}
+
+/// Training settings every strategy gets (its `settings.train` overrides them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Epochs.
+    #[serde(default = "ten")]
+    pub epochs: usize,
+    /// Batch size.
+    #[serde(default = "sixty_four")]
+    pub batch_size: usize,
+    /// Learning rate.
+    #[serde(default = "lr")]
+    pub lr: f64,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        Self {
+            epochs: ten(),
+            batch_size: sixty_four(),
+            lr: lr(),
+        }
+    }
+}
+
+fn ten() -> usize {
+    10
+}
+fn sixty_four() -> usize {
+    64
+}
+fn lr() -> f64 {
+    1e-3
+}
+
+/// One row of the comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySpec {
+    /// A registered strategy (`tl strategies` lists them).
+    pub name: String,
+    /// The row's name in the tables (default: the strategy's name).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Settings laid over the strategy's defaults (`tl strategies --show NAME`).
+    #[serde(default)]
+    pub settings: Option<toml::Table>,
+}
+
+impl StrategySpec {
+    /// The row's name.
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Reads a recipe; a syntax error, an unknown key or a wrong type names its line.
+pub fn load(path: &Path) -> Result<Recipe, Box<dyn Error>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the recipe {}: {e}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// [`load`] on text in memory.
+pub fn parse(text: &str, name: &str) -> Result<Recipe, Box<dyn Error>> {
+    let recipe: Recipe =
+        toml::from_str(text).map_err(|e| format!("recipe {name}: {}", one_line(&e, text)))?;
+    recipe
+        .validate()
+        .map_err(|e| format!("recipe {name}: {e}"))?;
+    Ok(recipe)
+}
+
+/// toml's error as one line: `line N, column M: message`.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// The formats `DataSpec::format` takes.
+pub const FORMATS: &[&str] = &[
+    "digits",
+    "csv",
+    "tsv",
+    "amazon",
+    "idx",
+    "libsvm",
+    "image-folder",
+];
+
+impl Recipe {
+    /// Refuses what the types allow but a run cannot do.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.seeds == 0 {
+            return Err("`seeds` must be at least 1".into());
+        }
+        if self.strategies.is_empty() {
+            return Err("no [[strategy]]: name at least one (`tl strategies` lists them)".into());
+        }
+        let mut labels: Vec<&str> = self.strategies.iter().map(|s| s.label()).collect();
+        labels.sort();
+        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "two strategies are labelled `{}`: give one a `label`",
+                w[0]
+            ));
+        }
+        if let Some(b) = &self.baseline
+            && !self.strategies.iter().any(|s| s.label() == b)
+        {
+            return Err(format!("the baseline `{b}` is not a strategy's label"));
+        }
+        if self.train.epochs == 0 || self.train.batch_size == 0 {
+            return Err("[train]: epochs and batch_size must be at least 1".into());
+        }
+        if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
+            return Err(format!("[train]: lr {} must be positive", self.train.lr));
+        }
+        self.source.validate("source")?;
+        if !self.source.labelled() {
+            return Err("[source] must be labelled (a `label_column` for csv/tsv)".into());
+        }
+        if let Some(t) = &self.target {
+            t.validate("target")?;
+        }
+        if let Some(t) = &self.test {
+            t.validate("test")?;
+            if !t.labelled() {
+                return Err("[test] must be labelled".into());
+            }
+            if self.target.is_none() {
+                return Err("[test] scores a [target]: add the target domain".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DataSpec {
+    /// Whether the domain has labels.
+    pub fn labelled(&self) -> bool {
+        !matches!(self.format.as_str(), "csv" | "tsv") || self.label_column.is_some()
+    }
+
+    fn validate(&self, table: &str) -> Result<(), String> {
+        let f = self.format.as_str();
+        if !FORMATS.contains(&f) {
+            return Err(format!(
+                "[{table}] format `{f}` is not known (known: {})",
+                FORMATS.join(", ")
+            ));
+        }
+        if f != "digits" && self.path.is_none() {
+            return Err(format!("[{table}] format `{f}` needs a `path`"));
+        }
+        if matches!(f, "csv" | "tsv") && self.text_column.is_none() {
+            return Err(format!("[{table}] format `{f}` needs a `text_column`"));
+        }
+        if f == "amazon" && self.domain.is_none() {
+            return Err(format!(
+                "[{table}] format `amazon` needs a `domain` (books, dvd, electronics, kitchen)"
+            ));
+        }
+        if let Some(s) = &self.split
+            && s != "train"
+            && s != "test"
+        {
+            return Err(format!("[{table}] split `{s}`: `train` or `test`"));
+        }
+        if let Some(fr) = self.test_fraction
+            && !(fr > 0.0 && fr < 1.0)
+        {
+            return Err(format!("[{table}] test_fraction {fr} must lie in (0, 1)"));
+        }
+        if self.limit == Some(0) {
+            return Err(format!("[{table}] limit must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The path: `${VAR}` replaced by the environment variable (`${TL_DATA_DIR}/mnist`), then
+    /// relative to the recipe's folder.
+    pub fn resolve(&self, base: &Path) -> Result<Option<PathBuf>, String> {
+        let Some(p) = &self.path else {
+            return Ok(None);
+        };
+        let text = p.to_string_lossy();
+        let mut out = String::new();
+        let mut rest: &str = &text;
+        while let Some(start) = rest.find("${") {
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| format!("path {text}: `${{` without `}}`"))?;
+            let var = &rest[start + 2..start + end];
+            let value = std::env::var(var)
+                .map_err(|_| format!("path {text} uses ${{{var}}}, which is not set"))?;
+            out += &rest[..start];
+            out += &value;
+            rest = &rest[start + end + 1..];
+        }
+        out += rest;
+        Ok(Some(base.join(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+seeds = 2
+[source]
+format = "digits"
+classes = [0, 1, 2]
+[model]
+name = "small-cnn"
+[[strategy]]
+name = "full-fine-tune"
+"#;
+
+    #[test]
+    fn a_recipe_parses_with_defaults() {
+        let r = parse(GOOD, "good.toml").unwrap();
+        assert_eq!(r.seeds, 2);
+        assert_eq!(r.train.epochs, 10);
+        assert_eq!(r.strategies[0].label(), "full-fine-tune");
+    }
+
+    #[test]
+    fn an_unknown_key_names_its_line_and_the_known_keys() {
+        let bad = GOOD.replace("classes = [0, 1, 2]", "clases = [0, 1, 2]");
+        let err = parse(&bad, "bad.toml").unwrap_err().to_string();
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("clases"), "{err}");
+        assert!(err.contains("classes"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_format_and_a_missing_column_are_refused() {
+        let bad = GOOD.replace("\"digits\"", "\"parquet\"");
+        let err = parse(&bad, "r").unwrap_err().to_string();
+        assert!(
+            err.contains("parquet") && err.contains("known: digits"),
+            "{err}"
+        );
+        let bad = GOOD.replace("format = \"digits\"", "format = \"csv\"\npath = \"a.csv\"");
+        let err = parse(&bad, "r").unwrap_err().to_string();
+        assert!(err.contains("text_column"), "{err}");
+    }
+}

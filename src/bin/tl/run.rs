@@ -1,0 +1,611 @@
+//! `tl run RECIPE.toml`: the recipe's strategies on the recipe's data, over its seeds; a run
+//! folder with the recipe as run, every report (JSON), the table (Markdown, CSV).
+//!
+//! **Which task.** Without `[target]`, the task is the source's own (80 % to train, 20 % to
+//! test, per seed). With a labelled `[target]` whose classes are all source classes, the task
+//! is the source's in a new domain (domain adaptation: the target's labels beyond
+//! `labelled_per_class` are hidden, `test_fraction` of it scores); with a labelled target of
+//! other classes, it is a new task (inductive transfer: the source only trains the start
+//! model). With an unlabelled target, the strategies see its items without labels and the
+//! score comes from `[test]`, or, when there is none, from held-out source items (said so in
+//! the table's title).
+//!
+//! **The start model.** Texts become vectors of the recipe's text model (frozen; MiniLM's
+//! are cached); a small adapter (`adapter`, default one 128-wide layer) and a head train on
+//! the source for `source_epochs`. Images start from `mnist-cnn` (the real pretrained CNN),
+//! a model folder with a `card.json`, or `small-cnn` (no pretraining). Every strategy of a
+//! seed starts from the same model; a row `no adaptation` scores it as it is.
+
+use crate::data::{self, Domain, Featuriser, Raw};
+use crate::progress::Progress;
+use crate::recipe::{self, Recipe};
+use serde_json::json;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tl::prelude::*;
+use tl::tl_core::checkpoint::write_atomic;
+use tl::tl_core::model::count_params;
+use tl::tl_core::strategy::{Json, Registry};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+/// `tl run`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The recipe (TOML; see `recipes/` and `recipes/README.md`).
+    pub recipe: PathBuf,
+    /// Device (flex, ndarray, wgpu, wgpu-cpu, auto); overrides the recipe's.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Seeds; overrides the recipe's.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: Option<u64>,
+    /// The run folder; overrides the recipe's (default `runs/<recipe name>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a run folder that holds an earlier run (otherwise refused).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress output (the table is still printed).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Check the recipe (keys, strategies, their settings) and stop; reads no data.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// The task of one seed, with what scores it.
+struct SeedTask {
+    task: TransferTask,
+    /// The start model's training data (labelled source, or the same-task training part).
+    start_train: LabelledSet,
+    /// Text of the test set's origin, for the title.
+    scored_on: String,
+}
+
+/// What the recipe's data are, once read.
+struct Data {
+    source: Domain,
+    target: Option<Domain>,
+    test: Option<Domain>,
+    class_names: Vec<String>,
+    source_class_names: Vec<String>,
+    /// Whether the target keeps the source's task.
+    same_task: bool,
+    /// The items' shape (`[dim]` for texts).
+    item_shape: Vec<usize>,
+    text: bool,
+}
+
+/// Runs a recipe.
+pub fn run(args: &Args) -> Res<()> {
+    let mut recipe = recipe::load(&args.recipe)?;
+    if let Some(s) = args.seeds {
+        recipe.seeds = s;
+    }
+    if let Some(d) = &args.device {
+        recipe.device = Some(d.clone());
+    }
+    let stem = args
+        .recipe
+        .file_stem()
+        .map_or("run".into(), |s| s.to_string_lossy().to_string());
+    let out = args
+        .out
+        .clone()
+        .or_else(|| recipe.out.clone())
+        .unwrap_or_else(|| PathBuf::from("runs").join(&stem));
+    recipe.out = Some(out.clone());
+    let base = args
+        .recipe
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let progress = Progress::new(args.quiet);
+    let dev = device(recipe.device.as_deref().unwrap_or("flex"))?;
+
+    // Everything that can be refused is refused before any work: strategies and settings,
+    // the run folder.
+    let registry = tl::registry()?;
+    for spec in &recipe.strategies {
+        let strategy = registry
+            .create(&spec.name, &settings(&registry, &recipe, spec)?)
+            .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
+        strategy
+            .validate()
+            .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
+    }
+    if args.check {
+        println!(
+            "{}: a recipe of {} strategies, {} seeds; it writes {}",
+            args.recipe.display(),
+            recipe.strategies.len(),
+            recipe.seeds,
+            out.display()
+        );
+        return Ok(());
+    }
+    prepare_out(&out, args.overwrite)?;
+    let as_run = toml::to_string_pretty(&recipe)?;
+    write_atomic(&out.join("recipe.toml"), as_run.as_bytes())?;
+
+    let data = read_data(&recipe, &base, &progress, &dev)?;
+    progress.line(&format!(
+        "source {} ({} items, {} classes){}; device {}",
+        data.source.domain,
+        data.source.inputs.len(),
+        data.source_class_names.len(),
+        data.target.as_ref().map_or(String::new(), |t| format!(
+            ", target {} ({} items, {})",
+            t.domain,
+            t.inputs.len(),
+            if t.labels.is_some() {
+                "labelled"
+            } else {
+                "unlabelled"
+            }
+        )),
+        tl::tl_core::device::device_label(&dev)
+    ));
+
+    let mut comparison = Comparison::default();
+    let mut scored_on = String::new();
+    let started = Instant::now();
+    for seed in recipe.first_seed..recipe.first_seed + recipe.seeds {
+        let st = seed_task(&data, &recipe, seed)?;
+        scored_on = st.scored_on.clone();
+        let (start, mut report) = start_model(&recipe, &data, &st, seed, &progress, &dev)?;
+        report.strategy = "no adaptation".into();
+        progress.line(&format!(
+            "[{:>5.0} s] seed {seed}: {:<24} {:.2} % ({:.1} s)",
+            started.elapsed().as_secs_f64(),
+            "no adaptation",
+            100.0 * report.metrics.accuracy,
+            report.wall_time_s
+        ));
+        comparison.push(report);
+        for spec in &recipe.strategies {
+            let label = spec.label();
+            let strategy = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
+            let bar = progress.bar(1, &format!("{label}, seed {seed}"));
+            let mut ctx =
+                RunContext::new(&dev)
+                    .with_seed(seed)
+                    .with_progress(|event| match event {
+                        ProgressEvent::Step {
+                            epoch, step, steps, ..
+                        } => {
+                            bar.set_length(*steps as u64);
+                            bar.set_position(*step as u64);
+                            bar.set_message(format!("{label}, seed {seed}, epoch {epoch}"));
+                        }
+                        ProgressEvent::Epoch(_) => {}
+                    });
+            let (_, mut report) = strategy
+                .fit(start.clone(), &st.task, &mut ctx)
+                .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
+            drop(ctx);
+            report.strategy = label.to_string();
+            bar.finish(&format!(
+                "[{:>5.0} s] seed {seed}: {label:<24} {:.2} % ({:.1} s)",
+                started.elapsed().as_secs_f64(),
+                100.0 * report.metrics.accuracy,
+                report.wall_time_s
+            ));
+            comparison.push(report);
+            // Every finished run is on disk at once: a run stopped later keeps it.
+            write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
+        }
+    }
+
+    let title = recipe.name.clone().unwrap_or_else(|| stem.clone());
+    let baseline = recipe
+        .baseline
+        .clone()
+        .unwrap_or_else(|| recipe.strategies[0].label().to_string());
+    let mut md = format!(
+        "# {title}\n\n{} seeds, scored on {scored_on}, device {}\n\n",
+        recipe.seeds,
+        tl::tl_core::device::device_label(&dev)
+    );
+    md += &comparison.to_markdown();
+    md += &format!("\nGain over `{baseline}`, paired by seed:\n\n");
+    md += &comparison.gains_to_markdown(&baseline);
+    println!("\n{md}");
+    write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    write_atomic(&out.join("summary.csv"), comparison.to_csv().as_bytes())?;
+    write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
+    let meta = json!({
+        "title": title,
+        "scored_on": scored_on,
+        "class_names": data.class_names,
+        "same_task": data.same_task,
+        "text": data.text,
+        "item_shape": data.item_shape,
+        "wall_time_s": started.elapsed().as_secs_f64(),
+    });
+    write_atomic(
+        &out.join("run.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    progress.line(&format!(
+        "wrote {} (recipe.toml, reports.json, summary.md, summary.csv, run.json)",
+        out.display()
+    ));
+    Ok(())
+}
+
+/// A run folder that holds an earlier run is refused unless `overwrite`.
+fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
+    if out.join("reports.json").exists() {
+        if !overwrite {
+            return Err(format!(
+                "{} holds an earlier run: pass --out DIR to write elsewhere, or --overwrite",
+                out.display()
+            )
+            .into());
+        }
+        for f in ["reports.json", "summary.md", "summary.csv", "run.json"] {
+            let _ = std::fs::remove_file(out.join(f));
+        }
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| format!("cannot create the run folder {}: {e}", out.display()))?;
+    Ok(())
+}
+
+/// The settings a strategy row gets: the recipe's `[train]` under the row's own settings.
+fn settings(registry: &Registry, recipe: &Recipe, spec: &recipe::StrategySpec) -> Res<Json> {
+    let entry = registry
+        .entry(&spec.name)
+        .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
+    let mut out = json!({});
+    if entry
+        .default_config()
+        .get("train")
+        .is_some_and(|t| t.is_object())
+    {
+        out["train"] = json!({
+            "epochs": recipe.train.epochs,
+            "batch_size": recipe.train.batch_size,
+            "lr": recipe.train.lr,
+        });
+    }
+    if let Some(own) = &spec.settings {
+        let own = serde_json::to_value(own)?;
+        merge(&mut out, &own);
+    }
+    Ok(out)
+}
+
+fn merge(base: &mut Json, over: &Json) {
+    match (base, over) {
+        (Json::Object(b), Json::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Reads every domain and featurises it; decides whether the target keeps the source's task.
+fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device) -> Res<Data> {
+    let seed = recipe.first_seed;
+    let source = data::read(&recipe.source, base, "source", seed)?;
+    let target = recipe
+        .target
+        .as_ref()
+        .map(|t| data::read(t, base, "target", seed))
+        .transpose()?;
+    let test = recipe
+        .test
+        .as_ref()
+        .map(|t| data::read(t, base, "test", seed))
+        .transpose()?;
+    let text = matches!(source, Raw::Texts { .. });
+    for (raw, what) in [(&target, "target"), (&test, "test")] {
+        if let Some(raw) = raw
+            && matches!(raw, Raw::Texts { .. }) != text
+        {
+            return Err(
+                format!("[{what}] and [source] must both be texts or both be images").into(),
+            );
+        }
+    }
+    let source_class_names = source.class_names().ok_or("[source] must be labelled")?;
+    if source_class_names.len() < 2 {
+        return Err(format!(
+            "[source] has one class ({:?}): a classifier needs two at least",
+            source_class_names
+        )
+        .into());
+    }
+    let target_names = target.as_ref().and_then(Raw::class_names);
+    let same_task = target_names
+        .as_ref()
+        .is_none_or(|names| names.iter().all(|n| source_class_names.contains(n)));
+    let class_names = if same_task {
+        source_class_names.clone()
+    } else {
+        target_names.clone().unwrap_or_default()
+    };
+    if let (Some(shape), false) = (data::image_shape(&source), text) {
+        for (raw, what) in [(&target, "target"), (&test, "test")] {
+            if let Some(s) = raw.as_ref().and_then(data::image_shape)
+                && s != shape
+            {
+                return Err(format!(
+                    "[{what}] images are {}, the source's {}: frame or resize one (`frame`, `size`)",
+                    data::shape_text(&s),
+                    data::shape_text(&shape)
+                )
+                .into());
+            }
+        }
+    }
+    let mut featuriser = Featuriser::new(&recipe.model, text, dev)?;
+    let source = featuriser.domain(&source, &source_class_names, "[source]", progress, dev)?;
+    let target = target
+        .as_ref()
+        .map(|t| featuriser.domain(t, &class_names, "[target]", progress, dev))
+        .transpose()?;
+    let test = test
+        .as_ref()
+        .map(|t| featuriser.domain(t, &class_names, "[test]", progress, dev))
+        .transpose()?;
+    let item_shape = source.inputs.item_shape.clone();
+    Ok(Data {
+        source,
+        target,
+        test,
+        class_names,
+        source_class_names,
+        same_task,
+        item_shape,
+        text,
+    })
+}
+
+/// The task of one seed.
+fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
+    use tl::tl_data::split::{k_per_class, stratified_split};
+    let k = data.class_names.len();
+    let source = data.source.labelled(&data.source_class_names, "[source]")?;
+    let spec = recipe.target.as_ref();
+    Ok(match &data.target {
+        None => {
+            let (train, test) = stratified_split(&source, 0.8, seed)?;
+            SeedTask {
+                task: TransferTask::new(k)
+                    .with_source(train.clone())
+                    .with_target_labelled(train.clone())
+                    .with_target_test(test),
+                start_train: train,
+                scored_on: "20 % of the source held out".into(),
+            }
+        }
+        Some(target) if target.labels.is_some() => {
+            let target = target.labelled(&data.class_names, "[target]")?;
+            let test_fraction = spec.and_then(|s| s.test_fraction).unwrap_or(0.2);
+            let (pool, test, scored_on) = match &data.test {
+                Some(test) => (
+                    target.clone(),
+                    test.labelled(&data.class_names, "[test]")?,
+                    format!("the labelled test set ({})", test.domain),
+                ),
+                None => {
+                    let (pool, test) = stratified_split(&target, 1.0 - test_fraction, seed)?;
+                    let on = format!(
+                        "{:.0} % of the target ({}) held out",
+                        100.0 * test_fraction,
+                        target.domain
+                    );
+                    (pool, test, on)
+                }
+            };
+            let labelled = match spec.and_then(|s| s.labelled_per_class) {
+                Some(n) => k_per_class(&pool, n, seed)?.0,
+                None => pool.clone(),
+            };
+            let mut task = TransferTask::new(k)
+                .with_target_unlabelled(pool.unlabelled())
+                .with_target_labelled(labelled)
+                .with_target_test(test);
+            if data.same_task {
+                task = task.with_source(source.clone());
+            }
+            SeedTask {
+                task,
+                start_train: source,
+                scored_on,
+            }
+        }
+        Some(target) => {
+            let (train, test, scored_on) = match &data.test {
+                Some(test) => (
+                    source,
+                    test.labelled(&data.class_names, "[test]")?,
+                    format!("the labelled test set ({})", test.domain),
+                ),
+                None => {
+                    let (train, test) = stratified_split(&source, 0.8, seed)?;
+                    (
+                        train,
+                        test,
+                        "20 % of the SOURCE held out (the target has no labels: add a [test] to score the target)".into(),
+                    )
+                }
+            };
+            SeedTask {
+                task: TransferTask::new(k)
+                    .with_source(train.clone())
+                    .with_target_unlabelled(target.unlabelled()?)
+                    .with_target_test(test),
+                start_train: train,
+                scored_on,
+            }
+        }
+    })
+}
+
+/// The model every strategy of a seed starts from, and its report as it is (the `no
+/// adaptation` row).
+fn start_model(
+    recipe: &Recipe,
+    data: &Data,
+    st: &SeedTask,
+    seed: u64,
+    progress: &Progress,
+    dev: &Device,
+) -> Res<(Pretrained<Sequential>, FitReport)> {
+    let started = Instant::now();
+    dev.seed(seed);
+    let m = &recipe.model;
+    let source_classes = data.source_class_names.len();
+    // The encoder, its head (for the source's classes) when it has one, and the default
+    // source training.
+    let (encoder, head, default_epochs) = if data.text {
+        let mut config = SequentialConfig::new(data.item_shape.clone());
+        for &width in m.adapter.as_deref().unwrap_or(&[128]) {
+            config = config.linear(width).relu();
+        }
+        (config.init(dev)?, None, 20)
+    } else {
+        let shape = &data.item_shape;
+        match m.name.as_str() {
+            "small-cnn" => (small_cnn(shape).init(dev)?, None, 20),
+            name => {
+                let (model, takes) = load_image_model(name, dev)?;
+                if &takes != shape {
+                    return Err(format!(
+                        "the model `{name}` takes {} images and the data are {}: frame or resize them (`frame = [20, 28]` puts 16 px digits in MNIST's framing)",
+                        data::shape_text(&takes),
+                        data::shape_text(shape)
+                    )
+                    .into());
+                }
+                let fits = model.num_classes() == source_classes;
+                let epochs = if fits { 0 } else { 5 };
+                (model.encoder, fits.then_some(model.head), epochs)
+            }
+        }
+    };
+    let epochs = m.source_epochs.unwrap_or(default_epochs);
+    let mut model = Pretrained { encoder, head }.into_classifier(source_classes, dev)?;
+    if epochs > 0 {
+        let train = TrainConfig::new()
+            .with_epochs(epochs)
+            .with_batch_size(recipe.train.batch_size)
+            .with_lr(recipe.train.lr)
+            .with_seed(seed);
+        let bar = progress.bar(1, &format!("start model, seed {seed}"));
+        let out = Trainer::new(train)
+            .with_progress(|event| {
+                if let ProgressEvent::Step {
+                    epoch, step, steps, ..
+                } = event
+                {
+                    bar.set_length(*steps as u64);
+                    bar.set_position(*step as u64);
+                    bar.set_message(format!("start model, seed {seed}, epoch {epoch}"));
+                }
+            })
+            .fit(model, &st.start_train, None, dev)?;
+        bar.finish(&format!(
+            "seed {seed}: start model trained on the source, {epochs} epochs ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        ));
+        model = out.model;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let ctx = RunContext::new(dev).with_seed(seed);
+    let test = st.task.target_test.as_ref().ok_or("no test set")?;
+    let report = if data.same_task {
+        let metrics = ctx.evaluate(&model, test)?;
+        ctx.report(
+            "no adaptation",
+            &json!({"model": m.name, "source_epochs": epochs}),
+            Vec::new(),
+            metrics,
+            count_params(&model),
+            wall,
+        )?
+    } else {
+        // A new task: the source's head predicts other classes; the row is the encoder with
+        // a head fitted on the target's labels (a linear probe), the least adaptation.
+        let probe =
+            tl::tl_inductive::LinearProbe::new().with_train(TrainConfig::new().with_seed(seed));
+        let mut ctx = RunContext::new(dev).with_seed(seed);
+        probe
+            .fit(
+                Pretrained::encoder(model.encoder.clone()),
+                &st.task,
+                &mut ctx,
+            )?
+            .1
+    };
+    let start = if data.same_task {
+        Pretrained::classifier(model)
+    } else {
+        Pretrained::encoder(model.encoder)
+    };
+    Ok((start, report))
+}
+
+/// `small-cnn`: two conv blocks (16 and 32 channels, 3x3, max pooling) and a 64-wide layer,
+/// for images of `shape`; no pretraining.
+pub fn small_cnn(shape: &[usize]) -> SequentialConfig {
+    SequentialConfig::new(shape.to_vec())
+        .conv(16, 3, 1)
+        .relu()
+        .max_pool(2)
+        .conv(32, 3, 1)
+        .relu()
+        .max_pool(2)
+        .linear(64)
+        .relu()
+}
+
+/// A pretrained image model by catalogue name or folder: the classifier and its input shape.
+pub fn load_image_model(name: &str, dev: &Device) -> Res<(Classifier<Sequential>, Vec<usize>)> {
+    if name == "mnist-cnn" {
+        let entry = crate::models::find(name)?;
+        let dir = entry.found_at.ok_or_else(|| {
+            format!(
+                "the model `mnist-cnn` is not here: put its folder (handwriting_model.pth) under TL_MODEL_DIR ({})",
+                tl::tl_core::paths::model_dir()
+                    .map_or("not set".into(), |p| p.display().to_string())
+            )
+        })?;
+        let (model, _) =
+            tl::tl_models::arch::mnist_cnn_pretrained(&dir.join("handwriting_model.pth"), dev)?;
+        return Ok((model, vec![1, 28, 28]));
+    }
+    let folder = match crate::models::find(name) {
+        Ok(entry) => entry
+            .found_at
+            .ok_or_else(|| format!("the model `{name}` is not here"))?,
+        Err(e)
+            if Path::new(name)
+                .join(tl::tl_models::card::CARD_FILE)
+                .is_file() =>
+        {
+            let _ = e;
+            PathBuf::from(name)
+        }
+        Err(e) => {
+            return Err(format!(
+                "{e}; for images: mnist-cnn, small-cnn, or a folder with a card.json"
+            )
+            .into());
+        }
+    };
+    let (model, card) = tl::tl_models::pretrain::load_pretrained(&folder, dev)?;
+    Ok((model, card.input.shape))
+}

@@ -1,0 +1,278 @@
+//! The `tl` binary, driven as a user drives it, on tiny data (the embedded digits and CSV
+//! files the tests write).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tl(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tl"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TL_MODEL_DIR")
+        .env("HOME", dir)
+        .output()
+        .expect("the tl binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A folder of its own for a test, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("tl-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Scratch(dir)
+}
+
+/// A small, quick recipe on the embedded digits: 0-2 upright -> 0-2 turned.
+const DIGITS: &str = r#"
+name = "tiny"
+seeds = 2
+[source]
+format = "digits"
+classes = [0, 1, 2]
+[target]
+format = "digits"
+classes = [0, 1, 2]
+rotate = 30.0
+[model]
+name = "small-cnn"
+source_epochs = 15
+[train]
+epochs = 3
+batch_size = 32
+[[strategy]]
+name = "source-only"
+[[strategy]]
+name = "deep-coral"
+label = "coral"
+"#;
+
+#[test]
+fn strategies_lists_every_family_and_shows_settings() {
+    let dir = scratch("strategies");
+    let o = tl(&["strategies"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for name in [
+        "dann",
+        "clip",
+        "protonet",
+        "beta-vae",
+        "knowledge-distillation",
+        "lora",
+        "deep-coral",
+    ] {
+        assert!(
+            out.contains(&format!("| {name} |")),
+            "{name} missing:\n{out}"
+        );
+    }
+    let o = tl(&["strategies", "--show", "lora"], &dir);
+    let (out, _) = text(&o);
+    assert!(o.status.success());
+    assert!(out.contains("\"rank\""), "{out}");
+    let o = tl(&["strategies", "--show", "loar"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("loar") && err.contains("lora"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn run_writes_a_run_folder_and_keeps_an_earlier_run() {
+    let dir = scratch("run");
+    std::fs::write(dir.join("tiny.toml"), DIGITS).unwrap();
+    let o = tl(&["run", "tiny.toml", "--quiet"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // The table: the start model's row and both strategies, over 2 seeds.
+    for row in [
+        "| no adaptation | 2 |",
+        "| source-only | 2 |",
+        "| coral | 2 |",
+    ] {
+        assert!(out.contains(row), "{row} missing:\n{out}");
+    }
+    assert!(out.contains("Gain over `source-only`"), "{out}");
+    let run = dir.join("runs/tiny");
+    for f in [
+        "recipe.toml",
+        "reports.json",
+        "summary.md",
+        "summary.csv",
+        "run.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("reports.json")).unwrap()).unwrap();
+    let reports = reports["reports"].as_array().expect("reports");
+    assert_eq!(reports.len(), 6);
+    // The start model learnt the source: well above chance (1/3) on turned digits.
+    for r in reports {
+        let acc = r["metrics"]["accuracy"].as_f64().unwrap();
+        assert!(acc > 0.6, "{}: {acc}", r["strategy"]);
+    }
+    // The same folder again is refused, and what is there stays.
+    let before = std::fs::read(run.join("reports.json")).unwrap();
+    let o = tl(&["run", "tiny.toml", "--quiet"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("holds an earlier run"), "{err}");
+    assert_eq!(std::fs::read(run.join("reports.json")).unwrap(), before);
+}
+
+#[test]
+fn run_on_csv_texts_with_an_unlabelled_target() {
+    let dir = scratch("csv");
+    // Two "domains" of short reviews: the words that carry the label are shared.
+    let good = ["great", "excellent", "love", "perfect", "wonderful"];
+    let bad = ["awful", "broken", "hate", "terrible", "useless"];
+    let mut source = String::from("review,stars\n");
+    let mut target = String::from("id,text\n");
+    for i in 0..60 {
+        let (g, b) = (good[i % 5], bad[(i * 3) % 5]);
+        source += &format!("\"the book was {g}, really {g}\",positive\n");
+        source += &format!("\"the book was {b}, really {b}\",negative\n");
+        target += &format!("{i},\"this pan is {g}\"\n");
+        target += &format!("{},\"this pan is {b}\"\n", i + 100);
+    }
+    std::fs::write(dir.join("books.csv"), source).unwrap();
+    std::fs::write(dir.join("kitchen.csv"), target).unwrap();
+    let recipe = r#"
+seeds = 1
+[source]
+format = "csv"
+path = "books.csv"
+text_column = "review"
+label_column = "stars"
+[target]
+format = "csv"
+path = "kitchen.csv"
+text_column = "text"
+[model]
+name = "hashed-words"
+dim = 256
+source_epochs = 20
+[[strategy]]
+name = "source-only"
+[[strategy]]
+name = "deep-coral"
+"#;
+    std::fs::write(dir.join("reviews.toml"), recipe).unwrap();
+    let o = tl(&["run", "reviews.toml", "--quiet", "--out", "out"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("SOURCE held out"), "{out}");
+    assert!(out.contains("| deep-coral | 1 |"), "{out}");
+    // Ranking the text models that are here (hashed words only: no TL_MODEL_DIR).
+    let o = tl(&["models", "rank", "reviews.toml", "--quiet"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("| hashed-words |"), "{out}");
+    assert!(out.contains("recommended: hashed-words"), "{out}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/run.json")).unwrap()).unwrap();
+    assert_eq!(
+        meta["class_names"],
+        serde_json::json!(["negative", "positive"])
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let dir = scratch("bad");
+    std::fs::write(dir.join("reviews.csv"), "text,label\nfine,pos\nbad,neg\n").unwrap();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        // An unknown key: its line and the known keys.
+        (
+            DIGITS.replace("rotate = 30.0", "rotation = 30.0"),
+            vec!["line 10", "rotation", "rotate"],
+        ),
+        // An unknown strategy: the known ones.
+        (
+            DIGITS.replace("\"deep-coral\"", "\"deep-coarl\""),
+            vec!["deep-coarl", "known: ", "deep-coral"],
+        ),
+        // A setting the strategy does not have.
+        (
+            DIGITS.replace("label = \"coral\"", "settings = { wieght = 2.0 }"),
+            vec!["wieght", "weight"],
+        ),
+        // A missing file: its path.
+        (
+            DIGITS.replacen(
+                "format = \"digits\"\nclasses = [0, 1, 2]",
+                "format = \"csv\"\npath = \"nothere.csv\"\ntext_column = \"text\"\nlabel_column = \"label\"",
+                1,
+            ),
+            vec!["nothere.csv", "does not exist"],
+        ),
+        // A CSV without the named column.
+        (
+            DIGITS.replacen(
+                "format = \"digits\"\nclasses = [0, 1, 2]",
+                "format = \"csv\"\npath = \"reviews.csv\"\ntext_column = \"body\"\nlabel_column = \"label\"",
+                1,
+            ),
+            vec!["no column `body`", "text"],
+        ),
+        // Images of two shapes.
+        (
+            DIGITS.replace("rotate = 30.0", "frame = [8, 10]"),
+            vec!["1x10x10", "1x8x8"],
+        ),
+    ];
+    for (i, (recipe, needles)) in cases.iter().enumerate() {
+        std::fs::write(dir.join("r.toml"), recipe).unwrap();
+        let o = tl(
+            &["run", "r.toml", "--quiet", "--out", &format!("out{i}")],
+            &dir,
+        );
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "case {i} ran");
+        assert_eq!(err.trim().lines().count(), 1, "case {i}: {err}");
+        assert!(err.starts_with("error: "), "case {i}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "case {i}: `{n}` not in {err}");
+        }
+    }
+}
+
+#[test]
+fn every_shipped_recipe_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let o = tl(&["run", path.to_str().unwrap(), "--check"], &root);
+            let (out, err) = text(&o);
+            assert!(o.status.success(), "{}: {err}", path.display());
+            assert!(out.contains("strategies"), "{out}");
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "{n} recipes");
+}
