@@ -134,6 +134,59 @@ fn run_writes_a_run_folder_and_keeps_an_earlier_run() {
         let acc = r["metrics"]["accuracy"].as_f64().unwrap();
         assert!(acc > 0.6, "{}: {acc}", r["strategy"]);
     }
+    // A saved model applied to new images: 8x8 PNGs of digits 0-2, named by their label.
+    let digits = tl::tl_data::digits().unwrap();
+    let pngs = dir.join("pngs");
+    std::fs::create_dir_all(&pngs).unwrap();
+    let mut written = 0;
+    for i in (0..digits.len()).filter(|&i| digits.labels[i] < 3).take(60) {
+        let pixels: Vec<u8> = digits
+            .inputs
+            .item(i)
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        image::GrayImage::from_raw(8, 8, pixels)
+            .unwrap()
+            .save(pngs.join(format!("{:03}-label{}.png", i, digits.labels[i])))
+            .unwrap();
+        written += 1;
+    }
+    let model = run.join("models/source-only/seed-0");
+    let o = tl(
+        &[
+            "predict",
+            model.to_str().unwrap(),
+            "pngs",
+            "--out",
+            "p.csv",
+            "--quiet",
+        ],
+        &dir,
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains(&format!("{written} items predicted")), "{out}");
+    let csv = std::fs::read_to_string(dir.join("p.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), written);
+    let right = rows
+        .iter()
+        .filter(|r| {
+            let f: Vec<&str> = r.split(',').collect();
+            f[0].ends_with(&format!("label{}.png", f[1]))
+        })
+        .count();
+    // Upright digits, the model's own source domain: nearly all right.
+    assert!(right * 10 >= written * 8, "{right} of {written} right");
+    // A text file to an image model is refused by name.
+    let o = tl(&["predict", model.to_str().unwrap(), "tiny.toml"], &dir);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("folder of PNG/JPEG"),
+        "{err}"
+    );
+
     // The same folder again is refused, and what is there stays.
     let before = std::fs::read(run.join("reports.json")).unwrap();
     let o = tl(&["run", "tiny.toml", "--quiet"], &dir);
@@ -186,6 +239,26 @@ name = "deep-coral"
     assert!(o.status.success(), "{err}");
     assert!(out.contains("SOURCE held out"), "{out}");
     assert!(out.contains("| deep-coral | 1 |"), "{out}");
+    // The adapted model applied to the target's texts.
+    let o = tl(
+        &[
+            "predict",
+            "out/models/deep-coral/seed-0",
+            "kitchen.csv",
+            "--out",
+            "k.csv",
+            "--quiet",
+        ],
+        &dir,
+    );
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let csv = std::fs::read_to_string(dir.join("k.csv")).unwrap();
+    assert!(
+        csv.starts_with("id,predicted,probability,p_negative,p_positive,text"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 121);
     // Ranking the text models that are here (hashed words only: no TL_MODEL_DIR).
     let o = tl(&["models", "rank", "reviews.toml", "--quiet"], &dir);
     let (out, err) = text(&o);

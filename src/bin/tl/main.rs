@@ -2,6 +2,7 @@
 //!
 //! - `tl compare`: the main job, every family's rows on the embedded digits;
 //! - `tl run RECIPE.toml`: a comparison on a user's own data, stated in a recipe;
+//! - `tl predict MODEL INPUT`: a model `tl run` saved, applied to new texts or images;
 //! - `tl strategies`: every registered strategy, its family, what it needs, its settings;
 //! - `tl models list|show`: the model catalogue.
 //!
@@ -15,6 +16,8 @@ mod common;
 mod compare;
 mod data;
 mod models;
+mod package;
+mod predict;
 mod progress;
 mod recipe;
 mod run;
@@ -35,6 +38,8 @@ enum Command {
     Compare(compare::Args),
     /// Runs a recipe: data, pretrained model, strategies, seeds; writes a run folder.
     Run(run::Args),
+    /// Applies a saved model (RUN/models/ROW/seed-N) to new texts or images.
+    Predict(predict::Args),
     /// Lists the registered strategies (family, what each needs, default settings).
     Strategies(strategies::Args),
     /// The model catalogue: what each pretrained model was trained on, and where it is.
@@ -46,6 +51,7 @@ fn main() {
     let result = match &cli.command {
         Command::Compare(args) => compare::run(args),
         Command::Run(args) => run::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Strategies(args) => strategies::run(args),
         Command::Models(args) => models::run(args),
     };

@@ -277,6 +277,26 @@ impl Recipe {
 }
 
 impl DataSpec {
+    /// A spec of no format and no keys, to fill in with struct update syntax.
+    pub fn empty() -> Self {
+        Self {
+            format: String::new(),
+            path: None,
+            text_column: None,
+            label_column: None,
+            domain: None,
+            split: None,
+            classes: None,
+            rotate: None,
+            frame: None,
+            size: None,
+            channels: None,
+            limit: None,
+            test_fraction: None,
+            labelled_per_class: None,
+        }
+    }
+
     /// Whether the domain has labels.
     pub fn labelled(&self) -> bool {
         !matches!(self.format.as_str(), "csv" | "tsv") || self.label_column.is_some()

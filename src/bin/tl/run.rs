@@ -17,6 +17,7 @@
 //! seed starts from the same model; a row `no adaptation` scores it as it is.
 
 use crate::data::{self, Domain, Featuriser, Raw};
+use crate::package::{self, PackageCard};
 use crate::progress::Progress;
 use crate::recipe::{self, Recipe};
 use serde_json::json;
@@ -148,14 +149,33 @@ pub fn run(args: &Args) -> Res<()> {
         tl::tl_core::device::device_label(&dev)
     ));
 
+    let title = recipe.name.clone().unwrap_or_else(|| stem.clone());
     let mut comparison = Comparison::default();
     let mut scored_on = String::new();
     let started = Instant::now();
     for seed in recipe.first_seed..recipe.first_seed + recipe.seeds {
         let st = seed_task(&data, &recipe, seed)?;
         scored_on = st.scored_on.clone();
-        let (start, mut report) = start_model(&recipe, &data, &st, seed, &progress, &dev)?;
+        let (start, mut report, start_scored) =
+            start_model(&recipe, &data, &st, seed, &progress, &dev)?;
         report.strategy = "no adaptation".into();
+        let card = |strategy: &str, accuracy: f64, model: &Classifier<Sequential>| PackageCard {
+            strategy: strategy.into(),
+            seed,
+            recipe: title.clone(),
+            class_names: data.class_names.clone(),
+            item_shape: data.item_shape.clone(),
+            encoder: model.encoder.config().clone(),
+            head: model.head.config().clone(),
+            text_model: data.text.then(|| recipe.model.clone()),
+            accuracy,
+            scored_on: st.scored_on.clone(),
+        };
+        package::save(
+            &package::folder(&out, "no adaptation", seed),
+            &start_scored,
+            &card("no adaptation", report.metrics.accuracy, &start_scored),
+        )?;
         progress.line(&format!(
             "[{:>5.0} s] seed {seed}: {:<24} {:.2} % ({:.1} s)",
             started.elapsed().as_secs_f64(),
@@ -181,11 +201,16 @@ pub fn run(args: &Args) -> Res<()> {
                         }
                         ProgressEvent::Epoch(_) => {}
                     });
-            let (_, mut report) = strategy
+            let (model, mut report) = strategy
                 .fit(start.clone(), &st.task, &mut ctx)
                 .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
             drop(ctx);
             report.strategy = label.to_string();
+            package::save(
+                &package::folder(&out, label, seed),
+                &model,
+                &card(label, report.metrics.accuracy, &model),
+            )?;
             bar.finish(&format!(
                 "[{:>5.0} s] seed {seed}: {label:<24} {:.2} % ({:.1} s)",
                 started.elapsed().as_secs_f64(),
@@ -198,7 +223,6 @@ pub fn run(args: &Args) -> Res<()> {
         }
     }
 
-    let title = recipe.name.clone().unwrap_or_else(|| stem.clone());
     let baseline = recipe
         .baseline
         .clone()
@@ -229,7 +253,7 @@ pub fn run(args: &Args) -> Res<()> {
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
     progress.line(&format!(
-        "wrote {} (recipe.toml, reports.json, summary.md, summary.csv, run.json)",
+        "wrote {} (recipe.toml, reports.json, summary.md, summary.csv, run.json, models/)",
         out.display()
     ));
     Ok(())
@@ -463,7 +487,7 @@ fn start_model(
     seed: u64,
     progress: &Progress,
     dev: &Device,
-) -> Res<(Pretrained<Sequential>, FitReport)> {
+) -> Res<(Pretrained<Sequential>, FitReport, Classifier<Sequential>)> {
     let started = Instant::now();
     dev.seed(seed);
     let m = &recipe.model;
@@ -526,36 +550,30 @@ fn start_model(
     let wall = started.elapsed().as_secs_f64();
     let ctx = RunContext::new(dev).with_seed(seed);
     let test = st.task.target_test.as_ref().ok_or("no test set")?;
-    let report = if data.same_task {
+    if data.same_task {
         let metrics = ctx.evaluate(&model, test)?;
-        ctx.report(
+        let report = ctx.report(
             "no adaptation",
             &json!({"model": m.name, "source_epochs": epochs}),
             Vec::new(),
             metrics,
             count_params(&model),
             wall,
-        )?
+        )?;
+        Ok((Pretrained::classifier(model.clone()), report, model))
     } else {
         // A new task: the source's head predicts other classes; the row is the encoder with
         // a head fitted on the target's labels (a linear probe), the least adaptation.
         let probe =
             tl::tl_inductive::LinearProbe::new().with_train(TrainConfig::new().with_seed(seed));
         let mut ctx = RunContext::new(dev).with_seed(seed);
-        probe
-            .fit(
-                Pretrained::encoder(model.encoder.clone()),
-                &st.task,
-                &mut ctx,
-            )?
-            .1
-    };
-    let start = if data.same_task {
-        Pretrained::classifier(model)
-    } else {
-        Pretrained::encoder(model.encoder)
-    };
-    Ok((start, report))
+        let (probed, report) = probe.fit(
+            Pretrained::encoder(model.encoder.clone()),
+            &st.task,
+            &mut ctx,
+        )?;
+        Ok((Pretrained::encoder(model.encoder), report, probed))
+    }
 }
 
 /// `small-cnn`: two conv blocks (16 and 32 channels, 3x3, max pooling) and a 64-wide layer,
