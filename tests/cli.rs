@@ -58,6 +58,7 @@ rotate = 30.0
 [model]
 name = "small-cnn"
 source_epochs = 15
+scratch = true
 [train]
 epochs = 3
 batch_size = 32
@@ -109,6 +110,7 @@ fn run_writes_a_run_folder_and_keeps_an_earlier_run() {
     // The table: the start model's row and both strategies, over 2 seeds.
     for row in [
         "| no adaptation | 2 |",
+        "| scratch | 2 |",
         "| source-only | 2 |",
         "| coral | 2 |",
     ] {
@@ -128,12 +130,75 @@ fn run_writes_a_run_folder_and_keeps_an_earlier_run() {
     let reports: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("reports.json")).unwrap()).unwrap();
     let reports = reports["reports"].as_array().expect("reports");
-    assert_eq!(reports.len(), 6);
+    assert_eq!(reports.len(), 8);
     // The start model learnt the source: well above chance (1/3) on turned digits.
     for r in reports {
         let acc = r["metrics"]["accuracy"].as_f64().unwrap();
         assert!(acc > 0.6, "{}: {acc}", r["strategy"]);
     }
+    // The report: every section, the pictures inline in one page, files beside the Markdown.
+    let o = tl(&["report", "runs/tiny", "--quiet"], &dir);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let report = run.join("report");
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    for section in [
+        "## Summary",
+        "## What pretraining is worth",
+        "## Per-class accuracy",
+        "## Robustness",
+        "## Most confident mistakes",
+        "| gaussian noise | s = 0 |",
+    ] {
+        assert!(md.contains(section), "{section} missing:\n{md}");
+    }
+    for f in [
+        "confusion.svg",
+        "reliability.svg",
+        "learning-curves.svg",
+        "robustness-rotation.svg",
+    ] {
+        let svg = std::fs::read_to_string(report.join(f)).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{f}");
+        assert!(md.contains(&format!("]({f})")), "{f} not in the Markdown");
+    }
+    // Titles, axis labels and legends are in the pictures.
+    let curves = std::fs::read_to_string(report.join("learning-curves.svg")).unwrap();
+    for text in ["Learning curves", "epoch", "training loss", "coral"] {
+        assert!(curves.contains(text), "{text} not in the learning curves");
+    }
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), 7, "one inline picture each");
+    assert!(!html.contains("src=\"confusion.svg\""), "self-contained");
+    // Turning the turned digits further hurts every row: accuracy falls with severity.
+    let rotation: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("| rotation |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(
+        rotation.len(),
+        4,
+        "no adaptation, scratch, source-only, coral"
+    );
+    for line in rotation {
+        let cells: Vec<f64> = line
+            .split('|')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect();
+        assert!(cells[0] > cells[5], "{line}");
+    }
+    // Not a run folder: one line naming it.
+    let o = tl(&["report", "nowhere"], &dir);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("not a run folder"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
     // A saved model applied to new images: 8x8 PNGs of digits 0-2, named by their label.
     let digits = tl::tl_data::digits().unwrap();
     let pngs = dir.join("pngs");
@@ -295,7 +360,7 @@ fn bad_input_is_one_clear_line() {
         ),
         // A missing file: its path.
         (
-            DIGITS.replacen(
+            DIGITS.replace("scratch = true\n", "").replacen(
                 "format = \"digits\"\nclasses = [0, 1, 2]",
                 "format = \"csv\"\npath = \"nothere.csv\"\ntext_column = \"text\"\nlabel_column = \"label\"",
                 1,
@@ -304,12 +369,21 @@ fn bad_input_is_one_clear_line() {
         ),
         // A CSV without the named column.
         (
-            DIGITS.replacen(
+            DIGITS.replace("scratch = true\n", "").replacen(
                 "format = \"digits\"\nclasses = [0, 1, 2]",
                 "format = \"csv\"\npath = \"reviews.csv\"\ntext_column = \"body\"\nlabel_column = \"label\"",
                 1,
             ),
             vec!["no column `body`", "text"],
+        ),
+        // A scratch row for a text model.
+        (
+            DIGITS.replacen(
+                "format = \"digits\"\nclasses = [0, 1, 2]",
+                "format = \"csv\"\npath = \"reviews.csv\"\ntext_column = \"text\"\nlabel_column = \"label\"",
+                1,
+            ),
+            vec!["scratch is for image models", "hashed-words"],
         ),
         // Images of two shapes.
         (

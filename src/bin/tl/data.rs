@@ -55,6 +55,8 @@ pub struct Domain {
     pub inputs: Inputs,
     /// Labels (indices into the source's class names), when labelled.
     pub labels: Option<Vec<usize>>,
+    /// The texts, for text domains (the report shows the mistaken ones).
+    pub texts: Option<Vec<String>>,
     /// Where the items come from.
     pub domain: String,
 }
@@ -331,6 +333,7 @@ impl Featuriser {
                 Ok(Domain {
                     inputs: set.inputs.clone(),
                     labels: Some(labels),
+                    texts: None,
                     domain: set.domain.clone(),
                 })
             }
@@ -384,6 +387,7 @@ impl Featuriser {
                 Ok(Domain {
                     inputs: Inputs::new(vec![dim], values)?,
                     labels,
+                    texts: Some(texts.clone()),
                     domain: domain.clone(),
                 })
             }

@@ -3,6 +3,7 @@
 //! - `tl compare`: the main job, every family's rows on the embedded digits;
 //! - `tl run RECIPE.toml`: a comparison on a user's own data, stated in a recipe;
 //! - `tl predict MODEL INPUT`: a model `tl run` saved, applied to new texts or images;
+//! - `tl report RUN`: the evaluation report of a run, as one HTML page and Markdown;
 //! - `tl strategies`: every registered strategy, its family, what it needs, its settings;
 //! - `tl models list|show`: the model catalogue.
 //!
@@ -17,9 +18,11 @@ mod compare;
 mod data;
 mod models;
 mod package;
+mod plots;
 mod predict;
 mod progress;
 mod recipe;
+mod report;
 mod run;
 mod strategies;
 
@@ -40,6 +43,9 @@ enum Command {
     Run(run::Args),
     /// Applies a saved model (RUN/models/ROW/seed-N) to new texts or images.
     Predict(predict::Args),
+    /// The evaluation report of a run: per-class errors, confusion matrix, calibration,
+    /// robustness, learning curves, confident mistakes (HTML and Markdown).
+    Report(report::Args),
     /// Lists the registered strategies (family, what each needs, default settings).
     Strategies(strategies::Args),
     /// The model catalogue: what each pretrained model was trained on, and where it is.
@@ -52,6 +58,7 @@ fn main() {
         Command::Compare(args) => compare::run(args),
         Command::Run(args) => run::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Report(args) => report::run(args),
         Command::Strategies(args) => strategies::run(args),
         Command::Models(args) => models::run(args),
     };

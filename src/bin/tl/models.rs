@@ -325,6 +325,7 @@ fn rank(args: &RankArgs) -> Result<(), Box<dyn Error>> {
                 dim: None,
                 adapter: None,
                 source_epochs: None,
+                scratch: None,
             };
             let mut f = Featuriser::new(&model, true, &dev)?;
             let d = f.domain(&raw, &class_names, &format!("[{table}]"), &progress, &dev)?;

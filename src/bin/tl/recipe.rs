@@ -123,6 +123,10 @@ pub struct ModelSpec {
     /// for text and fresh models, 0 for a pretrained classifier whose classes fit).
     #[serde(default)]
     pub source_epochs: Option<usize>,
+    /// Images: add a row `scratch`, the baseline strategy from a randomly initialised copy of
+    /// the start encoder (what pretraining is worth, paired by seed in `tl report`).
+    #[serde(default)]
+    pub scratch: Option<bool>,
 }
 
 /// Training settings every strategy gets (its `settings.train` overrides them).
@@ -255,6 +259,21 @@ impl Recipe {
         }
         if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
             return Err(format!("[train]: lr {} must be positive", self.train.lr));
+        }
+        if self.model.scratch == Some(true)
+            && matches!(self.source.format.as_str(), "csv" | "tsv" | "amazon")
+        {
+            return Err(
+                "[model] scratch is for image models; for texts, run the recipe again with `name = \"hashed-words\"` (a text space with no pretraining)"
+                    .into(),
+            );
+        }
+        if self
+            .strategies
+            .iter()
+            .any(|s| s.label() == "scratch" || s.label() == "no adaptation")
+        {
+            return Err("`scratch` and `no adaptation` are the names of rows tl adds: label the strategy otherwise".into());
         }
         self.source.validate("source")?;
         if !self.source.labelled() {

@@ -57,26 +57,33 @@ pub struct Args {
 }
 
 /// The task of one seed, with what scores it.
-struct SeedTask {
-    task: TransferTask,
+pub struct SeedTask {
+    /// The task.
+    pub task: TransferTask,
     /// The start model's training data (labelled source, or the same-task training part).
-    start_train: LabelledSet,
+    pub start_train: LabelledSet,
     /// Text of the test set's origin, for the title.
-    scored_on: String,
+    pub scored_on: String,
 }
 
 /// What the recipe's data are, once read.
-struct Data {
-    source: Domain,
-    target: Option<Domain>,
-    test: Option<Domain>,
-    class_names: Vec<String>,
-    source_class_names: Vec<String>,
+pub struct Data {
+    /// The labelled source.
+    pub source: Domain,
+    /// The target, if any.
+    pub target: Option<Domain>,
+    /// The labelled test set, if given apart.
+    pub test: Option<Domain>,
+    /// The task's classes.
+    pub class_names: Vec<String>,
+    /// The source's classes.
+    pub source_class_names: Vec<String>,
     /// Whether the target keeps the source's task.
-    same_task: bool,
+    pub same_task: bool,
     /// The items' shape (`[dim]` for texts).
-    item_shape: Vec<usize>,
-    text: bool,
+    pub item_shape: Vec<usize>,
+    /// Whether the items are texts.
+    pub text: bool,
 }
 
 /// Runs a recipe.
@@ -184,8 +191,20 @@ pub fn run(args: &Args) -> Res<()> {
             report.wall_time_s
         ));
         comparison.push(report);
+        // The rows: `scratch` first when asked for (the baseline strategy from a randomly
+        // initialised copy of the start encoder), then the recipe's strategies.
+        let mut rows: Vec<(String, &recipe::StrategySpec, Pretrained<Sequential>)> = Vec::new();
+        if recipe.model.scratch == Some(true) {
+            let spec = baseline_spec(&recipe);
+            dev.seed(seed.wrapping_add(7919));
+            let fresh = start.encoder.config().init(&dev)?;
+            rows.push(("scratch".into(), spec, Pretrained::encoder(fresh)));
+        }
         for spec in &recipe.strategies {
-            let label = spec.label();
+            rows.push((spec.label().to_string(), spec, start.clone()));
+        }
+        for (label, spec, start) in rows {
+            let label = label.as_str();
             let strategy = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
             let bar = progress.bar(1, &format!("{label}, seed {seed}"));
             let mut ctx =
@@ -202,7 +221,7 @@ pub fn run(args: &Args) -> Res<()> {
                         ProgressEvent::Epoch(_) => {}
                     });
             let (model, mut report) = strategy
-                .fit(start.clone(), &st.task, &mut ctx)
+                .fit(start, &st.task, &mut ctx)
                 .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
             drop(ctx);
             report.strategy = label.to_string();
@@ -239,8 +258,10 @@ pub fn run(args: &Args) -> Res<()> {
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.csv"), comparison.to_csv().as_bytes())?;
     write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
+    let recipe_dir = std::fs::canonicalize(&base).unwrap_or(base.clone());
     let meta = json!({
         "title": title,
+        "recipe_dir": recipe_dir,
         "scored_on": scored_on,
         "class_names": data.class_names,
         "same_task": data.same_task,
@@ -257,6 +278,15 @@ pub fn run(args: &Args) -> Res<()> {
         out.display()
     ));
     Ok(())
+}
+
+/// The strategy of the baseline row.
+fn baseline_spec(recipe: &Recipe) -> &recipe::StrategySpec {
+    recipe
+        .baseline
+        .as_ref()
+        .and_then(|b| recipe.strategies.iter().find(|s| s.label() == b))
+        .unwrap_or(&recipe.strategies[0])
 }
 
 /// A run folder that holds an earlier run is refused unless `overwrite`.
@@ -319,7 +349,7 @@ fn merge(base: &mut Json, over: &Json) {
 }
 
 /// Reads every domain and featurises it; decides whether the target keeps the source's task.
-fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device) -> Res<Data> {
+pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device) -> Res<Data> {
     let seed = recipe.first_seed;
     let source = data::read(&recipe.source, base, "source", seed)?;
     let target = recipe
@@ -397,7 +427,7 @@ fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device) ->
 }
 
 /// The task of one seed.
-fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
+pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
     use tl::tl_data::split::{k_per_class, stratified_split};
     let k = data.class_names.len();
     let source = data.source.labelled(&data.source_class_names, "[source]")?;
@@ -564,8 +594,13 @@ fn start_model(
     } else {
         // A new task: the source's head predicts other classes; the row is the encoder with
         // a head fitted on the target's labels (a linear probe), the least adaptation.
-        let probe =
-            tl::tl_inductive::LinearProbe::new().with_train(TrainConfig::new().with_seed(seed));
+        let probe = tl::tl_inductive::LinearProbe::new().with_train(
+            TrainConfig::new()
+                .with_epochs(recipe.train.epochs)
+                .with_batch_size(recipe.train.batch_size)
+                .with_lr(recipe.train.lr)
+                .with_seed(seed),
+        );
         let mut ctx = RunContext::new(dev).with_seed(seed);
         let (probed, report) = probe.fit(
             Pretrained::encoder(model.encoder.clone()),

@@ -1,0 +1,196 @@
+//! The report's pictures as SVG (plotters): every one with a title, axis labels and, where
+//! it has more than one series, a legend.
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::error::Error;
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+fn err(e: impl std::fmt::Display) -> Box<dyn Error> {
+    format!("drawing a picture: {e}").into()
+}
+
+/// Lines of `(x, y)` points, one per named series.
+pub fn lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Res<String> {
+    let points = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        if x.is_finite() && y.is_finite() {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.08).max(1e-3);
+    let (y0, y1) = (y0 - pad, y1 + pad);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(err)?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A confusion matrix: rows the true class, columns the predicted one; cells shaded by the
+/// share of their row, with the count written in.
+pub fn confusion(title: &str, names: &[String], counts: &[Vec<usize>]) -> Res<String> {
+    let k = names.len();
+    let size = (160 + 46 * k as u32).clamp(360, 900);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (size + 60, size)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d((0..k - 1).into_segmented(), (0..k - 1).into_segmented())
+            .map_err(err)?;
+        let name = |v: &SegmentValue<usize>, flip: bool| match v {
+            SegmentValue::CenterOf(i) if *i < k => {
+                names[if flip { k - 1 - *i } else { *i }].clone()
+            }
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted class")
+            .y_desc("true class")
+            .x_labels(k)
+            .y_labels(k)
+            .x_label_formatter(&|v| name(v, false))
+            .y_label_formatter(&|v| name(v, true))
+            .draw()
+            .map_err(err)?;
+        for (t, row) in counts.iter().enumerate() {
+            let total: usize = row.iter().sum::<usize>().max(1);
+            for (p, &n) in row.iter().enumerate() {
+                let share = n as f64 / total as f64;
+                let y = k - 1 - t;
+                let shade = RGBColor(
+                    (255.0 - 200.0 * share) as u8,
+                    (255.0 - 150.0 * share) as u8,
+                    255,
+                );
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [
+                            (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                            (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+                        ],
+                        shade.filled(),
+                    )))
+                    .map_err(err)?;
+                let color = if share > 0.6 { WHITE } else { BLACK };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        n.to_string(),
+                        (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
+                        ("sans-serif", 14)
+                            .into_font()
+                            .color(&color)
+                            .pos(Pos::new(HPos::Center, VPos::Center)),
+                    )))
+                    .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A reliability diagram: per confidence bin `(low, high, accuracy, count)`, the accuracy
+/// as a bar, against the diagonal of perfect calibration.
+pub fn reliability(title: &str, bins: &[(f64, f64, f64, usize)]) -> Res<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (520, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence (top class probability)")
+            .y_desc("accuracy")
+            .draw()
+            .map_err(err)?;
+        let bar = BLUE.mix(0.55);
+        chart
+            .draw_series(
+                bins.iter()
+                    .filter(|b| b.3 > 0)
+                    .map(|&(lo, hi, acc, _)| Rectangle::new([(lo, 0.0), (hi, acc)], bar.filled())),
+            )
+            .map_err(err)?
+            .label("accuracy in the bin")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], bar.filled()));
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0.0, 0.0), (1.0, 1.0)],
+                RED.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("perfect calibration")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
