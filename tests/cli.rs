@@ -423,3 +423,81 @@ fn every_shipped_recipe_checks() {
     }
     assert!(n >= 4, "{n} recipes");
 }
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let dir = scratch("resume");
+    // Long enough to be killed half-way: 2 seeds x 4 fits of 25 epochs each.
+    let recipe = DIGITS.replace("epochs = 3", "epochs = 25");
+    std::fs::write(dir.join("r.toml"), &recipe).unwrap();
+    let whole = tl(&["run", "r.toml", "--quiet", "--out", "whole"], &dir);
+    assert!(whole.status.success(), "{}", text(&whole).1);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tl"))
+        .args(["run", "r.toml", "--quiet", "--out", "cut"])
+        .current_dir(&*dir)
+        .env_remove("TL_MODEL_DIR")
+        .env("HOME", &*dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let reports = dir.join("cut/reports.json");
+    let count = |p: &Path| -> usize {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["reports"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while count(&reports) < 2 && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = count(&reports);
+    assert!((2..8).contains(&done), "killed after {done} of 8 fits");
+
+    let o = tl(&["run", "--resume", "cut", "--quiet"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("| coral | 2 |"), "{out}");
+    assert_eq!(count(&reports), 8);
+    // Every fit's weights, value for value, as in the run that was never interrupted.
+    for row in ["no_adaptation", "scratch", "source-only", "coral"] {
+        for seed in 0..2 {
+            let package = format!("models/{row}/seed-{seed}");
+            let (a, b) = (
+                weights(&dir.join("whole").join(&package)),
+                weights(&dir.join("cut").join(&package)),
+            );
+            assert!(!a.is_empty() && a == b, "{package} differs after resuming");
+        }
+    }
+    // A finished run is not resumed again.
+    let o = tl(&["run", "--resume", "cut"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success() && err.contains("finished run"), "{err}");
+}
+
+/// Every parameter value of a saved model package, in order.
+fn weights(package: &Path) -> Vec<f32> {
+    use tl::prelude::*;
+    use tl::tl_core::model::{Classifier, flat_params};
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(package.join("package.json")).unwrap())
+            .unwrap();
+    let config = |k: &str| -> SequentialConfig { serde_json::from_value(card[k].clone()).unwrap() };
+    let dev = device("flex").unwrap();
+    let model = Classifier::new(
+        config("encoder").init(&dev).unwrap(),
+        config("head").init(&dev).unwrap(),
+    )
+    .unwrap();
+    let model = tl::tl_core::checkpoint::load_weights(model, &package.join("weights.bpk")).unwrap();
+    flat_params(&model)
+        .into_iter()
+        .flat_map(|t| t.into_data().iter::<f32>().collect::<Vec<_>>())
+        .collect()
+}

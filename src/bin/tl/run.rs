@@ -35,7 +35,12 @@ type Res<T> = Result<T, Box<dyn Error>>;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The recipe (TOML; see `recipes/` and `recipes/README.md`).
-    pub recipe: PathBuf,
+    #[arg(required_unless_present = "resume")]
+    pub recipe: Option<PathBuf>,
+    /// Continue an interrupted run: the (row, seed) fits it finished are kept, the others
+    /// run, to the same weights as a run never interrupted.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["recipe", "seeds", "device", "out", "overwrite", "check"])]
+    pub resume: Option<PathBuf>,
     /// Device (flex, ndarray, wgpu, wgpu-cpu, auto); overrides the recipe's.
     #[arg(long)]
     pub device: Option<String>,
@@ -88,27 +93,35 @@ pub struct Data {
 
 /// Runs a recipe.
 pub fn run(args: &Args) -> Res<()> {
-    let mut recipe = recipe::load(&args.recipe)?;
+    let (mut recipe, stem, base, out, previous) = match &args.resume {
+        Some(dir) => resume_state(dir)?,
+        None => {
+            let path = args
+                .recipe
+                .as_ref()
+                .ok_or("give a recipe, or --resume RUN_DIR")?;
+            let recipe = recipe::load(path)?;
+            let stem = path
+                .file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().to_string());
+            let out = args
+                .out
+                .clone()
+                .or_else(|| recipe.out.clone())
+                .unwrap_or_else(|| PathBuf::from("runs").join(&stem));
+            let base = path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            (recipe, stem, base, out, Comparison::default())
+        }
+    };
     if let Some(s) = args.seeds {
         recipe.seeds = s;
     }
     if let Some(d) = &args.device {
         recipe.device = Some(d.clone());
     }
-    let stem = args
-        .recipe
-        .file_stem()
-        .map_or("run".into(), |s| s.to_string_lossy().to_string());
-    let out = args
-        .out
-        .clone()
-        .or_else(|| recipe.out.clone())
-        .unwrap_or_else(|| PathBuf::from("runs").join(&stem));
     recipe.out = Some(out.clone());
-    let base = args
-        .recipe
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let progress = Progress::new(args.quiet);
     let dev = device(recipe.device.as_deref().unwrap_or("flex"))?;
 
@@ -126,16 +139,35 @@ pub fn run(args: &Args) -> Res<()> {
     if args.check {
         println!(
             "{}: a recipe of {} strategies, {} seeds; it writes {}",
-            args.recipe.display(),
+            args.recipe
+                .as_deref()
+                .unwrap_or(Path::new("recipe"))
+                .display(),
             recipe.strategies.len(),
             recipe.seeds,
             out.display()
         );
         return Ok(());
     }
-    prepare_out(&out, args.overwrite)?;
-    let as_run = toml::to_string_pretty(&recipe)?;
-    write_atomic(&out.join("recipe.toml"), as_run.as_bytes())?;
+    let title = recipe.name.clone().unwrap_or_else(|| stem.clone());
+    let recipe_dir = std::fs::canonicalize(&base).unwrap_or(base.clone());
+    if args.resume.is_none() {
+        prepare_out(&out, args.overwrite)?;
+        let as_run = toml::to_string_pretty(&recipe)?;
+        write_atomic(&out.join("recipe.toml"), as_run.as_bytes())?;
+        // What `--resume` needs, written before any work.
+        let meta = json!({"title": title, "recipe_dir": recipe_dir, "finished": false});
+        write_atomic(
+            &out.join("run.json"),
+            serde_json::to_string_pretty(&meta)?.as_bytes(),
+        )?;
+    } else {
+        progress.line(&format!(
+            "resuming {}: {} fits done",
+            out.display(),
+            previous.reports.len()
+        ));
+    }
 
     let data = read_data(&recipe, &base, &progress, &dev)?;
     progress.line(&format!(
@@ -156,13 +188,36 @@ pub fn run(args: &Args) -> Res<()> {
         tl::tl_core::device::device_label(&dev)
     ));
 
-    let title = recipe.name.clone().unwrap_or_else(|| stem.clone());
     let mut comparison = Comparison::default();
     let mut scored_on = String::new();
     let started = Instant::now();
     for seed in recipe.first_seed..recipe.first_seed + recipe.seeds {
         let st = seed_task(&data, &recipe, seed)?;
         scored_on = st.scored_on.clone();
+        // A fit an interrupted run finished (its report and its package are there) is kept.
+        let finished = |label: &str| {
+            previous
+                .reports
+                .iter()
+                .find(|r| r.strategy == label && r.seed == seed)
+                .filter(|_| {
+                    package::folder(&out, label, seed)
+                        .join("package.json")
+                        .is_file()
+                })
+                .cloned()
+        };
+        let mut labels = vec!["no adaptation".to_string()];
+        if recipe.model.scratch == Some(true) {
+            labels.push("scratch".into());
+        }
+        labels.extend(recipe.strategies.iter().map(|s| s.label().to_string()));
+        if labels.iter().all(|l| finished(l).is_some()) {
+            for l in &labels {
+                comparison.push(finished(l).unwrap_or_else(|| unreachable!("checked")));
+            }
+            continue;
+        }
         let (start, mut report, start_scored) =
             start_model(&recipe, &data, &st, seed, &progress, &dev)?;
         report.strategy = "no adaptation".into();
@@ -205,6 +260,10 @@ pub fn run(args: &Args) -> Res<()> {
         }
         for (label, spec, start) in rows {
             let label = label.as_str();
+            if let Some(report) = finished(label) {
+                comparison.push(report);
+                continue;
+            }
             let strategy = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
             let bar = progress.bar(1, &format!("{label}, seed {seed}"));
             let mut ctx =
@@ -258,10 +317,10 @@ pub fn run(args: &Args) -> Res<()> {
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.csv"), comparison.to_csv().as_bytes())?;
     write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
-    let recipe_dir = std::fs::canonicalize(&base).unwrap_or(base.clone());
     let meta = json!({
         "title": title,
         "recipe_dir": recipe_dir,
+        "finished": true,
         "scored_on": scored_on,
         "class_names": data.class_names,
         "same_task": data.same_task,
@@ -278,6 +337,32 @@ pub fn run(args: &Args) -> Res<()> {
         out.display()
     ));
     Ok(())
+}
+
+/// An interrupted run's recipe, title (as its stem), recipe folder, folder and finished fits.
+fn resume_state(dir: &Path) -> Res<(Recipe, String, PathBuf, PathBuf, Comparison)> {
+    let read = |f: &str| -> Res<String> {
+        std::fs::read_to_string(dir.join(f)).map_err(|e| {
+            format!("{}: not a run folder of `tl run` ({f}: {e})", dir.display()).into()
+        })
+    };
+    let meta: serde_json::Value = serde_json::from_str(&read("run.json")?)
+        .map_err(|e| format!("{}: run.json: {e}", dir.display()))?;
+    if meta["finished"] == json!(true) {
+        return Err(format!("{} is a finished run: nothing to resume", dir.display()).into());
+    }
+    let recipe = recipe::parse(&read("recipe.toml")?, "recipe.toml (as run)")?;
+    let base = meta["recipe_dir"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{}: run.json names no recipe_dir", dir.display()))?;
+    let title = meta["title"].as_str().unwrap_or("run").to_string();
+    let previous = match std::fs::read_to_string(dir.join("reports.json")) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("{}: reports.json: {e}", dir.display()))?,
+        Err(_) => Comparison::default(),
+    };
+    Ok((recipe, title, base, dir.to_path_buf(), previous))
 }
 
 /// The strategy of the baseline row.
