@@ -37,7 +37,7 @@ use std::time::Instant;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::model::Sequential;
-use tl::tl_core::plot::{Point, pca_2d, write_scatter_png};
+use tl::tl_core::plot::{Point, ScatterLabels, pca_2d, write_scatter_svg};
 use tl::tl_core::report::mean_std;
 use tl::tl_core::strategy::Json;
 use tl::tl_core::train::encode_inputs;
@@ -93,7 +93,7 @@ struct Args {
     /// Write the reports as JSON here (after each comparison).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Write the PCA picture of MNIST -> USPS here.
+    /// Write the PCA picture of MNIST -> USPS here (SVG).
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Device: flex, ndarray, wgpu, wgpu-cpu or auto.
@@ -283,6 +283,7 @@ fn plot(
     path: &Path,
     panels: &[(&str, &Sequential, &Sequential)],
     task: &TransferTask,
+    title: &str,
     dev: &Device,
 ) -> Result<(), Error> {
     let source = task.source.as_ref().expect("source");
@@ -315,10 +316,15 @@ fn plot(
                 }
             })
             .collect();
-        eprintln!("plot panel {}: {name}", drawn.len() + 1);
-        drawn.push(points);
+        drawn.push((name.to_string(), points));
     }
-    write_scatter_png(path, &drawn, 360)?;
+    let labels = ScatterLabels {
+        title: title.into(),
+        filled: format!("{} (source)", src.domain),
+        rings: format!("{} (target)", tgt.domain),
+        classes: src.class_names.clone(),
+    };
+    write_scatter_svg(path, &labels, &drawn, 360)?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
@@ -400,7 +406,10 @@ fn digits(
                     panels.push((name, source_encoder, &m.encoder));
                 }
             }
-            plot(path, &panels, &task, dev)?;
+            let title = format!(
+                "{label}: features of both domains (PCA), before and after adapting, seed 0"
+            );
+            plot(path, &panels, &task, &title, dev)?;
         }
         reports.extend(runs);
     }

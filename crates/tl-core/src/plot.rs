@@ -1,11 +1,9 @@
 //! Pictures that say more than a table: 2-D projections of features (PCA) drawn as scatter
-//! plots into a PNG, one panel per view, written atomically.
+//! plots into an SVG (title, axis labels, legend), one panel per view, written atomically.
 
 use crate::checkpoint::write_atomic;
 use crate::error::{CoreError, Result};
-use image::{ImageFormat, Rgb, RgbImage};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
-use std::io::Cursor;
 use std::path::Path;
 
 /// The first two principal components of `rows` (`n * dim` values): each row's coordinates
@@ -74,72 +72,129 @@ const PALETTE: [[u8; 3]; 10] = [
     [23, 190, 207],
 ];
 
-/// Draws the panels side by side (each `size` x `size` pixels, scaled to its own points, a
-/// grey frame around each) and writes them as a PNG to `path` atomically.
-pub fn write_scatter_png(path: &Path, panels: &[Vec<Point>], size: u32) -> Result<()> {
-    // A panel of 4096 px is already a 16-megapixel picture; beyond that sizes overflow.
-    if panels.is_empty() || !(16..=4096).contains(&size) || panels.len() > 64 {
+/// What a scatter picture says beside its points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScatterLabels {
+    /// The picture's title.
+    pub title: String,
+    /// What the filled dots are (`"MNIST (source)"`).
+    pub filled: String,
+    /// What the rings are (`"USPS (target)"`).
+    pub rings: String,
+    /// Names of the classes, in colour order.
+    pub classes: Vec<String>,
+}
+
+/// Draws the named panels side by side as an SVG (each `size` x `size` pixels, scaled to its
+/// own points), with the picture's title, each panel's name, axis labels (the principal
+/// components) and a legend of the classes' colours and of the two markers, and writes it to
+/// `path` atomically.
+pub fn write_scatter_svg(
+    path: &Path,
+    labels: &ScatterLabels,
+    panels: &[(String, Vec<Point>)],
+    size: u32,
+) -> Result<()> {
+    use plotters::prelude::*;
+    if panels.is_empty() || !(100..=2000).contains(&size) || panels.len() > 16 {
         return Err(CoreError::config(
             "plot",
             format!(
-                "need 1 to 64 panels of 16 to 4096 px, got {} of {size} px",
+                "need 1 to 16 panels of 100 to 2000 px, got {} of {size} px",
                 panels.len()
             ),
         ));
     }
-    let gap = 8;
-    let width = panels.len() as u32 * (size + gap) + gap;
-    let mut img = RgbImage::from_pixel(width, size + 2 * gap, Rgb([255, 255, 255]));
-    for (k, points) in panels.iter().enumerate() {
-        let x0 = gap + k as u32 * (size + gap);
-        let (y0, s) = (gap, size);
-        for i in 0..s {
-            for (x, y) in [
-                (x0 + i, y0),
-                (x0 + i, y0 + s - 1),
-                (x0, y0 + i),
-                (x0 + s - 1, y0 + i),
-            ] {
-                img.put_pixel(x, y, Rgb([180, 180, 180]));
-            }
-        }
-        let finite = points.iter().filter(|p| p.xy.iter().all(|v| v.is_finite()));
-        let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
-        for p in finite.clone() {
-            for d in 0..2 {
-                lo[d] = lo[d].min(p.xy[d]);
-                hi[d] = hi[d].max(p.xy[d]);
-            }
-        }
-        let margin = 6.0;
-        let to_px = |v: f32, d: usize| -> f32 {
-            let span = (hi[d] - lo[d]).max(1e-9);
-            margin + (v - lo[d]) / span * (s as f32 - 2.0 * margin)
-        };
-        for p in finite {
-            let cx = x0 as f32 + to_px(p.xy[0], 0);
-            let cy = y0 as f32 + s as f32 - to_px(p.xy[1], 1);
-            let colour = Rgb(PALETTE[p.class % PALETTE.len()]);
-            for dy in -3i32..=3 {
-                for dx in -3i32..=3 {
-                    let r2 = dx * dx + dy * dy;
-                    let on = if p.filled {
-                        r2 <= 5
-                    } else {
-                        (5..=10).contains(&r2)
-                    };
-                    let (x, y) = (cx as i32 + dx, cy as i32 + dy);
-                    if on && x >= 0 && y >= 0 && (x as u32) < width && (y as u32) < size + 2 * gap {
-                        img.put_pixel(x as u32, y as u32, colour);
-                    }
+    let fail = |e: String| CoreError::config("plot", format!("drawing failed: {e}"));
+    let legend_width = 170;
+    let width = panels.len() as u32 * size + legend_width;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, size + 40)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let root = root
+            .titled(&labels.title, ("sans-serif", 22))
+            .map_err(|e| fail(e.to_string()))?;
+        let (plots, legend) = root.split_horizontally(panels.len() as u32 * size);
+        let areas = plots.split_evenly((1, panels.len()));
+        for ((name, points), area) in panels.iter().zip(&areas) {
+            let finite: Vec<&Point> = points
+                .iter()
+                .filter(|p| p.xy.iter().all(|v| v.is_finite()))
+                .collect();
+            let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
+            for p in &finite {
+                for d in 0..2 {
+                    lo[d] = lo[d].min(p.xy[d]);
+                    hi[d] = hi[d].max(p.xy[d]);
                 }
             }
+            if finite.is_empty() {
+                (lo, hi) = ([0.0; 2], [1.0; 2]);
+            }
+            let pad = |d: usize| ((hi[d] - lo[d]) * 0.05).max(1e-6);
+            let mut chart = ChartBuilder::on(area)
+                .caption(name, ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(44)
+                .build_cartesian_2d(
+                    lo[0] - pad(0)..hi[0] + pad(0),
+                    lo[1] - pad(1)..hi[1] + pad(1),
+                )
+                .map_err(|e| fail(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc("PC 1")
+                .y_desc("PC 2")
+                .x_labels(4)
+                .y_labels(4)
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
+            chart
+                .draw_series(finite.iter().map(|p| {
+                    let [r, g, b] = PALETTE[p.class % PALETTE.len()];
+                    let style = if p.filled {
+                        RGBColor(r, g, b).filled()
+                    } else {
+                        RGBColor(r, g, b).stroke_width(1)
+                    };
+                    Circle::new((p.xy[0], p.xy[1]), 3, style)
+                }))
+                .map_err(|e| fail(e.to_string()))?;
         }
+        // The legend: the two markers, then one colour per class.
+        let text = ("sans-serif", 14).into_font();
+        let mut y = 40;
+        for (label, filled) in [(&labels.filled, true), (&labels.rings, false)] {
+            let style = if filled {
+                BLACK.filled()
+            } else {
+                BLACK.stroke_width(1)
+            };
+            legend
+                .draw(&Circle::new((14, y), 4, style))
+                .map_err(|e| fail(e.to_string()))?;
+            legend
+                .draw(&Text::new(label.clone(), (26, y - 7), text.clone()))
+                .map_err(|e| fail(e.to_string()))?;
+            y += 22;
+        }
+        y += 8;
+        for (c, name) in labels.classes.iter().enumerate() {
+            let [r, g, b] = PALETTE[c % PALETTE.len()];
+            legend
+                .draw(&Circle::new((14, y), 4, RGBColor(r, g, b).filled()))
+                .map_err(|e| fail(e.to_string()))?;
+            legend
+                .draw(&Text::new(name.clone(), (26, y - 7), text.clone()))
+                .map_err(|e| fail(e.to_string()))?;
+            y += 20;
+        }
+        root.present().map_err(|e| fail(e.to_string()))?;
     }
-    let mut bytes = Vec::new();
-    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .map_err(|e| CoreError::config("plot", format!("PNG encoding failed: {e}")))?;
-    write_atomic(path, &bytes)
+    write_atomic(path, svg.as_bytes())
 }
 
 #[cfg(test)]
@@ -197,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn pca_finds_the_long_axis_and_the_png_is_written() {
+    fn pca_finds_the_long_axis_and_the_svg_is_written() {
         // Points along (1, 1, 0) with a little spread on (1, -1, 0).
         let mut rows = Vec::new();
         for i in 0..50 {
@@ -219,7 +274,7 @@ mod tests {
             spread(1)
         );
         let dir = std::env::temp_dir().join(format!("tl-plot-{}", std::process::id()));
-        let path = dir.join("scatter.png");
+        let path = dir.join("scatter.svg");
         let points: Vec<Point> = p
             .iter()
             .enumerate()
@@ -229,13 +284,29 @@ mod tests {
                 filled: i % 2 == 0,
             })
             .collect();
-        write_scatter_png(&path, &[points.clone(), points], 64).unwrap();
-        let img = image::open(&path).unwrap();
-        assert_eq!((img.width(), img.height()), (2 * 72 + 8, 80));
+        let labels = ScatterLabels {
+            title: "Features".into(),
+            filled: "source".into(),
+            rings: "target".into(),
+            classes: vec!["zero".into(), "one".into(), "two".into()],
+        };
+        let panels = [
+            ("before".to_string(), points.clone()),
+            ("after".to_string(), points),
+        ];
+        write_scatter_svg(&path, &labels, &panels, 300).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // Title, panel names, axis labels and legend are in the picture; one circle a point.
+        for text in [
+            "Features", "before", "after", "PC 1", "PC 2", "source", "target", "two",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        assert!(svg.matches("<circle").count() >= 100);
         assert!(pca_2d(&rows[..5], 3).is_err());
-        let err = write_scatter_png(&path, &[vec![]], u32::MAX).unwrap_err();
-        assert!(err.to_string().contains("16 to 4096 px"), "{err}");
-        assert!(write_scatter_png(&path, &[], 64).is_err());
+        let err = write_scatter_svg(&path, &labels, &panels, u32::MAX).unwrap_err();
+        assert!(err.to_string().contains("100 to 2000 px"), "{err}");
+        assert!(write_scatter_svg(&path, &labels, &[], 300).is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 }
