@@ -1,6 +1,19 @@
 //! Helpers the examples share: the main job's digits setup.
 #![allow(dead_code)] // each example uses what it needs
 
+/// Set by `tl compare --quiet`: progress lines are not printed.
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `eprintln!` unless [`QUIET`] is set.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if !$crate::common::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 /// The main job's setup on the embedded digits, shared by `compare` and
 /// `pretraining_variants` so that both transfer the same model the same way.
 pub mod digits {
@@ -197,7 +210,7 @@ pub mod crossmodal {
             let encoder = super::digits::encoder_config(1).init(dev)?;
             let (_, mut report) =
                 fit_row(registry, strategy, &settings, encoder, &task, seed, dev)?;
-            eprintln!(
+            crate::say!(
                 "seed {seed}: {label:<26} held-out images {:.2} % ({:.1} s)",
                 100.0 * report.metrics.accuracy,
                 report.wall_time_s
@@ -220,7 +233,7 @@ pub mod crossmodal {
                 fit_row(registry, strategy, &settings, encoder, &task, seed, dev)?;
             let zsl =
                 restricted_accuracy(&model, task.target_test.as_ref().unwrap(), &[7, 8, 9], dev);
-            eprintln!(
+            crate::say!(
                 "seed {seed}: {label:<26} unseen 7-9 among 7-9 {:.2} % (chance 33.3), among all ten {:.2} %",
                 100.0 * zsl,
                 100.0 * report.metrics.accuracy

@@ -114,6 +114,9 @@ pub struct Args {
     /// Write the few-shot table's rows as JSON here.
     #[arg(long)]
     fewshot_json: Option<PathBuf>,
+    /// No progress lines (the tables are still printed).
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// What a row starts from.
@@ -273,7 +276,7 @@ fn disentanglement(
             .init(dev)?;
         let mut ctx = RunContext::new(dev).with_seed(seed);
         let (_, mut report) = strategy.fit(Pretrained::encoder(encoder), &task, &mut ctx)?;
-        eprintln!(
+        crate::say!(
             "seed {seed}: {name:<22} turned-digit accuracy {:.2} % ({:.1} s)",
             100.0 * report.metrics.accuracy,
             report.wall_time_s
@@ -350,7 +353,7 @@ fn distillation(
         let mut ctx = RunContext::new(dev).with_seed(seed);
         let start = Pretrained::classifier(teacher.clone());
         let (_, mut report) = strategy.fit(start, &task, &mut ctx)?;
-        eprintln!(
+        crate::say!(
             "seed {seed}: {name:<22} digit accuracy {:.2} % (teacher {:.2} %, {:.0}x its size; {:.1} s)",
             100.0 * report.metrics.accuracy,
             100.0 * report.extra["teacher_accuracy"],
@@ -398,7 +401,7 @@ fn print_fewshot(
     }
     if let Some(path) = json_path {
         write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        crate::say!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -493,7 +496,7 @@ fn fewshot(
                     Ok(report.metrics.accuracy)
                 },
             )?;
-            eprintln!(
+            crate::say!(
                 "seed {seed}: {name:<36} 5-way {shot}-shot {}",
                 tl::tl_fewshot::EpisodeScore::of(&accuracies)
             );
@@ -512,11 +515,12 @@ fn minilm_folder() -> Option<PathBuf> {
 
 /// Runs the main job with `args`.
 pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    common::QUIET.store(args.quiet, std::sync::atomic::Ordering::Relaxed);
     let dev = device(&args.device)?;
     let label = device_label(&dev);
     let registry = tl::registry()?;
     let (source_all, target_all) = common::digits::source_and_target()?;
-    eprintln!(
+    crate::say!(
         "digits: {} source images (0-4), {} target images (5-9); {} labels per target class; device {label}",
         source_all.len(),
         target_all.len(),
@@ -531,7 +535,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (mut aligned, mut aligned_unseen) = (Comparison::default(), Comparison::default());
     let minilm = minilm_folder();
     if minilm.is_none() {
-        eprintln!(
+        crate::say!(
             "cross-modal rows skipped: no all-MiniLM-L6-v2 under TL_MODEL_DIR (scripts/fetch-minilm.sh fetches it)"
         );
     }
@@ -554,7 +558,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             &dev,
         )?;
         let source_acc = evaluate(&pre.model, &source_valid, &dev, 256)?.accuracy;
-        eprintln!(
+        crate::say!(
             "seed {seed}: pretrained on 0-4 in {:.1} s, source validation accuracy {:.2} %",
             start.elapsed().as_secs_f64(),
             100.0 * source_acc
@@ -569,7 +573,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             &dev,
         )?;
         for report in reports {
-            eprintln!(
+            crate::say!(
                 "seed {seed}: {:<22} rotated-digit accuracy {:.2} % ({:.1} s)",
                 report.strategy,
                 100.0 * report.metrics.accuracy,
@@ -622,7 +626,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             };
             let mut ctx = RunContext::new(&dev).with_seed(seed);
             let (_, mut report) = strategy.fit(Pretrained::encoder(encoder), &task, &mut ctx)?;
-            eprintln!(
+            crate::say!(
                 "seed {seed}: {name:<22} target accuracy {:.2} % ({:.1} s)",
                 100.0 * report.metrics.accuracy,
                 report.wall_time_s
@@ -692,11 +696,11 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         all.reports.extend(distilled.reports.iter().cloned());
         all.reports.extend(disentangled.reports.iter().cloned());
         write_atomic(path, all.to_json()?.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        crate::say!("wrote {}", path.display());
     }
     if let Some(path) = &args.csv {
         write_atomic(path, comparison.to_csv().as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        crate::say!("wrote {}", path.display());
     }
     Ok(())
 }
