@@ -305,3 +305,90 @@ fn small_resnet_learns_digits_and_exposes_its_stages() {
             .is_err()
     );
 }
+
+#[test]
+fn hostile_weight_files_are_refused_without_harm() {
+    let dev = device("flex").unwrap();
+    let dir = temp("hostile");
+    let map = KeyMap::new(&[(r"^body\.0\.", "encoder.layers.0.")]).with_fresh("head.");
+    let raw = |header: serde_json::Value, data: &[u8]| {
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(data);
+        bytes
+    };
+    let path = dir.join("h.safetensors");
+    let refused = |bytes: &[u8], what: &str| {
+        std::fs::write(&path, bytes).unwrap();
+        let err = load_safetensors(linear_model(&dev), &path, &map).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Unreadable { .. }),
+            "{what}: {err}"
+        );
+        assert!(err.to_string().contains("h.safetensors"), "{what}: {err}");
+    };
+    // Two tensors over the same bytes.
+    refused(
+        &raw(
+            serde_json::json!({
+                "body.0.weight": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+                "body.0.bias": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]},
+            }),
+            &[0u8; 24],
+        ),
+        "overlapping offsets",
+    );
+    // Offsets past the end of the data.
+    refused(
+        &raw(
+            serde_json::json!({
+                "body.0.weight": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+            }),
+            &[0u8; 8],
+        ),
+        "offsets out of range",
+    );
+    // A shape whose size disagrees with its offsets.
+    refused(
+        &raw(
+            serde_json::json!({
+                "body.0.weight": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 24]},
+            }),
+            &[0u8; 24],
+        ),
+        "shape larger than its bytes",
+    );
+    // A header that claims 10^12 bytes: refused, not allocated.
+    let mut huge = 1_000_000_000_000u64.to_le_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
+    refused(&huge, "a header of 10^12 bytes");
+
+    // A pickle that asks to import os.system and call it: refused, and nothing runs.
+    let marker = dir.join("pwned");
+    let command = format!("touch {}", marker.display());
+    let mut pickle = b"\x80\x02cos\nsystem\nq\x00X".to_vec();
+    pickle.extend_from_slice(&(command.len() as u32).to_le_bytes());
+    pickle.extend_from_slice(command.as_bytes());
+    pickle.extend_from_slice(b"q\x01\x85q\x02Rq\x03.");
+    let pth = dir.join("h.pth");
+    std::fs::write(&pth, &pickle).unwrap();
+    let err = load_pytorch(linear_model(&dev), &pth, &map).unwrap_err();
+    assert!(matches!(err, ModelError::Unreadable { .. }), "{err}");
+    assert!(!marker.exists(), "the pickle ran");
+
+    // The right name with the wrong shape: the error names the tensor and both shapes.
+    write_safetensors(
+        &path,
+        &[
+            ("body.0.weight", vec![2, 5], vec![0.0; 10]),
+            ("body.0.bias", vec![2], vec![0.0; 2]),
+        ],
+    );
+    let err = load_safetensors(linear_model(&dev), &path, &map)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("encoder.layers.0.weight"), "{err}");
+    assert!(err.contains("[3, 2]") && err.contains("[5, 2]"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
