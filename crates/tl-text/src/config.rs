@@ -63,6 +63,20 @@ fn default_dropout() -> f64 {
 const BERT_LIKE: &[&str] = &["bert"];
 
 impl BertConfig {
+    /// The number of parameters this configuration builds (embeddings, every layer's
+    /// attention, feed-forward and norms, the pooler), counted without overflow: what a
+    /// weights file must hold before anything is allocated.
+    pub fn num_params(&self) -> u128 {
+        let (h, i) = (self.hidden_size as u128, self.intermediate_size as u128);
+        let embeddings = (self.vocab_size as u128
+            + self.max_position_embeddings as u128
+            + self.type_vocab_size as u128)
+            * h
+            + 2 * h;
+        let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        embeddings + self.num_hidden_layers as u128 * layer + h * h + h
+    }
+
     /// Reads and checks a `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TextError::io(path, e))?;

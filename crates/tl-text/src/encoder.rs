@@ -75,6 +75,25 @@ impl SentenceEncoder {
                 hint: "the weights are missing".into(),
             })?;
         let config = BertConfig::load(&config_path)?;
+        // Bounded memory: a config that asks for more parameters than its weights file can
+        // hold (at 16 bits each, the smallest float the loaders take) is refused before the
+        // model is built, so absurd sizes never reach the allocator.
+        let file_len = std::fs::metadata(&weights)
+            .map_err(|e| TextError::format(&weights, e.to_string()))?
+            .len() as u128;
+        let needed = config.num_params() * 2;
+        if needed > file_len + (1 << 20) {
+            return Err(TextError::format(
+                &config_path,
+                format!(
+                    "the config asks for {} parameters ({:.1} MB even at 16 bits) and {} holds {:.1} MB: sizes that do not fit the weights",
+                    config.num_params(),
+                    needed as f64 / 1e6,
+                    weights.display(),
+                    file_len as f64 / 1e6
+                ),
+            ));
+        }
         let sentence = SentenceConfig::load(folder)?;
         let positions = config.max_position_embeddings;
         let max_len = options

@@ -411,3 +411,24 @@ fn padded_batch_marks_padding() {
         22 * 8 + 16 * 8 + 2 * 8 + 2 * 8 + 2 * (4 * 72 + 2 * 8 + 8 * 16 + 16 + 16 * 8 + 8 + 2 * 8)
     );
 }
+
+#[test]
+fn a_config_larger_than_its_weights_is_refused_before_allocating() {
+    let _guard = serial();
+    let dir = tiny_model("absurd", 0.1);
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // 2^40 hidden units: building it would ask for exabytes.
+    config["hidden_size"] = serde_json::json!(1u64 << 40);
+    config["num_attention_heads"] = serde_json::json!(1);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let err = SentenceEncoder::load(&dir, &dev()).unwrap_err().to_string();
+    assert!(
+        err.contains("parameters") && err.contains("do not fit the weights"),
+        "{err}"
+    );
+    // The real sizes load.
+    let ok = tiny_model("absurd-ok", 0.1);
+    assert!(SentenceEncoder::load(&ok, &dev()).is_ok());
+}
