@@ -748,3 +748,81 @@ fn inference_helpers_refuse_sets_the_model_cannot_take() {
     let err = evaluate(&model, &fits, &dev, 0).unwrap_err().to_string();
     assert!(err.contains("batch_size"), "{err}");
 }
+
+/// The child of `a_checkpoint_survives_being_killed_at_any_point`: saves checkpoints of
+/// generation 1, 2, 3... into `TL_CHECKPOINT_CHILD` until it is killed.
+#[test]
+#[ignore = "run by a_checkpoint_survives_being_killed_at_any_point as a child process"]
+fn checkpoint_writer_child() {
+    let Some(dir) = std::env::var_os("TL_CHECKPOINT_CHILD") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let dev = test_device();
+    for generation in 1u64.. {
+        dev.seed(generation);
+        let model = mlp(6, 16, 3, &dev);
+        save_checkpoint(
+            &dir,
+            &model,
+            &serde_json::json!({ "generation": generation }),
+            None,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_checkpoint_survives_being_killed_at_any_point() {
+    let _serial = serial();
+    let dev = test_device();
+    let root = temp_dir("killed");
+    let dir = root.join("ckpt");
+    let mut generations = Vec::new();
+    for trial in 0..20u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "checkpoint_writer_child",
+                "--test-threads=1",
+            ])
+            .env("TL_CHECKPOINT_CHILD", &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill it at a point that moves from trial to trial.
+        std::thread::sleep(std::time::Duration::from_millis(40 + 7 * trial));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if !dir.exists() && !root.join(".ckpt.old").exists() {
+            continue; // killed before its first checkpoint
+        }
+        // The checkpoint there is complete, and its weights are those of its config's
+        // generation: never a mix of two saves.
+        let folder = tl::tl_core::checkpoint::checkpoint_folder(&dir);
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(folder.join("config.json")).unwrap()).unwrap();
+        let generation = config["generation"].as_u64().unwrap();
+        let loaded = load_checkpoint(mlp(6, 16, 3, &dev), &dir).unwrap();
+        dev.seed(generation);
+        assert_eq!(
+            weights(&loaded),
+            weights(&mlp(6, 16, 3, &dev)),
+            "trial {trial}: weights and config of different saves"
+        );
+        generations.push(generation);
+    }
+    assert!(generations.len() >= 15, "{generations:?}");
+    // Leftovers of the killed writers: at most the old folder and the last staging one.
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.len() <= 3, "{left:?}");
+    // The next save after a kill succeeds (leftovers of the killed writer do not block it).
+    save_checkpoint(&dir, &mlp(6, 16, 3, &dev), &serde_json::json!({}), None).unwrap();
+    assert!(load_checkpoint(mlp(6, 16, 3, &dev), &dir).is_ok());
+    let _ = std::fs::remove_dir_all(&root);
+}

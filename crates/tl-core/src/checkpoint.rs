@@ -1,5 +1,6 @@
 //! Checkpoints: weights (burnpack) with their config and report beside them, written
-//! atomically so that a crash or a diverged run never leaves a half-written file.
+//! atomically so that a crash or a diverged run never leaves a half-written file, and
+//! checkpoint folders replaced as a whole (stage, then swap).
 
 use crate::error::{CoreError, Result};
 use crate::report::FitReport;
@@ -147,26 +148,132 @@ pub fn save_checkpoint<M: Module>(
     config: &impl Serialize,
     report: Option<&FitReport>,
 ) -> Result<()> {
-    // Everything is serialised before the first file is replaced, so a value that cannot be
+    save_checkpoint_with(dir, module, config, report, &[])
+}
+
+/// [`save_checkpoint`] with further files (`(name, bytes)`, such as a training history)
+/// that belong to the same checkpoint.
+///
+/// The folder is replaced as a whole: everything is written into a staging folder beside it
+/// and synced, the old folder is renamed aside (`.NAME.old`), the staging folder renamed into
+/// place, and the old one removed. A crash at any point leaves a complete checkpoint to load:
+/// the new one, or the old one (in place, or aside, where [`load_checkpoint`] finds it).
+pub fn save_checkpoint_with<M: Module>(
+    dir: &Path,
+    module: &M,
+    config: &impl Serialize,
+    report: Option<&FitReport>,
+    extra: &[(&str, Vec<u8>)],
+) -> Result<()> {
+    // Everything is serialised before anything on disk changes, so a value that cannot be
     // written leaves the folder as it was.
-    let (weights, config_path) = (dir.join(WEIGHTS_FILE), dir.join(CONFIG_FILE));
-    let weight_bytes = weight_bytes(module, &weights)?;
-    let config = json_bytes(&config_path, config)?;
-    let report = match report {
-        Some(r) => Some(json_bytes(&dir.join(REPORT_FILE), r)?),
-        None => None,
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            WEIGHTS_FILE.into(),
+            weight_bytes(module, &dir.join(WEIGHTS_FILE))?.to_vec(),
+        ),
+        (
+            CONFIG_FILE.into(),
+            json_bytes(&dir.join(CONFIG_FILE), config)?.into_bytes(),
+        ),
+    ];
+    if let Some(r) = report {
+        files.push((
+            REPORT_FILE.into(),
+            json_bytes(&dir.join(REPORT_FILE), r)?.into_bytes(),
+        ));
+    }
+    files.extend(extra.iter().map(|(n, b)| (n.to_string(), b.clone())));
+    let (parent, name) = split_dir(dir)?;
+    fs::create_dir_all(&parent).map_err(|e| CoreError::io(&parent, e))?;
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stage = parent.join(format!(".{name}.stage-{}-{call}", std::process::id()));
+    let old = aside(&parent, &name);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: std::io::Error| CoreError::io(&p, e)
     };
-    write_atomic(&weights, &weight_bytes)?;
-    write_atomic(&config_path, config.as_bytes())?;
-    if let Some(report) = report {
-        write_atomic(&dir.join(REPORT_FILE), report.as_bytes())?;
+    // Staging folders a killed writer left behind are removed (one writer per checkpoint).
+    let mine = format!(".{name}.stage-{}-", std::process::id());
+    let theirs = format!(".{name}.stage-");
+    if let Ok(entries) = fs::read_dir(&parent) {
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&theirs) && !n.starts_with(&mine) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(&stage);
+    fs::create_dir_all(&stage).map_err(io(&stage))?;
+    for (file, bytes) in &files {
+        let path = stage.join(file);
+        let mut f = fs::File::create(&path).map_err(io(&path))?;
+        f.write_all(bytes).map_err(io(&path))?;
+        f.sync_all().map_err(io(&path))?;
+    }
+    sync_dir(&stage);
+    if dir.exists() {
+        // A leftover aside from an earlier crash is older than what is in place.
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    fs::rename(&stage, dir).map_err(io(dir))?;
+    sync_dir(&parent);
+    if old.exists() {
+        fs::remove_dir_all(&old).map_err(io(&old))?;
     }
     Ok(())
 }
 
-/// Loads the weights of a checkpoint folder into `module`.
+fn split_dir(dir: &Path) -> Result<(PathBuf, String)> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dir
+        .file_name()
+        .ok_or_else(|| CoreError::Format {
+            path: dir.to_path_buf(),
+            reason: "not a folder path".into(),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    Ok((parent, name))
+}
+
+/// Where a checkpoint folder is set aside while its successor moves in.
+fn aside(parent: &Path, name: &str) -> PathBuf {
+    parent.join(format!(".{name}.old"))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(folder) = fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+}
+
+/// The folder that holds the complete checkpoint saved as `dir`: `dir` itself, or, when a
+/// crash came between setting the old one aside and moving the new one in, the old one.
+pub fn checkpoint_folder(dir: &Path) -> PathBuf {
+    if dir.join(WEIGHTS_FILE).exists() {
+        return dir.to_path_buf();
+    }
+    match split_dir(dir) {
+        Ok((parent, name)) if aside(&parent, &name).join(WEIGHTS_FILE).exists() => {
+            aside(&parent, &name)
+        }
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// Loads the weights of a checkpoint folder into `module` (from the folder set aside, when a
+/// crash interrupted its replacement).
 pub fn load_checkpoint<M: Module>(module: M, dir: &Path) -> Result<M> {
-    load_weights(module, &dir.join(WEIGHTS_FILE))
+    load_weights(module, &checkpoint_folder(dir).join(WEIGHTS_FILE))
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ pub use error::{CoreError, Result};
 
 /// The types most programs use.
 pub mod prelude {
-    pub use crate::checkpoint::{load_checkpoint, load_weights, save_checkpoint, save_weights};
+    pub use crate::checkpoint::{
+        load_checkpoint, load_weights, save_checkpoint, save_checkpoint_with, save_weights,
+    };
     pub use crate::data::{Batch, BatchPlan, Inputs, LabelledSet, UnlabelledSet};
     pub use crate::device::device;
     pub use crate::error::{CoreError, Result};

@@ -5,7 +5,7 @@ use super::checks::check_set;
 use super::config::TrainConfig;
 use super::infer::{ClassifierModel, scalar, score};
 use super::objective::{CrossEntropy, Objective};
-use crate::checkpoint::{save_checkpoint, write_json};
+use crate::checkpoint::{save_checkpoint, save_checkpoint_with};
 use crate::data::LabelledSet;
 use crate::error::{CoreError, Result};
 use crate::metrics::Metrics;
@@ -310,8 +310,19 @@ impl<'a> Trainer<'a> {
         self.emit(ProgressEvent::Epoch(record.clone()));
         history.push(record);
         if let Some(dir) = &self.checkpoint_dir {
-            save_checkpoint(&dir.join("last"), &model.valid(), &self.config, None)?;
-            write_json(&dir.join("last").join("history.json"), history)?;
+            // The history travels in the same folder swap as the weights it describes.
+            let history_bytes =
+                serde_json::to_vec_pretty(history).map_err(|e| CoreError::Format {
+                    path: dir.join("last").join("history.json"),
+                    reason: e.to_string(),
+                })?;
+            save_checkpoint_with(
+                &dir.join("last"),
+                &model.valid(),
+                &self.config,
+                None,
+                &[("history.json", history_bytes)],
+            )?;
         }
         Ok(())
     }
