@@ -501,3 +501,44 @@ fn weights(package: &Path) -> Vec<f32> {
         .flat_map(|t| t.into_data().iter::<f32>().collect::<Vec<_>>())
         .collect()
 }
+
+#[test]
+fn two_processes_with_one_seed_give_identical_weights_and_reports() {
+    let dir = scratch("twice");
+    std::fs::write(dir.join("r.toml"), DIGITS).unwrap();
+    for out in ["a", "b"] {
+        let o = tl(&["run", "r.toml", "--quiet", "--out", out], &dir);
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    let reports = |run: &str| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(run).join("reports.json")).unwrap(),
+        )
+        .unwrap();
+        v["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                // Everything but the clock.
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("wall_time_s");
+                for e in r["history"].as_array_mut().unwrap() {
+                    e.as_object_mut().unwrap().remove("seconds");
+                }
+                r
+            })
+            .collect()
+    };
+    assert_eq!(reports("a"), reports("b"));
+    for row in ["no_adaptation", "scratch", "source-only", "coral"] {
+        for seed in 0..2 {
+            let p = format!("models/{row}/seed-{seed}");
+            assert_eq!(
+                weights(&dir.join("a").join(&p)),
+                weights(&dir.join("b").join(&p)),
+                "{p}"
+            );
+        }
+    }
+}
