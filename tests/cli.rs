@@ -124,8 +124,20 @@ fn run_writes_a_run_folder_and_keeps_an_earlier_run() {
         "summary.md",
         "summary.csv",
         "run.json",
+        "accuracy.svg",
+        "learning-curves.svg",
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let bars = std::fs::read_to_string(run.join("accuracy.svg")).unwrap();
+    for text in [
+        "tiny: accuracy",
+        "accuracy (%)",
+        "scratch",
+        "coral",
+        "mean over seeds",
+    ] {
+        assert!(bars.contains(text), "{text} not in the accuracy picture");
     }
     let reports: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("reports.json")).unwrap()).unwrap();

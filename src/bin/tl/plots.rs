@@ -194,3 +194,79 @@ pub fn reliability(title: &str, bins: &[(f64, f64, f64, usize)]) -> Res<String> 
     }
     Ok(svg)
 }
+
+/// One bar per row (its mean), with a line from mean - std to mean + std.
+pub fn bars(title: &str, y_label: &str, rows: &[(String, f64, f64)]) -> Res<String> {
+    let k = rows.len().max(1);
+    let top = rows
+        .iter()
+        .map(|r| r.1 + r.2)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let mut svg = String::new();
+    {
+        let width = (160 + 90 * k as u32).clamp(480, 1400);
+        let root = SVGBackend::with_string(&mut svg, (width, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(60)
+            .y_label_area_size(60)
+            .build_cartesian_2d((0..k - 1).into_segmented(), 0.0..top * 1.3)
+            .map_err(err)?;
+        let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("row")
+            .y_desc(y_label)
+            .x_labels(k)
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(err)?;
+        let fill = BLUE.mix(0.55);
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), r.1),
+                    ],
+                    fill.filled(),
+                );
+                bar.set_margin(0, 0, 14, 14);
+                bar
+            }))
+            .map_err(err)?
+            .label("mean over seeds")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], fill.filled()));
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                PathElement::new(
+                    vec![
+                        (SegmentValue::CenterOf(i), r.1 - r.2),
+                        (SegmentValue::CenterOf(i), r.1 + r.2),
+                    ],
+                    BLACK.stroke_width(2),
+                )
+            }))
+            .map_err(err)?
+            .label("± one standard deviation")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x + 8, y - 6), (x + 8, y + 6)], BLACK.stroke_width(2))
+            });
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}

@@ -316,6 +316,43 @@ pub fn run(args: &Args) -> Res<()> {
     println!("\n{md}");
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.csv"), comparison.to_csv().as_bytes())?;
+    // The pictures: accuracy per row, and the first seed's learning curves.
+    let rows: Vec<(String, f64, f64)> = comparison
+        .summary()
+        .iter()
+        .map(|r| {
+            (
+                r.strategy.clone(),
+                100.0 * r.accuracy_mean,
+                100.0 * r.accuracy_std,
+            )
+        })
+        .collect();
+    let bars = crate::plots::bars(&format!("{title}: accuracy"), "accuracy (%)", &rows)?;
+    write_atomic(&out.join("accuracy.svg"), bars.as_bytes())?;
+    let first = recipe.first_seed;
+    let curves: Vec<(String, Vec<(f64, f64)>)> = comparison
+        .reports
+        .iter()
+        .filter(|r| r.seed == first && !r.history.is_empty())
+        .map(|r| {
+            let points = r
+                .history
+                .iter()
+                .map(|e| (e.epoch as f64, e.train_loss))
+                .collect();
+            (r.strategy.clone(), points)
+        })
+        .collect();
+    if !curves.is_empty() {
+        let svg = crate::plots::lines(
+            &format!("{title}: learning curves, seed {first}"),
+            "epoch",
+            "training loss (each method's own)",
+            &curves,
+        )?;
+        write_atomic(&out.join("learning-curves.svg"), svg.as_bytes())?;
+    }
     write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
     let meta = json!({
         "title": title,
@@ -333,7 +370,7 @@ pub fn run(args: &Args) -> Res<()> {
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
     progress.line(&format!(
-        "wrote {} (recipe.toml, reports.json, summary.md, summary.csv, run.json, models/)",
+        "wrote {} (recipe.toml, reports.json, summary.md, summary.csv, run.json, accuracy.svg, learning-curves.svg, models/)",
         out.display()
     ));
     Ok(())
