@@ -36,8 +36,8 @@ enum ModelsCommand {
 /// `tl models rank`.
 #[derive(clap::Args, Debug)]
 struct RankArgs {
-    /// The recipe whose data the models are ranked for: its labelled target, or its source
-    /// when the target has no labels.
+    /// The recipe whose data the models are ranked for: its labelled target, else its
+    /// `[test]` set, else its source.
     recipe: PathBuf,
     /// Items scored (class-balanced, seeded; the scores cost O(n^2) for k-NN).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
@@ -290,8 +290,11 @@ fn rank(args: &RankArgs) -> Result<(), Box<dyn Error>> {
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let progress = crate::progress::Progress::new(args.quiet);
     let dev = tl::tl_core::device::device(&args.device)?;
-    let (spec, table) = match &recipe.target {
-        Some(t) if t.labelled() => (t.clone(), "target"),
+    // The labelled items closest to where the model will be used: the target's, else the
+    // test set's (labelled items of the target domain), else the source's.
+    let (spec, table) = match (&recipe.target, &recipe.test) {
+        (Some(t), _) if t.labelled() => (t.clone(), "target"),
+        (_, Some(t)) => (t.clone(), "test"),
         _ => (recipe.source.clone(), "source"),
     };
     let spec = crate::recipe::DataSpec {
