@@ -367,23 +367,14 @@ impl Featuriser {
                         (encoder.dim(), v)
                     }
                 };
-                let labels = match labels {
-                    Some(l) => {
-                        let idx = l
-                            .iter()
-                            .map(|name| {
-                                class_names.iter().position(|c| c == name).ok_or_else(|| {
-                                    format!(
-                                        "{what}: label `{name}` is not a source class (known: {})",
-                                        class_names.join(", ")
-                                    )
-                                })
-                            })
-                            .collect::<Result<Vec<_>, _>>()?;
-                        Some(idx)
-                    }
-                    None => None,
-                };
+                let labels = labels
+                    .as_ref()
+                    .map(|l| {
+                        l.iter()
+                            .map(|name| class_index(name, class_names, what))
+                            .collect::<Res<Vec<_>>>()
+                    })
+                    .transpose()?;
                 Ok(Domain {
                     inputs: Inputs::new(vec![dim], values)?,
                     labels,
@@ -404,16 +395,21 @@ fn remap(
 ) -> Res<Vec<usize>> {
     let map = names
         .iter()
-        .map(|n| {
-            class_names.iter().position(|c| c == n).ok_or_else(|| {
-                format!(
-                    "{what}: class `{n}` is not a source class (known: {})",
-                    class_names.join(", ")
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|n| class_index(n, class_names, what))
+        .collect::<Res<Vec<_>>>()?;
     Ok(labels.iter().map(|&l| map[l]).collect())
+}
+
+/// The index of the label `name` among `class_names`; a label the task does not have is an
+/// error naming it and the known ones.
+fn class_index(name: &str, class_names: &[String], what: &str) -> Res<usize> {
+    class_names.iter().position(|c| c == name).ok_or_else(|| {
+        format!(
+            "{what}: label `{name}` is not a source class (known: {})",
+            class_names.join(", ")
+        )
+        .into()
+    })
 }
 
 /// The item shape of images, for checks against a model.

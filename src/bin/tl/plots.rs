@@ -195,6 +195,32 @@ pub fn reliability(title: &str, bins: &[(f64, f64, f64, usize)]) -> Res<String> 
     Ok(svg)
 }
 
+/// The training loss per epoch of every report of `seed` that has a history; `None` when
+/// none has.
+pub fn learning_curves(
+    title: &str,
+    comparison: &tl::tl_core::report::Comparison,
+    seed: u64,
+) -> Res<Option<String>> {
+    let curves: Vec<(String, Vec<(f64, f64)>)> = comparison
+        .reports
+        .iter()
+        .filter(|r| r.seed == seed && !r.history.is_empty())
+        .map(|r| {
+            let points = r
+                .history
+                .iter()
+                .map(|e| (e.epoch as f64, e.train_loss))
+                .collect();
+            (r.strategy.clone(), points)
+        })
+        .collect();
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    lines(title, "epoch", "training loss (each method's own)", &curves).map(Some)
+}
+
 /// One bar per row (its mean), with a line from mean - std to mean + std.
 pub fn bars(title: &str, y_label: &str, rows: &[(String, f64, f64)]) -> Res<String> {
     let k = rows.len().max(1);

@@ -88,10 +88,7 @@ pub fn run(args: &Args) -> Res<()> {
     let mut counts = vec![0usize; k];
     for i in 0..n {
         let row = &probs[i * k..(i + 1) * k];
-        let (best, p) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |a, (j, &v)| if v > a.1 { (j, v) } else { a });
+        let (best, p) = top(row);
         counts[best] += 1;
         let mut record = vec![
             ids[i].clone(),
@@ -122,6 +119,14 @@ pub fn run(args: &Args) -> Res<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The most probable class of one row of probabilities, and its probability (the first on
+/// a tie).
+pub fn top(row: &[f32]) -> (usize, f32) {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |a, (j, &v)| if v > a.1 { (j, v) } else { a })
 }
 
 /// Every PNG/JPEG in `dir` (sorted by name), decoded to `shape` (`[c, h, w]`).

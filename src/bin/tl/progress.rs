@@ -92,6 +92,19 @@ impl Bar {
         self.bar.set_message(text);
     }
 
+    /// Follows a training loop's steps: the bar is the epoch's steps, the text `what` and
+    /// the epoch.
+    pub fn on_step(&self, what: &str, event: &tl::tl_core::train::ProgressEvent) {
+        if let tl::tl_core::train::ProgressEvent::Step {
+            epoch, step, steps, ..
+        } = event
+        {
+            self.set_length(*steps as u64);
+            self.set_position(*step as u64);
+            self.set_message(format!("{what}, epoch {epoch}"));
+        }
+    }
+
     /// Clears the bar and prints `text` as a line.
     pub fn finish(&self, text: &str) {
         self.bar.finish_and_clear();

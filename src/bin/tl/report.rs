@@ -43,24 +43,12 @@ const CALIBRATION_BINS: usize = 15;
 /// Mistakes shown.
 const MISTAKES: usize = 8;
 
-/// One row's model of one seed, scored again.
+/// One row's model of one seed, scored again: each test item's predicted class and its
+/// probability.
 struct Scored {
     seed: u64,
-    probs: Vec<f32>,
+    preds: Vec<(usize, f32)>,
     truth: Vec<usize>,
-}
-
-impl Scored {
-    fn predictions(&self, k: usize) -> Vec<(usize, f32)> {
-        self.probs
-            .chunks_exact(k)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold((0, f32::MIN), |a, (j, &v)| if v > a.1 { (j, v) } else { a })
-            })
-            .collect()
-    }
 }
 
 /// Runs `tl report`.
@@ -68,11 +56,7 @@ pub fn run(args: &Args) -> Res<()> {
     let dev = device(&args.device)?;
     let progress = Progress::new(args.quiet);
     let run = &args.run;
-    let read = |f: &str| -> Res<String> {
-        std::fs::read_to_string(run.join(f)).map_err(|e| {
-            format!("{}: not a run folder of `tl run` ({f}: {e})", run.display()).into()
-        })
-    };
+    let read = |f: &str| crate::run::read_run_file(run, f);
     let meta: serde_json::Value = serde_json::from_str(&read("run.json")?)
         .map_err(|e| format!("{}: run.json: {e}", run.display()))?;
     let comparison: Comparison = serde_json::from_str(&read("reports.json")?)
@@ -113,7 +97,7 @@ pub fn run(args: &Args) -> Res<()> {
             let probs = tl::tl_models::transferability::probabilities(&model, &test, &dev)?;
             scored.entry(row.clone()).or_default().push(Scored {
                 seed,
-                probs,
+                preds: probs.chunks_exact(k).map(crate::predict::top).collect(),
                 truth: test.labels.clone(),
             });
             if seed == first {
@@ -156,14 +140,14 @@ pub fn run(args: &Args) -> Res<()> {
         let Some(list) = scored.get(row) else {
             continue;
         };
-        let acc: Vec<f64> = list.iter().map(|s| accuracy(s, k)).collect();
+        let acc: Vec<f64> = list.iter().map(accuracy).collect();
         let f1: Vec<f64> = comparison
             .reports
             .iter()
             .filter(|r| &r.strategy == row)
             .map(|r| r.metrics.macro_f1)
             .collect();
-        let ece: Vec<f64> = list.iter().map(|s| calibration(s, k).0).collect();
+        let ece: Vec<f64> = list.iter().map(|s| calibration(s).0).collect();
         let (am, asd) = mean_std(&acc);
         let (fm, fsd) = mean_std(&f1);
         let (em, esd) = mean_std(&ece);
@@ -212,7 +196,7 @@ pub fn run(args: &Args) -> Res<()> {
             let per_seed: Vec<f64> = list
                 .iter()
                 .filter_map(|s| {
-                    let preds = s.predictions(k);
+                    let preds = &s.preds;
                     let idx: Vec<usize> = (0..s.truth.len()).filter(|&i| s.truth[i] == c).collect();
                     (!idx.is_empty()).then(|| {
                         idx.iter().filter(|&&i| preds[i].0 == c).count() as f64 / idx.len() as f64
@@ -236,7 +220,7 @@ pub fn run(args: &Args) -> Res<()> {
         .ok_or("the best row has no model of the first seed")?;
 
     // Confusion matrix and reliability diagram of the best row.
-    let preds = best_first.predictions(k);
+    let preds = &best_first.preds;
     let mut counts = vec![vec![0usize; k]; k];
     for (i, &(p, _)) in preds.iter().enumerate() {
         counts[best_first.truth[i]][p] += 1;
@@ -250,7 +234,7 @@ pub fn run(args: &Args) -> Res<()> {
             &counts,
         )?,
     ));
-    let (ece, bins) = calibration(best_first, k);
+    let (ece, bins) = calibration(best_first);
     pictures.push((
         "reliability.svg".into(),
         format!("Reliability diagram of {best_row} (seed {first}): ECE {ece:.3}"),
@@ -261,34 +245,21 @@ pub fn run(args: &Args) -> Res<()> {
     ));
 
     // Learning curves from the reports' histories (first seed).
-    let curves: Vec<(String, Vec<(f64, f64)>)> = comparison
-        .reports
-        .iter()
-        .filter(|r| r.seed == first && !r.history.is_empty())
-        .map(|r| {
-            (
-                r.strategy.clone(),
-                r.history
-                    .iter()
-                    .map(|e| (e.epoch as f64, e.train_loss))
-                    .collect(),
-            )
-        })
-        .collect();
-    if !curves.is_empty() {
+    if let Some(svg) = plots::learning_curves(
+        &format!("Learning curves, seed {first}"),
+        &comparison,
+        first,
+    )? {
         pictures.push((
             "learning-curves.svg".into(),
             format!("Training loss per epoch (seed {first}; each method's own loss)"),
-            plots::lines(
-                &format!("Learning curves, seed {first}"),
-                "epoch",
-                "training loss",
-                &curves,
-            )?,
+            svg,
         ));
     }
 
     // Robustness: accuracy against the severity of each corruption (first seed).
+    // Texts by their vectors, for the corrupted test sets and the mistakes (built once).
+    let index = data.text.then(|| text_index(&data));
     let mut robustness_md = String::new();
     if !args.no_robustness {
         let test = &tests[&first];
@@ -302,7 +273,6 @@ pub fn run(args: &Args) -> Res<()> {
             .text
             .then(|| Featuriser::new(&recipe.model, true, &dev))
             .transpose()?;
-        let texts = data.text.then(|| text_index(&data));
         writeln!(
             robustness_md,
             "## Robustness (seed {first})\n\nAccuracy (%) as each corruption grows ({}):\n",
@@ -315,7 +285,7 @@ pub fn run(args: &Args) -> Res<()> {
         for kind in kinds {
             let mut sets = vec![test.clone()];
             for sev in 1..=severities {
-                let set = if let (Some(f), Some(index)) = (featuriser.as_mut(), texts.as_ref()) {
+                let set = if let (Some(f), Some(index)) = (featuriser.as_mut(), index.as_ref()) {
                     corrupt_texts(test, index, kind, sev, &data, f, &progress, &dev)?
                 } else {
                     corrupt_images(test, kind, sev)?
@@ -382,7 +352,6 @@ pub fn run(args: &Args) -> Res<()> {
         "## Most confident mistakes of {best_row} (seed {first})\n\n| # | true | predicted | confidence | item |\n|---:|---|---|---:|---|"
     )?;
     let mut mistakes_html = String::new();
-    let index = data.text.then(|| text_index(&data));
     for (n, &i) in wrong.iter().enumerate() {
         let (truth, (p, conf)) = (best_first.truth[i], preds[i]);
         let (item_md, item_html) = match &index {
@@ -449,8 +418,8 @@ pub fn run(args: &Args) -> Res<()> {
     Ok(())
 }
 
-fn accuracy(s: &Scored, k: usize) -> f64 {
-    let preds = s.predictions(k);
+fn accuracy(s: &Scored) -> f64 {
+    let preds = &s.preds;
     let right = (0..s.truth.len())
         .filter(|&i| preds[i].0 == s.truth[i])
         .count();
@@ -459,8 +428,8 @@ fn accuracy(s: &Scored, k: usize) -> f64 {
 
 /// Expected calibration error over equal-width confidence bins, and the bins
 /// `(low, high, accuracy, count)`.
-fn calibration(s: &Scored, k: usize) -> (f64, Vec<(f64, f64, f64, usize)>) {
-    let preds = s.predictions(k);
+fn calibration(s: &Scored) -> (f64, Vec<(f64, f64, f64, usize)>) {
+    let preds = &s.preds;
     let mut sums = vec![(0.0f64, 0.0f64, 0usize); CALIBRATION_BINS];
     for (i, &(p, conf)) in preds.iter().enumerate() {
         let b = ((conf as f64 * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);

@@ -265,20 +265,11 @@ pub fn run(args: &Args) -> Res<()> {
                 continue;
             }
             let strategy = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
-            let bar = progress.bar(1, &format!("{label}, seed {seed}"));
-            let mut ctx =
-                RunContext::new(&dev)
-                    .with_seed(seed)
-                    .with_progress(|event| match event {
-                        ProgressEvent::Step {
-                            epoch, step, steps, ..
-                        } => {
-                            bar.set_length(*steps as u64);
-                            bar.set_position(*step as u64);
-                            bar.set_message(format!("{label}, seed {seed}, epoch {epoch}"));
-                        }
-                        ProgressEvent::Epoch(_) => {}
-                    });
+            let what = format!("{label}, seed {seed}");
+            let bar = progress.bar(1, &what);
+            let mut ctx = RunContext::new(&dev)
+                .with_seed(seed)
+                .with_progress(|event| bar.on_step(&what, event));
             let (model, mut report) = strategy
                 .fit(start, &st.task, &mut ctx)
                 .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
@@ -331,26 +322,11 @@ pub fn run(args: &Args) -> Res<()> {
     let bars = crate::plots::bars(&format!("{title}: accuracy"), "accuracy (%)", &rows)?;
     write_atomic(&out.join("accuracy.svg"), bars.as_bytes())?;
     let first = recipe.first_seed;
-    let curves: Vec<(String, Vec<(f64, f64)>)> = comparison
-        .reports
-        .iter()
-        .filter(|r| r.seed == first && !r.history.is_empty())
-        .map(|r| {
-            let points = r
-                .history
-                .iter()
-                .map(|e| (e.epoch as f64, e.train_loss))
-                .collect();
-            (r.strategy.clone(), points)
-        })
-        .collect();
-    if !curves.is_empty() {
-        let svg = crate::plots::lines(
-            &format!("{title}: learning curves, seed {first}"),
-            "epoch",
-            "training loss (each method's own)",
-            &curves,
-        )?;
+    if let Some(svg) = crate::plots::learning_curves(
+        &format!("{title}: learning curves, seed {first}"),
+        &comparison,
+        first,
+    )? {
         write_atomic(&out.join("learning-curves.svg"), svg.as_bytes())?;
     }
     write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
@@ -376,13 +352,20 @@ pub fn run(args: &Args) -> Res<()> {
     Ok(())
 }
 
+/// A file of a run folder; a folder without it is not a run of `tl run`, and says so.
+pub fn read_run_file(run: &Path, file: &str) -> Res<String> {
+    std::fs::read_to_string(run.join(file)).map_err(|e| {
+        format!(
+            "{}: not a run folder of `tl run` ({file}: {e})",
+            run.display()
+        )
+        .into()
+    })
+}
+
 /// An interrupted run's recipe, title (as its stem), recipe folder, folder and finished fits.
 fn resume_state(dir: &Path) -> Res<(Recipe, String, PathBuf, PathBuf, Comparison)> {
-    let read = |f: &str| -> Res<String> {
-        std::fs::read_to_string(dir.join(f)).map_err(|e| {
-            format!("{}: not a run folder of `tl run` ({f}: {e})", dir.display()).into()
-        })
-    };
+    let read = |f: &str| read_run_file(dir, f);
     let meta: serde_json::Value = serde_json::from_str(&read("run.json")?)
         .map_err(|e| format!("{}: run.json: {e}", dir.display()))?;
     if meta["finished"] == json!(true) {
@@ -680,18 +663,10 @@ fn start_model(
             .with_batch_size(recipe.train.batch_size)
             .with_lr(recipe.train.lr)
             .with_seed(seed);
-        let bar = progress.bar(1, &format!("start model, seed {seed}"));
+        let what = format!("start model, seed {seed}");
+        let bar = progress.bar(1, &what);
         let out = Trainer::new(train)
-            .with_progress(|event| {
-                if let ProgressEvent::Step {
-                    epoch, step, steps, ..
-                } = event
-                {
-                    bar.set_length(*steps as u64);
-                    bar.set_position(*step as u64);
-                    bar.set_message(format!("start model, seed {seed}, epoch {epoch}"));
-                }
-            })
+            .with_progress(|event| bar.on_step(&what, event))
             .fit(model, &st.start_train, None, dev)?;
         bar.finish(&format!(
             "seed {seed}: start model trained on the source, {epochs} epochs ({:.1} s)",
