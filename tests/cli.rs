@@ -336,6 +336,13 @@ name = "deep-coral"
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 121);
+    // A folder to a text model is refused by name.
+    let o = tl(&["predict", "out/models/deep-coral/seed-0", "out"], &dir);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("this model takes texts"),
+        "{err}"
+    );
     // Ranking the text models that are here (hashed words only: no TL_MODEL_DIR).
     let o = tl(&["models", "rank", "reviews.toml", "--quiet"], &dir);
     let (out, err) = text(&o);
