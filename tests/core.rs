@@ -769,6 +769,12 @@ fn checkpoint_writer_child() {
             None,
         )
         .unwrap();
+        // Tells the parent the writer is past its start-up (a device can take seconds).
+        if generation == 1
+            && let Some(ready) = std::env::var_os("TL_CHECKPOINT_READY")
+        {
+            std::fs::write(ready, b"").unwrap();
+        }
     }
 }
 
@@ -788,12 +794,19 @@ fn a_checkpoint_survives_being_killed_at_any_point() {
                 "--test-threads=1",
             ])
             .env("TL_CHECKPOINT_CHILD", &dir)
+            .env("TL_CHECKPOINT_READY", root.join(format!("ready-{trial}")))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Kill it at a point that moves from trial to trial.
-        std::thread::sleep(std::time::Duration::from_millis(40 + 7 * trial));
+        // Once it is saving (whatever its start-up took), kill it at a point that moves from
+        // trial to trial.
+        let ready = root.join(format!("ready-{trial}"));
+        let waited = std::time::Instant::now();
+        while !ready.exists() && waited.elapsed().as_secs() < 120 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(7 * trial));
         child.kill().unwrap();
         child.wait().unwrap();
         if !dir.exists() && !root.join(".ckpt.old").exists() {
@@ -820,6 +833,7 @@ fn a_checkpoint_survives_being_killed_at_any_point() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    let left: Vec<&String> = left.iter().filter(|n| !n.starts_with("ready-")).collect();
     assert!(left.len() <= 3, "{left:?}");
     // The next save after a kill succeeds (leftovers of the killed writer do not block it).
     save_checkpoint(&dir, &mlp(6, 16, 3, &dev), &serde_json::json!({}), None).unwrap();
