@@ -61,12 +61,21 @@ pub struct ModelCard {
 impl ModelCard {
     /// Reads a card and checks it holds together.
     pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Card {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a card (read from `path`, which errors name) and checks it holds
+    /// together.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let fail = |reason: String| ModelError::Card {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let card: Self = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let card: Self = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
         if card.name.trim().is_empty() {
             return Err(fail("empty name".into()));
         }

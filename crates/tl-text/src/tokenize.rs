@@ -9,6 +9,16 @@ use crate::error::{Result, TextError};
 use std::path::Path;
 use tokenizers::{Tokenizer, TruncationParams};
 
+/// Bytes of a text kept per token of the maximum length before tokenising: a text is cut at
+/// `max_len * MAX_BYTES_PER_TOKEN` bytes (at a character boundary) so that a hostile or
+/// accidental giant text (a whole file in one CSV field, 2^31 tokens) costs what a text of
+/// that length costs, not gigabytes of normalisation and offsets for tokens that truncation
+/// then drops. A WordPiece token spans at most 100 characters (longer words become `[UNK]`),
+/// and ordinary text 3-6 bytes per token, so the cut only ever removes tokens past
+/// `max_len` unless a text averages more than 128 bytes per token (long runs of spaces or
+/// 100-character words).
+pub const MAX_BYTES_PER_TOKEN: usize = 128;
+
 /// A tokenizer that turns texts into token-id sequences of at most `max_len` ids.
 #[derive(Clone)]
 pub struct TextTokenizer {
@@ -89,11 +99,18 @@ impl TextTokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// The part of `text` that is tokenised: all of it, or its first
+    /// `max_len * MAX_BYTES_PER_TOKEN` bytes (cut at a character boundary).
+    pub fn cut<'t>(&self, text: &'t str) -> &'t str {
+        let limit = self.max_len.saturating_mul(MAX_BYTES_PER_TOKEN);
+        &text[..text.floor_char_boundary(limit)]
+    }
+
     /// Token ids of one text, with the special tokens, cut at `max_len`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self
             .inner
-            .encode(text, true)
+            .encode(self.cut(text), true)
             .map_err(|e| TextError::Tokenize(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())
     }
@@ -102,7 +119,7 @@ impl TextTokenizer {
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let encodings = self
             .inner
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(texts.iter().map(|t| self.cut(t)).collect(), true)
             .map_err(|e| TextError::Tokenize(e.to_string()))?;
         Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
     }

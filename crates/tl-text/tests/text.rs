@@ -10,6 +10,7 @@ use tl_core::data::LabelledSet;
 use tl_core::model::Encoder;
 use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_text::encoder::{ids_to_inputs, padded_batch};
+use tl_text::tokenize::MAX_BYTES_PER_TOKEN;
 use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError};
 
 /// Burn's device generator is process-wide and tests run in parallel: tests that draw random
@@ -69,6 +70,28 @@ fn long_texts_are_cut_at_max_len_keeping_sep() {
     assert_eq!(ids[0], vec![2, 4, 4, 4, 4, 3]);
     let err = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(17) }, &dev());
     assert!(matches!(err, Err(TextError::InvalidInput(m)) if m.contains("16 position")));
+}
+
+#[test]
+fn a_giant_text_is_cut_before_tokenizing() {
+    let _guard = serial();
+    let dir = tiny_model("giant", 0.1);
+    let enc = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(16) }, &dev()).unwrap();
+    // 64 MiB in one text: 2^24 words, which the tokenizer would otherwise normalise, split
+    // and give offsets to before truncation dropped all but 14 of them.
+    let giant = "good bad ".repeat((64 << 20) / 9);
+    let tokenizer = enc.tokenizer();
+    assert_eq!(tokenizer.cut(&giant).len(), 16 * MAX_BYTES_PER_TOKEN);
+    let ids = enc.tokenize(&[giant.as_str(), "good"]).unwrap();
+    let short = "good bad ".repeat(16);
+    assert_eq!(ids[0], enc.tokenize(&[short.as_str()]).unwrap()[0]);
+    assert_eq!(ids[0].len(), 16);
+    assert_eq!(ids[1], vec![2, 4, 3], "short texts are not touched");
+    assert_eq!(tokenizer.encode(&giant).unwrap(), ids[0]);
+    // Multi-byte text is cut at a character boundary.
+    let wide = "é".repeat(16 * MAX_BYTES_PER_TOKEN);
+    let cut = tokenizer.cut(&wide);
+    assert!(cut.len() <= 16 * MAX_BYTES_PER_TOKEN && cut.chars().all(|c| c == 'é'));
 }
 
 #[test]

@@ -96,6 +96,9 @@ where
     let name = method.name().to_string();
     let started = Instant::now();
     let data = unlabelled_images(task, &name)?;
+    // The pretraining model's fresh parts (a decoder, a projection head) are drawn from the
+    // run's seed, not from whatever the device's generator last did.
+    ctx.begin();
     let (encoder, history) = method.pretrain_encoder(start.encoder, &data, ctx)?;
     let pretrain_seconds = started.elapsed().as_secs_f64();
     let pretrain_loss = history

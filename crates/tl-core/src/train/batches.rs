@@ -46,6 +46,25 @@ pub trait BatchSource {
 
     /// The batch of step `at.step` of the current epoch, on `device` (the autodiff device).
     fn batch(&mut self, at: StepAt, device: &Device) -> Self::Batch;
+
+    /// Moves past epoch `epoch` (1-based) without training on it, leaving the source where
+    /// a trained epoch would (what a run resumed from a checkpoint does for the epochs done).
+    /// By default it draws the epoch and every batch of it, so a source whose batches draw
+    /// randomness of their own stays on its stream; a source whose order is all that moves
+    /// can override it with [`Self::start_epoch`] alone.
+    fn skip_epoch(&mut self, epoch: usize, total: usize, device: &Device) {
+        self.start_epoch();
+        let steps = self.steps_per_epoch();
+        for step in 0..steps {
+            let at = StepAt {
+                epoch,
+                step,
+                global: (epoch - 1) * steps + step,
+                total,
+            };
+            drop(self.batch(at, device));
+        }
+    }
 }
 
 /// Seeded, shuffled batches of a labelled set (every item once per epoch; the last batch may
@@ -86,6 +105,10 @@ impl BatchSource for LabelledBatches<'_> {
 
     fn batch(&mut self, at: StepAt, device: &Device) -> Batch {
         self.set.batch(&self.order[at.step], device)
+    }
+
+    fn skip_epoch(&mut self, _epoch: usize, _total: usize, _device: &Device) {
+        self.start_epoch();
     }
 }
 

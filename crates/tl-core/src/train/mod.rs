@@ -36,4 +36,6 @@ pub use objective::{
     CrossEntropy, FnObjective, Objective, Step, bernoulli_nll, gaussian_kl, gaussian_stats,
     objective_fn, reparameterize,
 };
-pub use trainer::{ProgressEvent, ProgressFn, TrainOutcome, Trainer};
+pub use trainer::{
+    HISTORY_FILE, LOOP_FILE, OPTIMIZER_FILE, ProgressEvent, ProgressFn, TrainOutcome, Trainer,
+};

@@ -65,6 +65,15 @@ pub trait Objective<M, B> {
     fn end_epoch(&mut self, _model: &M) -> BTreeMap<String, f64> {
         BTreeMap::new()
     }
+
+    /// Whether a run with this objective can continue from a checkpoint
+    /// ([`super::Trainer::resuming`]): true only for an objective that keeps nothing between
+    /// steps that the checkpoint would miss (no discriminator or optimiser of its own, no
+    /// moving-average teacher, no random generator of its own). False unless it says so, so
+    /// that a resumed run is never silently different from an uninterrupted one.
+    fn resumable(&self) -> bool {
+        false
+    }
 }
 
 impl<M, B, O: Objective<M, B> + ?Sized> Objective<M, B> for &mut O {
@@ -78,6 +87,10 @@ impl<M, B, O: Objective<M, B> + ?Sized> Objective<M, B> for &mut O {
 
     fn end_epoch(&mut self, model: &M) -> BTreeMap<String, f64> {
         (**self).end_epoch(model)
+    }
+
+    fn resumable(&self) -> bool {
+        (**self).resumable()
     }
 }
 
@@ -107,6 +120,10 @@ impl<M: ClassifierModel> Objective<M, Batch> for CrossEntropy {
         let logits = model.logits(batch.inputs.clone());
         let loss = self.loss(logits.clone(), batch.labels.clone());
         Ok(Step::new(loss).with_accuracy(logits, &batch.labels))
+    }
+
+    fn resumable(&self) -> bool {
+        true
     }
 }
 

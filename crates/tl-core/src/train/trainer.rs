@@ -5,7 +5,9 @@ use super::checks::check_set;
 use super::config::TrainConfig;
 use super::infer::{ClassifierModel, scalar, score};
 use super::objective::{CrossEntropy, Objective};
-use crate::checkpoint::{save_checkpoint, save_checkpoint_with};
+use crate::checkpoint::{
+    CONFIG_FILE, checkpoint_folder, load_checkpoint, save_checkpoint, save_checkpoint_with,
+};
 use crate::data::LabelledSet;
 use crate::error::{CoreError, Result};
 use crate::metrics::Metrics;
@@ -14,9 +16,41 @@ use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedul
 use burn::module::{Module, ParamGroup};
 use burn::optim::{Adam, AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The history file of a checkpoint folder written by the loop.
+pub const HISTORY_FILE: &str = "history.json";
+/// The optimiser state (burnpack) of a checkpoint folder written by the loop.
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+/// Where the loop stands (epochs done, early-stopping state) in a checkpoint folder.
+pub const LOOP_FILE: &str = "loop.json";
+
+/// Where the loop stands after an epoch: what, with the weights, the optimiser state and the
+/// history, a resumed run needs to go on as if it had never stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LoopState {
+    epochs_done: usize,
+    steps_per_epoch: usize,
+    /// Validation accuracy and epoch of the best weights so far (early stopping).
+    best: Option<(f64, usize)>,
+    since_best: usize,
+    stopped_early: bool,
+    /// FNV-1a (64-bit, hex) of the optimiser state saved beside it: a damaged file is
+    /// refused by name rather than fed to the optimiser.
+    optimizer_fnv1a64: String,
+}
+
+/// What a resumed run starts from.
+struct Resumed<M> {
+    state: LoopState,
+    model: M,
+    best: Option<M>,
+    optimizer: Vec<u8>,
+    history: Vec<crate::report::EpochRecord>,
+}
 
 /// What the loop reports while it runs.
 #[derive(Debug, Clone)]
@@ -59,6 +93,7 @@ pub struct Trainer<'a> {
     group_optimizers: Vec<(ParamGroup, Adam)>,
     progress: Option<Box<ProgressFn<'a>>>,
     checkpoint_dir: Option<PathBuf>,
+    resume: bool,
 }
 
 /// Scores the model after an epoch (validation loss and accuracy).
@@ -73,6 +108,7 @@ impl<'a> Trainer<'a> {
             group_optimizers: Vec::new(),
             progress: None,
             checkpoint_dir: None,
+            resume: false,
         }
     }
 
@@ -101,7 +137,9 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// Saves the weights to `dir` after every epoch (and the best ones under early stopping).
+    /// Saves a checkpoint under `dir` after every epoch: `last/` (weights, config, history,
+    /// optimiser state, where the loop stands), and `best/` (the best weights under early
+    /// stopping). Each folder is replaced as a whole, so a crash leaves the previous one.
     pub fn with_checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.checkpoint_dir = Some(dir.into());
         self
@@ -110,6 +148,18 @@ impl<'a> Trainer<'a> {
     /// Like [`Self::with_checkpoint_dir`], for a folder that may be absent.
     pub fn with_checkpoint_dir_opt(mut self, dir: Option<PathBuf>) -> Self {
         self.checkpoint_dir = dir;
+        self
+    }
+
+    /// Continues from the checkpoint folder's `last/` when it holds one: its weights,
+    /// optimiser state, schedule position, history and early-stopping state, with the data
+    /// order and the device's random stream of the epochs done replayed, so that a run killed
+    /// at any point and started again reaches the same weights as one that never stopped.
+    /// The config must be the one the checkpoint was written with, the objective one that
+    /// keeps no state of its own ([`Objective::resumable`]), and the model the freshly built
+    /// one (its weights are replaced). Without a checkpoint yet, the run starts from epoch 1.
+    pub fn resuming(mut self) -> Self {
+        self.resume = true;
         self
     }
 
@@ -194,8 +244,6 @@ impl<'a> Trainer<'a> {
             ));
         }
         let ad_device = device.clone().autodiff();
-        ad_device.seed(cfg.seed);
-        let mut model = model.fork(&ad_device).train();
         let steps = batches.steps_per_epoch();
         let total = (steps * cfg.epochs).max(1);
         let mut optim = cfg.optimizer();
@@ -203,12 +251,59 @@ impl<'a> Trainer<'a> {
             optim = optim.with_group(group.clone(), adam.clone(), None);
         }
         let mut scheduler = self.scheduler(steps)?;
+        let resumed = if self.resume {
+            if !objective.resumable() {
+                return Err(CoreError::config(
+                    "resume",
+                    "this objective keeps state of its own between steps (a discriminator, a \
+                     teacher, a generator), which a checkpoint does not hold; run it from the start",
+                ));
+            }
+            self.resume_state(&model, steps)?
+        } else {
+            None
+        };
 
         let mut history = Vec::new();
         let mut best: Option<(f64, usize, M)> = None;
         let mut since_best = 0;
         let mut stopped_early = false;
-        for epoch in 1..=cfg.epochs {
+        let mut first_epoch = 1;
+        let mut model = match resumed {
+            None => model.fork(&ad_device).train(),
+            Some(r) => {
+                let done = r.state.epochs_done;
+                optim = load_optimizer(optim, r.optimizer, &self.last_dir().join(OPTIMIZER_FILE))?;
+                for _ in 0..done * steps {
+                    scheduler.step();
+                }
+                let mut model = r.model.fork(&ad_device).train();
+                for epoch in 1..=done {
+                    ad_device.seed(epoch_seed(cfg.seed, epoch));
+                    model = objective.start_epoch(epoch, model);
+                    batches.skip_epoch(epoch, total, &ad_device);
+                }
+                best = match (r.state.best, r.best) {
+                    (Some((accuracy, epoch)), Some(m)) => {
+                        Some((accuracy, epoch, m.fork(&ad_device).train()))
+                    }
+                    _ => None,
+                };
+                since_best = r.state.since_best;
+                stopped_early = r.state.stopped_early;
+                history = r.history;
+                first_epoch = if stopped_early {
+                    cfg.epochs + 1
+                } else {
+                    done + 1
+                };
+                model
+            }
+        };
+        for epoch in first_epoch..=cfg.epochs {
+            // Each epoch's random stream (dropout, noise) depends on the seed and the epoch
+            // alone, so a resumed run draws what an uninterrupted one would.
+            ad_device.seed(epoch_seed(cfg.seed, epoch));
             model = objective.start_epoch(epoch, model);
             let start = Instant::now();
             let (mut loss_sum, mut lr) = (0.0, cfg.lr);
@@ -267,7 +362,7 @@ impl<'a> Trainer<'a> {
                 seconds: start.elapsed().as_secs_f64(),
                 extra,
             };
-            self.end_epoch(record, &mut history, &model)?;
+            let mut stop_now = false;
             if let (Some(stop), Some(acc)) = (&cfg.early_stopping, valid_accuracy) {
                 let improved = best
                     .as_ref()
@@ -275,16 +370,28 @@ impl<'a> Trainer<'a> {
                 if improved {
                     best = Some((acc, epoch, model.clone()));
                     since_best = 0;
+                    // Saved before `last/`, which says it is the best: a crash between the
+                    // two leaves a `best/` at least as new as what `last/` refers to.
                     if let Some(dir) = &self.checkpoint_dir {
                         save_checkpoint(&dir.join("best"), &model.valid(), &cfg, None)?;
                     }
                 } else {
                     since_best += 1;
-                    if since_best >= stop.patience {
-                        stopped_early = epoch < cfg.epochs;
-                        break;
-                    }
+                    stop_now = since_best >= stop.patience;
                 }
+            }
+            stopped_early = stop_now && epoch < cfg.epochs;
+            let state = LoopState {
+                epochs_done: epoch,
+                steps_per_epoch: steps,
+                best: best.as_ref().map(|(acc, epoch, _)| (*acc, *epoch)),
+                since_best,
+                stopped_early,
+                optimizer_fnv1a64: String::new(),
+            };
+            self.end_epoch(record, &mut history, &model, &optim, &state)?;
+            if stop_now {
+                break;
             }
         }
         let (model, best_epoch) = match best {
@@ -306,25 +413,137 @@ impl<'a> Trainer<'a> {
         record: EpochRecord,
         history: &mut Vec<EpochRecord>,
         model: &M,
+        optim: &ModuleOptimizer,
+        state: &LoopState,
     ) -> Result<()> {
         self.emit(ProgressEvent::Epoch(record.clone()));
         history.push(record);
-        if let Some(dir) = &self.checkpoint_dir {
-            // The history travels in the same folder swap as the weights it describes.
-            let history_bytes =
-                serde_json::to_vec_pretty(history).map_err(|e| CoreError::Format {
-                    path: dir.join("last").join("history.json"),
+        if self.checkpoint_dir.is_some() {
+            // The history, the optimiser state and where the loop stands travel in the same
+            // folder swap as the weights they go with.
+            let last = self.last_dir();
+            let history_bytes = json_bytes(&last.join(HISTORY_FILE), history)?;
+            let optimizer_bytes = optim
+                .into_bytes()
+                .map_err(|e| CoreError::Format {
+                    path: last.join(OPTIMIZER_FILE),
                     reason: e.to_string(),
-                })?;
+                })?
+                .to_vec();
+            let state = LoopState {
+                optimizer_fnv1a64: format!("{:016x}", fnv1a64(&optimizer_bytes)),
+                ..state.clone()
+            };
+            let loop_bytes = json_bytes(&last.join(LOOP_FILE), &state)?;
             save_checkpoint_with(
-                &dir.join("last"),
+                &last,
                 &model.valid(),
                 &self.config,
                 None,
-                &[("history.json", history_bytes)],
+                &[
+                    (HISTORY_FILE, history_bytes),
+                    (OPTIMIZER_FILE, optimizer_bytes),
+                    (LOOP_FILE, loop_bytes),
+                ],
             )?;
         }
         Ok(())
+    }
+
+    /// The folder of the checkpoint after the last epoch.
+    fn last_dir(&self) -> PathBuf {
+        self.checkpoint_dir
+            .as_deref()
+            .unwrap_or(Path::new("."))
+            .join("last")
+    }
+
+    /// What a resumed run starts from: `None` when the checkpoint folder holds no epoch yet;
+    /// an error naming the file when it holds one that this run cannot continue (another
+    /// config, other data, a missing or unreadable file).
+    fn resume_state<M: Module>(&self, model: &M, steps: usize) -> Result<Option<Resumed<M>>> {
+        let Some(dir) = &self.checkpoint_dir else {
+            return Err(CoreError::config(
+                "resume",
+                "needs a checkpoint folder to resume from (with_checkpoint_dir)",
+            ));
+        };
+        let last = dir.join("last");
+        let folder = checkpoint_folder(&last);
+        if !folder.exists() {
+            return Ok(None);
+        }
+        let read = |name: &str| {
+            let path = folder.join(name);
+            std::fs::read(&path).map_err(|e| CoreError::io(&path, e))
+        };
+        let parse = |name: &str| -> Result<serde_json::Value> {
+            serde_json::from_slice(&read(name)?).map_err(|e| CoreError::Format {
+                path: folder.join(name),
+                reason: e.to_string(),
+            })
+        };
+        let saved = parse(CONFIG_FILE)?;
+        let now = serde_json::to_value(&self.config).map_err(|e| CoreError::Format {
+            path: folder.join(CONFIG_FILE),
+            reason: e.to_string(),
+        })?;
+        if saved != now {
+            return Err(CoreError::config(
+                "resume",
+                format!(
+                    "{} was written by another training config ({}); resume with that one \
+                     or start in another folder",
+                    folder.join(CONFIG_FILE).display(),
+                    first_difference(&saved, &now, "")
+                ),
+            ));
+        }
+        let state: LoopState =
+            serde_json::from_value(parse(LOOP_FILE)?).map_err(|e| CoreError::Format {
+                path: folder.join(LOOP_FILE),
+                reason: e.to_string(),
+            })?;
+        if state.steps_per_epoch != steps || state.epochs_done > self.config.epochs {
+            return Err(CoreError::config(
+                "resume",
+                format!(
+                    "{} is {} epoch(s) of {} steps; this run has {} steps per epoch over {} \
+                     epochs (other data or batch size?)",
+                    folder.display(),
+                    state.epochs_done,
+                    state.steps_per_epoch,
+                    steps,
+                    self.config.epochs
+                ),
+            ));
+        }
+        let history =
+            serde_json::from_value(parse(HISTORY_FILE)?).map_err(|e| CoreError::Format {
+                path: folder.join(HISTORY_FILE),
+                reason: e.to_string(),
+            })?;
+        let optimizer = read(OPTIMIZER_FILE)?;
+        if format!("{:016x}", fnv1a64(&optimizer)) != state.optimizer_fnv1a64 {
+            return Err(CoreError::Format {
+                path: folder.join(OPTIMIZER_FILE),
+                reason: format!(
+                    "does not match the checksum {LOOP_FILE} holds for it (damaged or replaced)"
+                ),
+            });
+        }
+        let best = match state.best {
+            Some(_) => Some(load_checkpoint(model.clone(), &dir.join("best"))?),
+            None => None,
+        };
+        let model = load_checkpoint(model.clone(), &last)?;
+        Ok(Some(Resumed {
+            state,
+            model,
+            best,
+            optimizer,
+            history,
+        }))
     }
 
     /// One optimiser step on `loss`'s gradients at the schedule's next rates; returns the
@@ -370,6 +589,76 @@ impl<'a> Trainer<'a> {
             progress(&event);
         }
     }
+}
+
+/// The seed of epoch `epoch`'s random stream: the run's seed for the first epoch (so a one-epoch
+/// run draws exactly what seeding the device once would), a mix of the two after.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    if epoch <= 1 {
+        return seed;
+    }
+    // SplitMix64's finaliser over the seed and the epoch.
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// 64-bit FNV-1a of `bytes`.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The optimiser with the state in `bytes`: an unreadable record is a [`CoreError::Format`]
+/// naming `path`, and so is one that Burn's loader would panic on (a state tensor without
+/// its parameter's id).
+fn load_optimizer(optim: ModuleOptimizer, bytes: Vec<u8>, path: &Path) -> Result<ModuleOptimizer> {
+    let bytes = burn::tensor::Bytes::from_bytes_vec(bytes);
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| optim.from_bytes(bytes)));
+    let fail = |reason: String| CoreError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match loaded {
+        Ok(Ok(optim)) => Ok(optim),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail("an optimiser state Burn cannot read back".into())),
+    }
+}
+
+fn json_bytes(path: &Path, value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| CoreError::Format {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The first key where two JSON values differ, with both values.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> String {
+    use serde_json::Value;
+    if let (Value::Object(x), Value::Object(y)) = (a, b) {
+        for key in x.keys().chain(y.keys()) {
+            let (u, v) = (x.get(key), y.get(key));
+            if u != v {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                return match (u, v) {
+                    (Some(u), Some(v)) => first_difference(u, v, &path),
+                    _ => format!("{path}: {} there, {} here", show(u), show(v)),
+                };
+            }
+        }
+    }
+    format!("{at}: {a} there, {b} here")
+}
+
+fn show(v: Option<&serde_json::Value>) -> String {
+    v.map_or_else(|| "absent".into(), |v| v.to_string())
 }
 
 /// The loss's value; a NaN or infinite one is an error naming the epoch and step.
