@@ -244,6 +244,7 @@ impl<'a> Trainer<'a> {
             ));
         }
         let ad_device = device.clone().autodiff();
+        ad_device.seed(cfg.seed);
         let steps = batches.steps_per_epoch();
         let total = (steps * cfg.epochs).max(1);
         let mut optim = cfg.optimizer();
@@ -301,9 +302,13 @@ impl<'a> Trainer<'a> {
             }
         };
         for epoch in first_epoch..=cfg.epochs {
-            // Each epoch's random stream (dropout, noise) depends on the seed and the epoch
-            // alone, so a resumed run draws what an uninterrupted one would.
-            ad_device.seed(epoch_seed(cfg.seed, epoch));
+            // A resumable run draws each epoch's random numbers (dropout, noise) from a seed of
+            // the epoch's own, so that a resumed run draws what an uninterrupted one would
+            // (Burn's generator cannot be saved). A run that is not resumable keeps one stream
+            // from the start, as it always has.
+            if self.resume {
+                ad_device.seed(epoch_seed(cfg.seed, epoch));
+            }
             model = objective.start_epoch(epoch, model);
             let start = Instant::now();
             let (mut loss_sum, mut lr) = (0.0, cfg.lr);
