@@ -8,7 +8,9 @@ use crate::error::{CoreError, Result};
 use burn::tensor::Device;
 
 /// Every device name [`device`] accepts.
-pub const DEVICE_NAMES: [&str; 5] = ["flex", "ndarray", "wgpu", "wgpu-cpu", "auto"];
+pub const DEVICE_NAMES: [&str; 7] = [
+    "flex", "ndarray", "wgpu", "wgpu-cpu", "tch", "tch-cuda", "auto",
+];
 
 /// The backends compiled into this build, best first.
 pub fn compiled_backends() -> Vec<&'static str> {
@@ -22,6 +24,9 @@ pub fn compiled_backends() -> Vec<&'static str> {
     if cfg!(feature = "ndarray") {
         names.push("ndarray");
     }
+    if cfg!(feature = "tch") {
+        names.push("tch");
+    }
     names
 }
 
@@ -31,7 +36,12 @@ pub fn compiled_backends() -> Vec<&'static str> {
 /// - `ndarray`: the older CPU backend (deprecated upstream, about 25x slower on convolutions);
 /// - `wgpu`: the default GPU adapter (Vulkan, Metal or DX12);
 /// - `wgpu-cpu`: wgpu on a CPU adapter such as Mesa's lavapipe, for GPU code paths without a GPU;
-/// - `auto`: `wgpu` when compiled in and an adapter starts, else `flex`, else `ndarray`.
+/// - `tch`: LibTorch on the CPU (feature `tch`; PyTorch's own kernels, see the README's
+///   "LibTorch" section for the set-up);
+/// - `tch-cuda`: LibTorch on the first NVIDIA GPU (the same feature; PyTorch's Linux wheel
+///   carries CUDA);
+/// - `auto`: `wgpu` when compiled in and an adapter starts, else `flex`, else `ndarray`, else
+///   `tch`.
 ///
 /// A name whose backend was not compiled in is an error naming the Cargo feature to enable;
 /// a GPU that does not start is an error too, never a panic in a worker thread.
@@ -41,6 +51,8 @@ pub fn device(name: &str) -> Result<Device> {
         "ndarray" => ndarray(),
         "wgpu" => wgpu(false, name),
         "wgpu-cpu" => wgpu(true, name),
+        "tch" => tch(false, name),
+        "tch-cuda" => tch(true, name),
         "auto" => {
             let mut last = None;
             for candidate in compiled_backends() {
@@ -125,6 +137,32 @@ fn wgpu(_cpu: bool, name: &str) -> Result<Device> {
     Err(CoreError::BackendNotCompiled {
         device: name.to_string(),
         feature: "wgpu",
+    })
+}
+
+#[cfg(feature = "tch")]
+fn tch(cuda: bool, name: &str) -> Result<Device> {
+    if cuda {
+        // LibTorch aborts the process on a CUDA call without a GPU: ask first.
+        if !tch::Cuda::is_available() {
+            return Err(CoreError::DeviceInit {
+                device: name.to_string(),
+                reason: "LibTorch sees no CUDA device (no NVIDIA GPU or driver, or a CPU-only \
+                         PyTorch)"
+                    .into(),
+            });
+        }
+        Ok(Device::libtorch_cuda(0))
+    } else {
+        Ok(Device::libtorch())
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch(_cuda: bool, name: &str) -> Result<Device> {
+    Err(CoreError::BackendNotCompiled {
+        device: name.to_string(),
+        feature: "tch",
     })
 }
 

@@ -1,0 +1,330 @@
+//! Benchmark (not a test): the toolkit's backends side by side with PyTorch, in one run, on
+//! one table. Ratios are the result (time on the backend / time in PyTorch; below 1 is
+//! faster), not the absolute times, which move with the machine.
+//!
+//! ```text
+//! cargo run --release --example bench                           # flex against PyTorch (CPU)
+//! source scripts/setup-libtorch.sh
+//! cargo run --release --features tch --example bench -- --devices flex,tch
+//! cargo run --release --features wgpu,tch --example bench -- --devices wgpu,tch-cuda --torch-device cuda
+//! ```
+//!
+//! Rows: one training step of the MNIST CNN (Adam, cross-entropy) at batch 128 and 1024, its
+//! inference at the same batches, and with all-MiniLM-L6-v2 under `TL_MODEL_DIR`: a
+//! sentence-embedding batch (32 sentences of 128 tokens, mean pooling, normalised) and a full
+//! fine-tuning step (the same batch, a linear head, AdamW, dropout on). Each figure is the
+//! median of `--repeats` runs after two of warm-up, every result read back to the host
+//! before the clock stops. The PyTorch column runs `examples/bench.py` with the same models,
+//! shapes, optimisers and threads (`--python`, default the `python3` on `PATH`; it needs
+//! `torch`, and `transformers` for the MiniLM rows). `--json PATH` writes every figure.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tl::prelude::*;
+use tl::tl_models::arch::mnist_cnn;
+use tl::tl_text::encoder::padded_batch;
+use tl::tl_text::{LoadOptions, SentenceEncoder};
+
+#[derive(Parser)]
+struct Args {
+    /// Backends to time, by device name (those compiled in; see `tl_core::device`).
+    #[arg(long, value_delimiter = ',', default_value = "flex")]
+    devices: Vec<String>,
+    /// PyTorch's device for the reference column: `cpu` or `cuda`; `none` to skip it.
+    #[arg(long, default_value = "cpu")]
+    torch_device: String,
+    /// The Python that runs `examples/bench.py`.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// CPU threads for PyTorch (Burn's CPU backends use every core of the machine).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed runs per figure (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    repeats: usize,
+    /// Rows to run (default: all): cnn-train-128, cnn-train-1024, cnn-infer-128,
+    /// cnn-infer-1024, minilm-embed, minilm-finetune.
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
+    /// Writes every figure as JSON.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+const ROWS: [(&str, &str); 6] = [
+    ("cnn-train-128", "MNIST CNN training step, batch 128"),
+    ("cnn-train-1024", "MNIST CNN training step, batch 1024"),
+    ("cnn-infer-128", "MNIST CNN inference, batch 128"),
+    ("cnn-infer-1024", "MNIST CNN inference, batch 1024"),
+    ("minilm-embed", "MiniLM embedding, 32 x 128 tokens"),
+    (
+        "minilm-finetune",
+        "MiniLM fine-tuning step, 32 x 128 tokens",
+    ),
+];
+
+fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut times: Vec<f64> = (0..repeats.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn cnn_batch(batch: usize, dev: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let x = Tensor::<2>::random([batch, 784], Distribution::Uniform(0.0, 1.0), dev);
+    let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
+    (x, Tensor::from_data(TensorData::new(labels, [batch]), dev))
+}
+
+fn cnn_train(
+    dev: &Device,
+    batch: usize,
+    repeats: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let ad = dev.clone().autodiff();
+    dev.seed(0);
+    let mut model = Some(mnist_cnn(dev)?.fork(&ad).train());
+    let mut optim = AdamConfig::new().init();
+    let (x, y) = cnn_batch(batch, &ad);
+    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    Ok(median_ms(repeats, || {
+        let m = model.take().expect("put back below");
+        let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.clone().backward(), &m);
+        let m = optim.step(1e-3, m, grads);
+        // The loss read back ends this step's forward and backward; the update it made is
+        // awaited by the next step's forward (the median is over whole steps).
+        let _: f32 = loss.into_scalar::<f32>();
+        model = Some(m);
+    }))
+}
+
+fn cnn_infer(
+    dev: &Device,
+    batch: usize,
+    repeats: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    dev.seed(0);
+    let model = mnist_cnn(dev)?;
+    let (x, _) = cnn_batch(batch, dev);
+    Ok(median_ms(repeats, || {
+        let _ = model.forward(x.clone()).argmax(1).into_data();
+    }))
+}
+
+/// 32 rows of 128 token ids, the same on both sides (bench.py draws them the same way).
+fn token_rows(vocab: usize) -> Vec<Vec<u32>> {
+    (0..32)
+        .map(|i| {
+            (0..128)
+                .map(|j| match j {
+                    0 => 101,
+                    127 => 102,
+                    _ => (1000 + (i * 7919 + j * 31) % (vocab - 1000)) as u32,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn minilm_embed(
+    enc: &SentenceEncoder,
+    dev: &Device,
+    repeats: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let rows = token_rows(enc.tokenizer().vocab_size());
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let model = enc.model().valid();
+    Ok(median_ms(repeats, || {
+        let (ids, pad) = padded_batch(&refs, enc.tokenizer().pad_id(), dev);
+        let _ = model.embed(ids, pad).into_data();
+    }))
+}
+
+fn minilm_finetune(
+    enc: &SentenceEncoder,
+    dev: &Device,
+    repeats: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let ad = dev.clone().autodiff();
+    let rows = token_rows(enc.tokenizer().vocab_size());
+    let inputs = tl::tl_text::encoder::ids_to_inputs(&rows, 128, enc.tokenizer().pad_id())?;
+    let x = inputs.tensor(&(0..32).collect::<Vec<_>>(), &ad);
+    let labels: Vec<i64> = (0..32).map(|i| i % 2).collect();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [32]), &ad);
+    dev.seed(0);
+    let mut model = Some(enc.classifier(2, &ad)?.train());
+    let mut optim = AdamWConfig::new().init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    Ok(median_ms(repeats, || {
+        let m = model.take().expect("put back below");
+        let loss = loss_fn.forward(m.logits(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.clone().backward(), &m);
+        let m = optim.step(2e-5, m, grads);
+        let _: f32 = loss.into_scalar::<f32>();
+        model = Some(m);
+    }))
+}
+
+/// PyTorch's figures (`row name -> ms`), or why there are none.
+fn pytorch(
+    args: &Args,
+    rows: &[&str],
+    minilm: Option<&std::path::Path>,
+) -> Result<BTreeMap<String, f64>, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench.py");
+    let mut cmd = std::process::Command::new(&args.python);
+    cmd.arg(script)
+        .args(["--device", &args.torch_device])
+        .args(["--repeats", &args.repeats.to_string()])
+        .args(["--rows", &rows.join(",")]);
+    if let Some(t) = args.threads {
+        cmd.args(["--threads", &t.to_string()]);
+    }
+    if let Some(folder) = minilm {
+        cmd.arg("--minilm").arg(folder);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args.python))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("bench.py failed").to_string());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("row"), Some(name), Some(ms)) => Some((name.to_string(), ms.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let minilm = tl::tl_core::paths::model_dir()
+        .map(|d| d.join("all-MiniLM-L6-v2"))
+        .filter(|d| d.join("model.safetensors").is_file());
+    let rows: Vec<&str> = ROWS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| args.rows.is_empty() || args.rows.iter().any(|r| r == name))
+        .filter(|name| minilm.is_some() || !name.starts_with("minilm"))
+        .collect();
+    if minilm.is_none() {
+        eprintln!(
+            "MiniLM rows skipped: no all-MiniLM-L6-v2 under TL_MODEL_DIR (scripts/fetch-minilm.sh)"
+        );
+    }
+    let mut figures: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for name in &args.devices {
+        let dev = device(name)?;
+        let enc = match &minilm {
+            Some(folder) if rows.iter().any(|r| r.starts_with("minilm")) => Some(
+                SentenceEncoder::load_with(folder, LoadOptions { max_len: Some(128) }, &dev)?,
+            ),
+            _ => None,
+        };
+        for row in &rows {
+            let ms = match *row {
+                "cnn-train-128" => cnn_train(&dev, 128, args.repeats)?,
+                "cnn-train-1024" => cnn_train(&dev, 1024, args.repeats)?,
+                "cnn-infer-128" => cnn_infer(&dev, 128, args.repeats)?,
+                "cnn-infer-1024" => cnn_infer(&dev, 1024, args.repeats)?,
+                "minilm-embed" => {
+                    minilm_embed(enc.as_ref().expect("loaded above"), &dev, args.repeats)?
+                }
+                "minilm-finetune" => {
+                    // fine-tuning loads the encoder on the autodiff device
+                    let ad_enc = SentenceEncoder::load_with(
+                        minilm.as_deref().expect("rows filtered above"),
+                        LoadOptions { max_len: Some(128) },
+                        &dev.clone().autodiff(),
+                    )?;
+                    minilm_finetune(&ad_enc, &dev, args.repeats)?
+                }
+                other => return Err(format!("unknown row {other}").into()),
+            };
+            eprintln!("{name:>10} {row:<16} {ms:9.2} ms");
+            figures
+                .entry(row.to_string())
+                .or_default()
+                .insert(name.clone(), ms);
+        }
+    }
+    let torch = if args.torch_device == "none" {
+        Err("--torch-device none".to_string())
+    } else {
+        pytorch(&args, &rows, minilm.as_deref())
+    };
+    match &torch {
+        Ok(t) => {
+            for (row, ms) in t {
+                figures
+                    .entry(row.clone())
+                    .or_default()
+                    .insert("pytorch".into(), *ms);
+            }
+        }
+        Err(why) => eprintln!("PyTorch column skipped: {why}"),
+    }
+
+    let mut header = String::from("| work |");
+    let mut rule = String::from("|---|");
+    for d in &args.devices {
+        header += &format!(" {d} (ms) |");
+        rule += "---:|";
+    }
+    if torch.is_ok() {
+        header += &format!(" PyTorch {} (ms) |", args.torch_device);
+        rule += "---:|";
+        for d in &args.devices {
+            header += &format!(" {d} / PyTorch |");
+            rule += "---:|";
+        }
+    }
+    println!("{header}\n{rule}");
+    for (row, label) in ROWS.iter().filter(|(r, _)| rows.contains(r)) {
+        let f = &figures[*row];
+        let mut line = format!("| {label} |");
+        for d in &args.devices {
+            line += &format!(" {:.2} |", f[d]);
+        }
+        if let Some(p) = f.get("pytorch") {
+            line += &format!(" {p:.2} |");
+            for d in &args.devices {
+                line += &format!(" {:.2}x |", f[d] / p);
+            }
+        } else if torch.is_ok() {
+            line += " - |";
+            for _ in &args.devices {
+                line += " - |";
+            }
+        }
+        println!("{line}");
+    }
+    if let Some(path) = &args.json {
+        let value = serde_json::json!({
+            "machine": format!("{} CPU threads", std::thread::available_parallelism().map_or(0, |n| n.get())),
+            "torch_device": args.torch_device,
+            "ms": figures,
+        });
+        tl::tl_core::checkpoint::write_json(path, &value)?;
+    }
+    Ok(())
+}
