@@ -141,6 +141,7 @@ fn wgpu(_cpu: bool, name: &str) -> Result<Device> {
 }
 
 #[cfg(feature = "tch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream; opt-in here as PyTorch's own kernels
 fn tch(cuda: bool, name: &str) -> Result<Device> {
     if cuda {
         // LibTorch aborts the process on a CUDA call without a GPU: ask first.
