@@ -20,7 +20,7 @@
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use clap::Parser;
 use std::collections::BTreeMap;
@@ -88,6 +88,29 @@ fn cnn_batch(batch: usize, dev: &Device) -> (Tensor<2>, Tensor<1, Int>) {
     (x, Tensor::from_data(TensorData::new(labels, [batch]), dev))
 }
 
+/// Median ms of one training step of `model` (on the autodiff device): cross-entropy on
+/// `x`, `y` and one step of `optim` at `lr`.
+fn train_step_ms<M: ClassifierModel>(
+    model: M,
+    mut optim: ModuleOptimizer,
+    lr: f64,
+    (x, y): (Tensor<2>, Tensor<1, Int>),
+    repeats: usize,
+) -> f64 {
+    let loss_fn = CrossEntropyLossConfig::new().init(&x.device());
+    let mut model = Some(model);
+    median_ms(repeats, || {
+        let m = model.take().expect("put back below");
+        let loss = loss_fn.forward(m.logits(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.clone().backward(), &m);
+        let m = optim.step(lr, m, grads);
+        // The loss read back ends this step's forward and backward; the update it made is
+        // awaited by the next step's forward (the median is over whole steps).
+        let _: f32 = loss.into_scalar::<f32>();
+        model = Some(m);
+    })
+}
+
 fn cnn_train(
     dev: &Device,
     batch: usize,
@@ -95,20 +118,15 @@ fn cnn_train(
 ) -> Result<f64, Box<dyn std::error::Error>> {
     let ad = dev.clone().autodiff();
     dev.seed(0);
-    let mut model = Some(mnist_cnn(dev)?.fork(&ad).train());
-    let mut optim = AdamConfig::new().init();
-    let (x, y) = cnn_batch(batch, &ad);
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    Ok(median_ms(repeats, || {
-        let m = model.take().expect("put back below");
-        let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.clone().backward(), &m);
-        let m = optim.step(1e-3, m, grads);
-        // The loss read back ends this step's forward and backward; the update it made is
-        // awaited by the next step's forward (the median is over whole steps).
-        let _: f32 = loss.into_scalar::<f32>();
-        model = Some(m);
-    }))
+    let model = mnist_cnn(dev)?.fork(&ad).train();
+    let batch = cnn_batch(batch, &ad);
+    Ok(train_step_ms(
+        model,
+        AdamConfig::new().init(),
+        1e-3,
+        batch,
+        repeats,
+    ))
 }
 
 fn cnn_infer(
@@ -165,17 +183,9 @@ fn minilm_finetune(
     let labels: Vec<i64> = (0..32).map(|i| i % 2).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [32]), &ad);
     dev.seed(0);
-    let mut model = Some(enc.classifier(2, &ad)?.train());
-    let mut optim = AdamWConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    Ok(median_ms(repeats, || {
-        let m = model.take().expect("put back below");
-        let loss = loss_fn.forward(m.logits(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.clone().backward(), &m);
-        let m = optim.step(2e-5, m, grads);
-        let _: f32 = loss.into_scalar::<f32>();
-        model = Some(m);
-    }))
+    let model = enc.classifier(2, &ad)?.train();
+    let optim = AdamWConfig::new().init();
+    Ok(train_step_ms(model, optim, 2e-5, (x, y), repeats))
 }
 
 /// PyTorch's figures (`row name -> ms`), or why there are none.

@@ -6,9 +6,10 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let dev = common::device();
-    let map = tl_models::import::KeyMap::new(&[(r"^body\.0\.", "encoder.layers.0.")])
-        .with_fresh("head.");
     let path = common::scratch("w.pth", data);
-    let _ = tl_models::import::load_pytorch(common::linear(&dev), &path, &map);
+    let _ = tl_models::import::load_pytorch(
+        common::linear(&common::device()),
+        &path,
+        &common::key_map(),
+    );
 });

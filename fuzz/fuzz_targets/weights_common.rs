@@ -21,3 +21,8 @@ pub fn scratch(name: &str, data: &[u8]) -> std::path::PathBuf {
     std::fs::write(&path, data).unwrap();
     path
 }
+
+/// How the seed files' tensor names map onto the model (`body.0.*` is its first layer).
+pub fn key_map() -> tl_models::import::KeyMap {
+    tl_models::import::KeyMap::new(&[(r"^body\.0\.", "encoder.layers.0.")]).with_fresh("head.")
+}
