@@ -12,7 +12,13 @@
 //! Rows: one training step of the MNIST CNN (Adam, cross-entropy) at batch 128 and 1024, its
 //! inference at the same batches, and with all-MiniLM-L6-v2 under `TL_MODEL_DIR`: a
 //! sentence-embedding batch (32 sentences of 128 tokens, mean pooling, normalised) and a full
-//! fine-tuning step (the same batch, a linear head, AdamW, dropout on). Each figure is the
+//! fine-tuning step (the same batch, a linear head, AdamW, dropout on); and with MNIST and
+//! USPS under `TL_DATA_DIR` and the MNIST CNN under `TL_MODEL_DIR`: DANN on MNIST -> USPS
+//! (MNIST framing, as `examples/domain_adaptation.rs` runs it: 5,400 source images, batch 64
+//! of each domain, Adam 2e-4, the discriminator 10x, 3 epochs), its first epoch's time and
+//! the time until the USPS test accuracy, scored after every epoch, first reaches 96 %
+//! (`examples/dann_reference.py` is the same in PyTorch; `--dann-seeds`, mean over seeds).
+//! Each figure is the
 //! median of `--repeats` runs after two of warm-up, every result read back to the host
 //! before the clock stops. The PyTorch column runs `examples/bench.py` with the same models,
 //! shapes, optimisers and threads (`--python`, default the `python3` on `PATH`; it needs
@@ -51,12 +57,15 @@ struct Args {
     /// cnn-infer-1024, minilm-embed, minilm-finetune.
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
+    /// Seeds of the DANN rows (each a whole fit).
+    #[arg(long, default_value_t = 1)]
+    dann_seeds: u64,
     /// Writes every figure as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
 }
 
-const ROWS: [(&str, &str); 6] = [
+const ROWS: [(&str, &str); 8] = [
     ("cnn-train-128", "MNIST CNN training step, batch 128"),
     ("cnn-train-1024", "MNIST CNN training step, batch 1024"),
     ("cnn-infer-128", "MNIST CNN inference, batch 128"),
@@ -65,6 +74,11 @@ const ROWS: [(&str, &str); 6] = [
     (
         "minilm-finetune",
         "MiniLM fine-tuning step, 32 x 128 tokens",
+    ),
+    ("dann-epoch", "DANN on MNIST -> USPS, one epoch"),
+    (
+        "dann-to-96",
+        "DANN on MNIST -> USPS, time to 96 % on USPS test",
     ),
 ];
 
@@ -188,18 +202,109 @@ fn minilm_finetune(
     Ok(train_step_ms(model, optim, 2e-5, (x, y), repeats))
 }
 
+/// DANN on MNIST -> USPS for `seeds` seeds: (mean ms of the first epoch, mean ms until the
+/// USPS test accuracy first reaches 96 %, NaN when a seed never does).
+fn dann(
+    dev: &Device,
+    data: &std::path::Path,
+    weights: &std::path::Path,
+    seeds: u64,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    use tl::tl_data::transform::frame_set;
+    let (mnist_train, _) = tl::tl_data::idx::mnist(&data.join("mnist"))?;
+    let (usps_train, usps_test) = tl::tl_data::libsvm::usps(&data.join("usps"))?;
+    let usps_train = frame_set(&usps_train, 20, 28)?;
+    let usps_test = frame_set(&usps_test, 20, 28)?;
+    let (mut first, mut reach) = (Vec::new(), Vec::new());
+    for seed in 0..seeds {
+        let (source, _) = tl::tl_data::split::k_per_class(&mnist_train, 600, seed)?;
+        let task = TransferTask::new(10)
+            .with_source(source)
+            .with_target_unlabelled(usps_train.unlabelled())
+            .with_target_test(usps_test.clone());
+        let model = tl::tl_models::arch::mnist_cnn_pretrained(weights, dev)?.0;
+        let settings = serde_json::json!({
+            "train": TrainConfig::new().with_epochs(3).with_batch_size(64).with_lr(2e-4),
+            "discriminator_lr_factor": 10.0,
+        });
+        let strategy = tl::registry()?.create("dann", &settings)?;
+        let mut ctx = RunContext::new(dev).with_seed(seed);
+        let (_, report) = strategy.fit(Pretrained::classifier(model), &task, &mut ctx)?;
+        let mut clock = 0.0;
+        let mut reached = f64::NAN;
+        for (i, epoch) in report.history.iter().enumerate() {
+            clock += epoch.seconds * 1000.0;
+            if i == 0 {
+                first.push(epoch.seconds * 1000.0);
+            }
+            let accuracy = epoch.extra.get("target_accuracy").copied();
+            if reached.is_nan() && accuracy.is_some_and(|a| a >= 0.96) {
+                reached = clock;
+            }
+        }
+        eprintln!(
+            "        DANN seed {seed}: USPS test {:.2} %, 96 % reached at {:.1} s",
+            100.0 * report.metrics.accuracy,
+            reached / 1000.0
+        );
+        reach.push(reached);
+    }
+    Ok((mean(&first), mean(&reach)))
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// PyTorch's DANN (`examples/dann_reference.py`): (mean ms of the first epoch, mean ms to 96 %).
+fn pytorch_dann(
+    args: &Args,
+    data: &std::path::Path,
+    weights: &std::path::Path,
+) -> Result<(f64, f64), String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dann_reference.py");
+    let out = std::process::Command::new(&args.python)
+        .arg(script)
+        .arg(data)
+        .arg(weights)
+        .args(["--seeds", &args.dann_seeds.to_string()])
+        .args(["--threads", &args.threads.unwrap_or(2).to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args.python))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err
+            .lines()
+            .last()
+            .unwrap_or("dann_reference.py failed")
+            .to_string());
+    }
+    let (mut first, mut reach) = (Vec::new(), Vec::new());
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        eprintln!("        PyTorch {line}");
+        let ms = |s: &str| s.parse::<f64>().map_or(f64::NAN, |s| s * 1000.0);
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["epoch", _, "1", secs, _] => first.push(ms(secs)),
+            ["reached", _, secs] => reach.push(ms(secs)),
+            _ => {}
+        }
+    }
+    Ok((mean(&first), mean(&reach)))
+}
+
 /// PyTorch's figures (`row name -> ms`), or why there are none.
 fn pytorch(
     args: &Args,
     rows: &[&str],
     minilm: Option<&std::path::Path>,
+    dann_inputs: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<BTreeMap<String, f64>, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench.py");
     let mut cmd = std::process::Command::new(&args.python);
     cmd.arg(script)
         .args(["--device", &args.torch_device])
         .args(["--repeats", &args.repeats.to_string()])
-        .args(["--rows", &rows.join(",")]);
+        .args(["--rows", &rows.join(",")]); // it skips the rows it does not know
     if let Some(t) = args.threads {
         cmd.args(["--threads", &t.to_string()]);
     }
@@ -213,7 +318,7 @@ fn pytorch(
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(err.lines().last().unwrap_or("bench.py failed").to_string());
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    let mut figures: BTreeMap<String, f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
@@ -222,7 +327,15 @@ fn pytorch(
                 _ => None,
             }
         })
-        .collect())
+        .collect();
+    if let Some((data, weights)) =
+        dann_inputs.filter(|_| rows.iter().any(|r| r.starts_with("dann")))
+    {
+        let (epoch, reach) = pytorch_dann(args, data, weights)?;
+        figures.insert("dann-epoch".into(), epoch);
+        figures.insert("dann-to-96".into(), reach);
+    }
+    Ok(figures)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -230,12 +343,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let minilm = tl::tl_core::paths::model_dir()
         .map(|d| d.join("all-MiniLM-L6-v2"))
         .filter(|d| d.join("model.safetensors").is_file());
+    let data = tl::tl_core::paths::data_dir();
+    let cnn_weights = tl::tl_core::paths::model_dir()
+        .map(|d| d.join("mnist-cnn/handwriting_model.pth"))
+        .filter(|p| p.is_file());
+    let dann_inputs = match (&data, &cnn_weights) {
+        (Some(d), Some(w)) if d.join("mnist").is_dir() && d.join("usps").is_dir() => {
+            Some((d.as_path(), w.as_path()))
+        }
+        _ => None,
+    };
     let rows: Vec<&str> = ROWS
         .iter()
         .map(|(name, _)| *name)
         .filter(|name| args.rows.is_empty() || args.rows.iter().any(|r| r == name))
         .filter(|name| minilm.is_some() || !name.starts_with("minilm"))
+        .filter(|name| dann_inputs.is_some() || !name.starts_with("dann"))
         .collect();
+    if dann_inputs.is_none() {
+        eprintln!(
+            "DANN rows skipped: they need MNIST and USPS under TL_DATA_DIR and mnist-cnn under \
+             TL_MODEL_DIR"
+        );
+    }
     if minilm.is_none() {
         eprintln!(
             "MiniLM rows skipped: no all-MiniLM-L6-v2 under TL_MODEL_DIR (scripts/fetch-minilm.sh)"
@@ -250,7 +380,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             _ => None,
         };
+        let mut dann_ms = None;
         for row in &rows {
+            if row.starts_with("dann") && dann_ms.is_none() {
+                let (d, w) = dann_inputs.expect("rows filtered above");
+                dann_ms = Some(dann(&dev, d, w, args.dann_seeds)?);
+            }
             let ms = match *row {
                 "cnn-train-128" => cnn_train(&dev, 128, args.repeats)?,
                 "cnn-train-1024" => cnn_train(&dev, 1024, args.repeats)?,
@@ -268,6 +403,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     )?;
                     minilm_finetune(&ad_enc, &dev, args.repeats)?
                 }
+                "dann-epoch" => dann_ms.expect("run above").0,
+                "dann-to-96" => dann_ms.expect("run above").1,
                 other => return Err(format!("unknown row {other}").into()),
             };
             eprintln!("{name:>10} {row:<16} {ms:9.2} ms");
@@ -280,7 +417,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let torch = if args.torch_device == "none" {
         Err("--torch-device none".to_string())
     } else {
-        pytorch(&args, &rows, minilm.as_deref())
+        pytorch(&args, &rows, minilm.as_deref(), dann_inputs)
     };
     match &torch {
         Ok(t) => {
@@ -312,11 +449,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (row, label) in ROWS.iter().filter(|(r, _)| rows.contains(r)) {
         let f = &figures[*row];
         let mut line = format!("| {label} |");
+        let shown = |ms: f64| {
+            if ms.is_nan() {
+                "not reached".to_string()
+            } else {
+                format!("{ms:.2}")
+            }
+        };
         for d in &args.devices {
-            line += &format!(" {:.2} |", f[d]);
+            line += &format!(" {} |", shown(f[d]));
         }
         if let Some(p) = f.get("pytorch") {
-            line += &format!(" {p:.2} |");
+            line += &format!(" {} |", shown(*p));
             for d in &args.devices {
                 line += &format!(" {:.2}x |", f[d] / p);
             }
