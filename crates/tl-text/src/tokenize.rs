@@ -54,7 +54,10 @@ impl TextTokenizer {
                 "max_len {max_len} leaves no room for [CLS] and [SEP]"
             )));
         }
-        let mut inner = Tokenizer::from_bytes(bytes)
+        // The tokenizers crate (0.22.2) panics on some malformed files (a syntax error inside
+        // `decoder` reaches an `expect`): found by fuzzing, caught here and named.
+        let mut inner = no_panic(|| Tokenizer::from_bytes(bytes))
+            .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(|e| TextError::Tokenize(format!("not a tokenizer.json: {e}")))?;
         let pad_id = match inner.get_padding() {
             Some(p) => p.pad_id,
@@ -108,19 +111,18 @@ impl TextTokenizer {
 
     /// Token ids of one text, with the special tokens, cut at `max_len`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(self.cut(text), true)
-            .map_err(|e| TextError::Tokenize(e.to_string()))?;
+        let encoding = no_panic(|| self.inner.encode(self.cut(text), true))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(TextError::Tokenize)?;
         Ok(encoding.get_ids().to_vec())
     }
 
     /// Token ids of many texts (in parallel where the tokenizer can).
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        let encodings = self
-            .inner
-            .encode_batch(texts.iter().map(|t| self.cut(t)).collect(), true)
-            .map_err(|e| TextError::Tokenize(e.to_string()))?;
+        let cut: Vec<&str> = texts.iter().map(|t| self.cut(t)).collect();
+        let encodings = no_panic(|| self.inner.encode_batch(cut, true))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(TextError::Tokenize)?;
         Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
@@ -141,4 +143,16 @@ impl TextTokenizer {
         }
         Ok(())
     }
+}
+
+/// `f`'s value, or the message of a panic inside it (the tokenizers crate's, not ours).
+fn no_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into());
+        format!("the tokenizers library failed on it ({what})")
+    })
 }

@@ -11,7 +11,7 @@ use tl_core::model::Encoder;
 use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_text::encoder::{ids_to_inputs, padded_batch};
 use tl_text::tokenize::MAX_BYTES_PER_TOKEN;
-use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError};
+use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError, TextTokenizer};
 
 /// Burn's device generator is process-wide and tests run in parallel: tests that draw random
 /// weights hold this lock.
@@ -92,6 +92,19 @@ fn a_giant_text_is_cut_before_tokenizing() {
     let wide = "é".repeat(16 * MAX_BYTES_PER_TOKEN);
     let cut = tokenizer.cut(&wide);
     assert!(cut.len() <= 16 * MAX_BYTES_PER_TOKEN && cut.chars().all(|c| c == 'é'));
+}
+
+#[test]
+fn a_tokenizer_json_the_tokenizers_crate_panics_on_is_an_error() {
+    // Found by fuzzing (tokenizer_json target): a syntax error inside `decoder` reaches an
+    // `expect` in tokenizers 0.22.2. The whole MiniLM-style file is not needed to trigger it.
+    for bytes in [
+        &br#"{"decoder": {"type" "WordPiece"}}"#[..],
+        &br#"{"version": "1.0", "decoder": {"prefix": "p" 1}}"#[..],
+    ] {
+        let err = TextTokenizer::from_bytes(bytes, 16).unwrap_err().to_string();
+        assert!(err.contains("not a tokenizer.json"), "{err}");
+    }
 }
 
 #[test]
