@@ -102,7 +102,9 @@ fn a_tokenizer_json_the_tokenizers_crate_panics_on_is_an_error() {
         &br#"{"decoder": {"type" "WordPiece"}}"#[..],
         &br#"{"version": "1.0", "decoder": {"prefix": "p" 1}}"#[..],
     ] {
-        let err = TextTokenizer::from_bytes(bytes, 16).unwrap_err().to_string();
+        let err = TextTokenizer::from_bytes(bytes, 16)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a tokenizer.json"), "{err}");
     }
 }
