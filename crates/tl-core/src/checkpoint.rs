@@ -90,7 +90,9 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_atomic(path, json_bytes(path, value)?.as_bytes())
 }
 
-fn json_bytes(path: &Path, value: &impl Serialize) -> Result<String> {
+/// `value` as pretty JSON; a value that cannot be written is a [`CoreError::Format`] naming
+/// `path`.
+pub(crate) fn json_bytes(path: &Path, value: &impl Serialize) -> Result<String> {
     serde_json::to_string_pretty(value).map_err(|e| CoreError::Format {
         path: path.to_path_buf(),
         reason: e.to_string(),

@@ -6,7 +6,8 @@ use super::config::TrainConfig;
 use super::infer::{ClassifierModel, scalar, score};
 use super::objective::{CrossEntropy, Objective};
 use crate::checkpoint::{
-    CONFIG_FILE, checkpoint_folder, load_checkpoint, save_checkpoint, save_checkpoint_with,
+    CONFIG_FILE, checkpoint_folder, json_bytes, load_checkpoint, save_checkpoint,
+    save_checkpoint_with,
 };
 use crate::data::LabelledSet;
 use crate::error::{CoreError, Result};
@@ -427,7 +428,7 @@ impl<'a> Trainer<'a> {
             // The history, the optimiser state and where the loop stands travel in the same
             // folder swap as the weights they go with.
             let last = self.last_dir();
-            let history_bytes = json_bytes(&last.join(HISTORY_FILE), history)?;
+            let history_bytes = json_bytes(&last.join(HISTORY_FILE), history)?.into_bytes();
             let optimizer_bytes = optim
                 .into_bytes()
                 .map_err(|e| CoreError::Format {
@@ -439,7 +440,7 @@ impl<'a> Trainer<'a> {
                 optimizer_fnv1a64: format!("{:016x}", fnv1a64(&optimizer_bytes)),
                 ..state.clone()
             };
-            let loop_bytes = json_bytes(&last.join(LOOP_FILE), &state)?;
+            let loop_bytes = json_bytes(&last.join(LOOP_FILE), &state)?.into_bytes();
             save_checkpoint_with(
                 &last,
                 &model.valid(),
@@ -631,13 +632,6 @@ fn load_optimizer(optim: ModuleOptimizer, bytes: Vec<u8>, path: &Path) -> Result
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(_) => Err(fail("an optimiser state Burn cannot read back".into())),
     }
-}
-
-fn json_bytes(path: &Path, value: &impl Serialize) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(value).map_err(|e| CoreError::Format {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
 }
 
 /// The first key where two JSON values differ, with both values.
