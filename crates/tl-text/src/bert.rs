@@ -216,7 +216,7 @@ impl Bert {
 ///
 /// # Shapes
 /// - `x`: `[batch, seq, hidden]`; `mask`: `[batch, heads, seq, seq]`, `true` = masked key
-fn inference_layer(
+pub(crate) fn inference_layer(
     layer: &TransformerEncoderLayer,
     x: Tensor<3>,
     mask: Tensor<4, Bool>,

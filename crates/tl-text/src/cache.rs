@@ -183,10 +183,54 @@ impl EmbeddingCache {
             return Ok(values);
         }
         let values = encoder.embed(texts, batch_size, device, progress)?;
-        std::fs::create_dir_all(&self.dir).map_err(|e| TextError::io(&self.dir, e))?;
-        write_atomic(&path, &encode_entry(keys, texts.len(), dim, &values))?;
-        self.stats.misses += 1;
+        self.store(&path, keys, texts.len(), dim, &values)?;
         Ok(values)
+    }
+
+    /// The token states of `texts` after the first `below` layers
+    /// ([`SentenceEncoder::states`], the input rows of [`crate::BertTop`]), from disk when
+    /// present, else computed and stored atomically. Entries are keyed like embeddings, with
+    /// `below` in the model key, and named `*.states`. They are large (about 200 KB per text
+    /// at 128 tokens of 384 values).
+    pub fn states(
+        &mut self,
+        encoder: &SentenceEncoder,
+        texts: &[&str],
+        below: usize,
+        batch_size: usize,
+        device: &Device,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<f32>> {
+        let mut h = Fnv64::default();
+        h.field(&self.model_key(encoder)?.to_le_bytes());
+        h.field(b"states");
+        h.field(&(below as u64).to_le_bytes());
+        let keys = [h.finish(), texts_key(texts)];
+        let path = self
+            .dir
+            .join(format!("{:016x}-{:016x}.states", keys[0], keys[1]));
+        let dim = crate::top::states_item_len(encoder.max_len(), encoder.dim());
+        if let Some(values) = read_entry(&path, keys, texts.len(), dim) {
+            self.stats.hits += 1;
+            return Ok(values);
+        }
+        let values = encoder.states(texts, below, batch_size, device, progress)?;
+        self.store(&path, keys, texts.len(), dim, &values)?;
+        Ok(values)
+    }
+
+    fn store(
+        &mut self,
+        path: &Path,
+        keys: [u64; 2],
+        rows: usize,
+        dim: usize,
+        values: &[f32],
+    ) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| TextError::io(&self.dir, e))?;
+        write_atomic(path, &encode_entry(keys, rows, dim, values))?;
+        self.stats.misses += 1;
+        Ok(())
     }
 }
 

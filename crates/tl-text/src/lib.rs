@@ -10,7 +10,10 @@
 //! - [`Bert`] is a [`tl_core::model::Encoder`]: put a head on it with
 //!   [`tl_core::model::Classifier`] and fine-tune it with the shared trainer; its blocks are
 //!   the embeddings and each transformer layer, for freezing and per-layer learning rates.
-//! - [`EmbeddingCache`]: vectors of a frozen encoder computed once per text set.
+//! - [`EmbeddingCache`]: vectors of a frozen encoder computed once per text set, and the
+//!   token states of its frozen lower layers ([`EmbeddingCache::states`]).
+//! - [`BertTop`]: the top layers as an encoder of those cached states, so that fine-tuning and
+//!   every adaptation method train the encoder's top layers at the cost of those layers only.
 //!
 //! ```no_run
 //! # fn main() -> tl_text::Result<()> {
@@ -27,6 +30,7 @@ pub mod config;
 pub mod encoder;
 mod error;
 pub mod tokenize;
+pub mod top;
 
 pub use bert::{Bert, BertInfo, bert_key_map};
 pub use cache::EmbeddingCache;
@@ -34,3 +38,4 @@ pub use config::{BertConfig, Pooling, PoolingMode, SentenceConfig};
 pub use encoder::{LoadOptions, SentenceEncoder};
 pub use error::{Result, TextError};
 pub use tokenize::TextTokenizer;
+pub use top::{BertTop, BertTopInfo, states_item_len};

@@ -470,3 +470,153 @@ fn a_config_larger_than_its_weights_is_refused_before_allocating() {
     let ok = tiny_model("absurd-ok", 0.1);
     assert!(SentenceEncoder::load(&ok, &dev()).is_ok());
 }
+
+#[test]
+fn top_layers_on_cached_states_equal_the_whole_encoder() {
+    let _guard = serial();
+    let dir = tiny_model("top", 0.0);
+    let d = dev();
+    let ad = d.clone().autodiff();
+    let enc = SentenceEncoder::load(&dir, &d).unwrap();
+    let texts = ["good book", "the film was awful ! really", "love it", "a"];
+    let whole = enc.embed(&texts, 4, &d, |_, _| {}).unwrap();
+    let layers = enc.model().encoder.layers.len();
+    for below in 0..=layers {
+        let states = enc.states_inputs(&texts, below, 3, &d, |_, _| {}).unwrap();
+        assert_eq!(
+            states.item_shape,
+            vec![tl_text::states_item_len(12, enc.dim())]
+        );
+        // The token count leads each row; states past it are zero.
+        assert_eq!(states.values[0], 4.0, "[CLS] good book [SEP]");
+        let item = states.item_size();
+        assert!(
+            states.values[1 + 4 * enc.dim()..item]
+                .iter()
+                .all(|&v| v == 0.0)
+        );
+        let top = tl_text::BertTop::from_bert(enc.model(), below).unwrap();
+        assert_eq!(top.layers.len(), layers - below);
+        assert_eq!(top.blocks().len(), layers - below);
+        let x: Tensor<2> = states.tensor(&[0, 1, 2, 3], &d);
+        let plain = top.encode(x).into_data();
+        let diff = max_diff(plain.as_slice::<f32>().unwrap(), &whole);
+        assert!(diff < 1e-5, "below {below}: top layers differ by {diff}");
+        // The training path (Burn's layers, dropout 0) gives the same vectors.
+        let tracked = tl_text::BertTop::from_bert(enc.model(), below)
+            .unwrap()
+            .fork(&ad);
+        let y = tracked
+            .encode(states.tensor(&[0, 1, 2, 3], &ad))
+            .into_data();
+        let diff = max_diff(y.as_slice::<f32>().unwrap(), &whole);
+        assert!(
+            diff < 1e-5,
+            "below {below}: training path differs by {diff}"
+        );
+    }
+    assert!(tl_text::BertTop::from_bert(enc.model(), layers + 1).is_err());
+    assert!(enc.states(&texts, layers + 1, 2, &d, |_, _| {}).is_err());
+}
+
+#[test]
+fn training_the_top_on_cached_states_equals_training_the_whole_model_with_frozen_layers() {
+    let _guard = serial();
+    let dir = tiny_model("top-train", 0.0);
+    let d = dev();
+    let ad = d.clone().autodiff();
+    let enc = SentenceEncoder::load(&dir, &ad).unwrap();
+    let set = sentiment_set(&enc);
+    let texts: Vec<String> = {
+        // The set's texts, rebuilt in its order (sentiment_set builds them this way).
+        let pos = ["good", "great", "love", "fine"];
+        let neg = ["bad", "awful", "hate", "poor"];
+        let mut t = Vec::new();
+        for s in ["the book was", "it was", "the film was very", "a"] {
+            for words in [neg, pos] {
+                for w in words {
+                    t.push(format!("{s} {w}"));
+                }
+            }
+        }
+        t
+    };
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let states = enc.states_inputs(&refs, 1, 8, &d, |_, _| {}).unwrap();
+    let cached = LabelledSet::new(
+        states,
+        set.labels.clone(),
+        set.class_names.clone(),
+        "tiny-reviews",
+    )
+    .unwrap();
+    d.seed(5);
+    let whole = enc.classifier(2, &ad).unwrap();
+    let top = tl_text::BertTop::from_bert(&whole.encoder, 1).unwrap();
+    let top_model = tl_core::model::Classifier::new(top, whole.head.clone()).unwrap();
+    let whole = whole.freeze_first_blocks(2).unwrap();
+    let config = TrainConfig::new()
+        .with_epochs(40)
+        .with_batch_size(8)
+        .with_lr(0.01)
+        .with_seed(3);
+    let a = Trainer::new(config.clone())
+        .fit(whole, &set, None, &ad)
+        .unwrap()
+        .model;
+    let b = Trainer::new(config)
+        .fit(top_model, &cached, None, &ad)
+        .unwrap()
+        .model;
+    let acc = evaluate(&b, &cached, &ad, 32).unwrap().accuracy;
+    let acc_whole = evaluate(&a, &set, &ad, 32).unwrap().accuracy;
+    assert!(acc >= 0.9, "training accuracy from cached states {acc}");
+    assert_eq!(acc, acc_whole);
+    // The same steps: the trained top layer, put back, is the whole model's trained layer.
+    let rebuilt = b.encoder.into_bert(&a.encoder).unwrap();
+    let wa = a.encoder.encoder.layers[1].pwff.linear_inner.weight.val();
+    let wb = rebuilt.encoder.layers[1].pwff.linear_inner.weight.val();
+    let diff = max_diff(
+        wa.into_data().as_slice::<f32>().unwrap(),
+        wb.into_data().as_slice::<f32>().unwrap(),
+    );
+    assert!(diff < 1e-4, "trained layers differ by {diff}");
+    // Layers that do not fit the model are refused by name.
+    let mut extra = tl_text::BertTop::from_bert(&a.encoder, 1).unwrap();
+    extra.layers.push(extra.layers[0].clone());
+    let err = extra.into_bert(&a.encoder).err().unwrap().to_string();
+    assert!(err.contains("do not fit a model of 2 layers"), "{err}");
+}
+
+#[test]
+fn the_cache_keeps_states_apart_from_embeddings_and_by_layer() {
+    let _guard = serial();
+    let dir = tiny_model("states-cache", 0.0);
+    let d = dev();
+    let enc = SentenceEncoder::load(&dir, &d).unwrap();
+    let cache_dir = temp_dir("states-cache-entries");
+    let mut cache = EmbeddingCache::new(&cache_dir);
+    let texts = ["good book", "bad film"];
+    let a = cache.states(&enc, &texts, 1, 2, &d, |_, _| {}).unwrap();
+    let b = cache.states(&enc, &texts, 1, 2, &d, |_, _| {}).unwrap();
+    assert_eq!(a, b);
+    assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+    let c = cache.states(&enc, &texts, 2, 2, &d, |_, _| {}).unwrap();
+    assert_ne!(a, c, "another layer is another entry");
+    assert_eq!(c, enc.states(&texts, 2, 2, &d, |_, _| {}).unwrap());
+    let e = cache.embed(&enc, &texts, 2, &d, |_, _| {}).unwrap();
+    assert_eq!(e.len(), 2 * enc.dim());
+    assert_eq!(cache.stats().misses, 3);
+    let files: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.iter().filter(|f| f.ends_with(".states")).count(), 2);
+    // A damaged entry is recomputed.
+    for f in files.iter().filter(|f| f.ends_with(".states")) {
+        std::fs::write(cache_dir.join(f), b"TLEMB002 broken").unwrap();
+    }
+    let again = cache.states(&enc, &texts, 1, 2, &d, |_, _| {}).unwrap();
+    assert_eq!(again, a);
+    assert_eq!(cache.stats().misses, 4);
+}
