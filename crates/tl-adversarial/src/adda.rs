@@ -2,6 +2,14 @@
 //! separate target encoder, initialised from the source encoder, learns to fool a
 //! discriminator into taking its target features for source features (the GAN loss with
 //! inverted labels), and the source head then classifies them.
+//!
+//! With `distill_weight > 0` it is **AAD**, adversarial adaptation with distillation (Ryu and
+//! Lee 2020, for BERT across review domains): the target encoder also learns, on source
+//! batches, to give the source classifier the same soft predictions (temperature `T`,
+//! tl-distill's soft-target term) as the source encoder does. The distillation term keeps the
+//! target encoder from drifting away from what the source classifier reads while the
+//! discriminator pulls its target features towards the source ones, the failure ADDA shows
+//! when the encoder is a large pretrained network.
 
 use crate::discriminator::{DiscriminatorConfig, bce_with_logits, domain_accuracy, domain_labels};
 use burn::config::Config;
@@ -18,6 +26,9 @@ use tl_core::{CoreError, Result};
 
 /// Name in reports.
 pub const NAME: &str = "adda";
+
+/// Name in reports of ADDA with distillation.
+pub const AAD_NAME: &str = "aad";
 
 /// The frozen source encoder and head, the target encoder and the discriminator.
 #[derive(Module, Debug)]
@@ -64,12 +75,35 @@ pub struct Adda {
     /// Record the target test accuracy per epoch (history only).
     #[config(default = true)]
     pub monitor_target: bool,
+    /// Weight of the distillation term (0: plain ADDA; above 0 the method is AAD).
+    #[config(default = 0.0)]
+    pub distill_weight: f64,
+    /// Temperature of the distillation term (AAD: 20).
+    #[config(default = 20.0)]
+    pub temperature: f64,
 }
 
 impl Adda {
+    /// AAD's settings (Ryu and Lee 2020): distillation weight 1 at temperature 20.
+    pub fn aad() -> Self {
+        Self::new().with_distill_weight(1.0)
+    }
+
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
         check_common(&self.train, self.source_valid_fraction)?;
+        if !(self.distill_weight.is_finite() && self.distill_weight >= 0.0) {
+            return Err(CoreError::config(
+                "distill_weight",
+                format!("{} must be finite and at least 0", self.distill_weight),
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(CoreError::config(
+                "temperature",
+                format!("{} must be finite and above 0", self.temperature),
+            ));
+        }
         self.discriminator.validate()?;
         if self.train.early_stopping.is_some() {
             return Err(CoreError::config(
@@ -106,33 +140,74 @@ pub fn adda_losses(
 }
 
 /// ADDA as an objective: [`adda_losses`] summed (the discriminator and the target encoder
-/// each get the gradient of their own term). History figures: `domain_loss`,
-/// `target_encoder_loss`, `domain_accuracy`.
-pub struct AddaGame;
+/// each get the gradient of their own term), plus AAD's distillation term on the source
+/// batch when its weight is above 0. History figures: `domain_loss`, `target_encoder_loss`,
+/// `domain_accuracy`, and with distillation `distill_loss`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddaGame {
+    /// Weight of the distillation term (0: plain ADDA).
+    pub distill_weight: f64,
+    /// Its temperature.
+    pub temperature: f64,
+}
 
 impl<E: Encoder + 'static> Objective<AddaModel<E>, DomainBatch> for AddaGame {
     fn step(&mut self, m: &AddaModel<E>, b: &DomainBatch) -> Result<Step> {
         let fs = m.source.encode(b.source.inputs.clone()).detach();
-        let ft = m.target.encode(b.target.clone());
+        if self.distill_weight <= 0.0 {
+            let ft = m.target.encode(b.target.clone());
+            let (d_loss, g_loss, d, y) = adda_losses(&m.discriminator, fs, ft);
+            let mut step = Step::new(d_loss.clone() + g_loss.clone());
+            step.stats = vec![
+                ("domain_loss", scalar(&d_loss)),
+                ("target_encoder_loss", scalar(&g_loss)),
+                ("domain_accuracy", domain_accuracy(&d, &y)),
+            ];
+            return Ok(step);
+        }
+        // One pass of the target encoder over both batches: its source features feed the
+        // distillation term, its target features the game.
+        let ns = b.source.inputs.dims()[0];
+        let both = m.target.encode(Tensor::cat(
+            vec![b.source.inputs.clone(), b.target.clone()],
+            0,
+        ));
+        let [n, f] = both.dims();
+        let ft_source = both.clone().slice([0..ns, 0..f]);
+        let ft = both.slice([ns..n, 0..f]);
+        let teacher = m.head.forward(fs.clone());
+        let student = m.head.forward(ft_source);
+        let kd = tl_distill::loss::soft_target_loss(student, teacher, self.temperature);
         let (d_loss, g_loss, d, y) = adda_losses(&m.discriminator, fs, ft);
-        let mut step = Step::new(d_loss.clone() + g_loss.clone());
+        let mut step =
+            Step::new(d_loss.clone() + g_loss.clone() + kd.clone() * self.distill_weight);
         step.stats = vec![
             ("domain_loss", scalar(&d_loss)),
             ("target_encoder_loss", scalar(&g_loss)),
+            ("distill_loss", scalar(&kd)),
             ("domain_accuracy", domain_accuracy(&d, &y)),
         ];
         Ok(step)
     }
 }
 
+fn adda_name(config: &Adda) -> &'static str {
+    if config.distill_weight > 0.0 {
+        AAD_NAME
+    } else {
+        NAME
+    }
+}
+
 impl<E: Encoder + 'static> Strategy<E> for Adda {
-    tl_core::strategy_basics!(NAME, Family::Adversarial, NEEDS);
+    tl_core::strategy_basics!(fn adda_name, Family::Adversarial, NEEDS);
 
     /// Trains a target encoder for the classifier (trained on the source); returns the target
     /// encoder with the source head.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let name = adda_name(self);
         let (model, sets, run) =
-            AdaptationRun::begin(NAME, start, task, self.source_valid_fraction, ctx)?;
+            AdaptationRun::begin(name, start, task, self.source_valid_fraction, ctx)?;
         let device = ctx.device().clone();
         let discriminator = self
             .discriminator
@@ -145,7 +220,11 @@ impl<E: Encoder + 'static> Strategy<E> for Adda {
         };
         let train = ctx.train_config(&self.train);
         let mut batches = sets.batches(&train);
-        let objective = Monitored::new(AddaGame, self.monitor_target, &sets, ctx);
+        let game = AddaGame {
+            distill_weight: self.distill_weight,
+            temperature: self.temperature,
+        };
+        let objective = Monitored::new(game, self.monitor_target, &sets, ctx);
         let out = ctx
             .trainer(train)
             .train(adda, &mut batches, objective, None, &device)?;
@@ -158,7 +237,7 @@ impl<E: Encoder + 'static> Strategy<E> for Adda {
             adapted: &adapted,
             history: out.history,
         };
-        let report = run.report(NAME, self, out, &sets, ctx)?;
+        let report = run.report(name, self, out, &sets, ctx)?;
         Ok((adapted, report))
     }
 }

@@ -54,5 +54,9 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
         "a separate target encoder learns to fool the discriminator (Tzeng et al. 2017)",
         Adda::new,
     )?;
+    registry.register(
+        "ADDA whose target encoder also distils the source classifier's predictions on the source (Ryu and Lee 2020)",
+        Adda::aad,
+    )?;
     Ok(())
 }

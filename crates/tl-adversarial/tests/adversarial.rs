@@ -165,6 +165,15 @@ fn each_method_beats_source_only_on_rotated_blobs() {
         .unwrap();
     let (adapted, adda) = Adda::new()
         .with_train(quick(20).with_lr(1e-3))
+        .with_discriminator(small.clone())
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap();
+    let (distilled, aad) = Adda::aad()
+        .with_train(quick(20).with_lr(1e-3))
         .with_discriminator(small)
         .fit(
             Pretrained::classifier(model.clone()),
@@ -173,11 +182,29 @@ fn each_method_beats_source_only_on_rotated_blobs() {
         )
         .unwrap();
     eprintln!(
-        "source-only {b}, dann {}, cdan+e {}, adda {}",
-        dann.metrics.accuracy, cdan.metrics.accuracy, adda.metrics.accuracy
+        "source-only {b}, dann {}, cdan+e {}, adda {}, aad {}",
+        dann.metrics.accuracy, cdan.metrics.accuracy, adda.metrics.accuracy, aad.metrics.accuracy
     );
     assert!(b < 0.92, "the shift must hurt: {b}");
-    for r in [&dann, &cdan, &adda] {
+    // AAD's distillation keeps the target encoder readable by the source head on the source.
+    let source = task.source.as_ref().unwrap();
+    let on_source = |m: &Classifier<Sequential>| {
+        tl_core::train::evaluate(m, source, &device, EVAL_BATCH_SIZE)
+            .unwrap()
+            .accuracy
+    };
+    let (kept_adda, kept_aad) = (on_source(&adapted), on_source(&distilled));
+    assert!(
+        kept_aad >= 0.95 && kept_aad >= kept_adda,
+        "source accuracy through the target encoder: aad {kept_aad}, adda {kept_adda}"
+    );
+    assert_eq!(aad.strategy, "aad");
+    assert!(
+        aad.history
+            .iter()
+            .all(|e| e.extra["distill_loss"].is_finite())
+    );
+    for r in [&dann, &cdan, &adda, &aad] {
         assert!(
             r.metrics.accuracy > b + 0.04,
             "{}: {} vs source-only {b}",
@@ -329,6 +356,17 @@ fn methods_refuse_missing_parts_and_bad_fields() {
             Dann::new().with_max_lambda(-1.0).validate().unwrap_err(),
         ),
         ("gamma", Dann::new().with_gamma(0.0).validate().unwrap_err()),
+        (
+            "distill_weight",
+            Adda::new()
+                .with_distill_weight(f64::NAN)
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "temperature",
+            Adda::aad().with_temperature(0.0).validate().unwrap_err(),
+        ),
         (
             "discriminator.hidden",
             Dann::new()
