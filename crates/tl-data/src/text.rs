@@ -223,21 +223,107 @@ fn check_quotes(text: &str, delimiter: u8, source_name: &str) -> Result<()> {
 
 /// Reads a CSV/TSV file with a header row, taking the texts from column `text_column` and
 /// the labels from `label_column`. Class names are the distinct labels, sorted; a row with a
-/// missing column is an error naming its line.
+/// missing column or an empty text is an error naming its line.
 pub fn load_text_table(path: &Path, text_column: &str, label_column: &str) -> Result<TextSet> {
     let name = path.display().to_string();
-    let delimiter = if path.extension().is_some_and(|e| e == "tsv") {
-        '\t'
-    } else {
-        ','
-    };
     parse_text_table(
         &read_text_lossy(path)?,
-        delimiter,
+        delimiter_for(path),
         &name,
         text_column,
         label_column,
     )
+}
+
+/// Reads the texts of column `text_column` of a CSV/TSV file with a header row, for an
+/// unlabelled domain (no label column needed). A row with a missing column or an empty text
+/// is an error naming its line.
+pub fn load_text_column(path: &Path, text_column: &str) -> Result<Vec<String>> {
+    let name = path.display().to_string();
+    parse_text_column(
+        &read_text_lossy(path)?,
+        delimiter_for(path),
+        &name,
+        text_column,
+    )
+}
+
+/// Tab for `.tsv` files, comma otherwise.
+fn delimiter_for(path: &Path) -> char {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
+    {
+        '\t'
+    } else {
+        ','
+    }
+}
+
+/// [`load_text_column`] on text already in memory.
+pub fn parse_text_column(
+    text: &str,
+    delimiter: char,
+    source_name: &str,
+    text_column: &str,
+) -> Result<Vec<String>> {
+    Ok(table_columns(text, delimiter, source_name, &[text_column])?
+        .into_iter()
+        .map(|mut row| row.swap_remove(0))
+        .collect())
+}
+
+/// The fields of `columns` (the first is the text, refused when empty) of every row after
+/// the header.
+fn table_columns(
+    text: &str,
+    delimiter: char,
+    source_name: &str,
+    columns: &[&str],
+) -> Result<Vec<Vec<String>>> {
+    let fail = |line: Option<usize>, reason: String| DataError::Parse {
+        source_name: source_name.to_string(),
+        line,
+        reason,
+    };
+    let records = parse_delimited(text, delimiter, source_name)?;
+    let Some(((_, header), rows)) = records.split_first() else {
+        return Err(fail(None, "empty file: no header row".into()));
+    };
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|name| {
+            header
+                .iter()
+                .position(|h| h.trim() == *name)
+                .ok_or_else(|| {
+                    fail(
+                        Some(1),
+                        format!("no column `{name}` in the header {header:?}"),
+                    )
+                })
+        })
+        .collect::<Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        if row.len() != header.len() {
+            return Err(fail(
+                Some(*line),
+                format!("{} fields, the header has {}", row.len(), header.len()),
+            ));
+        }
+        if row[at[0]].trim().is_empty() {
+            return Err(fail(
+                Some(*line),
+                format!("the text (column `{}`) is empty", columns[0]),
+            ));
+        }
+        out.push(at.iter().map(|&i| row[i].clone()).collect());
+    }
+    if out.is_empty() {
+        return Err(fail(None, "no rows after the header".into()));
+    }
+    Ok(out)
 }
 
 /// [`load_text_table`] on text already in memory.
@@ -248,44 +334,12 @@ pub fn parse_text_table(
     text_column: &str,
     label_column: &str,
 ) -> Result<TextSet> {
-    let records = parse_delimited(text, delimiter, source_name)?;
-    let Some(((_, header), rows)) = records.split_first() else {
-        return Err(DataError::Parse {
-            source_name: source_name.to_string(),
-            line: None,
-            reason: "empty file: no header row".into(),
-        });
-    };
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| DataError::Parse {
-                source_name: source_name.to_string(),
-                line: Some(1),
-                reason: format!("no column `{name}` in the header {header:?}"),
-            })
-    };
-    let (t, l) = (column(text_column)?, column(label_column)?);
+    let rows = table_columns(text, delimiter, source_name, &[text_column, label_column])?;
     let mut texts = Vec::with_capacity(rows.len());
     let mut raw_labels = Vec::with_capacity(rows.len());
-    for (line, row) in rows {
-        if row.len() != header.len() {
-            return Err(DataError::Parse {
-                source_name: source_name.to_string(),
-                line: Some(*line),
-                reason: format!("{} fields, the header has {}", row.len(), header.len()),
-            });
-        }
-        texts.push(row[t].clone());
-        raw_labels.push(row[l].trim().to_string());
-    }
-    if texts.is_empty() {
-        return Err(DataError::Parse {
-            source_name: source_name.to_string(),
-            line: None,
-            reason: "no rows after the header".into(),
-        });
+    for mut row in rows {
+        raw_labels.push(row.pop().unwrap_or_default().trim().to_string());
+        texts.push(row.pop().unwrap_or_default());
     }
     let mut class_names = raw_labels.clone();
     class_names.sort();
@@ -301,6 +355,49 @@ pub fn parse_text_table(
         domain: source_name.to_string(),
         ratings: None,
     })
+}
+
+impl TextSet {
+    /// The same texts with labels renamed onto `class_names` (another domain's classes, in
+    /// its order), so that two domains' labels mean the same. A label of this set that is not
+    /// among `class_names` is an error naming it.
+    pub fn with_class_names(&self, class_names: &[String]) -> Result<Self> {
+        let mut map = Vec::with_capacity(self.class_names.len());
+        for name in &self.class_names {
+            let Some(i) = class_names.iter().position(|c| c == name) else {
+                return Err(DataError::Request(format!(
+                    "{}: the label `{name}` is not one of the classes {class_names:?}",
+                    self.domain
+                )));
+            };
+            map.push(i);
+        }
+        Ok(Self {
+            labels: self.labels.iter().map(|&l| map[l]).collect(),
+            class_names: class_names.to_vec(),
+            ..self.clone()
+        })
+    }
+
+    /// Refuses a set that cannot train a classifier: no texts, or texts of one class only
+    /// (named).
+    pub fn check_trainable(&self) -> Result<()> {
+        let present: Vec<&String> = self
+            .class_counts()
+            .iter()
+            .zip(&self.class_names)
+            .filter(|(n, _)| **n > 0)
+            .map(|(_, c)| c)
+            .collect();
+        match present.as_slice() {
+            [] => Err(DataError::Request(format!("{}: no texts", self.domain))),
+            [one] => Err(DataError::Request(format!(
+                "{}: every text has the label `{one}`; a classifier needs at least two classes",
+                self.domain
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -370,5 +467,49 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn text_columns_refuse_empty_texts_and_missing_columns_by_name() {
+        let t = "id,text,label\n1,good,pos\n2, ,neg\n";
+        let err = parse_text_table(t, ',', "r.csv", "text", "label").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r.csv, line 3: the text (column `text`) is empty"
+        );
+        let err = parse_text_column("id,body\n1,x\n", ',', "u.csv", "text").unwrap_err();
+        assert!(err.to_string().contains("no column `text`"), "{err}");
+        // An unlabelled domain needs no label column.
+        let texts =
+            parse_text_column("text\nfine\n\"two, words\"\n", ',', "u.csv", "text").unwrap();
+        assert_eq!(texts, vec!["fine".to_string(), "two, words".into()]);
+    }
+
+    #[test]
+    fn labels_are_renamed_onto_another_domains_classes_or_refused() {
+        let set = parse_text_table(
+            "text\tlabel\na\tpositive\nb\tnegative\nc\tpositive\n",
+            '\t',
+            "t.tsv",
+            "text",
+            "label",
+        )
+        .unwrap();
+        let classes = vec!["positive".to_string(), "negative".into(), "neutral".into()];
+        let renamed = set.with_class_names(&classes).unwrap();
+        assert_eq!(renamed.labels, vec![0, 1, 0]);
+        assert_eq!(renamed.class_names, classes);
+        let err = set
+            .with_class_names(&["negative".to_string(), "good".into()])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the label `positive` is not one of"),
+            "{err}"
+        );
+        assert!(set.check_trainable().is_ok());
+        let one = set.select(&[0, 2]);
+        let err = one.check_trainable().unwrap_err().to_string();
+        assert!(err.contains("every text has the label `positive`"), "{err}");
     }
 }
