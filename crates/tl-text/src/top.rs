@@ -75,7 +75,7 @@ impl BertTop {
                 hidden: info.config.hidden_size,
                 heads: info.config.num_attention_heads,
                 seq_len: info.seq_len,
-                pooling: info.pooling.clone(),
+                pooling: info.pooling,
             },
         })
     }
