@@ -218,10 +218,11 @@ pub const PAD_ITEMS: usize = 1000;
 
 /// A domain-adaptation run's starting distance, turned into its [`FitReport`] at the end
 /// (extra figures: `source_accuracy` on the held-out source, `pad_before` and `pad_after`, the
-/// proxy A-distance between source and target features).
+/// proxy A-distance between source and target features, unless the context skips it with
+/// [`RunContext::with_pad_items`]`(0)`).
 #[derive(Debug, Clone, Copy)]
 pub struct AdaptationRun {
-    pad_before: f64,
+    pad_before: Option<f64>,
 }
 
 /// What an adaptation produced, for [`AdaptationRun::report`].
@@ -274,7 +275,11 @@ impl AdaptationRun {
         sets: &AdaptationSets<'_>,
         ctx: &mut RunContext<'_>,
     ) -> Result<Self> {
-        let pad_before = pad_of(encoder, encoder, sets, ctx)?;
+        let pad_before = if ctx.pad_items() > 0 {
+            Some(pad_of(encoder, encoder, sets, ctx)?)
+        } else {
+            None
+        };
         ctx.begin();
         Ok(Self { pad_before })
     }
@@ -292,21 +297,31 @@ impl AdaptationRun {
     ) -> Result<FitReport> {
         let wall_time_s = ctx.elapsed();
         let source_accuracy = ctx.evaluate(out.source, &sets.source_valid)?.accuracy;
-        let pad_after = pad_of(&out.source.encoder, &out.adapted.encoder, sets, ctx)?;
+        let pad_after = match self.pad_before {
+            Some(_) => Some(pad_of(
+                &out.source.encoder,
+                &out.adapted.encoder,
+                sets,
+                ctx,
+            )?),
+            None => None,
+        };
         let metrics = ctx.evaluate(out.adapted, sets.target_test)?;
         let params = count_params(out.adapted);
         let mut report = ctx.report(strategy, config, out.history, metrics, params, wall_time_s)?;
         report
             .extra
             .insert("source_accuracy".into(), source_accuracy);
-        report.extra.insert("pad_before".into(), self.pad_before);
-        report.extra.insert("pad_after".into(), pad_after);
+        if let (Some(before), Some(after)) = (self.pad_before, pad_after) {
+            report.extra.insert("pad_before".into(), before);
+            report.extra.insert("pad_after".into(), after);
+        }
         Ok(report)
     }
 }
 
 /// The proxy A-distance between source features (of `source_encoder`) and target features
-/// (of `target_encoder`), on at most [`PAD_ITEMS`] items of each.
+/// (of `target_encoder`), on at most [`RunContext::pad_items`] items of each.
 pub fn pad_of<E: Encoder>(
     source_encoder: &E,
     target_encoder: &E,
@@ -314,15 +329,16 @@ pub fn pad_of<E: Encoder>(
     ctx: &RunContext<'_>,
 ) -> Result<f64> {
     let (seed, device, batch) = (ctx.seed(), ctx.device(), ctx.eval_batch_size());
-    let take = |n: usize| -> Vec<usize> { (0..n.min(PAD_ITEMS)).collect() };
+    let items = ctx.pad_items().max(1);
+    let take = |n: usize| -> Vec<usize> { (0..n.min(items)).collect() };
     let src = sets
         .source_train
         .inputs
-        .select(&spread(sets.source_train.len(), PAD_ITEMS));
+        .select(&spread(sets.source_train.len(), items));
     let tgt = sets.target.inputs.select(&take(sets.target.len()));
     let fs = encode_inputs(source_encoder, &src, device, batch)?;
     let ft = encode_inputs(target_encoder, &tgt, device, batch)?;
-    proxy_a_distance(&fs, &ft, source_encoder.feature_dim(), PAD_ITEMS, seed)
+    proxy_a_distance(&fs, &ft, source_encoder.feature_dim(), items, seed)
 }
 
 /// At most `k` indices spread evenly over `0..n` (sets sorted by class stay balanced).

@@ -134,6 +134,7 @@ pub struct RunContext<'a> {
     device: Device,
     seed: u64,
     eval_batch_size: usize,
+    pad_items: usize,
     progress: Option<Box<ProgressFn<'a>>>,
     checkpoint_dir: Option<PathBuf>,
     started: Instant,
@@ -157,6 +158,7 @@ impl<'a> RunContext<'a> {
             device: device.clone(),
             seed: 0,
             eval_batch_size: EVAL_BATCH_SIZE,
+            pad_items: crate::domain::PAD_ITEMS,
             progress: None,
             checkpoint_dir: None,
             started: Instant::now(),
@@ -173,6 +175,20 @@ impl<'a> RunContext<'a> {
     pub fn with_eval_batch_size(mut self, batch_size: usize) -> Self {
         self.eval_batch_size = batch_size.max(1);
         self
+    }
+
+    /// Sets how many items of each domain the proxy A-distance of domain adaptation runs is
+    /// measured on (default [`crate::domain::PAD_ITEMS`]); 0 skips the measurement (and its
+    /// `pad_before` / `pad_after` figures), which costs two passes of the encoder over that
+    /// many items per run.
+    pub fn with_pad_items(mut self, items: usize) -> Self {
+        self.pad_items = items;
+        self
+    }
+
+    /// Items per domain of the proxy A-distance (0: not measured).
+    pub fn pad_items(&self) -> usize {
+        self.pad_items
     }
 
     /// Calls `f` after every training step and epoch.

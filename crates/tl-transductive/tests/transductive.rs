@@ -166,6 +166,18 @@ fn each_method_beats_source_only_on_rotated_blobs() {
             &mut ctx(&device, SEED),
         )
         .unwrap();
+    // Skipping the proxy A-distance changes nothing but its figures.
+    let (_, m0) = Mmd::new()
+        .with_train(quick(10))
+        .fit(
+            Pretrained::classifier(model.clone()),
+            &task,
+            &mut ctx(&device, SEED).with_pad_items(0),
+        )
+        .unwrap();
+    assert_eq!(m0.metrics.accuracy, m.metrics.accuracy);
+    assert!(!m0.extra.contains_key("pad_before") && !m0.extra.contains_key("pad_after"));
+    assert!(m0.extra.contains_key("source_accuracy"));
     let b = base.metrics.accuracy;
     eprintln!(
         "source-only {b}, coral {}, mmd {}, self-training {}",
