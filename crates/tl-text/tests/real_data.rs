@@ -99,3 +99,36 @@ fn real_data_minilm_matches_sentence_transformers() {
     }
     assert!(worst >= 0.9999, "worst cosine {worst}");
 }
+
+#[test]
+fn real_data_minilm_top_layers_on_cached_states_match_sentence_transformers() {
+    let Some((folder, reference)) = minilm() else {
+        return;
+    };
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    let dev = tl_core::device::device("flex").unwrap();
+    let encoder = SentenceEncoder::load(&folder, &dev).unwrap();
+    let texts: Vec<&str> = reference
+        .sentences
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect();
+    let n = texts.len();
+    for below in [0, 4, 6] {
+        let states = encoder
+            .states_inputs(&texts, below, 3, &dev, |_, _| {})
+            .unwrap();
+        let top = tl_text::BertTop::from_bert(encoder.model(), below).unwrap();
+        let x = states.tensor(&(0..n).collect::<Vec<_>>(), &dev);
+        use tl_core::model::Encoder;
+        let v: Vec<f32> = top.encode(x).into_data().iter::<f32>().collect();
+        for (i, s) in reference.sentences.iter().enumerate() {
+            let c = cosine(&v[i * 384..(i + 1) * 384], &s.embedding);
+            assert!(
+                c >= 0.9999,
+                "below {below}, sentence {i}: cosine {c} against sentence-transformers"
+            );
+        }
+    }
+}
