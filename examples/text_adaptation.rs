@@ -202,7 +202,14 @@ fn settings(method: &str, train: &TrainConfig) -> serde_json::Value {
     }
 }
 
-fn main() -> Result<(), Error> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
     let (Some(data), Some(models)) = (
         tl::tl_core::paths::data_dir(),
         tl::tl_core::paths::model_dir(),
@@ -457,6 +464,11 @@ fn main() -> Result<(), Error> {
                 let head = head_config(encoder.dim(), &[], class_names.len()).init(&ad)?;
                 let fresh = Classifier::new(top, head)?;
                 let t0 = Instant::now();
+                // The training time is kept beside the weights, for the table.
+                let seconds_file = file.with_extension("seconds");
+                let kept_seconds = std::fs::read_to_string(&seconds_file)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<f64>().ok());
                 let model = match load_weights(fresh.clone(), &file) {
                     Ok(m) if file.exists() => {
                         eprintln!("source model {a} seed {seed}: from {}", file.display());
@@ -490,10 +502,14 @@ fn main() -> Result<(), Error> {
                             })
                             .fit(fresh, &split.source_train, Some(&split.source_valid), &ad)?;
                         save_weights(&out.model, &file)?;
+                        write_atomic(
+                            &seconds_file,
+                            format!("{}\n", t0.elapsed().as_secs_f64()).as_bytes(),
+                        )?;
                         out.model
                     }
                 };
-                let secs = t0.elapsed().as_secs_f64();
+                let secs = kept_seconds.unwrap_or_else(|| t0.elapsed().as_secs_f64());
                 let source_acc = evaluate(&model, &split.source_valid, &plain, 64)?.accuracy;
                 eprintln!(
                     "[{:>5.0} s] source model {a} seed {seed}: held-out source {:.2} % ({secs:.0} s)",
