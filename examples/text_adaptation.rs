@@ -43,7 +43,7 @@ use tl::tl_core::train::{EarlyStopping, OptimizerKind, ProgressEvent, evaluate};
 use tl::tl_data::split::stratified_split;
 use tl::tl_data::text::{AMAZON_DOMAINS, TextSet, amazon_domain, load_text_table};
 use tl::tl_text::{BertTop, EmbeddingCache, LoadOptions, SentenceEncoder};
-use tl::tl_transductive::{DeepCoral, Mmd, SelfTraining, SourceOnly};
+use tl::tl_transductive::{DeepCoral, Mmd, SelfEnsembling, SelfTraining, SourceOnly};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -57,8 +57,8 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     seeds: u64,
     /// Adaptation methods (each against the unadapted source model): aad, adda, dann,
-    /// cdan+e, self-training, deep-coral, mmd, source-only (the source loss alone, as long
-    /// again).
+    /// cdan+e, self-training, self-ensembling (a mean teacher with dropout noise), deep-coral,
+    /// mmd, source-only (the source loss alone, as long again).
     #[arg(long, default_value = "aad,dann,self-training")]
     methods: String,
     /// Frozen layers below the trained ones (all-MiniLM-L6-v2 has 6).
@@ -183,6 +183,7 @@ fn registry() -> Result<Registry<BertTop>, Error> {
     r.register("CORAL", DeepCoral::new)?;
     r.register("MMD", Mmd::new)?;
     r.register("self-training", SelfTraining::new)?;
+    r.register("mean teacher", SelfEnsembling::new)?;
     r.register("DANN", Dann::new)?;
     r.register("CDAN+E", Dann::cdan_e)?;
     r.register("ADDA", Adda::new)?;
@@ -198,6 +199,14 @@ fn settings(method: &str, train: &TrainConfig) -> serde_json::Value {
         // Rounds of pseudo-labels: two, each half the epochs (at least one).
         "self-training" => serde_json::json!({"train": half, "rounds": 2}),
         "deep-coral" => serde_json::json!({"train": train, "weight": 1.0}),
+        // Consistency with dropout noise: the mean teacher of self-ensembling with no input
+        // augmentation (the rows are token states, not images); student and teacher each
+        // run with the layers' own dropout (0.1), the published noise of SimCSE-style
+        // consistency.
+        "self-ensembling" => serde_json::json!({
+            "train": train,
+            "augment": {"affine_std": 0.0, "translate": 0.0, "noise_std": 0.0},
+        }),
         _ => serde_json::json!({"train": train}),
     }
 }
