@@ -34,6 +34,16 @@ fn minilm() -> Option<(PathBuf, PathBuf)> {
     Some((folder, reference))
 }
 
+/// The model (on flex) and its reference sentences, when both are there.
+fn loaded() -> Option<(SentenceEncoder, Reference, burn::tensor::Device)> {
+    let (folder, reference) = minilm()?;
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    let dev = tl_core::device::device("flex").unwrap();
+    let encoder = SentenceEncoder::load(&folder, &dev).unwrap();
+    Some((encoder, reference, dev))
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a
         .iter()
@@ -47,13 +57,9 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn real_data_minilm_matches_sentence_transformers() {
-    let Some((folder, reference)) = minilm() else {
+    let Some((encoder, reference, dev)) = loaded() else {
         return;
     };
-    let reference: Reference =
-        serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
-    let dev = tl_core::device::device("flex").unwrap();
-    let encoder = SentenceEncoder::load(&folder, &dev).unwrap();
     assert_eq!(encoder.max_len(), reference.max_seq_length);
     assert_eq!(encoder.dim(), 384);
     // Every tensor of the file is applied; only the position-id buffer and the pooler,
@@ -102,13 +108,9 @@ fn real_data_minilm_matches_sentence_transformers() {
 
 #[test]
 fn real_data_minilm_top_layers_on_cached_states_match_sentence_transformers() {
-    let Some((folder, reference)) = minilm() else {
+    let Some((encoder, reference, dev)) = loaded() else {
         return;
     };
-    let reference: Reference =
-        serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
-    let dev = tl_core::device::device("flex").unwrap();
-    let encoder = SentenceEncoder::load(&folder, &dev).unwrap();
     let texts: Vec<&str> = reference
         .sentences
         .iter()
