@@ -270,10 +270,13 @@ fn run() -> Result<(), Error> {
         }
     }
     let class_names = texts[&pairs[0].0].class_names.clone();
-    for (a, b) in &pairs {
+    // Every domain's labels named like the first source's classes (a label it lacks is an
+    // error naming it); every source able to train a classifier.
+    for (a, _) in &pairs {
         texts[a].check_trainable()?;
-        let renamed = texts[b].with_class_names(&class_names)?;
-        texts.insert(b.clone(), renamed);
+    }
+    for set in texts.values_mut() {
+        *set = set.with_class_names(&class_names)?;
     }
 
     if let Some(dir) = &args.export_csv {
