@@ -41,7 +41,9 @@ use tl::tl_core::report::mean_std;
 use tl::tl_core::strategy::{Pretrained, Registry};
 use tl::tl_core::train::{EarlyStopping, OptimizerKind, ProgressEvent, evaluate};
 use tl::tl_data::split::stratified_split;
-use tl::tl_data::text::{AMAZON_DOMAINS, TextSet, amazon_domain, load_text_table};
+use tl::tl_data::text::{
+    AMAZON_DOMAINS, TextSet, amazon_domain, load_text_column, load_text_table,
+};
 use tl::tl_text::{BertTop, EmbeddingCache, LoadOptions, SentenceEncoder};
 use tl::tl_transductive::{DeepCoral, Mmd, SelfEnsembling, SelfTraining, SourceOnly};
 
@@ -100,6 +102,10 @@ struct Args {
     /// 1000 costs about 50 s per fit with two trained layers on 2 CPU cores).
     #[arg(long, default_value_t = 0)]
     pad_items: usize,
+    /// Write each method's predictions for an unlabelled target (a CSV without the label
+    /// column) to `DIR/PAIR-METHOD-seedN.csv`: text, predicted label, its probability.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
     /// Write (and resume from) every finished fit here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -141,14 +147,38 @@ fn cache_root() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
-/// A domain by name: an Amazon domain, a `+` union of them, or a CSV/TSV file.
-fn load_domain(spec: &str, data: &Path, args: &Args) -> Result<TextSet, Error> {
+/// A domain by name: an Amazon domain, a `+` union of them, or a CSV/TSV file. A file
+/// without the label column is an unlabelled domain (`false`; its labels are placeholders
+/// that nothing reads): it can be a target, never a source.
+fn load_domain(spec: &str, data: &Path, args: &Args) -> Result<(TextSet, bool), Error> {
     if spec.ends_with(".csv") || spec.ends_with(".tsv") {
-        return Ok(load_text_table(
-            Path::new(spec),
-            &args.text_column,
-            &args.label_column,
-        )?);
+        let path = Path::new(spec);
+        return match load_text_table(path, &args.text_column, &args.label_column) {
+            Ok(set) => Ok((set, true)),
+            Err(e)
+                if e.to_string()
+                    .contains(&format!("no column `{}`", args.label_column)) =>
+            {
+                let texts = load_text_column(path, &args.text_column)?;
+                eprintln!(
+                    "{spec} has no column `{}`: {} unlabelled reviews (a target only; the table scores held-out source reviews, --predictions writes what each method predicts for them)",
+                    args.label_column,
+                    texts.len()
+                );
+                let n = texts.len();
+                Ok((
+                    TextSet {
+                        texts,
+                        labels: vec![0; n],
+                        class_names: vec!["negative".into(), "positive".into()],
+                        domain: spec.to_string(),
+                        ratings: None,
+                    },
+                    false,
+                ))
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     let mut parts = spec.split('+');
     let first = parts.next().unwrap_or_default();
@@ -169,7 +199,7 @@ fn load_domain(spec: &str, data: &Path, args: &Args) -> Result<TextSet, Error> {
         set.ratings = None;
     }
     set.domain = spec.to_string();
-    Ok(set)
+    Ok((set, true))
 }
 
 fn percentile(sorted: &[usize], p: f64) -> usize {
@@ -262,10 +292,15 @@ fn run() -> Result<(), Error> {
 
     // The texts of every domain the pairs name.
     let mut texts: BTreeMap<String, TextSet> = BTreeMap::new();
+    let mut unlabelled: Vec<String> = Vec::new();
     for (a, b) in &pairs {
         for d in [a, b] {
             if !texts.contains_key(d) {
-                texts.insert(d.clone(), load_domain(d, &data, &args)?);
+                let (set, labelled) = load_domain(d, &data, &args)?;
+                if !labelled {
+                    unlabelled.push(d.clone());
+                }
+                texts.insert(d.clone(), set);
             }
         }
     }
@@ -273,10 +308,21 @@ fn run() -> Result<(), Error> {
     // Every domain's labels named like the first source's classes (a label it lacks is an
     // error naming it); every source able to train a classifier.
     for (a, _) in &pairs {
+        if unlabelled.contains(a) {
+            return Err(format!(
+                "{a} is a source but has no column `{}`: a source needs labels",
+                args.label_column
+            )
+            .into());
+        }
         texts[a].check_trainable()?;
     }
-    for set in texts.values_mut() {
-        *set = set.with_class_names(&class_names)?;
+    for (name, set) in texts.iter_mut() {
+        if unlabelled.contains(name) {
+            set.class_names = class_names.clone();
+        } else {
+            *set = set.with_class_names(&class_names)?;
+        }
     }
 
     if let Some(dir) = &args.export_csv {
@@ -444,7 +490,7 @@ fn run() -> Result<(), Error> {
     for seed in 0..args.seeds {
         let mut source_models: BTreeMap<String, (Classifier<BertTop>, f64, f64)> = BTreeMap::new();
         for (a, b) in &pairs {
-            let pair = format!("{a} -> {b}");
+            let pair = pair_name(a, b, &unlabelled);
             let done = |m: &str, run: &RunFile| {
                 run.rows
                     .iter()
@@ -453,7 +499,23 @@ fn run() -> Result<(), Error> {
             if methods.iter().all(|m| done(m, &run)) && done("unadapted", &run) {
                 continue;
             }
-            let (target_pool, target_test) = stratified_split(&sets[b], 0.8, seed)?;
+            // A labelled target: 80 % to adapt to, 20 % to score. An unlabelled one: all of it
+            // to adapt to, scored on the held-out source (the methods' own split).
+            let (target_pool, target_test) = if unlabelled.contains(b) {
+                let held_out = tl::tl_core::domain::AdaptationSets::from_task(
+                    &TransferTask::new(class_names.len())
+                        .with_source(sets[a].clone())
+                        .with_target_unlabelled(sets[b].unlabelled())
+                        .with_target_test(sets[a].clone()),
+                    "scoring",
+                    0.1,
+                    seed,
+                )?
+                .source_valid;
+                (sets[b].clone(), held_out)
+            } else {
+                stratified_split(&sets[b], 0.8, seed)?
+            };
             let task = TransferTask::new(class_names.len())
                 .with_source(sets[a].clone())
                 .with_target_unlabelled(target_pool.unlabelled())
@@ -467,8 +529,21 @@ fn run() -> Result<(), Error> {
                     0.1,
                     seed,
                 )?;
+                // A file's model is also keyed by its content (texts and labels), so an edited
+                // file trains a new one; the Amazon domains do not change.
+                let content = if short(a) != a.as_str() {
+                    let refs: Vec<&str> = texts[a].texts.iter().map(String::as_str).collect();
+                    let mut h = tl::tl_text::cache::Fnv64::default();
+                    h.field(&tl::tl_text::cache::texts_key(&refs).to_le_bytes());
+                    for &l in &texts[a].labels {
+                        h.write(&(l as u64).to_le_bytes());
+                    }
+                    format!("-{:016x}", h.finish())
+                } else {
+                    String::new()
+                };
                 let file = model_dir.join(format!(
-                    "{}-seed{seed}-{config_key:016x}.bpk",
+                    "{}-seed{seed}-{config_key:016x}{content}.bpk",
                     a.replace(['/', '.', '+'], "_")
                 ));
                 dev.seed(seed);
@@ -577,11 +652,20 @@ fn run() -> Result<(), Error> {
                         ),
                         _ => {}
                     });
-                let (_, report) = strategy.fit(
+                let (adapted, report) = strategy.fit(
                     Pretrained::classifier(source_model.clone()),
                     &task,
                     &mut ctx,
                 )?;
+                if let (Some(dir), true) = (&args.predictions, unlabelled.contains(b)) {
+                    let path = dir.join(format!(
+                        "{}-to-{}-{method}-seed{seed}.csv",
+                        short(a).replace('+', "_"),
+                        short(b)
+                    ));
+                    write_predictions(&path, &adapted, &texts[b], &sets[b], &class_names, &plain)?;
+                    eprintln!("wrote {}", path.display());
+                }
                 let row = Row {
                     pair: pair.clone(),
                     method: method.clone(),
@@ -609,13 +693,76 @@ fn run() -> Result<(), Error> {
             }
         }
     }
-    println!("{}", table(&run.rows, &pairs, &methods));
+    let names: Vec<String> = pairs
+        .iter()
+        .map(|(a, b)| pair_name(a, b, &unlabelled))
+        .collect();
+    println!("{}", table(&run.rows, &names, &methods));
+    Ok(())
+}
+
+/// Writes `text,label,probability` for every text of `set` as `model` predicts it.
+fn write_predictions(
+    path: &Path,
+    model: &Classifier<BertTop>,
+    texts: &TextSet,
+    set: &LabelledSet,
+    class_names: &[String],
+    dev: &Device,
+) -> Result<(), Error> {
+    use tl::tl_core::train::ClassifierModel;
+    let valid = model.valid();
+    let probs: Vec<Vec<f32>> = tl::tl_core::train::map_batches(set, dev, 64, |x| {
+        let p = burn::tensor::activation::softmax(valid.logits(x), 1);
+        let [n, k] = p.dims();
+        let v: Vec<f32> = p.into_data().iter::<f32>().collect();
+        (0..n).map(|i| v[i * k..(i + 1) * k].to_vec()).collect()
+    });
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["text", "label", "probability"])?;
+    for (text, p) in texts.texts.iter().zip(&probs) {
+        let (best, prob) = p
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        w.write_record([
+            text.as_str(),
+            class_names[best].as_str(),
+            &format!("{prob:.4}"),
+        ])?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(path, &w.into_inner().map_err(|e| e.to_string())?)?;
     Ok(())
 }
 
 /// Per pair and method, mean ± std over seeds and the gain over source-only paired by seed;
 /// then the average over the pairs.
-fn table(rows: &[Row], pairs: &[(String, String)], methods: &[String]) -> String {
+/// A pair's name in the table; a target without labels says what is scored instead.
+fn pair_name(a: &str, b: &str, unlabelled: &[String]) -> String {
+    let (a_name, b_name) = (short(a), short(b));
+    if unlabelled.iter().any(|u| u == b) {
+        format!("{a_name} -> {b_name} (no target labels: scored on held-out {a_name})")
+    } else {
+        format!("{a_name} -> {b_name}")
+    }
+}
+
+/// A domain's short name: a file's stem, else the name.
+fn short(spec: &str) -> &str {
+    if spec.ends_with(".csv") || spec.ends_with(".tsv") {
+        Path::new(spec)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(spec)
+    } else {
+        spec
+    }
+}
+
+fn table(rows: &[Row], pairs: &[String], methods: &[String]) -> String {
     let mut all = vec!["unadapted".to_string()];
     all.extend(methods.iter().cloned());
     let mut out = String::from("| pair |");
@@ -628,13 +775,12 @@ fn table(rows: &[Row], pairs: &[(String, String)], methods: &[String]) -> String
     out += "\n";
     let mut per_method: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut gains: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for (a, b) in pairs {
-        let pair = format!("{a} -> {b}");
+    for pair in pairs {
         out += &format!("| {pair} |");
         for m in &all {
             let r: Vec<&Row> = rows
                 .iter()
-                .filter(|r| r.pair == pair && &r.method == m)
+                .filter(|r| &r.pair == pair && &r.method == m)
                 .collect();
             if r.is_empty() {
                 out += " |";
