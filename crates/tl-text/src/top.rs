@@ -5,7 +5,7 @@
 //! gradients as running the whole network every step, at the cost of the top layers only.
 //! [`SentenceEncoder::states`] computes the token states after the first `below` layers
 //! (the embeddings when `below = 0`) as fixed-size rows; [`BertTop`], an
-//! [`Encoder`](tl_core::model::Encoder) made of the remaining layers and the pooling, takes
+//! [`Encoder`] made of the remaining layers and the pooling, takes
 //! those rows. Every strategy of the toolkit that adapts an `Encoder` (fine-tuning, CORAL,
 //! MMD, self-training, DANN, CDAN, ADDA...) then adapts the encoder's top layers themselves;
 //! [`BertTop::into_bert`] puts the trained layers back into a whole [`Bert`] that reads
