@@ -145,42 +145,24 @@ fn each_method_beats_source_only_on_rotated_blobs() {
     let (_, base) = tl_transductive_free_source_only(&model, &task, &device);
     let b = base;
     let small = DiscriminatorConfig::new().with_hidden(vec![32]);
-    let (_, dann) = Dann::new()
-        .with_train(quick(20))
-        .with_discriminator(small.clone())
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
-    let (_, cdan) = Dann::cdan_e()
-        .with_train(quick(20))
-        .with_discriminator(small.clone())
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
-    let (adapted, adda) = Adda::new()
-        .with_train(quick(20).with_lr(1e-3))
-        .with_discriminator(small.clone())
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
-    let (distilled, aad) = Adda::aad()
-        .with_train(quick(20).with_lr(1e-3))
-        .with_discriminator(small)
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
+    let fit = |strategy: &dyn Strategy<Sequential>| {
+        strategy
+            .fit(
+                Pretrained::classifier(model.clone()),
+                &task,
+                &mut ctx(&device, SEED),
+            )
+            .unwrap()
+    };
+    let dann_with = |d: Dann| d.with_train(quick(20)).with_discriminator(small.clone());
+    let adda_with = |a: Adda| {
+        a.with_train(quick(20).with_lr(1e-3))
+            .with_discriminator(small.clone())
+    };
+    let (_, dann) = fit(&dann_with(Dann::new()));
+    let (_, cdan) = fit(&dann_with(Dann::cdan_e()));
+    let (adapted, adda) = fit(&adda_with(Adda::new()));
+    let (distilled, aad) = fit(&adda_with(Adda::aad()));
     eprintln!(
         "source-only {b}, dann {}, cdan+e {}, adda {}, aad {}",
         dann.metrics.accuracy, cdan.metrics.accuracy, adda.metrics.accuracy, aad.metrics.accuracy
