@@ -54,7 +54,8 @@ struct Args {
     #[arg(long, default_value_t = 7)]
     repeats: usize,
     /// Rows to run (default: all): cnn-train-128, cnn-train-1024, cnn-infer-128,
-    /// cnn-infer-1024, minilm-embed, minilm-finetune.
+    /// cnn-infer-1024, minilm-embed, minilm-finetune, minilm-top3 (the top three layers
+    /// trained on the cached states of the lower three: tl-text's BertTop).
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
     /// Seeds of the DANN rows (each a whole fit).
@@ -65,7 +66,7 @@ struct Args {
     json: Option<std::path::PathBuf>,
 }
 
-const ROWS: [(&str, &str); 8] = [
+const ROWS: [(&str, &str); 9] = [
     ("cnn-train-128", "MNIST CNN training step, batch 128"),
     ("cnn-train-1024", "MNIST CNN training step, batch 1024"),
     ("cnn-infer-128", "MNIST CNN inference, batch 128"),
@@ -74,6 +75,10 @@ const ROWS: [(&str, &str); 8] = [
     (
         "minilm-finetune",
         "MiniLM fine-tuning step, 32 x 128 tokens",
+    ),
+    (
+        "minilm-top3",
+        "MiniLM top 3 layers from cached states, step, 32 x 128",
     ),
     ("dann-epoch", "DANN on MNIST -> USPS, one epoch"),
     (
@@ -200,6 +205,36 @@ fn minilm_finetune(
     let model = enc.classifier(2, &ad)?.train();
     let optim = AdamWConfig::new().init();
     Ok(train_step_ms(model, optim, 2e-5, (x, y), repeats))
+}
+
+/// A step of the top three layers and a head on the token states of the lower three,
+/// computed once (what `examples/text_adaptation.rs` trains).
+fn minilm_top3(
+    enc: &SentenceEncoder,
+    dev: &Device,
+    repeats: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let ad = dev.clone().autodiff();
+    let rows = token_rows(enc.tokenizer().vocab_size());
+    let states = enc.states_of_ids(&rows, 3, 32, dev, |_, _| {})?;
+    let inputs = tl::tl_core::data::Inputs::new(
+        vec![tl::tl_text::states_item_len(enc.max_len(), enc.dim())],
+        states,
+    )?;
+    let x = inputs.tensor(&(0..32).collect::<Vec<_>>(), &ad);
+    let labels: Vec<i64> = (0..32).map(|i| i % 2).collect();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [32]), &ad);
+    dev.seed(0);
+    let top = tl::tl_text::BertTop::from_bert(enc.model(), 3)?.fork(&ad);
+    let head = tl::tl_core::model::head_config(enc.dim(), &[], 2).init(&ad)?;
+    let model = tl::tl_core::model::Classifier::new(top, head)?.train();
+    Ok(train_step_ms(
+        model,
+        AdamWConfig::new().init(),
+        2e-5,
+        (x, y),
+        repeats,
+    ))
 }
 
 /// DANN on MNIST -> USPS for `seeds` seeds: (mean ms of the first epoch, mean ms until the
@@ -402,6 +437,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         &dev.clone().autodiff(),
                     )?;
                     minilm_finetune(&ad_enc, &dev, args.repeats)?
+                }
+                "minilm-top3" => {
+                    minilm_top3(enc.as_ref().expect("loaded above"), &dev, args.repeats)?
                 }
                 "dann-epoch" => dann_ms.expect("run above").0,
                 "dann-to-96" => dann_ms.expect("run above").1,

@@ -185,6 +185,20 @@ impl SentenceEncoder {
         below: usize,
         batch_size: usize,
         device: &Device,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<f32>> {
+        let ids = self.tokenize(texts)?;
+        self.states_of_ids(&ids, below, batch_size, device, progress)
+    }
+
+    /// [`Self::states`] of texts already tokenized (each row at most [`Self::max_len`] ids,
+    /// `[CLS]` and `[SEP]` included).
+    pub fn states_of_ids(
+        &self,
+        ids: &[Vec<u32>],
+        below: usize,
+        batch_size: usize,
+        device: &Device,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<f32>> {
         let layers = self.model().encoder.layers.len();
@@ -198,8 +212,13 @@ impl SentenceEncoder {
                 "batch_size must be at least 1".into(),
             ));
         }
-        let ids = self.tokenize(texts)?;
         let (seq, hidden) = (self.max_len(), self.dim());
+        if let Some((i, row)) = ids.iter().enumerate().find(|(_, r)| r.len() > seq) {
+            return Err(TextError::InvalidInput(format!(
+                "row {i} has {} token ids, more than the model's {seq}",
+                row.len()
+            )));
+        }
         let item = states_item_len(seq, hidden);
         let plain = device.clone().without_autodiff();
         let model = self.model().valid();
