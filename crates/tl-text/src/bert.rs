@@ -10,7 +10,7 @@ use crate::config::{BertConfig, Pooling, PoolingMode};
 use burn::module::{Module, ParamGroup};
 use burn::nn::activation::ActivationConfig;
 use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput, TransformerEncoderLayer,
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderLayer,
 };
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::module::attention;
@@ -165,20 +165,12 @@ impl Bert {
     /// attention, which computes the same values in a third of the time on the CPU.
     pub fn hidden_states(&self, ids: Tensor<2, Int>, pad: Tensor<2, Bool>) -> Tensor<3> {
         let x = self.embeddings.forward(ids);
-        if x.device().is_autodiff() {
-            return self
-                .encoder
-                .forward(TransformerEncoderInput::new(x).mask_pad(pad));
-        }
-        let [batch, seq, _] = x.dims();
-        let heads = self.info.config.num_attention_heads;
-        let mask = pad
-            .reshape([batch, 1, 1, seq])
-            .expand([batch, heads, seq, seq]);
-        self.encoder
-            .layers
-            .iter()
-            .fold(x, |x, layer| inference_layer(layer, x, mask.clone()))
+        forward_layers(
+            &self.encoder.layers,
+            self.info.config.num_attention_heads,
+            x,
+            pad,
+        )
     }
 
     /// Pooled (and, if the model says so, normalised) sentence vectors.
@@ -210,13 +202,39 @@ impl Bert {
     }
 }
 
+/// Token states through `layers` in turn. On a device that records gradients each layer is
+/// Burn's own (dropout, backward; what [`TransformerEncoder::forward`] does); for inference
+/// the same layers run with fused attention ([`inference_layer`]).
+///
+/// # Shapes
+/// - `x`: `[batch, seq, hidden]`; `pad`: `[batch, seq]`, `true` = padding
+pub(crate) fn forward_layers(
+    layers: &[TransformerEncoderLayer],
+    heads: usize,
+    x: Tensor<3>,
+    pad: Tensor<2, Bool>,
+) -> Tensor<3> {
+    if x.device().is_autodiff() {
+        return layers
+            .iter()
+            .fold(x, |x, layer| layer.forward(x, Some(pad.clone()), None));
+    }
+    let [batch, seq, _] = x.dims();
+    let mask = pad
+        .reshape([batch, 1, 1, seq])
+        .expand([batch, heads, seq, seq]);
+    layers
+        .iter()
+        .fold(x, |x, layer| inference_layer(layer, x, mask.clone()))
+}
+
 /// One post-norm encoder layer without dropout, with fused attention:
 /// `x = LN1(x + Attn(x)); LN2(x + FFN(x))`, as [`TransformerEncoderLayer::forward`] computes it
 /// in inference.
 ///
 /// # Shapes
 /// - `x`: `[batch, seq, hidden]`; `mask`: `[batch, heads, seq, seq]`, `true` = masked key
-pub(crate) fn inference_layer(
+fn inference_layer(
     layer: &TransformerEncoderLayer,
     x: Tensor<3>,
     mask: Tensor<4, Bool>,

@@ -15,7 +15,7 @@
 //! count first, then its token states row by row, zeros past the text's end. Each batch is
 //! cut to its longest row before the layers run, as [`Bert`] does with token ids.
 
-use crate::bert::{Bert, inference_layer, l2_normalise, pool};
+use crate::bert::{Bert, forward_layers, l2_normalise, pool};
 use crate::encoder::{SentenceEncoder, padded_batch};
 use crate::error::{Result, TextError};
 use burn::module::{Module, ParamGroup};
@@ -135,21 +135,7 @@ impl Encoder for BertTop {
             .unsqueeze::<2>()
             .expand([batch, longest]);
         let pad = positions.greater_equal(lengths.expand([batch, longest]));
-        let states = if device.is_autodiff() {
-            self.layers
-                .iter()
-                .fold(states, |x, layer| layer.forward(x, Some(pad.clone()), None))
-        } else {
-            let mask = pad.clone().reshape([batch, 1, 1, longest]).expand([
-                batch,
-                self.info.heads,
-                longest,
-                longest,
-            ]);
-            self.layers
-                .iter()
-                .fold(states, |x, layer| inference_layer(layer, x, mask.clone()))
-        };
+        let states = forward_layers(&self.layers, self.info.heads, states, pad.clone());
         let pooled = pool(states, pad, self.info.pooling.mode);
         if self.info.pooling.normalize {
             l2_normalise(pooled)
@@ -230,14 +216,9 @@ impl SentenceEncoder {
         for chunk in order.chunks(batch_size) {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
             let (ids_t, pad) = padded_batch(&rows, self.tokenizer().pad_id(), &plain);
-            let [batch, longest] = ids_t.dims();
-            let mask = pad
-                .reshape([batch, 1, 1, longest])
-                .expand([batch, heads, longest, longest]);
+            let longest = ids_t.dims()[1];
             let x = model.embeddings.forward(ids_t);
-            let x = model.encoder.layers[..below]
-                .iter()
-                .fold(x, |x, layer| inference_layer(layer, x, mask.clone()));
+            let x = forward_layers(&model.encoder.layers[..below], heads, x, pad);
             let data = x.into_data();
             let values = data
                 .as_slice::<f32>()
