@@ -177,33 +177,58 @@ impl SentenceEncoder {
         device: &Device,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<f32>> {
+        let ids = self.tokenize(texts)?;
+        let dim = self.dim();
+        let model = self.model.valid();
+        let mut out = vec![0.0f32; ids.len() * dim];
+        self.sorted_batches(
+            &ids,
+            batch_size,
+            device,
+            &mut progress,
+            |chunk, ids_t, pad| {
+                let vectors = model.embed(ids_t, pad).into_data();
+                let values = vectors
+                    .as_slice::<f32>()
+                    .map_err(|e| TextError::InvalidInput(format!("embedding readback: {e:?}")))?;
+                for (row, &i) in chunk.iter().enumerate() {
+                    out[i * dim..(i + 1) * dim]
+                        .copy_from_slice(&values[row * dim..(row + 1) * dim]);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Runs `f` on batches of `ids` grouped by length (longest first), each padded to its own
+    /// longest row on `device` without autodiff: `f(rows, ids, pad)` gets the batch's row
+    /// indices into `ids`. `progress(done, total)` after each batch.
+    pub(crate) fn sorted_batches(
+        &self,
+        ids: &[Vec<u32>],
+        batch_size: usize,
+        device: &Device,
+        progress: &mut impl FnMut(usize, usize),
+        mut f: impl FnMut(&[usize], Tensor<2, Int>, Tensor<2, burn::tensor::Bool>) -> Result<()>,
+    ) -> Result<()> {
         if batch_size == 0 {
             return Err(TextError::InvalidInput(
                 "batch_size must be at least 1".into(),
             ));
         }
-        let ids = self.tokenize(texts)?;
-        let dim = self.dim();
         let plain = device.clone().without_autodiff();
-        let model = self.model.valid();
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut out = vec![0.0f32; ids.len() * dim];
         let mut done = 0;
         for chunk in order.chunks(batch_size) {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
             let (ids_t, pad) = padded_batch(&rows, self.tokenizer.pad_id(), &plain);
-            let vectors = model.embed(ids_t, pad).into_data();
-            let values = vectors
-                .as_slice::<f32>()
-                .map_err(|e| TextError::InvalidInput(format!("embedding readback: {e:?}")))?;
-            for (row, &i) in chunk.iter().enumerate() {
-                out[i * dim..(i + 1) * dim].copy_from_slice(&values[row * dim..(row + 1) * dim]);
-            }
+            f(chunk, ids_t, pad)?;
             done += chunk.len();
             progress(done, ids.len());
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The encoder with a fresh linear head for `classes` classes, ready for fine-tuning with

@@ -16,7 +16,7 @@
 //! cut to its longest row before the layers run, as [`Bert`] does with token ids.
 
 use crate::bert::{Bert, forward_layers, l2_normalise, pool};
-use crate::encoder::{SentenceEncoder, padded_batch};
+use crate::encoder::SentenceEncoder;
 use crate::error::{Result, TextError};
 use burn::module::{Module, ParamGroup};
 use burn::nn::transformer::TransformerEncoderLayer;
@@ -193,11 +193,6 @@ impl SentenceEncoder {
                 "{below} layers below the top, but the model has {layers}"
             )));
         }
-        if batch_size == 0 {
-            return Err(TextError::InvalidInput(
-                "batch_size must be at least 1".into(),
-            ));
-        }
         let (seq, hidden) = (self.max_len(), self.dim());
         if let Some((i, row)) = ids.iter().enumerate().find(|(_, r)| r.len() > seq) {
             return Err(TextError::InvalidInput(format!(
@@ -206,33 +201,32 @@ impl SentenceEncoder {
             )));
         }
         let item = states_item_len(seq, hidden);
-        let plain = device.clone().without_autodiff();
         let model = self.model().valid();
         let heads = model.info().config.num_attention_heads;
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out = vec![0.0f32; ids.len() * item];
-        let mut done = 0;
-        for chunk in order.chunks(batch_size) {
-            let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            let (ids_t, pad) = padded_batch(&rows, self.tokenizer().pad_id(), &plain);
-            let longest = ids_t.dims()[1];
-            let x = model.embeddings.forward(ids_t);
-            let x = forward_layers(&model.encoder.layers[..below], heads, x, pad);
-            let data = x.into_data();
-            let values = data
-                .as_slice::<f32>()
-                .map_err(|e| TextError::InvalidInput(format!("states readback: {e:?}")))?;
-            for (row, &i) in chunk.iter().enumerate() {
-                let len = ids[i].len();
-                let dst = &mut out[i * item..(i + 1) * item];
-                dst[0] = len as f32;
-                let src = &values[row * longest * hidden..];
-                dst[1..1 + len * hidden].copy_from_slice(&src[..len * hidden]);
-            }
-            done += chunk.len();
-            progress(done, ids.len());
-        }
+        self.sorted_batches(
+            ids,
+            batch_size,
+            device,
+            &mut progress,
+            |chunk, ids_t, pad| {
+                let longest = ids_t.dims()[1];
+                let x = model.embeddings.forward(ids_t);
+                let x = forward_layers(&model.encoder.layers[..below], heads, x, pad);
+                let data = x.into_data();
+                let values = data
+                    .as_slice::<f32>()
+                    .map_err(|e| TextError::InvalidInput(format!("states readback: {e:?}")))?;
+                for (row, &i) in chunk.iter().enumerate() {
+                    let len = ids[i].len();
+                    let dst = &mut out[i * item..(i + 1) * item];
+                    dst[0] = len as f32;
+                    let src = &values[row * longest * hidden..];
+                    dst[1..1 + len * hidden].copy_from_slice(&src[..len * hidden]);
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
