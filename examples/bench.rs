@@ -190,6 +190,12 @@ fn minilm_embed(
     }))
 }
 
+/// Labels 0, 1, 0, 1... for the 32 rows of [`token_rows`].
+fn two_class_labels(device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = (0..32).map(|i| i % 2).collect();
+    Tensor::from_data(TensorData::new(labels, [32]), device)
+}
+
 fn minilm_finetune(
     enc: &SentenceEncoder,
     dev: &Device,
@@ -199,8 +205,7 @@ fn minilm_finetune(
     let rows = token_rows(enc.tokenizer().vocab_size());
     let inputs = tl::tl_text::encoder::ids_to_inputs(&rows, 128, enc.tokenizer().pad_id())?;
     let x = inputs.tensor(&(0..32).collect::<Vec<_>>(), &ad);
-    let labels: Vec<i64> = (0..32).map(|i| i % 2).collect();
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [32]), &ad);
+    let y = two_class_labels(&ad);
     dev.seed(0);
     let model = enc.classifier(2, &ad)?.train();
     let optim = AdamWConfig::new().init();
@@ -222,8 +227,7 @@ fn minilm_top3(
         states,
     )?;
     let x = inputs.tensor(&(0..32).collect::<Vec<_>>(), &ad);
-    let labels: Vec<i64> = (0..32).map(|i| i % 2).collect();
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [32]), &ad);
+    let y = two_class_labels(&ad);
     dev.seed(0);
     let top = tl::tl_text::BertTop::from_bert(enc.model(), 3)?.fork(&ad);
     let head = tl::tl_core::model::head_config(enc.dim(), &[], 2).init(&ad)?;
