@@ -66,3 +66,22 @@ pub fn registry() -> tl_core::Result<tl_core::strategy::Registry> {
     tl_crossmodal::register(&mut registry)?;
     Ok(registry)
 }
+
+/// The strategies that train any encoder, not only `Sequential` stacks: the inductive,
+/// transductive (all but AdaBN) and adversarial families, with their default settings. `tl
+/// run` offers these when a recipe trains MiniLM's top layers (`tl_text::BertTop`).
+///
+/// ```
+/// let registry = tl::registry_any::<tl::tl_text::BertTop>()?;
+/// assert!(registry.names().contains(&"aad"));
+/// assert!(!registry.names().contains(&"adabn"));
+/// # Ok::<(), tl::prelude::CoreError>(())
+/// ```
+pub fn registry_any<E: tl_core::model::Encoder + 'static>()
+-> tl_core::Result<tl_core::strategy::Registry<E>> {
+    let mut registry = tl_core::strategy::Registry::new();
+    tl_inductive::register(&mut registry)?;
+    tl_transductive::register_any(&mut registry)?;
+    tl_adversarial::register(&mut registry)?;
+    Ok(registry)
+}

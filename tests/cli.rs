@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// tl-text's tiny BERT folder (a WordPiece vocabulary of 22 tokens, 2 layers of width 8).
+#[path = "../crates/tl-text/tests/common/mod.rs"]
+mod tiny_bert;
+
 fn tl(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tl"))
         .args(args)
@@ -560,4 +564,151 @@ fn two_processes_with_one_seed_give_identical_weights_and_reports() {
             );
         }
     }
+}
+
+#[test]
+fn run_trains_a_text_models_top_layers_and_predicts_with_them() {
+    let dir = scratch("layers");
+    // A tiny BERT standing in for all-MiniLM-L6-v2 under TL_MODEL_DIR.
+    let model = dir.join("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(&model).unwrap();
+    tiny_bert::write_tiny_model(&model, 0.0);
+    let with_model = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tl"))
+            .args(args)
+            .current_dir(&*dir)
+            .env("TL_MODEL_DIR", dir.join("models"))
+            .env("HOME", &*dir)
+            .output()
+            .expect("the tl binary runs")
+    };
+    // Book reviews (labelled), film reviews (unlabelled) and a labelled test set, in the
+    // tiny model's words.
+    let (good, bad) = (
+        ["good", "great", "fine", "love"],
+        ["bad", "awful", "poor", "hate"],
+    );
+    let mut books = String::from("text,label\n");
+    let mut films = String::from("text\n");
+    let mut test = String::from("text,label\n");
+    for i in 0..160 {
+        let (g, b) = (good[i % 4], bad[(i / 4) % 4]);
+        books += &format!("the book was {g} .,positive\nthe book was {b} .,negative\n");
+        if i < 48 {
+            films += &format!("the film was {g} .\nthe film was {b} .\n");
+        }
+        if i < 12 {
+            test += &format!("the book was {g} .,positive\nthe book was {b} .,negative\n");
+        }
+    }
+    std::fs::write(dir.join("books.csv"), books).unwrap();
+    std::fs::write(dir.join("films.csv"), films).unwrap();
+    std::fs::write(dir.join("test.csv"), test).unwrap();
+    let recipe = r#"
+seeds = 1
+[source]
+format = "csv"
+path = "books.csv"
+label_column = "label"
+text_column = "text"
+[target]
+format = "csv"
+path = "films.csv"
+text_column = "text"
+[test]
+format = "csv"
+path = "test.csv"
+text_column = "text"
+label_column = "label"
+[model]
+name = "all-MiniLM-L6-v2"
+max_len = 12
+train_layers = 1
+source_epochs = 10
+source_lr = 0.01
+[train]
+epochs = 1
+batch_size = 8
+lr = 0.0005
+[[strategy]]
+name = "source-only"
+[[strategy]]
+name = "aad"
+"#;
+    std::fs::write(dir.join("layers.toml"), recipe).unwrap();
+    let o = with_model(&["run", "layers.toml", "--quiet", "--out", "out"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for row in ["no adaptation", "source-only", "aad"] {
+        assert!(out.contains(&format!("| {row} | 1 |")), "{out}");
+    }
+    // The start model learnt the words.
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/reports.json")).unwrap())
+            .unwrap();
+    let start = reports["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["strategy"] == "no adaptation")
+        .unwrap();
+    let accuracy = start["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "{accuracy}");
+    assert_eq!(start["config"]["train_layers"], 1);
+    // The package states the text model and its trained layers, no `Sequential` encoder;
+    // `tl predict` rebuilds the layers from the model folder and reads the weights.
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/models/no_adaptation/seed-0/package.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(card["encoder"].is_null(), "{card}");
+    assert_eq!(card["text_model"]["train_layers"], 1);
+    let o = with_model(&[
+        "predict",
+        "out/models/no_adaptation/seed-0",
+        "test.csv",
+        "--out",
+        "p.csv",
+        "--quiet",
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let csv = std::fs::read_to_string(dir.join("p.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 24);
+    // The same accuracy as the run measured on the same test set.
+    let truth = std::fs::read_to_string(dir.join("test.csv")).unwrap();
+    let right = rows
+        .iter()
+        .zip(truth.lines().skip(1))
+        .filter(|(p, t)| p.split(',').nth(1) == t.rsplit(',').next())
+        .count();
+    assert!(
+        (right as f64 / 24.0 - accuracy).abs() < 1e-9,
+        "{right} of 24 against {accuracy}"
+    );
+    // The report reads the same packages.
+    let o = with_model(&["report", "out", "--quiet"]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(dir.join("out/report/report.html").is_file());
+
+    // A strategy for `Sequential` stacks only, and layers of a model that has none, are
+    // refused by name before any work.
+    let adabn = recipe.replace("name = \"aad\"", "name = \"adabn\"");
+    std::fs::write(dir.join("adabn.toml"), adabn).unwrap();
+    let o = with_model(&["run", "adabn.toml", "--check"]);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("adabn") && err.contains("train any encoder"),
+        "{err}"
+    );
+    let hashed = recipe.replace("all-MiniLM-L6-v2", "hashed-words");
+    std::fs::write(dir.join("hashed.toml"), hashed).unwrap();
+    let o = with_model(&["run", "hashed.toml", "--check"]);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("train_layers") && err.contains("hashed-words"),
+        "{err}"
+    );
 }

@@ -37,7 +37,9 @@ pub use grl::grad_reverse;
 pub use model::WithDiscriminator;
 
 /// Registers every adversarial method with its default settings.
-pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+pub fn register<E: tl_core::model::Encoder + 'static>(
+    registry: &mut tl_core::strategy::Registry<E>,
+) -> tl_core::Result<()> {
     registry.register(
         "a domain discriminator through gradient reversal (Ganin et al. 2016)",
         Dann::new,

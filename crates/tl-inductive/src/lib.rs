@@ -59,7 +59,9 @@ pub use partial::PartialFineTune;
 pub use search::{HyperParams, HyperSearch, SearchMode, SearchResult, Tuned};
 
 /// Registers every inductive method with its default settings.
-pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+pub fn register<E: tl_core::model::Encoder + 'static>(
+    registry: &mut tl_core::strategy::Registry<E>,
+) -> tl_core::Result<()> {
     registry.register(
         "a new head on the frozen encoder's features (computed once)",
         LinearProbe::new,

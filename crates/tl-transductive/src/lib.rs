@@ -37,8 +37,12 @@ pub use self_ensembling::SelfEnsembling;
 pub use self_training::SelfTraining;
 pub use source_only::SourceOnly;
 
-/// Registers every transductive method with its default settings.
-pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+/// Registers the transductive methods that train any encoder (every one but AdaBN, which
+/// re-estimates batch-norm statistics of a `Sequential` stack), with their default settings:
+/// what a registry of another encoder (tl-text's `BertTop`) offers.
+pub fn register_any<E: tl_core::model::Encoder + 'static>(
+    registry: &mut tl_core::strategy::Registry<E>,
+) -> tl_core::Result<()> {
     registry.register(
         "the baseline: source labels only, same loop and steps",
         SourceOnly::new,
@@ -52,16 +56,22 @@ pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<(
         Mmd::new,
     )?;
     registry.register(
-        "batch-norm statistics re-estimated on the target; no training (Li et al. 2016)",
-        AdaBn::new,
-    )?;
-    registry.register(
         "iterated class-balanced pseudo-labels on the target (Zou et al. 2018)",
         SelfTraining::new,
     )?;
     registry.register(
         "a mean teacher on augmented target images (French et al. 2018)",
         SelfEnsembling::new,
+    )?;
+    Ok(())
+}
+
+/// Registers every transductive method with its default settings.
+pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {
+    register_any(registry)?;
+    registry.register(
+        "batch-norm statistics re-estimated on the target; no training (Li et al. 2016)",
+        AdaBn::new,
     )?;
     Ok(())
 }

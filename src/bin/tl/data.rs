@@ -282,6 +282,8 @@ enum TextModel {
     Sentence {
         encoder: Box<tl::tl_text::SentenceEncoder>,
         cache: tl::tl_text::EmbeddingCache,
+        /// With `train_layers`: the frozen layers whose token states are the items.
+        below: Option<usize>,
     },
 }
 
@@ -298,13 +300,16 @@ impl Featuriser {
                     let options = tl::tl_text::LoadOptions {
                         max_len: Some(model.max_len.unwrap_or(128)),
                     };
+                    let encoder =
+                        tl::tl_text::SentenceEncoder::load_with(&folder, options, device)?;
+                    let layers = encoder.model().encoder.layers.len();
+                    let below = model.train_layers.map(|n| layers.saturating_sub(n));
                     TextModel::Sentence {
-                        encoder: Box::new(tl::tl_text::SentenceEncoder::load_with(
-                            &folder, options, device,
-                        )?),
+                        encoder: Box::new(encoder),
                         cache: tl::tl_text::EmbeddingCache::new(
                             tl::tl_text::EmbeddingCache::default_dir(),
                         ),
+                        below,
                     }
                 }
                 other => {
@@ -316,6 +321,19 @@ impl Featuriser {
             }
         };
         Ok(Self { kind })
+    }
+
+    /// With `train_layers`: the layers above the cached token states (their pooling
+    /// included), as the pretrained encoder has them: the start of every row's model.
+    pub fn top(&self) -> Option<Res<tl::tl_text::BertTop>> {
+        match &self.kind {
+            TextModel::Sentence {
+                encoder,
+                below: Some(b),
+                ..
+            } => Some(tl::tl_text::BertTop::from_bert(encoder.model(), *b).map_err(Into::into)),
+            _ => None,
+        }
     }
 
     /// One domain, featurised.
@@ -352,19 +370,32 @@ impl Featuriser {
                             .embed(&refs, device)?;
                         (v.dim, v.values)
                     }
-                    TextModel::Sentence { encoder, cache } => {
+                    TextModel::Sentence {
+                        encoder,
+                        cache,
+                        below,
+                    } => {
+                        let doing = match below {
+                            Some(b) => format!("token states after {b} layers of"),
+                            None => "embedding".into(),
+                        };
                         let bar = progress
-                            .bar(refs.len() as u64, &format!("embedding {what}"))
+                            .bar(refs.len() as u64, &format!("{doing} {what}"))
                             .with_plain_lines();
-                        let v = cache.embed(encoder, &refs, 32, device, |done, _| {
-                            bar.set_position(done as u64)
-                        })?;
+                        let at = |done: usize, _| bar.set_position(done as u64);
+                        let (dim, v) = match below {
+                            Some(b) => (
+                                tl::tl_text::states_item_len(encoder.max_len(), encoder.dim()),
+                                cache.states(encoder, &refs, *b, 32, device, at)?,
+                            ),
+                            None => (encoder.dim(), cache.embed(encoder, &refs, 32, device, at)?),
+                        };
                         bar.finish(&format!(
-                            "embedded {what}: {} texts (cache {})",
+                            "{doing} {what}: {} texts (cache {})",
                             refs.len(),
                             cache.dir().display()
                         ));
-                        (encoder.dim(), v)
+                        (dim, v)
                     }
                 };
                 let labels = labels

@@ -329,6 +329,8 @@ fn rank(args: &RankArgs) -> Result<(), Box<dyn Error>> {
                 adapter: None,
                 source_epochs: None,
                 scratch: None,
+                train_layers: None,
+                source_lr: None,
             };
             let mut f = Featuriser::new(&model, true, &dev)?;
             let d = f.domain(&raw, &class_names, &format!("[{table}]"), &progress, &dev)?;

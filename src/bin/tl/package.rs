@@ -8,6 +8,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use tl::prelude::*;
 use tl::tl_core::checkpoint::{load_weights, save_weights, write_json};
+use tl::tl_text::BertTop;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -24,8 +25,11 @@ pub struct PackageCard {
     pub class_names: Vec<String>,
     /// What one item is: `[dim]` for text vectors, `[c, h, w]` for images.
     pub item_shape: Vec<usize>,
-    /// The encoder.
-    pub encoder: SequentialConfig,
+    /// The encoder, when it is a `Sequential` stack (on text vectors or images). Absent when
+    /// the text model's top layers trained (`text_model.train_layers`): those layers are
+    /// then built from the text model and read from the weights.
+    #[serde(default)]
+    pub encoder: Option<SequentialConfig>,
     /// The head.
     pub head: SequentialConfig,
     /// For text: the frozen text model whose vectors the encoder takes.
@@ -55,18 +59,71 @@ pub fn folder(run: &Path, label: &str, seed: u64) -> PathBuf {
     run.join("models").join(slug).join(format!("seed-{seed}"))
 }
 
-/// Saves `model` (LoRA adapters folded into their weights) and its card under `dir`: the
-/// weights first, the card last, so a folder with a card always has its weights.
-pub fn save(dir: &Path, model: &Classifier<Sequential>, card: &PackageCard) -> Res<()> {
+/// An encoder `tl run` packages: its architecture for the card, and its weights as saved.
+pub trait Packaged: Encoder + Sized + 'static {
+    /// The architecture the card states (`None`: rebuilt from the text model).
+    fn card_config(model: &Classifier<Self>) -> Option<SequentialConfig>;
+    /// The weights `tl predict` loads.
+    fn saved(model: &Classifier<Self>) -> Classifier<Self>;
+}
+
+impl Packaged for Sequential {
+    fn card_config(model: &Classifier<Self>) -> Option<SequentialConfig> {
+        Some(model.encoder.config().clone())
+    }
+    /// LoRA adapters folded into their weights.
+    fn saved(model: &Classifier<Self>) -> Classifier<Self> {
+        tl::tl_inductive::lora::merge(model.clone())
+    }
+}
+
+impl Packaged for BertTop {
+    fn card_config(_: &Classifier<Self>) -> Option<SequentialConfig> {
+        None
+    }
+    fn saved(model: &Classifier<Self>) -> Classifier<Self> {
+        model.clone()
+    }
+}
+
+/// A packaged classifier, by its encoder.
+pub enum Model {
+    /// A `Sequential` encoder (text vectors or images).
+    Vectors(Classifier<Sequential>),
+    /// MiniLM's top layers on cached token states.
+    Layers(Classifier<BertTop>),
+}
+
+impl Model {
+    /// Class probabilities of every item of `set`, row by row.
+    pub fn probabilities(&self, set: &LabelledSet, device: &Device) -> Res<Vec<f32>> {
+        use tl::tl_models::transferability::probabilities;
+        Ok(match self {
+            Model::Vectors(m) => probabilities(m, set, device)?,
+            Model::Layers(m) => probabilities(m, set, device)?,
+        })
+    }
+
+    /// Accuracy on `set`.
+    pub fn accuracy(&self, set: &LabelledSet, device: &Device) -> Res<f64> {
+        Ok(match self {
+            Model::Vectors(m) => evaluate(m, set, device, 256)?.accuracy,
+            Model::Layers(m) => evaluate(m, set, device, 64)?.accuracy,
+        })
+    }
+}
+
+/// Saves `model` and its card under `dir`: the weights first, the card last, so a folder
+/// with a card always has its weights.
+pub fn save<E: Packaged>(dir: &Path, model: &Classifier<E>, card: &PackageCard) -> Res<()> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let model = tl::tl_inductive::lora::merge(model.clone());
-    save_weights(&model, &dir.join(WEIGHTS))?;
+    save_weights(&E::saved(model), &dir.join(WEIGHTS))?;
     write_json(&dir.join(CARD), card)?;
     Ok(())
 }
 
 /// Loads a package: the classifier (built from the card, then its weights) and the card.
-pub fn load(dir: &Path, device: &Device) -> Res<(Classifier<Sequential>, PackageCard)> {
+pub fn load(dir: &Path, device: &Device) -> Res<(Model, PackageCard)> {
     let card_path = dir.join(CARD);
     if !card_path.is_file() {
         return Err(format!(
@@ -88,7 +145,27 @@ pub fn load(dir: &Path, device: &Device) -> Res<(Classifier<Sequential>, Package
         )
         .into());
     }
-    let model = Classifier::new(card.encoder.init(device)?, card.head.init(device)?)?;
-    let model = load_weights(model, &dir.join(WEIGHTS))?;
+    let head = card.head.init(device)?;
+    let weights = dir.join(WEIGHTS);
+    let model = match (&card.encoder, &card.text_model) {
+        (Some(encoder), _) => Model::Vectors(load_weights(
+            Classifier::new(encoder.init(device)?, head)?,
+            &weights,
+        )?),
+        (None, Some(text)) if text.train_layers.is_some() => {
+            let featuriser = crate::data::Featuriser::new(text, true, device)?;
+            let top = featuriser
+                .top()
+                .ok_or("the text model trains no layers")??;
+            Model::Layers(load_weights(Classifier::new(top, head)?, &weights)?)
+        }
+        _ => {
+            return Err(format!(
+                "{}: the card states no encoder (and no text model whose layers trained)",
+                card_path.display()
+            )
+            .into());
+        }
+    };
     Ok((model, card))
 }

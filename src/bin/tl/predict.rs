@@ -76,7 +76,7 @@ pub fn run(args: &Args) -> Res<()> {
     inputs.check_fits(&card.item_shape, "input")?;
     let n = inputs.len();
     let set = LabelledSet::new(inputs, vec![0; n], card.class_names.clone(), "input")?;
-    let probs = tl::tl_models::transferability::probabilities(&model, &set, &dev)?;
+    let probs = model.probabilities(&set, &dev)?;
     let k = card.class_names.len();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["id".to_string(), "predicted".into(), "probability".into()];

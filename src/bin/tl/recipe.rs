@@ -127,6 +127,17 @@ pub struct ModelSpec {
     /// the start encoder (what pretraining is worth, paired by seed in `tl report`).
     #[serde(default)]
     pub scratch: Option<bool>,
+    /// `all-MiniLM-L6-v2`: train the encoder's top N transformer layers (1-6), its pooling and
+    /// a linear head, instead of an adapter on frozen sentence vectors. The token states
+    /// below them are computed once per text and cached; every strategy then trains those
+    /// layers (docs/text-adaptation.md: 3 of 6 is the measured choice on 2 CPU cores).
+    #[serde(default)]
+    pub train_layers: Option<usize>,
+    /// With `train_layers`: the start model's learning rate (AdamW, weight decay 0.01; the
+    /// head at 20x; default 1e-4). Its epochs are `source_epochs` (default 3), stopped early
+    /// on 10 % of its training data held out.
+    #[serde(default)]
+    pub source_lr: Option<f64>,
 }
 
 /// Training settings every strategy gets (its `settings.train` overrides them).
@@ -267,6 +278,29 @@ impl Recipe {
                 "[model] scratch is for image models; for texts, run the recipe again with `name = \"hashed-words\"` (a text space with no pretraining)"
                     .into(),
             );
+        }
+        if let Some(n) = self.model.train_layers {
+            if self.model.name != "all-MiniLM-L6-v2" {
+                return Err(format!(
+                    "[model] train_layers trains a transformer's top layers: it needs `name = \"all-MiniLM-L6-v2\"`, not `{}`",
+                    self.model.name
+                ));
+            }
+            if !(1..=6).contains(&n) {
+                return Err(format!(
+                    "[model] train_layers = {n}: all-MiniLM-L6-v2 has 6 layers (1 to 6)"
+                ));
+            }
+            if self.model.adapter.is_some() {
+                return Err("[model] `adapter` and `train_layers` exclude each other: the adapter sits on frozen sentence vectors, train_layers trains the encoder".into());
+            }
+        } else if self.model.source_lr.is_some() {
+            return Err("[model] source_lr is for `train_layers` (the adapter's start model trains with [train] lr)".into());
+        }
+        if let Some(lr) = self.model.source_lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return Err(format!("[model] source_lr {lr} must be positive"));
         }
         if self
             .strategies

@@ -94,7 +94,7 @@ pub fn run(args: &Args) -> Res<()> {
                 continue;
             }
             let (model, _) = crate::package::load(&dir, &dev)?;
-            let probs = tl::tl_models::transferability::probabilities(&model, &test, &dev)?;
+            let probs = model.probabilities(&test, &dev)?;
             scored.entry(row.clone()).or_default().push(Scored {
                 seed,
                 preds: probs.chunks_exact(k).map(crate::predict::top).collect(),
@@ -305,7 +305,7 @@ pub fn run(args: &Args) -> Res<()> {
             for (row, model) in &first_models {
                 let accs: Vec<f64> = sets
                     .iter()
-                    .map(|s| evaluate(model, s, &dev, 256).map(|m| m.accuracy))
+                    .map(|s| model.accuracy(s, &dev))
                     .collect::<Result<_, _>>()?;
                 writeln!(
                     robustness_md,

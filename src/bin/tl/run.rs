@@ -17,7 +17,7 @@
 //! seed starts from the same model; a row `no adaptation` scores it as it is.
 
 use crate::data::{self, Domain, Featuriser, Raw};
-use crate::package::{self, PackageCard};
+use crate::package::{self, PackageCard, Packaged};
 use crate::progress::Progress;
 use crate::recipe::{self, Recipe};
 use serde_json::json;
@@ -27,7 +27,9 @@ use std::time::Instant;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::model::count_params;
+use tl::tl_core::model::head_config;
 use tl::tl_core::strategy::{Json, Registry};
+use tl::tl_text::BertTop;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -89,6 +91,9 @@ pub struct Data {
     pub item_shape: Vec<usize>,
     /// Whether the items are texts.
     pub text: bool,
+    /// With `[model] train_layers`: MiniLM's top layers as pretrained (the items are the
+    /// token states below them).
+    pub top: Option<BertTop>,
 }
 
 /// Runs a recipe.
@@ -127,14 +132,28 @@ pub fn run(args: &Args) -> Res<()> {
 
     // Everything that can be refused is refused before any work: strategies and settings,
     // the run folder.
+    // A recipe that trains MiniLM's top layers offers the strategies that train any encoder.
     let registry = tl::registry()?;
+    let layers_registry = tl::registry_any::<BertTop>()?;
     for spec in &recipe.strategies {
-        let strategy = registry
-            .create(&spec.name, &settings(&registry, &recipe, spec)?)
-            .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
-        strategy
-            .validate()
-            .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
+        let check = |e| format!("[[strategy]] `{}`: {e}", spec.label());
+        if recipe.model.train_layers.is_some() {
+            let note = "with [model] train_layers, the strategies that train any encoder";
+            layers_registry
+                .entry(&spec.name)
+                .map_err(|e| check(format!("{e} ({note})")))?;
+            let settings = settings(&layers_registry, &recipe, spec)?;
+            let strategy = layers_registry
+                .create(&spec.name, &settings)
+                .map_err(|e| check(e.to_string()))?;
+            strategy.validate().map_err(|e| check(e.to_string()))?;
+        } else {
+            let settings = settings(&registry, &recipe, spec)?;
+            let strategy = registry
+                .create(&spec.name, &settings)
+                .map_err(|e| check(e.to_string()))?;
+            strategy.validate().map_err(|e| check(e.to_string()))?;
+        }
     }
     if args.check {
         println!(
@@ -194,101 +213,66 @@ pub fn run(args: &Args) -> Res<()> {
     for seed in recipe.first_seed..recipe.first_seed + recipe.seeds {
         let st = seed_task(&data, &recipe, seed)?;
         scored_on = st.scored_on.clone();
-        // A fit an interrupted run finished (its report and its package are there) is kept.
-        let finished = |label: &str| {
-            previous
-                .reports
-                .iter()
-                .find(|r| r.strategy == label && r.seed == seed)
-                .filter(|_| {
-                    package::folder(&out, label, seed)
-                        .join("package.json")
-                        .is_file()
-                })
-                .cloned()
+        let seed_run = SeedRun {
+            recipe: &recipe,
+            data: &data,
+            st: &st,
+            seed,
+            out: &out,
+            title: &title,
+            previous: &previous,
+            progress: &progress,
+            dev: &dev,
+            started,
         };
         let mut labels = vec!["no adaptation".to_string()];
         if recipe.model.scratch == Some(true) {
             labels.push("scratch".into());
         }
         labels.extend(recipe.strategies.iter().map(|s| s.label().to_string()));
-        if labels.iter().all(|l| finished(l).is_some()) {
+        if labels.iter().all(|l| seed_run.finished(l).is_some()) {
             for l in &labels {
-                comparison.push(finished(l).unwrap_or_else(|| unreachable!("checked")));
+                comparison.push(
+                    seed_run
+                        .finished(l)
+                        .unwrap_or_else(|| unreachable!("checked")),
+                );
             }
             continue;
         }
-        let (start, mut report, start_scored) =
-            start_model(&recipe, &data, &st, seed, &progress, &dev)?;
-        report.strategy = "no adaptation".into();
-        let card = |strategy: &str, accuracy: f64, model: &Classifier<Sequential>| PackageCard {
-            strategy: strategy.into(),
-            seed,
-            recipe: title.clone(),
-            class_names: data.class_names.clone(),
-            item_shape: data.item_shape.clone(),
-            encoder: model.encoder.config().clone(),
-            head: model.head.config().clone(),
-            text_model: data.text.then(|| recipe.model.clone()),
-            accuracy,
-            scored_on: st.scored_on.clone(),
-        };
-        package::save(
-            &package::folder(&out, "no adaptation", seed),
-            &start_scored,
-            &card("no adaptation", report.metrics.accuracy, &start_scored),
-        )?;
-        progress.line(&format!(
-            "[{:>5.0} s] seed {seed}: {:<24} {:.2} % ({:.1} s)",
-            started.elapsed().as_secs_f64(),
-            "no adaptation",
-            100.0 * report.metrics.accuracy,
-            report.wall_time_s
-        ));
-        comparison.push(report);
-        // The rows: `scratch` first when asked for (the baseline strategy from a randomly
-        // initialised copy of the start encoder), then the recipe's strategies.
-        let mut rows: Vec<(String, &recipe::StrategySpec, Pretrained<Sequential>)> = Vec::new();
-        if recipe.model.scratch == Some(true) {
-            let spec = baseline_spec(&recipe);
-            dev.seed(seed.wrapping_add(7919));
-            let fresh = start.encoder.config().init(&dev)?;
-            rows.push(("scratch".into(), spec, Pretrained::encoder(fresh)));
-        }
-        for spec in &recipe.strategies {
-            rows.push((spec.label().to_string(), spec, start.clone()));
-        }
-        for (label, spec, start) in rows {
-            let label = label.as_str();
-            if let Some(report) = finished(label) {
-                comparison.push(report);
-                continue;
+        match &data.top {
+            None => {
+                let (start, report, start_scored) =
+                    start_model(&recipe, &data, &st, seed, &progress, &dev)?;
+                // `scratch` first when asked for: the baseline strategy from a randomly
+                // initialised copy of the start encoder.
+                let scratch = if recipe.model.scratch == Some(true) {
+                    dev.seed(seed.wrapping_add(7919));
+                    let fresh = start.encoder.config().init(&dev)?;
+                    Some(Pretrained::encoder(fresh))
+                } else {
+                    None
+                };
+                seed_run.rows(
+                    &registry,
+                    start,
+                    report,
+                    &start_scored,
+                    scratch,
+                    &mut comparison,
+                )?;
             }
-            let strategy = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
-            let what = format!("{label}, seed {seed}");
-            let bar = progress.bar(1, &what);
-            let mut ctx = RunContext::new(&dev)
-                .with_seed(seed)
-                .with_progress(|event| bar.on_step(&what, event));
-            let (model, mut report) = strategy
-                .fit(start, &st.task, &mut ctx)
-                .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
-            drop(ctx);
-            report.strategy = label.to_string();
-            package::save(
-                &package::folder(&out, label, seed),
-                &model,
-                &card(label, report.metrics.accuracy, &model),
-            )?;
-            bar.finish(&format!(
-                "[{:>5.0} s] seed {seed}: {label:<24} {:.2} % ({:.1} s)",
-                started.elapsed().as_secs_f64(),
-                100.0 * report.metrics.accuracy,
-                report.wall_time_s
-            ));
-            comparison.push(report);
-            // Every finished run is on disk at once: a run stopped later keeps it.
-            write_atomic(&out.join("reports.json"), comparison.to_json()?.as_bytes())?;
+            Some(top) => {
+                let (start, report, scored) = start_layers(&seed_run, top.clone())?;
+                seed_run.rows(
+                    &layers_registry,
+                    start,
+                    report,
+                    &scored,
+                    None,
+                    &mut comparison,
+                )?;
+            }
         }
     }
 
@@ -350,6 +334,130 @@ pub fn run(args: &Args) -> Res<()> {
         out.display()
     ));
     Ok(())
+}
+
+/// One seed of a run: what its rows need.
+struct SeedRun<'a> {
+    recipe: &'a Recipe,
+    data: &'a Data,
+    st: &'a SeedTask,
+    seed: u64,
+    out: &'a Path,
+    title: &'a str,
+    /// The fits of the run this one resumes.
+    previous: &'a Comparison,
+    progress: &'a Progress,
+    dev: &'a Device,
+    started: Instant,
+}
+
+impl SeedRun<'_> {
+    /// A fit an interrupted run finished (its report and its package are there).
+    fn finished(&self, label: &str) -> Option<FitReport> {
+        self.previous
+            .reports
+            .iter()
+            .find(|r| r.strategy == label && r.seed == self.seed)
+            .filter(|_| {
+                package::folder(self.out, label, self.seed)
+                    .join("package.json")
+                    .is_file()
+            })
+            .cloned()
+    }
+
+    /// The card of a row's package.
+    fn card<E: Packaged>(
+        &self,
+        strategy: &str,
+        accuracy: f64,
+        model: &Classifier<E>,
+    ) -> PackageCard {
+        PackageCard {
+            strategy: strategy.into(),
+            seed: self.seed,
+            recipe: self.title.to_string(),
+            class_names: self.data.class_names.clone(),
+            item_shape: self.data.item_shape.clone(),
+            encoder: E::card_config(model),
+            head: model.head.config().clone(),
+            text_model: self.data.text.then(|| self.recipe.model.clone()),
+            accuracy,
+            scored_on: self.st.scored_on.clone(),
+        }
+    }
+
+    /// The seed's rows: `no adaptation` (the start model as it is, `start_report`), then
+    /// `scratch` when given, then the recipe's strategies from `start`; each packaged, and the
+    /// reports written as each finishes.
+    fn rows<E: Packaged>(
+        &self,
+        registry: &Registry<E>,
+        start: Pretrained<E>,
+        mut start_report: FitReport,
+        start_scored: &Classifier<E>,
+        scratch: Option<Pretrained<E>>,
+        comparison: &mut Comparison,
+    ) -> Res<()> {
+        let (seed, progress) = (self.seed, self.progress);
+        start_report.strategy = "no adaptation".into();
+        package::save(
+            &package::folder(self.out, "no adaptation", seed),
+            start_scored,
+            &self.card("no adaptation", start_report.metrics.accuracy, start_scored),
+        )?;
+        progress.line(&format!(
+            "[{:>5.0} s] seed {seed}: {:<24} {:.2} % ({:.1} s)",
+            self.started.elapsed().as_secs_f64(),
+            "no adaptation",
+            100.0 * start_report.metrics.accuracy,
+            start_report.wall_time_s
+        ));
+        comparison.push(start_report);
+        let mut rows: Vec<(String, &recipe::StrategySpec, Pretrained<E>)> = Vec::new();
+        if let Some(fresh) = scratch {
+            rows.push(("scratch".into(), baseline_spec(self.recipe), fresh));
+        }
+        for spec in &self.recipe.strategies {
+            rows.push((spec.label().to_string(), spec, start.clone()));
+        }
+        for (label, spec, start) in rows {
+            let label = label.as_str();
+            if let Some(report) = self.finished(label) {
+                comparison.push(report);
+                continue;
+            }
+            let strategy = registry.create(&spec.name, &settings(registry, self.recipe, spec)?)?;
+            let what = format!("{label}, seed {seed}");
+            let bar = progress.bar(1, &what);
+            let mut ctx = RunContext::new(self.dev)
+                .with_seed(seed)
+                .with_progress(|event| bar.on_step(&what, event));
+            let (model, mut report) = strategy
+                .fit(start, &self.st.task, &mut ctx)
+                .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
+            drop(ctx);
+            report.strategy = label.to_string();
+            package::save(
+                &package::folder(self.out, label, seed),
+                &model,
+                &self.card(label, report.metrics.accuracy, &model),
+            )?;
+            bar.finish(&format!(
+                "[{:>5.0} s] seed {seed}: {label:<24} {:.2} % ({:.1} s)",
+                self.started.elapsed().as_secs_f64(),
+                100.0 * report.metrics.accuracy,
+                report.wall_time_s
+            ));
+            comparison.push(report);
+            // Every finished run is on disk at once: a run stopped later keeps it.
+            write_atomic(
+                &self.out.join("reports.json"),
+                comparison.to_json()?.as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// A file of a run folder; a folder without it is not a run of `tl run`, and says so.
@@ -414,7 +522,11 @@ fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
 }
 
 /// The settings a strategy row gets: the recipe's `[train]` under the row's own settings.
-fn settings(registry: &Registry, recipe: &Recipe, spec: &recipe::StrategySpec) -> Res<Json> {
+fn settings<E: Encoder + 'static>(
+    registry: &Registry<E>,
+    recipe: &Recipe,
+    spec: &recipe::StrategySpec,
+) -> Res<Json> {
     let entry = registry
         .entry(&spec.name)
         .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
@@ -519,6 +631,7 @@ pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device
         .map(|t| featuriser.domain(t, &class_names, "[test]", progress, dev))
         .transpose()?;
     let item_shape = source.inputs.item_shape.clone();
+    let top = featuriser.top().transpose()?;
     Ok(Data {
         source,
         target,
@@ -528,6 +641,7 @@ pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device
         same_task,
         item_shape,
         text,
+        top,
     })
 }
 
@@ -674,6 +788,87 @@ fn start_model(
         ));
         model = out.model;
     }
+    let settings = json!({"model": m.name, "source_epochs": epochs});
+    as_start(recipe, data, st, seed, dev, model, settings, started)
+}
+
+/// With `[model] train_layers`: the start model, MiniLM's top layers (`top`, on the cached
+/// token states) and a linear head trained on the source: AdamW (weight decay 0.01) at
+/// `source_lr` (1e-4), the head at 20x, `source_epochs` (3) epochs with early stopping on
+/// 10 % of the source held out (per class, by seed), as docs/text-adaptation.md measures.
+fn start_layers(
+    run: &SeedRun,
+    top: BertTop,
+) -> Res<(Pretrained<BertTop>, FitReport, Classifier<BertTop>)> {
+    use tl::tl_core::train::{EarlyStopping, OptimizerKind};
+    let started = Instant::now();
+    let (recipe, dev, seed) = (run.recipe, run.dev, run.seed);
+    dev.seed(seed);
+    let m = &recipe.model;
+    let classes = run.data.source_class_names.len();
+    let head = head_config(top.feature_dim(), &[], classes).init(dev)?;
+    let mut model = Classifier::new(top, head)?;
+    let epochs = m.source_epochs.unwrap_or(3);
+    let lr = m.source_lr.unwrap_or(1e-4);
+    if epochs > 0 {
+        // The strategies' own split of the source (10 % per class held out, by seed), so
+        // that the start model is the one `examples/text_adaptation.rs` trains.
+        let source = &run.st.start_train;
+        let own = TransferTask::new(classes)
+            .with_source(source.clone())
+            .with_target_unlabelled(source.unlabelled())
+            .with_target_test(source.clone());
+        let split = tl::tl_core::domain::AdaptationSets::from_task(&own, "start model", 0.1, seed)?;
+        let (train, valid) = (split.source_train, split.source_valid);
+        let config = TrainConfig::new()
+            .with_epochs(epochs)
+            .with_batch_size(recipe.train.batch_size)
+            .with_lr(lr)
+            .with_seed(seed)
+            .with_optimizer(OptimizerKind::AdamW { weight_decay: 0.01 })
+            .with_early_stopping(Some(EarlyStopping {
+                patience: 1,
+                min_delta: 0.0,
+            }));
+        let what = format!(
+            "start model ({} layers), seed {seed}",
+            m.train_layers.unwrap_or(0)
+        );
+        let bar = run.progress.bar(1, &what);
+        let head_group = model.head_group();
+        let out = Trainer::new(config)
+            .with_lr_factor(head_group, 20.0)
+            .with_progress(|event| bar.on_step(&what, event))
+            .fit(model, &train, Some(&valid), dev)?;
+        bar.finish(&format!(
+            "seed {seed}: start model trained on the source, at most {epochs} epochs ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        ));
+        model = out.model;
+    }
+    let settings = json!({
+        "model": m.name, "train_layers": m.train_layers, "source_epochs": epochs,
+        "source_lr": lr, "head_lr_factor": 20.0, "weight_decay": 0.01,
+    });
+    as_start(
+        recipe, run.data, run.st, seed, dev, model, settings, started,
+    )
+}
+
+/// What every row of a seed starts from, once the start model trained: the model itself
+/// (same task) or its encoder (a new task), with the `no adaptation` report (the model as it
+/// is, or a linear probe on its encoder for a new task) and the model that report scores.
+#[allow(clippy::too_many_arguments)]
+fn as_start<E: Encoder + 'static>(
+    recipe: &Recipe,
+    data: &Data,
+    st: &SeedTask,
+    seed: u64,
+    dev: &Device,
+    model: Classifier<E>,
+    settings: Json,
+    started: Instant,
+) -> Res<(Pretrained<E>, FitReport, Classifier<E>)> {
     let wall = started.elapsed().as_secs_f64();
     let ctx = RunContext::new(dev).with_seed(seed);
     let test = st.task.target_test.as_ref().ok_or("no test set")?;
@@ -681,7 +876,7 @@ fn start_model(
         let metrics = ctx.evaluate(&model, test)?;
         let report = ctx.report(
             "no adaptation",
-            &json!({"model": m.name, "source_epochs": epochs}),
+            &settings,
             Vec::new(),
             metrics,
             count_params(&model),
