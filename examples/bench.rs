@@ -414,9 +414,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in &args.devices {
         let dev = device(name)?;
         let enc = match &minilm {
-            Some(folder) if rows.iter().any(|r| r.starts_with("minilm")) => Some(
-                SentenceEncoder::load_with(folder, LoadOptions { max_len: Some(128) }, &dev)?,
-            ),
+            Some(folder) if rows.iter().any(|r| r.starts_with("minilm")) => {
+                Some(SentenceEncoder::load_with(
+                    folder,
+                    LoadOptions {
+                        max_len: Some(128),
+                        ..Default::default()
+                    },
+                    &dev,
+                )?)
+            }
             _ => None,
         };
         let mut dann_ms = None;
@@ -437,7 +444,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     // fine-tuning loads the encoder on the autodiff device
                     let ad_enc = SentenceEncoder::load_with(
                         minilm.as_deref().expect("rows filtered above"),
-                        LoadOptions { max_len: Some(128) },
+                        LoadOptions {
+                            max_len: Some(128),
+                            ..Default::default()
+                        },
                         &dev.clone().autodiff(),
                     )?;
                     minilm_finetune(&ad_enc, &dev, args.repeats)?

@@ -711,8 +711,14 @@ fn text(at: &At<'_>, all: &mut Comparison) -> Result<(), Error> {
         .unwrap_or_else(std::env::temp_dir);
     let minilm_dir = at.models.join("all-MiniLM-L6-v2");
     // 128 tokens, as tl-text's linear probe (the same cache entries).
-    let minilm =
-        SentenceEncoder::load_with(&minilm_dir, LoadOptions { max_len: Some(128) }, &at.dev)?;
+    let minilm = SentenceEncoder::load_with(
+        &minilm_dir,
+        LoadOptions {
+            max_len: Some(128),
+            ..Default::default()
+        },
+        &at.dev,
+    )?;
     let static_dir = home.join(".cache/tl-distill/all-MiniLM-L6-v2-static256");
     let (student, distill_s) = match StaticEmbedding::load(&static_dir) {
         Ok(s) => (s, None),

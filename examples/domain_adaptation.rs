@@ -434,7 +434,10 @@ fn amazon(
     use tl::tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder};
     let encoder = SentenceEncoder::load_with(
         &models.join("all-MiniLM-L6-v2"),
-        LoadOptions { max_len: Some(128) },
+        LoadOptions {
+            max_len: Some(128),
+            ..Default::default()
+        },
         dev,
     )?;
     let cache_dir = std::env::var_os("HOME")

@@ -312,7 +312,10 @@ fn text(
 ) -> Result<Comparison, Error> {
     let encoder = SentenceEncoder::load_with(
         &models.join("all-MiniLM-L6-v2"),
-        LoadOptions { max_len: Some(128) },
+        LoadOptions {
+            max_len: Some(128),
+            ..Default::default()
+        },
         dev,
     )?;
     let reviews = tl::tl_data::text::amazon_domain(&data.join("amazon-reviews"), "books")?;

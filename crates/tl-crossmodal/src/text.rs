@@ -158,6 +158,7 @@ impl TextSpace {
                     &folder,
                     LoadOptions {
                         max_len: Some(*max_len),
+                        ..Default::default()
                     },
                     device,
                 )

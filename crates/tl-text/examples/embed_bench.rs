@@ -122,7 +122,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device_name = args.device;
     let dev = tl_core::device::device(&device_name)?;
     let folder = models.join("all-MiniLM-L6-v2");
-    let encoder = SentenceEncoder::load_with(&folder, LoadOptions { max_len: Some(seq) }, &dev)?;
+    let encoder = SentenceEncoder::load_with(
+        &folder,
+        LoadOptions {
+            max_len: Some(seq),
+            ..Default::default()
+        },
+        &dev,
+    )?;
 
     let books = tl_data::text::amazon_domain(&data.join("amazon-reviews"), "books")?;
     let all: Vec<&str> = books.texts.iter().map(String::as_str).collect();

@@ -100,7 +100,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev = tl_core::device::device(&args.device)?;
     let encoder = SentenceEncoder::load_with(
         &models.join("all-MiniLM-L6-v2"),
-        LoadOptions { max_len: Some(128) },
+        LoadOptions {
+            max_len: Some(128),
+            ..Default::default()
+        },
         &dev,
     )?;
     let reviews = tl_data::text::amazon_domain(&data.join("amazon-reviews"), &domain)?;

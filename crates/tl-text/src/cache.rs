@@ -81,6 +81,11 @@ pub fn model_key(encoder: &SentenceEncoder) -> Result<u64> {
     }
     h.field(&(encoder.max_len() as u64).to_le_bytes());
     h.field(format!("{:?}", encoder.model().info().pooling).as_bytes());
+    // Keys made before head+tail truncation existed stay valid for the head.
+    if let crate::Truncation::HeadTail { tail } = encoder.tokenizer().truncation() {
+        h.field(b"head+tail");
+        h.field(&(tail as u64).to_le_bytes());
+    }
     Ok(h.finish())
 }
 
@@ -103,11 +108,15 @@ pub struct CacheStats {
     pub misses: usize,
 }
 
+/// What a model's hash is remembered by within a cache: its weights file, maximum length and
+/// truncation.
+type ModelId = (PathBuf, usize, crate::Truncation);
+
 /// Sentence embeddings on disk, one file per (model, text set).
 #[derive(Debug, Clone)]
 pub struct EmbeddingCache {
     dir: PathBuf,
-    model_keys: Vec<(PathBuf, usize, u64)>,
+    model_keys: Vec<(ModelId, u64)>,
     stats: CacheStats,
 }
 
@@ -142,16 +151,16 @@ impl EmbeddingCache {
     }
 
     fn model_key(&mut self, encoder: &SentenceEncoder) -> Result<u64> {
-        let id = (encoder.weights_file().to_path_buf(), encoder.max_len());
-        if let Some((_, _, k)) = self
-            .model_keys
-            .iter()
-            .find(|(p, l, _)| (p, *l) == (&id.0, id.1))
-        {
+        let id = (
+            encoder.weights_file().to_path_buf(),
+            encoder.max_len(),
+            encoder.tokenizer().truncation(),
+        );
+        if let Some((_, k)) = self.model_keys.iter().find(|(i, _)| *i == id) {
             return Ok(*k);
         }
         let key = model_key(encoder)?;
-        self.model_keys.push((id.0, id.1, key));
+        self.model_keys.push((id, key));
         Ok(key)
     }
 

@@ -3,7 +3,7 @@
 use crate::bert::{Bert, bert_key_map};
 use crate::config::{BertConfig, SentenceConfig};
 use crate::error::{Result, TextError};
-use crate::tokenize::TextTokenizer;
+use crate::tokenize::{TextTokenizer, Truncation};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,9 @@ pub struct LoadOptions {
     /// the folder's `max_seq_length` (sentence-transformers), else the model's position
     /// embeddings. A value above the position embeddings is an error.
     pub max_len: Option<usize>,
+    /// Which word pieces of a longer text are kept: its first ones (the default, as
+    /// sentence-transformers does), or its head and its tail.
+    pub truncation: Truncation,
 }
 
 /// A pretrained BERT-family sentence encoder with its tokenizer.
@@ -105,7 +108,8 @@ impl SentenceEncoder {
                 "max_len {max_len} exceeds the model's {positions} position embeddings"
             )));
         }
-        let tokenizer = TextTokenizer::load(&tokenizer_path, max_len)?;
+        let tokenizer =
+            TextTokenizer::load(&tokenizer_path, max_len)?.with_truncation(options.truncation)?;
         tokenizer.check_against(config.vocab_size, config.pad_token_id)?;
         let model = Bert::new(&config, sentence.pooling, max_len, device)?;
         let map = bert_key_map();

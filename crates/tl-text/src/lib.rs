@@ -37,5 +37,5 @@ pub use cache::EmbeddingCache;
 pub use config::{BertConfig, Pooling, PoolingMode, SentenceConfig};
 pub use encoder::{LoadOptions, SentenceEncoder};
 pub use error::{Result, TextError};
-pub use tokenize::TextTokenizer;
+pub use tokenize::{TextTokenizer, Truncation};
 pub use top::{BertTop, BertTopInfo, states_item_len};

@@ -19,12 +19,28 @@ use tokenizers::{Tokenizer, TruncationParams};
 /// 100-character words).
 pub const MAX_BYTES_PER_TOKEN: usize = 128;
 
+/// Which word pieces of a text longer than the maximum length are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Truncation {
+    /// The first ones (sentence-transformers' behaviour).
+    #[default]
+    Head,
+    /// The first ones and the last `tail`: a review's verdict is often at its end. Sun et
+    /// al. 2019 ("How to fine-tune BERT for text classification?") found keeping the head and
+    /// the tail of long IMDb reviews better than either alone (128 + 382 of 512).
+    HeadTail {
+        /// Word pieces kept from the end of the text.
+        tail: usize,
+    },
+}
+
 /// A tokenizer that turns texts into token-id sequences of at most `max_len` ids.
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
     max_len: usize,
     pad_id: u32,
+    truncation: Truncation,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -33,6 +49,7 @@ impl std::fmt::Debug for TextTokenizer {
             .field("vocab_size", &self.vocab_size())
             .field("max_len", &self.max_len)
             .field("pad_id", &self.pad_id)
+            .field("truncation", &self.truncation)
             .finish()
     }
 }
@@ -74,7 +91,42 @@ impl TextTokenizer {
             inner,
             max_len,
             pad_id,
+            truncation: Truncation::Head,
         })
+    }
+
+    /// The same tokenizer keeping other word pieces of long texts. A tail that leaves no
+    /// room for the head and the special tokens is refused.
+    pub fn with_truncation(mut self, truncation: Truncation) -> Result<Self> {
+        match truncation {
+            Truncation::Head => {
+                self.inner
+                    .with_truncation(Some(TruncationParams {
+                        max_length: self.max_len,
+                        ..TruncationParams::default()
+                    }))
+                    .map_err(|e| TextError::Tokenize(e.to_string()))?;
+            }
+            Truncation::HeadTail { tail } => {
+                if tail + 3 > self.max_len {
+                    return Err(TextError::InvalidInput(format!(
+                        "a tail of {tail} word pieces leaves no head in {} (special tokens included)",
+                        self.max_len
+                    )));
+                }
+                // Whole texts, cut here.
+                self.inner
+                    .with_truncation(None)
+                    .map_err(|e| TextError::Tokenize(e.to_string()))?;
+            }
+        }
+        self.truncation = truncation;
+        Ok(self)
+    }
+
+    /// Which word pieces of long texts are kept.
+    pub fn truncation(&self) -> Truncation {
+        self.truncation
     }
 
     /// Number of tokens, added ones included.
@@ -103,27 +155,61 @@ impl TextTokenizer {
     }
 
     /// The part of `text` that is tokenised: all of it, or its first
-    /// `max_len * MAX_BYTES_PER_TOKEN` bytes (cut at a character boundary).
-    pub fn cut<'t>(&self, text: &'t str) -> &'t str {
+    /// `max_len * MAX_BYTES_PER_TOKEN` bytes (cut at a character boundary); with
+    /// [`Truncation::HeadTail`], that many bytes from its start and as many from its end.
+    pub fn cut<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         let limit = self.max_len.saturating_mul(MAX_BYTES_PER_TOKEN);
-        &text[..text.floor_char_boundary(limit)]
+        match self.truncation {
+            Truncation::HeadTail { .. } if text.len() > 2 * limit => {
+                let head = &text[..text.floor_char_boundary(limit)];
+                let tail = &text[text.ceil_char_boundary(text.len() - limit)..];
+                format!("{head} {tail}").into()
+            }
+            Truncation::HeadTail { .. } => text.into(),
+            Truncation::Head => text[..text.floor_char_boundary(limit)].into(),
+        }
     }
 
     /// Token ids of one text, with the special tokens, cut at `max_len`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = no_panic(|| self.inner.encode(self.cut(text), true))
+        let encoding = no_panic(|| self.inner.encode(self.cut(text).as_ref(), true))
             .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(TextError::Tokenize)?;
-        Ok(encoding.get_ids().to_vec())
+        Ok(self.kept(&encoding))
+    }
+
+    /// The ids of an encoding, its middle dropped under [`Truncation::HeadTail`] (the
+    /// tokenizer itself cut at the head otherwise).
+    fn kept(&self, encoding: &tokenizers::Encoding) -> Vec<u32> {
+        let ids = encoding.get_ids();
+        let Truncation::HeadTail { tail } = self.truncation else {
+            return ids.to_vec();
+        };
+        if ids.len() <= self.max_len {
+            return ids.to_vec();
+        }
+        // The special tokens the post-processor put at either end ([CLS] ... [SEP]).
+        let special = encoding.get_special_tokens_mask();
+        let lead = special.iter().take_while(|&&m| m == 1).count();
+        let trail = special.iter().rev().take_while(|&&m| m == 1).count();
+        let body = &ids[lead..ids.len() - trail];
+        let room = self.max_len.saturating_sub(lead + trail);
+        let tail = tail.min(room);
+        let mut out = Vec::with_capacity(self.max_len);
+        out.extend_from_slice(&ids[..lead]);
+        out.extend_from_slice(&body[..room - tail]);
+        out.extend_from_slice(&body[body.len() - tail..]);
+        out.extend_from_slice(&ids[ids.len() - trail..]);
+        out
     }
 
     /// Token ids of many texts (in parallel where the tokenizer can).
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        let cut: Vec<&str> = texts.iter().map(|t| self.cut(t)).collect();
+        let cut: Vec<String> = texts.iter().map(|t| self.cut(t).into_owned()).collect();
         let encodings = no_panic(|| self.inner.encode_batch(cut, true))
             .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(TextError::Tokenize)?;
-        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encodings.iter().map(|e| self.kept(e)).collect())
     }
 
     /// Checks that every id the tokenizer can produce has a row in an embedding of

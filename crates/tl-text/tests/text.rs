@@ -11,7 +11,7 @@ use tl_core::model::Encoder;
 use tl_core::train::{TrainConfig, Trainer, evaluate};
 use tl_text::encoder::{ids_to_inputs, padded_batch};
 use tl_text::tokenize::MAX_BYTES_PER_TOKEN;
-use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError, TextTokenizer};
+use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError, TextTokenizer, Truncation};
 
 /// Burn's device generator is process-wide and tests run in parallel: tests that draw random
 /// weights hold this lock.
@@ -63,20 +63,102 @@ fn loads_a_hugging_face_folder_and_reports_unused_keys() {
 fn long_texts_are_cut_at_max_len_keeping_sep() {
     let _guard = serial();
     let dir = tiny_model("truncate", 0.1);
-    let enc = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(6) }, &dev()).unwrap();
+    let enc = SentenceEncoder::load_with(
+        &dir,
+        LoadOptions {
+            max_len: Some(6),
+            ..Default::default()
+        },
+        &dev(),
+    )
+    .unwrap();
     let ids = enc
         .tokenize(&["good good good good good good good good"])
         .unwrap();
     assert_eq!(ids[0], vec![2, 4, 4, 4, 4, 3]);
-    let err = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(17) }, &dev());
+    let err = SentenceEncoder::load_with(
+        &dir,
+        LoadOptions {
+            max_len: Some(17),
+            ..Default::default()
+        },
+        &dev(),
+    );
     assert!(matches!(err, Err(TextError::InvalidInput(m)) if m.contains("16 position")));
+}
+
+#[test]
+fn head_and_tail_truncation_keeps_both_ends_of_long_texts_only() {
+    let _guard = serial();
+    let dir = tiny_model("head-tail", 0.0);
+    let load = |truncation| {
+        SentenceEncoder::load_with(
+            &dir,
+            LoadOptions {
+                max_len: Some(8),
+                truncation,
+            },
+            &dev(),
+        )
+    };
+    let head = load(Truncation::Head).unwrap();
+    let both = load(Truncation::HeadTail { tail: 3 }).unwrap();
+    let long = "the book was very good . it was bad !";
+    // [CLS] the book was | very good . it | was bad ! [SEP]: the middle goes.
+    assert_eq!(
+        both.tokenize(&[long]).unwrap()[0],
+        vec![2, 12, 13, 15, 15, 8, 21, 3]
+    );
+    assert_eq!(
+        head.tokenize(&[long]).unwrap()[0],
+        vec![2, 12, 13, 15, 18, 4, 20, 3]
+    );
+    // Texts that fit are untouched; one id at a time and in a batch agree.
+    for text in ["hate", "the book was very good !"] {
+        assert_eq!(
+            both.tokenize(&[text]).unwrap(),
+            head.tokenize(&[text]).unwrap()
+        );
+    }
+    assert_eq!(
+        both.tokenizer().encode(long).unwrap(),
+        both.tokenize(&[long]).unwrap()[0]
+    );
+    // A giant text keeps its end too (bytes from both ends before tokenizing).
+    let giant = format!("{}bad !", "good ".repeat(1 << 16));
+    let ids = both.tokenize(&[giant.as_str()]).unwrap();
+    assert_eq!(ids[0], vec![2, 4, 4, 4, 4, 8, 21, 3]);
+    // A tail with no room for a head is refused; the cache keeps the two apart.
+    let err = load(Truncation::HeadTail { tail: 6 }).unwrap_err();
+    assert!(
+        matches!(&err, TextError::InvalidInput(m) if m.contains("no head")),
+        "{err}"
+    );
+    let cache_dir = temp_dir("head-tail-cache");
+    let mut cache = EmbeddingCache::new(&cache_dir);
+    let a = cache.embed(&head, &[long], 4, &dev(), |_, _| {}).unwrap();
+    let b = cache.embed(&both, &[long], 4, &dev(), |_, _| {}).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(
+        cache.embed(&both, &[long], 4, &dev(), |_, _| {}).unwrap(),
+        b
+    );
+    assert_eq!(cache.stats().hits, 1);
 }
 
 #[test]
 fn a_giant_text_is_cut_before_tokenizing() {
     let _guard = serial();
     let dir = tiny_model("giant", 0.1);
-    let enc = SentenceEncoder::load_with(&dir, LoadOptions { max_len: Some(16) }, &dev()).unwrap();
+    let enc = SentenceEncoder::load_with(
+        &dir,
+        LoadOptions {
+            max_len: Some(16),
+            ..Default::default()
+        },
+        &dev(),
+    )
+    .unwrap();
     // 64 MiB in one text: 2^24 words, which the tokenizer would otherwise normalise, split
     // and give offsets to before truncation dropped all but 14 of them.
     let giant = "good bad ".repeat((64 << 20) / 9);

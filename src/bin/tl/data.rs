@@ -299,6 +299,7 @@ impl Featuriser {
                     let folder = tl::tl_crossmodal::TextSpace::model_folder("all-MiniLM-L6-v2")?;
                     let options = tl::tl_text::LoadOptions {
                         max_len: Some(model.max_len.unwrap_or(128)),
+                        ..Default::default()
                     };
                     let encoder =
                         tl::tl_text::SentenceEncoder::load_with(&folder, options, device)?;
