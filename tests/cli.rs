@@ -582,20 +582,20 @@ fn run_trains_a_text_models_top_layers_and_predicts_with_them() {
             .output()
             .expect("the tl binary runs")
     };
-    // Book reviews (labelled), film reviews (unlabelled) and a labelled test set, in the
-    // tiny model's words.
+    // Book reviews, film reviews (the strategies that need target labels get them; the
+    // others do not look) and a test set, in the tiny model's words.
     let (good, bad) = (
         ["good", "great", "fine", "love"],
         ["bad", "awful", "poor", "hate"],
     );
     let mut books = String::from("text,label\n");
-    let mut films = String::from("text\n");
+    let mut films = String::from("text,label\n");
     let mut test = String::from("text,label\n");
     for i in 0..160 {
         let (g, b) = (good[i % 4], bad[(i / 4) % 4]);
         books += &format!("the book was {g} .,positive\nthe book was {b} .,negative\n");
         if i < 48 {
-            films += &format!("the film was {g} .\nthe film was {b} .\n");
+            films += &format!("the film was {g} .,positive\nthe film was {b} .,negative\n");
         }
         if i < 12 {
             test += &format!("the book was {g} .,positive\nthe book was {b} .,negative\n");
@@ -615,6 +615,7 @@ text_column = "text"
 format = "csv"
 path = "films.csv"
 text_column = "text"
+label_column = "label"
 [test]
 format = "csv"
 path = "test.csv"
@@ -634,12 +635,15 @@ lr = 0.0005
 name = "source-only"
 [[strategy]]
 name = "aad"
+[[strategy]]
+name = "lora"
+settings = { rank = 2 }
 "#;
     std::fs::write(dir.join("layers.toml"), recipe).unwrap();
     let o = with_model(&["run", "layers.toml", "--quiet", "--out", "out"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    for row in ["no adaptation", "source-only", "aad"] {
+    for row in ["no adaptation", "source-only", "aad", "lora"] {
         assert!(out.contains(&format!("| {row} | 1 |")), "{out}");
     }
     // The start model learnt the words.
@@ -687,6 +691,17 @@ name = "aad"
         (right as f64 / 24.0 - accuracy).abs() < 1e-9,
         "{right} of 24 against {accuracy}"
     );
+    // A LoRA row's package holds the adapters folded into the layers' weights.
+    let o = with_model(&[
+        "predict",
+        "out/models/lora/seed-0",
+        "films.csv",
+        "--out",
+        "l.csv",
+        "--quiet",
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
     // The report reads the same packages.
     let o = with_model(&["report", "out", "--quiet"]);
     let (_, err) = text(&o);
@@ -701,6 +716,14 @@ name = "aad"
     let (_, err) = text(&o);
     assert!(
         !o.status.success() && err.contains("adabn") && err.contains("train any encoder"),
+        "{err}"
+    );
+    let images = "[source]\nformat = \"digits\"\n[model]\nname = \"all-MiniLM-L6-v2\"\ntrain_layers = 1\n[[strategy]]\nname = \"dann\"\n";
+    std::fs::write(dir.join("images.toml"), images).unwrap();
+    let o = with_model(&["run", "images.toml", "--check"]);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("train_layers") && err.contains("`digits`"),
         "{err}"
     );
     let hashed = recipe.replace("all-MiniLM-L6-v2", "hashed-words");

@@ -108,7 +108,7 @@ impl TextTokenizer {
                     .map_err(|e| TextError::Tokenize(e.to_string()))?;
             }
             Truncation::HeadTail { tail } => {
-                if tail + 3 > self.max_len {
+                if tail.saturating_add(3) > self.max_len {
                     return Err(TextError::InvalidInput(format!(
                         "a tail of {tail} word pieces leaves no head in {} (special tokens included)",
                         self.max_len
@@ -160,7 +160,7 @@ impl TextTokenizer {
     pub fn cut<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         let limit = self.max_len.saturating_mul(MAX_BYTES_PER_TOKEN);
         match self.truncation {
-            Truncation::HeadTail { .. } if text.len() > 2 * limit => {
+            Truncation::HeadTail { .. } if text.len() > limit.saturating_mul(2) => {
                 let head = &text[..text.floor_char_boundary(limit)];
                 let tail = &text[text.ceil_char_boundary(text.len() - limit)..];
                 format!("{head} {tail}").into()
@@ -205,7 +205,7 @@ impl TextTokenizer {
 
     /// Token ids of many texts (in parallel where the tokenizer can).
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
-        let cut: Vec<String> = texts.iter().map(|t| self.cut(t).into_owned()).collect();
+        let cut: Vec<std::borrow::Cow<str>> = texts.iter().map(|t| self.cut(t)).collect();
         let encodings = no_panic(|| self.inner.encode_batch(cut, true))
             .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(TextError::Tokenize)?;

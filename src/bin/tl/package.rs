@@ -63,26 +63,22 @@ pub fn folder(run: &Path, label: &str, seed: u64) -> PathBuf {
 pub trait Packaged: Encoder + Sized + 'static {
     /// The architecture the card states (`None`: rebuilt from the text model).
     fn card_config(model: &Classifier<Self>) -> Option<SequentialConfig>;
-    /// The weights `tl predict` loads.
-    fn saved(model: &Classifier<Self>) -> Classifier<Self>;
+    /// The weights `tl predict` loads: LoRA adapters folded into their weights, so that the
+    /// package loads into the plain architecture.
+    fn saved(model: &Classifier<Self>) -> Classifier<Self> {
+        tl::tl_inductive::lora::merge(model.clone())
+    }
 }
 
 impl Packaged for Sequential {
     fn card_config(model: &Classifier<Self>) -> Option<SequentialConfig> {
         Some(model.encoder.config().clone())
     }
-    /// LoRA adapters folded into their weights.
-    fn saved(model: &Classifier<Self>) -> Classifier<Self> {
-        tl::tl_inductive::lora::merge(model.clone())
-    }
 }
 
 impl Packaged for BertTop {
     fn card_config(_: &Classifier<Self>) -> Option<SequentialConfig> {
         None
-    }
-    fn saved(model: &Classifier<Self>) -> Classifier<Self> {
-        model.clone()
     }
 }
 

@@ -286,6 +286,12 @@ impl Recipe {
                     self.model.name
                 ));
             }
+            if !matches!(self.source.format.as_str(), "csv" | "tsv" | "amazon") {
+                return Err(format!(
+                    "[model] train_layers trains a text model's layers, and [source] is `{}`: texts come as csv, tsv or amazon",
+                    self.source.format
+                ));
+            }
             if !(1..=6).contains(&n) {
                 return Err(format!(
                     "[model] train_layers = {n}: all-MiniLM-L6-v2 has 6 layers (1 to 6)"
