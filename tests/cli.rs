@@ -667,6 +667,12 @@ settings = { rank = 2 }
     .unwrap();
     assert!(card["encoder"].is_null(), "{card}");
     assert_eq!(card["text_model"]["train_layers"], 1);
+    let cached = || {
+        std::fs::read_dir(dir.join(".cache/tl-text/embeddings"))
+            .unwrap()
+            .count()
+    };
+    let before = cached();
     let o = with_model(&[
         "predict",
         "out/models/no_adaptation/seed-0",
@@ -680,6 +686,8 @@ settings = { rank = 2 }
     let csv = std::fs::read_to_string(dir.join("p.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 24);
+    // The inputs' token states (large) are computed, not kept in the cache.
+    assert_eq!(cached(), before);
     // The same accuracy as the run measured on the same test set.
     let truth = std::fs::read_to_string(dir.join("test.csv")).unwrap();
     let right = rows

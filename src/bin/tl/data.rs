@@ -274,6 +274,10 @@ fn limit(raw: Raw, limit: Option<usize>, seed: u64) -> Res<Raw> {
 /// into indices of `class_names`; a label the source does not have is an error naming it.
 pub struct Featuriser {
     kind: TextModel,
+    /// Whether token states (with `train_layers`) go to the cache: yes for the domains of a
+    /// run, which every strategy and later run reads again; no for `tl predict`'s inputs,
+    /// read once (about 200 KB a text at 128 tokens).
+    cache_states: bool,
 }
 
 enum TextModel {
@@ -321,7 +325,16 @@ impl Featuriser {
                 }
             }
         };
-        Ok(Self { kind })
+        Ok(Self {
+            kind,
+            cache_states: true,
+        })
+    }
+
+    /// The same, computing token states without keeping them in the cache.
+    pub fn without_states_cache(mut self) -> Self {
+        self.cache_states = false;
+        self
     }
 
     /// With `train_layers`: the layers above the cached token states (their pooling
@@ -387,15 +400,20 @@ impl Featuriser {
                         let (dim, v) = match below {
                             Some(b) => (
                                 tl::tl_text::states_item_len(encoder.max_len(), encoder.dim()),
-                                cache.states(encoder, &refs, *b, 32, device, at)?,
+                                if self.cache_states {
+                                    cache.states(encoder, &refs, *b, 32, device, at)?
+                                } else {
+                                    encoder.states(&refs, *b, 32, device, at)?
+                                },
                             ),
                             None => (encoder.dim(), cache.embed(encoder, &refs, 32, device, at)?),
                         };
-                        bar.finish(&format!(
-                            "{doing} {what}: {} texts (cache {})",
-                            refs.len(),
-                            cache.dir().display()
-                        ));
+                        let kept = if below.is_some() && !self.cache_states {
+                            "not cached".to_string()
+                        } else {
+                            format!("cache {}", cache.dir().display())
+                        };
+                        bar.finish(&format!("{doing} {what}: {} texts ({kept})", refs.len()));
                         (dim, v)
                     }
                 };

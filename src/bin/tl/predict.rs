@@ -63,7 +63,7 @@ pub fn run(args: &Args) -> Res<()> {
                 unreachable!("a CSV reads as texts")
             };
             let texts = texts.clone();
-            let mut featuriser = Featuriser::new(text_model, true, &dev)?;
+            let mut featuriser = Featuriser::new(text_model, true, &dev)?.without_states_cache();
             let domain = featuriser.domain(&raw, &card.class_names, "input", &progress, &dev)?;
             let ids = (1..=texts.len()).map(|i| i.to_string()).collect();
             (domain.inputs, ids, Some(texts))
