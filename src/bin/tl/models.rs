@@ -115,8 +115,12 @@ fn builtin() -> Vec<Model> {
             output: s("384-d unit vector (mean pooling)"),
             license: s("Apache-2.0"),
             figures: vec![
-                s("frozen, with a small adapter: 67.2 % sentiment across the 12 Amazon domain pairs (59-75 %)"),
-                s("top 3 of 6 layers trained (`train_layers = 3`): 81.8 % across the 12 pairs (77-89 %; docs/text-adaptation.md, seed 0)"),
+                s(
+                    "frozen, with a small adapter: 67.2 % sentiment across the 12 Amazon domain pairs (59-75 %)",
+                ),
+                s(
+                    "top 3 of 6 layers trained (`train_layers = 3`): 81.8 % across the 12 pairs (77-89 %; docs/text-adaptation.md, seed 0)",
+                ),
                 s("85.9 % in-domain when fine-tuned (tl-inductive)"),
             ],
             provenance: s(
