@@ -9,13 +9,18 @@ use std::process::{Command, Output};
 mod tiny_bert;
 
 fn tl(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tl"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TL_MODEL_DIR")
-        .env("HOME", dir)
-        .output()
-        .expect("the tl binary runs")
+    tl_with_models(args, dir, None)
+}
+
+/// `tl` in `dir` (its home as well), with `TL_MODEL_DIR` set to `models` or unset.
+fn tl_with_models(args: &[&str], dir: &Path, models: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tl"));
+    command.args(args).current_dir(dir).env("HOME", dir);
+    match models {
+        Some(m) => command.env("TL_MODEL_DIR", m),
+        None => command.env_remove("TL_MODEL_DIR"),
+    };
+    command.output().expect("the tl binary runs")
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -573,15 +578,8 @@ fn run_trains_a_text_models_top_layers_and_predicts_with_them() {
     let model = dir.join("models/all-MiniLM-L6-v2");
     std::fs::create_dir_all(&model).unwrap();
     tiny_bert::write_tiny_model(&model, 0.0);
-    let with_model = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tl"))
-            .args(args)
-            .current_dir(&*dir)
-            .env("TL_MODEL_DIR", dir.join("models"))
-            .env("HOME", &*dir)
-            .output()
-            .expect("the tl binary runs")
-    };
+    let models = dir.join("models");
+    let with_model = |args: &[&str]| tl_with_models(args, &dir, Some(&models));
     // Book reviews, film reviews (the strategies that need target labels get them; the
     // others do not look) and a test set, in the tiny model's words.
     let (good, bad) = (

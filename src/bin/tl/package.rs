@@ -118,8 +118,8 @@ pub fn save<E: Packaged>(dir: &Path, model: &Classifier<E>, card: &PackageCard) 
     Ok(())
 }
 
-/// Loads a package: the classifier (built from the card, then its weights) and the card.
-pub fn load(dir: &Path, device: &Device) -> Res<(Model, PackageCard)> {
+/// Reads and checks a package's card.
+pub fn read_card(dir: &Path) -> Res<PackageCard> {
     let card_path = dir.join(CARD);
     if !card_path.is_file() {
         return Err(format!(
@@ -141,24 +141,26 @@ pub fn load(dir: &Path, device: &Device) -> Res<(Model, PackageCard)> {
         )
         .into());
     }
+    Ok(card)
+}
+
+/// Loads a package: the classifier (built from the card, then its weights) and the card. A
+/// package of trained text-model layers is built on `top`, those layers as the text model
+/// has them (the caller's `Featuriser::top`, which it has loaded for the texts anyway).
+pub fn load(dir: &Path, device: &Device, top: Option<BertTop>) -> Res<(Model, PackageCard)> {
+    let card = read_card(dir)?;
     let head = card.head.init(device)?;
     let weights = dir.join(WEIGHTS);
-    let model = match (&card.encoder, &card.text_model) {
+    let model = match (&card.encoder, top) {
         (Some(encoder), _) => Model::Vectors(load_weights(
             Classifier::new(encoder.init(device)?, head)?,
             &weights,
         )?),
-        (None, Some(text)) if text.train_layers.is_some() => {
-            let featuriser = crate::data::Featuriser::new(text, true, device)?;
-            let top = featuriser
-                .top()
-                .ok_or("the text model trains no layers")??;
-            Model::Layers(load_weights(Classifier::new(top, head)?, &weights)?)
-        }
-        _ => {
+        (None, Some(top)) => Model::Layers(load_weights(Classifier::new(top, head)?, &weights)?),
+        (None, None) => {
             return Err(format!(
-                "{}: the card states no encoder (and no text model whose layers trained)",
-                card_path.display()
+                "{}: the card states no encoder, and no text model's layers were given",
+                dir.join(CARD).display()
             )
             .into());
         }

@@ -37,13 +37,21 @@ pub struct Args {
 pub fn run(args: &Args) -> Res<()> {
     let dev = device(&args.device)?;
     let progress = Progress::new(args.quiet);
-    let (model, card) = crate::package::load(&args.model, &dev)?;
+    let card = crate::package::read_card(&args.model)?;
+    // The text model (its layers too, for a package of trained layers), loaded once.
+    let mut featuriser = card
+        .text_model
+        .as_ref()
+        .map(|m| Featuriser::new(m, true, &dev).map(Featuriser::without_states_cache))
+        .transpose()?;
+    let layers = featuriser.as_ref().and_then(Featuriser::top).transpose()?;
+    let (model, card) = crate::package::load(&args.model, &dev, layers)?;
     if !args.input.exists() {
         return Err(format!("the input {} does not exist", args.input.display()).into());
     }
     // The items, and the name of each in the output.
-    let (inputs, ids, texts): (Inputs, Vec<String>, Option<Vec<String>>) = match &card.text_model {
-        Some(text_model) => {
+    let (inputs, ids, texts): (Inputs, Vec<String>, Option<Vec<String>>) = match &mut featuriser {
+        Some(featuriser) => {
             if args.input.is_dir() {
                 return Err(format!(
                     "{} is a folder; this model takes texts: give a CSV/TSV file",
@@ -63,7 +71,6 @@ pub fn run(args: &Args) -> Res<()> {
                 unreachable!("a CSV reads as texts")
             };
             let texts = texts.clone();
-            let mut featuriser = Featuriser::new(text_model, true, &dev)?.without_states_cache();
             let domain = featuriser.domain(&raw, &card.class_names, "input", &progress, &dev)?;
             let ids = (1..=texts.len()).map(|i| i.to_string()).collect();
             (domain.inputs, ids, Some(texts))

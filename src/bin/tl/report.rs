@@ -93,7 +93,7 @@ pub fn run(args: &Args) -> Res<()> {
             if !dir.exists() {
                 continue;
             }
-            let (model, _) = crate::package::load(&dir, &dev)?;
+            let (model, _) = crate::package::load(&dir, &dev, data.top.clone())?;
             let probs = model.probabilities(&test, &dev)?;
             scored.entry(row.clone()).or_default().push(Scored {
                 seed,

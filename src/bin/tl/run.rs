@@ -136,23 +136,11 @@ pub fn run(args: &Args) -> Res<()> {
     let registry = tl::registry()?;
     let layers_registry = tl::registry_any::<BertTop>()?;
     for spec in &recipe.strategies {
-        let check = |e| format!("[[strategy]] `{}`: {e}", spec.label());
         if recipe.model.train_layers.is_some() {
-            let note = "with [model] train_layers, the strategies that train any encoder";
-            layers_registry
-                .entry(&spec.name)
-                .map_err(|e| check(format!("{e} ({note})")))?;
-            let settings = settings(&layers_registry, &recipe, spec)?;
-            let strategy = layers_registry
-                .create(&spec.name, &settings)
-                .map_err(|e| check(e.to_string()))?;
-            strategy.validate().map_err(|e| check(e.to_string()))?;
+            let note = " (with [model] train_layers, the strategies that train any encoder)";
+            check_strategy(&layers_registry, &recipe, spec, note)?;
         } else {
-            let settings = settings(&registry, &recipe, spec)?;
-            let strategy = registry
-                .create(&spec.name, &settings)
-                .map_err(|e| check(e.to_string()))?;
-            strategy.validate().map_err(|e| check(e.to_string()))?;
+            check_strategy(&registry, &recipe, spec, "")?;
         }
     }
     if args.check {
@@ -518,6 +506,25 @@ fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
     }
     std::fs::create_dir_all(out)
         .map_err(|e| format!("cannot create the run folder {}: {e}", out.display()))?;
+    Ok(())
+}
+
+/// Refuses a strategy row `registry` does not have (`note` added to the error), or whose
+/// settings it cannot make or does not accept.
+fn check_strategy<E: Encoder + 'static>(
+    registry: &Registry<E>,
+    recipe: &Recipe,
+    spec: &recipe::StrategySpec,
+    note: &str,
+) -> Res<()> {
+    let check = |e: String| format!("[[strategy]] `{}`: {e}", spec.label());
+    registry
+        .entry(&spec.name)
+        .map_err(|e| check(format!("{e}{note}")))?;
+    let strategy = registry
+        .create(&spec.name, &settings(registry, recipe, spec)?)
+        .map_err(|e| check(e.to_string()))?;
+    strategy.validate().map_err(|e| check(e.to_string()))?;
     Ok(())
 }
 
