@@ -70,6 +70,19 @@ struct Args {
     /// Weight of the style codes' KL.
     #[arg(long, default_value_t = 1.0)]
     style_beta: f64,
+    /// Weight of the swap reconstructions (each item from the other's content).
+    #[arg(long, default_value_t = 1.0)]
+    swap: f64,
+    /// Weight of the style-swap reconstructions (each item with another item's style of the
+    /// same domain).
+    #[arg(long, default_value_t = 1.0)]
+    style_swap: f64,
+    /// Weight of the content agreement within a pair.
+    #[arg(long, default_value_t = 1.0)]
+    align: f64,
+    /// Skip the plain VAE (its columns are then missing): for quick sweeps.
+    #[arg(long)]
+    no_vae: bool,
     /// Write the rows as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -144,6 +157,9 @@ fn content_style(args: &Args, epochs: usize, seed: u64) -> ContentStyleModel {
         .with_content(args.content)
         .with_style(args.style)
         .with_style_beta(args.style_beta)
+        .with_swap(args.swap)
+        .with_style_swap(args.style_swap)
+        .with_align(args.align)
         .with_decoder_hidden(vec![512, 256])
         .with_train(adam(epochs, seed))
 }
@@ -243,13 +259,22 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             )?,
             "emoji seen",
         )?;
-        let (vae, vae_seconds) = fit_vae(args, args.epochs, &drawings, &[3, 32, 32], seed, dev)?;
+        let vae = match args.no_vae {
+            true => None,
+            false => Some(fit_vae(
+                args,
+                args.epochs,
+                &drawings,
+                &[3, 32, 32],
+                seed,
+                dev,
+            )?),
+        };
         let mut ctx = RunContext::new(dev).with_seed(seed);
         for (split, symbols) in [("unseen", unseen), ("seen", seen)] {
             let (gi, ti) = (g.select(symbols), t.select(symbols));
             let (gc, gs) = model.codes_of(&gi, dev)?;
             let (tc, ts) = model.codes_of(&ti, dev)?;
-            let (gv, tv) = (vae.means(&gi, dev)?, vae.means(&ti, dev)?);
             // Vendor from style and from content: probes on held-out halves of the symbols.
             let half = symbols.len() / 2;
             let vendor = |gcodes: &[Vec<f32>], tcodes: &[Vec<f32>], ctx: &mut RunContext| {
@@ -260,20 +285,26 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                 let ((a, ya), (b, yb)) = (part(0..half), part(half..symbols.len()));
                 probe_codes(&probe(seed), (&a, &ya), (&b, &yb), 2, ctx)
             };
-            let row = json!({
+            let mut row = json!({
                 "part": "emoji", "seed": seed, "split": split, "symbols": symbols.len(),
                 "chance": 1.0 / symbols.len() as f64,
                 "content_top1": retrieval_top1(&tc, &gc)?,
                 "style_top1": retrieval_top1(&ts, &gs)?,
                 "whole_code_top1": retrieval_top1(
                     &concat_codes(&tc, &ts), &concat_codes(&gc, &gs))?,
-                "vae_top1": retrieval_top1(&tv, &gv)?,
                 "vendor_from_style": vendor(&gs, &ts, &mut ctx)?,
                 "vendor_from_content": vendor(&gc, &tc, &mut ctx)?,
-                "vendor_from_vae": vendor(&gv, &tv, &mut ctx)?,
-                "content_style_seconds": cs_seconds, "vae_seconds": vae_seconds,
+                "content_style_seconds": cs_seconds,
                 "epochs": args.epochs, "content": args.content, "style": args.style,
+                "style_beta": args.style_beta, "swap": args.swap,
+                "style_swap": args.style_swap, "align": args.align,
             });
+            if let Some((vae, vae_seconds)) = &vae {
+                let (gv, tv) = (vae.means(&gi, dev)?, vae.means(&ti, dev)?);
+                row["vae_top1"] = json!(retrieval_top1(&tv, &gv)?);
+                row["vendor_from_vae"] = json!(vendor(&gv, &tv, &mut ctx)?);
+                row["vae_seconds"] = json!(vae_seconds);
+            }
             eprintln!("{row}");
             rows.push(row);
         }

@@ -69,6 +69,19 @@ struct Args {
     /// Emoji: no random views (crop, rotation, noise) while aligning.
     #[arg(long)]
     no_augment: bool,
+    /// Emoji: colour jitter of the random views (brightness, contrast and saturation factors
+    /// drawn in [1 - s, 1 + s]; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    jitter: f32,
+    /// Emoji: Gaussian blur of half of the random views, sigma up to this (pixels; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    blur: f32,
+    /// Emoji: the text sides to run, comma-separated (MiniLM, hashed).
+    #[arg(long, value_delimiter = ',', default_value = "minilm,hashed")]
+    texts: Vec<String>,
+    /// Emoji: skip text to image (the conditional VAE's drawings).
+    #[arg(long)]
+    no_draw: bool,
     /// Emoji: a trainable text projection (by default images are projected into MiniLM's
     /// space, which measured better).
     #[arg(long)]
@@ -387,10 +400,14 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
     let mut subcategories: Vec<&str> = set.symbols.iter().map(|s| s.subcategory.as_str()).collect();
     subcategories.sort_unstable();
     subcategories.dedup();
-    let spaces = [
-        ("MiniLM", TextSpace::minilm()),
-        ("hashed words", TextSpace::Hashed { dim: 384 }),
-    ];
+    let mut spaces = Vec::new();
+    for t in &args.texts {
+        spaces.push(match t.as_str() {
+            "minilm" => ("MiniLM", TextSpace::minilm()),
+            "hashed" => ("hashed words", TextSpace::Hashed { dim: 384 }),
+            other => return Err(format!("unknown text side {other:?}: minilm or hashed").into()),
+        });
+    }
     let mut rows_out = Vec::new();
     for seed in seeds(args) {
         let mut subs = subcategories.clone();
@@ -435,6 +452,10 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
                         .with_max_degrees(10.0)
                         .with_noise_std(0.05)
                         .with_fill(1.0)
+                        .with_brightness(args.jitter)
+                        .with_contrast(args.jitter)
+                        .with_saturation(args.jitter)
+                        .with_blur_sigma(args.blur)
                 }))
                 .with_train(
                     TrainConfig::new()
@@ -507,8 +528,9 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
                 "recall_image_to_text": i2t, "recall_text_to_image": t2i,
                 "wall_time_s": wall, "params": tl::tl_core::model::count_params(&model).total,
                 "text_cache_hit": vectors.cached,
+                "augment": !args.no_augment, "jitter": args.jitter, "blur": args.blur,
             }));
-            if *label == "MiniLM" {
+            if *label == "MiniLM" && !args.no_draw {
                 let judged = draw_emoji(
                     args, &source, &names, &unseen, &model, &protos, &twitter, seed, dev,
                 )?;

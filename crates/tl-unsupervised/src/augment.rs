@@ -1,5 +1,7 @@
 //! Seeded random views of images for contrastive learning: a random resized crop, a small
-//! rotation and pixel noise, drawn per image and applied in one bilinear warp.
+//! rotation and pixel noise, drawn per image and applied in one bilinear warp; for colour
+//! images optionally SimCLR's colour jitter (brightness, contrast, saturation; no hue, which
+//! can name a symbol) and a Gaussian blur.
 
 use crate::autoencoder::normal;
 use burn::config::Config;
@@ -29,6 +31,21 @@ pub struct ViewAugment {
     /// background; 1: white, as drawings on paper).
     #[config(default = 0.0)]
     pub fill: f32,
+    /// Brightness jitter: every pixel times a factor drawn in `[1 - b, 1 + b]` (0: none).
+    #[config(default = 0.0)]
+    pub brightness: f32,
+    /// Contrast jitter: pixels pulled toward or pushed from the image's mean by a factor drawn
+    /// in `[1 - c, 1 + c]` (0: none).
+    #[config(default = 0.0)]
+    pub contrast: f32,
+    /// Saturation jitter (3-channel items): each pixel's colour pulled toward or pushed from
+    /// its grey (luma) by a factor drawn in `[1 - s, 1 + s]` (0: none).
+    #[config(default = 0.0)]
+    pub saturation: f32,
+    /// Gaussian blur with a standard deviation (pixels) drawn in `[0, blur_sigma]`, on half
+    /// of the views (SimCLR's probability; 0: none).
+    #[config(default = 0.0)]
+    pub blur_sigma: f32,
 }
 
 impl ViewAugment {
@@ -57,6 +74,16 @@ impl ViewAugment {
                 "augment.noise_std",
                 format!("{} must be >= 0", self.noise_std),
             ));
+        }
+        for (name, v, max) in [
+            ("augment.brightness", self.brightness, 1.0),
+            ("augment.contrast", self.contrast, 1.0),
+            ("augment.saturation", self.saturation, 1.0),
+            ("augment.blur_sigma", self.blur_sigma, 16.0),
+        ] {
+            if !(v >= 0.0 && v <= max) {
+                return Err(CoreError::config(name, format!("{v} not in [0, {max}]")));
+            }
         }
         if !self.fill.is_finite() {
             return Err(CoreError::config(
@@ -138,6 +165,7 @@ impl ViewAugment {
                 }
             }
         }
+        self.jitter(&mut out, [c, h, w], rng);
         if self.noise_std > 0.0 {
             for v in &mut out {
                 *v = (*v + self.noise_std * normal(rng)).clamp(0.0, 1.0);
@@ -145,6 +173,71 @@ impl ViewAugment {
         }
         out
     }
+}
+
+impl ViewAugment {
+    /// Colour jitter and blur, in place (no random draw for what is off, so views without
+    /// them are the same as before they existed).
+    fn jitter(&self, out: &mut [f32], [c, h, w]: [usize; 3], rng: &mut StdRng) {
+        let mut factor = |strength: f32| rng.random_range(1.0 - strength..=1.0 + strength);
+        if self.brightness > 0.0 {
+            let f = factor(self.brightness);
+            out.iter_mut().for_each(|v| *v = (*v * f).clamp(0.0, 1.0));
+        }
+        if self.contrast > 0.0 {
+            let f = factor(self.contrast);
+            let mean = out.iter().sum::<f32>() / out.len() as f32;
+            out.iter_mut()
+                .for_each(|v| *v = (mean + (*v - mean) * f).clamp(0.0, 1.0));
+        }
+        if self.saturation > 0.0 && c == 3 {
+            let f = factor(self.saturation);
+            let plane = h * w;
+            for p in 0..plane {
+                let grey = 0.299 * out[p] + 0.587 * out[plane + p] + 0.114 * out[2 * plane + p];
+                for ch in 0..3 {
+                    let v = &mut out[ch * plane + p];
+                    *v = (grey + (*v - grey) * f).clamp(0.0, 1.0);
+                }
+            }
+        }
+        if self.blur_sigma > 0.0 && rng.random_bool(0.5) {
+            let sigma = rng.random_range(0.0..=self.blur_sigma);
+            if sigma > 0.05 {
+                for ch in 0..c {
+                    gaussian_blur(&mut out[ch * h * w..(ch + 1) * h * w], h, w, sigma);
+                }
+            }
+        }
+    }
+}
+
+/// A separable Gaussian blur of a `h x w` plane, in place; edges repeat the border pixel.
+fn gaussian_blur(plane: &mut [f32], h: usize, w: usize, sigma: f32) {
+    let radius = (2.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|d| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let pass = |src: &[f32], step: (usize, usize), len: usize, lines: usize| -> Vec<f32> {
+        // step = (stride along the line, stride between lines)
+        let mut dst = vec![0.0; src.len()];
+        for line in 0..lines {
+            for i in 0..len {
+                let mut acc = 0.0;
+                for (k, weight) in kernel.iter().enumerate() {
+                    let j = (i as isize + k as isize - radius).clamp(0, len as isize - 1) as usize;
+                    acc += weight * src[line * step.1 + j * step.0];
+                }
+                dst[line * step.1 + i * step.0] = acc;
+            }
+        }
+        dst
+    };
+    let rows = pass(plane, (1, w), w, h);
+    let cols = pass(&rows, (w, 1), h, w);
+    plane.copy_from_slice(&cols);
 }
 
 /// Bilinear sample of a `h x w` plane at (y, x); `fill` outside.

@@ -196,6 +196,80 @@ fn views_are_seeded_in_range_and_the_identity_view_is_the_image() {
 }
 
 #[test]
+fn colour_jitter_and_blur_change_colour_and_sharpness_but_not_grey_or_flat_images() {
+    // No warp and no noise: only the colour jitter and the blur act.
+    let still = ViewAugment::new()
+        .with_min_area(1.0)
+        .with_max_aspect(1.0)
+        .with_max_degrees(0.0)
+        .with_noise_std(0.0);
+    let (h, w) = (9, 9);
+    // A grey image and a saturated red one, 3 channels.
+    let grey = vec![0.5f32; 3 * h * w];
+    let mut red = vec![0.0f32; 3 * h * w];
+    red[..h * w].iter_mut().for_each(|v| *v = 0.8);
+    let images = Inputs::new(vec![3, h, w], [grey.clone(), red.clone()].concat()).unwrap();
+    let bright = still.clone().with_brightness(0.5);
+    let levels: Vec<f32> = (0..8)
+        .map(|seed| bright.views(&images, &[0], seed).unwrap()[0])
+        .collect();
+    assert!(levels.iter().all(|v| (0.25..=0.75).contains(v)));
+    assert!(
+        levels.iter().any(|v| (v - 0.5).abs() > 0.05),
+        "brightness moves a grey level: {levels:?}"
+    );
+    let saturate = still.clone().with_saturation(0.9).with_contrast(0.9);
+    for seed in 0..4 {
+        let g = saturate.views(&images, &[0], seed).unwrap();
+        assert!(
+            g.iter().all(|v| (v - 0.5).abs() < 1e-5),
+            "a flat grey image has no contrast nor colour to change"
+        );
+    }
+    let reds: Vec<f32> = (0..8)
+        .map(|seed| {
+            let v = still
+                .clone()
+                .with_saturation(0.9)
+                .views(&images, &[1], seed)
+                .unwrap();
+            v[h * w] // the green channel of the first pixel
+        })
+        .collect();
+    assert!(
+        reds.iter().any(|&g| g > 0.05),
+        "less saturation brings a red pixel's green up: {reds:?}"
+    );
+    // One bright pixel in the middle: a blur spreads it and keeps its mass.
+    let mut dot = vec![0.0f32; h * w];
+    dot[4 * w + 4] = 1.0;
+    let dots = Inputs::new(vec![1, h, w], dot).unwrap();
+    let blur = still.clone().with_blur_sigma(2.0);
+    let blurred: Vec<Vec<f32>> = (0..16)
+        .map(|seed| blur.views(&dots, &[0], seed).unwrap())
+        .collect();
+    let spread: Vec<&Vec<f32>> = blurred.iter().filter(|v| v[4 * w + 4] < 0.9).collect();
+    assert!(
+        !spread.is_empty() && spread.len() < 16,
+        "half of the views are blurred"
+    );
+    for v in spread {
+        let mass: f32 = v.iter().sum();
+        assert!((mass - 1.0).abs() < 0.02, "mass kept: {mass}");
+        assert!(v[4 * w + 5] > 0.0 && v[3 * w + 4] > 0.0);
+    }
+    for bad in [
+        still.clone().with_brightness(1.5),
+        still.clone().with_contrast(-0.1),
+        still.clone().with_saturation(f32::NAN),
+        still.clone().with_blur_sigma(100.0),
+    ] {
+        let err = bad.views(&images, &[0], 0).unwrap_err().to_string();
+        assert!(err.contains("augment."), "{err}");
+    }
+}
+
+#[test]
 fn simclr_learns_to_match_the_views_of_an_image() {
     let _s = serial();
     let device = dev();
