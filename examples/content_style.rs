@@ -31,6 +31,7 @@ use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::report::mean_std;
 use tl::tl_core::train::ProgressEvent;
 use tl::tl_data::images::write_grid_png;
+use tl::tl_disentangle::metrics::logistic_probe;
 use tl::tl_disentangle::{
     BetaVae, ContentStyle, ContentStyleModel, Vae, class_pairs_both_ways, pair_set, probe_codes,
     retrieval_top1,
@@ -283,8 +284,14 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                         .unzip()
                 };
                 let ((a, ya), (b, yb)) = (part(0..half), part(half..symbols.len()));
-                probe_codes(&probe(seed), (&a, &ya), (&b, &yb), 2, ctx)
+                // The trained probe (Adam, 100 epochs) and logistic regression to convergence.
+                Ok::<_, Error>((
+                    probe_codes(&probe(seed), (&a, &ya), (&b, &yb), 2, ctx)?,
+                    logistic_probe((&a, &ya), (&b, &yb), 2)?,
+                ))
             };
+            let (vs, vs_lr) = vendor(&gs, &ts, &mut ctx)?;
+            let (vc, vc_lr) = vendor(&gc, &tc, &mut ctx)?;
             let mut row = json!({
                 "part": "emoji", "seed": seed, "split": split, "symbols": symbols.len(),
                 "chance": 1.0 / symbols.len() as f64,
@@ -292,8 +299,8 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                 "style_top1": retrieval_top1(&ts, &gs)?,
                 "whole_code_top1": retrieval_top1(
                     &concat_codes(&tc, &ts), &concat_codes(&gc, &gs))?,
-                "vendor_from_style": vendor(&gs, &ts, &mut ctx)?,
-                "vendor_from_content": vendor(&gc, &tc, &mut ctx)?,
+                "vendor_from_style": vs, "vendor_from_style_lr": vs_lr,
+                "vendor_from_content": vc, "vendor_from_content_lr": vc_lr,
                 "content_style_seconds": cs_seconds,
                 "epochs": args.epochs, "content": args.content, "style": args.style,
                 "style_beta": args.style_beta, "swap": args.swap,
@@ -302,7 +309,9 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             if let Some((vae, vae_seconds)) = &vae {
                 let (gv, tv) = (vae.means(&gi, dev)?, vae.means(&ti, dev)?);
                 row["vae_top1"] = json!(retrieval_top1(&tv, &gv)?);
-                row["vendor_from_vae"] = json!(vendor(&gv, &tv, &mut ctx)?);
+                let (vv, vv_lr) = vendor(&gv, &tv, &mut ctx)?;
+                row["vendor_from_vae"] = json!(vv);
+                row["vendor_from_vae_lr"] = json!(vv_lr);
                 row["vae_seconds"] = json!(vae_seconds);
             }
             eprintln!("{row}");
@@ -323,10 +332,17 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
         args.seeds
     );
     println!(
-        "| symbols | chance | Twitter -> Google by content (top-1) | by style | by the whole code | plain VAE | vendor from style | vendor from content | vendor from plain VAE |"
+        "| symbols | chance | Twitter -> Google by content (top-1) | by style | by the whole code | plain VAE | vendor from style (probe / converged LR) | vendor from content | vendor from plain VAE |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for split in ["unseen", "seen"] {
+        let both = |k: &str| {
+            format!(
+                "{} / {}",
+                cell(&get(split, k)),
+                cell(&get(split, &format!("{k}_lr")))
+            )
+        };
         println!(
             "| {split} ({}) | {} | {} | {} | {} | {} | {} | {} | {} |",
             get(split, "symbols").first().copied().unwrap_or(0.0),
@@ -335,9 +351,9 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             cell(&get(split, "style_top1")),
             cell(&get(split, "whole_code_top1")),
             cell(&get(split, "vae_top1")),
-            cell(&get(split, "vendor_from_style")),
-            cell(&get(split, "vendor_from_content")),
-            cell(&get(split, "vendor_from_vae")),
+            both("vendor_from_style"),
+            both("vendor_from_content"),
+            both("vendor_from_vae"),
         );
     }
     Ok(rows)

@@ -757,6 +757,62 @@ pub fn factor_vae_score(
     Ok(right as f64 / s.eval.max(1) as f64)
 }
 
+/// The test accuracy of a linear probe fitted to convergence: multinomial logistic regression
+/// on standardised codes (sklearn's `LogisticRegression(C=1)` after a `StandardScaler`, as
+/// the BetaVAE score fits), from `train` codes and labels, scored on `test`. The probe to read
+/// what a code holds linearly (e.g. the vendor of a drawing from its style code) without an
+/// optimiser's schedule deciding the answer.
+pub fn logistic_probe(
+    train: (&[Vec<f32>], &[usize]),
+    test: (&[Vec<f32>], &[usize]),
+    classes: usize,
+) -> Result<f64> {
+    for (name, (x, y)) in [("train", train), ("test", test)] {
+        if x.is_empty() || x.len() != y.len() {
+            return Err(CoreError::data(
+                "logistic probe",
+                format!(
+                    "{name}: {} codes for {} labels (need as many, at least one)",
+                    x.len(),
+                    y.len()
+                ),
+            ));
+        }
+        let d = train.0[0].len();
+        if let Some(r) = x
+            .iter()
+            .find(|r| r.len() != d || r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(CoreError::data(
+                "logistic probe",
+                format!(
+                    "{name}: a code of {} values (want {d}, all finite)",
+                    r.len()
+                ),
+            ));
+        }
+        if let Some(&c) = y.iter().find(|&&c| c >= classes) {
+            return Err(CoreError::data(
+                "logistic probe",
+                format!("{name}: label {c} with {classes} classes"),
+            ));
+        }
+    }
+    let wide = |x: &[Vec<f32>]| -> Vec<Vec<f64>> {
+        x.iter()
+            .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+            .collect()
+    };
+    let x = wide(train.0);
+    let predict = logistic_regression(&x, train.1, classes);
+    let right = wide(test.0)
+        .iter()
+        .zip(test.1)
+        .filter(|(r, y)| predict(r) == **y)
+        .count();
+    Ok(right as f64 / test.1.len() as f64)
+}
+
 /// Multinomial logistic regression (L2 penalty `1 / (2 C n)` per weight as sklearn's
 /// `LogisticRegression(C=1)` scales it, fitted by full-batch gradient descent with
 /// standardised features), returning a predictor.

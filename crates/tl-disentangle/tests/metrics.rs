@@ -5,8 +5,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_disentangle::metrics::{
-    Forest, Samples, VoteSettings, beta_vae_score, dci, discretize, entropy, factor_vae_score, mig,
-    mutual_info, sap,
+    Forest, Samples, VoteSettings, beta_vae_score, dci, discretize, entropy, factor_vae_score,
+    logistic_probe, mig, mutual_info, sap,
 };
 
 /// `n` samples of `k` factors with 10 values each (disentanglement_lib's dummy data), and
@@ -206,4 +206,40 @@ fn mig_and_sap_match_disentanglement_libs_computation_with_sklearn() {
     let s = sap(train, test, false).unwrap();
     assert!((m - 0.6727656719).abs() < 1e-6, "MIG {m}");
     assert!((s - 0.376).abs() < 1e-6, "SAP {s}");
+}
+
+#[test]
+fn the_logistic_probe_reads_a_small_linear_signal_that_a_scale_does_not_hide() {
+    // Two classes apart by 0.02 along one code, noise 0.005, the other code pure noise: a
+    // tiny scale, which standardisation makes no harder than a large one.
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut draw = |n: usize| -> (Vec<Vec<f32>>, Vec<usize>) {
+        (0..n)
+            .map(|i| {
+                let y = i % 2;
+                let x = vec![
+                    0.02 * y as f32 + 0.005 * (rng.random::<f32>() - 0.5),
+                    rng.random::<f32>(),
+                ];
+                (x, y)
+            })
+            .unzip()
+    };
+    let ((a, ya), (b, yb)) = (draw(200), draw(200));
+    let acc = logistic_probe((&a, &ya), (&b, &yb), 2).unwrap();
+    assert!(acc > 0.97, "{acc}");
+    // No signal: the noise code alone is near chance.
+    let noise = |x: &[Vec<f32>]| -> Vec<Vec<f32>> { x.iter().map(|r| vec![r[1]]).collect() };
+    let acc = logistic_probe((&noise(&a), &ya), (&noise(&b), &yb), 2).unwrap();
+    assert!((0.35..0.65).contains(&acc), "{acc}");
+    // Bad input is refused by name.
+    for err in [
+        logistic_probe((&a[..0], &ya[..0]), (&b, &yb), 2),
+        logistic_probe((&a, &ya[..5]), (&b, &yb), 2),
+        logistic_probe((&a, &ya), (&noise(&b), &yb), 2),
+        logistic_probe((&a, &ya), (&b, &yb), 1),
+    ] {
+        let e = err.unwrap_err().to_string();
+        assert!(e.contains("logistic probe"), "{e}");
+    }
 }
