@@ -227,7 +227,11 @@ fn probe(seed: u64) -> LinearProbe {
     )
 }
 
+/// `mean ± spread` in percent, or `-` for a column no run measured (e.g. with `--no-vae`).
 fn cell(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
     let (m, s) = mean_std(values);
     format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
 }
@@ -260,16 +264,17 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             )?,
             "emoji seen",
         )?;
-        let vae = match args.no_vae {
-            true => None,
-            false => Some(fit_vae(
+        let vae = if args.no_vae {
+            None
+        } else {
+            Some(fit_vae(
                 args,
                 args.epochs,
                 &drawings,
                 &[3, 32, 32],
                 seed,
                 dev,
-            )?),
+            )?)
         };
         let mut ctx = RunContext::new(dev).with_seed(seed);
         for (split, symbols) in [("unseen", unseen), ("seen", seen)] {
@@ -321,10 +326,11 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             emoji_pictures(&model, &set, unseen, dir, dev)?;
         }
     }
+    // A key a row lacks (the plain VAE's, with --no-vae) is left out, not read as NaN.
     let get = |split: &str, k: &str| -> Vec<f64> {
         rows.iter()
             .filter(|r| r["split"] == split)
-            .map(|r| r[k].as_f64().unwrap_or(f64::NAN))
+            .filter_map(|r| r[k].as_f64())
             .collect()
     };
     println!(

@@ -173,9 +173,7 @@ impl ViewAugment {
         }
         out
     }
-}
 
-impl ViewAugment {
     /// Colour jitter and blur, in place (no random draw for what is off, so views without
     /// them are the same as before they existed).
     fn jitter(&self, out: &mut [f32], [c, h, w]: [usize; 3], rng: &mut StdRng) {
