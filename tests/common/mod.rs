@@ -10,8 +10,7 @@ use tl::prelude::*;
 /// that seeds it and expects reproducible draws (initial weights, dropout) holds this lock so
 /// no other test draws in between.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    tl_core::device::seed_lock()
 }
 
 /// The device the tests run on: `TL_TEST_DEVICE` (e.g. `wgpu-cpu` in CI), else flex.

@@ -13,8 +13,7 @@ use tl_core::train::{EVAL_BATCH_SIZE, TrainConfig, Trainer};
 use tl_data::shift::rotated_blobs;
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    tl_core::device::seed_lock()
 }
 
 fn dev() -> Device {

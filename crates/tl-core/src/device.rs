@@ -167,9 +167,42 @@ fn tch(_cuda: bool, name: &str) -> Result<Device> {
     })
 }
 
+/// Holds Burn's random generator for the calling thread until the guard drops.
+///
+/// Burn seeds per backend, not per call (`Device::seed` may be process-wide, and is on
+/// `flex`): two threads that seed and then draw (initialise a layer, shuffle, drop out) take
+/// each other's numbers, so a seeded fit is repeatable only while no other thread draws.
+/// Code that runs seeded fits on several threads (parallel tests among them) holds this
+/// guard around each one. A panic while it is held does not poison it for the others.
+pub fn seed_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn seeded_draws_under_the_lock_are_the_same_on_every_thread() {
+        use burn::tensor::{Distribution, Tensor};
+        let draw = || {
+            let dev = device("flex").unwrap();
+            let _seeded = seed_lock();
+            dev.seed(7);
+            let a = Tensor::<1>::random([64], Distribution::Default, &dev);
+            std::thread::yield_now();
+            let b = Tensor::<1>::random([64], Distribution::Default, &dev);
+            [a, b].map(|t| t.into_data().to_vec::<f32>().unwrap())
+        };
+        let threads: Vec<_> = (0..8).map(|_| std::thread::spawn(draw)).collect();
+        let first = draw();
+        assert_ne!(first[0], first[1]);
+        for t in threads {
+            assert_eq!(t.join().unwrap(), first);
+        }
+    }
 
     #[test]
     fn unknown_names_are_refused_with_the_list() {

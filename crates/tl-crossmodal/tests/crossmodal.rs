@@ -42,6 +42,7 @@ fn hashed() -> TextSpace {
 
 #[test]
 fn zero_shot_is_exact_when_prototypes_are_the_image_features() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     dev.seed(1);
     let set = digits();
@@ -69,6 +70,7 @@ fn zero_shot_is_exact_when_prototypes_are_the_image_features() {
 
 #[test]
 fn aligning_digits_with_their_names_classifies_unlabelled_images() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let (train, test) = tl_data::split::stratified_split(&digits(), 0.5, 0).unwrap();
     let task = TransferTask::new(10)
@@ -113,6 +115,7 @@ fn aligning_digits_with_their_names_classifies_unlabelled_images() {
 
 #[test]
 fn bad_input_is_refused_by_name() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let set = digits().select(&[0, 1, 2]);
     let names: Vec<String> = DIGIT_WORDS.iter().map(|w| w.to_string()).collect();
@@ -179,6 +182,7 @@ fn bad_input_is_refused_by_name() {
 
 #[test]
 fn a_sentence_encoder_is_cached_and_places_digit_names_apart() {
+    let _seeded = tl_core::device::seed_lock();
     // Opt-in: needs all-MiniLM-L6-v2 under TL_MODEL_DIR.
     let Some(root) = tl_core::paths::model_dir() else {
         eprintln!("skipped: TL_MODEL_DIR is not set");

@@ -37,6 +37,7 @@ fn task() -> TransferTask {
 
 #[test]
 fn content_holds_the_class_and_style_the_rotation() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let task = task();
     let encoder = encoder(&dev, 0);
@@ -57,16 +58,36 @@ fn content_holds_the_class_and_style_the_rotation() {
     assert!(report.metrics.accuracy > 0.7, "{}", report.metrics.accuracy);
     assert!(e["domain_from_style"] > 0.95, "{e:?}");
     assert!(e["class_from_style"] < 0.4, "{e:?}");
-    // The content agreement keeps the rotation out of the content code (chance 0.5).
-    assert!(e["domain_from_content"] < 0.7, "{e:?}");
     // The classifier reads the content code: backbone, content mean, probe.
     let test = task.target_test.as_ref().unwrap();
     let again = ctx.evaluate(&model, test).unwrap().accuracy;
     assert!((again - report.metrics.accuracy).abs() < 1e-9);
+    // The content agreement and the swaps keep the rotation out of the content code (chance
+    // 0.5; 0.49-0.63 over seeds 0-7 on one machine, 0.75 for seed 0 on another: the probe is
+    // scored on 100 items), while the same model without them reads it at once (1.0 on every
+    // seed).
+    let encoder = self::encoder(&dev, 0);
+    let without = ContentStyleModel::new()
+        .with_decoder_hidden(vec![128])
+        .with_align(0.0)
+        .with_swap(0.0)
+        .with_train(TrainConfig::new().with_epochs(15).with_lr(2e-3));
+    let mut ctx = RunContext::new(&dev).with_seed(0);
+    let (_, plain) =
+        Strategy::fit(&without, Pretrained::encoder(encoder), &task, &mut ctx).unwrap();
+    let p = &plain.extra;
+    eprintln!(
+        "without agreement and swaps: domain from content {:.3}",
+        p["domain_from_content"]
+    );
+    assert!(p["domain_from_content"] > 0.95, "{p:?}");
+    assert!(e["domain_from_content"] < 0.85, "{e:?}");
+    assert!(p["domain_from_content"] - e["domain_from_content"] > 0.15);
 }
 
 #[test]
 fn pairs_are_refused_when_they_do_not_match() {
+    let _seeded = tl_core::device::seed_lock();
     let digits = tl_data::digits().unwrap();
     let small = tl_core::data::Inputs::new(vec![4], vec![0.0; 8]).unwrap();
     let err = pair_set(&digits.inputs, &small, "pairs")
@@ -94,6 +115,7 @@ fn pairs_are_refused_when_they_do_not_match() {
 
 #[test]
 fn a_swapped_style_turns_the_drawing() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_disentangle::class_pairs_both_ways;
     let dev = dev();
     let digits = tl_data::digits().unwrap();
@@ -141,6 +163,7 @@ fn a_swapped_style_turns_the_drawing() {
 
 #[test]
 fn retrieval_finds_the_same_index() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_disentangle::retrieval_top1;
     let gallery: Vec<Vec<f32>> = (0..10).map(|i| vec![i as f32, 0.0]).collect();
     let near: Vec<Vec<f32>> = gallery.iter().map(|g| vec![g[0] + 0.2, 0.1]).collect();

@@ -16,6 +16,7 @@ fn t2(v: Vec<f32>, shape: [usize; 2], dev: &Device) -> Tensor<2> {
 
 #[test]
 fn total_correlation_is_larger_for_dependent_latents() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     // 64 narrow posteriors on a grid of 8 levels per dimension: either both dimensions
     // equal (dependent: 8 joint values, each shared by 8 items) or every pair of levels once
@@ -38,6 +39,7 @@ fn total_correlation_is_larger_for_dependent_latents() {
 
 #[test]
 fn bad_settings_are_refused_by_name() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let err = Vae::mlp(16, &[8], 0, &dev).unwrap_err().to_string();
     assert!(err.contains("latent"), "{err}");
@@ -94,6 +96,7 @@ fn tiny_sprites(n: usize) -> UnlabelledSet {
 
 #[test]
 fn a_larger_beta_trades_reconstruction_for_a_smaller_kl() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let data = tiny_sprites(512);
     let fit = |penalty: Penalty| {
@@ -139,6 +142,7 @@ fn a_larger_beta_trades_reconstruction_for_a_smaller_kl() {
 
 #[test]
 fn the_vae_family_runs_as_strategies_and_refuses_non_pixel_data() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_core::model::SequentialConfig;
     use tl_core::strategy::{Pretrained, Strategy};
     use tl_core::task::TransferTask;
@@ -201,6 +205,7 @@ fn the_vae_family_runs_as_strategies_and_refuses_non_pixel_data() {
 
 #[test]
 fn permuting_each_latent_keeps_its_values_and_breaks_their_dependence() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let m = 200;
     // Two equal columns: fully dependent.
@@ -221,6 +226,7 @@ fn permuting_each_latent_keeps_its_values_and_breaks_their_dependence() {
 
 #[test]
 fn factor_vae_trains_its_discriminator_and_lowers_the_total_correlation() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_disentangle::{BetaVae, FactorVae, FactorVaeObjective};
     let dev = dev();
     let data = tiny_sprites(512);

@@ -29,6 +29,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 
 #[test]
 fn kd_with_alpha_one_is_plain_cross_entropy() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let s = t2(vec![1.0, -0.5, 2.0, 0.3, 0.1, -1.0], [2, 3], &dev);
     let t = t2(vec![3.0, 0.0, 1.0, -2.0, 4.0, 0.5], [2, 3], &dev);
@@ -42,6 +43,7 @@ fn kd_with_alpha_one_is_plain_cross_entropy() {
 
 #[test]
 fn the_soft_term_at_temperature_one_is_the_kl_of_the_softmaxes() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let s = [[1.0f64, -0.5, 2.0], [0.3, 0.1, -1.0]];
     let t = [[3.0f64, 0.0, 1.0], [-2.0, 4.0, 0.5]];
@@ -90,6 +92,7 @@ fn the_soft_term_at_temperature_one_is_the_kl_of_the_softmaxes() {
 
 #[test]
 fn attention_maps_are_unit_norm_and_relational_losses_ignore_scale_and_rotation() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let x = Tensor::<4>::random(
         [2, 3, 4, 4],
@@ -201,6 +204,7 @@ fn quick(transfer: TransferFrom) -> KdSettings {
 
 #[test]
 fn a_student_distilled_without_labels_reaches_its_teacher_and_leaves_it_untouched() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let task = task();
     let teacher = teacher(&blobs(30, 1), &dev);
@@ -236,6 +240,7 @@ fn a_student_distilled_without_labels_reaches_its_teacher_and_leaves_it_untouche
 
 #[test]
 fn every_method_trains_a_student_on_labels_and_soft_targets() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let task = task();
     let teacher = teacher(&blobs(30, 1), &dev);
@@ -283,6 +288,7 @@ fn refusal(
 
 #[test]
 fn bad_settings_and_mismatched_models_are_refused_before_training_naming_the_field() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let task = task();
     let teacher = teacher(&blobs(30, 1), &dev);
@@ -364,6 +370,7 @@ fn bad_settings_and_mismatched_models_are_refused_before_training_naming_the_fie
 
 #[test]
 fn the_registry_makes_each_method_with_nested_settings() {
+    let _seeded = tl_core::device::seed_lock();
     let mut registry = Registry::new();
     tl_distill::register(&mut registry).unwrap();
     assert_eq!(

@@ -20,6 +20,7 @@ fn dirs() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
 /// The MNIST teacher teaches a 130x smaller CNN to read USPS from unlabelled USPS images alone.
 #[test]
 fn real_data_a_student_learns_usps_from_the_mnist_teacher_without_labels() {
+    let _seeded = tl_core::device::seed_lock();
     let Some((data, models)) = dirs() else { return };
     let dev = device("flex").unwrap();
     let (teacher, _) =
@@ -89,6 +90,7 @@ fn real_data_a_student_learns_usps_from_the_mnist_teacher_without_labels() {
 /// The static student of all-MiniLM-L6-v2 keeps enough of it for sentiment.
 #[test]
 fn real_data_the_static_minilm_student_reads_sentiment() {
+    let _seeded = tl_core::device::seed_lock();
     let Some((data, models)) = dirs() else { return };
     let folder = models.join("all-MiniLM-L6-v2");
     if !folder.join("model.safetensors").is_file() {

@@ -18,6 +18,7 @@ fn id(token: &str) -> u32 {
 
 #[test]
 fn without_pca_or_weights_a_token_vector_is_the_teachers_mean_state_of_sep_token_cls() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let dir = common::tiny_model("static-raw", 0.0);
     let teacher = SentenceEncoder::load(&dir, &dev).unwrap();
@@ -61,6 +62,7 @@ fn without_pca_or_weights_a_token_vector_is_the_teachers_mean_state_of_sep_token
 
 #[test]
 fn a_sentence_is_the_normalised_mean_of_its_tokens_and_survives_save_and_load() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let dir = common::tiny_model("static-pca", 0.0);
     let teacher = SentenceEncoder::load(&dir, &dev).unwrap();
@@ -122,6 +124,7 @@ fn a_sentence_is_the_normalised_mean_of_its_tokens_and_survives_save_and_load() 
 
 #[test]
 fn bad_settings_are_refused_naming_the_field() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let dir = common::tiny_model("static-bad", 0.0);
     let teacher = SentenceEncoder::load(&dir, &dev).unwrap();

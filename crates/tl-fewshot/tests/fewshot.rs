@@ -28,6 +28,7 @@ fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
 
 #[test]
 fn prototypes_are_class_means() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let emb = t2(
         vec![1.0, 2.0, 3.0, 4.0, 10.0, 0.0, 5.0, 6.0, 0.0, 2.0],
@@ -46,6 +47,7 @@ fn prototypes_are_class_means() {
 
 #[test]
 fn with_one_shot_the_prediction_is_the_nearest_support_example_and_the_head_agrees() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let support = Tensor::<2>::random([4, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
     let query = Tensor::<2>::random([30, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
@@ -79,6 +81,7 @@ fn with_one_shot_the_prediction_is_the_nearest_support_example_and_the_head_agre
 
 #[test]
 fn the_confidence_interval_is_196_standard_errors() {
+    let _seeded = tl_core::device::seed_lock();
     let s = EpisodeScore::of(&[0.5, 1.0, 0.75, 0.75]);
     assert!((s.mean - 0.75).abs() < 1e-12);
     // sample std sqrt(0.125 / 3); 1.96 * std / sqrt(4)
@@ -115,6 +118,7 @@ fn episode_task(base: LabelledSet, episode: &tl_data::split::Episode) -> Transfe
 
 #[test]
 fn the_same_seed_gives_the_same_episodes_and_impossible_ones_are_refused() {
+    let _seeded = tl_core::device::seed_lock();
     let d = digits();
     let shape = EpisodeShape::new(5, 1, 3);
     let record = |seed| {
@@ -155,6 +159,7 @@ fn encoder(dev: &Device) -> tl_core::model::Sequential {
 
 #[test]
 fn episodic_training_on_base_classes_helps_unseen_classes() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = dev();
     let d = digits();
     let (base, novel) = base_and_novel(&d, true);
@@ -196,6 +201,7 @@ fn episodic_training_on_base_classes_helps_unseen_classes() {
 
 #[test]
 fn the_folded_cosine_head_scores_scale_times_cosine() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_fewshot::{cosine_head, fold_cosine_head};
     let dev = dev();
     dev.seed(5);
@@ -220,6 +226,7 @@ fn the_folded_cosine_head_scores_scale_times_cosine() {
 
 #[test]
 fn baselines_train_a_new_head_on_the_support_with_the_backbone_frozen() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_fewshot::Baseline;
     let dev = dev();
     let d = digits();
@@ -257,6 +264,7 @@ fn baselines_train_a_new_head_on_the_support_with_the_backbone_frozen() {
 
 #[test]
 fn matching_scores_are_the_attention_over_support_and_the_head_agrees() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_fewshot::{matching_head, matching_logits};
     let dev = dev();
     dev.seed(3);
@@ -303,6 +311,7 @@ fn matching_scores_are_the_attention_over_support_and_the_head_agrees() {
 
 #[test]
 fn matching_networks_train_episodically_and_score_as_their_head() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_fewshot::{MatchingNet, matching_accuracy};
     let dev = dev();
     let d = digits();
@@ -354,6 +363,7 @@ fn matching_networks_train_episodically_and_score_as_their_head() {
 
 #[test]
 fn fine_tuning_trains_the_whole_backbone_on_the_support() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_fewshot::Baseline;
     let dev = dev();
     let d = digits();
@@ -397,6 +407,7 @@ fn fine_tuning_trains_the_whole_backbone_on_the_support() {
 
 #[test]
 fn episodes_come_from_a_users_image_folder_and_small_classes_are_named() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_data::images::{grid_png, image_folder};
     let dir = std::env::temp_dir().join(format!("tl-fewshot-folder-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -447,6 +458,7 @@ fn episodes_come_from_a_users_image_folder_and_small_classes_are_named() {
 
 #[test]
 fn reptile_learns_an_initialisation_that_adapts_to_unseen_classes() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_core::model::head_config;
     use tl_fewshot::Reptile;
     let dev = dev();
@@ -516,6 +528,7 @@ fn reptile_learns_an_initialisation_that_adapts_to_unseen_classes() {
 
 #[test]
 fn one_shot_generation_draws_siblings_of_an_unseen_example() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_fewshot::{OneShotGenerator, generate};
     let dev = dev();
     let d = digits();

@@ -20,6 +20,7 @@ fn data() -> Option<std::path::PathBuf> {
 /// alphabets far above a random Conv-4, and the official runs load as 20 x (20 + 20).
 #[test]
 fn real_data_protonet_learns_unseen_omniglot_alphabets() {
+    let _seeded = tl_core::device::seed_lock();
     let Some(data) = data() else { return };
     let dir = data.join("omniglot");
     let dev = device("flex").unwrap();

@@ -15,8 +15,7 @@ use tl_inductive::*;
 /// Burn's device generator is process-wide and tests run in parallel: every test that
 /// seeds and trains holds this lock, so its random draws are its own.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    tl_core::device::seed_lock()
 }
 
 fn dev() -> Device {

@@ -50,6 +50,7 @@ fn linear_model(dev: &Device) -> Classifier<Sequential> {
 
 #[test]
 fn safetensors_from_pytorch_are_transposed_and_mapped() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = device("flex").unwrap();
     let dir = temp("st");
     let path = dir.join("m.safetensors");
@@ -123,6 +124,7 @@ fn safetensors_from_pytorch_are_transposed_and_mapped() {
 
 #[test]
 fn files_that_are_not_weights_are_refused() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = device("flex").unwrap();
     let dir = temp("bad");
     let garbage = dir.join("g.pth");
@@ -147,6 +149,7 @@ fn files_that_are_not_weights_are_refused() {
 
 #[test]
 fn pretrain_saves_a_card_the_catalogue_finds() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = device("flex").unwrap();
     let root = temp("pre");
     let digits = tl_data::digits().unwrap();
@@ -249,6 +252,7 @@ fn card(name: &str) -> ModelCard {
 #[cfg(unix)]
 #[test]
 fn catalogue_scan_follows_links_but_not_around_a_cycle() {
+    let _seeded = tl_core::device::seed_lock();
     use std::os::unix::fs::symlink;
     let root = temp("cycle");
     for name in ["a", "b"] {
@@ -276,6 +280,7 @@ fn catalogue_scan_follows_links_but_not_around_a_cycle() {
 
 #[test]
 fn small_resnet_learns_digits_and_exposes_its_stages() {
+    let _seeded = tl_core::device::seed_lock();
     use tl_models::resnet::SmallResNetConfig;
     let dev = device("flex").unwrap();
     let digits = tl_data::digits().unwrap();
@@ -308,6 +313,7 @@ fn small_resnet_learns_digits_and_exposes_its_stages() {
 
 #[test]
 fn hostile_weight_files_are_refused_without_harm() {
+    let _seeded = tl_core::device::seed_lock();
     let dev = device("flex").unwrap();
     let dir = temp("hostile");
     let map = KeyMap::new(&[(r"^body\.0\.", "encoder.layers.0.")]).with_fresh("head.");

@@ -16,8 +16,7 @@ use tl_text::{EmbeddingCache, LoadOptions, SentenceEncoder, TextError, TextToken
 /// Burn's device generator is process-wide and tests run in parallel: tests that draw random
 /// weights hold this lock.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    tl_core::device::seed_lock()
 }
 
 fn dev() -> burn::tensor::Device {

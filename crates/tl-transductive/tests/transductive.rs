@@ -15,8 +15,7 @@ use tl_transductive::loss::{coral, mmd};
 use tl_transductive::*;
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    tl_core::device::seed_lock()
 }
 
 fn dev() -> Device {

@@ -12,8 +12,7 @@ use tl_core::train::TrainConfig;
 use tl_unsupervised::*;
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    tl_core::device::seed_lock()
 }
 
 fn dev() -> Device {
