@@ -194,7 +194,7 @@ mod tests {
             let a = Tensor::<1>::random([64], Distribution::Default, &dev);
             std::thread::yield_now();
             let b = Tensor::<1>::random([64], Distribution::Default, &dev);
-            [a, b].map(|t| t.into_data().to_vec::<f32>().unwrap())
+            [a, b].map(|t| t.into_data().iter::<f32>().collect::<Vec<_>>())
         };
         let threads: Vec<_> = (0..8).map(|_| std::thread::spawn(draw)).collect();
         let first = draw();
