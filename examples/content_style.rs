@@ -81,6 +81,10 @@ struct Args {
     /// Weight of the content agreement within a pair.
     #[arg(long, default_value_t = 1.0)]
     align: f64,
+    /// Channels of the decoders' transposed convolutions, e.g. `64,64,32` (4x4 -> 32x32
+    /// for emoji); empty (the default): MLP decoders. The plain VAE gets the same decoder.
+    #[arg(long, value_delimiter = ',')]
+    decoder_conv: Vec<usize>,
     /// Skip the plain VAE (its columns are then missing): for quick sweeps.
     #[arg(long)]
     no_vae: bool,
@@ -162,6 +166,7 @@ fn content_style(args: &Args, epochs: usize, seed: u64) -> ContentStyleModel {
         .with_style_swap(args.style_swap)
         .with_align(args.align)
         .with_decoder_hidden(vec![512, 256])
+        .with_decoder_conv(args.decoder_conv.clone())
         .with_train(adam(epochs, seed))
 }
 
@@ -178,6 +183,7 @@ fn plain_vae(args: &Args, epochs: usize, seed: u64) -> BetaVae {
     BetaVae::vae()
         .with_latent(args.content + args.style)
         .with_decoder_hidden(vec![512, 256])
+        .with_decoder_conv(args.decoder_conv.clone())
         .with_train(adam(epochs, seed))
 }
 
@@ -310,6 +316,7 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                 "epochs": args.epochs, "content": args.content, "style": args.style,
                 "style_beta": args.style_beta, "swap": args.swap,
                 "style_swap": args.style_swap, "align": args.align,
+                "decoder_conv": args.decoder_conv,
             });
             if let Some((vae, vae_seconds)) = &vae {
                 let (gv, tv) = (vae.means(&gi, dev)?, vae.means(&ti, dev)?);

@@ -9,7 +9,7 @@ use crate::data::reshape_items;
 use crate::error::{CoreError, Result};
 use burn::config::Config;
 use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param, ParamGroup};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
@@ -57,6 +57,28 @@ pub enum LayerConfig {
         /// Zero padding on every side.
         padding: usize,
     },
+    /// 2-D transposed convolution with a square kernel (a decoder's upsampling): an
+    /// `h`x`w` input gives `(h - 1) * stride - 2 * padding + kernel` rows, and as many columns.
+    ConvTranspose2d {
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Stride (the upsampling factor).
+        stride: usize,
+        /// Rows and columns taken off every side of the output.
+        padding: usize,
+    },
+    /// Flat activations read as an image, channel-major (as PyTorch's `Unflatten`): what
+    /// turns a decoder's linear layers into the input of its transposed convolutions.
+    Unflatten {
+        /// Channels.
+        channels: usize,
+        /// Rows.
+        height: usize,
+        /// Columns.
+        width: usize,
+    },
     /// 2-D max pooling with a square window.
     MaxPool2d {
         /// Window side.
@@ -98,7 +120,10 @@ impl LayerConfig {
     pub fn has_params(&self) -> bool {
         matches!(
             self,
-            Self::Linear { .. } | Self::Conv2d { .. } | Self::BatchNorm
+            Self::Linear { .. }
+                | Self::Conv2d { .. }
+                | Self::ConvTranspose2d { .. }
+                | Self::BatchNorm
         )
     }
 }
@@ -156,13 +181,52 @@ impl ActShape {
                     _ => return Err(refuse(format!("kernel larger than the {h}x{w} input"))),
                 }
             }
+            (
+                LayerConfig::ConvTranspose2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                },
+                Self::Image(_, h, w),
+            ) => {
+                if *out_channels == 0 || *kernel == 0 || *stride == 0 {
+                    return Err(refuse("zero channels, kernel or stride".into()));
+                }
+                let side = |n: usize| ((n - 1) * stride + kernel).checked_sub(2 * padding);
+                match (side(h), side(w)) {
+                    (Some(h), Some(w)) if h > 0 && w > 0 => Self::Image(*out_channels, h, w),
+                    _ => return Err(refuse(format!("padding {padding} leaves nothing"))),
+                }
+            }
+            (
+                LayerConfig::Unflatten {
+                    channels,
+                    height,
+                    width,
+                },
+                s,
+            ) => {
+                if channels * height * width != s.size() || s.size() == 0 {
+                    return Err(refuse(format!(
+                        "{channels}x{height}x{width} does not hold the {} values it gets",
+                        s.size()
+                    )));
+                }
+                Self::Image(*channels, *height, *width)
+            }
             (LayerConfig::MaxPool2d { kernel, stride }, Self::Image(c, h, w)) => {
                 if *kernel == 0 || *stride == 0 || *kernel > h || *kernel > w {
                     return Err(refuse(format!("window does not fit the {h}x{w} input")));
                 }
                 Self::Image(c, (h - kernel) / stride + 1, (w - kernel) / stride + 1)
             }
-            (LayerConfig::Conv2d { .. } | LayerConfig::MaxPool2d { .. }, Self::Flat(_)) => {
+            (
+                LayerConfig::Conv2d { .. }
+                | LayerConfig::ConvTranspose2d { .. }
+                | LayerConfig::MaxPool2d { .. },
+                Self::Flat(_),
+            ) => {
                 return Err(refuse("needs image activations, got flat ones".into()));
             }
             (LayerConfig::Dropout { prob }, s) => {
@@ -226,6 +290,29 @@ impl SequentialConfig {
             kernel,
             stride: 1,
             padding,
+        });
+        self
+    }
+
+    /// Appends a square transposed convolution that multiplies the height and width by
+    /// `stride` (kernel `2 * stride`, padding `stride / 2`: DCGAN's and disentanglement_lib's
+    /// 4x4, stride 2, padding 1 for a factor of 2).
+    pub fn conv_transpose(mut self, out_channels: usize, stride: usize) -> Self {
+        self.layers.push(LayerConfig::ConvTranspose2d {
+            out_channels,
+            kernel: 2 * stride,
+            stride,
+            padding: stride / 2,
+        });
+        self
+    }
+
+    /// Appends an [`LayerConfig::Unflatten`] to `[channels, height, width]`.
+    pub fn unflatten(mut self, channels: usize, height: usize, width: usize) -> Self {
+        self.layers.push(LayerConfig::Unflatten {
+            channels,
+            height,
+            width,
         });
         self
     }
@@ -334,6 +421,24 @@ fn init_layer(layer: &LayerConfig, input: ActShape, device: &Device) -> Layer {
                 ))
                 .init(device),
         ),
+        LayerConfig::ConvTranspose2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => Layer::ConvTranspose2d(
+            ConvTranspose2dConfig::new([channels, *out_channels], [*kernel, *kernel])
+                .with_stride([*stride, *stride])
+                .with_padding([*padding, *padding])
+                .init(device),
+        ),
+        LayerConfig::Unflatten {
+            channels,
+            height,
+            width,
+        } => Layer::Unflatten(Unflatten {
+            shape: [*channels, *height, *width],
+        }),
         LayerConfig::MaxPool2d { kernel, stride } => Layer::MaxPool2d(
             MaxPool2dConfig::new([*kernel, *kernel])
                 .with_strides([*stride, *stride])
@@ -361,6 +466,10 @@ pub enum Layer {
     Linear(Linear),
     /// Convolution.
     Conv2d(Conv2d),
+    /// Transposed convolution.
+    ConvTranspose2d(ConvTranspose2d),
+    /// Flat to image.
+    Unflatten(Unflatten),
     /// Max pooling.
     MaxPool2d(MaxPool2d),
     /// ReLU.
@@ -375,6 +484,22 @@ pub enum Layer {
     L2Normalize(L2Normalize),
     /// Log-sum-exp within groups of inputs.
     GroupLogSumExp(GroupLogSumExp),
+}
+
+/// Flat `[batch, c * h * w]` activations read as `[batch, c, h, w]` (no parameters).
+#[derive(Module, Debug)]
+pub struct Unflatten {
+    /// `[channels, height, width]` of one item.
+    pub shape: [usize; 3],
+}
+
+impl Unflatten {
+    /// Reshapes, channel-major.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<4> {
+        let [c, h, w] = self.shape;
+        let batch = x.dims()[0];
+        x.reshape([batch, c, h, w])
+    }
 }
 
 /// `(x - mean) / std` with fixed numbers (no parameters).
@@ -556,6 +681,8 @@ impl Sequential {
             act = match (layer, act) {
                 (Layer::Linear(l), a) => Act::Flat(l.forward(a.flat())),
                 (Layer::Conv2d(c), Act::Image(t)) => Act::Image(c.forward(t)),
+                (Layer::ConvTranspose2d(c), Act::Image(t)) => Act::Image(c.forward(t)),
+                (Layer::Unflatten(u), a) => Act::Image(u.forward(a.flat())),
                 (Layer::MaxPool2d(p), Act::Image(t)) => Act::Image(p.forward(t)),
                 (Layer::Relu(r), Act::Flat(t)) => Act::Flat(r.forward(t)),
                 (Layer::Relu(r), Act::Image(t)) => Act::Image(r.forward(t)),
@@ -570,7 +697,10 @@ impl Sequential {
                 (Layer::GroupLogSumExp(g), a) => Act::Flat(g.forward(a.flat())),
                 // `SequentialConfig::shapes` refuses convolutions and pools on flat
                 // activations, and the layers can only be built through it.
-                (Layer::Conv2d(_) | Layer::MaxPool2d(_), Act::Flat(t)) => Act::Flat(t),
+                (
+                    Layer::Conv2d(_) | Layer::ConvTranspose2d(_) | Layer::MaxPool2d(_),
+                    Act::Flat(t),
+                ) => Act::Flat(t),
             };
             for (slot, _) in kept.iter_mut().zip(taps).filter(|(_, t)| **t == index) {
                 *slot = Some(act.clone());
@@ -934,6 +1064,94 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("kernel larger"), "{err}");
         assert!(SequentialConfig::new(vec![2, 3]).output_dim().is_err());
+    }
+
+    #[test]
+    fn a_decoder_unflattens_and_upsamples_and_bad_shapes_are_refused() {
+        let decoder = SequentialConfig::new(vec![6])
+            .linear(64)
+            .relu()
+            .unflatten(16, 2, 2)
+            .conv_transpose(8, 2)
+            .relu()
+            .conv_transpose(3, 2);
+        assert_eq!(
+            decoder.activation_shapes().unwrap(),
+            vec![
+                vec![64],
+                vec![64],
+                vec![16, 2, 2],
+                vec![8, 4, 4],
+                vec![8, 4, 4],
+                vec![3, 8, 8]
+            ]
+        );
+        assert_eq!(decoder.output_dim().unwrap(), 3 * 8 * 8);
+        let err = SequentialConfig::new(vec![6])
+            .unflatten(2, 2, 2)
+            .output_dim()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not hold the 6 values"),
+            "{err}"
+        );
+        let err = SequentialConfig::new(vec![6])
+            .conv_transpose(2, 2)
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("needs image activations"), "{err}");
+        let err = SequentialConfig::new(vec![1, 1, 1])
+            .with_layers(vec![LayerConfig::ConvTranspose2d {
+                out_channels: 1,
+                kernel: 2,
+                stride: 1,
+                padding: 1,
+            }])
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("leaves nothing"), "{err}");
+        // Trainable, so freezing and per-layer rates see it as a block.
+        assert_eq!(
+            SequentialConfig::new(vec![1, 2, 2])
+                .conv_transpose(2, 2)
+                .layers
+                .iter()
+                .filter(|l| l.has_params())
+                .count(),
+            1
+        );
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn a_transposed_convolution_spreads_one_pixel_over_its_kernel() {
+        // One 1x1 input pixel through kernel 4, stride 2, padding 1: a 2x2 output, the
+        // kernel's centre times the pixel, plus the bias.
+        let dev = crate::device::device("flex").unwrap();
+        let net = SequentialConfig::new(vec![1, 1, 1])
+            .conv_transpose(1, 2)
+            .init(&dev)
+            .unwrap();
+        let Layer::ConvTranspose2d(c) = &net.layers()[0] else {
+            panic!("not a transposed convolution")
+        };
+        let w: Vec<f32> = c.weight.val().into_data().iter::<f32>().collect();
+        let b: f32 = c
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .next()
+            .unwrap();
+        let x = Tensor::<2>::from_data(TensorData::new(vec![2.0f32], [1, 1]), &dev);
+        let y: Vec<f32> = net.forward(x).into_data().iter::<f32>().collect();
+        let want = [w[5], w[6], w[9], w[10]].map(|k| 2.0 * k + b);
+        for (got, want) in y.iter().zip(want) {
+            assert!((got - want).abs() < 1e-5, "{y:?} against {want:?}");
+        }
+        assert_eq!(y.len(), 4);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!
 //! Items must be pixels in [0, 1] (Bernoulli reconstruction, summed over pixels).
 
-use crate::vae::{mlp_decoder, pixel_rows};
+use crate::vae::{pixel_decoder, pixel_rows};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,10 @@ pub struct ContentStyleShape {
     pub style: usize,
     /// Hidden widths of the decoder (reversed from the codes).
     pub decoder_hidden: Vec<usize>,
+    /// Channels of the decoder's transposed convolutions (empty: an MLP decoder; see
+    /// [`pixel_decoder`]).
+    #[serde(default)]
+    pub decoder_conv: Vec<usize>,
 }
 
 impl ContentStyleShape {
@@ -60,8 +64,8 @@ impl ContentStyleShape {
 }
 
 /// The model: a backbone (any [`Encoder`]), linear maps from its features to the content
-/// mean, the content log-variance and the style statistics, and an MLP decoder from
-/// `[content, style]` to pixel logits.
+/// mean, the content log-variance and the style statistics, and a decoder (MLP, or
+/// transposed convolutions: [`pixel_decoder`]) from `[content, style]` to pixel logits.
 #[derive(Module, Debug)]
 pub struct ContentStyle<E> {
     /// Items to features.
@@ -91,7 +95,7 @@ impl<E: Encoder> ContentStyle<E> {
     pub fn on(backbone: E, shape: &ContentStyleShape, device: &Device) -> Result<Self> {
         shape.validate()?;
         let features = backbone.feature_dim();
-        let input: usize = backbone.input_shape().iter().product();
+        let item_shape = backbone.input_shape();
         let linear = |out: usize| {
             SequentialConfig::new(vec![features])
                 .linear(out)
@@ -102,10 +106,11 @@ impl<E: Encoder> ContentStyle<E> {
             content_mean: linear(shape.content)?,
             content_log_var: linear(shape.content)?,
             style_stats: linear(2 * shape.style)?,
-            decoder: mlp_decoder(
+            decoder: pixel_decoder(
                 shape.content + shape.style,
                 &shape.decoder_hidden,
-                input,
+                &shape.decoder_conv,
+                &item_shape,
                 device,
             )?,
             content: shape.content,

@@ -50,6 +50,11 @@ pub struct BetaVae {
     /// Hidden widths of the decoder (reversed from the latent).
     #[config(default = "vec![256]")]
     pub decoder_hidden: Vec<usize>,
+    /// Channels of the decoder's transposed convolutions after its hidden layers (empty:
+    /// an MLP decoder; `[64, 32, 32, 32]` is disentanglement_lib's for 64x64 images; see
+    /// [`crate::vae::pixel_decoder`]).
+    #[config(default = "vec![]")]
+    pub decoder_conv: Vec<usize>,
     /// Training (epochs, batch size, optimiser, schedule, seed).
     #[config(default = "TrainConfig::new().with_epochs(20).with_batch_size(64).with_lr(1e-3)")]
     pub train: TrainConfig,
@@ -128,7 +133,13 @@ impl BetaVae {
             .check_fits(&encoder.input_shape(), &data.domain)?;
         check_pixels(&data.inputs.values, &data.domain)?;
         let device = ctx.device().clone();
-        let vae = Vae::on(encoder, &self.decoder_hidden, self.latent, &device)?;
+        let vae = Vae::on(
+            encoder,
+            &self.decoder_hidden,
+            &self.decoder_conv,
+            self.latent,
+            &device,
+        )?;
         let train = ctx.train_config(&self.train);
         let mut batches = UnlabelledBatches::new(data, train.batch_size, train.seed);
         if self.kind == VaeKind::FactorVae {
@@ -200,6 +211,10 @@ pub struct ContentStyleModel {
     /// Hidden widths of the decoder (reversed from the codes).
     #[config(default = "vec![256]")]
     pub decoder_hidden: Vec<usize>,
+    /// Channels of the decoder's transposed convolutions (empty: an MLP decoder; see
+    /// [`crate::vae::pixel_decoder`]).
+    #[config(default = "vec![]")]
+    pub decoder_conv: Vec<usize>,
     /// Weight of the swap reconstructions.
     #[config(default = 1.0)]
     pub swap: f64,
@@ -237,6 +252,7 @@ impl ContentStyleModel {
             content: self.content,
             style: self.style,
             decoder_hidden: self.decoder_hidden.clone(),
+            decoder_conv: self.decoder_conv.clone(),
         }
     }
 

@@ -75,19 +75,51 @@ pub struct VaeTerms {
     pub total_correlation: Option<Tensor<1>>,
 }
 
-/// An MLP decoder from `codes` values through `hidden` widths (reversed, ReLU after each) to
-/// `output` logits: the VAE's and the content/style model's.
-pub(crate) fn mlp_decoder(
+/// A decoder from `codes` values to the logits of items of `item_shape`: `hidden` widths
+/// (reversed, ReLU after each), then either one linear layer to every pixel (`conv` empty:
+/// an MLP decoder) or, as disentanglement_lib's and DCGAN's decoders, a linear layer to a
+/// `conv[0]`-channel image `2^n` times smaller than the items (`n = conv.len()`), then `n`
+/// transposed convolutions (kernel 4, stride 2, padding 1; ReLU between) through the other
+/// widths of `conv` to the items' channels. The VAE's and the content/style model's.
+pub fn pixel_decoder(
     codes: usize,
     hidden: &[usize],
-    output: usize,
+    conv: &[usize],
+    item_shape: &[usize],
     device: &Device,
 ) -> Result<Sequential> {
     let mut dec = SequentialConfig::new(vec![codes]);
     for &h in hidden.iter().rev() {
         dec = dec.linear(h).relu();
     }
-    dec.linear(output).init(device)
+    if conv.is_empty() {
+        return dec.linear(item_shape.iter().product()).init(device);
+    }
+    let refuse = |why: String| CoreError::config("decoder_conv", why);
+    if conv.contains(&0) {
+        return Err(refuse("channel counts must be at least 1".into()));
+    }
+    let &[channels, height, width] = item_shape else {
+        return Err(refuse(format!(
+            "transposed convolutions draw images, and the items are {item_shape:?}"
+        )));
+    };
+    let factor = 1usize.checked_shl(conv.len() as u32).unwrap_or(0);
+    if factor == 0 || height % factor != 0 || width % factor != 0 {
+        return Err(refuse(format!(
+            "{} stages of 2x upsampling do not divide {height}x{width} items",
+            conv.len()
+        )));
+    }
+    let (h0, w0) = (height / factor, width / factor);
+    dec = dec
+        .linear(conv[0] * h0 * w0)
+        .relu()
+        .unflatten(conv[0], h0, w0);
+    for &c in &conv[1..] {
+        dec = dec.conv_transpose(c, 2).relu();
+    }
+    dec.conv_transpose(channels, 2).init(device)
 }
 
 /// Pixel probabilities (the sigmoid of `logits`), one row per item.
@@ -143,28 +175,37 @@ impl Vae<Sequential> {
         for &h in hidden {
             enc = enc.linear(h).relu();
         }
-        Self::on(enc.init(device)?, hidden, latent, device)
+        Self::on(enc.init(device)?, hidden, &[], latent, device)
     }
 }
 
 impl<E: Encoder> Vae<E> {
     /// A VAE on `backbone`: a linear layer to the latent's statistics, and a decoder of
-    /// `hidden` widths (ReLU, reversed) back to the backbone's input size.
-    pub fn on(backbone: E, hidden: &[usize], latent: usize, device: &Device) -> Result<Self> {
+    /// `hidden` widths (ReLU, reversed) back to the backbone's input size, through
+    /// transposed convolutions of `conv` channels when `conv` is not empty
+    /// ([`pixel_decoder`]).
+    pub fn on(
+        backbone: E,
+        hidden: &[usize],
+        conv: &[usize],
+        latent: usize,
+        device: &Device,
+    ) -> Result<Self> {
         if latent == 0 {
             return Err(CoreError::config(
                 "latent",
                 "a latent size of 0 holds nothing",
             ));
         }
-        let input: usize = backbone.input_shape().iter().product();
+        // The statistics first, then the decoder: the order of the generator's draws.
         let stats = SequentialConfig::new(vec![backbone.feature_dim()])
             .linear(2 * latent)
             .init(device)?;
+        let decoder = pixel_decoder(latent, hidden, conv, &backbone.input_shape(), device)?;
         Ok(Self {
             backbone,
             stats,
-            decoder: mlp_decoder(latent, hidden, input, device)?,
+            decoder,
             latent,
         })
     }

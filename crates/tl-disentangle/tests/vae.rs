@@ -272,3 +272,61 @@ fn factor_vae_trains_its_discriminator_and_lowers_the_total_correlation() {
         .to_string();
     assert!(err.contains("discriminator"), "{err}");
 }
+
+#[test]
+fn a_transposed_convolution_decoder_draws_images_and_learns() {
+    let _seeded = tl_core::device::seed_lock();
+    let dev = dev();
+    // Shapes: the codes, hidden widths, a 16-channel 4x4 image, 8 channels at 8x8, the items.
+    let dec = tl_disentangle::pixel_decoder(6, &[32], &[16, 8], &[1, 16, 16], &dev).unwrap();
+    assert_eq!(dec.output_dim(), 256);
+    assert_eq!(
+        dec.config().activation_shapes().unwrap().last().unwrap(),
+        &vec![1, 16, 16]
+    );
+    for (conv, shape, says) in [
+        (vec![16, 0], vec![1, 16, 16], "at least 1"),
+        (vec![8; 5], vec![1, 16, 16], "do not divide 16x16"),
+        (vec![8], vec![256], "draw images"),
+    ] {
+        let err = tl_disentangle::pixel_decoder(6, &[32], &conv, &shape, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("decoder_conv") && err.contains(says), "{err}");
+    }
+    // A VAE with it reconstructs the sprites better as it trains.
+    let flat = tiny_sprites(512);
+    let data = UnlabelledSet::new(
+        tl_core::data::Inputs::new(vec![1, 16, 16], flat.inputs.values.clone()).unwrap(),
+        "sprites",
+    )
+    .unwrap();
+    dev.seed(4);
+    let encoder = tl_core::model::SequentialConfig::new(vec![1, 16, 16])
+        .linear(128)
+        .relu()
+        .init(&dev)
+        .unwrap();
+    let vae = Vae::on(encoder, &[128], &[16, 8], 6, &dev).unwrap();
+    let mut batches = UnlabelledBatches::new(&data, 64, 4);
+    let mut ctx = RunContext::new(&dev).with_seed(4);
+    let train = TrainConfig::new().with_epochs(6).with_lr(2e-3).with_seed(4);
+    let out = ctx
+        .trainer(train)
+        .train_module(
+            vae,
+            &mut batches,
+            VaeObjective {
+                penalty: Penalty::Kl { beta: 1.0 },
+            },
+            &dev,
+        )
+        .unwrap();
+    let rec = |e: &tl_core::report::EpochRecord| e.extra["reconstruction"];
+    let (first, last) = (rec(&out.history[0]), rec(out.history.last().unwrap()));
+    eprintln!("conv decoder: reconstruction {first:.2} -> {last:.2}");
+    assert!(last < 0.8 * first, "{first} -> {last}");
+    let drawn = out.model.decode(&[vec![0.0; 6]], &dev).unwrap();
+    assert_eq!(drawn[0].len(), 256);
+    assert!(drawn[0].iter().all(|p| (0.0..=1.0).contains(p)));
+}
