@@ -72,6 +72,10 @@ struct Args {
     /// Training votes of the FactorVAE and BetaVAE scores (half as many to score).
     #[arg(long, default_value_t = 10_000)]
     votes: usize,
+    /// Channels of the decoder's transposed convolutions, e.g. `64,32,32,32`
+    /// (disentanglement_lib's: 4x4 -> 64x64); empty (the default): an MLP decoder.
+    #[arg(long, value_delimiter = ',')]
+    decoder_conv: Vec<usize>,
     /// Seeds: first_seed, first_seed + 1, ...
     #[arg(long, default_value_t = 1)]
     seeds: u64,
@@ -151,13 +155,15 @@ fn run() -> Result<(), Error> {
         let sprites = dsprites_sample(args.sprites, seed)?;
         let data = UnlabelledSet::new(sprites.images.clone(), "dsprites")?;
         for model in &args.models {
-            let method = method(model, &args)?.with_train(
-                TrainConfig::new()
-                    .with_epochs(args.epochs)
-                    .with_batch_size(64)
-                    .with_lr(args.lr)
-                    .with_seed(seed),
-            );
+            let method = method(model, &args)?
+                .with_decoder_conv(args.decoder_conv.clone())
+                .with_train(
+                    TrainConfig::new()
+                        .with_epochs(args.epochs)
+                        .with_batch_size(64)
+                        .with_lr(args.lr)
+                        .with_seed(seed),
+                );
             let name = method.name();
             dev.seed(seed);
             let backbone = SequentialConfig::new(vec![1, 64, 64])
@@ -226,7 +232,7 @@ fn run() -> Result<(), Error> {
                 "reconstruction": last.get("reconstruction"), "kl": last.get("kl"),
                 "total_correlation": last.get("total_correlation"),
                 "sprites": args.sprites, "epochs": args.epochs, "lr": args.lr,
-                "beta": method.beta,
+                "beta": method.beta, "decoder_conv": method.decoder_conv,
             }));
             if let Some(path) = &args.json {
                 write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;

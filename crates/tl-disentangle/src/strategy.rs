@@ -115,6 +115,12 @@ impl BetaVae {
                 "hidden layer widths (decoder and discriminator) must be at least 1",
             ));
         }
+        if self.decoder_conv.contains(&0) {
+            return Err(CoreError::config(
+                "decoder_conv",
+                "channel counts must be at least 1",
+            ));
+        }
         self.train.validate()?;
         self.probe.validate()
     }

@@ -62,6 +62,12 @@ fn bad_settings_are_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("decoder_hidden"), "{err}");
+    let err = tl_disentangle::BetaVae::new()
+        .with_decoder_conv(vec![32, 0])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("decoder_conv"), "{err}");
     // Means of items of another size than the VAE takes are refused, not garbage.
     let vae = Vae::mlp(16, &[8], 2, &dev).unwrap();
     let wrong = tl_core::data::Inputs::new(vec![9], vec![0.0; 18]).unwrap();
