@@ -165,24 +165,8 @@ impl ActShape {
                     kernel,
                     stride,
                     padding,
-                },
-                Self::Image(_, h, w),
-            ) => {
-                if *out_channels == 0 || *kernel == 0 || *stride == 0 {
-                    return Err(refuse("zero channels, kernel or stride".into()));
                 }
-                let side = |n: usize| {
-                    (n + 2 * padding)
-                        .checked_sub(*kernel)
-                        .map(|d| d / stride + 1)
-                };
-                match (side(h), side(w)) {
-                    (Some(h), Some(w)) => Self::Image(*out_channels, h, w),
-                    _ => return Err(refuse(format!("kernel larger than the {h}x{w} input"))),
-                }
-            }
-            (
-                LayerConfig::ConvTranspose2d {
+                | LayerConfig::ConvTranspose2d {
                     out_channels,
                     kernel,
                     stride,
@@ -193,10 +177,24 @@ impl ActShape {
                 if *out_channels == 0 || *kernel == 0 || *stride == 0 {
                     return Err(refuse("zero channels, kernel or stride".into()));
                 }
-                let side = |n: usize| ((n - 1) * stride + kernel).checked_sub(2 * padding);
+                let transposed = matches!(layer, LayerConfig::ConvTranspose2d { .. });
+                let side = |n: usize| {
+                    if transposed {
+                        ((n - 1) * stride + kernel)
+                            .checked_sub(2 * padding)
+                            .filter(|&s| s > 0)
+                    } else {
+                        (n + 2 * padding)
+                            .checked_sub(*kernel)
+                            .map(|d| d / stride + 1)
+                    }
+                };
                 match (side(h), side(w)) {
-                    (Some(h), Some(w)) if h > 0 && w > 0 => Self::Image(*out_channels, h, w),
-                    _ => return Err(refuse(format!("padding {padding} leaves nothing"))),
+                    (Some(h), Some(w)) => Self::Image(*out_channels, h, w),
+                    _ if transposed => {
+                        return Err(refuse(format!("padding {padding} leaves nothing")));
+                    }
+                    _ => return Err(refuse(format!("kernel larger than the {h}x{w} input"))),
                 }
             }
             (
