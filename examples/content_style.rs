@@ -301,6 +301,11 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                     logistic_probe((&a, &ya), (&b, &yb), 2)?,
                 ))
             };
+            // The reference: the vendor from the raw pixels (3,072 values) by the same probe.
+            let pixels = |x: &Inputs| -> Vec<Vec<f32>> {
+                (0..x.len()).map(|i| x.item(i).to_vec()).collect()
+            };
+            let (vp, vp_lr) = vendor(&pixels(&gi), &pixels(&ti), &mut ctx)?;
             let (vs, vs_lr) = vendor(&gs, &ts, &mut ctx)?;
             let (vc, vc_lr) = vendor(&gc, &tc, &mut ctx)?;
             let mut row = json!({
@@ -312,6 +317,7 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                     &concat_codes(&tc, &ts), &concat_codes(&gc, &gs))?,
                 "vendor_from_style": vs, "vendor_from_style_lr": vs_lr,
                 "vendor_from_content": vc, "vendor_from_content_lr": vc_lr,
+                "vendor_from_pixels": vp, "vendor_from_pixels_lr": vp_lr,
                 "content_style_seconds": cs_seconds,
                 "epochs": args.epochs, "content": args.content, "style": args.style,
                 "style_beta": args.style_beta, "swap": args.swap,
@@ -345,9 +351,9 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
         args.seeds
     );
     println!(
-        "| symbols | chance | Twitter -> Google by content (top-1) | by style | by the whole code | plain VAE | vendor from style (probe / converged LR) | vendor from content | vendor from plain VAE |"
+        "| symbols | chance | Twitter -> Google by content (top-1) | by style | by the whole code | plain VAE | vendor from style (probe / converged LR) | vendor from content | vendor from plain VAE | vendor from the pixels (LR) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for split in ["unseen", "seen"] {
         let both = |k: &str| {
             format!(
@@ -357,7 +363,7 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             )
         };
         println!(
-            "| {split} ({}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {split} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             get(split, "symbols").first().copied().unwrap_or(0.0),
             cell(&get(split, "chance")),
             cell(&get(split, "content_top1")),
@@ -367,6 +373,7 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
             both("vendor_from_style"),
             both("vendor_from_content"),
             both("vendor_from_vae"),
+            cell(&get(split, "vendor_from_pixels_lr")),
         );
     }
     Ok(rows)
