@@ -19,7 +19,8 @@
 //!
 //! ```text
 //! TL_DATA_DIR=../shared/data cargo run --release --example content_style -- \
-//!     [--part emoji|digits|all] [--seeds 3] [--epochs 60] [--json PATH] [--pictures DIR]
+//!     [--part emoji|digits|all] [--seeds 3] [--first-seed 0] [--epochs 60] [--json PATH]
+//!     [--pictures DIR] [--conv-encoder CHANNELS] [--decoder-conv C1,C2,..]
 //! ```
 
 use clap::Parser;
@@ -50,9 +51,12 @@ struct Args {
     /// emoji, digits or all.
     #[arg(long, default_value = "all")]
     part: String,
-    /// Seeds 0, 1, ...
+    /// How many seeds (first_seed, first_seed + 1, ...).
     #[arg(long, default_value_t = 3)]
     seeds: u64,
+    /// The first seed (seeds first_seed, first_seed + 1, ...).
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
     /// Training epochs (over the pairs) of the emoji models.
     #[arg(long, default_value_t = 60)]
     epochs: usize,
@@ -85,6 +89,10 @@ struct Args {
     /// for emoji); empty (the default): MLP decoders. The plain VAE gets the same decoder.
     #[arg(long, value_delimiter = ',')]
     decoder_conv: Vec<usize>,
+    /// Channels of a conv encoder (three 3x3 convolutions with 2x2 max pools, then 256)
+    /// in place of the MLP encoder (512-256); for both models.
+    #[arg(long)]
+    conv_encoder: Option<usize>,
     /// Skip the plain VAE (its columns are then missing): for quick sweeps.
     #[arg(long)]
     no_vae: bool,
@@ -147,14 +155,26 @@ fn progress(label: String) -> impl FnMut(&ProgressEvent) {
     }
 }
 
-fn mlp(input: &[usize], dev: &Device, seed: u64) -> Result<Sequential, Error> {
+/// The encoder of items of `input` shape: an MLP (512-256), or with `conv` three 3x3
+/// convolutions of `conv` channels, each followed by ReLU and a 2x2 max pool, then a 256-wide
+/// layer.
+fn encoder(
+    input: &[usize],
+    conv: Option<usize>,
+    dev: &Device,
+    seed: u64,
+) -> Result<Sequential, Error> {
     dev.seed(seed);
-    Ok(SequentialConfig::new(input.to_vec())
-        .linear(512)
-        .relu()
-        .linear(256)
-        .relu()
-        .init(dev)?)
+    let mut config = SequentialConfig::new(input.to_vec());
+    match conv {
+        Some(c) => {
+            for _ in 0..3 {
+                config = config.conv(c, 3, 1).relu().max_pool(2);
+            }
+        }
+        None => config = config.linear(512).relu(),
+    }
+    Ok(config.linear(256).relu().init(dev)?)
 }
 
 fn content_style(args: &Args, epochs: usize, seed: u64) -> ContentStyleModel {
@@ -200,8 +220,11 @@ fn fit_content_style(
     let mut ctx = RunContext::new(dev)
         .with_seed(seed)
         .with_progress(progress(format!("content-style seed {seed}")));
-    let (model, _) =
-        content_style(args, epochs, seed).fit_pairs(mlp(shape, dev, seed)?, pairs, &mut ctx)?;
+    let (model, _) = content_style(args, epochs, seed).fit_pairs(
+        encoder(shape, args.conv_encoder, dev, seed)?,
+        pairs,
+        &mut ctx,
+    )?;
     Ok((model, started.elapsed().as_secs_f64()))
 }
 
@@ -218,8 +241,11 @@ fn fit_vae(
     let mut ctx = RunContext::new(dev)
         .with_seed(seed)
         .with_progress(progress(format!("vae seed {seed}")));
-    let (vae, _) =
-        plain_vae(args, epochs, seed).fit_vae(mlp(shape, dev, seed)?, items, &mut ctx)?;
+    let (vae, _) = plain_vae(args, epochs, seed).fit_vae(
+        encoder(shape, args.conv_encoder, dev, seed)?,
+        items,
+        &mut ctx,
+    )?;
     Ok((vae, started.elapsed().as_secs_f64()))
 }
 
@@ -247,7 +273,7 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
     let n = set.symbols.len();
     eprintln!("emoji: {n} symbols drawn by Google and Twitter, 32x32");
     let mut rows = Vec::new();
-    for seed in 0..args.seeds {
+    for seed in args.first_seed..args.first_seed + args.seeds {
         // 80 % of the symbols to train, the rest unseen.
         let mut order: Vec<usize> = (0..n).collect();
         rand::seq::SliceRandom::shuffle(
@@ -322,7 +348,7 @@ fn emoji(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Value
                 "epochs": args.epochs, "content": args.content, "style": args.style,
                 "style_beta": args.style_beta, "swap": args.swap,
                 "style_swap": args.style_swap, "align": args.align,
-                "decoder_conv": args.decoder_conv,
+                "decoder_conv": args.decoder_conv, "conv_encoder": args.conv_encoder,
             });
             if let Some((vae, vae_seconds)) = &vae {
                 let (gv, tv) = (vae.means(&gi, dev)?, vae.means(&ti, dev)?);
@@ -460,7 +486,7 @@ fn digits(args: &Args, data: &Path, dev: &Device) -> Result<Vec<serde_json::Valu
         usps_test.len()
     );
     let mut rows = Vec::new();
-    for seed in 0..args.seeds {
+    for seed in args.first_seed..args.first_seed + args.seeds {
         let (mnist, _) = tl::tl_data::split::stratified_split(
             &mnist_train,
             args.mnist as f64 / mnist_train.len() as f64,
