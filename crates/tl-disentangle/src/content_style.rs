@@ -59,12 +59,7 @@ impl ContentStyleShape {
                 "hidden layer widths must be at least 1",
             ));
         }
-        if self.decoder_conv.contains(&0) {
-            return Err(CoreError::config(
-                "decoder_conv",
-                "channel counts must be at least 1",
-            ));
-        }
+        crate::vae::check_decoder_conv(&self.decoder_conv)?;
         Ok(())
     }
 }

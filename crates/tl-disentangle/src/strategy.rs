@@ -115,12 +115,7 @@ impl BetaVae {
                 "hidden layer widths (decoder and discriminator) must be at least 1",
             ));
         }
-        if self.decoder_conv.contains(&0) {
-            return Err(CoreError::config(
-                "decoder_conv",
-                "channel counts must be at least 1",
-            ));
-        }
+        crate::vae::check_decoder_conv(&self.decoder_conv)?;
         self.train.validate()?;
         self.probe.validate()
     }

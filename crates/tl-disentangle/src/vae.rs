@@ -95,10 +95,8 @@ pub fn pixel_decoder(
     if conv.is_empty() {
         return dec.linear(item_shape.iter().product()).init(device);
     }
+    check_decoder_conv(conv)?;
     let refuse = |why: String| CoreError::config("decoder_conv", why);
-    if conv.contains(&0) {
-        return Err(refuse("channel counts must be at least 1".into()));
-    }
     let &[channels, height, width] = item_shape else {
         return Err(refuse(format!(
             "transposed convolutions draw images, and the items are {item_shape:?}"
@@ -120,6 +118,18 @@ pub fn pixel_decoder(
         dec = dec.conv_transpose(c, 2).relu();
     }
     dec.conv_transpose(channels, 2).init(device)
+}
+
+/// Refuses a `decoder_conv` with a stage of 0 channels (the configs check it before any
+/// work, [`pixel_decoder`] again for direct callers).
+pub(crate) fn check_decoder_conv(conv: &[usize]) -> Result<()> {
+    if conv.contains(&0) {
+        return Err(CoreError::config(
+            "decoder_conv",
+            "channel counts must be at least 1",
+        ));
+    }
+    Ok(())
 }
 
 /// Pixel probabilities (the sigmoid of `logits`), one row per item.

@@ -29,7 +29,6 @@ fn map_codes(codes: &[Vec<f32>], f: impl Fn(&[f32]) -> Vec<f32>) -> Vec<Vec<f32>
 
 #[test]
 fn mutual_information_and_discretisation_match_known_values() {
-    let _seeded = tl_core::device::seed_lock();
     // Two independent fair bits: no information; a bit with itself: ln 2.
     let a = [0, 0, 1, 1];
     let b = [0, 1, 0, 1];
@@ -45,7 +44,6 @@ fn mutual_information_and_discretisation_match_known_values() {
 
 #[test]
 fn the_ground_truth_scores_near_one_and_zeros_near_zero() {
-    let _seeded = tl_core::device::seed_lock();
     let (codes, factors) = identity(2000, 5, 0);
     let (test_codes, test_factors) = identity(1000, 5, 1);
     let train = Samples::new(&codes, &factors).unwrap();
@@ -74,7 +72,6 @@ fn the_ground_truth_scores_near_one_and_zeros_near_zero() {
 
 #[test]
 fn a_duplicate_halves_completeness_a_permutation_keeps_disentanglement_a_mix_drops_it() {
-    let _seeded = tl_core::device::seed_lock();
     let (codes, factors) = identity(2000, 5, 2);
     let (test_codes, test_factors) = identity(1000, 5, 3);
     let both = |f: &dyn Fn(&[f32]) -> Vec<f32>| {
@@ -115,7 +112,6 @@ fn a_duplicate_halves_completeness_a_permutation_keeps_disentanglement_a_mix_dro
 
 #[test]
 fn bad_input_is_refused_by_name() {
-    let _seeded = tl_core::device::seed_lock();
     let codes = vec![vec![0.0f32, 1.0], vec![1.0]];
     let factors = vec![vec![0usize], vec![1]];
     let err = Samples::new(&codes, &factors).unwrap_err().to_string();
@@ -141,7 +137,6 @@ fn bad_input_is_refused_by_name() {
 
 #[test]
 fn factor_vae_and_beta_vae_scores_know_the_ground_truth_from_zeros() {
-    let _seeded = tl_core::device::seed_lock();
     let sizes = [10usize; 5];
     let settings = VoteSettings {
         train: 1000,
@@ -201,7 +196,6 @@ fn fixture(range: std::ops::Range<usize>) -> (Vec<Vec<f32>>, Vec<Vec<usize>>) {
 
 #[test]
 fn mig_and_sap_match_disentanglement_libs_computation_with_sklearn() {
-    let _seeded = tl_core::device::seed_lock();
     let (codes, factors) = fixture(0..1000);
     let (test_codes, test_factors) = fixture(1000..1500);
     let train = Samples::new(&codes, &factors).unwrap();
@@ -216,7 +210,6 @@ fn mig_and_sap_match_disentanglement_libs_computation_with_sklearn() {
 
 #[test]
 fn the_logistic_probe_reads_a_small_linear_signal_that_a_scale_does_not_hide() {
-    let _seeded = tl_core::device::seed_lock();
     // Two classes apart by 0.02 along one code, noise 0.005, the other code pure noise: a
     // tiny scale, which standardisation makes no harder than a large one.
     let mut rng = StdRng::seed_from_u64(3);
