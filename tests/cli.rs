@@ -741,3 +741,257 @@ settings = { rank = 2 }
         "{err}"
     );
 }
+
+/// A distillation recipe on the embedded digits: a `[test]` without a `[target]`, settings
+/// shared by every row (`[settings]`), `[train]` reaching a distiller's `kd.train`, and the
+/// classes renamed (`class_names`).
+const DISTILL: &str = r#"
+name = "tiny distillation"
+seeds = 1
+class_names = ["nought", "one", "two"]
+[source]
+format = "digits"
+classes = [0, 1, 2]
+[test]
+format = "digits"
+classes = [0, 1, 2]
+rotate = 10.0
+[model]
+name = "small-cnn"
+source_epochs = 10
+[train]
+epochs = 6
+batch_size = 32
+lr = 0.005
+[settings.kd]
+alpha = 0.5
+student = [{ linear = { out = 16 } }, "relu"]
+[[strategy]]
+name = "knowledge-distillation"
+label = "alone"
+settings = { kd = { alpha = 1.0, train = { epochs = 9 } } }
+[[strategy]]
+name = "knowledge-distillation"
+[[strategy]]
+name = "relational-kd"
+"#;
+
+#[test]
+fn run_shares_settings_renames_classes_and_scores_a_test_set_without_a_target() {
+    let dir = scratch("distill");
+    std::fs::write(dir.join("d.toml"), DISTILL).unwrap();
+    let o = tl(&["run", "d.toml", "--quiet"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("scored on the labelled test set"), "{out}");
+    for row in [
+        "| alone | 1 |",
+        "| knowledge-distillation | 1 |",
+        "| relational-kd | 1 |",
+    ] {
+        assert!(out.contains(row), "{row} missing:\n{out}");
+    }
+    let run = dir.join("runs/d");
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("reports.json")).unwrap()).unwrap();
+    let by = |name: &str| {
+        reports["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["strategy"] == name)
+            .unwrap_or_else(|| panic!("no report of {name}"))
+            .clone()
+    };
+    // [train] reaches kd.train, [settings] every row that has `kd`, a row's own settings win.
+    for (row, epochs, alpha) in [
+        ("alone", 9, 1.0),
+        ("knowledge-distillation", 6, 0.5),
+        ("relational-kd", 6, 0.5),
+    ] {
+        let r = by(row);
+        let kd = &r["config"]["kd"];
+        assert_eq!(kd["train"]["epochs"], epochs, "{row}: {kd}");
+        assert_eq!(kd["train"]["batch_size"], 32, "{row}: {kd}");
+        assert_eq!(kd["alpha"], alpha, "{row}: {kd}");
+        assert_eq!(kd["student"][0]["linear"]["out"], 16, "{row}: {kd}");
+        assert_eq!(r["history"].as_array().unwrap().len(), epochs, "{row}");
+        // The students learn the three digits (chance: 1/3) from the teacher.
+        let acc = r["metrics"]["accuracy"].as_f64().unwrap();
+        assert!(acc > 0.6, "{row}: {acc}");
+    }
+    // The renamed classes are what the run and its saved models call them.
+    let run_json = std::fs::read_to_string(run.join("run.json")).unwrap();
+    assert!(run_json.contains("nought"), "{run_json}");
+    let labels = std::fs::read_to_string(run.join("models/alone/seed-0/package.json")).unwrap();
+    assert!(labels.contains("nought"), "{labels}");
+
+    // Refused by name, before any work.
+    for (recipe, needles) in [
+        (
+            DISTILL.replace(
+                "[settings.kd]\n",
+                "[settings]\nwieght = 1.0\n[settings.kd]\n",
+            ),
+            vec!["[settings] `wieght`", "no strategy of the recipe"],
+        ),
+        (
+            DISTILL.replace("alpha = 0.5\n", "alpah = 0.5\n"),
+            vec!["alpah"],
+        ),
+        (
+            DISTILL.replace("[\"nought\", \"one\", \"two\"]", "[\"nought\", \"one\"]"),
+            vec!["class_names: 2 names", "3 classes"],
+        ),
+        (
+            DISTILL.replace(
+                "[\"nought\", \"one\", \"two\"]",
+                "[\"one\", \"one\", \"two\"]",
+            ),
+            vec!["class_names: `one` comes twice"],
+        ),
+    ] {
+        std::fs::write(dir.join("bad.toml"), &recipe).unwrap();
+        let o = tl(&["run", "bad.toml", "--quiet", "--out", "bad"], &dir);
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{recipe}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        for n in needles {
+            assert!(err.contains(n), "`{n}` not in {err}");
+        }
+    }
+}
+
+/// An Omniglot-layout zip (`root/ALPHABET/characterNN/K.png`, black ink on white) of one
+/// alphabet whose characters are the given stroke patterns, `drawings` each, shifted by up
+/// to a pixel and with a few stray dots (seeded).
+fn omniglot_zip(path: &Path, alphabet: &str, patterns: &[fn(u32, u32) -> bool], drawings: u32) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (c, ink) in patterns.iter().enumerate() {
+        for k in 0..drawings {
+            let (dx, dy) = ((next() % 3) as i64 - 1, (next() % 3) as i64 - 1);
+            let img = image::GrayImage::from_fn(12, 12, |x, y| {
+                let (sx, sy) = (x as i64 - dx, y as i64 - dy);
+                let on =
+                    (0..12).contains(&sx) && (0..12).contains(&sy) && ink(sx as u32, sy as u32);
+                let stray = next() % 40 == 0;
+                image::Luma([if on ^ stray { 0 } else { 255 }])
+            });
+            let mut png = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+            zip.start_file(
+                format!("root/{alphabet}/character{:02}/{k}.png", c + 1),
+                opts,
+            )
+            .unwrap();
+            zip.write_all(png.get_ref()).unwrap();
+        }
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn run_reads_omniglot_zips_for_a_few_shot_task() {
+    let dir = scratch("omniglot");
+    // Base characters (the source) and new ones (the target): other classes, so a new task.
+    let base: [fn(u32, u32) -> bool; 4] = [
+        |_, y| (5..7).contains(&y),
+        |x, _| (5..7).contains(&x),
+        |x, y| x.abs_diff(y) < 2,
+        |x, y| (x + y).abs_diff(11) < 2,
+    ];
+    let new: [fn(u32, u32) -> bool; 3] = [
+        |x, y| {
+            (2..10).contains(&x)
+                && (2..10).contains(&y)
+                && !((4..8).contains(&x) && (4..8).contains(&y))
+        },
+        |x, y| (5..7).contains(&x) || (5..7).contains(&y),
+        |x, y| (x < 6) == (y < 6),
+    ];
+    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &base, 12);
+    omniglot_zip(&dir.join("images_background_b.zip"), "New", &new, 12);
+    let recipe = r#"
+name = "tiny omniglot"
+seeds = 1
+[source]
+format = "omniglot"
+path = "images_background_a.zip"
+size = 12
+[target]
+format = "omniglot"
+path = "images_background_b.zip"
+size = 12
+labelled_per_class = 2
+test_fraction = 0.5
+[model]
+name = "small-cnn"
+source_epochs = 8
+[train]
+epochs = 2
+[[strategy]]
+name = "protonet"
+settings = { episodes = { way = 4, shot = 2, query = 3 }, episodes_per_epoch = 20 }
+[[strategy]]
+name = "baseline"
+"#;
+    std::fs::write(dir.join("o.toml"), recipe).unwrap();
+    let o = tl(&["run", "o.toml", "--quiet"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("| protonet | 1 |") && out.contains("| baseline | 1 |"),
+        "{out}"
+    );
+    let run_json = std::fs::read_to_string(dir.join("runs/o/run.json")).unwrap();
+    assert!(
+        run_json.contains("New/character01"),
+        "the target's characters: {run_json}"
+    );
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("runs/o/reports.json")).unwrap())
+            .unwrap();
+    for r in reports["reports"].as_array().unwrap() {
+        let acc = r["metrics"]["accuracy"].as_f64().unwrap();
+        if r["strategy"] == "no adaptation" {
+            continue;
+        }
+        // Two drawings per new character: well above chance (1/3).
+        assert!(acc > 0.6, "{}: {acc}", r["strategy"]);
+    }
+    // A strategy that needs source labels of the target's classes, on a new task: refused
+    // by name before any training.
+    std::fs::write(
+        dir.join("o2.toml"),
+        recipe.replace("name = \"baseline\"", "name = \"dann\""),
+    )
+    .unwrap();
+    let o = tl(&["run", "o2.toml", "--quiet"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("`dann` (adversarial)") && err.contains("New/character01"),
+        "{err}"
+    );
+    assert!(!dir.join("runs/o2/reports.json").exists());
+    // A file that is not an Omniglot zip: its path and what is wrong.
+    std::fs::write(dir.join("images_background_b.zip"), b"not a zip").unwrap();
+    let o = tl(&["run", "o.toml", "--quiet", "--out", "bad"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("images_background_b.zip") && err.contains("not a zip"),
+        "{err}"
+    );
+}

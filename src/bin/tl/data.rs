@@ -118,6 +118,10 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
                 size,
             )?)
         }
+        "omniglot" => Raw::Images(tl::tl_data::images::omniglot(
+            need("zip")?,
+            spec.size.unwrap_or(28),
+        )?),
         "amazon" => {
             let domain = spec.domain.as_deref().unwrap_or_default();
             let set = tl::tl_data::text::amazon_domain(need("folder")?, domain)?;

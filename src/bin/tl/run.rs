@@ -28,7 +28,8 @@ use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::model::count_params;
 use tl::tl_core::model::head_config;
-use tl::tl_core::strategy::{Json, Registry};
+use tl::tl_core::strategy::{Family, Json, Registry};
+use tl::tl_core::task::TaskPart;
 use tl::tl_text::BertTop;
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -135,6 +136,26 @@ pub fn run(args: &Args) -> Res<()> {
     // A recipe that trains MiniLM's top layers offers the strategies that train any encoder.
     let registry = tl::registry()?;
     let layers_registry = tl::registry_any::<BertTop>()?;
+    if let Some(shared) = &recipe.settings {
+        let has = |key: &str| {
+            recipe.strategies.iter().any(|spec| {
+                let defaults = if recipe.model.train_layers.is_some() {
+                    layers_registry
+                        .entry(&spec.name)
+                        .map(|e| e.default_config())
+                } else {
+                    registry.entry(&spec.name).map(|e| e.default_config())
+                };
+                defaults.is_ok_and(|d| d.get(key).is_some())
+            })
+        };
+        if let Some(key) = shared.keys().find(|k| !has(k)) {
+            return Err(format!(
+                "[settings] `{key}`: no strategy of the recipe has this setting (`tl strategies --show NAME` prints a strategy's)"
+            )
+            .into());
+        }
+    }
     for spec in &recipe.strategies {
         if recipe.model.train_layers.is_some() {
             let note = " (with [model] train_layers, the strategies that train any encoder)";
@@ -177,6 +198,25 @@ pub fn run(args: &Args) -> Res<()> {
     }
 
     let data = read_data(&recipe, &base, &progress, &dev)?;
+    if !data.same_task {
+        for spec in &recipe.strategies {
+            let (family, needs) = if recipe.model.train_layers.is_some() {
+                let e = layers_registry.entry(&spec.name)?;
+                (e.family(), e.needs().to_vec())
+            } else {
+                let e = registry.entry(&spec.name)?;
+                (e.family(), e.needs().to_vec())
+            };
+            if family != Family::FewShot && needs.contains(&TaskPart::SourceLabelled) {
+                return Err(format!(
+                    "[[strategy]] `{}` ({family}) learns from labelled source items of the target's classes, and the target's classes ({}) are not the source's: a new task takes inductive, few-shot, unsupervised or distillation strategies",
+                    spec.label(),
+                    data.class_names.join(", ")
+                )
+                .into());
+            }
+        }
+    }
     progress.line(&format!(
         "source {} ({} items, {} classes){}; device {}",
         data.source.domain,
@@ -528,7 +568,8 @@ fn check_strategy<E: Encoder + 'static>(
     Ok(())
 }
 
-/// The settings a strategy row gets: the recipe's `[train]` under the row's own settings.
+/// The settings a strategy row gets: the recipe's `[train]`, then the keys of `[settings]` the
+/// strategy has, then the row's own settings.
 fn settings<E: Encoder + 'static>(
     registry: &Registry<E>,
     recipe: &Recipe,
@@ -538,16 +579,30 @@ fn settings<E: Encoder + 'static>(
         .entry(&spec.name)
         .map_err(|e| format!("[[strategy]] `{}`: {e}", spec.label()))?;
     let mut out = json!({});
-    if entry
-        .default_config()
-        .get("train")
-        .is_some_and(|t| t.is_object())
-    {
-        out["train"] = json!({
-            "epochs": recipe.train.epochs,
-            "batch_size": recipe.train.batch_size,
-            "lr": recipe.train.lr,
-        });
+    let train = json!({
+        "epochs": recipe.train.epochs,
+        "batch_size": recipe.train.batch_size,
+        "lr": recipe.train.lr,
+    });
+    let defaults = entry.default_config();
+    if defaults.get("train").is_some_and(Json::is_object) {
+        out["train"] = train;
+    } else if let Some(key) = defaults.as_object().and_then(|top| {
+        top.iter()
+            .find(|(_, v)| v.get("train").is_some_and(Json::is_object))
+            .map(|(k, _)| k.clone())
+    }) {
+        // The training sits one level down (a distiller's `kd.train`).
+        out[key.as_str()] = json!({ "train": train });
+    }
+    if let Some(shared) = &recipe.settings {
+        for (key, value) in shared {
+            if defaults.get(key).is_some() {
+                let mut one = json!({});
+                one[key.as_str()] = serde_json::to_value(value)?;
+                merge(&mut out, &one);
+            }
+        }
     }
     if let Some(own) = &spec.settings {
         let own = serde_json::to_value(own)?;
@@ -639,6 +694,20 @@ pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device
         .transpose()?;
     let item_shape = source.inputs.item_shape.clone();
     let top = featuriser.top().transpose()?;
+    let (class_names, source_class_names) = match &recipe.class_names {
+        None => (class_names, source_class_names),
+        Some(names) if names.len() != class_names.len() => {
+            return Err(format!(
+                "class_names: {} names for the task's {} classes ({})",
+                names.len(),
+                class_names.len(),
+                class_names.join(", ")
+            )
+            .into());
+        }
+        Some(names) if same_task => (names.clone(), names.clone()),
+        Some(names) => (names.clone(), source_class_names),
+    };
     Ok(Data {
         source,
         target,
@@ -660,14 +729,24 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
     let spec = recipe.target.as_ref();
     Ok(match &data.target {
         None => {
-            let (train, test) = stratified_split(&source, 0.8, seed)?;
+            let (train, test, scored_on) = match &data.test {
+                Some(test) => (
+                    source,
+                    test.labelled(&data.class_names, "[test]")?,
+                    format!("the labelled test set ({})", test.domain),
+                ),
+                None => {
+                    let (train, test) = stratified_split(&source, 0.8, seed)?;
+                    (train, test, "20 % of the source held out".into())
+                }
+            };
             SeedTask {
                 task: TransferTask::new(k)
                     .with_source(train.clone())
                     .with_target_labelled(train.clone())
                     .with_target_test(test),
                 start_train: train,
-                scored_on: "20 % of the source held out".into(),
+                scored_on,
             }
         }
         Some(target) if target.labels.is_some() => {
@@ -693,13 +772,12 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
                 Some(n) => k_per_class(&pool, n, seed)?.0,
                 None => pool.clone(),
             };
-            let mut task = TransferTask::new(k)
+            // A new task keeps the source too: the base classes a few-shot learner trains on.
+            let task = TransferTask::new(k)
                 .with_target_unlabelled(pool.unlabelled())
                 .with_target_labelled(labelled)
-                .with_target_test(test);
-            if data.same_task {
-                task = task.with_source(source.clone());
-            }
+                .with_target_test(test)
+                .with_source(source.clone());
             SeedTask {
                 task,
                 start_train: source,
