@@ -413,6 +413,11 @@ fn bad_input_is_one_clear_line() {
             ),
             vec!["scratch is for image models", "hashed-words"],
         ),
+        // A task of one class.
+        (
+            DIGITS.replace("rotate = 30.0", "ways = 1"),
+            vec!["[target] ways = 1", "two classes at least"],
+        ),
         // Images of two shapes.
         (
             DIGITS.replace("rotate = 30.0", "frame = [8, 10]"),
@@ -909,7 +914,7 @@ fn run_reads_omniglot_zips_for_a_few_shot_task() {
         |x, y| x.abs_diff(y) < 2,
         |x, y| (x + y).abs_diff(11) < 2,
     ];
-    let new: [fn(u32, u32) -> bool; 3] = [
+    let new: [fn(u32, u32) -> bool; 4] = [
         |x, y| {
             (2..10).contains(&x)
                 && (2..10).contains(&y)
@@ -917,6 +922,7 @@ fn run_reads_omniglot_zips_for_a_few_shot_task() {
         },
         |x, y| (5..7).contains(&x) || (5..7).contains(&y),
         |x, y| (x < 6) == (y < 6),
+        |x, y| (x + 2 * y) % 6 < 2,
     ];
     omniglot_zip(&dir.join("images_background_a.zip"), "Base", &base, 12);
     omniglot_zip(&dir.join("images_background_b.zip"), "New", &new, 12);
@@ -931,6 +937,7 @@ size = 12
 format = "omniglot"
 path = "images_background_b.zip"
 size = 12
+ways = 3
 labelled_per_class = 2
 test_fraction = 0.5
 [model]
@@ -984,6 +991,13 @@ name = "baseline"
         "{err}"
     );
     assert!(!dir.join("runs/o2/reports.json").exists());
+    // More ways than the domain has classes.
+    std::fs::write(dir.join("o3.toml"), recipe.replace("ways = 3", "ways = 5")).unwrap();
+    let (_, err) = text(&tl(&["run", "o3.toml", "--quiet"], &dir));
+    assert!(
+        err.contains("[target] ways = 5: the domain has 4 classes"),
+        "{err}"
+    );
     // A file that is not an Omniglot zip: its path and what is wrong.
     std::fs::write(dir.join("images_background_b.zip"), b"not a zip").unwrap();
     let o = tl(&["run", "o.toml", "--quiet", "--out", "bad"], &dir);

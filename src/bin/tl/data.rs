@@ -143,7 +143,11 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
         other => return Err(format!("[{table}] format `{other}` is not known").into()),
     };
     let raw = match raw {
-        Raw::Images(set) => Raw::Images(shift_images(set, spec, table)?),
+        Raw::Images(set) => Raw::Images(shift_images(
+            ways(set, spec.ways, seed, table)?,
+            spec,
+            table,
+        )?),
         texts => texts,
     };
     limit(raw, spec.limit, seed)
@@ -217,6 +221,24 @@ fn shift_images(mut set: LabelledSet, spec: &DataSpec, table: &str) -> Res<Label
 }
 
 /// At most `limit` items: class-balanced for labelled domains, a seeded sample otherwise.
+/// `ways` of the set's classes, a seeded random choice kept in their order.
+fn ways(set: LabelledSet, ways: Option<usize>, seed: u64, table: &str) -> Res<LabelledSet> {
+    let Some(w) = ways else {
+        return Ok(set);
+    };
+    let have = set.num_classes();
+    if w > have {
+        return Err(format!("[{table}] ways = {w}: the domain has {have} classes").into());
+    }
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut classes: Vec<usize> = (0..have).collect();
+    classes.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x7761_7973));
+    classes.truncate(w);
+    classes.sort_unstable();
+    Ok(tl::tl_data::split::select_classes(&set, &classes)?)
+}
+
 fn limit(raw: Raw, limit: Option<usize>, seed: u64) -> Res<Raw> {
     let Some(n) = limit.filter(|&n| n < raw.len()) else {
         return Ok(raw);

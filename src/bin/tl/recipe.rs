@@ -104,6 +104,10 @@ pub struct DataSpec {
     /// Keep at most this many items (a seeded, class-balanced subset).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Images: keep this many classes, a random choice by `first_seed` (20 of an Omniglot
+    /// alphabet set's characters), in their order.
+    #[serde(default)]
+    pub ways: Option<usize>,
     /// Labelled target: the share held out for the test set (default 0.2).
     #[serde(default)]
     pub test_fraction: Option<f64>,
@@ -369,6 +373,7 @@ impl DataSpec {
             size: None,
             channels: None,
             limit: None,
+            ways: None,
             test_fraction: None,
             labelled_per_class: None,
         }
@@ -411,6 +416,16 @@ impl DataSpec {
         }
         if self.limit == Some(0) {
             return Err(format!("[{table}] limit must be at least 1"));
+        }
+        if let Some(w) = self.ways {
+            if w < 2 {
+                return Err(format!(
+                    "[{table}] ways = {w}: a task needs two classes at least"
+                ));
+            }
+            if matches!(f, "csv" | "tsv" | "amazon") {
+                return Err(format!("[{table}] ways is for images; `{f}` holds texts"));
+            }
         }
         Ok(())
     }
