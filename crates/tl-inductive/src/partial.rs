@@ -28,6 +28,14 @@ pub struct PartialFineTune {
     /// The new head's learning rate as a multiple of `train.lr`.
     #[config(default = 1.0)]
     pub head_lr_factor: f64,
+    /// Layer surgery before training ([`replace_top`], `Sequential` encoders): drop the
+    /// encoder's last `drop_last` layers (the source task's top)...
+    #[config(default = 0)]
+    pub drop_last: usize,
+    /// ...and append these freshly initialised layers (trained; they count as blocks for
+    /// `freeze_first` like any other).
+    #[config(default = "Vec::new()")]
+    pub add: Vec<LayerConfig>,
 }
 
 impl PartialFineTune {
@@ -37,11 +45,39 @@ impl PartialFineTune {
     }
 }
 
+impl PartialFineTune {
+    /// The start model after `drop_last` / `add` (unchanged when both are empty); its old
+    /// head goes with the dropped layers.
+    fn surgery<E: Encoder + 'static>(
+        &self,
+        start: Pretrained<E>,
+        device: &Device,
+    ) -> Result<Pretrained<E>> {
+        if self.drop_last == 0 && self.add.is_empty() {
+            return Ok(start);
+        }
+        let any: Box<dyn std::any::Any> = Box::new(start.encoder);
+        let Ok(encoder) = any.downcast::<Sequential>() else {
+            return Err(CoreError::config(
+                "drop_last",
+                "layer surgery (drop_last, add) needs a Sequential encoder",
+            ));
+        };
+        let encoder = replace_top(*encoder, self.drop_last, &self.add, device)?;
+        let any: Box<dyn std::any::Any> = Box::new(encoder);
+        let encoder = *any
+            .downcast::<E>()
+            .map_err(|_| CoreError::config("drop_last", "the encoder changed type in surgery"))?;
+        Ok(Pretrained::encoder(encoder))
+    }
+}
+
 impl<E: Encoder + 'static> Strategy<E> for PartialFineTune {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
     /// Freezes the first `freeze_first` blocks and fine-tunes the rest with a new head.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
+        let start = self.surgery(start, ctx.device())?;
         let blocks = start.encoder.blocks().len();
         if self.freeze_first > blocks {
             return Err(CoreError::InvalidConfig {

@@ -178,6 +178,42 @@ fn replace_top_drops_and_adds_layers() {
 }
 
 #[test]
+fn partial_fine_tuning_with_surgery_keeps_the_frozen_blocks_and_trains_the_new_top() {
+    let _guard = serial();
+    let d = dev();
+    let enc = pretrained(&d);
+    let before = block_params(&enc);
+    let new_top = [
+        tl_core::model::LayerConfig::Linear { out: 16 },
+        tl_core::model::LayerConfig::Relu,
+    ];
+    let (model, report) = PartialFineTune::new(2)
+        .with_drop_last(2)
+        .with_add(new_top.to_vec())
+        .with_train(quick(15))
+        .fit(Pretrained::encoder(enc), &task(0), &mut ctx(&d, SEED))
+        .unwrap();
+    // The top block was replaced: 16 features now; the two frozen blocks are the pretrained ones.
+    assert_eq!(model.encoder.feature_dim(), 16);
+    let after = block_params(&model.encoder);
+    assert_eq!(after.len(), 3);
+    assert_eq!(before[0], after[0]);
+    assert_eq!(before[1], after[1]);
+    assert!(report.metrics.accuracy > 0.8, "{}", report.metrics.accuracy);
+    // Settings that cannot be carried out are refused by name.
+    let err = PartialFineTune::new(2)
+        .with_drop_last(99)
+        .fit(
+            Pretrained::encoder(pretrained(&d)),
+            &task(0),
+            &mut ctx(&d, SEED),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("99"), "{err}");
+}
+
+#[test]
 fn gradual_unfreezing_thaws_one_block_per_epoch_top_first() {
     let _guard = serial();
     assert_eq!(
