@@ -30,6 +30,12 @@ pub enum TransferFrom {
     Unlabelled,
     /// Both: labels where there are some, soft targets everywhere.
     Both,
+    /// The task's labelled source set (labels and soft targets): a student taught on the
+    /// source domain, scored on the target's test set.
+    Source,
+    /// The labelled source and the unlabelled target: labels on the source, the teacher's
+    /// soft targets on both domains.
+    SourceAndUnlabelled,
 }
 
 impl TransferFrom {
@@ -40,15 +46,35 @@ impl TransferFrom {
             Self::Labelled => &[TargetLabelled, TargetTest],
             Self::Unlabelled => &[TargetUnlabelled, TargetTest],
             Self::Both => &[TargetLabelled, TargetUnlabelled, TargetTest],
+            Self::Source => &[SourceLabelled, TargetTest],
+            Self::SourceAndUnlabelled => &[SourceLabelled, TargetUnlabelled, TargetTest],
         }
     }
 
     fn set(self, task: &TransferTask, name: &str) -> Result<TransferSet> {
         let labelled = || task.labelled(TaskPart::TargetLabelled, name);
+        let source = || {
+            let set = task.labelled(TaskPart::SourceLabelled, name)?;
+            if set.num_classes() != task.num_classes {
+                return Err(CoreError::config(
+                    "transfer",
+                    format!(
+                        "the source has {} classes and the task {}: a transfer set from the source needs the source's task",
+                        set.num_classes(),
+                        task.num_classes
+                    ),
+                ));
+            }
+            Ok(set)
+        };
         match self {
             Self::Labelled => TransferSet::new(Some(labelled()?), None),
             Self::Unlabelled => TransferSet::new(None, Some(task.unlabelled_target(name)?)),
             Self::Both => TransferSet::new(Some(labelled()?), Some(task.unlabelled_target(name)?)),
+            Self::Source => TransferSet::new(Some(source()?), None),
+            Self::SourceAndUnlabelled => {
+                TransferSet::new(Some(source()?), Some(task.unlabelled_target(name)?))
+            }
         }
     }
 }

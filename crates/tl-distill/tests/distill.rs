@@ -5,7 +5,7 @@ use serde_json::json;
 use tl_core::data::{Inputs, LabelledSet};
 use tl_core::model::{Classifier, LayerConfig, Sequential, SequentialConfig, head_config};
 use tl_core::strategy::{Pretrained, Registry, RunContext, Strategy};
-use tl_core::task::TransferTask;
+use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{CrossEntropy, TrainConfig, Trainer, evaluate, scalar};
 use tl_distill::loss::{
     attention_map, kd_loss, rkd_angle_loss, rkd_distance_loss, soft_target_loss,
@@ -236,6 +236,65 @@ fn a_student_distilled_without_labels_reaches_its_teacher_and_leaves_it_untouche
         .map(|p| p.into_data().iter::<f32>().collect())
         .collect();
     assert_eq!(before, after, "the teacher's weights changed");
+}
+
+#[test]
+fn a_student_learns_from_the_source_domain_and_the_unlabelled_target() {
+    let _seeded = tl_core::device::seed_lock();
+    let dev = dev();
+    let teacher = teacher(&blobs(30, 1), &dev);
+    // The source's labelled items (and, for the second, the target's without labels); the
+    // task's own labelled target set is left out so only the source can give labels.
+    let task = TransferTask::new(CLASSES)
+        .with_source(blobs(30, 4))
+        .with_target_unlabelled(blobs(40, 2).unlabelled())
+        .with_target_test(blobs(25, 3));
+    let teacher_acc = evaluate(&teacher, task.target_test.as_ref().unwrap(), &dev, 256)
+        .unwrap()
+        .accuracy;
+    for (transfer, labelled, total) in [
+        (TransferFrom::Source, 30 * CLASSES, 30 * CLASSES),
+        (
+            TransferFrom::SourceAndUnlabelled,
+            30 * CLASSES,
+            70 * CLASSES,
+        ),
+    ] {
+        let kd = KnowledgeDistillation::new().with_kd(quick(transfer));
+        assert!(Strategy::<Sequential>::needs(&kd).contains(&TaskPart::SourceLabelled));
+        let mut ctx = RunContext::new(&dev).with_seed(3);
+        let (_, report) = kd
+            .fit(Pretrained::classifier(teacher.clone()), &task, &mut ctx)
+            .unwrap();
+        assert_eq!(report.extra["labelled_transfer_items"], labelled as f64);
+        assert_eq!(report.extra["transfer_items"], total as f64);
+        let acc = report.metrics.accuracy;
+        assert!(
+            acc >= teacher_acc - 0.05,
+            "{transfer:?}: {acc}, teacher {teacher_acc}"
+        );
+    }
+    // A source of other classes than the task's is refused by name.
+    let b = blobs(10, 4);
+    let keep: Vec<usize> = (0..b.len()).filter(|&i| b.labels[i] < 2).collect();
+    let mut two = b.select(&keep);
+    two.class_names.truncate(2);
+    let other = TransferTask::new(CLASSES)
+        .with_source(two)
+        .with_target_test(blobs(25, 3));
+    let err = KnowledgeDistillation::new()
+        .with_kd(quick(TransferFrom::Source))
+        .fit(
+            Pretrained::classifier(teacher.clone()),
+            &other,
+            &mut RunContext::new(&dev).with_seed(3),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the source has 2 classes and the task 4"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -200,12 +200,14 @@ pub fn run(args: &Args) -> Res<()> {
     let data = read_data(&recipe, &base, &progress, &dev)?;
     if !data.same_task {
         for spec in &recipe.strategies {
+            // As configured: a distiller's transfer set decides whether it needs the source.
             let (family, needs) = if recipe.model.train_layers.is_some() {
-                let e = layers_registry.entry(&spec.name)?;
-                (e.family(), e.needs().to_vec())
+                let st = layers_registry
+                    .create(&spec.name, &settings(&layers_registry, &recipe, spec)?)?;
+                (st.family(), st.needs().to_vec())
             } else {
-                let e = registry.entry(&spec.name)?;
-                (e.family(), e.needs().to_vec())
+                let st = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
+                (st.family(), st.needs().to_vec())
             };
             if family != Family::FewShot && needs.contains(&TaskPart::SourceLabelled) {
                 return Err(format!(
