@@ -413,6 +413,15 @@ fn bad_input_is_one_clear_line() {
             ),
             vec!["scratch is for image models", "hashed-words"],
         ),
+        // Classes of a text domain.
+        (
+            DIGITS.replace("scratch = true\n", "").replacen(
+                "format = \"digits\"\nclasses = [0, 1, 2]",
+                "format = \"csv\"\npath = \"reviews.csv\"\ntext_column = \"text\"\nlabel_column = \"label\"\nclasses = [0]",
+                1,
+            ),
+            vec!["[source] classes is for images"],
+        ),
         // A task of one class.
         (
             DIGITS.replace("rotate = 30.0", "ways = 1"),

@@ -100,14 +100,7 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
     let split_train = spec.split.as_deref() != Some("test");
     let pick = |(train, test): (LabelledSet, LabelledSet)| if split_train { train } else { test };
     let raw = match spec.format.as_str() {
-        "digits" => {
-            let all = tl::tl_data::digits()?;
-            let set = match &spec.classes {
-                Some(c) => tl::tl_data::split::select_classes(&all, c)?,
-                None => all,
-            };
-            Raw::Images(set)
-        }
+        "digits" => Raw::Images(tl::tl_data::digits()?),
         "idx" => Raw::Images(pick(tl::tl_data::idx::mnist(need("folder")?)?)),
         "libsvm" => Raw::Images(pick(tl::tl_data::libsvm::usps(need("folder")?)?)),
         "image-folder" => {
@@ -143,11 +136,18 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
         other => return Err(format!("[{table}] format `{other}` is not known").into()),
     };
     let raw = match raw {
-        Raw::Images(set) => Raw::Images(shift_images(
-            ways(set, spec.ways, seed, table)?,
-            spec,
-            table,
-        )?),
+        Raw::Images(set) => {
+            let set = match &spec.classes {
+                Some(c) => tl::tl_data::split::select_classes(&set, c)
+                    .map_err(|e| format!("[{table}] classes: {e}"))?,
+                None => set,
+            };
+            Raw::Images(shift_images(
+                ways(set, spec.ways, seed, table)?,
+                spec,
+                table,
+            )?)
+        }
         texts => texts,
     };
     limit(raw, spec.limit, seed)

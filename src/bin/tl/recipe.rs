@@ -85,7 +85,8 @@ pub struct DataSpec {
     /// `idx` / `libsvm`: `train` or `test` (default `train`).
     #[serde(default)]
     pub split: Option<String>,
-    /// `digits`: keep these classes (relabelled from 0 in this order).
+    /// Images: keep these classes, by index in the order the format reads them (digits:
+    /// `0`..`9`), relabelled from 0 in this order.
     #[serde(default)]
     pub classes: Option<Vec<usize>>,
     /// Images: rotate every image by this many degrees (a generated domain shift).
@@ -426,6 +427,11 @@ impl DataSpec {
             if matches!(f, "csv" | "tsv" | "amazon") {
                 return Err(format!("[{table}] ways is for images; `{f}` holds texts"));
             }
+        }
+        if self.classes.is_some() && matches!(f, "csv" | "tsv" | "amazon") {
+            return Err(format!(
+                "[{table}] classes is for images; `{f}` holds texts"
+            ));
         }
         Ok(())
     }
