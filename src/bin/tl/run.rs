@@ -723,6 +723,27 @@ pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device
     })
 }
 
+/// Where the start model trains and what scores without a labelled target: the whole source
+/// and the recipe's `[test]`, or 80 % of the source and the other 20 % (`held_out` says so).
+fn source_and_test(
+    data: &Data,
+    source: LabelledSet,
+    seed: u64,
+    held_out: &str,
+) -> Res<(LabelledSet, LabelledSet, String)> {
+    Ok(match &data.test {
+        Some(test) => (
+            source,
+            test.labelled(&data.class_names, "[test]")?,
+            format!("the labelled test set ({})", test.domain),
+        ),
+        None => {
+            let (train, test) = tl::tl_data::split::stratified_split(&source, 0.8, seed)?;
+            (train, test, held_out.into())
+        }
+    })
+}
+
 /// The task of one seed.
 pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
     use tl::tl_data::split::{k_per_class, stratified_split};
@@ -731,17 +752,8 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
     let spec = recipe.target.as_ref();
     Ok(match &data.target {
         None => {
-            let (train, test, scored_on) = match &data.test {
-                Some(test) => (
-                    source,
-                    test.labelled(&data.class_names, "[test]")?,
-                    format!("the labelled test set ({})", test.domain),
-                ),
-                None => {
-                    let (train, test) = stratified_split(&source, 0.8, seed)?;
-                    (train, test, "20 % of the source held out".into())
-                }
-            };
+            let (train, test, scored_on) =
+                source_and_test(data, source, seed, "20 % of the source held out")?;
             SeedTask {
                 task: TransferTask::new(k)
                     .with_source(train.clone())
@@ -787,21 +799,12 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
             }
         }
         Some(target) => {
-            let (train, test, scored_on) = match &data.test {
-                Some(test) => (
-                    source,
-                    test.labelled(&data.class_names, "[test]")?,
-                    format!("the labelled test set ({})", test.domain),
-                ),
-                None => {
-                    let (train, test) = stratified_split(&source, 0.8, seed)?;
-                    (
-                        train,
-                        test,
-                        "20 % of the SOURCE held out (the target has no labels: add a [test] to score the target)".into(),
-                    )
-                }
-            };
+            let (train, test, scored_on) = source_and_test(
+                data,
+                source,
+                seed,
+                "20 % of the SOURCE held out (the target has no labels: add a [test] to score the target)",
+            )?;
             SeedTask {
                 task: TransferTask::new(k)
                     .with_source(train.clone())
