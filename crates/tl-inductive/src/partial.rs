@@ -43,9 +43,7 @@ impl PartialFineTune {
     pub fn validate(&self) -> Result<()> {
         check_common(&self.train, &self.head_hidden, self.head_lr_factor)
     }
-}
 
-impl PartialFineTune {
     /// The start model after `drop_last` / `add` (unchanged when both are empty); its old
     /// head goes with the dropped layers.
     fn surgery<E: Encoder + 'static>(

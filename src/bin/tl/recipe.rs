@@ -259,6 +259,11 @@ pub const FORMATS: &[&str] = &[
     "omniglot",
 ];
 
+/// Whether a format holds texts (the others hold images).
+fn text_format(format: &str) -> bool {
+    matches!(format, "csv" | "tsv" | "amazon")
+}
+
 impl Recipe {
     /// Refuses what the types allow but a run cannot do.
     pub fn validate(&self) -> Result<(), String> {
@@ -287,9 +292,7 @@ impl Recipe {
         if !(self.train.lr.is_finite() && self.train.lr > 0.0) {
             return Err(format!("[train]: lr {} must be positive", self.train.lr));
         }
-        if self.model.scratch == Some(true)
-            && matches!(self.source.format.as_str(), "csv" | "tsv" | "amazon")
-        {
+        if self.model.scratch == Some(true) && text_format(&self.source.format) {
             return Err(
                 "[model] scratch is for image models; for texts, run the recipe again with `name = \"hashed-words\"` (a text space with no pretraining)"
                     .into(),
@@ -302,7 +305,7 @@ impl Recipe {
                     self.model.name
                 ));
             }
-            if !matches!(self.source.format.as_str(), "csv" | "tsv" | "amazon") {
+            if !text_format(&self.source.format) {
                 return Err(format!(
                     "[model] train_layers trains a text model's layers, and [source] is `{}`: texts come as csv, tsv or amazon",
                     self.source.format
@@ -424,11 +427,11 @@ impl DataSpec {
                     "[{table}] ways = {w}: a task needs two classes at least"
                 ));
             }
-            if matches!(f, "csv" | "tsv" | "amazon") {
+            if text_format(f) {
                 return Err(format!("[{table}] ways is for images; `{f}` holds texts"));
             }
         }
-        if self.classes.is_some() && matches!(f, "csv" | "tsv" | "amazon") {
+        if self.classes.is_some() && text_format(f) {
             return Err(format!(
                 "[{table}] classes is for images; `{f}` holds texts"
             ));

@@ -136,33 +136,27 @@ pub fn run(args: &Args) -> Res<()> {
     // A recipe that trains MiniLM's top layers offers the strategies that train any encoder.
     let registry = tl::registry()?;
     let layers_registry = tl::registry_any::<BertTop>()?;
-    if let Some(shared) = &recipe.settings {
-        let has = |key: &str| {
-            recipe.strategies.iter().any(|spec| {
-                let defaults = if recipe.model.train_layers.is_some() {
-                    layers_registry
-                        .entry(&spec.name)
-                        .map(|e| e.default_config())
-                } else {
-                    registry.entry(&spec.name).map(|e| e.default_config())
-                };
-                defaults.is_ok_and(|d| d.get(key).is_some())
-            })
-        };
-        if let Some(key) = shared.keys().find(|k| !has(k)) {
-            return Err(format!(
-                "[settings] `{key}`: no strategy of the recipe has this setting (`tl strategies --show NAME` prints a strategy's)"
-            )
-            .into());
-        }
-    }
-    for spec in &recipe.strategies {
-        if recipe.model.train_layers.is_some() {
-            let note = " (with [model] train_layers, the strategies that train any encoder)";
-            check_strategy(&layers_registry, &recipe, spec, note)?;
-        } else {
-            check_strategy(&registry, &recipe, spec, "")?;
-        }
+    let rows: Vec<RowCheck> = recipe
+        .strategies
+        .iter()
+        .map(|spec| {
+            if recipe.model.train_layers.is_some() {
+                let note = " (with [model] train_layers, the strategies that train any encoder)";
+                check_strategy(&layers_registry, &recipe, spec, note)
+            } else {
+                check_strategy(&registry, &recipe, spec, "")
+            }
+        })
+        .collect::<Res<_>>()?;
+    if let Some(shared) = &recipe.settings
+        && let Some(key) = shared
+            .keys()
+            .find(|k| !rows.iter().any(|r| r.defaults.get(k.as_str()).is_some()))
+    {
+        return Err(format!(
+            "[settings] `{key}`: no strategy of the recipe has this setting (`tl strategies --show NAME` prints a strategy's)"
+        )
+        .into());
     }
     if args.check {
         println!(
@@ -199,20 +193,12 @@ pub fn run(args: &Args) -> Res<()> {
 
     let data = read_data(&recipe, &base, &progress, &dev)?;
     if !data.same_task {
-        for spec in &recipe.strategies {
-            // As configured: a distiller's transfer set decides whether it needs the source.
-            let (family, needs) = if recipe.model.train_layers.is_some() {
-                let st = layers_registry
-                    .create(&spec.name, &settings(&layers_registry, &recipe, spec)?)?;
-                (st.family(), st.needs().to_vec())
-            } else {
-                let st = registry.create(&spec.name, &settings(&registry, &recipe, spec)?)?;
-                (st.family(), st.needs().to_vec())
-            };
-            if family != Family::FewShot && needs.contains(&TaskPart::SourceLabelled) {
+        for (spec, row) in recipe.strategies.iter().zip(&rows) {
+            if row.family != Family::FewShot && row.needs.contains(&TaskPart::SourceLabelled) {
                 return Err(format!(
-                    "[[strategy]] `{}` ({family}) learns from labelled source items of the target's classes, and the target's classes ({}) are not the source's: a new task takes inductive, few-shot, unsupervised or distillation strategies",
+                    "[[strategy]] `{}` ({}) learns from labelled source items of the target's classes, and the target's classes ({}) are not the source's: a new task takes inductive, few-shot, unsupervised or distillation strategies",
                     spec.label(),
+                    row.family,
                     data.class_names.join(", ")
                 )
                 .into());
@@ -551,23 +537,38 @@ fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
     Ok(())
 }
 
+/// A strategy row as the recipe configures it, checked.
+struct RowCheck {
+    /// Its family.
+    family: Family,
+    /// The task parts it needs with the recipe's settings (a distiller's transfer set decides
+    /// whether that includes the source).
+    needs: &'static [TaskPart],
+    /// The strategy's default settings (the keys `[settings]` may give it).
+    defaults: Json,
+}
+
 /// Refuses a strategy row `registry` does not have (`note` added to the error), or whose
-/// settings it cannot make or does not accept.
+/// settings it cannot make or does not accept; what the row is otherwise.
 fn check_strategy<E: Encoder + 'static>(
     registry: &Registry<E>,
     recipe: &Recipe,
     spec: &recipe::StrategySpec,
     note: &str,
-) -> Res<()> {
+) -> Res<RowCheck> {
     let check = |e: String| format!("[[strategy]] `{}`: {e}", spec.label());
-    registry
+    let entry = registry
         .entry(&spec.name)
         .map_err(|e| check(format!("{e}{note}")))?;
     let strategy = registry
         .create(&spec.name, &settings(registry, recipe, spec)?)
         .map_err(|e| check(e.to_string()))?;
     strategy.validate().map_err(|e| check(e.to_string()))?;
-    Ok(())
+    Ok(RowCheck {
+        family: strategy.family(),
+        needs: strategy.needs(),
+        defaults: entry.default_config().clone(),
+    })
 }
 
 /// The settings a strategy row gets: the recipe's `[train]`, then the keys of `[settings]` the
