@@ -467,6 +467,62 @@ fn every_shipped_recipe_checks() {
 }
 
 #[test]
+fn set_changes_a_recipe_value_and_the_run_keeps_it() {
+    let dir = scratch("set");
+    std::fs::write(dir.join("d.toml"), DIGITS).unwrap();
+    let o = tl(&["run", "d.toml", "--check", "--set", "seeds=7"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("7 seeds"), "{out}");
+    // A crop of the 8 px digits to their centre 6 px, framed back to 8; one seed, one row.
+    let o = tl(
+        &[
+            "run",
+            "d.toml",
+            "--quiet",
+            "--set",
+            "seeds=1",
+            "--set",
+            "target.crop=6",
+            "--set",
+            "target.frame=[8, 8]",
+            "--set",
+            "strategy.1.name=mmd",
+        ],
+        &dir,
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("| coral | 1 |"), "{out}");
+    let as_run = std::fs::read_to_string(dir.join("runs/d/recipe.toml")).unwrap();
+    assert!(
+        as_run.contains("crop = 6")
+            && as_run.contains("name = \"mmd\"")
+            && as_run.contains("seeds = 1"),
+        "{as_run}"
+    );
+    let reports = std::fs::read_to_string(dir.join("runs/d/reports.json")).unwrap();
+    assert!(reports.contains("\"bandwidths\""), "the row ran MMD");
+    // A key the recipe cannot have, and a crop larger than the images: one line each.
+    for (set, says) in [
+        ("target.cropped=6", "unknown field `cropped`"),
+        ("target.crop=9", "[target] crop = 9: the images are 8x8 px"),
+        ("strategy.5.name=mmd", "`strategy` has 2 items"),
+    ] {
+        let o = tl(
+            &[
+                "run", "d.toml", "--quiet", "--out", "runs/bad", "--set", set,
+            ],
+            &dir,
+        );
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{set}");
+        assert!(err.contains(says), "{set}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
 fn a_killed_run_resumes_to_the_same_weights() {
     let dir = scratch("resume");
     // Long enough to be killed half-way: 2 seeds x 4 fits of 25 epochs each.
@@ -1017,4 +1073,136 @@ name = "baseline"
         err.contains("images_background_b.zip") && err.contains("not a zip"),
         "{err}"
     );
+}
+
+#[test]
+fn run_scores_few_shot_strategies_on_episodes() {
+    let dir = scratch("episodes");
+    let base: [fn(u32, u32) -> bool; 4] = [
+        |_, y| (3..5).contains(&y),
+        |x, _| (3..5).contains(&x),
+        |x, y| x.abs_diff(y) < 2,
+        |x, y| x < 6 && y < 6,
+    ];
+    let new: [fn(u32, u32) -> bool; 4] = [
+        |x, y| {
+            (2..10).contains(&x)
+                && (2..10).contains(&y)
+                && !((4..8).contains(&x) && (4..8).contains(&y))
+        },
+        |x, y| (5..7).contains(&x) || (5..7).contains(&y),
+        |x, y| (x < 6) == (y < 6),
+        |x, y| (x + 2 * y) % 6 < 2,
+    ];
+    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &base, 10);
+    omniglot_zip(&dir.join("images_background_b.zip"), "New", &new, 10);
+    let recipe = r#"
+name = "tiny episodes"
+seeds = 1
+[source]
+format = "omniglot"
+path = "images_background_a.zip"
+size = 16
+turns = true
+[target]
+format = "omniglot"
+path = "images_background_b.zip"
+size = 16
+[model]
+name = "conv-4"
+source_epochs = 0
+[episodes]
+way = 3
+shot = 1
+query = 4
+count = 12
+[[strategy]]
+name = "protonet"
+settings = { episodes = { way = 6, shot = 1, query = 3 }, episodes_per_epoch = 20, train = { epochs = 3 } }
+[[strategy]]
+name = "baseline"
+settings = { pretrain_train = { epochs = 4 } }
+[[strategy]]
+name = "linear-probe"
+label = "random conv-4, probe"
+"#;
+    std::fs::write(dir.join("e.toml"), recipe).unwrap();
+    let o = tl(&["run", "e.toml"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // The quarter turns make 16 base classes of 4 characters.
+    assert!(err.contains("160 items, 16 classes"), "{err}");
+    assert!(!out.contains("no adaptation"), "{out}");
+    assert!(
+        out.contains("12 3-way 1-shot episodes") && out.contains("| protonet | 0 | 12 |"),
+        "{out}"
+    );
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("runs/e/reports.json")).unwrap())
+            .unwrap();
+    let rows = reports["reports"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        let name = r["strategy"].as_str().unwrap();
+        let acc = r["metrics"]["accuracy"].as_f64().unwrap();
+        let x = &r["extra"];
+        assert_eq!(x["episodes"].as_f64(), Some(12.0), "{name}");
+        let ci = x["ci95"].as_f64().unwrap();
+        assert!(ci.is_finite() && ci >= 0.0, "{name}: {ci}");
+        // The pooled queries: 12 episodes x 3 classes x 4 queries.
+        let counted: u64 = r["metrics"]["confusion"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+            .sum();
+        assert_eq!(counted, 144, "{name}");
+        let base = x["base_training_s"].as_f64().unwrap();
+        if name == "random conv-4, probe" {
+            assert_eq!(base, 0.0);
+        } else {
+            // Trained once on the base classes, then each episode without it.
+            assert!(base > 0.0, "{name}");
+            assert!(!r["history"].as_array().unwrap().is_empty(), "{name}");
+            assert_eq!(
+                r["config"]["meta_train"]
+                    .as_bool()
+                    .or(r["config"]["pretrain"].as_bool()),
+                Some(false)
+            );
+        }
+        if name == "protonet" {
+            // One drawing per new character, 3 ways: well above chance (1/3).
+            assert!(acc > 0.6, "{name}: {acc}");
+        }
+    }
+    // No models to score again: `tl report` says why.
+    let o = tl(&["report", "runs/e"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("episodic run"), "{err}");
+    // Episodes need a labelled target and no [test]; shot and query replace the split.
+    for (bad, says) in [
+        (
+            recipe.replace("[target]", "[test]"),
+            "[episodes] draws its episodes from a labelled [target]",
+        ),
+        (
+            recipe.replace(
+                "size = 16\n[model]",
+                "size = 16\nlabelled_per_class = 2\n[model]",
+            ),
+            "replace [target] labelled_per_class",
+        ),
+        (recipe.replace("way = 3", "way = 1"), "at least 2 ways"),
+        (
+            recipe.replace("way = 3", "way = 5"),
+            "[episodes] on [target]",
+        ),
+    ] {
+        std::fs::write(dir.join("bad.toml"), &bad).unwrap();
+        let (_, err) = text(&tl(&["run", "bad.toml", "--quiet"], &dir));
+        assert!(err.contains(says), "{says}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
 }

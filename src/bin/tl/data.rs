@@ -207,8 +207,30 @@ fn read_table(path: &Path, spec: &DataSpec, table: &str) -> Res<Raw> {
     })
 }
 
-/// The recipe's generated shifts of images: framing, then rotation.
+/// The recipe's generated shifts of images: the centre crop, framing, rotation, then the
+/// quarter turns as new classes.
 fn shift_images(mut set: LabelledSet, spec: &DataSpec, table: &str) -> Res<LabelledSet> {
+    if let Some(side) = spec.crop {
+        use tl::tl_data::transform::{Chw, map_images};
+        let s = Chw::of(&set.inputs.item_shape)?;
+        if side > s.h || side > s.w {
+            return Err(
+                format!("[{table}] crop = {side}: the images are {}x{} px", s.h, s.w).into(),
+            );
+        }
+        let (top, left) = ((s.h - side) / 2, (s.w - side) / 2);
+        let inputs = map_images(&set.inputs, Chw::new(s.c, side, side), |_, x, s| {
+            let mut out = Vec::with_capacity(s.c * side * side);
+            for c in 0..s.c {
+                for y in top..top + side {
+                    let row = (c * s.h + y) * s.w + left;
+                    out.extend_from_slice(&x[row..row + side]);
+                }
+            }
+            out
+        })?;
+        set = LabelledSet::new(inputs, set.labels, set.class_names, set.domain)?;
+    }
     if let Some([inner, outer]) = spec.frame {
         set = tl::tl_data::transform::frame_set(&set, inner, outer)
             .map_err(|e| format!("[{table}] frame: {e}"))?;
@@ -216,6 +238,10 @@ fn shift_images(mut set: LabelledSet, spec: &DataSpec, table: &str) -> Res<Label
     if let Some(degrees) = spec.rotate {
         let shift = tl::tl_data::shift::Shift::Rotate { degrees };
         set = shift.apply(&set, 0)?;
+    }
+    if spec.turns == Some(true) {
+        set = tl::tl_data::transform::orientation_labels(&set, false)
+            .map_err(|e| format!("[{table}] turns: {e}"))?;
     }
     Ok(set)
 }

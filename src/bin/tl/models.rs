@@ -336,6 +336,7 @@ fn rank(args: &RankArgs) -> Result<(), Box<dyn Error>> {
                 scratch: None,
                 train_layers: None,
                 source_lr: None,
+                widths: None,
             };
             let mut f = Featuriser::new(&model, true, &dev)?;
             let d = f.domain(&raw, &class_names, &format!("[{table}]"), &progress, &dev)?;

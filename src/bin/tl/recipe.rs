@@ -52,6 +52,10 @@ pub struct Recipe {
     /// the strategies whose defaults have that key (one student for every distiller, say).
     #[serde(default)]
     pub settings: Option<toml::Table>,
+    /// Few-shot evaluation: N-way K-shot episodes of the labelled target's classes instead
+    /// of one split (see [`EpisodeSpec`]).
+    #[serde(default)]
+    pub episodes: Option<EpisodeSpec>,
     /// The strategies, in table order.
     #[serde(rename = "strategy")]
     pub strategies: Vec<StrategySpec>,
@@ -59,6 +63,33 @@ pub struct Recipe {
 
 fn three() -> u64 {
     3
+}
+
+/// Few-shot evaluation: each row is scored on `count` seeded N-way K-shot episodes drawn from
+/// the labelled target (the novel classes), the same episodes for every row of a seed. A
+/// few-shot strategy's base training (`meta_train`, `pretrain`: on the source, the base
+/// classes) runs once per seed; each episode then runs the strategy with it off, on the
+/// trained encoder. Other strategies run on each episode from the start model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeSpec {
+    /// Classes per episode (N).
+    pub way: usize,
+    /// Labelled examples per class (K).
+    pub shot: usize,
+    /// Examples to classify per class (default 15).
+    #[serde(default = "fifteen")]
+    pub query: usize,
+    /// Episodes per seed (default 100).
+    #[serde(default = "hundred")]
+    pub count: usize,
+}
+
+fn fifteen() -> usize {
+    15
+}
+fn hundred() -> usize {
+    100
 }
 
 /// Where a domain's data comes from.
@@ -89,9 +120,17 @@ pub struct DataSpec {
     /// `0`..`9`), relabelled from 0 in this order.
     #[serde(default)]
     pub classes: Option<Vec<usize>>,
+    /// Images: every class also turned by 90, 180 and 270 degrees, as three new classes each
+    /// (Omniglot's base classes x 4, as Snell et al. and Vinyals et al. train).
+    #[serde(default)]
+    pub turns: Option<bool>,
     /// Images: rotate every image by this many degrees (a generated domain shift).
     #[serde(default)]
     pub rotate: Option<f32>,
+    /// Images: keep the centre `crop` x `crop` px of every image, before `frame` (MNIST's
+    /// digits sit in its centre 20 x 20: `crop = 20` then `frame = [16, 16]` is USPS framing).
+    #[serde(default)]
+    pub crop: Option<usize>,
     /// Images: `[inner, outer]`: resize to `inner` px and pad to `outer` px (MNIST framing of
     /// USPS is `[20, 28]`).
     #[serde(default)]
@@ -123,7 +162,9 @@ pub struct DataSpec {
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// A catalogue name (`tl models list`): `all-MiniLM-L6-v2` or `hashed-words` for text,
-    /// `mnist-cnn` for 1x28x28 images, `small-cnn` (a fresh CNN, no pretraining) for images.
+    /// `mnist-cnn` for 1x28x28 images, `small-cnn` (a fresh CNN, no pretraining) or `conv-4`
+    /// (the few-shot backbone: four blocks of 3x3 convolution with 64 channels, batch norm,
+    /// ReLU and 2x2 max pooling; fresh) for images.
     pub name: String,
     /// Text: word pieces per text (MiniLM; default 128).
     #[serde(default)]
@@ -153,6 +194,10 @@ pub struct ModelSpec {
     /// on 10 % of its training data held out.
     #[serde(default)]
     pub source_lr: Option<f64>,
+    /// `small-cnn`: its widths, `[first convolution, second convolution, dense]` (default
+    /// `[16, 32, 64]`).
+    #[serde(default)]
+    pub widths: Option<Vec<usize>>,
 }
 
 /// Training settings every strategy gets (its `settings.train` overrides them).
@@ -216,6 +261,87 @@ pub fn load(path: &Path) -> Result<Recipe, Box<dyn Error>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the recipe {}: {e}", path.display()))?;
     parse(&text, &path.display().to_string())
+}
+
+/// [`load`], then each `KEY=VALUE` of `sets` laid over the recipe (`tl run --set`): a dotted
+/// key (`target.labelled_per_class`, `strategy.2.settings.train.lr`; a number picks a
+/// `[[strategy]]`, from 0), a TOML value (`5`, `1e-4`, `[20, 28]`, `true`), or text.
+pub fn load_with(path: &Path, sets: &[String]) -> Result<Recipe, Box<dyn Error>> {
+    if sets.is_empty() {
+        return load(path);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the recipe {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("recipe {name}: {}", one_line(&e, &text)))?;
+    for set in sets {
+        apply_set(&mut table, set).map_err(|e| format!("--set {set}: {e}"))?;
+    }
+    let recipe: Recipe = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            format!(
+                "recipe {name} with --set {}: {}",
+                sets.join(" --set "),
+                e.message().trim().replace('\n', " ")
+            )
+        })?;
+    recipe
+        .validate()
+        .map_err(|e| format!("recipe {name}: {e}"))?;
+    Ok(recipe)
+}
+
+/// Lays one `KEY=VALUE` over a recipe's table.
+fn apply_set(table: &mut toml::Table, set: &str) -> Result<(), String> {
+    let (key, value) = set
+        .split_once('=')
+        .ok_or("expected KEY=VALUE (`target.labelled_per_class=5`)")?;
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {}", value.trim())) {
+        Ok(mut t) => t.remove("v").ok_or("no value")?,
+        Err(_) => toml::Value::String(value.trim().to_string()),
+    };
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("the key `{key}` has an empty part"));
+    }
+    let (last, path) = parts.split_last().ok_or("an empty key")?;
+    let mut here = table;
+    let mut i = 0;
+    while i < path.len() {
+        let part = path[i];
+        let entry = here
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        here = match entry {
+            toml::Value::Table(t) => t,
+            toml::Value::Array(items) => {
+                let index = path
+                    .get(i + 1)
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(|| {
+                        format!("`{part}` is a list: name an item by its number (`{part}.0`)")
+                    })?;
+                let count = items.len();
+                i += 1;
+                match items.get_mut(index) {
+                    Some(toml::Value::Table(t)) => t,
+                    Some(_) => return Err(format!("`{part}.{index}` is not a table")),
+                    None => {
+                        return Err(format!(
+                            "`{part}` has {count} items (0 to {})",
+                            count.saturating_sub(1)
+                        ));
+                    }
+                }
+            }
+            _ => return Err(format!("`{part}` is a value, not a table")),
+        };
+        i += 1;
+    }
+    here.insert(last.to_string(), value);
+    Ok(())
 }
 
 /// [`load`] on text in memory.
@@ -322,6 +448,19 @@ impl Recipe {
         } else if self.model.source_lr.is_some() {
             return Err("[model] source_lr is for `train_layers` (the adapter's start model trains with [train] lr)".into());
         }
+        if let Some(w) = &self.model.widths {
+            if self.model.name != "small-cnn" {
+                return Err(format!(
+                    "[model] widths are `small-cnn`'s; `{}` has its own",
+                    self.model.name
+                ));
+            }
+            if w.len() != 3 || w.contains(&0) {
+                return Err(format!(
+                    "[model] widths = {w:?}: three widths of at least 1 (first convolution, second convolution, dense)"
+                ));
+            }
+        }
         if let Some(lr) = self.model.source_lr
             && !(lr.is_finite() && lr > 0.0)
         {
@@ -342,6 +481,26 @@ impl Recipe {
             }
             if names.iter().any(|n| n.trim().is_empty()) {
                 return Err("class_names: a name is empty".into());
+            }
+        }
+        if let Some(e) = &self.episodes {
+            if e.way < 2 || e.shot == 0 || e.query == 0 || e.count == 0 {
+                return Err(format!(
+                    "[episodes] {}-way {}-shot, {} queries, {} episodes: at least 2 ways, 1 shot, 1 query and 1 episode",
+                    e.way, e.shot, e.query, e.count
+                ));
+            }
+            let target = self.target.as_ref().filter(|t| t.labelled()).ok_or(
+                "[episodes] draws its episodes from a labelled [target] (the novel classes): add one",
+            )?;
+            if self.test.is_some() {
+                return Err("[episodes] scores on each episode's queries: a [test] has no place (the episodes come from [target])".into());
+            }
+            if target.labelled_per_class.is_some() || target.test_fraction.is_some() {
+                return Err("[episodes]: the episodes' `shot` and `query` replace [target] labelled_per_class and test_fraction".into());
+            }
+            if self.model.scratch == Some(true) {
+                return Err("[episodes] with [model] scratch is not offered: add a row of the start model's strategy with `source_epochs = 0` instead".into());
             }
         }
         self.source.validate("source")?;
@@ -373,6 +532,8 @@ impl DataSpec {
             split: None,
             classes: None,
             rotate: None,
+            turns: None,
+            crop: None,
             frame: None,
             size: None,
             channels: None,
@@ -429,6 +590,17 @@ impl DataSpec {
             }
             if text_format(f) {
                 return Err(format!("[{table}] ways is for images; `{f}` holds texts"));
+            }
+        }
+        if self.turns == Some(true) && text_format(f) {
+            return Err(format!("[{table}] turns is for images; `{f}` holds texts"));
+        }
+        if let Some(c) = self.crop {
+            if c == 0 {
+                return Err(format!("[{table}] crop must be at least 1 px"));
+            }
+            if text_format(f) {
+                return Err(format!("[{table}] crop is for images; `{f}` holds texts"));
             }
         }
         if self.classes.is_some() && text_format(f) {
@@ -507,5 +679,58 @@ name = "full-fine-tune"
         let bad = GOOD.replace("format = \"digits\"", "format = \"csv\"\npath = \"a.csv\"");
         let err = parse(&bad, "r").unwrap_err().to_string();
         assert!(err.contains("text_column"), "{err}");
+    }
+
+    fn with_sets(sets: &[&str]) -> Result<Recipe, String> {
+        let mut table: toml::Table = toml::from_str(GOOD).unwrap();
+        for set in sets {
+            apply_set(&mut table, set)?;
+        }
+        let recipe: Recipe = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    #[test]
+    fn set_lays_values_over_tables_rows_and_new_keys() {
+        let r = with_sets(&[
+            "seeds=5",
+            "source.crop = 6",
+            "model.widths=[4, 8, 16]",
+            "strategy.0.settings.train.lr=1e-4",
+            "strategy.0.label=fine",
+            "name=a title",
+        ])
+        .unwrap();
+        assert_eq!(r.seeds, 5);
+        assert_eq!(r.source.crop, Some(6));
+        assert_eq!(r.model.widths, Some(vec![4, 8, 16]));
+        assert_eq!(r.strategies[0].label(), "fine");
+        assert_eq!(r.name.as_deref(), Some("a title"));
+        let lr = &r.strategies[0].settings.as_ref().unwrap()["train"]["lr"];
+        assert_eq!(lr.as_float(), Some(1e-4));
+        // A new table is made on the way (`[target]` is not in the recipe).
+        let r = with_sets(&["target.format=digits", "target.labelled_per_class=3"]).unwrap();
+        assert_eq!(r.target.unwrap().labelled_per_class, Some(3));
+    }
+
+    #[test]
+    fn a_bad_set_is_refused_by_name() {
+        for (set, says) in [
+            ("seeds", "KEY=VALUE"),
+            ("strategy.3.name=x", "1 items"),
+            ("strategy.name=x", "by its number"),
+            ("seeds.x=1", "not a table"),
+            ("source..format=x", "empty part"),
+            ("sources.format=x", "unknown field"),
+            ("seeds=many", "invalid type"),
+            ("model.widths=[4, 8]", "three widths"),
+            ("source.crop=0", "crop must be"),
+        ] {
+            let err = with_sets(&[set]).unwrap_err();
+            assert!(err.contains(says), "{set}: {err}");
+        }
     }
 }

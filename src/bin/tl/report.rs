@@ -62,6 +62,13 @@ pub fn run(args: &Args) -> Res<()> {
     let comparison: Comparison = serde_json::from_str(&read("reports.json")?)
         .map_err(|e| format!("{}: reports.json: {e}", run.display()))?;
     let recipe = crate::recipe::parse(&read("recipe.toml")?, "recipe.toml (as run)")?;
+    if recipe.episodes.is_some() {
+        return Err(format!(
+            "{} is an episodic run ([episodes]): each episode had its own classes and head, so there are no saved models to score again; its figures are in summary.md and reports.json",
+            run.display()
+        )
+        .into());
+    }
     let recipe_dir = meta["recipe_dir"]
         .as_str()
         .map(PathBuf::from)

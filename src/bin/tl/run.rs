@@ -42,11 +42,16 @@ pub struct Args {
     pub recipe: Option<PathBuf>,
     /// Continue an interrupted run: the (row, seed) fits it finished are kept, the others
     /// run, to the same weights as a run never interrupted.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["recipe", "seeds", "device", "out", "overwrite", "check"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["recipe", "seeds", "device", "out", "overwrite", "check", "set"])]
     pub resume: Option<PathBuf>,
     /// Device (flex, ndarray, wgpu, wgpu-cpu, auto); overrides the recipe's.
     #[arg(long)]
     pub device: Option<String>,
+    /// Lay a value over the recipe's, by dotted key (`--set target.labelled_per_class=5`,
+    /// `--set strategy.0.settings.train.lr=1e-4`: `[[strategy]]` rows by number from 0);
+    /// repeatable. The recipe as run, in the run folder, holds the values used.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Seeds; overrides the recipe's.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub seeds: Option<u64>,
@@ -72,6 +77,9 @@ pub struct SeedTask {
     pub start_train: LabelledSet,
     /// Text of the test set's origin, for the title.
     pub scored_on: String,
+    /// With `[episodes]`: the labelled target the episodes are drawn from (the task holds
+    /// the first episode, for the base training).
+    pub episodes: Option<LabelledSet>,
 }
 
 /// What the recipe's data are, once read.
@@ -106,7 +114,7 @@ pub fn run(args: &Args) -> Res<()> {
                 .recipe
                 .as_ref()
                 .ok_or("give a recipe, or --resume RUN_DIR")?;
-            let recipe = recipe::load(path)?;
+            let recipe = recipe::load_with(path, &args.set)?;
             let stem = path
                 .file_stem()
                 .map_or("run".into(), |s| s.to_string_lossy().to_string());
@@ -241,7 +249,12 @@ pub fn run(args: &Args) -> Res<()> {
             dev: &dev,
             started,
         };
-        let mut labels = vec!["no adaptation".to_string()];
+        // An episodic run has no `no adaptation` row: the start model's classes are not an
+        // episode's.
+        let mut labels = Vec::new();
+        if recipe.episodes.is_none() {
+            labels.push("no adaptation".to_string());
+        }
         if recipe.model.scratch == Some(true) {
             labels.push("scratch".into());
         }
@@ -302,6 +315,9 @@ pub fn run(args: &Args) -> Res<()> {
         tl::tl_core::device::device_label(&dev)
     );
     md += &comparison.to_markdown();
+    if recipe.episodes.is_some() {
+        md += &episode_table(&comparison);
+    }
     md += &format!("\nGain over `{baseline}`, paired by seed:\n\n");
     md += &comparison.gains_to_markdown(&baseline);
     println!("\n{md}");
@@ -375,9 +391,10 @@ impl SeedRun<'_> {
             .iter()
             .find(|r| r.strategy == label && r.seed == self.seed)
             .filter(|_| {
-                package::folder(self.out, label, self.seed)
-                    .join("package.json")
-                    .is_file()
+                self.st.episodes.is_some()
+                    || package::folder(self.out, label, self.seed)
+                        .join("package.json")
+                        .is_file()
             })
             .cloned()
     }
@@ -415,6 +432,9 @@ impl SeedRun<'_> {
         scratch: Option<Pretrained<E>>,
         comparison: &mut Comparison,
     ) -> Res<()> {
+        if let Some(pool) = &self.st.episodes {
+            return self.episodes(registry, start, pool, comparison);
+        }
         let (seed, progress) = (self.seed, self.progress);
         start_report.strategy = "no adaptation".into();
         package::save(
@@ -474,6 +494,156 @@ impl SeedRun<'_> {
         }
         Ok(())
     }
+}
+
+impl SeedRun<'_> {
+    /// The seed's rows on `[episodes]`: each few-shot strategy's base training once (on the
+    /// task's source, the first episode as its target), then every episode of the seed with
+    /// the base training off, from the trained model; other strategies from `start` on every
+    /// episode. A row's report pools the episodes' queries (its accuracy is the mean over
+    /// episodes, their queries being equal in number); `extra` holds `episodes`, `ci95` (the
+    /// half-width of the mean's 95 % interval), `episode_ms` and `base_training_s`. No model
+    /// is saved: an episode's head is for its own classes.
+    fn episodes<E: Packaged>(
+        &self,
+        registry: &Registry<E>,
+        start: Pretrained<E>,
+        pool: &LabelledSet,
+        comparison: &mut Comparison,
+    ) -> Res<()> {
+        use tl::tl_fewshot::{EpisodeScore, EpisodeShape};
+        let (seed, progress) = (self.seed, self.progress);
+        let spec = self.recipe.episodes.as_ref().ok_or("no [episodes]")?;
+        let shape = EpisodeShape::new(spec.way, spec.shot, spec.query);
+        for row in &self.recipe.strategies {
+            let label = row.label();
+            if let Some(report) = self.finished(label) {
+                comparison.push(report);
+                continue;
+            }
+            let started = Instant::now();
+            let overlay = settings(registry, self.recipe, row)?;
+            let strategy = registry.create(&row.name, &overlay)?;
+            // The switches of a few-shot strategy's base training, on in its configuration.
+            let full = strategy.config()?;
+            let mut per_episode = overlay.clone();
+            let mut base = false;
+            if strategy.family() == Family::FewShot {
+                for key in ["meta_train", "pretrain"] {
+                    if full.get(key) == Some(&json!(true)) {
+                        per_episode[key] = json!(false);
+                        base = true;
+                    }
+                }
+            }
+            let (trained, history, base_s) = if base {
+                let what = format!("{label}, seed {seed}: base classes");
+                let bar = progress.bar(1, &what);
+                let mut ctx = RunContext::new(self.dev)
+                    .with_seed(seed)
+                    .with_progress(|event| bar.on_step(&what, event));
+                let (model, report) = strategy
+                    .fit(start.clone(), &self.st.task, &mut ctx)
+                    .map_err(|e| format!("`{label}`, seed {seed}, base training: {e}"))?;
+                drop(ctx);
+                let s = started.elapsed().as_secs_f64();
+                bar.finish(&format!(
+                    "[{:>5.0} s] seed {seed}: {label:<24} base training ({s:.1} s)",
+                    self.started.elapsed().as_secs_f64()
+                ));
+                let trained = Pretrained {
+                    encoder: model.encoder,
+                    head: Some(model.head),
+                };
+                (trained, report.history, s)
+            } else {
+                (start.clone(), Vec::new(), 0.0)
+            };
+            let strategy = registry.create(&row.name, &per_episode)?;
+            let mut sampler = shape.sampler(pool, seed)?;
+            let what = format!("{label}, seed {seed}: episodes");
+            let bar = progress.bar(spec.count as u64, &what).with_plain_lines();
+            let episodes_started = Instant::now();
+            let (mut accuracies, mut losses) = (Vec::new(), Vec::new());
+            let mut pooled = vec![vec![0usize; spec.way]; spec.way];
+            let mut last = None;
+            for i in 0..spec.count {
+                let episode = sampler.sample(pool)?;
+                let task = TransferTask::new(spec.way)
+                    .with_target_unlabelled(episode.query.unlabelled())
+                    .with_target_labelled(episode.support)
+                    .with_target_test(episode.query);
+                let mut ctx = RunContext::new(self.dev).with_seed(seed);
+                let (_, report) = strategy
+                    .fit(trained.clone(), &task, &mut ctx)
+                    .map_err(|e| format!("`{label}`, seed {seed}, episode {}: {e}", i + 1))?;
+                accuracies.push(report.metrics.accuracy);
+                losses.extend(report.metrics.loss);
+                for (row, counts) in pooled.iter_mut().zip(&report.metrics.confusion.counts) {
+                    for (cell, n) in row.iter_mut().zip(counts) {
+                        *cell += n;
+                    }
+                }
+                last = Some(report);
+                bar.set_position(i as u64 + 1);
+            }
+            let mut report = last.ok_or("no episode ran")?;
+            let score = EpisodeScore::of(&accuracies);
+            let confusion = tl::tl_core::metrics::ConfusionMatrix { counts: pooled };
+            report.metrics = tl::tl_core::metrics::Metrics {
+                accuracy: confusion.accuracy(),
+                macro_f1: confusion.macro_f1(),
+                per_class_accuracy: confusion.per_class_accuracy(),
+                confusion,
+                loss: (losses.len() == spec.count)
+                    .then(|| losses.iter().sum::<f64>() / spec.count as f64),
+            };
+            report.strategy = label.to_string();
+            report.config = strategy.config()?;
+            report.history = history;
+            report.wall_time_s = started.elapsed().as_secs_f64();
+            report.extra.insert("episodes".into(), spec.count as f64);
+            report.extra.insert("ci95".into(), score.ci95);
+            report.extra.insert(
+                "episode_ms".into(),
+                1e3 * episodes_started.elapsed().as_secs_f64() / spec.count as f64,
+            );
+            report.extra.insert("base_training_s".into(), base_s);
+            bar.finish(&format!(
+                "[{:>5.0} s] seed {seed}: {label:<24} {score} over {} episodes ({:.1} s)",
+                self.started.elapsed().as_secs_f64(),
+                spec.count,
+                report.wall_time_s
+            ));
+            comparison.push(report);
+            write_atomic(
+                &self.out.join("reports.json"),
+                comparison.to_json()?.as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The episodes' figures of an episodic run, per row and seed (Markdown).
+fn episode_table(comparison: &Comparison) -> String {
+    let mut md = String::from(
+        "\nPer seed, over its episodes (mean accuracy ± half-width of its 95 % interval):\n\n| strategy | seed | episodes | accuracy | per episode | base training |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in &comparison.reports {
+        let x = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
+        md += &format!(
+            "| {} | {} | {:.0} | {:.2} % ± {:.2} | {:.1} ms | {:.1} s |\n",
+            r.strategy,
+            r.seed,
+            x("episodes"),
+            100.0 * r.metrics.accuracy,
+            100.0 * x("ci95"),
+            x("episode_ms"),
+            x("base_training_s")
+        );
+    }
+    md
 }
 
 /// A file of a run folder; a folder without it is not a run of `tl run`, and says so.
@@ -614,12 +784,20 @@ fn settings<E: Encoder + 'static>(
     Ok(out)
 }
 
+/// Lays `over` on `base`, key by key; a tagged enum switched to another `kind` (a schedule,
+/// an optimiser) is replaced whole, as the registry does with a strategy's defaults.
 fn merge(base: &mut Json, over: &Json) {
     match (base, over) {
         (Json::Object(b), Json::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
-                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    Some(slot)
+                        if slot.is_object()
+                            && v.is_object()
+                            && (v.get("kind").is_none() || v.get("kind") == slot.get("kind")) =>
+                    {
+                        merge(slot, v)
+                    }
                     _ => {
                         b.insert(k.clone(), v.clone());
                     }
@@ -751,6 +929,34 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
     let k = data.class_names.len();
     let source = data.source.labelled(&data.source_class_names, "[source]")?;
     let spec = recipe.target.as_ref();
+    if let Some(e) = &recipe.episodes {
+        let target = data
+            .target
+            .as_ref()
+            .ok_or("[episodes] draws from a labelled [target]")?;
+        let pool = target.labelled(&data.class_names, "[target]")?;
+        let shape = tl::tl_fewshot::EpisodeShape::new(e.way, e.shot, e.query);
+        let first = shape
+            .sampler(&pool, seed)
+            .and_then(|mut s| {
+                s.sample(&pool)
+                    .map_err(tl::tl_fewshot::episodes::data_error)
+            })
+            .map_err(|err| format!("[episodes] on [target] {}: {err}", pool.domain))?;
+        return Ok(SeedTask {
+            task: TransferTask::new(e.way)
+                .with_source(source.clone())
+                .with_target_unlabelled(first.query.unlabelled())
+                .with_target_labelled(first.support)
+                .with_target_test(first.query),
+            start_train: source,
+            scored_on: format!(
+                "{} {}-way {}-shot episodes of the target ({}), {} queries per class",
+                e.count, e.way, e.shot, pool.domain, e.query
+            ),
+            episodes: Some(pool),
+        });
+    }
     Ok(match &data.target {
         None => {
             let (train, test, scored_on) =
@@ -762,6 +968,7 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
                     .with_target_test(test),
                 start_train: train,
                 scored_on,
+                episodes: None,
             }
         }
         Some(target) if target.labels.is_some() => {
@@ -797,6 +1004,7 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
                 task,
                 start_train: source,
                 scored_on,
+                episodes: None,
             }
         }
         Some(target) => {
@@ -813,6 +1021,7 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
                     .with_target_test(test),
                 start_train: train,
                 scored_on,
+                episodes: None,
             }
         }
     })
@@ -843,7 +1052,11 @@ fn start_model(
     } else {
         let shape = &data.item_shape;
         match m.name.as_str() {
-            "small-cnn" => (small_cnn(shape).init(dev)?, None, 20),
+            "small-cnn" => {
+                let widths = m.widths.as_deref().unwrap_or(&SMALL_CNN_WIDTHS);
+                (small_cnn_with(shape, widths).init(dev)?, None, 20)
+            }
+            "conv-4" => (conv4(shape)?.init(dev)?, None, 20),
             name => {
                 let (model, takes) = load_image_model(name, dev)?;
                 if &takes != shape {
@@ -997,14 +1210,39 @@ fn as_start<E: Encoder + 'static>(
 /// `small-cnn`: two conv blocks (16 and 32 channels, 3x3, max pooling) and a 64-wide layer,
 /// for images of `shape`; no pretraining.
 pub fn small_cnn(shape: &[usize]) -> SequentialConfig {
+    small_cnn_with(shape, &SMALL_CNN_WIDTHS)
+}
+
+/// The few-shot backbone Conv-4 (Vinyals et al., Snell et al.): four blocks of 3x3
+/// convolution with 64 channels, batch norm, ReLU and 2x2 max pooling; 64 features on 28 px.
+pub fn conv4(shape: &[usize]) -> Res<SequentialConfig> {
+    if shape.len() != 3 || shape[1] < 16 || shape[2] < 16 {
+        return Err(format!(
+            "`conv-4` halves its input four times: it needs images of 16 px or more, and the data are {}",
+            data::shape_text(shape)
+        )
+        .into());
+    }
+    let mut config = SequentialConfig::new(shape.to_vec());
+    for _ in 0..4 {
+        config = config.conv(64, 3, 1).batch_norm().relu().max_pool(2);
+    }
+    Ok(config)
+}
+
+/// `small-cnn`'s widths unless `[model] widths` says otherwise.
+pub const SMALL_CNN_WIDTHS: [usize; 3] = [16, 32, 64];
+
+/// [`small_cnn`] of the widths `[first convolution, second convolution, dense]`.
+pub fn small_cnn_with(shape: &[usize], widths: &[usize]) -> SequentialConfig {
     SequentialConfig::new(shape.to_vec())
-        .conv(16, 3, 1)
+        .conv(widths[0], 3, 1)
         .relu()
         .max_pool(2)
-        .conv(32, 3, 1)
+        .conv(widths[1], 3, 1)
         .relu()
         .max_pool(2)
-        .linear(64)
+        .linear(widths[2])
         .relu()
 }
 
