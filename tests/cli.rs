@@ -784,6 +784,61 @@ settings = { rank = 2 }
     assert!(o.status.success(), "{err}");
     assert!(dir.join("out/report/report.html").is_file());
 
+    // The static student of the same model as a text model: distilled on first use, cached
+    // in the home folder, read again by a second run and by `tl predict`.
+    let student = r#"
+seeds = 1
+[source]
+format = "csv"
+path = "books.csv"
+label_column = "label"
+text_column = "text"
+[test]
+format = "csv"
+path = "test.csv"
+text_column = "text"
+label_column = "label"
+[model]
+name = "static-minilm"
+adapter = []
+source_epochs = 0
+[[strategy]]
+name = "linear-probe"
+settings = { train = { epochs = 60, lr = 0.05 } }
+"#;
+    std::fs::write(dir.join("static.toml"), student).unwrap();
+    let o = with_model(&["run", "static.toml", "--quiet", "--out", "st"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let cache = dir.join(".cache/tl-distill/all-MiniLM-L6-v2-static256");
+    assert!(cache.join("static.json").is_file());
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("st/reports.json")).unwrap())
+            .unwrap();
+    let probe = &reports["reports"][1];
+    assert_eq!(probe["strategy"], "linear-probe", "{out}");
+    // Logistic regression on the mean of the tokens' vectors tells the words apart.
+    let accuracy = probe["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "{accuracy}");
+    // 8 inputs (the tiny model's width) to 2 classes: the head is the whole model.
+    assert_eq!(probe["params"]["trainable"], 18);
+    let o = with_model(&[
+        "predict",
+        "st/models/linear-probe/seed-0",
+        "test.csv",
+        "--out",
+        "s.csv",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("s.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        25
+    );
+
     // A strategy for `Sequential` stacks only, and layers of a model that has none, are
     // refused by name before any work.
     let adabn = recipe.replace("name = \"aad\"", "name = \"adabn\"");
@@ -1125,6 +1180,9 @@ settings = { pretrain_train = { epochs = 4 } }
 [[strategy]]
 name = "linear-probe"
 label = "random conv-4, probe"
+[[strategy]]
+name = "denoising-ae"
+settings = { train = { epochs = 2 } }
 "#;
     std::fs::write(dir.join("e.toml"), recipe).unwrap();
     let o = tl(&["run", "e.toml"], &dir);
@@ -1141,7 +1199,7 @@ label = "random conv-4, probe"
         serde_json::from_str(&std::fs::read_to_string(dir.join("runs/e/reports.json")).unwrap())
             .unwrap();
     let rows = reports["reports"].as_array().unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     for r in rows {
         let name = r["strategy"].as_str().unwrap();
         let acc = r["metrics"]["accuracy"].as_f64().unwrap();
@@ -1161,7 +1219,7 @@ label = "random conv-4, probe"
         if name == "random conv-4, probe" {
             assert_eq!(base, 0.0);
         } else {
-            // Trained once on the base classes, then each episode without it.
+            // Trained (or pretrained) once on the base classes, then each episode without it.
             assert!(base > 0.0, "{name}");
             assert!(!r["history"].as_array().unwrap().is_empty(), "{name}");
             assert_eq!(

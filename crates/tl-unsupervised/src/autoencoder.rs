@@ -75,6 +75,11 @@ pub struct DenoisingAutoencoder {
     /// The few-label step of the strategy (a linear probe on the pretrained features).
     #[config(default = "crate::report::default_probe()")]
     pub probe: tl_inductive::LinearProbe,
+    /// As a strategy, pretrain on the task's unlabelled images before the probe (false: the
+    /// probe on the encoder as given, one pretrained already: `tl run`'s `[episodes]`
+    /// pretrains once per seed, then probes each episode).
+    #[config(default = true)]
+    pub pretrain: bool,
 }
 
 /// Masked autoencoder for images (He et al. 2022, with a convolutional encoder as SimMIM):
@@ -101,6 +106,11 @@ pub struct MaskedAutoencoder {
     /// The few-label step of the strategy (a linear probe on the pretrained features).
     #[config(default = "crate::report::default_probe()")]
     pub probe: tl_inductive::LinearProbe,
+    /// As a strategy, pretrain on the task's unlabelled images before the probe (false: the
+    /// probe on the encoder as given, one pretrained already: `tl run`'s `[episodes]`
+    /// pretrains once per seed, then probes each episode).
+    #[config(default = true)]
+    pub pretrain: bool,
 }
 
 fn check_hidden(hidden: &[usize]) -> Result<()> {

@@ -23,6 +23,9 @@ pub const NEEDS: &[TaskPart] = &[
     TaskPart::TargetTest,
 ];
 
+/// What an objective's strategy needs without its pretraining (`pretrain = false`).
+pub const PROBE_NEEDS: &[TaskPart] = &[TaskPart::TargetLabelled, TaskPart::TargetTest];
+
 /// Checks that `encoder` takes `data`'s items, seeds the device, puts the objective's head on
 /// the encoder (`attach`), trains the pair on `loss` through the shared loop, and takes the
 /// encoder back out (`detach`): the encoder and the per-epoch history.
@@ -61,6 +64,12 @@ pub trait Pretraining<E: Encoder> {
 
     /// The few-label step after it.
     fn probe(&self) -> &LinearProbe;
+
+    /// Whether the strategy pretrains before its probe (the config's `pretrain`; false: the
+    /// probe alone, on the encoder as given).
+    fn pretrains(&self) -> bool {
+        true
+    }
 }
 
 /// The images a task offers without labels: the unlabelled target, and the source's inputs
@@ -95,6 +104,12 @@ where
 {
     let name = method.name().to_string();
     let started = Instant::now();
+    if !method.pretrains() {
+        let (model, mut report) = method.probe().fit(start, task, ctx)?;
+        report.strategy = name;
+        report.config = tl_core::strategy::to_json(method)?;
+        return Ok((model, report));
+    }
     let data = unlabelled_images(task, &name)?;
     // The pretraining model's fresh parts (a decoder, a projection head) are drawn from the
     // run's seed, not from whatever the device's generator last did.
@@ -145,6 +160,17 @@ pub fn default_probe() -> LinearProbe {
 /// `probe` field and an inherent `pretrain`.
 macro_rules! unsupervised_strategy {
     ($config:ty, $name:expr) => {
+        impl $config {
+            /// What the strategy needs: the unlabelled images only when it pretrains.
+            pub fn parts(&self) -> &'static [tl_core::task::TaskPart] {
+                if self.pretrain {
+                    $crate::report::NEEDS
+                } else {
+                    $crate::report::PROBE_NEEDS
+                }
+            }
+        }
+
         impl<E: tl_core::model::Encoder + 'static> $crate::report::Pretraining<E> for $config {
             fn pretrain_encoder(
                 &self,
@@ -158,13 +184,17 @@ macro_rules! unsupervised_strategy {
             fn probe(&self) -> &tl_inductive::LinearProbe {
                 &self.probe
             }
+
+            fn pretrains(&self) -> bool {
+                self.pretrain
+            }
         }
 
         impl<E: tl_core::model::Encoder + 'static> tl_core::strategy::Strategy<E> for $config {
             tl_core::strategy_basics!(
                 $name,
                 tl_core::strategy::Family::Unsupervised,
-                $crate::report::NEEDS
+                fn Self::parts
             );
 
             /// Pretrains the encoder on the task's unlabelled images, then fits the probe on

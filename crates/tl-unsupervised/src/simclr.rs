@@ -59,6 +59,11 @@ pub struct SimClr {
     /// The few-label step of the strategy (a linear probe on the pretrained features).
     #[config(default = "crate::report::default_probe()")]
     pub probe: tl_inductive::LinearProbe,
+    /// As a strategy, pretrain on the task's unlabelled images before the probe (false: the
+    /// probe on the encoder as given, one pretrained already: `tl run`'s `[episodes]`
+    /// pretrains once per seed, then probes each episode).
+    #[config(default = true)]
+    pub pretrain: bool,
 }
 
 /// NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR: rows `i` of `z1` and

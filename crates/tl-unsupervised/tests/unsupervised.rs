@@ -493,3 +493,51 @@ fn bad_configs_and_inputs_are_refused_by_name() {
             .contains("row 1")
     );
 }
+
+#[test]
+fn without_pretraining_an_objective_is_its_probe_on_the_encoder_as_given() {
+    use tl_core::strategy::Pretrained;
+    use tl_core::task::{TaskPart, TransferTask};
+    let _s = serial();
+    let device = dev();
+    device.seed(3);
+    let encoder = mlp_encoder(&device);
+    let probe = tl_inductive::LinearProbe::new()
+        .with_train(TrainConfig::new().with_epochs(20).with_lr(1e-2));
+    let simclr = SimClr::new().with_probe(probe.clone()).with_pretrain(false);
+    // Only the labelled parts: the objective asks for no unlabelled images.
+    assert_eq!(
+        Strategy::<Sequential>::needs(&simclr),
+        &[TaskPart::TargetLabelled, TaskPart::TargetTest]
+    );
+    assert!(Strategy::<Sequential>::needs(&SimClr::new()).contains(&TaskPart::TargetUnlabelled));
+    let task = TransferTask::new(2)
+        .with_target_labelled(bars(20, 1))
+        .with_target_test(bars(40, 2));
+    let (model, report) = simclr
+        .fit(
+            Pretrained::encoder(encoder.clone()),
+            &task,
+            &mut RunContext::new(&device).with_seed(4),
+        )
+        .unwrap();
+    assert_eq!(report.strategy, "simclr");
+    assert_eq!(report.config["pretrain"], serde_json::json!(false));
+    assert!(!report.extra.contains_key("pretrain_seconds"));
+    // The encoder is the one given (a frozen probe), and the result is the probe's.
+    let x = tensor(&[&[0.5; 64]], &device);
+    let before = encoder.forward(x.clone());
+    let after = model.encoder.forward(x);
+    assert!(
+        before.sub(after).abs().max().into_scalar::<f32>() < 1e-6,
+        "the encoder did not change"
+    );
+    let (_, alone) = probe
+        .fit(
+            Pretrained::encoder(encoder),
+            &task,
+            &mut RunContext::new(&device).with_seed(4),
+        )
+        .unwrap();
+    assert_eq!(report.metrics.accuracy, alone.metrics.accuracy);
+}

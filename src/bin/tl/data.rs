@@ -4,7 +4,7 @@
 use crate::progress::Progress;
 use crate::recipe::{DataSpec, ModelSpec};
 use std::error::Error;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tl::prelude::*;
 use tl::tl_data::transform::Chw;
 
@@ -335,6 +335,8 @@ pub struct Featuriser {
 enum TextModel {
     None,
     Hashed(usize),
+    /// tl-distill's static student of all-MiniLM-L6-v2.
+    Static(Box<tl::tl_distill::StaticEmbedding>),
     Sentence {
         encoder: Box<tl::tl_text::SentenceEncoder>,
         cache: tl::tl_text::EmbeddingCache,
@@ -351,6 +353,7 @@ impl Featuriser {
         } else {
             match model.name.as_str() {
                 "hashed-words" => TextModel::Hashed(model.dim.unwrap_or(384)),
+                "static-minilm" => TextModel::Static(Box::new(static_minilm(device)?)),
                 "all-MiniLM-L6-v2" => {
                     let folder = tl::tl_crossmodal::TextSpace::model_folder("all-MiniLM-L6-v2")?;
                     let options = tl::tl_text::LoadOptions {
@@ -371,7 +374,7 @@ impl Featuriser {
                 }
                 other => {
                     return Err(format!(
-                        "the data are texts, and `{other}` is not a text model (text models: all-MiniLM-L6-v2, hashed-words)"
+                        "the data are texts, and `{other}` is not a text model (text models: all-MiniLM-L6-v2, static-minilm, hashed-words)"
                     )
                     .into());
                 }
@@ -436,6 +439,7 @@ impl Featuriser {
                             .embed(&refs, device)?;
                         (v.dim, v.values)
                     }
+                    TextModel::Static(student) => (student.dim(), student.embed(&refs)?),
                     TextModel::Sentence {
                         encoder,
                         cache,
@@ -486,6 +490,33 @@ impl Featuriser {
             }
         }
     }
+}
+
+/// The static student of all-MiniLM-L6-v2 (tl-distill's Model2Vec recipe: 256 dimensions,
+/// SIF weights), from `~/.cache/tl-distill/all-MiniLM-L6-v2-static256` (the distillation
+/// example's cache), distilled from MiniLM under `TL_MODEL_DIR` and saved there when absent.
+fn static_minilm(device: &Device) -> Res<tl::tl_distill::StaticEmbedding> {
+    use tl::tl_distill::{StaticConfig, StaticEmbedding};
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = home.join(".cache/tl-distill/all-MiniLM-L6-v2-static256");
+    if dir.join("static.json").is_file() {
+        return Ok(StaticEmbedding::load(&dir)?);
+    }
+    let folder = tl::tl_crossmodal::TextSpace::model_folder("all-MiniLM-L6-v2")?;
+    let teacher = tl::tl_text::SentenceEncoder::load(&folder, device)?;
+    eprintln!(
+        "distilling the static student of all-MiniLM-L6-v2 (once; cached in {})",
+        dir.display()
+    );
+    let config = StaticConfig {
+        pca_dims: Some(256.min(teacher.dim())),
+        ..StaticConfig::default()
+    };
+    let student = StaticEmbedding::distill(&teacher, &config, device, |_, _| {})?;
+    student.save(&dir)?;
+    Ok(student)
 }
 
 /// Labels of a set with `names` onto `class_names`, by name.

@@ -131,6 +131,29 @@ fn builtin() -> Vec<Model> {
             found_at: None,
         },
         Model {
+            name: s("static-minilm"),
+            modality: s("text"),
+            task: s("sentence embedding: a static student of all-MiniLM-L6-v2 (Model2Vec recipe)"),
+            trained_on: s(
+                "distilled from all-MiniLM-L6-v2's vocabulary on first use (about 30 s; cached in ~/.cache/tl-distill)",
+            ),
+            input: s("text, no length limit"),
+            output: s("256-d unit vector (the mean of its tokens' vectors)"),
+            license: s("Apache-2.0 (as its teacher)"),
+            figures: vec![
+                s("147x the teacher's sentences per second on 2 CPU cores"),
+                s(
+                    "logistic regression on its vectors: 78.5-80.8 % sentiment in-domain on Amazon, 3-6 points above the teacher's (tl-distill)",
+                ),
+            ],
+            provenance: s(
+                "tl-distill's StaticEmbedding::distill of all-MiniLM-L6-v2 (needs it under TL_MODEL_DIR)",
+            ),
+            folder: Some(s("all-MiniLM-L6-v2")),
+            needs_file: Some(s("model.safetensors")),
+            found_at: None,
+        },
+        Model {
             name: s("hashed-words"),
             modality: s("text"),
             task: s("none: signed feature hashing of words and character trigrams"),

@@ -68,7 +68,7 @@ fn three() -> u64 {
 /// Few-shot evaluation: each row is scored on `count` seeded N-way K-shot episodes drawn from
 /// the labelled target (the novel classes), the same episodes for every row of a seed. A
 /// few-shot strategy's base training (`meta_train`, `pretrain`: on the source, the base
-/// classes) runs once per seed; each episode then runs the strategy with it off, on the
+/// classes) or an unsupervised objective's pretraining (`pretrain`) runs once per seed; each episode then runs the strategy with it off, on the
 /// trained encoder. Other strategies run on each episode from the start model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -497,10 +497,10 @@ impl SeedRun<'_> {
 }
 
 impl SeedRun<'_> {
-    /// The seed's rows on `[episodes]`: each few-shot strategy's base training once (on the
-    /// task's source, the first episode as its target), then every episode of the seed with
-    /// the base training off, from the trained model; other strategies from `start` on every
-    /// episode. A row's report pools the episodes' queries (its accuracy is the mean over
+    /// The seed's rows on `[episodes]`: each few-shot strategy's base training (or an
+    /// unsupervised objective's pretraining) once, on the task's source with the first episode
+    /// as its target, then every episode of the seed with it off, from the trained model;
+    /// other strategies from `start` on every episode. A row's report pools the episodes' queries (its accuracy is the mean over
     /// episodes, their queries being equal in number); `extra` holds `episodes`, `ci95` (the
     /// half-width of the mean's 95 % interval), `episode_ms` and `base_training_s`. No model
     /// is saved: an episode's head is for its own classes.
@@ -524,11 +524,12 @@ impl SeedRun<'_> {
             let started = Instant::now();
             let overlay = settings(registry, self.recipe, row)?;
             let strategy = registry.create(&row.name, &overlay)?;
-            // The switches of a few-shot strategy's base training, on in its configuration.
+            // The switches of a few-shot strategy's base training, or an unsupervised
+            // objective's pretraining, on in its configuration.
             let full = strategy.config()?;
             let mut per_episode = overlay.clone();
             let mut base = false;
-            if strategy.family() == Family::FewShot {
+            if matches!(strategy.family(), Family::FewShot | Family::Unsupervised) {
                 for key in ["meta_train", "pretrain"] {
                     if full.get(key) == Some(&json!(true)) {
                         per_episode[key] = json!(false);
