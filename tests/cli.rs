@@ -990,6 +990,26 @@ fn run_shares_settings_renames_classes_and_scores_a_test_set_without_a_target() 
 /// An Omniglot-layout zip (`root/ALPHABET/characterNN/K.png`, black ink on white) of one
 /// alphabet whose characters are the given stroke patterns, `drawings` each, shifted by up
 /// to a pixel and with a few stray dots (seeded).
+/// Four base characters (strokes on a 12 px grid) for the tests' Omniglot zips.
+const BASE: [fn(u32, u32) -> bool; 4] = [
+    |_, y| (5..7).contains(&y),
+    |x, _| (5..7).contains(&x),
+    |x, y| x.abs_diff(y) < 2,
+    |x, y| (x + y).abs_diff(11) < 2,
+];
+
+/// Four other characters: the new classes.
+const NEW: [fn(u32, u32) -> bool; 4] = [
+    |x, y| {
+        (2..10).contains(&x)
+            && (2..10).contains(&y)
+            && !((4..8).contains(&x) && (4..8).contains(&y))
+    },
+    |x, y| (5..7).contains(&x) || (5..7).contains(&y),
+    |x, y| (x < 6) == (y < 6),
+    |x, y| (x + 2 * y) % 6 < 2,
+];
+
 fn omniglot_zip(path: &Path, alphabet: &str, patterns: &[fn(u32, u32) -> bool], drawings: u32) {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
@@ -1028,24 +1048,8 @@ fn omniglot_zip(path: &Path, alphabet: &str, patterns: &[fn(u32, u32) -> bool], 
 fn run_reads_omniglot_zips_for_a_few_shot_task() {
     let dir = scratch("omniglot");
     // Base characters (the source) and new ones (the target): other classes, so a new task.
-    let base: [fn(u32, u32) -> bool; 4] = [
-        |_, y| (5..7).contains(&y),
-        |x, _| (5..7).contains(&x),
-        |x, y| x.abs_diff(y) < 2,
-        |x, y| (x + y).abs_diff(11) < 2,
-    ];
-    let new: [fn(u32, u32) -> bool; 4] = [
-        |x, y| {
-            (2..10).contains(&x)
-                && (2..10).contains(&y)
-                && !((4..8).contains(&x) && (4..8).contains(&y))
-        },
-        |x, y| (5..7).contains(&x) || (5..7).contains(&y),
-        |x, y| (x < 6) == (y < 6),
-        |x, y| (x + 2 * y) % 6 < 2,
-    ];
-    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &base, 12);
-    omniglot_zip(&dir.join("images_background_b.zip"), "New", &new, 12);
+    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &BASE, 12);
+    omniglot_zip(&dir.join("images_background_b.zip"), "New", &NEW, 12);
     let recipe = r#"
 name = "tiny omniglot"
 seeds = 1
@@ -1133,24 +1137,8 @@ name = "baseline"
 #[test]
 fn run_scores_few_shot_strategies_on_episodes() {
     let dir = scratch("episodes");
-    let base: [fn(u32, u32) -> bool; 4] = [
-        |_, y| (3..5).contains(&y),
-        |x, _| (3..5).contains(&x),
-        |x, y| x.abs_diff(y) < 2,
-        |x, y| x < 6 && y < 6,
-    ];
-    let new: [fn(u32, u32) -> bool; 4] = [
-        |x, y| {
-            (2..10).contains(&x)
-                && (2..10).contains(&y)
-                && !((4..8).contains(&x) && (4..8).contains(&y))
-        },
-        |x, y| (5..7).contains(&x) || (5..7).contains(&y),
-        |x, y| (x < 6) == (y < 6),
-        |x, y| (x + 2 * y) % 6 < 2,
-    ];
-    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &base, 10);
-    omniglot_zip(&dir.join("images_background_b.zip"), "New", &new, 10);
+    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &BASE, 10);
+    omniglot_zip(&dir.join("images_background_b.zip"), "New", &NEW, 10);
     let recipe = r#"
 name = "tiny episodes"
 seeds = 1

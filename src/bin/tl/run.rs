@@ -485,13 +485,18 @@ impl SeedRun<'_> {
                 100.0 * report.metrics.accuracy,
                 report.wall_time_s
             ));
-            comparison.push(report);
-            // Every finished run is on disk at once: a run stopped later keeps it.
-            write_atomic(
-                &self.out.join("reports.json"),
-                comparison.to_json()?.as_bytes(),
-            )?;
+            self.record(comparison, report)?;
         }
+        Ok(())
+    }
+
+    /// Adds a finished fit and writes every report at once: a run stopped later keeps it.
+    fn record(&self, comparison: &mut Comparison, report: FitReport) -> Res<()> {
+        comparison.push(report);
+        write_atomic(
+            &self.out.join("reports.json"),
+            comparison.to_json()?.as_bytes(),
+        )?;
         Ok(())
     }
 }
@@ -616,11 +621,7 @@ impl SeedRun<'_> {
                 spec.count,
                 report.wall_time_s
             ));
-            comparison.push(report);
-            write_atomic(
-                &self.out.join("reports.json"),
-                comparison.to_json()?.as_bytes(),
-            )?;
+            self.record(comparison, report)?;
         }
         Ok(())
     }
