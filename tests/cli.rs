@@ -902,6 +902,78 @@ name = "relational-kd"
 "#;
 
 #[test]
+fn cross_modal_rows_read_a_new_tasks_classes_from_their_names() {
+    let dir = scratch("unseen");
+    // Aligned on digits 0-2, captioned by their names in words; the task is 3 against 4.
+    let recipe = r#"
+seeds = 1
+class_names = ["three", "four"]
+[source]
+format = "digits"
+classes = [0, 1, 2]
+class_names = ["zero", "one", "two"]
+[target]
+format = "digits"
+classes = [3, 4]
+labelled_per_class = 1
+[model]
+name = "small-cnn"
+source_epochs = 0
+[train]
+epochs = 2
+[settings]
+text = { kind = "hashed", dim = 64 }
+[[strategy]]
+name = "clip"
+[[strategy]]
+name = "text-to-image"
+settings = { per_class = 10, train = { epochs = 2 } }
+"#;
+    std::fs::write(dir.join("u.toml"), recipe).unwrap();
+    let o = tl(&["run", "u.toml", "--quiet"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("| clip | 1 |") && out.contains("| text-to-image | 1 |"),
+        "{out}"
+    );
+    let card = std::fs::read_to_string(dir.join("runs/u/models/clip/seed-0/package.json")).unwrap();
+    assert!(
+        card.contains("\"three\"") && card.contains("\"four\""),
+        "{card}"
+    );
+    // A probe on the source's images cannot name classes it never saw: refused before any
+    // fit; so is a strategy that needs the target's classes in the source.
+    for (name, says) in [
+        ("clip-probe", "`clip-probe` (cross-modal)"),
+        ("deep-coral", "`deep-coral` (transductive)"),
+    ] {
+        std::fs::write(
+            dir.join("bad.toml"),
+            recipe.replace(
+                "name = \"text-to-image\"\nsettings = { per_class = 10, train = { epochs = 2 } }",
+                &format!("name = \"{name}\""),
+            ),
+        )
+        .unwrap();
+        let (_, err) = text(&tl(&["run", "bad.toml", "--quiet"], &dir));
+        assert!(err.contains(says) && err.contains("three, four"), "{err}");
+        assert!(!dir.join("runs/bad/reports.json").exists());
+    }
+    // A domain's names must fit its classes.
+    std::fs::write(
+        dir.join("n.toml"),
+        recipe.replace("[\"zero\", \"one\", \"two\"]", "[\"zero\", \"one\"]"),
+    )
+    .unwrap();
+    let (_, err) = text(&tl(&["run", "n.toml", "--quiet"], &dir));
+    assert!(
+        err.contains("[source] class_names names 2 classes, and the domain has 3"),
+        "{err}"
+    );
+}
+
+#[test]
 fn run_shares_settings_renames_classes_and_scores_a_test_set_without_a_target() {
     let dir = scratch("distill");
     std::fs::write(dir.join("d.toml"), DISTILL).unwrap();

@@ -228,10 +228,38 @@ impl<E: Encoder + 'static> Strategy<E> for Clip {
         let source = task.labelled(TaskPart::SourceLabelled, name)?;
         let test = task.labelled(TaskPart::TargetTest, name)?;
         let names = self.class_names(task)?;
+        // The source's images are captioned by its own class names (its labels index them):
+        // the task's when the source has the task's classes; otherwise alignment is on the
+        // classes the source shows and the readout zero-shot to the task's, never shown.
+        let captions = &source.class_names;
+        let unseen = *captions != names;
+        if unseen && self.readout == Readout::Probe {
+            return Err(CoreError::config(
+                "readout",
+                format!(
+                    "`{name}` reads out a probe on the source's labelled images, whose classes ({}) are not the task's ({}): zero-shot to other classes takes the `zero_shot` or `text_only` readout (`clip`, `clip-text-only`)",
+                    captions.join(", "),
+                    names.join(", ")
+                ),
+            ));
+        }
         let prompts = ClassPrompts::from_templates(&names, &self.templates)?;
         ctx.begin();
         let vectors = self.text.embed(&prompts.strs(), ctx.device())?;
-        let (clip, history) = self.align(start.encoder, source, &prompts, &vectors, ctx)?;
+        // The source's captions, when its classes are other than the task's.
+        let aligned = if unseen {
+            let p = ClassPrompts::from_templates(captions, &self.templates)?;
+            let v = self.text.embed(&p.strs(), ctx.device())?;
+            Some((p, v))
+        } else {
+            None
+        };
+        let (align_prompts, align_vectors) = match &aligned {
+            Some((p, v)) => (p, v),
+            None => (&prompts, &vectors),
+        };
+        let (clip, history) =
+            self.align(start.encoder, source, align_prompts, align_vectors, ctx)?;
         // On the training device, as every trained model is: it can be trained further.
         let model = self
             .read_out(&clip, &prompts, &vectors, source, ctx)?
@@ -379,7 +407,9 @@ impl<E: Encoder + 'static> Strategy<E> for TextToImage {
         let names = Clip::new().class_names(task)?;
         crate::generate::check_unit_pixels(source)?;
         ctx.begin();
-        let (generator, history) = self.generator(source, &names, ctx)?;
+        // Trained on the source's captions (its own class names); draws the task's classes,
+        // seen or not.
+        let (generator, history) = self.generator(source, &source.class_names, ctx)?;
         let drawn = self.drawings(&generator, &names, &source.inputs.item_shape, ctx)?;
         let device = ctx.device().clone();
         let head = tl_core::model::head_config(start.encoder.feature_dim(), &[], names.len())

@@ -219,3 +219,61 @@ fn a_sentence_encoder_is_cached_and_places_digit_names_apart() {
         dot(0, 2)
     );
 }
+
+#[test]
+fn a_source_of_other_classes_aligns_on_its_own_names_and_the_task_is_read_from_its_names() {
+    let _seeded = tl_core::device::seed_lock();
+    let dev = dev();
+    let all = digits();
+    let keep = |classes: std::ops::Range<usize>| {
+        tl_data::split::select_classes(&all, &classes.collect::<Vec<_>>()).unwrap()
+    };
+    // The source shows zero, one and two; the task is three against four, never shown.
+    let (source, test) = (keep(0..3), keep(3..5));
+    assert_eq!(source.class_names, ["zero", "one", "two"]);
+    assert_eq!(test.class_names, ["three", "four"]);
+    let task = TransferTask::new(2)
+        .with_source(source)
+        .with_target_test(test.clone());
+    let train = tl_core::train::TrainConfig::new()
+        .with_epochs(2)
+        .with_batch_size(32);
+    for readout in [Readout::ZeroShot, Readout::TextOnly] {
+        dev.seed(2);
+        let clip = Clip::new()
+            .with_text(hashed())
+            .with_readout(readout)
+            .with_train(train.clone());
+        let (model, report) = tl_core::strategy::Strategy::fit(
+            &clip,
+            Pretrained::encoder(encoder(&dev)),
+            &task,
+            &mut RunContext::new(&dev).with_seed(2),
+        )
+        .unwrap();
+        // Read out for the task's two classes, from their prompts only.
+        assert_eq!(tl_core::train::ClassifierModel::num_classes(&model), 2);
+        let templates = Clip::new().templates.len() as f64;
+        assert_eq!(report.extra["prompts"], 2.0 * templates, "{readout:?}");
+        assert_eq!(report.metrics.confusion.total(), test.len());
+    }
+    // A probe on the source's images knows only the source's classes: refused by name.
+    let probe = Clip::new()
+        .with_text(hashed())
+        .with_readout(Readout::Probe)
+        .with_train(train);
+    let err = tl_core::strategy::Strategy::fit(
+        &probe,
+        Pretrained::encoder(encoder(&dev)),
+        &task,
+        &mut RunContext::new(&dev),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("zero, one, two")
+            && err.contains("three, four")
+            && err.contains("clip-text-only"),
+        "{err}"
+    );
+}

@@ -142,11 +142,20 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
                     .map_err(|e| format!("[{table}] classes: {e}"))?,
                 None => set,
             };
-            Raw::Images(shift_images(
-                ways(set, spec.ways, seed, table)?,
-                spec,
-                table,
-            )?)
+            let mut set = ways(set, spec.ways, seed, table)?;
+            if let Some(names) = &spec.class_names {
+                if names.len() != set.num_classes() {
+                    return Err(format!(
+                        "[{table}] class_names names {} classes, and the domain has {} ({})",
+                        names.len(),
+                        set.num_classes(),
+                        set.class_names.join(", ")
+                    )
+                    .into());
+                }
+                set.class_names = names.clone();
+            }
+            Raw::Images(shift_images(set, spec, table)?)
         }
         texts => texts,
     };

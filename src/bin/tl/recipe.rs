@@ -120,6 +120,10 @@ pub struct DataSpec {
     /// `0`..`9`), relabelled from 0 in this order.
     #[serde(default)]
     pub classes: Option<Vec<usize>>,
+    /// Images: this domain's classes renamed, in order (after `classes`): what a cross-modal
+    /// strategy captions a source's images with when its classes are not the task's.
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
     /// Images: every class also turned by 90, 180 and 270 degrees, as three new classes each
     /// (Omniglot's base classes x 4, as Snell et al. and Vinyals et al. train).
     #[serde(default)]
@@ -373,6 +377,19 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Refuses a list of class names with a duplicate or an empty name.
+fn check_names(names: &[String], what: &str) -> Result<(), String> {
+    let mut sorted: Vec<&String> = names.iter().collect();
+    sorted.sort();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("{what}: `{}` comes twice", w[0]));
+    }
+    if names.iter().any(|n| n.trim().is_empty()) {
+        return Err(format!("{what}: a name is empty"));
+    }
+    Ok(())
+}
+
 /// The formats `DataSpec::format` takes.
 pub const FORMATS: &[&str] = &[
     "digits",
@@ -474,14 +491,7 @@ impl Recipe {
             return Err("`scratch` and `no adaptation` are the names of rows tl adds: label the strategy otherwise".into());
         }
         if let Some(names) = &self.class_names {
-            let mut sorted: Vec<&String> = names.iter().collect();
-            sorted.sort();
-            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-                return Err(format!("class_names: `{}` comes twice", w[0]));
-            }
-            if names.iter().any(|n| n.trim().is_empty()) {
-                return Err("class_names: a name is empty".into());
-            }
+            check_names(names, "class_names")?;
         }
         if let Some(e) = &self.episodes {
             if e.way < 2 || e.shot == 0 || e.query == 0 || e.count == 0 {
@@ -532,6 +542,7 @@ impl DataSpec {
             split: None,
             classes: None,
             rotate: None,
+            class_names: None,
             turns: None,
             crop: None,
             frame: None,
@@ -591,6 +602,14 @@ impl DataSpec {
             if text_format(f) {
                 return Err(format!("[{table}] ways is for images; `{f}` holds texts"));
             }
+        }
+        if let Some(names) = &self.class_names {
+            if text_format(f) {
+                return Err(format!(
+                    "[{table}] class_names is for images (a text domain's labels are its names; the top-level class_names renames the task's)"
+                ));
+            }
+            check_names(names, &format!("[{table}] class_names"))?;
         }
         if self.turns == Some(true) && text_format(f) {
             return Err(format!("[{table}] turns is for images; `{f}` holds texts"));

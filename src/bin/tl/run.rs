@@ -202,9 +202,17 @@ pub fn run(args: &Args) -> Res<()> {
     let data = read_data(&recipe, &base, &progress, &dev)?;
     if !data.same_task {
         for (spec, row) in recipe.strategies.iter().zip(&rows) {
-            if row.family != Family::FewShot && row.needs.contains(&TaskPart::SourceLabelled) {
+            // Few-shot strategies train on the source's own classes (the base classes), and a
+            // cross-modal one aligns on them and reads the task's classes from their names
+            // (zero-shot), unless it reads out a probe on the source's images.
+            let own_classes = match row.family {
+                Family::FewShot => true,
+                Family::CrossModal => row.config.get("readout") != Some(&json!("probe")),
+                _ => false,
+            };
+            if !own_classes && row.needs.contains(&TaskPart::SourceLabelled) {
                 return Err(format!(
-                    "[[strategy]] `{}` ({}) learns from labelled source items of the target's classes, and the target's classes ({}) are not the source's: a new task takes inductive, few-shot, unsupervised or distillation strategies",
+                    "[[strategy]] `{}` ({}) learns from labelled source items of the target's classes, and the target's classes ({}) are not the source's: a new task takes inductive, few-shot, unsupervised, distillation or zero-shot cross-modal strategies (clip, clip-text-only, text-to-image)",
                     spec.label(),
                     row.family,
                     data.class_names.join(", ")
@@ -718,6 +726,8 @@ struct RowCheck {
     needs: &'static [TaskPart],
     /// The strategy's default settings (the keys `[settings]` may give it).
     defaults: Json,
+    /// Its settings as the recipe configures it.
+    config: Json,
 }
 
 /// Refuses a strategy row `registry` does not have (`note` added to the error), or whose
@@ -740,6 +750,7 @@ fn check_strategy<E: Encoder + 'static>(
         family: strategy.family(),
         needs: strategy.needs(),
         defaults: entry.default_config().clone(),
+        config: strategy.config().map_err(|e| check(e.to_string()))?,
     })
 }
 
