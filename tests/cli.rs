@@ -1282,11 +1282,12 @@ settings = { train = { epochs = 2 } }
             // Trained (or pretrained) once on the base classes, then each episode without it.
             assert!(base > 0.0, "{name}");
             assert!(!r["history"].as_array().unwrap().is_empty(), "{name}");
+            // The row's configuration as the recipe gave it: its base training on.
             assert_eq!(
                 r["config"]["meta_train"]
                     .as_bool()
                     .or(r["config"]["pretrain"].as_bool()),
-                Some(false)
+                Some(true)
             );
         }
         if name == "protonet" {

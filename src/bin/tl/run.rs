@@ -513,10 +513,11 @@ impl SeedRun<'_> {
     /// The seed's rows on `[episodes]`: each few-shot strategy's base training (or an
     /// unsupervised objective's pretraining) once, on the task's source with the first episode
     /// as its target, then every episode of the seed with it off, from the trained model;
-    /// other strategies from `start` on every episode. A row's report pools the episodes' queries (its accuracy is the mean over
-    /// episodes, their queries being equal in number); `extra` holds `episodes`, `ci95` (the
-    /// half-width of the mean's 95 % interval), `episode_ms` and `base_training_s`. No model
-    /// is saved: an episode's head is for its own classes.
+    /// other strategies from `start` on every episode. A row's report pools the episodes'
+    /// queries (its accuracy is the mean over episodes, their queries being equal in number),
+    /// its config is the row's as configured and its history the base training's; `extra`
+    /// holds `episodes`, `ci95` (the half-width of the mean's 95 % interval), `episode_ms` and
+    /// `base_training_s`. No model is saved: an episode's head is for its own classes.
     fn episodes<E: Packaged>(
         &self,
         registry: &Registry<E>,
@@ -613,7 +614,8 @@ impl SeedRun<'_> {
                     .then(|| losses.iter().sum::<f64>() / spec.count as f64),
             };
             report.strategy = label.to_string();
-            report.config = strategy.config()?;
+            // The row as configured (its base training on), not its per-episode copy.
+            report.config = full;
             report.history = history;
             report.wall_time_s = started.elapsed().as_secs_f64();
             report.extra.insert("episodes".into(), spec.count as f64);
