@@ -1062,8 +1062,11 @@ fn run_shares_settings_renames_classes_and_scores_a_test_set_without_a_target() 
 /// An Omniglot-layout zip (`root/ALPHABET/characterNN/K.png`, black ink on white) of one
 /// alphabet whose characters are the given stroke patterns, `drawings` each, shifted by up
 /// to a pixel and with a few stray dots (seeded).
+/// A character: whether the pixel `(x, y)` of a 12 px grid is ink.
+type Ink = fn(u32, u32) -> bool;
+
 /// Four base characters (strokes on a 12 px grid) for the tests' Omniglot zips.
-const BASE: [fn(u32, u32) -> bool; 4] = [
+const BASE: [Ink; 4] = [
     |_, y| (5..7).contains(&y),
     |x, _| (5..7).contains(&x),
     |x, y| x.abs_diff(y) < 2,
@@ -1071,7 +1074,7 @@ const BASE: [fn(u32, u32) -> bool; 4] = [
 ];
 
 /// Four other characters: the new classes.
-const NEW: [fn(u32, u32) -> bool; 4] = [
+const NEW: [Ink; 4] = [
     |x, y| {
         (2..10).contains(&x)
             && (2..10).contains(&y)
@@ -1082,7 +1085,7 @@ const NEW: [fn(u32, u32) -> bool; 4] = [
     |x, y| (x + 2 * y) % 6 < 2,
 ];
 
-fn omniglot_zip(path: &Path, alphabet: &str, patterns: &[fn(u32, u32) -> bool], drawings: u32) {
+fn omniglot_zip(path: &Path, alphabet: &str, patterns: &[Ink], drawings: u32) {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let opts = zip::write::SimpleFileOptions::default();
@@ -1202,6 +1205,142 @@ name = "baseline"
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains("images_background_b.zip") && err.contains("not a zip"),
+        "{err}"
+    );
+}
+
+/// Lake's layout of one-shot runs: `runNN/training/classMM.png` (one drawing a character),
+/// `runNN/test/itemKK.png` and `runNN/class_labels.txt` (`test training` per line).
+fn runs_zip(path: &Path, runs: &[&[Ink]], queries: u32) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut put = |name: String, ink: Ink, shift: u32| {
+        let img = image::GrayImage::from_fn(12, 12, |x, y| {
+            let on = ink((x + shift) % 12, y);
+            image::Luma([if on { 0 } else { 255 }])
+        });
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(png.get_ref()).unwrap();
+    };
+    let mut labels = Vec::new();
+    for (r, chars) in runs.iter().enumerate() {
+        let run = format!("run{:02}", r + 1);
+        let mut lines = String::new();
+        for (c, ink) in chars.iter().enumerate() {
+            let class = format!("{run}/training/class{:02}.png", c + 1);
+            put(class.clone(), *ink, 0);
+            for q in 0..queries {
+                let item = format!(
+                    "{run}/test/item{:02}.png",
+                    c * queries as usize + q as usize + 1
+                );
+                put(item.clone(), *ink, q + 1);
+                lines += &format!("{item} {class}\n");
+            }
+        }
+        labels.push((run, lines));
+    }
+    for (run, lines) in labels {
+        zip.start_file(format!("{run}/class_labels.txt"), opts)
+            .unwrap();
+        zip.write_all(lines.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn run_scores_lakes_fixed_runs_after_training_on_two_zips() {
+    let dir = scratch("runs");
+    omniglot_zip(&dir.join("images_background_a.zip"), "Base", &BASE, 10);
+    omniglot_zip(&dir.join("images_background_c.zip"), "Other", &BASE, 10);
+    runs_zip(&dir.join("all_runs.zip"), &[&NEW[..3], &NEW[1..]], 2);
+    let recipe = r#"
+seeds = 1
+[source]
+format = "omniglot"
+path = "images_background_a.zip"
+more_zips = ["images_background_c.zip"]
+size = 16
+[target]
+format = "omniglot-runs"
+path = "all_runs.zip"
+size = 16
+[model]
+name = "conv-4"
+source_epochs = 0
+[episodes]
+way = 3
+shot = 1
+query = 2
+count = 2
+[[strategy]]
+name = "protonet"
+settings = { episodes = { way = 4, shot = 1, query = 3 }, episodes_per_epoch = 10, train = { epochs = 2 } }
+"#;
+    std::fs::write(dir.join("r.toml"), recipe).unwrap();
+    let o = tl(&["run", "r.toml"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // Both zips' characters are the base classes.
+    assert!(err.contains("80 items, 8 classes"), "{err}");
+    assert!(out.contains("2 fixed 3-way 1-shot episodes"), "{out}");
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("runs/r/reports.json")).unwrap())
+            .unwrap();
+    let r = &reports["reports"][0];
+    assert_eq!(r["extra"]["episodes"], 2.0);
+    // Two runs of three characters, two test drawings each.
+    let counts = r["metrics"]["confusion"]["counts"].as_array().unwrap();
+    let total: u64 = counts
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, 12);
+    // The runs fix the episodes' shape; a recipe that says otherwise is told what they are.
+    std::fs::write(
+        dir.join("bad.toml"),
+        recipe.replace("count = 2", "count = 5"),
+    )
+    .unwrap();
+    let (_, err) = text(&tl(&["run", "bad.toml", "--quiet"], &dir));
+    assert!(
+        err.contains("the runs are 2 episodes of 3-way 1-shot with 2 queries per class"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("bad.toml"),
+        recipe.replace(
+            "path = \"all_runs.zip\"",
+            "path = \"all_runs.zip\"\nlimit = 5",
+        ),
+    )
+    .unwrap();
+    let (_, err) = text(&tl(&["run", "bad.toml", "--quiet"], &dir));
+    assert!(err.contains("`limit` would change the fixed runs"), "{err}");
+    // The same zip twice: its characters twice, as other classes (Omniglot's small1 and
+    // small2 share names such as `Greek/character01`).
+    std::fs::write(
+        dir.join("twice.toml"),
+        recipe.replace("\"images_background_c.zip\"", "\"images_background_a.zip\""),
+    )
+    .unwrap();
+    let o = tl(&["run", "twice.toml", "--check"], &dir);
+    assert!(o.status.success());
+    let o = tl(
+        &[
+            "run",
+            "twice.toml",
+            "--set",
+            "strategy.0.settings.meta_train=false",
+        ],
+        &dir,
+    );
+    let (_, err) = text(&o);
+    assert!(
+        o.status.success() && err.contains("80 items, 8 classes"),
         "{err}"
     );
 }

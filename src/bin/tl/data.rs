@@ -111,10 +111,27 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
                 size,
             )?)
         }
-        "omniglot" => Raw::Images(tl::tl_data::images::omniglot(
+        "omniglot" => {
+            let size = spec.size.unwrap_or(28);
+            let mut set = tl::tl_data::images::omniglot(need("zip")?, size)?;
+            for more in spec
+                .resolve_more(base)
+                .map_err(|e| format!("[{table}] {e}"))?
+            {
+                if !more.exists() {
+                    return Err(
+                        format!("[{table}] more_zips: {} does not exist", more.display()).into(),
+                    );
+                }
+                let next = tl::tl_data::images::omniglot(&more, size)?;
+                set = side_by_side(&set, &next).map_err(|e| format!("[{table}] more_zips: {e}"))?;
+            }
+            Raw::Images(set)
+        }
+        "omniglot-runs" => Raw::Images(runs_set(&tl::tl_data::images::omniglot_runs(
             need("zip")?,
             spec.size.unwrap_or(28),
-        )?),
+        )?)?),
         "amazon" => {
             let domain = spec.domain.as_deref().unwrap_or_default();
             let set = tl::tl_data::text::amazon_domain(need("folder")?, domain)?;
@@ -160,6 +177,69 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
         texts => texts,
     };
     limit(raw, spec.limit, seed)
+}
+
+/// Two labelled sets of images with their classes side by side (`b`'s after `a`'s): other
+/// classes, even where their names are the same (Omniglot's small1 and small2 both have a
+/// `Greek/character01`); such a name of `b`'s gets `b`'s domain in front.
+fn side_by_side(a: &LabelledSet, b: &LabelledSet) -> Res<LabelledSet> {
+    if a.inputs.item_shape != b.inputs.item_shape {
+        return Err(format!(
+            "{} has items of {:?}, {} of {:?}",
+            a.domain, a.inputs.item_shape, b.domain, b.inputs.item_shape
+        )
+        .into());
+    }
+    let mut values = a.inputs.values.clone();
+    values.extend_from_slice(&b.inputs.values);
+    let offset = a.num_classes();
+    let labels = a
+        .labels
+        .iter()
+        .copied()
+        .chain(b.labels.iter().map(|l| l + offset))
+        .collect();
+    let names = a
+        .class_names
+        .iter()
+        .cloned()
+        .chain(b.class_names.iter().map(|n| {
+            if a.class_names.contains(n) {
+                format!("{}:{n}", b.domain)
+            } else {
+                n.clone()
+            }
+        }))
+        .collect();
+    Ok(LabelledSet::new(
+        Inputs::new(a.inputs.item_shape.clone(), values)?,
+        labels,
+        names,
+        format!("{}+{}", a.domain, b.domain),
+    )?)
+}
+
+/// Lake's one-shot runs as one labelled set: each run's training drawings, then its test
+/// drawings, their classes named `runNN/training/classMM.png`; the first item of each class
+/// is its one shot, the others its queries ([`crate::run::fixed_episodes`] takes them apart).
+fn runs_set(runs: &[tl::tl_data::images::OneShotRun]) -> Res<LabelledSet> {
+    let first = runs.first().ok_or("the runs zip holds no run")?;
+    let shape = first.train.inputs.item_shape.clone();
+    let (mut values, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::new());
+    for run in runs {
+        let offset = names.len();
+        for set in [&run.train, &run.test] {
+            values.extend_from_slice(&set.inputs.values);
+            labels.extend(set.labels.iter().map(|l| l + offset));
+        }
+        names.extend(run.train.class_names.iter().cloned());
+    }
+    Ok(LabelledSet::new(
+        Inputs::new(shape, values)?,
+        labels,
+        names,
+        "omniglot/all_runs",
+    )?)
 }
 
 /// A CSV/TSV with a header: the text column, and the label column when named.

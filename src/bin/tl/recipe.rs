@@ -104,6 +104,10 @@ pub struct DataSpec {
     /// File or folder (relative to the recipe); `digits` needs none.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// `omniglot`: more background zips, their characters added as more classes
+    /// (`images_background_small2.zip` beside `path`'s small1).
+    #[serde(default)]
+    pub more_zips: Option<Vec<PathBuf>>,
     /// `csv`/`tsv`: the text column.
     #[serde(default)]
     pub text_column: Option<String>,
@@ -400,6 +404,7 @@ pub const FORMATS: &[&str] = &[
     "libsvm",
     "image-folder",
     "omniglot",
+    "omniglot-runs",
 ];
 
 /// Whether a format holds texts (the others hold images).
@@ -493,6 +498,24 @@ impl Recipe {
         if let Some(names) = &self.class_names {
             check_names(names, "class_names")?;
         }
+        if self.source.format == "omniglot-runs"
+            || self
+                .test
+                .as_ref()
+                .is_some_and(|t| t.format == "omniglot-runs")
+        {
+            return Err("format `omniglot-runs` (Lake's one-shot runs) is a [target] of fixed episodes, with [episodes] way = 20, shot = 1, query = 1, count = 20".into());
+        }
+        let runs = self
+            .target
+            .as_ref()
+            .is_some_and(|t| t.format == "omniglot-runs");
+        if runs && self.class_names.is_some() {
+            return Err("class_names would rename the runs' characters, which name their runs: leave it out with `omniglot-runs`".into());
+        }
+        if runs && self.episodes.is_none() {
+            return Err("[target] format `omniglot-runs` holds fixed episodes: add [episodes] with way = 20, shot = 1, query = 1, count = 20".into());
+        }
         if let Some(e) = &self.episodes {
             if e.way < 2 || e.shot == 0 || e.query == 0 || e.count == 0 {
                 return Err(format!(
@@ -536,6 +559,7 @@ impl DataSpec {
         Self {
             format: String::new(),
             path: None,
+            more_zips: None,
             text_column: None,
             label_column: None,
             domain: None,
@@ -614,6 +638,26 @@ impl DataSpec {
         if self.turns == Some(true) && text_format(f) {
             return Err(format!("[{table}] turns is for images; `{f}` holds texts"));
         }
+        if self.more_zips.is_some() && f != "omniglot" {
+            return Err(format!(
+                "[{table}] more_zips is for `omniglot` background zips, not `{f}`"
+            ));
+        }
+        if f == "omniglot-runs" {
+            let set = [
+                ("classes", self.classes.is_some()),
+                ("ways", self.ways.is_some()),
+                ("limit", self.limit.is_some()),
+                ("labelled_per_class", self.labelled_per_class.is_some()),
+                ("class_names", self.class_names.is_some()),
+                ("turns", self.turns.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "[{table}] `{key}` would change the fixed runs of `omniglot-runs`: leave it out"
+                ));
+            }
+        }
         if let Some(c) = self.crop {
             if c == 0 {
                 return Err(format!("[{table}] crop must be at least 1 px"));
@@ -633,26 +677,37 @@ impl DataSpec {
     /// The path: `${VAR}` replaced by the environment variable (`${TL_DATA_DIR}/mnist`), then
     /// relative to the recipe's folder.
     pub fn resolve(&self, base: &Path) -> Result<Option<PathBuf>, String> {
-        let Some(p) = &self.path else {
-            return Ok(None);
-        };
-        let text = p.to_string_lossy();
-        let mut out = String::new();
-        let mut rest: &str = &text;
-        while let Some(start) = rest.find("${") {
-            let end = rest[start..]
-                .find('}')
-                .ok_or_else(|| format!("path {text}: `${{` without `}}`"))?;
-            let var = &rest[start + 2..start + end];
-            let value = std::env::var(var)
-                .map_err(|_| format!("path {text} uses ${{{var}}}, which is not set"))?;
-            out += &rest[..start];
-            out += &value;
-            rest = &rest[start + end + 1..];
-        }
-        out += rest;
-        Ok(Some(base.join(out)))
+        self.path.as_deref().map(|p| resolve(p, base)).transpose()
     }
+
+    /// [`Self::resolve`] of every `more_zips` path.
+    pub fn resolve_more(&self, base: &Path) -> Result<Vec<PathBuf>, String> {
+        self.more_zips
+            .iter()
+            .flatten()
+            .map(|p| resolve(p, base))
+            .collect()
+    }
+}
+
+/// A recipe path: `${VAR}` replaced by the environment variable, then relative to `base`.
+fn resolve(p: &Path, base: &Path) -> Result<PathBuf, String> {
+    let text = p.to_string_lossy();
+    let mut out = String::new();
+    let mut rest: &str = &text;
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("path {text}: `${{` without `}}`"))?;
+        let var = &rest[start + 2..start + end];
+        let value = std::env::var(var)
+            .map_err(|_| format!("path {text} uses ${{{var}}}, which is not set"))?;
+        out += &rest[..start];
+        out += &value;
+        rest = &rest[start + end + 1..];
+    }
+    out += rest;
+    Ok(base.join(out))
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use tl::tl_core::model::count_params;
 use tl::tl_core::model::head_config;
 use tl::tl_core::strategy::{Family, Json, Registry};
 use tl::tl_core::task::TaskPart;
+use tl::tl_data::split::Episode;
 use tl::tl_text::BertTop;
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -79,7 +80,15 @@ pub struct SeedTask {
     pub scored_on: String,
     /// With `[episodes]`: the labelled target the episodes are drawn from (the task holds
     /// the first episode, for the base training).
-    pub episodes: Option<LabelledSet>,
+    pub episodes: Option<Episodes>,
+}
+
+/// Where an episodic run's episodes come from.
+pub struct Episodes {
+    /// The labelled target the episodes are drawn from.
+    pub pool: LabelledSet,
+    /// Fixed episodes (Lake's runs), in order; empty when they are drawn.
+    pub fixed: Vec<Episode>,
 }
 
 /// What the recipe's data are, once read.
@@ -440,8 +449,8 @@ impl SeedRun<'_> {
         scratch: Option<Pretrained<E>>,
         comparison: &mut Comparison,
     ) -> Res<()> {
-        if let Some(pool) = &self.st.episodes {
-            return self.episodes(registry, start, pool, comparison);
+        if let Some(episodes) = &self.st.episodes {
+            return self.episodes(registry, start, episodes, comparison);
         }
         let (seed, progress) = (self.seed, self.progress);
         start_report.strategy = "no adaptation".into();
@@ -522,10 +531,11 @@ impl SeedRun<'_> {
         &self,
         registry: &Registry<E>,
         start: Pretrained<E>,
-        pool: &LabelledSet,
+        episodes: &Episodes,
         comparison: &mut Comparison,
     ) -> Res<()> {
         use tl::tl_fewshot::{EpisodeScore, EpisodeShape};
+        let pool = &episodes.pool;
         let (seed, progress) = (self.seed, self.progress);
         let spec = self.recipe.episodes.as_ref().ok_or("no [episodes]")?;
         let shape = EpisodeShape::new(spec.way, spec.shot, spec.query);
@@ -575,7 +585,12 @@ impl SeedRun<'_> {
                 (start.clone(), Vec::new(), 0.0)
             };
             let strategy = registry.create(&row.name, &per_episode)?;
-            let mut sampler = shape.sampler(pool, seed)?;
+            // Drawn by the seed, the same for every row; or the fixed ones, in order.
+            let mut sampler = if episodes.fixed.is_empty() {
+                Some(shape.sampler(pool, seed)?)
+            } else {
+                None
+            };
             let what = format!("{label}, seed {seed}: episodes");
             let bar = progress.bar(spec.count as u64, &what).with_plain_lines();
             let episodes_started = Instant::now();
@@ -583,7 +598,10 @@ impl SeedRun<'_> {
             let mut pooled = vec![vec![0usize; spec.way]; spec.way];
             let mut last = None;
             for i in 0..spec.count {
-                let episode = sampler.sample(pool)?;
+                let episode = match &mut sampler {
+                    Some(s) => s.sample(pool)?,
+                    None => episodes.fixed[i].clone(),
+                };
                 let task = TransferTask::new(spec.way)
                     .with_target_unlabelled(episode.query.unlabelled())
                     .with_target_labelled(episode.support)
@@ -950,14 +968,21 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
             .as_ref()
             .ok_or("[episodes] draws from a labelled [target]")?;
         let pool = target.labelled(&data.class_names, "[target]")?;
+        let fixed = match recipe.target.as_ref().map(|t| t.format.as_str()) {
+            Some("omniglot-runs") => fixed_episodes(&pool, e)?,
+            _ => Vec::new(),
+        };
         let shape = tl::tl_fewshot::EpisodeShape::new(e.way, e.shot, e.query);
-        let first = shape
-            .sampler(&pool, seed)
-            .and_then(|mut s| {
-                s.sample(&pool)
-                    .map_err(tl::tl_fewshot::episodes::data_error)
-            })
-            .map_err(|err| format!("[episodes] on [target] {}: {err}", pool.domain))?;
+        let first = match fixed.first() {
+            Some(first) => first.clone(),
+            None => shape
+                .sampler(&pool, seed)
+                .and_then(|mut s| {
+                    s.sample(&pool)
+                        .map_err(tl::tl_fewshot::episodes::data_error)
+                })
+                .map_err(|err| format!("[episodes] on [target] {}: {err}", pool.domain))?,
+        };
         return Ok(SeedTask {
             task: TransferTask::new(e.way)
                 .with_source(source.clone())
@@ -966,10 +991,15 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
                 .with_target_test(first.query),
             start_train: source,
             scored_on: format!(
-                "{} {}-way {}-shot episodes of the target ({}), {} queries per class",
-                e.count, e.way, e.shot, pool.domain, e.query
+                "{} {}{}-way {}-shot episodes of the target ({}), {} queries per class",
+                e.count,
+                if fixed.is_empty() { "" } else { "fixed " },
+                e.way,
+                e.shot,
+                pool.domain,
+                e.query
             ),
-            episodes: Some(pool),
+            episodes: Some(Episodes { pool, fixed }),
         });
     }
     Ok(match &data.target {
@@ -1040,6 +1070,66 @@ pub fn seed_task(data: &Data, recipe: &Recipe, seed: u64) -> Res<SeedTask> {
             }
         }
     })
+}
+
+/// Lake's runs out of their set (`data::runs_set`: classes `runNN/...`, each class's first
+/// item its shot, the others its queries), one episode a run; `[episodes]` must state their
+/// shape.
+fn fixed_episodes(pool: &LabelledSet, e: &recipe::EpisodeSpec) -> Res<Vec<Episode>> {
+    let mut runs: Vec<(String, Vec<usize>)> = Vec::new();
+    for (c, name) in pool.class_names.iter().enumerate() {
+        let run = name.split('/').next().unwrap_or(name).to_string();
+        match runs.last_mut() {
+            Some((r, classes)) if *r == run => classes.push(c),
+            _ => runs.push((run, vec![c])),
+        }
+    }
+    let mut by_class = vec![Vec::new(); pool.num_classes()];
+    for (i, &l) in pool.labels.iter().enumerate() {
+        by_class[l].push(i);
+    }
+    let mut out = Vec::new();
+    for (run, classes) in &runs {
+        let (mut shots, mut queries) = (Vec::new(), Vec::new());
+        for &c in classes {
+            let items = &by_class[c];
+            shots.extend(items.first());
+            queries.extend(items.iter().skip(1));
+        }
+        let way = classes.len();
+        let query = queries.len() as f64 / way as f64;
+        if way != e.way
+            || e.shot != 1
+            || (query - e.query as f64).abs() > 1e-9
+            || runs.len() != e.count
+        {
+            return Err(format!(
+                "[episodes] the runs are {} episodes of {way}-way 1-shot with {query} queries per class ({run}): say so (way = {way}, shot = 1, query = {query}, count = {})",
+                runs.len(),
+                runs.len()
+            )
+            .into());
+        }
+        let relabel = |items: &[usize]| -> Res<LabelledSet> {
+            let set = pool.select(items);
+            let labels = set
+                .labels
+                .iter()
+                .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+                .collect();
+            let names = classes
+                .iter()
+                .map(|&c| pool.class_names[c].clone())
+                .collect();
+            Ok(LabelledSet::new(set.inputs, labels, names, run.clone())?)
+        };
+        out.push(Episode {
+            support: relabel(&shots)?,
+            query: relabel(&queries)?,
+            classes: classes.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// The model every strategy of a seed starts from, and its report as it is (the `no
