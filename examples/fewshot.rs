@@ -552,37 +552,13 @@ fn runs_error(
     Ok((mean, errors))
 }
 
-/// Two sets' items with their classes side by side (`b`'s labels after `a`'s).
-fn concat(a: &LabelledSet, b: &LabelledSet) -> Result<LabelledSet, Error> {
-    let mut values = a.inputs.values.clone();
-    values.extend_from_slice(&b.inputs.values);
-    let offset = a.num_classes();
-    let labels = a
-        .labels
-        .iter()
-        .copied()
-        .chain(b.labels.iter().map(|l| l + offset));
-    let names = a
-        .class_names
-        .iter()
-        .chain(&b.class_names)
-        .cloned()
-        .collect();
-    Ok(LabelledSet::new(
-        Inputs::new(a.inputs.item_shape.clone(), values)?,
-        labels.collect(),
-        names,
-        format!("{}+{}", a.domain, b.domain),
-    )?)
-}
-
 fn runs_part(at: &mut At) -> Result<(), Error> {
     let a = at.args;
     let dir = at.data.join("omniglot");
     let small1 = omniglot(&dir.join("images_background_small1.zip"), a.size)?;
     let small2 = omniglot(&dir.join("images_background_small2.zip"), a.size)?;
     let runs = omniglot_runs(&dir.join("all_runs.zip"), a.size)?;
-    let both = concat(&small1, &small2)?;
+    let both = tl::tl_data::split::classes_side_by_side(&small1, &small2)?;
     let base1 = orientation_labels(&small1, false)?;
     let base12 = orientation_labels(&both, false)?;
     eprintln!(
@@ -698,7 +674,7 @@ fn generate_part(at: &mut At) -> Result<(), Error> {
     let small1 = omniglot(&dir.join("images_background_small1.zip"), a.size)?;
     let small2 = omniglot(&dir.join("images_background_small2.zip"), a.size)?;
     let runs = omniglot_runs(&dir.join("all_runs.zip"), a.size)?;
-    let both = concat(&small1, &small2)?;
+    let both = tl::tl_data::split::classes_side_by_side(&small1, &small2)?;
     let conditioner = train_protonet(at, "protonet-small1", &orientation_labels(&small1, false)?)?;
     let judge = train_protonet(at, "protonet-small12", &orientation_labels(&both, false)?)?;
     let generator = OneShotGenerator::new().with_train(

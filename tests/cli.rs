@@ -1209,6 +1209,16 @@ name = "baseline"
     );
 }
 
+/// The queries a report's confusion matrix counts (every episode's, pooled).
+fn queries_scored(report: &serde_json::Value) -> u64 {
+    report["metrics"]["confusion"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+        .sum()
+}
+
 /// Lake's layout of one-shot runs: `runNN/training/classMM.png` (one drawing a character),
 /// `runNN/test/itemKK.png` and `runNN/class_labels.txt` (`test training` per line).
 fn runs_zip(path: &Path, runs: &[&[Ink]], queries: u32) {
@@ -1293,12 +1303,7 @@ settings = { episodes = { way = 4, shot = 1, query = 3 }, episodes_per_epoch = 1
     let r = &reports["reports"][0];
     assert_eq!(r["extra"]["episodes"], 2.0);
     // Two runs of three characters, two test drawings each.
-    let counts = r["metrics"]["confusion"]["counts"].as_array().unwrap();
-    let total: u64 = counts
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
-        .sum();
-    assert_eq!(total, 12);
+    assert_eq!(queries_scored(r), 12);
     // The runs fix the episodes' shape; a recipe that says otherwise is told what they are.
     std::fs::write(
         dir.join("bad.toml"),
@@ -1407,13 +1412,7 @@ settings = { train = { epochs = 2 } }
         let ci = x["ci95"].as_f64().unwrap();
         assert!(ci.is_finite() && ci >= 0.0, "{name}: {ci}");
         // The pooled queries: 12 episodes x 3 classes x 4 queries.
-        let counted: u64 = r["metrics"]["confusion"]["counts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|row| row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
-            .sum();
-        assert_eq!(counted, 144, "{name}");
+        assert_eq!(queries_scored(r), 144, "{name}");
         let base = x["base_training_s"].as_f64().unwrap();
         if name == "random conv-4, probe" {
             assert_eq!(base, 0.0);

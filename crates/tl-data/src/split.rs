@@ -6,6 +6,48 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use tl_core::data::LabelledSet;
 
+/// Two labelled sets with their classes side by side: `b`'s classes after `a`'s, as other
+/// classes even where a name is the same (Omniglot's small1 and small2 both have a
+/// `Greek/character01`); such a name of `b`'s gets `b`'s domain in front. Items of
+/// different shapes are refused.
+pub fn classes_side_by_side(a: &LabelledSet, b: &LabelledSet) -> Result<LabelledSet> {
+    a.validate()?;
+    b.validate()?;
+    if a.inputs.item_shape != b.inputs.item_shape {
+        return Err(DataError::Request(format!(
+            "`{}` has items of {:?}, `{}` of {:?}",
+            a.domain, a.inputs.item_shape, b.domain, b.inputs.item_shape
+        )));
+    }
+    let mut values = a.inputs.values.clone();
+    values.extend_from_slice(&b.inputs.values);
+    let offset = a.num_classes();
+    let labels = a
+        .labels
+        .iter()
+        .copied()
+        .chain(b.labels.iter().map(|l| l + offset))
+        .collect();
+    let names = a
+        .class_names
+        .iter()
+        .cloned()
+        .chain(b.class_names.iter().map(|n| {
+            if a.class_names.contains(n) {
+                format!("{}:{n}", b.domain)
+            } else {
+                n.clone()
+            }
+        }))
+        .collect();
+    Ok(LabelledSet::new(
+        tl_core::data::Inputs::new(a.inputs.item_shape.clone(), values)?,
+        labels,
+        names,
+        format!("{}+{}", a.domain, b.domain),
+    )?)
+}
+
 /// Keeps the items of `classes` and relabels them `0..classes.len()` in that order.
 pub fn select_classes(set: &LabelledSet, classes: &[usize]) -> Result<LabelledSet> {
     set.validate()?;
@@ -104,6 +146,35 @@ pub fn stratified_split(
 mod tests {
     use super::*;
     use crate::digits::digits;
+
+    #[test]
+    fn classes_side_by_side_keeps_both_sets_classes_apart() {
+        let d = digits().unwrap();
+        let (low, high) = (
+            select_classes(&d, &[0, 1]).unwrap(),
+            select_classes(&d, &[1, 2]).unwrap(),
+        );
+        let both = classes_side_by_side(&low, &high).unwrap();
+        assert_eq!(both.len(), low.len() + high.len());
+        assert_eq!(both.num_classes(), 4);
+        // `1` is in both: the second one is another class, named by its set.
+        let renamed = format!("{}:1", high.domain);
+        assert_eq!(both.class_names, ["0", "1", renamed.as_str(), "2"]);
+        assert_eq!(both.labels[low.len()], high.labels[0] + 2);
+        assert_eq!(both.inputs.item(low.len()), high.inputs.item(0));
+        let small = tl_core::data::LabelledSet::new(
+            tl_core::data::Inputs::new(vec![2], vec![0.0; 2]).unwrap(),
+            vec![0],
+            vec!["a".into()],
+            "small",
+        )
+        .unwrap();
+        let err = classes_side_by_side(&low, &small).unwrap_err().to_string();
+        assert!(
+            err.contains("items of [1, 8, 8]") && err.contains("[2]"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn class_selection_relabels_in_order() {

@@ -124,7 +124,8 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
                     );
                 }
                 let next = tl::tl_data::images::omniglot(&more, size)?;
-                set = side_by_side(&set, &next).map_err(|e| format!("[{table}] more_zips: {e}"))?;
+                set = tl::tl_data::split::classes_side_by_side(&set, &next)
+                    .map_err(|e| format!("[{table}] more_zips: {e}"))?;
             }
             Raw::Images(set)
         }
@@ -177,46 +178,6 @@ pub fn read(spec: &DataSpec, base: &Path, table: &str, seed: u64) -> Res<Raw> {
         texts => texts,
     };
     limit(raw, spec.limit, seed)
-}
-
-/// Two labelled sets of images with their classes side by side (`b`'s after `a`'s): other
-/// classes, even where their names are the same (Omniglot's small1 and small2 both have a
-/// `Greek/character01`); such a name of `b`'s gets `b`'s domain in front.
-fn side_by_side(a: &LabelledSet, b: &LabelledSet) -> Res<LabelledSet> {
-    if a.inputs.item_shape != b.inputs.item_shape {
-        return Err(format!(
-            "{} has items of {:?}, {} of {:?}",
-            a.domain, a.inputs.item_shape, b.domain, b.inputs.item_shape
-        )
-        .into());
-    }
-    let mut values = a.inputs.values.clone();
-    values.extend_from_slice(&b.inputs.values);
-    let offset = a.num_classes();
-    let labels = a
-        .labels
-        .iter()
-        .copied()
-        .chain(b.labels.iter().map(|l| l + offset))
-        .collect();
-    let names = a
-        .class_names
-        .iter()
-        .cloned()
-        .chain(b.class_names.iter().map(|n| {
-            if a.class_names.contains(n) {
-                format!("{}:{n}", b.domain)
-            } else {
-                n.clone()
-            }
-        }))
-        .collect();
-    Ok(LabelledSet::new(
-        Inputs::new(a.inputs.item_shape.clone(), values)?,
-        labels,
-        names,
-        format!("{}+{}", a.domain, b.domain),
-    )?)
 }
 
 /// Lake's one-shot runs as one labelled set: each run's training drawings, then its test
