@@ -30,7 +30,7 @@ use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::model::{Sequential, SequentialConfig};
 use tl::tl_core::report::mean_std;
 use tl::tl_data::split::EpisodeSampler;
-use tl::tl_data::transform::{Chw, centre_crop, frame_set, resize_bilinear};
+use tl::tl_data::transform::{centre_crop_set, frame_set, resize_set};
 use tl::tl_inductive::{FullFineTune, LinearProbe};
 use tl::tl_unsupervised::*;
 
@@ -232,17 +232,7 @@ fn cluster_table(scores: &[(String, ClusterScores, f64)]) -> String {
 
 /// MNIST in USPS framing: the central 20x20 box, resized to 16x16.
 fn usps_framing(set: &LabelledSet) -> Result<LabelledSet, Error> {
-    let s = Chw::of(&set.inputs.item_shape)?;
-    let mut values = Vec::with_capacity(set.len() * 16 * 16);
-    for i in 0..set.len() {
-        let centre = centre_crop(set.inputs.item(i), s, 20, 20)?;
-        values.extend(resize_bilinear(&centre, Chw::new(1, 20, 20), 16, 16));
-    }
-    let inputs = tl::tl_core::data::Inputs::new(vec![1, 16, 16], values)?;
-    Ok(LabelledSet {
-        inputs,
-        ..set.clone()
-    })
+    Ok(resize_set(&centre_crop_set(set, 20)?, 16, 16)?)
 }
 
 fn record(rows: &mut Vec<Row>, encoder: &str, runs: Vec<FewLabelRun>, started: &Instant) {

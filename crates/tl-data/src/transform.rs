@@ -458,6 +458,27 @@ pub fn resize_set_nearest(set: &LabelledSet, h: usize, w: usize) -> Result<Label
     })
 }
 
+/// The centre `side` x `side` pixels of every image of a set (MNIST's digits sit in its
+/// centre 20 px); a side larger than the images is refused.
+pub fn centre_crop_set(set: &LabelledSet, side: usize) -> Result<LabelledSet> {
+    check_side(side, "crop side")?;
+    let s = Chw::of(&set.inputs.item_shape)?;
+    if side > s.h || side > s.w {
+        return Err(DataError::Request(format!(
+            "crop = {side}: the images are {}x{} px",
+            s.h, s.w
+        )));
+    }
+    let mut values = Vec::with_capacity(set.len() * s.c * side * side);
+    for i in 0..set.len() {
+        values.extend(centre_crop(set.inputs.item(i), s, side, side)?);
+    }
+    Ok(LabelledSet {
+        inputs: Inputs::new(vec![s.c, side, side], values)?,
+        ..set.clone()
+    })
+}
+
 /// MNIST-style framing: resize to `inner` x `inner`, then pad to `outer` x `outer` with 0
 /// (e.g. USPS 16 -> 20, padded to 28, as MNIST digits sit in a 20x20 box of a 28x28 field).
 pub fn frame_set(set: &LabelledSet, inner: usize, outer: usize) -> Result<LabelledSet> {
@@ -582,6 +603,31 @@ mod tests {
                 .all(|(a, b)| (a - b).abs() < 1e-4),
             "{bilinear:?} vs {exact:?}"
         );
+    }
+
+    #[test]
+    fn centre_crop_set_keeps_every_images_centre() {
+        // Two 1x4x4 images counting 0..16 and 16..32; their centre 2 px.
+        let set = LabelledSet::new(
+            Inputs::new(vec![1, 4, 4], (0..32).map(|v| v as f32).collect()).unwrap(),
+            vec![0, 1],
+            vec!["a".into(), "b".into()],
+            "toy",
+        )
+        .unwrap();
+        let c = centre_crop_set(&set, 2).unwrap();
+        assert_eq!(c.inputs.item_shape, vec![1, 2, 2]);
+        assert_eq!(
+            c.inputs.values,
+            vec![5.0, 6.0, 9.0, 10.0, 21.0, 22.0, 25.0, 26.0]
+        );
+        assert_eq!(
+            (c.labels, c.class_names),
+            (set.labels.clone(), set.class_names.clone())
+        );
+        let err = centre_crop_set(&set, 5).unwrap_err().to_string();
+        assert_eq!(err, "crop = 5: the images are 4x4 px");
+        assert!(centre_crop_set(&set, 0).is_err());
     }
 
     #[test]

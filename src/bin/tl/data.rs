@@ -261,25 +261,8 @@ fn read_table(path: &Path, spec: &DataSpec, table: &str) -> Res<Raw> {
 /// quarter turns as new classes.
 fn shift_images(mut set: LabelledSet, spec: &DataSpec, table: &str) -> Res<LabelledSet> {
     if let Some(side) = spec.crop {
-        use tl::tl_data::transform::{Chw, map_images};
-        let s = Chw::of(&set.inputs.item_shape)?;
-        if side > s.h || side > s.w {
-            return Err(
-                format!("[{table}] crop = {side}: the images are {}x{} px", s.h, s.w).into(),
-            );
-        }
-        let (top, left) = ((s.h - side) / 2, (s.w - side) / 2);
-        let inputs = map_images(&set.inputs, Chw::new(s.c, side, side), |_, x, s| {
-            let mut out = Vec::with_capacity(s.c * side * side);
-            for c in 0..s.c {
-                for y in top..top + side {
-                    let row = (c * s.h + y) * s.w + left;
-                    out.extend_from_slice(&x[row..row + side]);
-                }
-            }
-            out
-        })?;
-        set = LabelledSet::new(inputs, set.labels, set.class_names, set.domain)?;
+        set = tl::tl_data::transform::centre_crop_set(&set, side)
+            .map_err(|e| format!("[{table}] {e}"))?;
     }
     if let Some([inner, outer]) = spec.frame {
         set = tl::tl_data::transform::frame_set(&set, inner, outer)
