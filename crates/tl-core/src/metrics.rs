@@ -96,7 +96,11 @@ pub struct Metrics {
 impl Metrics {
     /// All metrics from labels.
     pub fn from_predictions(truth: &[usize], predicted: &[usize], num_classes: usize) -> Self {
-        let confusion = ConfusionMatrix::new(truth, predicted, num_classes);
+        Self::from_confusion(ConfusionMatrix::new(truth, predicted, num_classes))
+    }
+
+    /// All metrics from a confusion matrix (several evaluations' counts added, say); no loss.
+    pub fn from_confusion(confusion: ConfusionMatrix) -> Self {
         Self {
             accuracy: confusion.accuracy(),
             macro_f1: confusion.macro_f1(),

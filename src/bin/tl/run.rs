@@ -622,14 +622,12 @@ impl SeedRun<'_> {
             }
             let mut report = last.ok_or("no episode ran")?;
             let score = EpisodeScore::of(&accuracies);
-            let confusion = tl::tl_core::metrics::ConfusionMatrix { counts: pooled };
             report.metrics = tl::tl_core::metrics::Metrics {
-                accuracy: confusion.accuracy(),
-                macro_f1: confusion.macro_f1(),
-                per_class_accuracy: confusion.per_class_accuracy(),
-                confusion,
                 loss: (losses.len() == spec.count)
                     .then(|| losses.iter().sum::<f64>() / spec.count as f64),
+                ..tl::tl_core::metrics::Metrics::from_confusion(
+                    tl::tl_core::metrics::ConfusionMatrix { counts: pooled },
+                )
             };
             report.strategy = label.to_string();
             // The row as configured (its base training on), not its per-episode copy.
@@ -1084,17 +1082,19 @@ fn fixed_episodes(pool: &LabelledSet, e: &recipe::EpisodeSpec) -> Res<Vec<Episod
             _ => runs.push((run, vec![c])),
         }
     }
-    let mut by_class = vec![Vec::new(); pool.num_classes()];
-    for (i, &l) in pool.labels.iter().enumerate() {
-        by_class[l].push(i);
-    }
     let mut out = Vec::new();
     for (run, classes) in &runs {
+        // The run's classes relabelled 0.., in order; each one's first item is its shot.
+        let mut set = tl::tl_data::split::select_classes(pool, classes)?;
+        set.domain = run.as_str().into();
+        let mut shot_taken = vec![false; classes.len()];
         let (mut shots, mut queries) = (Vec::new(), Vec::new());
-        for &c in classes {
-            let items = &by_class[c];
-            shots.extend(items.first());
-            queries.extend(items.iter().skip(1));
+        for (i, &l) in set.labels.iter().enumerate() {
+            if std::mem::replace(&mut shot_taken[l], true) {
+                queries.push(i);
+            } else {
+                shots.push(i);
+            }
         }
         let way = classes.len();
         let query = queries.len() as f64 / way as f64;
@@ -1110,22 +1110,9 @@ fn fixed_episodes(pool: &LabelledSet, e: &recipe::EpisodeSpec) -> Res<Vec<Episod
             )
             .into());
         }
-        let relabel = |items: &[usize]| -> Res<LabelledSet> {
-            let set = pool.select(items);
-            let labels = set
-                .labels
-                .iter()
-                .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
-                .collect();
-            let names = classes
-                .iter()
-                .map(|&c| pool.class_names[c].clone())
-                .collect();
-            Ok(LabelledSet::new(set.inputs, labels, names, run.clone())?)
-        };
         out.push(Episode {
-            support: relabel(&shots)?,
-            query: relabel(&queries)?,
+            support: set.select(&shots),
+            query: set.select(&queries),
             classes: classes.clone(),
         });
     }
