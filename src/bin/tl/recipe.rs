@@ -617,26 +617,31 @@ impl DataSpec {
         if self.limit == Some(0) {
             return Err(format!("[{table}] limit must be at least 1"));
         }
-        if let Some(w) = self.ways {
-            if w < 2 {
-                return Err(format!(
-                    "[{table}] ways = {w}: a task needs two classes at least"
-                ));
+        if text_format(f) {
+            let image_only = [
+                ("classes", self.classes.is_some()),
+                ("ways", self.ways.is_some()),
+                ("crop", self.crop.is_some()),
+                ("turns", self.turns == Some(true)),
+            ];
+            if let Some((key, _)) = image_only.iter().find(|(_, given)| *given) {
+                return Err(format!("[{table}] {key} is for images; `{f}` holds texts"));
             }
-            if text_format(f) {
-                return Err(format!("[{table}] ways is for images; `{f}` holds texts"));
-            }
-        }
-        if let Some(names) = &self.class_names {
-            if text_format(f) {
+            if self.class_names.is_some() {
                 return Err(format!(
                     "[{table}] class_names is for images (a text domain's labels are its names; the top-level class_names renames the task's)"
                 ));
             }
-            check_names(names, &format!("[{table}] class_names"))?;
         }
-        if self.turns == Some(true) && text_format(f) {
-            return Err(format!("[{table}] turns is for images; `{f}` holds texts"));
+        if let Some(w) = self.ways
+            && w < 2
+        {
+            return Err(format!(
+                "[{table}] ways = {w}: a task needs two classes at least"
+            ));
+        }
+        if let Some(names) = &self.class_names {
+            check_names(names, &format!("[{table}] class_names"))?;
         }
         if self.more_zips.is_some() && f != "omniglot" {
             return Err(format!(
@@ -658,18 +663,8 @@ impl DataSpec {
                 ));
             }
         }
-        if let Some(c) = self.crop {
-            if c == 0 {
-                return Err(format!("[{table}] crop must be at least 1 px"));
-            }
-            if text_format(f) {
-                return Err(format!("[{table}] crop is for images; `{f}` holds texts"));
-            }
-        }
-        if self.classes.is_some() && text_format(f) {
-            return Err(format!(
-                "[{table}] classes is for images; `{f}` holds texts"
-            ));
+        if self.crop == Some(0) {
+            return Err(format!("[{table}] crop must be at least 1 px"));
         }
         Ok(())
     }
