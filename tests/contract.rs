@@ -2,7 +2,9 @@
 //! task (8x8 bar images, three classes; the target domain is the source shifted and dimmed):
 //! (a) a task missing a part the strategy needs is refused before any training, naming the
 //! strategy and the part; (b) the same seed gives identical metrics and history twice; (c)
-//! every report field is filled; (d) nothing is NaN. A strategy joins by registering.
+//! every report field is filled; (d) nothing is NaN; (e) a method that says it reads the
+//! encoder's features only predicts the same on the task's features with an identity encoder.
+//! A strategy joins by registering.
 
 mod common;
 
@@ -146,6 +148,17 @@ fn every_registered_strategy_keeps_the_contract() {
     let model = source_model(&task, &dev);
     let test_len = task.target_test.as_ref().unwrap().len();
     assert!(registry.entries().len() >= 24, "{registry:?}");
+    // The task as the source model's encoder sees it: every part's features.
+    let encode = |set: &LabelledSet| {
+        tl::tl_inductive::linear_probe::encode_set(&model.encoder, set, &dev, 64).unwrap()
+    };
+    let test_features = encode(task.target_test.as_ref().unwrap());
+    let features = TransferTask::new(CLASSES)
+        .with_source(encode(task.source.as_ref().unwrap()))
+        .with_target_labelled(encode(task.target_labelled.as_ref().unwrap()))
+        .with_target_unlabelled(test_features.unlabelled())
+        .with_target_test(test_features);
+    let mut on_features_checked = Vec::new();
     for entry in registry.entries() {
         let name = entry.name();
         let strategy = registry.create(name, &quick_settings(entry)).unwrap();
@@ -237,7 +250,47 @@ fn every_registered_strategy_keeps_the_contract() {
                 assert_finite(&format!("{name} epoch {} {key}", e.epoch), *v);
             }
         }
+
+        // (e) With its base training off, where it has one (as `tl run`'s episodes fit it),
+        // a method that says it reads features only predicts the same on the features.
+        let mut settings = quick_settings(entry);
+        for key in ["meta_train", "pretrain"] {
+            if entry.default_config().get(key).is_some() {
+                settings[key] = json!(false);
+            }
+        }
+        let strategy = registry.create(name, &settings).unwrap();
+        if strategy.reads_features_only() {
+            let fit = |start, task: &TransferTask| {
+                let mut ctx = RunContext::new(&dev).with_seed(7);
+                strategy
+                    .fit(start, task, &mut ctx)
+                    .unwrap_or_else(|e| panic!("{name} on features: {e}"))
+                    .1
+            };
+            let on_items = fit(Pretrained::classifier(model.clone()), &task);
+            let identity = SequentialConfig::new(vec![model.encoder.feature_dim()])
+                .init(&dev)
+                .unwrap();
+            let on_features = fit(Pretrained::encoder(identity), &features);
+            assert_eq!(
+                on_items.metrics.confusion, on_features.metrics.confusion,
+                "{name}: features alone predict otherwise"
+            );
+            let (a, b) = (on_items.metrics.loss, on_features.metrics.loss);
+            assert!(
+                (a.unwrap() - b.unwrap()).abs() < 1e-4,
+                "{name}: {a:?} {b:?}"
+            );
+            on_features_checked.push(name.to_string());
+        }
     }
+    // ProtoNet, matching networks, Baseline, Baseline++, the linear probe and every
+    // unsupervised objective without its pretraining.
+    assert!(
+        on_features_checked.len() >= 7,
+        "features-only methods: {on_features_checked:?}"
+    );
 }
 
 #[test]

@@ -335,6 +335,16 @@ pub trait Strategy<E: Encoder = Sequential> {
         true
     }
 
+    /// Whether the method uses the start encoder only to compute features of the task's
+    /// items (in inference mode, no augmentation), never training or changing it, and ignores
+    /// the start head: then a fit on the task's features with an identity encoder gives the
+    /// same predictions, and a caller that fits many tasks from one encoder (`tl run`'s
+    /// few-shot episodes) computes each item's features once. False (the default) for
+    /// everything else; the contract test checks every method that says true.
+    fn reads_features_only(&self) -> bool {
+        false
+    }
+
     /// The method itself, on a task that has every part it needs and settings that passed
     /// [`Self::validate`]: the trained classifier and its report on the task's test set. The
     /// seed is the context's.

@@ -5,12 +5,12 @@
 use burn::config::Config;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
-use tl_core::data::{Batch, LabelledSet};
+use tl_core::data::{Batch, Inputs, LabelledSet};
 use tl_core::model::{Classifier, Encoder, Layer, Sequential, SequentialConfig, head_config};
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{
-    ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig,
+    ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig, encode_all,
 };
 use tl_core::{CoreError, Result};
 
@@ -213,7 +213,11 @@ impl Baseline {
 
     /// The second stage: a new head for `classes` classes trained on `support` (the
     /// encoder frozen unless `fine_tune`); a cosine head comes back folded, so the plain
-    /// forward pass scores as trained.
+    /// forward pass scores as trained. A frozen encoder's features of the support are computed
+    /// once, in inference mode, and the head trains on them, as Chen et al.'s code does (its
+    /// features saved once, `model.eval()`): the same head as training through the frozen
+    /// encoder, without its forward pass at every step, and batch norm layers read with their
+    /// running statistics rather than those of a batch of 4 support items.
     pub fn adapt<E: Encoder + 'static>(
         &self,
         encoder: E,
@@ -223,14 +227,25 @@ impl Baseline {
     ) -> Result<(Classifier<E>, Vec<tl_core::report::EpochRecord>)> {
         crate::episodes::check_support(support, classes)?;
         let device = ctx.device().clone();
-        let head = self.head(encoder.feature_dim(), classes, &device)?;
-        let model = Classifier::new(encoder, head)?;
-        let model = if self.fine_tune {
-            model
+        let width = encoder.feature_dim();
+        let head = self.head(width, classes, &device)?;
+        let (mut model, history) = if self.fine_tune {
+            let model = Classifier::new(encoder, head)?;
+            self.fit_head(model, support, &self.head_train, ctx)?
         } else {
-            model.freeze_encoder()
+            let values = encode_all(&encoder, support, &device, ctx.eval_batch_size())?;
+            let features = LabelledSet::new(
+                Inputs::new(vec![width], values)?,
+                support.labels.clone(),
+                support.class_names.clone(),
+                support.domain.clone(),
+            )?;
+            let identity = SequentialConfig::new(vec![width]).init(&device)?;
+            let probe = Classifier::new(identity, head)?;
+            let (probe, history) = self.fit_head(probe, &features, &self.head_train, ctx)?;
+            let model = Classifier::new(encoder, probe.head)?.freeze_encoder();
+            (model, history)
         };
-        let (mut model, history) = self.fit_head(model, support, &self.head_train, ctx)?;
         if self.cosine {
             model.head = fold_cosine_head(model.head, self.scale)?;
         }
@@ -240,6 +255,11 @@ impl Baseline {
 
 impl<E: Encoder + 'static> Strategy<E> for Baseline {
     tl_core::strategy_basics!(fn Baseline::name, Family::FewShot, fn Baseline::parts);
+
+    /// Without pretraining or fine-tuning it trains a head on the support's features alone.
+    fn reads_features_only(&self) -> bool {
+        !self.pretrain && !self.fine_tune
+    }
 
     /// Trains the encoder on the source's classes (when asked), freezes it, and trains a new
     /// head on the support (the labelled target set); scored on the target test set. The

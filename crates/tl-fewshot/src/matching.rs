@@ -231,6 +231,11 @@ impl<E: Encoder + 'static> Strategy<E> for MatchingNet {
         self.meta_train
     }
 
+    /// Without meta-training it only embeds the support and the queries.
+    fn reads_features_only(&self) -> bool {
+        !self.meta_train
+    }
+
     /// Meta-trains the encoder on the source (when asked), then classifies the target by
     /// attention over its support; the head returned scores exactly as the network does.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {

@@ -228,6 +228,11 @@ impl<E: Encoder + 'static> Strategy<E> for ProtoNet {
         self.meta_train
     }
 
+    /// Without meta-training it only embeds the support and the queries.
+    fn reads_features_only(&self) -> bool {
+        !self.meta_train
+    }
+
     /// Meta-trains the encoder on the source (when asked), then classifies the target by its
     /// support prototypes; the head returned scores exactly as the prototypes do.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {

@@ -58,6 +58,10 @@ impl LinearProbe {
 impl<E: Encoder + 'static> Strategy<E> for LinearProbe {
     tl_core::strategy_basics!(NAME, Family::Inductive, NEEDS);
 
+    fn reads_features_only(&self) -> bool {
+        true
+    }
+
     /// Trains a head on the encoder's features of the task's labelled target set; returns the
     /// frozen encoder with that head, and its report on the target test set.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {

@@ -197,6 +197,11 @@ macro_rules! unsupervised_strategy {
                 fn Self::parts
             );
 
+            /// Without pretraining it is the probe alone, on the encoder's features.
+            fn reads_features_only(&self) -> bool {
+                !self.pretrain
+            }
+
             /// Pretrains the encoder on the task's unlabelled images, then fits the probe on
             /// its labelled target set.
             fn run(

@@ -585,7 +585,47 @@ impl SeedRun<'_> {
                 (start.clone(), Vec::new(), 0.0)
             };
             let strategy = registry.create(&row.name, &per_episode)?;
-            // Drawn by the seed, the same for every row; or the fixed ones, in order.
+            // A method that reads the encoder's features only gets every item's features once
+            // (the pool's, or the fixed episodes'), and an identity encoder on each episode:
+            // the same predictions (the contract test checks it) without embedding an item
+            // again in every episode that draws it.
+            let on_features = if strategy.reads_features_only() {
+                let features_registry = tl::registry()?;
+                let encode = |set: &LabelledSet| {
+                    tl::tl_inductive::linear_probe::encode_set(&trained.encoder, set, self.dev, 256)
+                        .map_err(|e| {
+                            format!("`{label}`, seed {seed}, features of the episodes: {e}")
+                        })
+                };
+                let fixed = episodes
+                    .fixed
+                    .iter()
+                    .map(|e| {
+                        Ok(Episode {
+                            support: encode(&e.support)?,
+                            query: encode(&e.query)?,
+                            classes: e.classes.clone(),
+                        })
+                    })
+                    .collect::<Res<Vec<_>>>()?;
+                let pool = if fixed.is_empty() {
+                    encode(pool)?
+                } else {
+                    pool.clone()
+                };
+                let identity =
+                    SequentialConfig::new(vec![trained.encoder.feature_dim()]).init(self.dev)?;
+                Some((
+                    features_registry.create(&row.name, &per_episode)?,
+                    pool,
+                    fixed,
+                    Pretrained::encoder(identity),
+                ))
+            } else {
+                None
+            };
+            // Drawn by the seed, the same for every row (features have the items' labels, so
+            // the same draws); or the fixed ones, in order.
             let mut sampler = if episodes.fixed.is_empty() {
                 Some(shape.sampler(pool, seed)?)
             } else {
@@ -598,17 +638,28 @@ impl SeedRun<'_> {
             let mut pooled = vec![vec![0usize; spec.way]; spec.way];
             let mut last = None;
             for i in 0..spec.count {
+                let (pool, fixed) = match &on_features {
+                    Some((_, pool, fixed, _)) => (pool, fixed),
+                    None => (pool, &episodes.fixed),
+                };
                 let episode = match &mut sampler {
                     Some(s) => s.sample(pool)?,
-                    None => episodes.fixed[i].clone(),
+                    None => fixed[i].clone(),
                 };
                 let task = TransferTask::new(spec.way)
                     .with_target_unlabelled(episode.query.unlabelled())
                     .with_target_labelled(episode.support)
                     .with_target_test(episode.query);
                 let mut ctx = RunContext::new(self.dev).with_seed(seed);
-                let (_, report) = strategy
-                    .fit(trained.clone(), &task, &mut ctx)
+                let fitted = match &on_features {
+                    Some((strategy, _, _, identity)) => strategy
+                        .fit(identity.clone(), &task, &mut ctx)
+                        .map(|(_, report)| report),
+                    None => strategy
+                        .fit(trained.clone(), &task, &mut ctx)
+                        .map(|(_, report)| report),
+                };
+                let report = fitted
                     .map_err(|e| format!("`{label}`, seed {seed}, episode {}: {e}", i + 1))?;
                 accuracies.push(report.metrics.accuracy);
                 losses.extend(report.metrics.loss);
@@ -621,6 +672,11 @@ impl SeedRun<'_> {
                 bar.set_position(i as u64 + 1);
             }
             let mut report = last.ok_or("no episode ran")?;
+            if on_features.is_some() {
+                // The model it scores with is the encoder, which it leaves as it is, and the
+                // episode's head.
+                report.params.total += count_params(&trained.encoder).total;
+            }
             let score = EpisodeScore::of(&accuracies);
             report.metrics = tl::tl_core::metrics::Metrics {
                 loss: (losses.len() == spec.count)
