@@ -150,7 +150,13 @@ fn every_registered_strategy_keeps_the_contract() {
     assert!(registry.entries().len() >= 24, "{registry:?}");
     // The task as the source model's encoder sees it: every part's features.
     let encode = |set: &LabelledSet| {
-        tl::tl_inductive::linear_probe::encode_set(&model.encoder, set, &dev, 64).unwrap()
+        tl::tl_inductive::linear_probe::encode_set(
+            &model.encoder,
+            set,
+            &dev,
+            tl::tl_core::train::EVAL_BATCH_SIZE,
+        )
+        .unwrap()
     };
     let test_features = encode(task.target_test.as_ref().unwrap());
     let features = TransferTask::new(CLASSES)

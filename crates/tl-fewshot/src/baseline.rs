@@ -216,8 +216,8 @@ impl Baseline {
     /// forward pass scores as trained. A frozen encoder's features of the support are computed
     /// once, in inference mode, and the head trains on them, as Chen et al.'s code does (its
     /// features saved once, `model.eval()`): the same head as training through the frozen
-    /// encoder, without its forward pass at every step, and batch norm layers read with their
-    /// running statistics rather than those of a batch of 4 support items.
+    /// encoder (whose batch norms a frozen encoder already reads with their running
+    /// statistics), without the encoder's forward pass at every step.
     pub fn adapt<E: Encoder + 'static>(
         &self,
         encoder: E,

@@ -585,45 +585,6 @@ impl SeedRun<'_> {
                 (start.clone(), Vec::new(), 0.0)
             };
             let strategy = registry.create(&row.name, &per_episode)?;
-            // A method that reads the encoder's features only gets every item's features once
-            // (the pool's, or the fixed episodes'), and an identity encoder on each episode:
-            // the same predictions (the contract test checks it) without embedding an item
-            // again in every episode that draws it.
-            let on_features = if strategy.reads_features_only() {
-                let features_registry = tl::registry()?;
-                let encode = |set: &LabelledSet| {
-                    tl::tl_inductive::linear_probe::encode_set(&trained.encoder, set, self.dev, 256)
-                        .map_err(|e| {
-                            format!("`{label}`, seed {seed}, features of the episodes: {e}")
-                        })
-                };
-                let fixed = episodes
-                    .fixed
-                    .iter()
-                    .map(|e| {
-                        Ok(Episode {
-                            support: encode(&e.support)?,
-                            query: encode(&e.query)?,
-                            classes: e.classes.clone(),
-                        })
-                    })
-                    .collect::<Res<Vec<_>>>()?;
-                let pool = if fixed.is_empty() {
-                    encode(pool)?
-                } else {
-                    pool.clone()
-                };
-                let identity =
-                    SequentialConfig::new(vec![trained.encoder.feature_dim()]).init(self.dev)?;
-                Some((
-                    features_registry.create(&row.name, &per_episode)?,
-                    pool,
-                    fixed,
-                    Pretrained::encoder(identity),
-                ))
-            } else {
-                None
-            };
             // Drawn by the seed, the same for every row (features have the items' labels, so
             // the same draws); or the fixed ones, in order.
             let mut sampler = if episodes.fixed.is_empty() {
@@ -633,13 +594,40 @@ impl SeedRun<'_> {
             };
             let what = format!("{label}, seed {seed}: episodes");
             let bar = progress.bar(spec.count as u64, &what).with_plain_lines();
+            // The time per episode includes the features computed once for them.
             let episodes_started = Instant::now();
+            // A method that reads the encoder's features only gets every item's features once
+            // (the pool's, or the fixed episodes'), and an identity encoder on each episode:
+            // the same predictions (the contract test checks it) without embedding an item
+            // again in every episode that draws it.
+            let on_features = if strategy.reads_features_only() {
+                let first = match &sampler {
+                    Some(s) => s.clone().sample(pool)?,
+                    None => episodes.fixed[0].clone(),
+                };
+                Some(
+                    OnFeatures::new(
+                        &row.name,
+                        &per_episode,
+                        &trained,
+                        strategy.as_ref(),
+                        episodes,
+                        first,
+                        (spec.way, seed, self.dev),
+                    )
+                    .map_err(|e| {
+                        format!("`{label}`, seed {seed}, features of the episodes: {e}")
+                    })?,
+                )
+            } else {
+                None
+            };
             let (mut accuracies, mut losses) = (Vec::new(), Vec::new());
             let mut pooled = vec![vec![0usize; spec.way]; spec.way];
             let mut last = None;
             for i in 0..spec.count {
                 let (pool, fixed) = match &on_features {
-                    Some((_, pool, fixed, _)) => (pool, fixed),
+                    Some(f) => (f.pool.as_ref().unwrap_or(pool), &f.fixed),
                     None => (pool, &episodes.fixed),
                 };
                 let episode = match &mut sampler {
@@ -652,8 +640,9 @@ impl SeedRun<'_> {
                     .with_target_test(episode.query);
                 let mut ctx = RunContext::new(self.dev).with_seed(seed);
                 let fitted = match &on_features {
-                    Some((strategy, _, _, identity)) => strategy
-                        .fit(identity.clone(), &task, &mut ctx)
+                    Some(f) => f
+                        .strategy
+                        .fit(f.identity.clone(), &task, &mut ctx)
                         .map(|(_, report)| report),
                     None => strategy
                         .fit(trained.clone(), &task, &mut ctx)
@@ -672,10 +661,9 @@ impl SeedRun<'_> {
                 bar.set_position(i as u64 + 1);
             }
             let mut report = last.ok_or("no episode ran")?;
-            if on_features.is_some() {
-                // The model it scores with is the encoder, which it leaves as it is, and the
-                // episode's head.
-                report.params.total += count_params(&trained.encoder).total;
+            if let Some(f) = &on_features {
+                // As the strategy reports its model on the items, not the identity encoder's.
+                report.params = f.params;
             }
             let score = EpisodeScore::of(&accuracies);
             report.metrics = tl::tl_core::metrics::Metrics {
@@ -706,6 +694,69 @@ impl SeedRun<'_> {
             self.record(comparison, report)?;
         }
         Ok(())
+    }
+}
+
+/// What a row that reads the encoder's features only needs for its episodes: the strategy
+/// made for a feature encoder, the pool's features (`None` with fixed episodes) or the fixed
+/// episodes' features, the identity encoder, and the parameter counts the strategy reports on
+/// the items (from the first episode, fitted once on them).
+struct OnFeatures {
+    strategy: Box<dyn tl::tl_core::strategy::Strategy<Sequential>>,
+    pool: Option<LabelledSet>,
+    fixed: Vec<Episode>,
+    identity: Pretrained<Sequential>,
+    params: tl::tl_core::model::ParamCount,
+}
+
+impl OnFeatures {
+    fn new<E: Packaged>(
+        name: &str,
+        settings: &Json,
+        trained: &Pretrained<E>,
+        strategy: &dyn tl::tl_core::strategy::Strategy<E>,
+        episodes: &Episodes,
+        first: Episode,
+        (way, seed, dev): (usize, u64, &Device),
+    ) -> Res<Self> {
+        let encode = |set: &LabelledSet| -> Res<LabelledSet> {
+            Ok(tl::tl_inductive::linear_probe::encode_set(
+                &trained.encoder,
+                set,
+                dev,
+                tl::tl_core::train::EVAL_BATCH_SIZE,
+            )?)
+        };
+        let fixed = episodes
+            .fixed
+            .iter()
+            .map(|e| {
+                Ok(Episode {
+                    support: encode(&e.support)?,
+                    query: encode(&e.query)?,
+                    classes: e.classes.clone(),
+                })
+            })
+            .collect::<Res<Vec<_>>>()?;
+        let pool = if fixed.is_empty() {
+            Some(encode(&episodes.pool)?)
+        } else {
+            None
+        };
+        let task = TransferTask::new(way)
+            .with_target_unlabelled(first.query.unlabelled())
+            .with_target_labelled(first.support)
+            .with_target_test(first.query);
+        let mut ctx = RunContext::new(dev).with_seed(seed);
+        let (_, report) = strategy.fit(trained.clone(), &task, &mut ctx)?;
+        let identity = SequentialConfig::new(vec![trained.encoder.feature_dim()]).init(dev)?;
+        Ok(Self {
+            strategy: tl::registry()?.create(name, settings)?,
+            pool,
+            fixed,
+            identity: Pretrained::encoder(identity),
+            params: report.params,
+        })
     }
 }
 
