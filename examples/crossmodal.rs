@@ -86,6 +86,15 @@ struct Args {
     /// space, which measured better).
     #[arg(long)]
     text_projection: bool,
+    /// Emoji: SimCLR epochs on unlabelled drawings for the image tower before it aligns
+    /// (tl-unsupervised's objective, the alignment's random views; 0: none).
+    #[arg(long, default_value_t = 0)]
+    tower_simclr: usize,
+    /// Emoji: the drawings SimCLR sees: `google` (the seen symbols' Google drawings, what the
+    /// alignment sees too) or `both` (and every Twitter drawing, without its name: the test
+    /// images unlabelled, a transductive setting).
+    #[arg(long, default_value = "google")]
+    tower_data: String,
     /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
     #[arg(long)]
     only_draw: bool,
@@ -440,23 +449,22 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
                 .collect(),
         )?;
         for (label, space) in &spaces {
+            let augment = tl::tl_unsupervised::augment::ViewAugment::new()
+                .with_min_area(0.6)
+                .with_max_degrees(10.0)
+                .with_noise_std(0.05)
+                .with_fill(1.0)
+                .with_brightness(args.jitter)
+                .with_contrast(args.jitter)
+                .with_saturation(args.jitter)
+                .with_blur_sigma(args.blur);
             let clip = Clip::new()
                 .with_text(space.clone())
                 .with_templates(picture_templates())
                 .with_dim(256)
                 .with_readout(Readout::ZeroShot)
                 .with_text_projection(args.text_projection)
-                .with_augment((!args.no_augment).then(|| {
-                    tl::tl_unsupervised::augment::ViewAugment::new()
-                        .with_min_area(0.6)
-                        .with_max_degrees(10.0)
-                        .with_noise_std(0.05)
-                        .with_fill(1.0)
-                        .with_brightness(args.jitter)
-                        .with_contrast(args.jitter)
-                        .with_saturation(args.jitter)
-                        .with_blur_sigma(args.blur)
-                }))
+                .with_augment((!args.no_augment).then(|| augment.clone()))
                 .with_train(
                     TrainConfig::new()
                         .with_epochs(args.epochs.unwrap_or(60))
@@ -467,8 +475,43 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
             ctx.begin();
             let vectors = space.embed(&prompts.strs(), dev)?;
             dev.seed(300 + seed);
+            let mut tower = rgb_encoder(dev)?;
+            if args.tower_simclr > 0 {
+                let drawings = match args.tower_data.as_str() {
+                    "google" => source.unlabelled(),
+                    "both" => {
+                        let mut values = source.inputs.values.clone();
+                        values.extend_from_slice(&twitter.inputs.values);
+                        UnlabelledSet::new(
+                            Inputs::new(source.inputs.item_shape.clone(), values)?,
+                            "google seen + twitter",
+                        )?
+                    }
+                    other => {
+                        return Err(format!("--tower-data {other:?}: google or both").into());
+                    }
+                };
+                let simclr = tl::tl_unsupervised::SimClr::new()
+                    .with_augment(augment.clone())
+                    .with_train(
+                        TrainConfig::new()
+                            .with_epochs(args.tower_simclr)
+                            .with_batch_size(256)
+                            .with_lr(1e-3),
+                    );
+                let started = std::time::Instant::now();
+                let (pretrained, history) = simclr.pretrain(tower, &drawings, &mut ctx)?;
+                eprintln!(
+                    "seed {seed}: SimCLR on {} drawings, {} epochs, loss {:.3} ({:.0} s)",
+                    drawings.len(),
+                    args.tower_simclr,
+                    history.last().map_or(f64::NAN, |e| e.train_loss),
+                    started.elapsed().as_secs_f64()
+                );
+                tower = pretrained;
+            }
             let (model, history): (ClipModel<Sequential>, _) =
-                clip.align(rgb_encoder(dev)?, &source, &prompts, &vectors, &mut ctx)?;
+                clip.align(tower, &source, &prompts, &vectors, &mut ctx)?;
             let wall = ctx.elapsed();
             let protos = model.class_prototypes(&prompts, &vectors, dev)?;
             let images = model.embed_images(&twitter.inputs, dev, 256)?;
