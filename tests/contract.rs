@@ -150,7 +150,7 @@ fn every_registered_strategy_keeps_the_contract() {
     assert!(registry.entries().len() >= 24, "{registry:?}");
     // The task as the source model's encoder sees it: every part's features.
     let encode = |set: &LabelledSet| {
-        tl::tl_inductive::linear_probe::encode_set(
+        tl::tl_core::train::encode_set(
             &model.encoder,
             set,
             &dev,

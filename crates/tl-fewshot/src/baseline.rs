@@ -5,12 +5,12 @@
 use burn::config::Config;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
-use tl_core::data::{Batch, Inputs, LabelledSet};
+use tl_core::data::{Batch, LabelledSet};
 use tl_core::model::{Classifier, Encoder, Layer, Sequential, SequentialConfig, head_config};
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::{TaskPart, TransferTask};
 use tl_core::train::{
-    ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig, encode_all,
+    ClassifierModel, CrossEntropy, LabelledBatches, Objective, Step, TrainConfig, encode_set,
 };
 use tl_core::{CoreError, Result};
 
@@ -233,13 +233,7 @@ impl Baseline {
             let model = Classifier::new(encoder, head)?;
             self.fit_head(model, support, &self.head_train, ctx)?
         } else {
-            let values = encode_all(&encoder, support, &device, ctx.eval_batch_size())?;
-            let features = LabelledSet::new(
-                Inputs::new(vec![width], values)?,
-                support.labels.clone(),
-                support.class_names.clone(),
-                support.domain.clone(),
-            )?;
+            let features = encode_set(&encoder, support, &device, ctx.eval_batch_size())?;
             let identity = SequentialConfig::new(vec![width]).init(&device)?;
             let probe = Classifier::new(identity, head)?;
             let (probe, history) = self.fit_head(probe, &features, &self.head_train, ctx)?;

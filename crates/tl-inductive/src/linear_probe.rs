@@ -4,14 +4,13 @@
 use crate::common::{NEEDS, check_common, check_input, new_head, target_sets};
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::Device;
 use tl_core::Result;
-use tl_core::data::{Inputs, LabelledSet};
+use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Encoder, Sequential, SequentialConfig};
 use tl_core::report::EpochRecord;
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
 use tl_core::task::TransferTask;
-use tl_core::train::{TrainConfig, encode_all};
+use tl_core::train::TrainConfig;
 
 /// Name in reports.
 pub const NAME: &str = "linear-probe";
@@ -81,19 +80,6 @@ impl<E: Encoder + 'static> Strategy<E> for LinearProbe {
     }
 }
 
-/// The encoder's features of every item of `set` (inference mode), as a labelled set of
-/// feature vectors with the same labels.
-pub fn encode_set<E: Encoder>(
-    encoder: &E,
-    set: &LabelledSet,
-    device: &Device,
-    batch_size: usize,
-) -> Result<LabelledSet> {
-    let values = encode_all(encoder, set, device, batch_size)?;
-    LabelledSet::new(
-        Inputs::new(vec![encoder.feature_dim()], values)?,
-        set.labels.clone(),
-        set.class_names.clone(),
-        set.domain.clone(),
-    )
-}
+/// The encoder's features of every item of a set, as a labelled set (tl-core's, here where
+/// the probe's callers have long found it).
+pub use tl_core::train::encode_set;

@@ -720,7 +720,7 @@ impl OnFeatures {
         (way, seed, dev): (usize, u64, &Device),
     ) -> Res<Self> {
         let encode = |set: &LabelledSet| -> Res<LabelledSet> {
-            Ok(tl::tl_inductive::linear_probe::encode_set(
+            Ok(tl::tl_core::train::encode_set(
                 &trained.encoder,
                 set,
                 dev,

@@ -110,6 +110,23 @@ pub fn encode_all<E: Encoder>(
     Ok(encode_checked(encoder, &set.inputs, device, batch_size))
 }
 
+/// The encoder's features of every item of `set` (inference mode, as [`encode_all`]), as a
+/// labelled set of feature vectors with the same labels, class names and domain.
+pub fn encode_set<E: Encoder>(
+    encoder: &E,
+    set: &LabelledSet,
+    device: &Device,
+    batch_size: usize,
+) -> Result<LabelledSet> {
+    let values = encode_all(encoder, set, device, batch_size)?;
+    LabelledSet::new(
+        Inputs::new(vec![encoder.feature_dim()], values)?,
+        set.labels.clone(),
+        set.class_names.clone(),
+        set.domain.clone(),
+    )
+}
+
 /// Runs `f` on every batch of `set`'s inputs, in order, on the plain (no autodiff) device,
 /// and concatenates what it returns: the batched-inference loop behind [`predict`] and
 /// feature extraction.

@@ -29,7 +29,7 @@ pub use batches::{
 pub use checks::{check_runnable, check_scorable, check_set, check_trainable, check_unlabelled};
 pub use config::{EarlyStopping, OptimizerKind, Schedule, TrainConfig};
 pub use infer::{
-    ClassifierModel, EVAL_BATCH_SIZE, argmax_rows, encode_all, encode_inputs, evaluate,
+    ClassifierModel, EVAL_BATCH_SIZE, argmax_rows, encode_all, encode_inputs, encode_set, evaluate,
     map_batches, map_input_batches, predict, scalar,
 };
 pub use objective::{
