@@ -17,6 +17,12 @@
 //! product alone: what a kernel that writes the columns directly would pay on top of them).
 //! Median of 7 after 2 of warm-up; the weight gradient by columns is checked against Burn's
 //! default formulation, and the forward in parts against the whole forward.
+//!
+//! The last columns time what a training step runs: the forward and the weight gradient
+//! through autodiff (whatever `conv2d_weight_backward` the backend has), checked against the
+//! columns x gradient product. `scripts/flex-patch.sh` runs this bench on stock burn-flex and
+//! on burn-flex with `patches/burn-flex-0.22.1-conv2d-weight-backward.patch`, which overrides
+//! it with that product, tile by tile.
 
 use burn::tensor::module::{conv_transpose2d, conv2d, unfold4d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode, UnfoldOptions};
@@ -55,11 +61,10 @@ fn rows(g: Tensor<4>) -> Tensor<2> {
 }
 
 fn main() {
-    let dev = tl_core::device::device("flex")
-        .expect("flex")
-        .without_autodiff();
+    let ad = tl_core::device::device("flex").expect("flex").autodiff();
+    let dev = ad.clone().without_autodiff();
     println!(
-        "\nflex, batch 128, 3x3 convolutions of the MNIST CNN (median ms):\n\n| layer | forward | of which summing the output | forward in 16-channel parts | input gradient (transposed conv) | weight gradient, Burn's default (conv, batch as channels) | weight gradient, columns x gradient | of which the columns (pad, unfold, copy) | the product alone | Burn's weight gradient / the product |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "\nflex, batch 128, 3x3 convolutions of the MNIST CNN (median ms):\n\n| layer | forward | of which summing the output | forward in 16-channel parts | input gradient (transposed conv) | weight gradient, Burn's default (conv, batch as channels) | weight gradient, columns x gradient | of which the columns (pad, unfold, copy) | the product alone | Burn's weight gradient / the product | forward + weight gradient through autodiff | of which the weight gradient (less the forward) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let n = 128;
     for (ci, co, s) in [(1usize, 32usize, 28usize), (32, 64, 14), (64, 128, 7)] {
@@ -131,9 +136,28 @@ fn main() {
         let w_cols = median_ms(&|| columns(x.clone()).sum().into_scalar());
         let (r, c) = (rows(g.clone()), columns(x.clone()).transpose());
         let product = median_ms(&|| r.clone().matmul(c.clone()).sum().into_scalar());
+        // What autodiff runs: d(sum(conv(x, w) * g)) / dw is the weight gradient for g.
+        let (xa, ga) = (
+            Tensor::<4>::from_data(x.to_data(), &ad),
+            Tensor::<4>::from_data(g.to_data(), &ad),
+        );
+        let wa = Tensor::<4>::from_data(w.to_data(), &ad).require_grad();
+        let autodiff_w = || {
+            let grads = (conv2d(xa.clone(), wa.clone(), None, conv.clone()) * ga.clone())
+                .sum()
+                .backward();
+            wa.grad(&grads).expect("a weight gradient")
+        };
+        let ad_diff: f32 = (autodiff_w() - gemm_w()).abs().max().into_scalar();
+        assert!(
+            ad_diff <= 1e-5 * scale.max(1.0) * (n * s * s) as f32 / 1e3,
+            "{ci}->{co}: autodiff's weight gradient differs from the product by {ad_diff}"
+        );
+        let through_autodiff = median_ms(&|| autodiff_w().sum().into_scalar());
         println!(
-            "| {ci} -> {co}, {s}x{s} | {forward:.1} | {read_back:.1} | {forward_parts:.1} | {x_grad:.1} | {w_burn:.1} | {w_gemm:.1} | {w_cols:.1} | {product:.1} | {:.1}x |",
-            w_burn / product
+            "| {ci} -> {co}, {s}x{s} | {forward:.1} | {read_back:.1} | {forward_parts:.1} | {x_grad:.1} | {w_burn:.1} | {w_gemm:.1} | {w_cols:.1} | {product:.1} | {:.1}x | {through_autodiff:.1} | {:.1} |",
+            w_burn / product,
+            through_autodiff - forward
         );
     }
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Tries patches/burn-flex-0.22.1-conv2d-weight-backward.patch: burn-flex 0.22.1 with its own
+# `conv2d_weight_backward` (the columns x output-gradient product, tile by tile, instead of
+# burn-backend's convolution over the batch), the fix for the gap tl-models' conv_backward_bench
+# isolates (issue #21).
+#
+#   scripts/flex-patch.sh            # the patch's unit tests, then both benches on stock and patched flex
+#   scripts/flex-patch.sh --no-tests # the benches only (the unit tests fetch realfft, a dev-dependency)
+#
+# It copies burn-flex 0.22.1 from cargo's registry to TL_FLEX_PATCHED (default
+# ~/.cache/tl-burn-flex-patched), applies the patch there, runs the patch's unit tests (each
+# case against the gradient by its definition), then runs tl-models' conv_backward_bench and
+# train_step_bench (`--ops`) twice: on stock burn-flex (CARGO_TARGET_DIR as set, default
+# ~/.cache/tl-target) and with `--config patch.crates-io.burn-flex.path=...` in a build cache of
+# its own (~/.cache/tl-target-flexpatch; the first build recompiles Burn, about 10 minutes on
+# 2 cores). The workspace is not changed: Cargo.lock is put back as it was.
+# train_step_bench adds a PyTorch column when `python3` imports torch (put a venv's bin first
+# on PATH, e.g. `source scripts/setup-libtorch.sh`'s ~/.cache/tl-torch/bin).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+patch_file="$root/patches/burn-flex-0.22.1-conv2d-weight-backward.patch"
+dst="${TL_FLEX_PATCHED:-$HOME/.cache/tl-burn-flex-patched}"
+stock_target="${CARGO_TARGET_DIR:-$HOME/.cache/tl-target}"
+patched_target="${TL_FLEXPATCH_TARGET_DIR:-$HOME/.cache/tl-target-flexpatch}"
+run_tests=1
+[[ "${1:-}" == "--no-tests" ]] && run_tests=0
+
+cd "$root"
+cargo fetch -q
+src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/burn-flex-0.22.1 2>/dev/null | head -1)
+if [[ -z "$src" ]]; then
+  echo "flex-patch: burn-flex 0.22.1 is not in cargo's registry (cargo fetch)" >&2
+  exit 1
+fi
+rm -rf "$dst"
+cp -a "$src" "$dst"
+chmod -R u+w "$dst"
+patch -s -p1 -d "$dst" < "$patch_file"
+echo "flex-patch: $src patched into $dst"
+
+if [[ $run_tests == 1 ]]; then
+  (cd "$dst" && CARGO_TARGET_DIR="$patched_target-unit" cargo test -q --release \
+    --features rayon,std --lib conv_weight_backward)
+fi
+
+lock_backup=$(mktemp)
+cp Cargo.lock "$lock_backup"
+trap 'cp "$lock_backup" "$root/Cargo.lock"; rm -f "$lock_backup"' EXIT
+
+benches() {
+  cargo run -q --release -p tl-models --example conv_backward_bench "$@"
+  cargo run -q --release -p tl-models --example train_step_bench "$@" -- --ops
+}
+echo -e "\n## stock burn-flex 0.22.1"
+CARGO_TARGET_DIR="$stock_target" benches
+echo -e "\n## burn-flex 0.22.1 + $(basename "$patch_file")"
+CARGO_TARGET_DIR="$patched_target" benches --config "patch.crates-io.burn-flex.path=\"$dst\""
