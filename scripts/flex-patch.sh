@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# Tries patches/burn-flex-0.22.1-conv2d-weight-backward.patch: burn-flex 0.22.1 with its own
-# `conv2d_weight_backward` (the columns x output-gradient product, tile by tile, instead of
-# burn-backend's convolution over the batch), the fix for the gap tl-models' conv_backward_bench
-# isolates (issue #21).
+# Tries the fixes for burn-flex 0.22.1 in patches/ (issue #21), the gaps the benches isolate:
+#   burn-flex-0.22.1-conv2d-weight-backward.patch  its own `conv2d_weight_backward` (the columns x
+#       output-gradient product, tile by tile, instead of burn-backend's convolution over the
+#       batch; tl-models' conv_backward_bench)
+#   burn-flex-0.22.1-gelu.patch  GELU over rayon's threads with a vectorisable erf (Eigen's
+#       rational approximation) instead of libm's `erff` one element at a time (tl-text's
+#       embed_bench --ops)
 #
-#   scripts/flex-patch.sh            # the patch's unit tests, then both benches on stock and patched flex
+#   scripts/flex-patch.sh            # the patches' unit tests, then the benches on stock and patched flex
 #   scripts/flex-patch.sh --no-tests # the benches only (the unit tests fetch realfft, a dev-dependency)
 #
 # It copies burn-flex 0.22.1 from cargo's registry to TL_FLEX_PATCHED (default
-# ~/.cache/tl-burn-flex-patched), applies the patch there, runs the patch's unit tests (each
-# case against the gradient by its definition), then runs tl-models' conv_backward_bench and
-# train_step_bench (`--ops`) twice: on stock burn-flex (CARGO_TARGET_DIR as set, default
+# ~/.cache/tl-burn-flex-patched), applies every patch there, runs their unit tests (the weight
+# gradient against its definition, GELU against libm's erff on every layout), then runs
+# tl-models' conv_backward_bench and train_step_bench (`--ops`), and tl-text's embed_bench
+# (`--ops`, when TL_DATA_DIR and TL_MODEL_DIR are set) twice: on stock burn-flex (CARGO_TARGET_DIR as set, default
 # ~/.cache/tl-target) and with `--config patch.crates-io.burn-flex.path=...` in a build cache of
 # its own (~/.cache/tl-target-flexpatch; the first build recompiles Burn, about 10 minutes on
 # 2 cores). The workspace is not changed: Cargo.lock is put back as it was.
-# train_step_bench adds a PyTorch column when `python3` imports torch (put a venv's bin first
-# on PATH, e.g. `source scripts/setup-libtorch.sh`'s ~/.cache/tl-torch/bin).
+# The benches add a PyTorch column when `python3` imports torch (and sentence-transformers for
+# embed_bench): put a venv's bin first on PATH, e.g. scripts/setup-libtorch.sh's
+# ~/.cache/tl-torch/bin.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-patch_file="$root/patches/burn-flex-0.22.1-conv2d-weight-backward.patch"
 dst="${TL_FLEX_PATCHED:-$HOME/.cache/tl-burn-flex-patched}"
 stock_target="${CARGO_TARGET_DIR:-$HOME/.cache/tl-target}"
 patched_target="${TL_FLEXPATCH_TARGET_DIR:-$HOME/.cache/tl-target-flexpatch}"
@@ -35,12 +39,15 @@ fi
 rm -rf "$dst"
 cp -a "$src" "$dst"
 chmod -R u+w "$dst"
-patch -s -p1 -d "$dst" < "$patch_file"
+for p in "$root"/patches/burn-flex-0.22.1-*.patch; do
+  patch -s -p1 -d "$dst" < "$p"
+  echo "flex-patch: $(basename "$p") applied"
+done
 echo "flex-patch: $src patched into $dst"
 
 if [[ $run_tests == 1 ]]; then
   (cd "$dst" && CARGO_TARGET_DIR="$patched_target-unit" cargo test -q --release \
-    --features rayon,std --lib conv_weight_backward)
+    --features rayon,std,simd --lib -- conv_weight_backward gelu_fast_tests)
 fi
 
 lock_backup=$(mktemp)
@@ -50,8 +57,11 @@ trap 'cp "$lock_backup" "$root/Cargo.lock"; rm -f "$lock_backup"' EXIT
 benches() {
   cargo run -q --release -p tl-models --example conv_backward_bench "$@"
   cargo run -q --release -p tl-models --example train_step_bench "$@" -- --ops
+  if [[ -n "${TL_DATA_DIR:-}" && -n "${TL_MODEL_DIR:-}" ]]; then
+    cargo run -q --release -p tl-text --example embed_bench "$@" -- --ops
+  fi
 }
 echo -e "\n## stock burn-flex 0.22.1"
 CARGO_TARGET_DIR="$stock_target" benches
-echo -e "\n## burn-flex 0.22.1 + $(basename "$patch_file")"
+echo -e "\n## burn-flex 0.22.1 + patches/burn-flex-0.22.1-*.patch"
 CARGO_TARGET_DIR="$patched_target" benches --config "patch.crates-io.burn-flex.path=\"$dst\""

@@ -1,6 +1,8 @@
 """PyTorch reference for train_step_bench.rs: the same MNIST CNN, batch 128, Adam, CPU.
 
-Prints one line: `pytorch_ms_per_step <median> inference_ms <median>`.
+Prints `pytorch_ms_per_step <median> inference_ms <median>` and `phases <forward + loss>
+<backward> <update>` (medians in ms, the same boundaries as the Rust side: the loss read back,
+then backward, then the optimiser's step with its zero_grad).
 """
 import statistics
 import sys
@@ -25,20 +27,27 @@ loss_fn = nn.CrossEntropyLoss()
 
 
 def step():
-    opt.zero_grad()
+    t0 = time.perf_counter()
     loss = loss_fn(model((x - 0.1307) / 0.3081), y)
+    loss.item()
+    t1 = time.perf_counter()
     loss.backward()
+    t2 = time.perf_counter()
     opt.step()
-    return loss.item()
+    opt.zero_grad()
+    t3 = time.perf_counter()
+    return [(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000]
 
 
 for _ in range(3):
     step()
 times = []
+phases = [[], [], []]
 for _ in range(10):
-    t = time.perf_counter()
-    step()
-    times.append((time.perf_counter() - t) * 1000)
+    p = step()
+    times.append(sum(p))
+    for all_, v in zip(phases, p):
+        all_.append(v)
 with torch.no_grad():
     inf = []
     for _ in range(10):
@@ -46,6 +55,7 @@ with torch.no_grad():
         model((x - 0.1307) / 0.3081).argmax(1)
         inf.append((time.perf_counter() - t) * 1000)
 print(f"pytorch_ms_per_step {statistics.median(times):.2f} inference_ms {statistics.median(inf):.2f}")
+print("phases " + " ".join(f"{statistics.median(v):.2f}" for v in phases))
 
 
 def layer_times(shape, layer):

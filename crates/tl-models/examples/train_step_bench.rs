@@ -5,8 +5,12 @@
 //! ```text
 //! cargo run --release -p tl-models --example train_step_bench
 //! ```
-//! Prints a table of median milliseconds per step (10 steps after 3 of warm-up) and the ratio.
+//! Prints a table of median milliseconds per step (10 steps after 3 of warm-up) and the ratio,
+//! and the step's phases (forward + loss, backward, Adam update) on both sides.
 //! `-- --ops` adds each layer's forward and backward, timed one by one on both sides.
+//! `-- --device tch` runs Burn on LibTorch (`--features tch`, after
+//! `source scripts/setup-libtorch.sh`): the same kernels as PyTorch, so what differs is Burn's
+//! side of the step.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -103,11 +107,14 @@ struct Args {
     /// Also time each layer's forward and backward, one by one on both sides.
     #[arg(long)]
     ops: bool,
+    /// Burn's device: flex (default), ndarray, tch (with `--features tch`).
+    #[arg(long, default_value = "flex")]
+    device: String,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let dev = device("flex")?;
+    let dev = device(&args.device)?;
     let ad = dev.clone().autodiff();
     dev.seed(0);
     let mut model = mnist_cnn(&dev)?.fork(&ad).train();
@@ -188,11 +195,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (f.len() == 2).then(|| (f[0], f[1]))
         })
         .collect();
+    let torch_phases: Option<[f64; 3]> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("phases "))
+        .and_then(|l| {
+            let f: Vec<f64> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (f.len() == 3).then(|| [f[0], f[1], f[2]])
+        });
+    let name = &args.device;
     println!(
-        "Burn step by phase (median ms): forward + loss {fwd:.1}, backward {bwd:.1}, Adam update {upd:.1}\n"
+        "The step by phase, {name} (median ms; each phase ends with its result on the host):\n"
     );
+    println!("| phase | Burn {name} (ms) | PyTorch CPU (ms) | Burn / PyTorch |");
+    println!("|---|---:|---:|---:|");
+    for (i, (phase, ours)) in [
+        ("forward + loss", fwd),
+        ("backward", bwd),
+        ("Adam update", upd),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match torch_phases {
+            Some(t) => println!(
+                "| {phase} | {ours:.1} | {:.1} | {:.2}x |",
+                t[i],
+                ours / t[i]
+            ),
+            None => println!("| {phase} | {ours:.1} | n/a | n/a |"),
+        }
+    }
+    println!();
     println!(
-        "| work (MNIST CNN, batch 128, 2 cores) | Burn flex (ms) | PyTorch CPU (ms) | Burn / PyTorch |"
+        "| work (MNIST CNN, batch 128, 2 cores) | Burn {name} (ms) | PyTorch CPU (ms) | Burn / PyTorch |"
     );
     println!("|---|---:|---:|---:|");
     match parsed {
