@@ -61,10 +61,19 @@ fn rows(g: Tensor<4>) -> Tensor<2> {
 }
 
 fn main() {
-    let ad = tl_core::device::device("flex").expect("flex").autodiff();
+    // `-- --device tch` (with `--features tch`) runs it on LibTorch.
+    let args: Vec<String> = std::env::args().collect();
+    let name = args
+        .iter()
+        .position(|a| a == "--device")
+        .and_then(|i| args.get(i + 1))
+        .map_or("flex", |s| s.as_str());
+    let ad = tl_core::device::device(name)
+        .unwrap_or_else(|e| panic!("device {name}: {e}"))
+        .autodiff();
     let dev = ad.clone().without_autodiff();
     println!(
-        "\nflex, batch 128, 3x3 convolutions of the MNIST CNN (median ms):\n\n| layer | forward | of which summing the output | forward in 16-channel parts | input gradient (transposed conv) | weight gradient, Burn's default (conv, batch as channels) | weight gradient, columns x gradient | of which the columns (pad, unfold, copy) | the product alone | Burn's weight gradient / the product | forward + weight gradient through autodiff | of which the weight gradient (less the forward) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "\n{name}, batch 128, 3x3 convolutions of the MNIST CNN (median ms):\n\n| layer | forward | of which summing the output | forward in 16-channel parts | input gradient (transposed conv) | weight gradient, Burn's default (conv, batch as channels) | weight gradient, columns x gradient | of which the columns (pad, unfold, copy) | the product alone | Burn's weight gradient / the product | forward + weight gradient through autodiff | of which the weight gradient (less the forward) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let n = 128;
     for (ci, co, s) in [(1usize, 32usize, 28usize), (32, 64, 14), (64, 128, 7)] {
