@@ -31,19 +31,9 @@ run_tests=1
 
 cd "$root"
 cargo fetch -q
-src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/burn-flex-0.22.1 2>/dev/null | head -1)
-if [[ -z "$src" ]]; then
-  echo "flex-patch: burn-flex 0.22.1 is not in cargo's registry (cargo fetch)" >&2
-  exit 1
-fi
-rm -rf "$dst"
-cp -a "$src" "$dst"
-chmod -R u+w "$dst"
-for p in "$root"/patches/burn-flex-0.22.1-*.patch; do
-  patch -s -p1 -d "$dst" < "$p"
-  echo "flex-patch: $(basename "$p") applied"
-done
-echo "flex-patch: $src patched into $dst"
+# shellcheck source=/dev/null
+source scripts/patched-crate.sh
+patched_crate burn-flex-0.22.1 "$dst" "$root"/patches/burn-flex-0.22.1-*.patch
 
 if [[ $run_tests == 1 ]]; then
   (cd "$dst" && CARGO_TARGET_DIR="$patched_target-unit" cargo test -q --release \

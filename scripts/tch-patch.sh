@@ -18,15 +18,9 @@ source scripts/setup-libtorch.sh
 stock_target="$CARGO_TARGET_DIR"
 patched_target="${TL_TCH_PATCHED_TARGET_DIR:-$HOME/.cache/tl-target-tch-patched}"
 dst="${TL_TCH_PATCHED:-$HOME/.cache/tl-burn-tch-patched}"
-src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/burn-tch-0.22.1 2>/dev/null | head -1)
-if [[ -z "$src" ]]; then
-  echo "tch-patch: burn-tch 0.22.1 is not in cargo's registry (cargo fetch)" >&2
-  exit 1
-fi
-rm -rf "$dst"
-cp -a "$src" "$dst"
-chmod -R u+w "$dst"
-patch -s -p1 -d "$dst" < patches/burn-tch-0.22.1-conv2d-weight-relu-backward.patch
+# shellcheck source=/dev/null
+source scripts/patched-crate.sh
+patched_crate burn-tch-0.22.1 "$dst" patches/burn-tch-0.22.1-conv2d-weight-relu-backward.patch
 
 lock_backup=$(mktemp)
 cp Cargo.lock "$lock_backup"

@@ -174,37 +174,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .unwrap_or_default();
+    // The numbers on a line of the script's output.
+    let numbers = |l: &str| -> Vec<f64> {
+        l.split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
     let parsed = stdout
         .lines()
         .find(|l| l.starts_with("pytorch_ms_per_step"))
-        .and_then(|l| {
-            let f: Vec<f64> = l
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            (f.len() == 2).then(|| (f[0], f[1]))
-        });
+        .map(numbers)
+        .and_then(|f| (f.len() == 2).then(|| (f[0], f[1])));
     let torch_ops: Vec<(f64, f64)> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("op "))
-        .filter_map(|l| {
-            let f: Vec<f64> = l
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            (f.len() == 2).then(|| (f[0], f[1]))
-        })
+        .map(numbers)
+        .filter_map(|f| (f.len() == 2).then(|| (f[0], f[1])))
         .collect();
     let torch_phases: Option<[f64; 3]> = stdout
         .lines()
         .find_map(|l| l.strip_prefix("phases "))
-        .and_then(|l| {
-            let f: Vec<f64> = l
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            (f.len() == 3).then(|| [f[0], f[1], f[2]])
-        });
+        .map(numbers)
+        .and_then(|f| (f.len() == 3).then(|| [f[0], f[1], f[2]]));
     let name = &args.device;
     println!(
         "The step by phase, {name} (median ms; each phase ends with its result on the host):\n"
