@@ -40,9 +40,7 @@ if [[ $run_tests == 1 ]]; then
     --features rayon,std,simd --lib -- conv_weight_backward gelu_fast_tests)
 fi
 
-lock_backup=$(mktemp)
-cp Cargo.lock "$lock_backup"
-trap 'cp "$lock_backup" "$root/Cargo.lock"; rm -f "$lock_backup"' EXIT
+keep_lockfile "$root"
 
 benches() {
   cargo run -q --release -p tl-models --example conv_backward_bench "$@"

@@ -1,6 +1,8 @@
 # Sourced by scripts/flex-patch.sh and scripts/tch-patch.sh:
 #   patched_crate CRATE-VERSION DST PATCH...   copies CRATE-VERSION from cargo's registry to DST
 #                                              (replacing it) and applies each PATCH there.
+#   keep_lockfile ROOT                         puts ROOT/Cargo.lock back as it is now when the
+#                                              script exits (`--config patch...` rewrites it).
 patched_crate() {
   local crate=$1 dst=$2 src p
   shift 2
@@ -16,4 +18,11 @@ patched_crate() {
     patch -s -p1 -d "$dst" < "$p"
     echo "$(basename "$p") applied to $dst"
   done
+}
+
+keep_lockfile() {
+  lock_root=$1
+  lock_backup=$(mktemp)
+  cp "$lock_root/Cargo.lock" "$lock_backup"
+  trap 'cp "$lock_backup" "$lock_root/Cargo.lock"; rm -f "$lock_backup"' EXIT
 }

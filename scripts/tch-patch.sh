@@ -20,11 +20,10 @@ patched_target="${TL_TCH_PATCHED_TARGET_DIR:-$HOME/.cache/tl-target-tch-patched}
 dst="${TL_TCH_PATCHED:-$HOME/.cache/tl-burn-tch-patched}"
 # shellcheck source=/dev/null
 source scripts/patched-crate.sh
+cargo fetch -q
 patched_crate burn-tch-0.22.1 "$dst" patches/burn-tch-0.22.1-conv2d-weight-relu-backward.patch
 
-lock_backup=$(mktemp)
-cp Cargo.lock "$lock_backup"
-trap 'cp "$lock_backup" "$root/Cargo.lock"; rm -f "$lock_backup"' EXIT
+keep_lockfile "$root"
 build=(cargo build -q --release -p tl-models --features tch --example train_step_bench --example conv_backward_bench)
 CARGO_TARGET_DIR="$stock_target" "${build[@]}"
 [[ -d "$patched_target" ]] || cp -a "$stock_target" "$patched_target"

@@ -27,6 +27,7 @@
 use burn::tensor::module::{conv_transpose2d, conv2d, unfold4d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode, UnfoldOptions};
 use burn::tensor::{Distribution, Tensor};
+use clap::Parser;
 use std::time::Instant;
 
 fn median_ms(f: &dyn Fn() -> f32) -> f64 {
@@ -60,17 +61,18 @@ fn rows(g: Tensor<4>) -> Tensor<2> {
         .reshape([c, n * h * w])
 }
 
-fn main() {
-    // `-- --device tch` (with `--features tch`) runs it on LibTorch.
-    let args: Vec<String> = std::env::args().collect();
-    let name = args
-        .iter()
-        .position(|a| a == "--device")
-        .and_then(|i| args.get(i + 1))
-        .map_or("flex", |s| s.as_str());
-    let ad = tl_core::device::device(name)
-        .unwrap_or_else(|e| panic!("device {name}: {e}"))
-        .autodiff();
+/// Each part of the MNIST CNN's convolution backward, timed alone.
+#[derive(Parser)]
+struct Args {
+    /// Burn's device: flex (default), ndarray, tch (with `--features tch`).
+    #[arg(long, default_value = "flex")]
+    device: String,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let name = args.device.as_str();
+    let ad = tl_core::device::device(name)?.autodiff();
     let dev = ad.clone().without_autodiff();
     println!(
         "\n{name}, batch 128, 3x3 convolutions of the MNIST CNN (median ms):\n\n| layer | forward | of which summing the output | forward in 16-channel parts | input gradient (transposed conv) | weight gradient, Burn's default (conv, batch as channels) | weight gradient, columns x gradient | of which the columns (pad, unfold, copy) | the product alone | Burn's weight gradient / the product | forward + weight gradient through autodiff | of which the weight gradient (less the forward) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -169,4 +171,5 @@ fn main() {
             through_autodiff - forward
         );
     }
+    Ok(())
 }
