@@ -101,6 +101,14 @@ fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// Waits for `data` to be on the host. On wgpu, `into_data` can hand back storage that is
+/// filled lazily, on first access: a result dropped unread let a timed call return in 1 ms
+/// with its work still queued, and the next call pay for both (lavapipe, 0.5-1,800 ms in
+/// one series); reading the bytes is what waits.
+fn on_host(data: TensorData) {
+    std::hint::black_box(data.as_bytes().iter().fold(0u8, |a, b| a ^ b));
+}
+
 fn cnn_batch(batch: usize, dev: &Device) -> (Tensor<2>, Tensor<1, Int>) {
     let x = Tensor::<2>::random([batch, 784], Distribution::Uniform(0.0, 1.0), dev);
     let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
@@ -157,7 +165,7 @@ fn cnn_infer(
     let model = mnist_cnn(dev)?;
     let (x, _) = cnn_batch(batch, dev);
     Ok(median_ms(repeats, || {
-        let _ = model.forward(x.clone()).argmax(1).into_data();
+        on_host(model.forward(x.clone()).argmax(1).into_data());
     }))
 }
 
@@ -186,7 +194,7 @@ fn minilm_embed(
     let model = enc.model().valid();
     Ok(median_ms(repeats, || {
         let (ids, pad) = padded_batch(&refs, enc.tokenizer().pad_id(), dev);
-        let _ = model.embed(ids, pad).into_data();
+        on_host(model.embed(ids, pad).into_data());
     }))
 }
 
@@ -295,17 +303,30 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The PyTorch side's script: beside this file where it was built, else `examples/NAME` under
+/// the working folder (a binary carried to another machine, as `scripts/gpu-bench.sh` does).
+fn python_script(name: &str) -> std::path::PathBuf {
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    if built.is_file() {
+        built
+    } else {
+        std::path::Path::new("examples").join(name)
+    }
+}
+
 /// PyTorch's DANN (`examples/dann_reference.py`): (mean ms of the first epoch, mean ms to 96 %).
 fn pytorch_dann(
     args: &Args,
     data: &std::path::Path,
     weights: &std::path::Path,
 ) -> Result<(f64, f64), String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dann_reference.py");
     let out = std::process::Command::new(&args.python)
-        .arg(script)
+        .arg(python_script("dann_reference.py"))
         .arg(data)
         .arg(weights)
+        .args(["--device", &args.torch_device])
         .args(["--seeds", &args.dann_seeds.to_string()])
         .args(["--threads", &args.threads.unwrap_or(2).to_string()])
         .output()
@@ -338,9 +359,8 @@ fn pytorch(
     minilm: Option<&std::path::Path>,
     dann_inputs: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<BTreeMap<String, f64>, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench.py");
     let mut cmd = std::process::Command::new(&args.python);
-    cmd.arg(script)
+    cmd.arg(python_script("bench.py"))
         .args(["--device", &args.torch_device])
         .args(["--repeats", &args.repeats.to_string()])
         .args(["--rows", &rows.join(",")]); // it skips the rows it does not know

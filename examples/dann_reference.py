@@ -16,6 +16,7 @@ example runs it (`--pair mnist-usps --framing mnist`):
   every epoch (inside the clock, as on the Rust side).
 
 usage: dann_reference.py DATA_DIR WEIGHTS [--seeds 3] [--epochs 3] [--threads 2] [--target 0.96]
+                          [--device cpu|cuda]
 Prints per epoch `epoch <seed> <epoch> <seconds so far> <usps test accuracy>`, and per seed
 `reached <seed> <seconds>` (or `reached <seed> none`).
 """
@@ -37,8 +38,10 @@ p.add_argument("--seeds", type=int, default=3)
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--target", type=float, default=0.96)
+p.add_argument("--device", default="cpu")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
+dev = torch.device(args.device)
 
 
 def idx(path):
@@ -72,6 +75,9 @@ mnist_x = (mnist_x / 255.0).unsqueeze(1)
 mnist_y = torch.tensor(idx(f"{args.data}/mnist/train-labels-idx1-ubyte.gz"), dtype=torch.long)
 usps_train, _ = usps(f"{args.data}/usps/usps.bz2")
 usps_test_x, usps_test_y = usps(f"{args.data}/usps/usps.t.bz2")
+mnist_x, mnist_y_dev = mnist_x.to(dev), mnist_y.to(dev)
+usps_train = usps_train.to(dev)
+usps_test_x, usps_test_y = usps_test_x.to(dev), usps_test_y.to(dev)
 
 
 class Cnn(nn.Module):
@@ -120,11 +126,13 @@ for seed in range(args.seeds):
         held = int(round(0.1 * len(items)))
         valid_idx += list(items[:held])
         train_idx += list(items[held:])
-    sx, sy = mnist_x[train_idx], mnist_y[train_idx]
-    vx, vy = mnist_x[valid_idx], mnist_y[valid_idx]
+    sx, sy = mnist_x[train_idx], mnist_y_dev[train_idx]
+    vx, vy = mnist_x[valid_idx], mnist_y_dev[valid_idx]
     model = Cnn()
     model.load_state_dict(torch.load(args.weights, weights_only=True, map_location="cpu"))
+    model.to(dev)
     disc = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+    disc.to(dev)
     opt = torch.optim.Adam([{"params": model.parameters(), "lr": 2e-4},
                             {"params": disc.parameters(), "lr": 2e-3}])
     steps = math.ceil(len(sx) / 64)
@@ -136,17 +144,17 @@ for seed in range(args.seeds):
     for epoch in range(1, args.epochs + 1):
         order = torch.randperm(len(sx))
         for i in range(steps):
-            b = order[i * 64:(i + 1) * 64]
+            b = order[i * 64:(i + 1) * 64].to(dev)
             if t_pos + 64 > len(target_order):
                 target_order, t_pos = torch.randperm(len(usps_train)), 0
-            tb = target_order[t_pos:t_pos + 64]
+            tb = target_order[t_pos:t_pos + 64].to(dev)
             t_pos += 64
             prog = ((epoch - 1) * steps + i) / total
             lam = 2 / (1 + math.exp(-10 * prog)) - 1
             f = torch.cat([model.features(sx[b]), model.features(usps_train[tb])])
             class_loss = F.cross_entropy(model.head(f[:len(b)]), sy[b])
             d = disc(Reverse.apply(f, lam)).squeeze(1)
-            domains = torch.cat([torch.zeros(len(b)), torch.ones(len(tb))])
+            domains = torch.cat([torch.zeros(len(b), device=dev), torch.ones(len(tb), device=dev)])
             loss = class_loss + F.binary_cross_entropy_with_logits(d, domains)
             opt.zero_grad()
             loss.backward()

@@ -6,13 +6,18 @@
 #   burn-flex-0.22.1-gelu.patch  GELU over rayon's threads with a vectorisable erf (Eigen's
 #       rational approximation) instead of libm's `erff` one element at a time (tl-text's
 #       embed_bench --ops)
+#   burn-flex-0.22.1-conv2d-small-input.patch  the direct small-channel forward for any number of
+#       output channels when one batch item's input is at most 4096 elements (it stays in L1
+#       across the re-reads), instead of im2col + gemm with a 9-long inner dimension (MNIST's
+#       1 -> 32 first layer; train_step_bench --ops)
 #
 #   scripts/flex-patch.sh            # the patches' unit tests, then the benches on stock and patched flex
 #   scripts/flex-patch.sh --no-tests # the benches only (the unit tests fetch realfft, a dev-dependency)
 #
 # It copies burn-flex 0.22.1 from cargo's registry to TL_FLEX_PATCHED (default
 # ~/.cache/tl-burn-flex-patched), applies every patch there, runs their unit tests (the weight
-# gradient against its definition, GELU against libm's erff on every layout), then runs
+# gradient against its definition, GELU against libm's erff on every layout, the small-channel
+# forward against a naive convolution), then runs
 # tl-models' conv_backward_bench and train_step_bench (`--ops`), and tl-text's embed_bench
 # (`--ops`, when TL_DATA_DIR and TL_MODEL_DIR are set) twice: on stock burn-flex (CARGO_TARGET_DIR as set, default
 # ~/.cache/tl-target) and with `--config patch.crates-io.burn-flex.path=...` in a build cache of
@@ -37,7 +42,7 @@ patched_crate burn-flex-0.22.1 "$dst" "$root"/patches/burn-flex-0.22.1-*.patch
 
 if [[ $run_tests == 1 ]]; then
   (cd "$dst" && CARGO_TARGET_DIR="$patched_target-unit" cargo test -q --release \
-    --features rayon,std,simd --lib -- conv_weight_backward gelu_fast_tests)
+    --features rayon,std,simd --lib -- conv_weight_backward gelu_fast_tests small_channel)
 fi
 
 keep_lockfile "$root"

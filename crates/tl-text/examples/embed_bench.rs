@@ -21,11 +21,13 @@ use tl_text::{LoadOptions, SentenceEncoder};
 /// Median milliseconds of `f` over 5 runs after one warm-up. The result is summed to one
 /// number before it is read back, so that a large read-back is not timed.
 fn time_ms(mut f: impl FnMut() -> Tensor<3>) -> f64 {
-    let _ = f().sum().into_data();
+    // `into_scalar` reads the value: on wgpu `into_data` alone can hand back storage that is
+    // filled on first access, and the clock would stop before the work is done
+    let _: f32 = f().sum().into_scalar();
     let mut times: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let _ = f().sum().into_data();
+            let _: f32 = f().sum().into_scalar();
             t.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
