@@ -61,9 +61,9 @@ def cnn_train(batch):
     def step():
         opt.zero_grad()
         loss = loss_fn(model((x - 0.1307) / 0.3081), y)
+        loss.item()  # read before the backward, as the Rust side (tl-core's trainer) does
         loss.backward()
         opt.step()
-        loss.item()
 
     return median_ms(step)
 
@@ -116,7 +116,9 @@ def minilm(folder, train):
         # layers, mean pooling and the head: what bench.rs's minilm-top3 times.
         with torch.no_grad():
             states = bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[3]
-        ext = bert.get_extended_attention_mask(mask, ids.shape)
+        # the additive mask BERT's layers take: 0 where attended, the dtype's minimum on padding
+        # (built here: transformers 5 dropped `get_extended_attention_mask`)
+        ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
         top = bert.encoder.layer[3:]
         opt = torch.optim.AdamW(list(top.parameters()) + list(head.parameters()), lr=2e-5)
         y = (torch.arange(32) % 2).to(dev)
@@ -130,9 +132,9 @@ def minilm(folder, train):
                 h = out[0] if isinstance(out, tuple) else out
             m = mask.unsqueeze(-1).float()
             loss = loss_fn(head((h * m).sum(1) / m.sum(1)), y)
+            loss.item()
             loss.backward()
             opt.step()
-            loss.item()
 
         return median_ms(step_top)
     opt = torch.optim.AdamW(list(bert.parameters()) + list(head.parameters()), lr=2e-5)
@@ -142,9 +144,9 @@ def minilm(folder, train):
     def step():
         opt.zero_grad()
         loss = loss_fn(head(pooled()), y)
+        loss.item()  # read before the backward, as the Rust side (tl-core's trainer) does
         loss.backward()
         opt.step()
-        loss.item()
 
     return median_ms(step)
 

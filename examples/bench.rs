@@ -129,11 +129,12 @@ fn train_step_ms<M: ClassifierModel>(
     median_ms(repeats, || {
         let m = model.take().expect("put back below");
         let loss = loss_fn.forward(m.logits(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.clone().backward(), &m);
+        // As tl-core's trainer does: the loss is read (its NaN check) before the backward
+        // consumes it. The update is awaited by the next step's forward (the median is over
+        // whole steps).
+        let _: f32 = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
         let m = optim.step(lr, m, grads);
-        // The loss read back ends this step's forward and backward; the update it made is
-        // awaited by the next step's forward (the median is over whole steps).
-        let _: f32 = loss.into_scalar::<f32>();
         model = Some(m);
     })
 }
@@ -430,7 +431,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "MiniLM rows skipped: no all-MiniLM-L6-v2 under TL_MODEL_DIR (scripts/fetch-minilm.sh)"
         );
     }
-    let mut figures: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    // Each device once, with MiniLM loaded on it when a MiniLM row runs.
+    let mut devices = Vec::new();
     for name in &args.devices {
         let dev = device(name)?;
         let enc = match &minilm {
@@ -446,19 +448,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             _ => None,
         };
-        let mut dann_ms = None;
-        for row in &rows {
-            if row.starts_with("dann") && dann_ms.is_none() {
+        devices.push((name.clone(), dev, enc));
+    }
+    // Row by row, every backend then PyTorch: a ratio compares figures taken within a minute
+    // or two of each other. (On a shared 2-core VM the same binary's CNN step drifted between
+    // 88 and 150 ms over minutes; timing all of one side's rows before the other's put that
+    // drift into the ratios.)
+    let mut figures: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut dann_ms: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut torch: Result<(), String> = if args.torch_device == "none" {
+        Err("--torch-device none".to_string())
+    } else {
+        Ok(())
+    };
+    for row in &rows {
+        for (name, dev, enc) in &devices {
+            if row.starts_with("dann") && !dann_ms.contains_key(name) {
                 let (d, w) = dann_inputs.expect("rows filtered above");
-                dann_ms = Some(dann(&dev, d, w, args.dann_seeds)?);
+                dann_ms.insert(name.clone(), dann(dev, d, w, args.dann_seeds)?);
             }
             let ms = match *row {
-                "cnn-train-128" => cnn_train(&dev, 128, args.repeats)?,
-                "cnn-train-1024" => cnn_train(&dev, 1024, args.repeats)?,
-                "cnn-infer-128" => cnn_infer(&dev, 128, args.repeats)?,
-                "cnn-infer-1024" => cnn_infer(&dev, 1024, args.repeats)?,
+                "cnn-train-128" => cnn_train(dev, 128, args.repeats)?,
+                "cnn-train-1024" => cnn_train(dev, 1024, args.repeats)?,
+                "cnn-infer-128" => cnn_infer(dev, 128, args.repeats)?,
+                "cnn-infer-1024" => cnn_infer(dev, 1024, args.repeats)?,
                 "minilm-embed" => {
-                    minilm_embed(enc.as_ref().expect("loaded above"), &dev, args.repeats)?
+                    minilm_embed(enc.as_ref().expect("loaded above"), dev, args.repeats)?
                 }
                 "minilm-finetune" => {
                     // fine-tuning loads the encoder on the autodiff device
@@ -470,13 +485,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         },
                         &dev.clone().autodiff(),
                     )?;
-                    minilm_finetune(&ad_enc, &dev, args.repeats)?
+                    minilm_finetune(&ad_enc, dev, args.repeats)?
                 }
                 "minilm-top3" => {
-                    minilm_top3(enc.as_ref().expect("loaded above"), &dev, args.repeats)?
+                    minilm_top3(enc.as_ref().expect("loaded above"), dev, args.repeats)?
                 }
-                "dann-epoch" => dann_ms.expect("run above").0,
-                "dann-to-96" => dann_ms.expect("run above").1,
+                "dann-epoch" => dann_ms[name].0,
+                "dann-to-96" => dann_ms[name].1,
                 other => return Err(format!("unknown row {other}").into()),
             };
             eprintln!("{name:>10} {row:<16} {ms:9.2} ms");
@@ -485,22 +500,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .or_default()
                 .insert(name.clone(), ms);
         }
-    }
-    let torch = if args.torch_device == "none" {
-        Err("--torch-device none".to_string())
-    } else {
-        pytorch(&args, &rows, minilm.as_deref(), dann_inputs)
-    };
-    match &torch {
-        Ok(t) => {
-            for (row, ms) in t {
-                figures
-                    .entry(row.clone())
-                    .or_default()
-                    .insert("pytorch".into(), *ms);
+        let done = figures.get(*row).is_some_and(|f| f.contains_key("pytorch"));
+        if torch.is_ok() && !done {
+            // the DANN reference gives both DANN rows at once
+            match pytorch(&args, &[*row], minilm.as_deref(), dann_inputs) {
+                Ok(t) => {
+                    for (r, ms) in t {
+                        eprintln!("{:>10} {r:<16} {ms:9.2} ms", "PyTorch");
+                        figures.entry(r).or_default().insert("pytorch".into(), ms);
+                    }
+                }
+                Err(why) => {
+                    eprintln!("PyTorch column skipped: {why}");
+                    torch = Err(why);
+                }
             }
         }
-        Err(why) => eprintln!("PyTorch column skipped: {why}"),
     }
 
     let mut header = String::from("| work |");

@@ -5,19 +5,21 @@
 # packed here, into folders git ignores, and the call only unpacks and runs.
 #
 #   scripts/gpu-bench.sh prepare            # here, once: fills .gpu/ and .gl/ (about 35 MB)
+#   scripts/gpu-bench.sh prepare --tch      # also a LibTorch binary for the tch-cuda column
 #   # then, through the device tool, one call (about 5 minutes of its time):
 #   #   run(command="bash scripts/gpu-bench.sh device", carry=[".gpu", ".gl"], timeout_s=540)
 #   scripts/gpu-bench.sh device --devices wgpu-cpu --torch-device cpu --rows cnn-infer-128 \
 #       --repeats 1                          # here: the same steps on lavapipe, as a dry run
 #
-# `prepare` builds examples/bench.rs with wgpu (and, when scripts/setup-libtorch.sh's venv
-# exists, a second binary with tch for the `tch-cuda` column), strips and gzips it into
+# `prepare` builds examples/bench.rs with wgpu (and with `--tch` a second binary with tch, for
+# the `tch-cuda` column, through scripts/setup-libtorch.sh), strips and gzips it into
 # .gpu/, copies MNIST, USPS and the MNIST CNN (TL_DATA_DIR, TL_MODEL_DIR) into .gpu/, and
 # downloads the Vulkan loader's Debian packages into .gl/. `device` unpacks the loader, runs
 # the bench against PyTorch on CUDA (bench.py, dann_reference.py) and writes the table,
 # JSON and log to $OUT (or .gpu/out). MiniLM's rows are skipped there: its 90 MB of weights do
 # not travel. The tch column runs only if that machine's PyTorch is 2.9.x, the version
-# burn-tch 0.22.1 links against; otherwise the log says so.
+# burn-tch 0.22.1 links against (a PyTorch with CUDA is far over 64 MiB, so it cannot travel;
+# the H200 seen on 2026-11-27 had 2.11); otherwise the log says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-}"
@@ -39,8 +41,7 @@ prepare)
   strip -o .gpu/bench-wgpu "$target/release/examples/bench"
   gzip -f -9 .gpu/bench-wgpu
   rm -f .gpu/bench-tch.gz
-  venv="${TL_TORCH_VENV:-$HOME/.cache/tl-torch}"
-  if [ -x "$venv/bin/python" ]; then
+  if [ "${1:-}" = "--tch" ]; then
     # a subshell: the set-up changes PATH, LD_LIBRARY_PATH and CARGO_TARGET_DIR
     (
       # shellcheck source=/dev/null
@@ -49,8 +50,6 @@ prepare)
       strip -o .gpu/bench-tch "$CARGO_TARGET_DIR/release/examples/bench"
     )
     gzip -f -9 .gpu/bench-tch
-  else
-    echo "gpu-bench: no LibTorch venv ($venv): the tch-cuda column is left out" >&2
   fi
   cp -r "$data/mnist" "$data/usps" .gpu/data/
   chmod -R u+w .gpu/data
