@@ -74,12 +74,16 @@ device)
     python3 -c 'import torch; print("PyTorch", torch.__version__, "cuda", torch.cuda.is_available())' ||
       echo "no PyTorch in python3"
   } >"$log" 2>&1
-  if [ "$(id -u)" = 0 ] && ! ldconfig -p | grep -q libvulkan.so.1; then
+  # The loader and the GL dispatch libraries NVIDIA's Vulkan driver needs, unpacked into / as
+  # ../shared/gpu/README.md says: only on an NVIDIA machine, as root (not on a dry run here).
+  if [ "$(id -u)" = 0 ] && [ -e /dev/nvidia0 ] && ls .gl/*.deb >/dev/null 2>&1; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
   fi
   nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  [ -f "$nvidia_icd" ] && export VK_DRIVER_FILES="$nvidia_icd"
+  nvidia_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  if [ -f "$nvidia_icd" ]; then export VK_DRIVER_FILES="$nvidia_icd"; fi
+  if [ -f "$nvidia_egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES="$nvidia_egl"; fi
   export TL_DATA_DIR="$PWD/.gpu/data" TL_MODEL_DIR="$PWD/.gpu/models"
   bin=$(mktemp -d)
   gunzip -c .gpu/bench-wgpu.gz >"$bin/bench-wgpu"
