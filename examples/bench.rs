@@ -103,8 +103,8 @@ fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
 
 /// Waits for `data` to be on the host. On wgpu, `into_data` can hand back storage that is
 /// filled lazily, on first access: a result dropped unread let a timed call return in 1 ms
-/// with its work still queued, and the next call pay for both (lavapipe, 0.5-1,800 ms in
-/// one series); reading the bytes is what waits.
+/// with its work still queued, and the next call pay for both (lavapipe: 0.5-3 ms calls
+/// between 500-1,060 ms ones); reading the bytes is what waits.
 fn on_host(data: TensorData) {
     std::hint::black_box(data.as_bytes().iter().fold(0u8, |a, b| a ^ b));
 }
@@ -132,7 +132,7 @@ fn train_step_ms<M: ClassifierModel>(
         // As tl-core's trainer does: the loss is read (its NaN check) before the backward
         // consumes it. The update is awaited by the next step's forward (the median is over
         // whole steps).
-        let _: f32 = loss.clone().into_scalar::<f32>();
+        let _ = tl::tl_core::train::scalar(&loss);
         let grads = GradientsParams::from_grads(loss.backward(), &m);
         let m = optim.step(lr, m, grads);
         model = Some(m);
