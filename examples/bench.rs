@@ -360,34 +360,46 @@ fn pytorch(
     minilm: Option<&std::path::Path>,
     dann_inputs: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<BTreeMap<String, f64>, String> {
-    let mut cmd = std::process::Command::new(&args.python);
-    cmd.arg(python_script("bench.py"))
-        .args(["--device", &args.torch_device])
-        .args(["--repeats", &args.repeats.to_string()])
-        .args(["--rows", &rows.join(",")]); // it skips the rows it does not know
-    if let Some(t) = args.threads {
-        cmd.args(["--threads", &t.to_string()]);
-    }
-    if let Some(folder) = minilm {
-        cmd.arg("--minilm").arg(folder);
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", args.python))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("bench.py failed").to_string());
-    }
-    let mut figures: BTreeMap<String, f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace();
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("row"), Some(name), Some(ms)) => Some((name.to_string(), ms.parse().ok()?)),
-                _ => None,
-            }
-        })
+    let mut figures: BTreeMap<String, f64> = BTreeMap::new();
+    // The DANN rows are dann_reference.py's; bench.py times the others (started only for them).
+    let timed: Vec<&str> = rows
+        .iter()
+        .copied()
+        .filter(|r| !r.starts_with("dann"))
         .collect();
+    if !timed.is_empty() {
+        let mut cmd = std::process::Command::new(&args.python);
+        cmd.arg(python_script("bench.py"))
+            .args(["--device", &args.torch_device])
+            .args(["--repeats", &args.repeats.to_string()])
+            .args(["--rows", &timed.join(",")]);
+        if let Some(t) = args.threads {
+            cmd.args(["--threads", &t.to_string()]);
+        }
+        if let Some(folder) = minilm {
+            cmd.arg("--minilm").arg(folder);
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", args.python))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(err.lines().last().unwrap_or("bench.py failed").to_string());
+        }
+        figures.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| {
+                    let mut parts = l.split_whitespace();
+                    match (parts.next(), parts.next(), parts.next()) {
+                        (Some("row"), Some(name), Some(ms)) => {
+                            Some((name.to_string(), ms.parse().ok()?))
+                        }
+                        _ => None,
+                    }
+                }),
+        );
+    }
     if let Some((data, weights)) =
         dann_inputs.filter(|_| rows.iter().any(|r| r.starts_with("dann")))
     {
