@@ -18,19 +18,14 @@
 //! and reconstructions as PNG.
 
 use clap::Parser;
-use serde_json::json;
 use std::path::PathBuf;
-use std::time::Instant;
+use tl::dsprites::{
+    DspritesSettings, ENCODER, ROWS_HEADER, fit_and_score, pictures, row_markdown, summary_markdown,
+};
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
-use tl::tl_core::report::mean_std;
 use tl::tl_core::train::ProgressEvent;
-use tl::tl_data::images::write_grid_png;
-use tl::tl_data::shift::{DSPRITES_FACTOR_SIZES, dsprites_render, dsprites_sample};
-use tl::tl_disentangle::metrics::{
-    Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig, sample_factors, sap,
-};
-use tl::tl_disentangle::{BetaVae, Vae};
+use tl::tl_disentangle::BetaVae;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -90,24 +85,6 @@ struct Args {
     pictures: Option<PathBuf>,
 }
 
-/// Renders factor vectors as sprites.
-fn render(factors: &[Vec<usize>]) -> Result<Inputs, Error> {
-    let mut values = Vec::with_capacity(factors.len() * 64 * 64);
-    for f in factors {
-        values.extend(dsprites_render([f[0], f[1], f[2], f[3], f[4]]));
-    }
-    Ok(Inputs::new(vec![1, 64, 64], values)?)
-}
-
-/// The five metrics compared with the plain VAE, in this order.
-const COMPARED: [&str; 5] = [
-    "mig",
-    "sap",
-    "dci_disentanglement",
-    "factor_vae_score",
-    "beta_vae_score",
-];
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -139,7 +116,7 @@ fn run() -> Result<(), Error> {
     if let Some(dir) = &args.pictures {
         std::fs::create_dir_all(dir)?;
     }
-    let mut rows: Vec<serde_json::Value> = Vec::new();
+    let mut rows = Vec::new();
     println!(
         "\ndSprites: {} training sprites, {} epochs, seeds {}..{}; metrics on the latent means\n",
         args.sprites,
@@ -147,13 +124,14 @@ fn run() -> Result<(), Error> {
         args.first_seed,
         args.first_seed + args.seeds - 1
     );
-    println!(
-        "| model | seed | MIG | SAP | DCI D | DCI C | DCI I | FactorVAE | BetaVAE | training |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("{ROWS_HEADER}");
+    let settings = DspritesSettings {
+        sprites: args.sprites,
+        metric_samples: args.metric_samples,
+        votes: args.votes,
+    };
+    settings.validate()?;
     for seed in args.first_seed..args.first_seed + args.seeds {
-        let sprites = dsprites_sample(args.sprites, seed)?;
-        let data = UnlabelledSet::new(sprites.images.clone(), "dsprites")?;
         for model in &args.models {
             let method = method(model, &args)?
                 .with_decoder_conv(args.decoder_conv.clone())
@@ -161,19 +139,10 @@ fn run() -> Result<(), Error> {
                     TrainConfig::new()
                         .with_epochs(args.epochs)
                         .with_batch_size(64)
-                        .with_lr(args.lr)
-                        .with_seed(seed),
+                        .with_lr(args.lr),
                 );
             let name = method.name();
-            dev.seed(seed);
-            let backbone = SequentialConfig::new(vec![1, 64, 64])
-                .linear(512)
-                .relu()
-                .linear(256)
-                .relu()
-                .init(&dev)?;
-            let started = Instant::now();
-            let mut ctx = RunContext::new(&dev).with_seed(seed).with_progress(|e| {
+            let (vae, row) = fit_and_score(name, &method, &settings, &ENCODER, seed, &dev, |e| {
                 if let ProgressEvent::Epoch(r) = e {
                     let get = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
                     eprintln!(
@@ -186,142 +155,17 @@ fn run() -> Result<(), Error> {
                         r.seconds
                     );
                 }
-            });
-            let (vae, history): (Vae<Sequential>, _) = method.fit_vae(backbone, &data, &mut ctx)?;
-            drop(ctx);
-            let seconds = started.elapsed().as_secs_f64();
-            let last = history.last().map(|r| r.extra.clone()).unwrap_or_default();
+            })?;
             if let (Some(dir), true) = (&args.pictures, seed == args.first_seed) {
-                pictures(&vae, &sprites.images, dir, name, &dev)?;
+                pictures(&vae, &settings, seed, dir, name, &dev)?;
             }
-            let mut represent = |f: &[Vec<usize>]| -> tl::tl_core::Result<Vec<Vec<f32>>> {
-                let inputs = render(f)
-                    .map_err(|e| tl::tl_core::CoreError::data("dsprites", e.to_string()))?;
-                vae.means(&inputs, &dev)
-            };
-            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed + 1);
-            let (n, nt) = (args.metric_samples, args.metric_samples / 2);
-            let (f_train, f_test) = (
-                sample_factors(&DSPRITES_FACTOR_SIZES, n, &mut rng),
-                sample_factors(&DSPRITES_FACTOR_SIZES, nt, &mut rng),
-            );
-            let (c_train, c_test) = (represent(&f_train)?, represent(&f_test)?);
-            let train = Samples::new(&c_train, &f_train)?;
-            let test = Samples::new(&c_test, &f_test)?;
-            let m = mig(train, 20)?;
-            let s = sap(train, test, false)?;
-            let d = dci(train, test, Forest::default())?;
-            let votes = VoteSettings {
-                train: args.votes,
-                eval: args.votes / 2,
-                variance_samples: n,
-                seed,
-                ..VoteSettings::default()
-            };
-            let fv = factor_vae_score(&DSPRITES_FACTOR_SIZES, &mut represent, votes)?;
-            let bv = beta_vae_score(&DSPRITES_FACTOR_SIZES, &mut represent, votes)?;
-            println!(
-                "| {name} | {seed} | {m:.3} | {s:.3} | {:.3} | {:.3} | {:.3} | {fv:.3} | {bv:.3} | {seconds:.0} s |",
-                d.disentanglement, d.completeness, d.informativeness
-            );
-            rows.push(json!({
-                "model": name, "seed": seed, "mig": m, "sap": s,
-                "dci_disentanglement": d.disentanglement,
-                "dci_completeness": d.completeness, "dci_informativeness": d.informativeness,
-                "factor_vae_score": fv, "beta_vae_score": bv, "train_seconds": seconds,
-                "reconstruction": last.get("reconstruction"), "kl": last.get("kl"),
-                "total_correlation": last.get("total_correlation"),
-                "sprites": args.sprites, "epochs": args.epochs, "lr": args.lr,
-                "beta": method.beta, "decoder_conv": method.decoder_conv,
-            }));
+            println!("{}", row_markdown(&row));
+            rows.push(row);
             if let Some(path) = &args.json {
                 write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
             }
         }
     }
-    summary(&rows);
-    Ok(())
-}
-
-/// Each model's mean and spread over the seeds, and on how many seeds it beats the plain VAE
-/// of the same seed on at least 3 of the 5 compared metrics.
-fn summary(rows: &[serde_json::Value]) {
-    let get = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-    println!(
-        "\nMean ± spread over the seeds; `> VAE`: seeds where the model beats the plain VAE of the same seed on at least 3 of MIG, SAP, DCI D, FactorVAE, BetaVAE\n"
-    );
-    println!("| model | MIG | SAP | DCI D | DCI C | DCI I | FactorVAE | BetaVAE | > VAE |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let mut names: Vec<&str> = Vec::new();
-    for r in rows {
-        let name = r["model"].as_str().unwrap_or_default();
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    for name in names {
-        let mine: Vec<&serde_json::Value> = rows.iter().filter(|r| r["model"] == name).collect();
-        let cell = |k: &str| {
-            let (m, s) = mean_std(&mine.iter().map(|r| get(r, k)).collect::<Vec<_>>());
-            format!("{m:.3} ± {s:.3}")
-        };
-        let beats = mine
-            .iter()
-            .filter(|r| {
-                rows.iter()
-                    .find(|v| v["model"] == "vae" && v["seed"] == r["seed"])
-                    .is_some_and(|v| COMPARED.iter().filter(|k| get(r, k) > get(v, k)).count() >= 3)
-            })
-            .count();
-        let versus = if name == "vae" || !rows.iter().any(|r| r["model"] == "vae") {
-            "-".to_string()
-        } else {
-            format!("{beats}/{}", mine.len())
-        };
-        println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {versus} |",
-            cell("mig"),
-            cell("sap"),
-            cell("dci_disentanglement"),
-            cell("dci_completeness"),
-            cell("dci_informativeness"),
-            cell("factor_vae_score"),
-            cell("beta_vae_score"),
-        );
-    }
-}
-
-/// A latent traversal (one row per code, from the first sprite's code) and reconstructions
-/// (sprites above, their reconstructions below).
-fn pictures(
-    vae: &Vae<Sequential>,
-    images: &Inputs,
-    dir: &std::path::Path,
-    name: &str,
-    dev: &Device,
-) -> Result<(), Error> {
-    let n = images.len().min(10);
-    let firsts = Inputs::new(vec![1, 64, 64], images.values[..n * 4096].to_vec())?;
-    let codes = vae.means(&firsts, dev)?;
-    let steps = 9;
-    let traversal = vae.traverse(&codes[0], steps, 2.5, dev)?;
-    let items: Vec<&[f32]> = traversal.iter().map(Vec::as_slice).collect();
-    write_grid_png(
-        &dir.join(format!("dsprites-{name}-traversal.png")),
-        &items,
-        &[1, 64, 64],
-        steps,
-        false,
-    )?;
-    let recon = vae.decode(&codes, dev)?;
-    let mut items: Vec<&[f32]> = (0..n).map(|i| firsts.item(i)).collect();
-    items.extend(recon.iter().map(Vec::as_slice));
-    write_grid_png(
-        &dir.join(format!("dsprites-{name}-reconstructions.png")),
-        &items,
-        &[1, 64, 64],
-        n,
-        false,
-    )?;
+    println!("\n{}", summary_markdown(&rows, "vae"));
     Ok(())
 }

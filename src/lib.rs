@@ -22,7 +22,15 @@
 //! | [`tl_distill`] | teacher-student distillation: KD, FitNets, attention transfer, relational KD, a static text student |
 //! | [`tl_fewshot`] | few-shot learning: episodes, prototypical and matching networks, Baseline(++), fine-tuning, Reptile, one-shot generation |
 //! | [`tl_crossmodal`] | images aligned with a locked text encoder (CLIP-style): zero-shot from class names, text-only training carried to images, a probe |
-//! | [`tl_disentangle`] | disentanglement (in progress): BetaVAE and FactorVAE scores, MIG, SAP, DCI as disentanglement_lib computes them; VAE, beta-VAE, beta-TCVAE |
+//! | [`tl_disentangle`] | disentanglement: BetaVAE and FactorVAE scores, MIG, SAP, DCI as disentanglement_lib computes them; VAE, beta-VAE, beta-TCVAE, FactorVAE, content/style codes |
+//!
+//! [`dsprites`] is the dSprites experiment (the VAE family scored by the five metrics) that
+//! `examples/disentangle.rs` and `tl run recipes/dsprites.toml` share; [`content_style`]
+//! the content/style experiments on emoji and on MNIST/USPS (`examples/content_style.rs` and
+//! their recipes).
+
+pub mod content_style;
+pub mod dsprites;
 
 pub use tl_adversarial;
 pub use tl_core;

@@ -459,7 +459,10 @@ fn every_shipped_recipe_checks() {
             let o = tl(&["run", path.to_str().unwrap(), "--check"], &root);
             let (out, err) = text(&o);
             assert!(o.status.success(), "{}: {err}", path.display());
-            assert!(out.contains("strategies"), "{out}");
+            assert!(
+                out.contains("strategies") || out.contains("an experiment recipe"),
+                "{out}"
+            );
             n += 1;
         }
     }
@@ -1461,5 +1464,345 @@ settings = { train = { epochs = 2 } }
         let (_, err) = text(&tl(&["run", "bad.toml", "--quiet"], &dir));
         assert!(err.contains(says), "{says}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+/// A dSprites recipe at a tiny size: two VAEs on 512 sprites for one epoch, metrics on 400
+/// samples and 100 votes.
+const DSPRITES: &str = r#"
+name = "tiny sprites"
+seeds = 1
+[source]
+format = "dsprites"
+[dsprites]
+sprites = 512
+metric_samples = 400
+votes = 100
+[model]
+name = "mlp"
+widths = [64]
+[train]
+epochs = 1
+batch_size = 64
+lr = 1e-3
+[[strategy]]
+name = "vae"
+[[strategy]]
+name = "beta-tcvae"
+label = "tc"
+settings = { beta = 15.0, latent = 6 }
+"#;
+
+#[test]
+fn run_scores_the_vae_family_on_dsprites_and_resumes() {
+    let dir = scratch("dsprites");
+    std::fs::write(dir.join("d.toml"), DSPRITES).unwrap();
+    let o = tl(&["run", "d.toml", "--quiet", "--out", "run"], &dir);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let run = dir.join("run");
+    for f in [
+        "recipe.toml",
+        "dsprites.json",
+        "summary.md",
+        "summary.csv",
+        "run.json",
+        "mig.svg",
+        "factor-vae-score.svg",
+        "pictures/dsprites-vae-traversal.png",
+        "pictures/dsprites-tc-reconstructions.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.join("dsprites.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["model"], "tc");
+    // The row's settings are the recipe's, laid over the strategy's defaults.
+    assert_eq!(rows[1]["config"]["beta"], 15.0);
+    assert_eq!(rows[1]["config"]["latent"], 6);
+    assert_eq!(rows[1]["config"]["kind"], "beta-tc-vae");
+    for r in &rows {
+        for k in [
+            "mig",
+            "sap",
+            "dci_disentanglement",
+            "factor_vae_score",
+            "beta_vae_score",
+        ] {
+            let v = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+        }
+    }
+    assert!(out.contains("| tc | 1 |"), "{out}");
+    assert!(out.contains("> vae"), "{out}");
+    // A traversal has one row per latent: tc's 6 against the plain VAE's 10.
+    let height = |f: &str| image::open(run.join("pictures").join(f)).unwrap().height() as f64;
+    let ratio = height("dsprites-tc-traversal.png") / height("dsprites-vae-traversal.png");
+    assert!((ratio - 0.6).abs() < 0.03, "{ratio}");
+
+    // An interrupted run (its first fit done) resumes: the finished fit is kept as it was
+    // (marked here), the other runs and gives the same figures as before.
+    let mut first = rows[0].clone();
+    first["mig"] = serde_json::json!(0.5);
+    std::fs::write(
+        run.join("dsprites.json"),
+        serde_json::to_string(&vec![first]).unwrap(),
+    )
+    .unwrap();
+    let meta = serde_json::json!({"title": "tiny sprites", "recipe_dir": dir.to_str().unwrap(), "finished": false});
+    std::fs::write(run.join("run.json"), meta.to_string()).unwrap();
+    let o = tl(&["run", "--resume", "run", "--quiet"], &dir);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.join("dsprites.json")).unwrap()).unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0]["mig"], 0.5, "the finished fit was run again");
+    for k in [
+        "mig",
+        "sap",
+        "dci_disentanglement",
+        "factor_vae_score",
+        "beta_vae_score",
+    ] {
+        assert_eq!(again[1][k], rows[1][k], "{k}: the resumed fit differs");
+    }
+
+    // `tl report` says what such a run is.
+    let (_, err) = text(&tl(&["report", "run"], &dir));
+    assert!(err.contains("a dSprites run"), "{err}");
+
+    // What a dSprites run cannot use is refused by name, before any work.
+    for (recipe, needle) in [
+        (
+            DSPRITES.replace("name = \"mlp\"", "name = \"small-cnn\""),
+            "[model] name = \"mlp\"",
+        ),
+        (
+            DSPRITES.replace("name = \"vae\"", "name = \"dann\""),
+            "a dSprites run trains the VAE family",
+        ),
+        (
+            DSPRITES.replace("[dsprites]", "[target]\nformat = \"digits\"\n[dsprites]"),
+            "[target] has no place in a dSprites run",
+        ),
+        (
+            DSPRITES.replace("format = \"dsprites\"", "format = \"dsprites\"\nlimit = 5"),
+            "`limit` has no place",
+        ),
+        (
+            DSPRITES.replace("votes = 100", "votes = 1"),
+            "[dsprites] invalid config `votes`",
+        ),
+        (
+            DSPRITES.replace("format = \"dsprites\"", "format = \"digits\""),
+            "[dsprites] sets a dSprites run's counts",
+        ),
+    ] {
+        std::fs::write(dir.join("bad.toml"), &recipe).unwrap();
+        let o = tl(&["run", "bad.toml", "--check"], &dir);
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{recipe}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "`{needle}` not in {err}");
+    }
+}
+
+/// A tiny emoji folder: `n` symbols (a coloured disc of its own size and place), drawn by
+/// "google" on white and by "twitter" with a dark frame along the image's border.
+fn emoji_folder(dir: &Path, n: usize) {
+    use std::io::Write;
+    let meta: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({"name": format!("SYMBOL {i}"), "short_names": [format!("s_{i}")],
+                "category": "c", "subcategory": format!("sub{}", i % 5), "image": format!("{i}.png"),
+                "has_img_google": true, "has_img_twitter": true})
+        })
+        .collect();
+    std::fs::write(
+        dir.join("emoji.json"),
+        serde_json::to_string(&meta).unwrap(),
+    )
+    .unwrap();
+    for (vendor, frame) in [("google", false), ("twitter", true)] {
+        let mut zip = zip::ZipWriter::new(
+            std::fs::File::create(dir.join(format!("{vendor}-64.zip"))).unwrap(),
+        );
+        for i in 0..n {
+            let (cx, cy) = (16.0 + (i % 7) as f32 * 5.0, 16.0 + (i / 7 % 7) as f32 * 5.0);
+            let r = 8.0 + (i % 3) as f32 * 4.0;
+            let colour = [
+                (i * 37 % 256) as u8,
+                (i * 91 % 256) as u8,
+                (i * 53 % 256) as u8,
+            ];
+            let img = image::RgbaImage::from_fn(64, 64, |x, y| {
+                let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+                if d < r {
+                    image::Rgba([colour[0], colour[1], colour[2], 255])
+                } else if frame && (x.min(y) < 4 || x.max(y) >= 60) {
+                    image::Rgba([20, 20, 20, 255])
+                } else {
+                    image::Rgba([0, 0, 0, 0])
+                }
+            });
+            let mut png = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+            zip.start_file(
+                format!("{vendor}/64/{i}.png"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            zip.write_all(png.get_ref()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+}
+
+const EMOJI_EXPERIMENT: &str = r#"
+name = "tiny emoji"
+seeds = 2
+[experiment]
+kind = "content-style-emoji"
+epochs = 2
+content = 8
+style = 2
+"#;
+
+/// `tl` in `dir` with `TL_DATA_DIR` set to `data` (or unset).
+fn tl_with_data(args: &[&str], dir: &Path, data: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tl"));
+    command.args(args).current_dir(dir).env("HOME", dir);
+    match data {
+        Some(d) => command.env("TL_DATA_DIR", d),
+        None => command.env_remove("TL_DATA_DIR"),
+    };
+    command.output().expect("the tl binary runs")
+}
+
+#[test]
+fn an_experiment_recipe_runs_its_table_seed_by_seed_and_resumes() {
+    let dir = scratch("experiment");
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("emoji")).unwrap();
+    emoji_folder(&data.join("emoji"), 60);
+    std::fs::write(dir.join("e.toml"), EMOJI_EXPERIMENT).unwrap();
+    let o = tl_with_data(&["run", "e.toml", "--check"], &dir, None);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("an experiment recipe (content-style-emoji), 2 seeds"),
+        "{out}"
+    );
+    // Without TL_DATA_DIR: what it reads, by name.
+    let (_, err) = text(&tl_with_data(&["run", "e.toml", "--quiet"], &dir, None));
+    assert!(err.contains("reads emoji under TL_DATA_DIR"), "{err}");
+
+    let o = tl_with_data(
+        &["run", "e.toml", "--quiet", "--out", "run"],
+        &dir,
+        Some(&data),
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let run = dir.join("run");
+    for f in [
+        "recipe.toml",
+        "rows.json",
+        "summary.md",
+        "summary.csv",
+        "run.json",
+        "pictures/emoji-style-swap.png",
+        "pictures/emoji-google-to-twitter.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    // 60 symbols: 12 unseen, 48 seen; a row for each split and seed.
+    assert!(out.contains("| unseen (12) |"), "{out}");
+    assert!(out.contains("| seen (48) |"), "{out}");
+    assert!(out.contains("2 seeds"), "{out}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.join("rows.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert_eq!(r["content"], 8);
+        for k in [
+            "content_top1",
+            "vendor_from_style",
+            "vendor_from_pixels_lr",
+            "vae_top1",
+        ] {
+            let v = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+        }
+    }
+    // The frame tells the vendors apart in the pixels (on the 48 seen symbols' halves).
+    assert!(
+        rows[1]["vendor_from_pixels_lr"].as_f64().unwrap() > 0.9,
+        "{}",
+        rows[1]
+    );
+    let csv = std::fs::read_to_string(run.join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+
+    // Interrupted after seed 0 (its rows marked): the resumed run keeps them and gives seed 1
+    // the same figures as before.
+    let mut first: Vec<serde_json::Value> = rows[..2].to_vec();
+    first[0]["content_top1"] = serde_json::json!(0.5);
+    std::fs::write(
+        run.join("rows.json"),
+        serde_json::to_string(&first).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"title": "tiny emoji", "kind": "experiment", "experiment": "content-style-emoji", "finished": false}"#,
+    )
+    .unwrap();
+    let o = tl_with_data(&["run", "--resume", "run", "--quiet"], &dir, Some(&data));
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.join("rows.json")).unwrap()).unwrap();
+    assert_eq!(again.len(), 4);
+    assert_eq!(again[0]["content_top1"], 0.5, "seed 0 was run again");
+    for k in [
+        "content_top1",
+        "style_top1",
+        "vendor_from_style",
+        "vae_top1",
+    ] {
+        assert_eq!(again[2][k], rows[2][k], "{k}: the resumed seed differs");
+    }
+    let (_, err) = text(&tl_with_data(&["report", "run"], &dir, Some(&data)));
+    assert!(
+        err.contains("an experiment run (content-style-emoji)"),
+        "{err}"
+    );
+
+    // Bad recipes, one clear line each.
+    for (recipe, needles) in [
+        (
+            EMOJI_EXPERIMENT.replace("content-style-emoji", "content-style-emojis"),
+            vec!["content-style-emojis", "content-style-digits"],
+        ),
+        (
+            EMOJI_EXPERIMENT.replace("style = 2", "stlye = 2"),
+            vec!["line 8", "stlye"],
+        ),
+        (
+            EMOJI_EXPERIMENT.replace("style = 2", "style = 0"),
+            vec!["[experiment]", "style"],
+        ),
+    ] {
+        std::fs::write(dir.join("bad.toml"), &recipe).unwrap();
+        let o = tl_with_data(&["run", "bad.toml", "--check"], &dir, None);
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{recipe}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        for n in needles {
+            assert!(err.contains(n), "`{n}` not in {err}");
+        }
     }
 }

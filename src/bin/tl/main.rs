@@ -16,6 +16,8 @@ use clap::{Parser, Subcommand};
 mod common;
 mod compare;
 mod data;
+mod dsprites;
+mod experiment;
 mod models;
 mod package;
 mod plots;

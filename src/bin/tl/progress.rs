@@ -105,6 +105,19 @@ impl Bar {
         }
     }
 
+    /// Prints `text` as a line above the bar (on a terminal) or as a plain line (elsewhere);
+    /// nothing with `--quiet`.
+    pub fn note(&self, text: &str) {
+        if self.progress.quiet {
+            return;
+        }
+        if self.progress.terminal {
+            self.bar.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
     /// Clears the bar and prints `text` as a line.
     pub fn finish(&self, text: &str) {
         self.bar.finish_and_clear();

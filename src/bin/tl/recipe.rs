@@ -56,6 +56,11 @@ pub struct Recipe {
     /// of one split (see [`EpisodeSpec`]).
     #[serde(default)]
     pub episodes: Option<EpisodeSpec>,
+    /// With `[source] format = "dsprites"`: how many sprites train each model and how many
+    /// samples and votes the five disentanglement metrics take (`sprites`, default 20,000;
+    /// `metric_samples` and `votes`, default 10,000, disentanglement_lib's counts).
+    #[serde(default)]
+    pub dsprites: Option<tl::dsprites::DspritesSettings>,
     /// The strategies, in table order.
     #[serde(rename = "strategy")]
     pub strategies: Vec<StrategySpec>,
@@ -301,6 +306,57 @@ pub fn load_with(path: &Path, sets: &[String]) -> Result<Recipe, Box<dyn Error>>
     Ok(recipe)
 }
 
+/// Whether the recipe at `path` is an experiment recipe (it has an `[experiment]` table); a
+/// file that cannot be read or parsed is not (the ordinary reading then says why).
+pub fn is_experiment(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+        .is_some_and(|t| t.contains_key("experiment"))
+}
+
+/// Reads a recipe of any shape `T` from `text` with each `--set` laid over it; without sets,
+/// an unknown key or a wrong type names its line.
+pub fn parse_as<T: serde::de::DeserializeOwned>(
+    text: &str,
+    name: &str,
+    sets: &[String],
+) -> Result<T, Box<dyn Error>> {
+    if sets.is_empty() {
+        return Ok(toml::from_str(text).map_err(|e| {
+            let at = key_line(&e, text).unwrap_or_else(|| one_line(&e, text));
+            format!("recipe {name}: {at}")
+        })?);
+    }
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| format!("recipe {name}: {}", one_line(&e, text)))?;
+    for set in sets {
+        apply_set(&mut table, set).map_err(|e| format!("--set {set}: {e}"))?;
+    }
+    Ok(toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            format!(
+                "recipe {name} with --set {}: {}",
+                sets.join(" --set "),
+                e.message().trim().replace('\n', " ")
+            )
+        })?)
+}
+
+/// An unknown key's own line: a table read whole (an `[experiment]`, whose `kind` picks the
+/// keys it takes) gets toml's span of the table, not of the key; the key is then found by name.
+fn key_line(e: &toml::de::Error, text: &str) -> Option<String> {
+    let message = e.message().trim().replace('\n', " ");
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let line = text.lines().position(|l| {
+        l.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })?;
+    Some(format!("line {}: {message}", line + 1))
+}
+
 /// Lays one `KEY=VALUE` over a recipe's table.
 fn apply_set(table: &mut toml::Table, set: &str) -> Result<(), String> {
     let (key, value) = set
@@ -363,7 +419,7 @@ pub fn parse(text: &str, name: &str) -> Result<Recipe, Box<dyn Error>> {
 }
 
 /// toml's error as one line: `line N, column M: message`.
-fn one_line(e: &toml::de::Error, text: &str) -> String {
+pub(crate) fn one_line(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {
@@ -405,6 +461,7 @@ pub const FORMATS: &[&str] = &[
     "image-folder",
     "omniglot",
     "omniglot-runs",
+    "dsprites",
 ];
 
 /// Whether a format holds texts (the others hold images).
@@ -470,7 +527,26 @@ impl Recipe {
         } else if self.model.source_lr.is_some() {
             return Err("[model] source_lr is for `train_layers` (the adapter's start model trains with [train] lr)".into());
         }
-        if let Some(w) = &self.model.widths {
+        let dsprites = self.source.format == "dsprites";
+        if dsprites {
+            self.check_dsprites()?;
+        } else if self.dsprites.is_some() {
+            return Err(
+                "[dsprites] sets a dSprites run's counts: it needs [source] format = \"dsprites\""
+                    .into(),
+            );
+        } else if self.model.name == "mlp" {
+            return Err("[model] `mlp` is the encoder of a dSprites run's VAEs ([source] format = \"dsprites\"); image tasks start from mnist-cnn, small-cnn, conv-4 or a model folder".into());
+        }
+        if let Some(w) = &self.model.widths
+            && self.model.name == "mlp"
+        {
+            if w.is_empty() || w.contains(&0) {
+                return Err(format!(
+                    "[model] widths = {w:?}: the MLP's hidden widths, one or more, each at least 1"
+                ));
+            }
+        } else if let Some(w) = &self.model.widths {
             if self.model.name != "small-cnn" {
                 return Err(format!(
                     "[model] widths are `small-cnn`'s; `{}` has its own",
@@ -536,6 +612,9 @@ impl Recipe {
                 return Err("[episodes] with [model] scratch is not offered: add a row of the start model's strategy with `source_epochs = 0` instead".into());
             }
         }
+        if dsprites {
+            return Ok(());
+        }
         self.source.validate("source")?;
         if !self.source.labelled() {
             return Err("[source] must be labelled (a `label_column` for csv/tsv)".into());
@@ -548,6 +627,75 @@ impl Recipe {
             if !t.labelled() {
                 return Err("[test] must be labelled".into());
             }
+        }
+        Ok(())
+    }
+}
+
+impl Recipe {
+    /// A dSprites run ([`tl::dsprites`]): sprites drawn by tl-data's generator train each
+    /// strategy of the VAE family from a fresh MLP, and the five disentanglement metrics score
+    /// its codes. Everything a classification run would need and this one cannot use is
+    /// refused by name.
+    fn check_dsprites(&self) -> Result<(), String> {
+        let given = |v: serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, v)| {
+                            !v.is_null()
+                                && k.as_str() != "format"
+                                && k.as_str() != "name"
+                                && k.as_str() != "widths"
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let source = given(serde_json::to_value(&self.source).map_err(|e| e.to_string())?);
+        if let Some(key) = source.first() {
+            return Err(format!(
+                "[source] format `dsprites` draws its sprites from the generator with each seed: `{key}` has no place (the counts go in [dsprites])"
+            ));
+        }
+        if self.model.name != "mlp" {
+            return Err(format!(
+                "[source] format `dsprites` trains the VAE family from a fresh MLP: [model] name = \"mlp\" (widths: its hidden layers, default [512, 256]), not `{}`",
+                self.model.name
+            ));
+        }
+        let model = given(serde_json::to_value(&self.model).map_err(|e| e.to_string())?);
+        if let Some(key) = model.first() {
+            return Err(format!(
+                "[model] `{key}` has no place in a dSprites run (the `mlp` takes `widths` only)"
+            ));
+        }
+        for (table, given) in [
+            ("[target]", self.target.is_some()),
+            ("[test]", self.test.is_some()),
+            ("[episodes]", self.episodes.is_some()),
+            ("class_names", self.class_names.is_some()),
+        ] {
+            if given {
+                return Err(format!(
+                    "{table} has no place in a dSprites run: the sprites' factors are what the metrics score"
+                ));
+            }
+        }
+        if let Some(spec) = self
+            .strategies
+            .iter()
+            .find(|s| !tl::dsprites::MODELS.contains(&s.name.as_str()))
+        {
+            return Err(format!(
+                "[[strategy]] `{}`: a dSprites run trains the VAE family ({}) and scores its codes",
+                spec.label(),
+                tl::dsprites::MODELS.join(", ")
+            ));
+        }
+        if let Some(d) = &self.dsprites {
+            d.validate().map_err(|e| format!("[dsprites] {e}"))?;
         }
         Ok(())
     }

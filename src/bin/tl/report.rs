@@ -59,6 +59,23 @@ pub fn run(args: &Args) -> Res<()> {
     let read = |f: &str| crate::run::read_run_file(run, f);
     let meta: serde_json::Value = serde_json::from_str(&read("run.json")?)
         .map_err(|e| format!("{}: run.json: {e}", run.display()))?;
+    if meta["kind"] == "experiment" {
+        return Err(format!(
+            "{} is an experiment run ({}): its figures are in summary.md and {}, not a classifier to report on",
+            run.display(),
+            meta["experiment"].as_str().unwrap_or("?"),
+            crate::experiment::ROWS_FILE
+        )
+        .into());
+    }
+    if run.join(crate::dsprites::ROWS_FILE).is_file() {
+        return Err(format!(
+            "{} is a dSprites run: its figures are disentanglement metrics of the VAEs' codes (summary.md, {}, pictures/), not a classifier to report on",
+            run.display(),
+            crate::dsprites::ROWS_FILE
+        )
+        .into());
+    }
     let comparison: Comparison = serde_json::from_str(&read("reports.json")?)
         .map_err(|e| format!("{}: reports.json: {e}", run.display()))?;
     let recipe = crate::recipe::parse(&read("recipe.toml")?, "recipe.toml (as run)")?;

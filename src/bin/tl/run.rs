@@ -116,6 +116,9 @@ pub struct Data {
 
 /// Runs a recipe.
 pub fn run(args: &Args) -> Res<()> {
+    if crate::experiment::is_experiment_run(args) {
+        return crate::experiment::run(args);
+    }
     let (mut recipe, stem, base, out, previous) = match &args.resume {
         Some(dir) => resume_state(dir)?,
         None => {
@@ -208,6 +211,16 @@ pub fn run(args: &Args) -> Res<()> {
         ));
     }
 
+    if recipe.source.format == "dsprites" {
+        return crate::dsprites::run(
+            &recipe,
+            &title,
+            &out,
+            &progress,
+            &dev,
+            args.resume.is_some(),
+        );
+    }
     let data = read_data(&recipe, &base, &progress, &dev)?;
     if !data.same_task {
         for (spec, row) in recipe.strategies.iter().zip(&rows) {
@@ -824,8 +837,13 @@ fn baseline_spec(recipe: &Recipe) -> &recipe::StrategySpec {
 }
 
 /// A run folder that holds an earlier run is refused unless `overwrite`.
-fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
-    if out.join("reports.json").exists() {
+pub(crate) fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
+    let earlier = [
+        "reports.json",
+        crate::dsprites::ROWS_FILE,
+        crate::experiment::ROWS_FILE,
+    ];
+    if earlier.iter().any(|f| out.join(f).exists()) {
         if !overwrite {
             return Err(format!(
                 "{} holds an earlier run: pass --out DIR to write elsewhere, or --overwrite",
@@ -833,7 +851,14 @@ fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
             )
             .into());
         }
-        for f in ["reports.json", "summary.md", "summary.csv", "run.json"] {
+        for f in [
+            "reports.json",
+            crate::dsprites::ROWS_FILE,
+            crate::experiment::ROWS_FILE,
+            "summary.md",
+            "summary.csv",
+            "run.json",
+        ] {
             let _ = std::fs::remove_file(out.join(f));
         }
     }
@@ -881,7 +906,7 @@ fn check_strategy<E: Encoder + 'static>(
 
 /// The settings a strategy row gets: the recipe's `[train]`, then the keys of `[settings]` the
 /// strategy has, then the row's own settings.
-fn settings<E: Encoder + 'static>(
+pub(crate) fn settings<E: Encoder + 'static>(
     registry: &Registry<E>,
     recipe: &Recipe,
     spec: &recipe::StrategySpec,
@@ -924,7 +949,7 @@ fn settings<E: Encoder + 'static>(
 
 /// Lays `over` on `base`, key by key; a tagged enum switched to another `kind` (a schedule,
 /// an optimiser) is replaced whole, as the registry does with a strategy's defaults.
-fn merge(base: &mut Json, over: &Json) {
+pub(crate) fn merge(base: &mut Json, over: &Json) {
     match (base, over) {
         (Json::Object(b), Json::Object(o)) => {
             for (k, v) in o {
