@@ -27,9 +27,11 @@
 //! [`dsprites`] is the dSprites experiment (the VAE family scored by the five metrics) that
 //! `examples/disentangle.rs` and `tl run recipes/dsprites.toml` share; [`content_style`]
 //! the content/style experiments on emoji and on MNIST/USPS (`examples/content_style.rs` and
-//! their recipes).
+//! their recipes); [`crossmodal_emoji`] emoji named from text (`examples/crossmodal.rs --part
+//! emoji`, `recipes/emoji-crossmodal.toml`).
 
 pub mod content_style;
+pub mod crossmodal_emoji;
 pub mod dsprites;
 
 pub use tl_adversarial;

@@ -1781,6 +1781,30 @@ fn an_experiment_recipe_runs_its_table_seed_by_seed_and_resumes() {
         "{err}"
     );
 
+    // The cross-modal emoji table on the same folder, with the text side that needs no model.
+    std::fs::write(
+        dir.join("x.toml"),
+        "seeds = 1\n[experiment]\nkind = \"crossmodal-emoji\"\nepochs = 1\ntexts = [\"hashed\"]\n",
+    )
+    .unwrap();
+    let o = tl_with_data(
+        &["run", "x.toml", "--quiet", "--out", "x"],
+        &dir,
+        Some(&data),
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("| hashed words |"), "{out}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("x/rows.json")).unwrap()).unwrap();
+    let row = rows.iter().find(|r| r["text"] == "hashed words").unwrap();
+    // One subcategory of five held out: 12 unseen symbols, 48 seen.
+    assert_eq!(
+        (row["unseen"].as_u64(), row["seen"].as_u64()),
+        (Some(12), Some(48))
+    );
+    assert!(dir.join("x/pictures").is_dir());
+
     // Bad recipes, one clear line each.
     for (recipe, needles) in [
         (

@@ -17,6 +17,7 @@ use std::time::Instant;
 use tl::content_style::{
     ContentStyleSettings, digit_sets, digits_seed, digits_table, emoji_seed, emoji_set, emoji_table,
 };
+use tl::crossmodal_emoji::CrossModalEmojiSettings;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 
@@ -64,16 +65,25 @@ pub enum Experiment {
     /// on MNIST redrawn in USPS's style ([`tl::content_style::digits_seed`]).
     #[serde(rename = "content-style-digits")]
     ContentStyleDigits(ContentStyleSettings),
+    /// tl-crossmodal's emoji table: drawings aligned with their names, scored on seen and
+    /// unseen symbols of the other vendor ([`tl::crossmodal_emoji::emoji_seed`]).
+    #[serde(rename = "crossmodal-emoji")]
+    CrossModalEmoji(CrossModalEmojiSettings),
 }
 
 /// The kinds, for messages.
-pub const KINDS: &[&str] = &["content-style-emoji", "content-style-digits"];
+pub const KINDS: &[&str] = &[
+    "content-style-emoji",
+    "content-style-digits",
+    "crossmodal-emoji",
+];
 
 impl Experiment {
     fn kind(&self) -> &'static str {
         match self {
             Experiment::ContentStyleEmoji(_) => KINDS[0],
             Experiment::ContentStyleDigits(_) => KINDS[1],
+            Experiment::CrossModalEmoji(_) => KINDS[2],
         }
     }
 
@@ -82,15 +92,22 @@ impl Experiment {
             Experiment::ContentStyleEmoji(s) | Experiment::ContentStyleDigits(s) => {
                 s.validate().map_err(|e| format!("[experiment] {e}"))?
             }
+            Experiment::CrossModalEmoji(s) => {
+                s.validate().map_err(|e| format!("[experiment] {e}"))?
+            }
         }
         Ok(())
     }
 
-    /// What the experiment reads under `TL_DATA_DIR`.
+    /// What the experiment reads, and from where.
     fn needs(&self) -> &'static str {
         match self {
-            Experiment::ContentStyleEmoji(_) => "emoji",
-            Experiment::ContentStyleDigits(_) => "mnist and usps",
+            Experiment::ContentStyleEmoji(_) => "emoji under TL_DATA_DIR",
+            Experiment::ContentStyleDigits(_) => "mnist and usps under TL_DATA_DIR",
+            Experiment::CrossModalEmoji(s) if s.needs_minilm() => {
+                "emoji under TL_DATA_DIR and all-MiniLM-L6-v2 under TL_MODEL_DIR"
+            }
+            Experiment::CrossModalEmoji(_) => "emoji under TL_DATA_DIR",
         }
     }
 }
@@ -183,7 +200,7 @@ pub fn run(args: &Args) -> Res<()> {
     let kind = recipe.experiment.kind();
     if args.check {
         println!(
-            "{}: an experiment recipe ({kind}), {} seeds; it reads {} under TL_DATA_DIR and writes {}",
+            "{}: an experiment recipe ({kind}), {} seeds; it reads {} and writes {}",
             args.recipe
                 .as_deref()
                 .unwrap_or(Path::new("recipe"))
@@ -198,7 +215,7 @@ pub fn run(args: &Args) -> Res<()> {
     let dev = device(recipe.device.as_deref().unwrap_or("flex"))?;
     let data = tl::tl_core::paths::data_dir().ok_or_else(|| {
         format!(
-            "this experiment ({kind}) reads {} under TL_DATA_DIR: set it to the data folder (../shared/data)",
+            "this experiment ({kind}) reads {}: set TL_DATA_DIR to the data folder (../shared/data)",
             recipe.experiment.needs()
         )
     })?;
@@ -257,6 +274,25 @@ pub fn run(args: &Args) -> Res<()> {
                 save_rows(&out, &rows, started, seed, &progress)?;
             }
             digits_table(&rows)
+        }
+        Experiment::CrossModalEmoji(s) => {
+            let set = tl::crossmodal_emoji::emoji_set(&data)?;
+            progress.line(&format!(
+                "emoji: {} symbols; Google's drawings align with their names, Twitter's are scored; device {}",
+                set.symbols.len(),
+                tl::tl_core::device::device_label(&dev)
+            ));
+            for seed in seeds.clone() {
+                if done(&rows, seed) {
+                    continue;
+                }
+                let dir = picture_dir(&pictures, seed == recipe.first_seed)?;
+                rows.extend(tl::crossmodal_emoji::emoji_seed(
+                    s, &set, seed, dir, &dev, &log,
+                )?);
+                save_rows(&out, &rows, started, seed, &progress)?;
+            }
+            tl::crossmodal_emoji::emoji_table(&rows)
         }
     };
     let md = format!(

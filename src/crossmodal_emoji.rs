@@ -1,0 +1,664 @@
+//! tl-crossmodal's emoji table: Google drawings of 80 % of the subcategories align with
+//! captions from the symbols' names (CLIP-style, the text tower locked: all-MiniLM-L6-v2, and
+//! hashed words as the text side without pretraining); Twitter drawings of the same (seen)
+//! symbols and of the held-out 20 % of subcategories (unseen) are scored from their names:
+//! top-1 among seen, among unseen, and over all symbols with the harmonic mean (generalised
+//! zero-shot); retrieval recall@1/5/10 both ways on the unseen symbols; unseen symbols drawn
+//! from their names (text to image) and judged by the aligned model. `examples/crossmodal.rs
+//! --part emoji` and the experiment recipe `recipes/emoji-crossmodal.toml` both run
+//! [`emoji_seed`], so the two give the same figures for the same settings and seed.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::Path;
+use tl_core::data::{Inputs, LabelledSet, UnlabelledSet};
+use tl_core::model::{Sequential, SequentialConfig};
+use tl_core::report::mean_std;
+use tl_core::strategy::RunContext;
+use tl_core::train::TrainConfig;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The emoji experiment's settings (the example's flags; a recipe's `[experiment]` keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrossModalEmojiSettings {
+    /// Alignment epochs (and the text-to-image generator's); 60 when absent.
+    pub epochs: Option<usize>,
+    /// No random views (crop, rotation, noise) while aligning.
+    pub no_augment: bool,
+    /// Colour jitter of the random views (brightness, contrast and saturation factors drawn
+    /// in [1 - s, 1 + s]; 0: none).
+    pub jitter: f32,
+    /// Gaussian blur of half of the random views, sigma up to this (pixels; 0: none).
+    pub blur: f32,
+    /// The text sides: `minilm`, `hashed`.
+    pub texts: Vec<String>,
+    /// Skip text to image (the conditional VAE's drawings).
+    pub no_draw: bool,
+    /// A trainable text projection (by default images are projected into MiniLM's space,
+    /// which measured better).
+    pub text_projection: bool,
+    /// SimCLR epochs on unlabelled drawings for the image tower before it aligns (0: none).
+    pub tower_simclr: usize,
+    /// The drawings SimCLR sees: `google` (the seen symbols' Google drawings) or `both` (and
+    /// every Twitter drawing, without its name).
+    pub tower_data: String,
+}
+
+impl Default for CrossModalEmojiSettings {
+    fn default() -> Self {
+        Self {
+            epochs: None,
+            no_augment: false,
+            jitter: 0.0,
+            blur: 0.0,
+            texts: vec!["minilm".into(), "hashed".into()],
+            no_draw: false,
+            text_projection: false,
+            tower_simclr: 0,
+            tower_data: "google".into(),
+        }
+    }
+}
+
+impl CrossModalEmojiSettings {
+    /// Refuses settings the experiment cannot take, by name, before any work.
+    pub fn validate(&self) -> tl_core::Result<()> {
+        let bad = |key: &'static str, why: String| Err(tl_core::CoreError::config(key, why));
+        if self.epochs == Some(0) {
+            return bad("epochs", "at least 1".into());
+        }
+        if self.texts.is_empty() {
+            return bad("texts", "name a text side: minilm, hashed".into());
+        }
+        if let Some(t) = self
+            .texts
+            .iter()
+            .find(|t| !matches!(t.as_str(), "minilm" | "hashed"))
+        {
+            return bad("texts", format!("`{t}`: minilm or hashed"));
+        }
+        if !matches!(self.tower_data.as_str(), "google" | "both") {
+            return bad(
+                "tower_data",
+                format!("`{}`: google or both", self.tower_data),
+            );
+        }
+        if !((0.0..1.0).contains(&self.jitter) && self.blur >= 0.0 && self.blur.is_finite()) {
+            return bad(
+                "jitter",
+                format!(
+                    "jitter {} must lie in [0, 1) and blur {} be at least 0",
+                    self.jitter, self.blur
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether a text side needs MiniLM (under `TL_MODEL_DIR`).
+    pub fn needs_minilm(&self) -> bool {
+        self.texts.iter().any(|t| t == "minilm")
+    }
+}
+
+/// The emoji set (`DATA/emoji`, 32x32 RGB).
+pub fn emoji_set(data: &Path) -> Res<tl_data::emoji::EmojiSet> {
+    Ok(tl_data::emoji::emoji(&data.join("emoji"), 32)?)
+}
+
+/// One seed of the emoji experiment: a row per text side (and the text-to-image row after
+/// MiniLM's unless `no_draw`); with `pictures`, the retrieval grid and the drawings.
+pub fn emoji_seed(
+    s: &CrossModalEmojiSettings,
+    set: &tl_data::emoji::EmojiSet,
+    seed: u64,
+    pictures: Option<&Path>,
+    dev: &Device,
+    log: &dyn Fn(&str),
+) -> Res<Vec<Value>> {
+    s.validate()?;
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use tl_crossmodal::{
+        ClassPrompts, Clip, ClipModel, Readout, TextSpace, picture_templates, recall_at,
+    };
+    let google = set.by_symbol(0)?;
+    let twitter = set.by_symbol(1)?;
+    let names = google.class_names.clone();
+    let n = names.len();
+    let mut subcategories: Vec<&str> = set.symbols.iter().map(|s| s.subcategory.as_str()).collect();
+    subcategories.sort_unstable();
+    subcategories.dedup();
+    let mut spaces = Vec::new();
+    for t in &s.texts {
+        spaces.push(match t.as_str() {
+            "minilm" => ("MiniLM", TextSpace::minilm()),
+            "hashed" => ("hashed words", TextSpace::Hashed { dim: 384 }),
+            other => return Err(format!("unknown text side {other:?}: minilm or hashed").into()),
+        });
+    }
+    let mut rows_out = Vec::new();
+    let mut subs = subcategories.clone();
+    subs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let held: Vec<&str> = subs[..subs.len() / 5].to_vec();
+    let (seen, unseen): (Vec<usize>, Vec<usize>) =
+        (0..n).partition(|&i| !held.contains(&set.symbols[i].subcategory.as_str()));
+    let source = google.select(&seen);
+    // Captions: every template with the name and with each short name.
+    let prompts = ClassPrompts::from_texts(
+        set.symbols
+            .iter()
+            .map(|e| {
+                let mut words = vec![e.text_name()];
+                for s in &e.short_names {
+                    let s = s.replace('_', " ");
+                    if !words.contains(&s) {
+                        words.push(s);
+                    }
+                }
+                words
+                    .iter()
+                    .flat_map(|w| {
+                        picture_templates()
+                            .into_iter()
+                            .map(move |t| t.replace("{}", w))
+                    })
+                    .collect()
+            })
+            .collect(),
+    )?;
+    for (label, space) in &spaces {
+        let augment = tl_unsupervised::augment::ViewAugment::new()
+            .with_min_area(0.6)
+            .with_max_degrees(10.0)
+            .with_noise_std(0.05)
+            .with_fill(1.0)
+            .with_brightness(s.jitter)
+            .with_contrast(s.jitter)
+            .with_saturation(s.jitter)
+            .with_blur_sigma(s.blur);
+        let clip = Clip::new()
+            .with_text(space.clone())
+            .with_templates(picture_templates())
+            .with_dim(256)
+            .with_readout(Readout::ZeroShot)
+            .with_text_projection(s.text_projection)
+            .with_augment((!s.no_augment).then(|| augment.clone()))
+            .with_train(
+                TrainConfig::new()
+                    .with_epochs(s.epochs.unwrap_or(60))
+                    .with_batch_size(64)
+                    .with_lr(1e-3),
+            );
+        let mut ctx = RunContext::new(dev).with_seed(seed);
+        ctx.begin();
+        let vectors = space.embed(&prompts.strs(), dev)?;
+        dev.seed(300 + seed);
+        let mut tower = rgb_encoder(dev)?;
+        if s.tower_simclr > 0 {
+            let drawings = match s.tower_data.as_str() {
+                "google" => source.unlabelled(),
+                "both" => {
+                    let mut values = source.inputs.values.clone();
+                    values.extend_from_slice(&twitter.inputs.values);
+                    UnlabelledSet::new(
+                        Inputs::new(source.inputs.item_shape.clone(), values)?,
+                        "google seen + twitter",
+                    )?
+                }
+                other => {
+                    return Err(format!("--tower-data {other:?}: google or both").into());
+                }
+            };
+            let simclr = tl_unsupervised::SimClr::new()
+                .with_augment(augment.clone())
+                .with_train(
+                    TrainConfig::new()
+                        .with_epochs(s.tower_simclr)
+                        .with_batch_size(256)
+                        .with_lr(1e-3),
+                );
+            let started = std::time::Instant::now();
+            let (pretrained, history) = simclr.pretrain(tower, &drawings, &mut ctx)?;
+            log(&format!(
+                "seed {seed}: SimCLR on {} drawings, {} epochs, loss {:.3} ({:.0} s)",
+                drawings.len(),
+                s.tower_simclr,
+                history.last().map_or(f64::NAN, |e| e.train_loss),
+                started.elapsed().as_secs_f64()
+            ));
+            tower = pretrained;
+        }
+        let (model, history): (ClipModel<Sequential>, _) =
+            clip.align(tower, &source, &prompts, &vectors, &mut ctx)?;
+        let wall = ctx.elapsed();
+        let protos = model.class_prototypes(&prompts, &vectors, dev)?;
+        let images = model.embed_images(&twitter.inputs, dev, 256)?;
+        let dim = model.dim();
+        let mut scores = vec![0f32; n * n];
+        for i in 0..n {
+            for c in 0..n {
+                scores[i * n + c] = images[i * dim..(i + 1) * dim]
+                    .iter()
+                    .zip(&protos[c * dim..(c + 1) * dim])
+                    .map(|(a, b)| a * b)
+                    .sum();
+            }
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let seen_seen = top1_among(&scores, n, &seen, &seen, &seen);
+        let unseen_unseen = top1_among(&scores, n, &unseen, &unseen, &unseen);
+        let g_seen = top1_among(&scores, n, &seen, &seen, &all);
+        let g_unseen = top1_among(&scores, n, &unseen, &unseen, &all);
+        let harmonic = if g_seen + g_unseen > 0.0 {
+            2.0 * g_seen * g_unseen / (g_seen + g_unseen)
+        } else {
+            0.0
+        };
+        // Retrieval on the unseen symbols: Twitter drawings against their names' prototypes.
+        let pick = |v: &[f32], idx: &[usize]| -> Vec<f32> {
+            idx.iter()
+                .flat_map(|&i| v[i * dim..(i + 1) * dim].to_vec())
+                .collect()
+        };
+        let (ui, ut) = (pick(&images, &unseen), pick(&protos, &unseen));
+        let i2t = recall_at(&ui, &ut, dim, |q, k| q == k, &[1, 5, 10]);
+        let t2i = recall_at(&ut, &ui, dim, |q, k| q == k, &[1, 5, 10]);
+        let loss = history.last().map_or(f64::NAN, |e| e.train_loss);
+        log(&format!(
+            "seed {seed}: {label:<13} seen {:.2} % (of {}), unseen {:.2} % (of {}; chance {:.2}), GZSL seen {:.2} unseen {:.2} H {:.2}; unseen R@1/5/10 image->text {:.1}/{:.1}/{:.1}, text->image {:.1}/{:.1}/{:.1} ({wall:.0} s, loss {loss:.3})",
+            100.0 * seen_seen,
+            seen.len(),
+            100.0 * unseen_unseen,
+            unseen.len(),
+            100.0 / unseen.len() as f64,
+            100.0 * g_seen,
+            100.0 * g_unseen,
+            100.0 * harmonic,
+            100.0 * i2t[0],
+            100.0 * i2t[1],
+            100.0 * i2t[2],
+            100.0 * t2i[0],
+            100.0 * t2i[1],
+            100.0 * t2i[2]
+        ));
+        rows_out.push(json!({
+            "seed": seed, "text": label, "seen": seen.len(), "unseen": unseen.len(),
+            "seen_top1": seen_seen, "unseen_top1": unseen_unseen,
+            "unseen_chance": 1.0 / unseen.len() as f64,
+            "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
+            "recall_image_to_text": i2t, "recall_text_to_image": t2i,
+            "wall_time_s": wall, "params": tl_core::model::count_params(&model).total,
+            "text_cache_hit": vectors.cached,
+            "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
+        }));
+        if *label == "MiniLM" && !s.no_draw {
+            let judged = draw_emoji(
+                s, &source, &names, &unseen, &model, &protos, &twitter, seed, pictures, dev, log,
+            )?;
+            rows_out.push(judged);
+        }
+        if let (Some(dir), "MiniLM") = (pictures, *label) {
+            retrieval_picture(
+                dir,
+                &unseen,
+                &names,
+                &ut,
+                &ui,
+                dim,
+                &twitter,
+                &mut rows_out,
+                log,
+            )?;
+        }
+    }
+    Ok(rows_out)
+}
+
+/// A small CNN for 3 x 32 x 32 drawings.
+pub fn rgb_encoder(dev: &Device) -> Res<Sequential> {
+    Ok(SequentialConfig::new(vec![3, 32, 32])
+        .conv(32, 3, 1)
+        .relu()
+        .max_pool(2)
+        .conv(64, 3, 1)
+        .relu()
+        .max_pool(2)
+        .conv(128, 3, 1)
+        .relu()
+        .max_pool(2)
+        .linear(256)
+        .relu()
+        .init(dev)?)
+}
+
+/// Top-1 of `scores` rows (`[n, classes]`, row-major) among `candidates`.
+fn top1_among(
+    scores: &[f32],
+    classes: usize,
+    rows: &[usize],
+    truth: &[usize],
+    candidates: &[usize],
+) -> f64 {
+    let right = rows
+        .iter()
+        .zip(truth)
+        .filter(|&(&r, &t)| {
+            let row = &scores[r * classes..(r + 1) * classes];
+            candidates
+                .iter()
+                .max_by(|&&a, &&b| row[a].total_cmp(&row[b]))
+                == Some(&t)
+        })
+        .count();
+    right as f64 / rows.len().max(1) as f64
+}
+
+/// Text to image on emoji: a conditional VAE trained on the seen Google drawings with their
+/// names draws each unseen symbol from "an image of <name>"; the aligned model labels each
+/// drawing among the unseen names (chance 1 / unseen); a PNG puts drawings beside the real.
+#[allow(clippy::too_many_arguments)]
+fn draw_emoji(
+    s: &CrossModalEmojiSettings,
+    source: &LabelledSet,
+    names: &[String],
+    unseen: &[usize],
+    model: &tl_crossmodal::ClipModel<Sequential>,
+    protos: &[f32],
+    twitter: &LabelledSet,
+    seed: u64,
+    pictures: Option<&Path>,
+    dev: &Device,
+    log: &dyn Fn(&str),
+) -> Res<Value> {
+    use tl_crossmodal::{TextToImage, picture_templates, recall_at};
+    let t2i = TextToImage::new()
+        .with_templates(picture_templates())
+        .with_draw_templates(vec!["an image of {}".into()])
+        .with_hidden(vec![512])
+        .with_latent(16)
+        .with_per_class(1)
+        .with_train(
+            TrainConfig::new()
+                .with_epochs(s.epochs.unwrap_or(60))
+                .with_batch_size(64)
+                .with_lr(1e-3),
+        );
+    let mut ctx = RunContext::new(dev).with_seed(seed);
+    ctx.begin();
+    let (generator, _) = t2i.generator(source, names, &mut ctx)?;
+    let unseen_names: Vec<String> = unseen.iter().map(|&i| names[i].clone()).collect();
+    let drawn = t2i.drawings(&generator, &unseen_names, &[3, 32, 32], &ctx)?;
+    let wall = ctx.elapsed();
+    let dim = model.dim();
+    let features = model.embed_images(&drawn.inputs, dev, 256)?;
+    let candidates: Vec<f32> = unseen
+        .iter()
+        .flat_map(|&i| protos[i * dim..(i + 1) * dim].to_vec())
+        .collect();
+    let r = recall_at(&features, &candidates, dim, |q, k| q == k, &[1, 10]);
+    // The same judge on the real Twitter drawings of the unseen symbols, for scale.
+    let real = model.embed_images(&twitter.select(unseen).inputs, dev, 256)?;
+    let r_real = recall_at(&real, &candidates, dim, |q, k| q == k, &[1, 10]);
+    log(&format!(
+        "seed {seed}: text to image: {} unseen symbols drawn from their names; the aligned model names {:.2} % of the drawings right among the unseen (top-10 {:.2} %; chance {:.2}), {:.2} % of the real Twitter drawings ({wall:.0} s)",
+        drawn.len(),
+        100.0 * r[0],
+        100.0 * r[1],
+        100.0 / unseen.len() as f64,
+        100.0 * r_real[0]
+    ));
+    if let Some(dir) = pictures {
+        std::fs::create_dir_all(dir)?;
+        let some: Vec<usize> = (0..unseen.len())
+            .step_by((unseen.len() / 12).max(1))
+            .take(12)
+            .collect();
+        let mut items: Vec<&[f32]> = some
+            .iter()
+            .map(|&k| twitter.inputs.item(unseen[k]))
+            .collect();
+        items.extend(some.iter().map(|&k| drawn.inputs.item(k)));
+        let path = dir.join("emoji-text-to-image.png");
+        tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], some.len(), false)?;
+        let shown: Vec<&str> = some.iter().map(|&k| unseen_names[k].as_str()).collect();
+        log(&format!(
+            "wrote {} (top: Twitter's drawing; below: drawn from the name: {})",
+            path.display(),
+            shown.join("; ")
+        ));
+    }
+    Ok(json!({
+        "seed": seed, "what": "text-to-image", "unseen": unseen.len(),
+        "drawn_named_right": r[0], "drawn_top10": r[1], "real_named_right": r_real[0],
+        "wall_time_s": wall,
+    }))
+}
+
+/// A PNG of text -> image retrieval on unseen symbols: each row a query name's true drawing,
+/// then its five nearest drawings; the query names go into the JSON.
+#[allow(clippy::too_many_arguments)]
+fn retrieval_picture(
+    dir: &Path,
+    unseen: &[usize],
+    names: &[String],
+    texts: &[f32],
+    images: &[f32],
+    dim: usize,
+    twitter: &LabelledSet,
+    rows_out: &mut Vec<Value>,
+    log: &dyn Fn(&str),
+) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let blank = vec![1.0f32; 3 * 32 * 32];
+    let mut items: Vec<&[f32]> = Vec::new();
+    let mut queries = Vec::new();
+    for q in (0..unseen.len())
+        .step_by((unseen.len() / 10).max(1))
+        .take(10)
+    {
+        let tv = &texts[q * dim..(q + 1) * dim];
+        let mut order: Vec<(f32, usize)> = (0..unseen.len())
+            .map(|k| {
+                (
+                    tv.iter()
+                        .zip(&images[k * dim..(k + 1) * dim])
+                        .map(|(a, b)| a * b)
+                        .sum(),
+                    k,
+                )
+            })
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0));
+        items.push(twitter.inputs.item(unseen[q]));
+        items.push(&blank);
+        for &(_, k) in order.iter().take(5) {
+            items.push(twitter.inputs.item(unseen[k]));
+        }
+        queries.push(names[unseen[q]].clone());
+    }
+    let path = dir.join("emoji-retrieval.png");
+    tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], 7, false)?;
+    log(&format!(
+        "wrote {} (rows: {})",
+        path.display(),
+        queries.join("; ")
+    ));
+    rows_out.push(json!({"picture": path, "queries": queries}));
+    Ok(())
+}
+
+/// The emoji table over the rows of every seed (each text side's mean ± spread), and the
+/// text-to-image line when the rows have it.
+pub fn emoji_table(rows: &[Value]) -> String {
+    let mut out = String::new();
+    let mut seeds: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| r["text"].as_str().and(r["seed"].as_u64()))
+        .collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let seeds = seeds.len();
+    out += &format!(
+        "Emoji: Google drawings of 80 % of the subcategories aligned with their names; Twitter drawings scored from names, {seeds} seeds (mean ± std, %)\n\n"
+    );
+    out += "| text side | seen top-1 | unseen top-1 (chance) | GZSL seen | GZSL unseen | GZSL H | unseen R@1/5/10 image->text | text->image | wall (s) |\n|---|---|---|---|---|---|---|---|---|\n";
+    for label in ["MiniLM", "hashed words"] {
+        let mine: Vec<&Value> = rows.iter().filter(|r| r["text"] == label).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let f = |k: &str| {
+            let (m, s) = mean_std(
+                &mine
+                    .iter()
+                    .map(|r| r[k].as_f64().unwrap_or(0.0))
+                    .collect::<Vec<_>>(),
+            );
+            format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
+        };
+        let r = |k: &str| {
+            (0..3)
+                .map(|i| {
+                    let v: Vec<f64> = mine
+                        .iter()
+                        .map(|r| r[k][i].as_f64().unwrap_or(0.0))
+                        .collect();
+                    format!("{:.1}", 100.0 * mean_std(&v).0)
+                })
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let chance = mean_std(
+            &mine
+                .iter()
+                .map(|r| r["unseen_chance"].as_f64().unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        )
+        .0;
+        let wall = mean_std(
+            &mine
+                .iter()
+                .map(|r| r["wall_time_s"].as_f64().unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        )
+        .0;
+        out += &format!(
+            "| {label} | {} | {} ({:.2}) | {} | {} | {} | {} | {} | {wall:.0} |\n",
+            f("seen_top1"),
+            f("unseen_top1"),
+            100.0 * chance,
+            f("gzsl_seen"),
+            f("gzsl_unseen"),
+            f("gzsl_harmonic"),
+            r("recall_image_to_text"),
+            r("recall_text_to_image")
+        );
+    }
+    let judged: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["what"] == "text-to-image")
+        .collect();
+    if !judged.is_empty() {
+        let f = |k: &str| {
+            let (m, s) = mean_std(
+                &judged
+                    .iter()
+                    .map(|r| r[k].as_f64().unwrap_or(0.0))
+                    .collect::<Vec<_>>(),
+            );
+            format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
+        };
+        out += &format!(
+            "\nText to image: each unseen symbol drawn from \"an image of <name>\"; the aligned model (MiniLM) names the drawing right among the unseen symbols {} % (top-10 {} %), the real Twitter drawings {} %\n",
+            f("drawn_named_right"),
+            f("drawn_top10"),
+            f("real_named_right")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_refused_by_name() {
+        let ok = CrossModalEmojiSettings::default();
+        assert!(ok.validate().is_ok());
+        assert!(ok.needs_minilm());
+        for (bad, needle) in [
+            (
+                CrossModalEmojiSettings {
+                    texts: vec!["bert".into()],
+                    ..ok.clone()
+                },
+                "`bert`: minilm or hashed",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    texts: vec![],
+                    ..ok.clone()
+                },
+                "texts",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tower_data: "twitter".into(),
+                    ..ok.clone()
+                },
+                "tower_data",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    epochs: Some(0),
+                    ..ok.clone()
+                },
+                "epochs",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    jitter: 1.5,
+                    ..ok.clone()
+                },
+                "jitter",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        let hashed = CrossModalEmojiSettings {
+            texts: vec!["hashed".into()],
+            ..ok
+        };
+        assert!(!hashed.needs_minilm());
+    }
+
+    #[test]
+    fn the_table_averages_each_text_side_over_seeds() {
+        let row = |seed: u64, text: &str, seen: f64| {
+            json!({"seed": seed, "text": text, "seen_top1": seen, "unseen_top1": 0.1,
+                "unseen_chance": 0.01, "gzsl_seen": 0.0, "gzsl_unseen": 0.0, "gzsl_harmonic": 0.0,
+                "recall_image_to_text": [0.1, 0.2, 0.3], "recall_text_to_image": [0.1, 0.2, 0.3],
+                "wall_time_s": 10.0})
+        };
+        let rows = vec![
+            row(0, "MiniLM", 0.5),
+            json!({"picture": "p.png", "queries": []}),
+            row(1, "MiniLM", 0.7),
+            row(0, "hashed words", 0.1),
+        ];
+        let md = emoji_table(&rows);
+        assert!(md.contains("2 seeds"), "{md}");
+        assert!(
+            md.contains("| MiniLM | 60.00 ± 14.14 | 10.00 ± 0.00 (1.00) |"),
+            "{md}"
+        );
+        assert!(md.contains("| hashed words | 10.00 ± 0.00 |"), "{md}");
+        assert!(!md.contains("Text to image"), "{md}");
+    }
+}
