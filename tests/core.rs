@@ -1165,3 +1165,52 @@ fn flex_and_wgpu_agree_within_tolerance() {
     assert!((acc_a - acc_b).abs() <= 0.01, "{acc_a} vs {acc_b}");
     assert!(acc_a > 0.75, "both learn: {acc_a}");
 }
+
+/// Weights saved straight after training hold the batch-norm statistics the trained model
+/// predicts with. Burn keeps a running state's last update pending until the state is synced
+/// (`valid()` syncs, a record alone did not), so a model saved before it was first used lost
+/// the last step's statistics, and a cached or packaged model scored otherwise when loaded.
+#[test]
+fn weights_saved_after_training_keep_the_last_batch_norm_update() {
+    let _serial = serial();
+    let dev = test_device();
+    let digits = tl::tl_data::digits().unwrap();
+    let train = digits.select(&(0..200).collect::<Vec<_>>());
+    dev.seed(5);
+    let encoder = SequentialConfig::new(vec![1, 8, 8])
+        .conv(4, 3, 1)
+        .batch_norm()
+        .relu()
+        .linear(16)
+        .init(&dev)
+        .unwrap();
+    let head = head_config(16, &[], 10).init(&dev).unwrap();
+    let model = Classifier::new(encoder, head).unwrap();
+    let trained = Trainer::new(quick(1, 2))
+        .fit(model, &train, None, &dev)
+        .unwrap()
+        .model;
+    let dir = std::env::temp_dir().join(format!("tl-bn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.bpk");
+    // Saved before the model is used: the order a cache or a package writes in.
+    tl::tl_core::checkpoint::save_weights(&trained.encoder, &path).unwrap();
+    dev.seed(5);
+    let fresh = SequentialConfig::new(vec![1, 8, 8])
+        .conv(4, 3, 1)
+        .batch_norm()
+        .relu()
+        .linear(16)
+        .init(&dev)
+        .unwrap();
+    let loaded = tl::tl_core::checkpoint::load_weights(fresh, &path).unwrap();
+    let a = encode_all(&trained.encoder, &train, &dev, 64).unwrap();
+    let b = encode_all(&loaded, &train, &dev, 64).unwrap();
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max < 1e-5, "the loaded encoder differs by {max}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

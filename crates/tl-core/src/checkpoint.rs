@@ -105,8 +105,13 @@ pub fn save_weights<M: Module>(module: &M, path: &Path) -> Result<()> {
 }
 
 fn weight_bytes<M: Module>(module: &M, path: &Path) -> Result<burn::tensor::Bytes> {
+    // `valid()` syncs every running state (batch norm's statistics) first: Burn keeps a
+    // state's last update pending until then, and a record reads the value without syncing,
+    // so a model saved straight after training lost its last step's statistics (and loaded
+    // scored otherwise than the model that was saved). Syncing changes nothing the model
+    // computes: its own next `valid()` would do the same.
     module
-        .clone()
+        .valid()
         .into_record()
         .into_bytes()
         .map_err(|e| CoreError::Format {
