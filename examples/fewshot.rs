@@ -35,8 +35,9 @@ use clap::Parser;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tl::one_shot::conv4;
 use tl::prelude::*;
-use tl::tl_core::checkpoint::{load_weights, save_weights, write_atomic};
+use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::train::{ProgressEvent, Schedule};
 use tl::tl_data::images::{OneShotRun, omniglot, omniglot_runs};
 use tl::tl_data::transform::{frame_set, orientation_labels};
@@ -119,15 +120,6 @@ struct At<'a> {
     rows: Vec<Value>,
 }
 
-/// The Conv-4 backbone.
-fn conv4(size: usize, channels: usize) -> SequentialConfig {
-    let mut config = SequentialConfig::new(vec![1, size, size]);
-    for _ in 0..4 {
-        config = config.conv(channels, 3, 1).batch_norm().relu().max_pool(2);
-    }
-    config
-}
-
 /// A trained encoder with its training time (0 when loaded from the cache: the time is
 /// the one recorded when it was trained).
 struct Trained {
@@ -145,26 +137,14 @@ fn cached<M: Module>(
 ) -> Result<(M, f64), Error> {
     let a = at.args;
     let key = format!("{key}-s{}-c{}-seed{}", a.size, a.channels, a.seed);
-    let weights = at.cache.join(format!("{key}.bin"));
-    let meta = at.cache.join(format!("{key}.json"));
-    at.dev.seed(a.seed);
-    let fresh = fresh()?;
-    if !a.retrain && weights.exists() && meta.exists() {
-        let seconds = serde_json::from_slice::<Value>(&std::fs::read(&meta)?)?["seconds"]
-            .as_f64()
-            .unwrap_or(f64::NAN);
-        eprintln!("{key}: loaded from {}", weights.display());
-        return Ok((load_weights(fresh, &weights)?, seconds));
-    }
-    eprintln!("{key}: training");
-    let started = Instant::now();
-    let model = train(fresh)?;
-    let seconds = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&at.cache)?;
-    save_weights(&model, &weights)?;
-    write_atomic(&meta, json!({"seconds": seconds}).to_string().as_bytes())?;
-    eprintln!("{key}: trained in {seconds:.0} s");
-    Ok((model, seconds))
+    tl::one_shot::cached(
+        &at.cache, &key, a.retrain, a.seed, &at.dev, fresh, train, &eprint,
+    )
+}
+
+/// A log line on standard error.
+fn eprint(line: &str) {
+    eprintln!("{line}");
 }
 
 /// A Conv-4 encoder trained by `train`, or loaded from the cache (see [`cached`]).
@@ -180,17 +160,7 @@ fn trained(
 }
 
 fn progress(name: &str) -> impl FnMut(&ProgressEvent) + '_ {
-    move |e| {
-        if let ProgressEvent::Epoch(r) = e {
-            eprintln!(
-                "    {name}: epoch {} loss {:.4} accuracy {:.2} % ({:.1} s)",
-                r.epoch,
-                r.train_loss,
-                100.0 * r.train_accuracy.unwrap_or(f64::NAN),
-                r.seconds
-            );
-        }
-    }
+    tl::one_shot::progress(name, &eprint)
 }
 
 fn episodic_train(at: &At) -> TrainConfig {
@@ -647,163 +617,30 @@ fn cross_part(at: &mut At) -> Result<(), Error> {
     Ok(())
 }
 
-/// The `ink` most probable pixels of `p` as 1, the rest 0.
-fn with_ink(p: &[f32], ink: usize) -> Vec<f32> {
-    let mut order: Vec<usize> = (0..p.len()).collect();
-    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let mut out = vec![0.0; p.len()];
-    for &i in order.iter().take(ink) {
-        out[i] = 1.0;
-    }
-    out
-}
-
-/// Mean absolute pixel difference of two items.
-fn pixel_distance(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() as f64)
-        .sum::<f64>()
-        / a.len().max(1) as f64
-}
-
+/// One-shot generation (`tl::one_shot`, which the recipe
+/// `recipes/omniglot-one-shot-generation.toml` runs too).
 fn generate_part(at: &mut At) -> Result<(), Error> {
-    use tl::tl_fewshot::{OneShotGenerator, generate};
     let a = at.args;
-    let dir = at.data.join("omniglot");
-    let small1 = omniglot(&dir.join("images_background_small1.zip"), a.size)?;
-    let small2 = omniglot(&dir.join("images_background_small2.zip"), a.size)?;
-    let runs = omniglot_runs(&dir.join("all_runs.zip"), a.size)?;
-    let both = tl::tl_data::split::classes_side_by_side(&small1, &small2)?;
-    let conditioner = train_protonet(at, "protonet-small1", &orientation_labels(&small1, false)?)?;
-    let judge = train_protonet(at, "protonet-small12", &orientation_labels(&both, false)?)?;
-    let generator = OneShotGenerator::new().with_train(
-        TrainConfig::new()
-            .with_epochs(a.generator_epochs)
-            .with_batch_size(64)
-            .with_lr(1e-3)
-            .with_schedule(Schedule::Cosine { min_factor: 0.05 })
-            .with_seed(a.seed),
-    );
-    let started = Instant::now();
-    at.dev.seed(a.seed);
-    let mut ctx = RunContext::new(&at.dev)
-        .with_seed(a.seed)
-        .with_progress(|e| {
-            if let ProgressEvent::Epoch(r) = e {
-                eprintln!(
-                    "    generator: epoch {} loss {:.2} (reconstruction {:.2}, kl {:.2}; {:.1} s)",
-                    r.epoch,
-                    r.train_loss,
-                    r.extra.get("reconstruction").copied().unwrap_or(f64::NAN),
-                    r.extra.get("kl").copied().unwrap_or(f64::NAN),
-                    r.seconds
-                );
-            }
-        });
-    let (model, _) = generator.fit(&conditioner.encoder, &both, &mut ctx)?;
-    drop(ctx);
-    let train_seconds = started.elapsed().as_secs_f64();
-    let k = a.siblings;
-    let (mut right_generated, mut right_example, mut total_generated) = (0usize, 0usize, 0usize);
-    let (mut to_example, mut between) = (Vec::new(), Vec::new());
-    let mut grid: Vec<Vec<f32>> = Vec::new();
-    let started = Instant::now();
-    for (r, run) in runs.iter().enumerate() {
-        at.dev.seed(a.seed.wrapping_add(r as u64));
-        // Drawings are black and white: each sample's most probable pixels become ink, as many
-        // as its example has (no threshold to tune).
-        let samples: Vec<Vec<f32>> =
-            generate(&model, &conditioner.encoder, &run.train, k, &at.dev)?
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let ink = run
-                        .train
-                        .inputs
-                        .item(i / k)
-                        .iter()
-                        .filter(|v| **v > 0.5)
-                        .count();
-                    with_ink(&p, ink)
-                })
-                .collect();
-        // Generated drawings labelled with the character of their example.
-        let labels: Vec<usize> = (0..samples.len())
-            .map(|i| run.train.labels[i / k])
-            .collect();
-        let generated = LabelledSet::new(
-            Inputs::new(run.train.inputs.item_shape.clone(), samples.concat())?,
-            labels,
-            run.train.class_names.clone(),
-            "generated",
-        )?;
-        let judged = |query: &LabelledSet| -> Result<usize, Error> {
-            let episode = tl::tl_data::split::Episode {
-                support: run.test.clone(),
-                query: query.clone(),
-                classes: (0..run.test.num_classes()).collect(),
-            };
-            let acc = protonet_accuracy(&judge.encoder, &episode, &at.dev)?;
-            Ok((acc * query.len() as f64).round() as usize)
-        };
-        right_generated += judged(&generated)?;
-        right_example += judged(&run.train)?;
-        total_generated += generated.len();
-        for c in 0..run.train.len() {
-            let example = run.train.inputs.item(c);
-            let siblings = &samples[c * k..(c + 1) * k];
-            for (i, s) in siblings.iter().enumerate() {
-                to_example.push(pixel_distance(s, example));
-                for t in &siblings[i + 1..] {
-                    between.push(pixel_distance(s, t));
-                }
-            }
-            if r == 0 {
-                grid.push(example.to_vec());
-                grid.extend(siblings.iter().take(8).cloned());
-            }
-        }
-    }
-    let ms = 1e3 * started.elapsed().as_secs_f64() / total_generated.max(1) as f64;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let examples = 20 * runs.len();
-    let (gen_acc, ex_acc) = (
-        right_generated as f64 / total_generated.max(1) as f64,
-        right_example as f64 / examples as f64,
-    );
+    let settings = tl::one_shot::OneShotSettings {
+        size: a.size,
+        channels: a.channels,
+        train_episodes: a.train_episodes,
+        train_way: a.train_way,
+        train_shot: a.train_shot,
+        train_query: a.train_query,
+        generator_epochs: a.generator_epochs,
+        siblings: a.siblings,
+        cache: at.cache.display().to_string(),
+        retrain: a.retrain,
+    };
     std::fs::create_dir_all(&a.out)?;
-    let png = a.out.join("omniglot-one-shot-run01.png");
-    let items: Vec<&[f32]> = grid.iter().map(Vec::as_slice).collect();
-    tl::tl_data::images::write_grid_png(&png, &items, &[1, a.size, a.size], 9, true)?;
+    let row =
+        tl::one_shot::generation_seed(&settings, &at.data, a.seed, Some(&a.out), &at.dev, &eprint)?;
     println!(
-        "\n## One-shot generation on Lake's 20 runs ({} examples, {k} siblings each), judged by the small1+small2 ProtoNet among each run's 20 characters\n",
-        examples
+        "\n## {}",
+        tl::one_shot::generation_table(std::slice::from_ref(&row))
     );
-    println!(
-        "| drawings judged | classified as their character | mean pixel distance to the example | between siblings |"
-    );
-    println!("|---|---|---|---|");
-    println!(
-        "| the one real example | {:.2} % ({right_example}/{examples}) | 0 | |",
-        100.0 * ex_acc
-    );
-    println!(
-        "| generated siblings | {:.2} % ({right_generated}/{total_generated}) | {:.3} | {:.3} |",
-        100.0 * gen_acc,
-        mean(&to_example),
-        mean(&between)
-    );
-    println!(
-        "\ngenerator trained in {train_seconds:.0} s; {ms:.2} ms per generated drawing; grid of run 1: {}",
-        png.display()
-    );
-    at.rows.push(json!({
-        "part": "generate", "examples": examples, "siblings": k,
-        "generated_judged_right": gen_acc, "example_judged_right": ex_acc,
-        "distance_to_example": mean(&to_example), "distance_between_siblings": mean(&between),
-        "train_seconds": train_seconds, "ms_per_drawing": ms, "grid": png.display().to_string(),
-    }));
+    at.rows.push(row);
     Ok(())
 }
 

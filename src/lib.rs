@@ -28,11 +28,13 @@
 //! `examples/disentangle.rs` and `tl run recipes/dsprites.toml` share; [`content_style`]
 //! the content/style experiments on emoji and on MNIST/USPS (`examples/content_style.rs` and
 //! their recipes); [`crossmodal_emoji`] emoji named from text (`examples/crossmodal.rs --part
-//! emoji`, `recipes/emoji-crossmodal.toml`).
+//! emoji`, `recipes/emoji-crossmodal.toml`); [`one_shot`] one-shot generation on Lake's runs
+//! (`examples/fewshot.rs --part generate`, `recipes/omniglot-one-shot-generation.toml`).
 
 pub mod content_style;
 pub mod crossmodal_emoji;
 pub mod dsprites;
+pub mod one_shot;
 
 pub use tl_adversarial;
 pub use tl_core;

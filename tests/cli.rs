@@ -1830,3 +1830,60 @@ fn an_experiment_recipe_runs_its_table_seed_by_seed_and_resumes() {
         }
     }
 }
+
+#[test]
+fn the_one_shot_generation_experiment_caches_its_protonets() {
+    let dir = scratch("one-shot");
+    let omni = dir.join("data/omniglot");
+    std::fs::create_dir_all(&omni).unwrap();
+    omniglot_zip(&omni.join("images_background_small1.zip"), "Base", &BASE, 6);
+    omniglot_zip(&omni.join("images_background_small2.zip"), "Other", &NEW, 6);
+    runs_zip(&omni.join("all_runs.zip"), &[&NEW[..3], &NEW[1..]], 2);
+    let recipe = format!(
+        "seeds = 1\n[experiment]\nkind = \"one-shot-generation\"\nsize = 16\nchannels = 8\ntrain_episodes = 20\ntrain_way = 3\ntrain_query = 2\ngenerator_epochs = 1\nsiblings = 2\ncache = \"{}\"\n",
+        dir.join("cache").display()
+    );
+    std::fs::write(dir.join("g.toml"), recipe).unwrap();
+    let data = dir.join("data");
+    let o = tl_with_data(&["run", "g.toml", "--out", "g"], &dir, Some(&data));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("protonet-small1-20e-3w1s2q-s16-c8-seed0: training"),
+        "{err}"
+    );
+    // Two runs of 3 characters: 6 examples, 2 siblings each.
+    assert!(
+        out.contains("Lake's 2 runs (6 examples, 2 siblings each)"),
+        "{out}"
+    );
+    assert!(out.contains("| the one real example |"), "{out}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("g/rows.json")).unwrap()).unwrap();
+    assert_eq!(rows[0]["generated"], 12);
+    let right = rows[0]["generated_judged_right"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&right), "{right}");
+    assert!(dir.join("g/pictures/omniglot-one-shot-run01.png").is_file());
+    for net in ["protonet-small1", "protonet-small12"] {
+        let key = format!("{net}-20e-3w1s2q-s16-c8-seed0");
+        assert!(
+            dir.join("cache").join(format!("{key}.bin")).is_file(),
+            "{key}"
+        );
+    }
+    // A second run loads both ProtoNets (batch norm and all: the weights are saved with the
+    // last step's statistics) and gives the same figures.
+    let o = tl_with_data(&["run", "g.toml", "--out", "g2"], &dir, Some(&data));
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches(": loaded from").count(), 2, "{err}");
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("g2/rows.json")).unwrap()).unwrap();
+    for k in [
+        "generated_judged_right",
+        "example_judged_right",
+        "distance_to_example",
+    ] {
+        assert_eq!(again[0][k], rows[0][k], "{k}");
+    }
+}

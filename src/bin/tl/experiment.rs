@@ -18,6 +18,7 @@ use tl::content_style::{
     ContentStyleSettings, digit_sets, digits_seed, digits_table, emoji_seed, emoji_set, emoji_table,
 };
 use tl::crossmodal_emoji::CrossModalEmojiSettings;
+use tl::one_shot::OneShotSettings;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 
@@ -69,6 +70,10 @@ pub enum Experiment {
     /// unseen symbols of the other vendor ([`tl::crossmodal_emoji::emoji_seed`]).
     #[serde(rename = "crossmodal-emoji")]
     CrossModalEmoji(CrossModalEmojiSettings),
+    /// tl-fewshot's one-shot generation table: new drawings of a character from one example,
+    /// judged by a ProtoNet ([`tl::one_shot::generation_seed`]).
+    #[serde(rename = "one-shot-generation")]
+    OneShotGeneration(OneShotSettings),
 }
 
 /// The kinds, for messages.
@@ -76,6 +81,7 @@ pub const KINDS: &[&str] = &[
     "content-style-emoji",
     "content-style-digits",
     "crossmodal-emoji",
+    "one-shot-generation",
 ];
 
 impl Experiment {
@@ -84,6 +90,7 @@ impl Experiment {
             Experiment::ContentStyleEmoji(_) => KINDS[0],
             Experiment::ContentStyleDigits(_) => KINDS[1],
             Experiment::CrossModalEmoji(_) => KINDS[2],
+            Experiment::OneShotGeneration(_) => KINDS[3],
         }
     }
 
@@ -93,6 +100,9 @@ impl Experiment {
                 s.validate().map_err(|e| format!("[experiment] {e}"))?
             }
             Experiment::CrossModalEmoji(s) => {
+                s.validate().map_err(|e| format!("[experiment] {e}"))?
+            }
+            Experiment::OneShotGeneration(s) => {
                 s.validate().map_err(|e| format!("[experiment] {e}"))?
             }
         }
@@ -108,6 +118,9 @@ impl Experiment {
                 "emoji under TL_DATA_DIR and all-MiniLM-L6-v2 under TL_MODEL_DIR"
             }
             Experiment::CrossModalEmoji(_) => "emoji under TL_DATA_DIR",
+            Experiment::OneShotGeneration(_) => {
+                "omniglot (images_background_small1.zip, images_background_small2.zip, all_runs.zip) under TL_DATA_DIR"
+            }
         }
     }
 }
@@ -293,6 +306,25 @@ pub fn run(args: &Args) -> Res<()> {
                 save_rows(&out, &rows, started, seed, &progress)?;
             }
             tl::crossmodal_emoji::emoji_table(&rows)
+        }
+        Experiment::OneShotGeneration(s) => {
+            progress.line(&format!(
+                "one-shot generation on Lake's 20 runs, {} siblings an example; ProtoNets cached in {}; device {}",
+                s.siblings,
+                s.cache_dir().display(),
+                tl::tl_core::device::device_label(&dev)
+            ));
+            for seed in seeds.clone() {
+                if done(&rows, seed) {
+                    continue;
+                }
+                let dir = picture_dir(&pictures, seed == recipe.first_seed)?;
+                rows.push(tl::one_shot::generation_seed(
+                    s, &data, seed, dir, &dev, &log,
+                )?);
+                save_rows(&out, &rows, started, seed, &progress)?;
+            }
+            tl::one_shot::generation_table(&rows)
         }
     };
     let md = format!(
