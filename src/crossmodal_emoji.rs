@@ -104,10 +104,7 @@ impl CrossModalEmojiSettings {
     }
 }
 
-/// The emoji set (`DATA/emoji`, 32x32 RGB).
-pub fn emoji_set(data: &Path) -> Res<tl_data::emoji::EmojiSet> {
-    Ok(tl_data::emoji::emoji(&data.join("emoji"), 32)?)
-}
+pub use crate::content_style::emoji_set;
 
 /// One seed of the emoji experiment: a row per text side (and the text-to-image row after
 /// MiniLM's unless `no_draw`); with `pictures`, the retrieval grid and the drawings.

@@ -114,7 +114,14 @@ pub fn run(
             if seed == recipe.first_seed {
                 std::fs::create_dir_all(&pictures_dir)
                     .map_err(|e| format!("cannot create {}: {e}", pictures_dir.display()))?;
-                pictures(&vae, &settings, seed, &pictures_dir, &slug(label), dev)?;
+                pictures(
+                    &vae,
+                    &settings,
+                    seed,
+                    &pictures_dir,
+                    &crate::package::slug(label),
+                    dev,
+                )?;
             }
             bar.finish(&format!(
                 "[{:>5.0} s] seed {seed}: {label:<16} MIG {:.3}, FactorVAE score {:.3} (training {:.0} s)",
@@ -201,18 +208,4 @@ pub fn run(
         out.display()
     ));
     Ok(())
-}
-
-/// A label as a file name part.
-fn slug(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

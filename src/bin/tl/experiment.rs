@@ -24,6 +24,10 @@ use tl::tl_core::checkpoint::write_atomic;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
+/// One seed of an experiment: its rows, given the seed and the pictures folder (the first
+/// seed's).
+type OneSeed<'a> = dyn FnMut(u64, Option<&Path>) -> Res<Vec<Value>> + 'a;
+
 /// The file of every finished row.
 pub const ROWS_FILE: &str = "rows.json";
 
@@ -246,92 +250,78 @@ pub fn run(args: &Args) -> Res<()> {
             rows.len()
         ));
     }
-    let done = |rows: &[Value], seed: u64| rows.iter().any(|r| r["seed"] == json!(seed));
     let log = |line: &str| progress.line(line);
     let pictures = out.join("pictures");
     let started = Instant::now();
-    let seeds = recipe.first_seed..recipe.first_seed + recipe.seeds;
+    let first = recipe.first_seed;
+    // Each seed not done yet (the first one's pictures in the run folder), its rows saved as
+    // it finishes.
+    let each_seed = |rows: &mut Vec<Value>, one: &mut OneSeed| -> Res<()> {
+        for seed in first..first + recipe.seeds {
+            if rows.iter().any(|r| r["seed"] == json!(seed)) {
+                continue;
+            }
+            let dir = picture_dir(&pictures, seed == first)?;
+            rows.extend(one(seed, dir)?);
+            save_rows(&out, rows, started, seed, &progress)?;
+        }
+        Ok(())
+    };
+    let device = tl::tl_core::device::device_label(&dev);
     let table = match &recipe.experiment {
         Experiment::ContentStyleEmoji(s) => {
             let set = emoji_set(&data)?;
             progress.line(&format!(
-                "emoji: {} symbols drawn by Google and Twitter, 32x32; device {}",
+                "emoji: {} symbols drawn by Google and Twitter, 32x32; device {device}",
                 set.symbols.len(),
-                tl::tl_core::device::device_label(&dev)
             ));
-            for seed in seeds.clone() {
-                if done(&rows, seed) {
-                    continue;
-                }
-                let dir = picture_dir(&pictures, seed == recipe.first_seed)?;
-                rows.extend(emoji_seed(s, &set, seed, dir, &dev, &log)?);
-                save_rows(&out, &rows, started, seed, &progress)?;
-            }
+            each_seed(&mut rows, &mut |seed, dir| {
+                emoji_seed(s, &set, seed, dir, &dev, &log)
+            })?;
             emoji_table(&rows)
         }
         Experiment::ContentStyleDigits(s) => {
             let digits = digit_sets(&data)?;
             progress.line(&format!(
-                "digits: {} MNIST training digits paired with {} USPS training digits by class; USPS test {}; device {}",
+                "digits: {} MNIST training digits paired with {} USPS training digits by class; USPS test {}; device {device}",
                 s.mnist,
                 digits.usps_train.len(),
                 digits.usps_test.len(),
-                tl::tl_core::device::device_label(&dev)
             ));
-            for seed in seeds.clone() {
-                if done(&rows, seed) {
-                    continue;
-                }
-                let dir = picture_dir(&pictures, seed == recipe.first_seed)?;
-                rows.push(digits_seed(s, &digits, seed, dir, &dev, &log)?);
-                save_rows(&out, &rows, started, seed, &progress)?;
-            }
+            each_seed(&mut rows, &mut |seed, dir| {
+                Ok(vec![digits_seed(s, &digits, seed, dir, &dev, &log)?])
+            })?;
             digits_table(&rows)
         }
         Experiment::CrossModalEmoji(s) => {
-            let set = tl::crossmodal_emoji::emoji_set(&data)?;
+            let set = emoji_set(&data)?;
             progress.line(&format!(
-                "emoji: {} symbols; Google's drawings align with their names, Twitter's are scored; device {}",
+                "emoji: {} symbols; Google's drawings align with their names, Twitter's are scored; device {device}",
                 set.symbols.len(),
-                tl::tl_core::device::device_label(&dev)
             ));
-            for seed in seeds.clone() {
-                if done(&rows, seed) {
-                    continue;
-                }
-                let dir = picture_dir(&pictures, seed == recipe.first_seed)?;
-                rows.extend(tl::crossmodal_emoji::emoji_seed(
-                    s, &set, seed, dir, &dev, &log,
-                )?);
-                save_rows(&out, &rows, started, seed, &progress)?;
-            }
+            each_seed(&mut rows, &mut |seed, dir| {
+                tl::crossmodal_emoji::emoji_seed(s, &set, seed, dir, &dev, &log)
+            })?;
             tl::crossmodal_emoji::emoji_table(&rows)
         }
         Experiment::OneShotGeneration(s) => {
             progress.line(&format!(
-                "one-shot generation on Lake's 20 runs, {} siblings an example; ProtoNets cached in {}; device {}",
+                "one-shot generation on Lake's runs, {} siblings an example; ProtoNets cached in {}; device {device}",
                 s.siblings,
                 s.cache_dir().display(),
-                tl::tl_core::device::device_label(&dev)
             ));
-            for seed in seeds.clone() {
-                if done(&rows, seed) {
-                    continue;
-                }
-                let dir = picture_dir(&pictures, seed == recipe.first_seed)?;
-                rows.push(tl::one_shot::generation_seed(
+            each_seed(&mut rows, &mut |seed, dir| {
+                Ok(vec![tl::one_shot::generation_seed(
                     s, &data, seed, dir, &dev, &log,
-                )?);
-                save_rows(&out, &rows, started, seed, &progress)?;
-            }
+                )?])
+            })?;
             tl::one_shot::generation_table(&rows)
         }
     };
     let md = format!(
-        "# {title}\n\n{kind}, seeds {}..{}, device {}\n\n{table}",
+        "# {title}\n\n{kind}, seeds {}..{}, device {device}\n\n{table}",
         recipe.first_seed,
         recipe.first_seed + recipe.seeds - 1,
-        tl::tl_core::device::device_label(&dev)
     );
     println!("\n{md}");
     write_atomic(&out.join("summary.md"), md.as_bytes())?;

@@ -46,7 +46,14 @@ const WEIGHTS: &str = "weights.bpk";
 
 /// The folder of one row and seed in a run folder.
 pub fn folder(run: &Path, label: &str, seed: u64) -> PathBuf {
-    let slug: String = label
+    run.join("models")
+        .join(slug(label))
+        .join(format!("seed-{seed}"))
+}
+
+/// A row's label as a file name part: ASCII letters, digits, `-` and `+` kept, the rest `_`.
+pub fn slug(label: &str) -> String {
+    label
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '+' {
@@ -55,8 +62,7 @@ pub fn folder(run: &Path, label: &str, seed: u64) -> PathBuf {
                 '_'
             }
         })
-        .collect();
-    run.join("models").join(slug).join(format!("seed-{seed}"))
+        .collect()
 }
 
 /// An encoder `tl run` packages: its architecture for the card, and its weights as saved.
