@@ -37,24 +37,13 @@ pub const COMPARED: [&str; 5] = [
 
 /// How much data and how many metric samples (disentanglement_lib's counts by default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DspritesSettings {
     /// Training sprites, drawn uniformly from the factor grid with the seed.
-    #[serde(default = "sprites")]
     pub sprites: usize,
     /// Samples for MIG, and the training half of SAP and DCI (half as many to score them).
-    #[serde(default = "ten_thousand")]
     pub metric_samples: usize,
     /// Training votes of the FactorVAE and BetaVAE scores (half as many to score them).
-    #[serde(default = "ten_thousand")]
     pub votes: usize,
-}
-
-fn sprites() -> usize {
-    20_000
-}
-fn ten_thousand() -> usize {
-    10_000
 }
 /// The encoder's hidden widths in tl-disentangle's README (an MLP on the 4,096 pixels, ReLU;
 /// disentanglement_lib's MLP is 1,200-1,200).
@@ -63,9 +52,9 @@ pub const ENCODER: [usize; 2] = [512, 256];
 impl Default for DspritesSettings {
     fn default() -> Self {
         Self {
-            sprites: sprites(),
-            metric_samples: ten_thousand(),
-            votes: ten_thousand(),
+            sprites: 20_000,
+            metric_samples: 10_000,
+            votes: 10_000,
         }
     }
 }

@@ -13,8 +13,8 @@ use std::error::Error;
 use std::path::Path;
 use std::time::Instant;
 use tl::dsprites::{
-    DspritesRow, ENCODER, ROWS_HEADER, fit_and_score, pictures, row_markdown, rows_csv,
-    summary_markdown,
+    DspritesRow, DspritesSettings, ENCODER, MODELS, ROWS_HEADER, fit_and_score, pictures,
+    row_markdown, rows_csv, summary_markdown,
 };
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
@@ -27,6 +27,33 @@ type Res<T> = Result<T, Box<dyn Error>>;
 
 /// The file of every finished fit.
 pub const ROWS_FILE: &str = "dsprites.json";
+
+/// The dSprites run's settings from the recipe, after the checks `Recipe::validate` leaves
+/// to the library: every strategy of the VAE family, counts the metrics can work with.
+pub fn check(recipe: &Recipe) -> Res<DspritesSettings> {
+    if let Some(spec) = recipe
+        .strategies
+        .iter()
+        .find(|s| !MODELS.contains(&s.name.as_str()))
+    {
+        return Err(format!(
+            "[[strategy]] `{}`: a dSprites run trains the VAE family ({}) and scores its codes",
+            spec.label(),
+            MODELS.join(", ")
+        )
+        .into());
+    }
+    let settings = recipe
+        .dsprites
+        .as_ref()
+        .map_or_else(DspritesSettings::default, |d| DspritesSettings {
+            sprites: d.sprites,
+            metric_samples: d.metric_samples,
+            votes: d.votes,
+        });
+    settings.validate().map_err(|e| format!("[dsprites] {e}"))?;
+    Ok(settings)
+}
 
 /// The VAE a row trains: the registry's defaults for its name with the recipe's `[train]`,
 /// `[settings]` and the row's own settings laid over them.
@@ -52,7 +79,7 @@ pub fn run(
     resume: bool,
 ) -> Res<()> {
     let registry = tl::registry()?;
-    let settings = recipe.dsprites.clone().unwrap_or_default();
+    let settings = check(recipe)?;
     let encoder = recipe
         .model
         .widths

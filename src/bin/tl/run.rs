@@ -178,6 +178,9 @@ pub fn run(args: &Args) -> Res<()> {
         )
         .into());
     }
+    if recipe.source.format == "dsprites" {
+        crate::dsprites::check(&recipe)?;
+    }
     if args.check {
         println!(
             "{}: a recipe of {} strategies, {} seeds; it writes {}",
