@@ -55,23 +55,26 @@ pub fn check(recipe: &Recipe) -> Res<DspritesSettings> {
     Ok(settings)
 }
 
-/// The VAE a row trains: the registry's defaults for its name with the recipe's `[train]`,
-/// `[settings]` and the row's own settings laid over them.
+/// The VAE a row trains: the strategy the registry makes of the row (its defaults with the
+/// recipe's `[train]`, `[settings]` and the row's own settings laid over them), as its type.
 fn method(
     registry: &Registry,
     recipe: &Recipe,
     spec: &crate::recipe::StrategySpec,
 ) -> Res<BetaVae> {
-    let mut config = registry.entry(&spec.name)?.default_config().clone();
-    crate::run::merge(&mut config, &crate::run::settings(registry, recipe, spec)?);
+    let config = registry
+        .create(&spec.name, &crate::run::settings(registry, recipe, spec)?)?
+        .config()?;
     serde_json::from_value(config)
         .map_err(|e| format!("[[strategy]] `{}`: its settings: {e}", spec.label()).into())
 }
 
-/// Runs a checked dSprites recipe into `out` (prepared, with `recipe.toml` and `run.json`
-/// written); `resume`: keep the fits `dsprites.json` already holds.
+/// Runs a dSprites recipe with its `settings` (from [`check`]) into `out` (prepared, with
+/// `recipe.toml` and `run.json` written); `resume`: keep the fits `dsprites.json` already
+/// holds.
 pub fn run(
     recipe: &Recipe,
+    settings: &DspritesSettings,
     title: &str,
     out: &Path,
     progress: &Progress,
@@ -79,7 +82,6 @@ pub fn run(
     resume: bool,
 ) -> Res<()> {
     let registry = tl::registry()?;
-    let settings = check(recipe)?;
     let encoder = recipe
         .model
         .widths
@@ -122,28 +124,27 @@ pub fn run(
             }
             let what = format!("{label}, seed {seed}");
             let bar = progress.bar(1, &what);
-            let (vae, row) =
-                fit_and_score(label, method, &settings, &encoder, seed, dev, |event| {
-                    bar.on_step(&what, event);
-                    if let ProgressEvent::Epoch(r) = event {
-                        let get = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
-                        bar.note(&format!(
-                            "    {what}: epoch {} loss {:.2} (reconstruction {:.2}, KL {:.2}; {:.1} s)",
-                            r.epoch,
-                            r.train_loss,
-                            get("reconstruction"),
-                            get("kl"),
-                            r.seconds
-                        ));
-                    }
-                })
-                .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
+            let (vae, row) = fit_and_score(label, method, settings, &encoder, seed, dev, |event| {
+                bar.on_step(&what, event);
+                if let ProgressEvent::Epoch(r) = event {
+                    let get = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
+                    bar.note(&format!(
+                        "    {what}: epoch {} loss {:.2} (reconstruction {:.2}, KL {:.2}; {:.1} s)",
+                        r.epoch,
+                        r.train_loss,
+                        get("reconstruction"),
+                        get("kl"),
+                        r.seconds
+                    ));
+                }
+            })
+            .map_err(|e| format!("`{label}`, seed {seed}: {e}"))?;
             if seed == recipe.first_seed {
                 std::fs::create_dir_all(&pictures_dir)
                     .map_err(|e| format!("cannot create {}: {e}", pictures_dir.display()))?;
                 pictures(
                     &vae,
-                    &settings,
+                    settings,
                     seed,
                     &pictures_dir,
                     &crate::package::slug(label),

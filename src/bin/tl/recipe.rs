@@ -286,20 +286,7 @@ pub fn load_with(path: &Path, sets: &[String]) -> Result<Recipe, Box<dyn Error>>
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the recipe {}: {e}", path.display()))?;
     let name = path.display().to_string();
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| format!("recipe {name}: {}", one_line(&e, &text)))?;
-    for set in sets {
-        apply_set(&mut table, set).map_err(|e| format!("--set {set}: {e}"))?;
-    }
-    let recipe: Recipe = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            format!(
-                "recipe {name} with --set {}: {}",
-                sets.join(" --set "),
-                e.message().trim().replace('\n', " ")
-            )
-        })?;
+    let recipe: Recipe = parse_as(&text, &name, sets)?;
     recipe
         .validate()
         .map_err(|e| format!("recipe {name}: {e}"))?;

@@ -178,9 +178,10 @@ pub fn run(args: &Args) -> Res<()> {
         )
         .into());
     }
-    if recipe.source.format == "dsprites" {
-        crate::dsprites::check(&recipe)?;
-    }
+    // A dSprites run's strategies and counts, checked with the library at hand.
+    let dsprites = (recipe.source.format == "dsprites")
+        .then(|| crate::dsprites::check(&recipe))
+        .transpose()?;
     if args.check {
         println!(
             "{}: a recipe of {} strategies, {} seeds; it writes {}",
@@ -214,9 +215,10 @@ pub fn run(args: &Args) -> Res<()> {
         ));
     }
 
-    if recipe.source.format == "dsprites" {
+    if let Some(settings) = &dsprites {
         return crate::dsprites::run(
             &recipe,
+            settings,
             &title,
             &out,
             &progress,
@@ -952,7 +954,7 @@ pub(crate) fn settings<E: Encoder + 'static>(
 
 /// Lays `over` on `base`, key by key; a tagged enum switched to another `kind` (a schedule,
 /// an optimiser) is replaced whole, as the registry does with a strategy's defaults.
-pub(crate) fn merge(base: &mut Json, over: &Json) {
+fn merge(base: &mut Json, over: &Json) {
     match (base, over) {
         (Json::Object(b), Json::Object(o)) => {
             for (k, v) in o {
