@@ -634,8 +634,9 @@ fn generate_part(at: &mut At) -> Result<(), Error> {
         retrain: a.retrain,
     };
     std::fs::create_dir_all(&a.out)?;
+    let sets = tl::one_shot::omniglot_sets(&settings, &at.data)?;
     let row =
-        tl::one_shot::generation_seed(&settings, &at.data, a.seed, Some(&a.out), &at.dev, &eprint)?;
+        tl::one_shot::generation_seed(&settings, &sets, a.seed, Some(&a.out), &at.dev, &eprint)?;
     println!(
         "\n## {}",
         tl::one_shot::generation_table(std::slice::from_ref(&row))

@@ -224,27 +224,56 @@ fn pixel_distance(a: &[f32], b: &[f32]) -> f64 {
         / a.len().max(1) as f64
 }
 
-/// One seed of the experiment, reading `DATA/omniglot` (small1, small2 and `all_runs.zip`);
-/// with `pictures`, a grid of run 1 (each example, then 8 of its siblings) as
-/// `omniglot-one-shot-run01.png`.
+/// What the experiment reads: Omniglot's small1 and small2 and Lake's one-shot runs, at the
+/// settings' image side.
+#[derive(Debug, Clone)]
+pub struct OmniglotSets {
+    /// `images_background_small1.zip`.
+    pub small1: LabelledSet,
+    /// `images_background_small2.zip`.
+    pub small2: LabelledSet,
+    /// `all_runs.zip`: the 20 official one-shot runs.
+    pub runs: Vec<tl_data::images::OneShotRun>,
+    /// The image side they were read at.
+    pub size: usize,
+}
+
+/// Reads `DATA/omniglot` (small1, small2 and `all_runs.zip`) at `s.size` once, for every seed.
+pub fn omniglot_sets(s: &OneShotSettings, data: &Path) -> Res<OmniglotSets> {
+    s.validate()?;
+    let dir = data.join("omniglot");
+    Ok(OmniglotSets {
+        small1: omniglot(&dir.join("images_background_small1.zip"), s.size)?,
+        small2: omniglot(&dir.join("images_background_small2.zip"), s.size)?,
+        runs: omniglot_runs(&dir.join("all_runs.zip"), s.size)?,
+        size: s.size,
+    })
+}
+
+/// One seed of the experiment on the sets [`omniglot_sets`] read; with `pictures`, a grid of
+/// run 1 (each example, then 8 of its siblings) as `omniglot-one-shot-run01.png`.
 pub fn generation_seed(
     s: &OneShotSettings,
-    data: &Path,
+    sets: &OmniglotSets,
     seed: u64,
     pictures: Option<&Path>,
     dev: &Device,
     log: &dyn Fn(&str),
 ) -> Res<Value> {
     s.validate()?;
-    let dir = data.join("omniglot");
-    let small1 = omniglot(&dir.join("images_background_small1.zip"), s.size)?;
-    let small2 = omniglot(&dir.join("images_background_small2.zip"), s.size)?;
-    let runs = omniglot_runs(&dir.join("all_runs.zip"), s.size)?;
-    let both = tl_data::split::classes_side_by_side(&small1, &small2)?;
+    if sets.size != s.size {
+        return Err(format!(
+            "the Omniglot sets were read at {} px, the settings ask for {} px",
+            sets.size, s.size
+        )
+        .into());
+    }
+    let (small1, small2, runs) = (&sets.small1, &sets.small2, &sets.runs);
+    let both = tl_data::split::classes_side_by_side(small1, small2)?;
     let conditioner = protonet(
         s,
         "protonet-small1",
-        &orientation_labels(&small1, false)?,
+        &orientation_labels(small1, false)?,
         seed,
         dev,
         log,

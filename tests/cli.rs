@@ -1775,6 +1775,19 @@ fn an_experiment_recipe_runs_its_table_seed_by_seed_and_resumes() {
     ] {
         assert_eq!(again[2][k], rows[2][k], "{k}: the resumed seed differs");
     }
+    // Stopped after its last seed, before the summary: the resumed run trains nothing and
+    // reads no data (no TL_DATA_DIR), and writes the summary of the rows it has.
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"title": "tiny emoji", "kind": "experiment", "experiment": "content-style-emoji", "finished": false}"#,
+    )
+    .unwrap();
+    std::fs::remove_file(run.join("summary.md")).unwrap();
+    let o = tl_with_data(&["run", "--resume", "run", "--quiet"], &dir, None);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("| unseen (12) |"), "{out}");
+    assert!(run.join("summary.md").is_file());
     let (_, err) = text(&tl_with_data(&["report", "run"], &dir, Some(&data)));
     assert!(
         err.contains("an experiment run (content-style-emoji)"),

@@ -230,12 +230,22 @@ pub fn run(args: &Args) -> Res<()> {
     }
     let progress = Progress::new(args.quiet);
     let dev = device(recipe.device.as_deref().unwrap_or("flex"))?;
-    let data = tl::tl_core::paths::data_dir().ok_or_else(|| {
-        format!(
-            "this experiment ({kind}) reads {}: set TL_DATA_DIR to the data folder (../shared/data)",
-            recipe.experiment.needs()
-        )
-    })?;
+    let first = recipe.first_seed;
+    // A resumed run whose seeds are all done (stopped before its summary) only writes the
+    // summary: it reads no data.
+    let pending =
+        (first..first + recipe.seeds).any(|s| !rows.iter().any(|r| r["seed"] == json!(s)));
+    let data = match tl::tl_core::paths::data_dir() {
+        Some(dir) => dir,
+        None if !pending => PathBuf::new(),
+        None => {
+            return Err(format!(
+                "this experiment ({kind}) reads {}: set TL_DATA_DIR to the data folder (../shared/data)",
+                recipe.experiment.needs()
+            )
+            .into());
+        }
+    };
     if args.resume.is_none() {
         crate::run::prepare_out(&out, args.overwrite)?;
         write_atomic(
@@ -253,7 +263,6 @@ pub fn run(args: &Args) -> Res<()> {
     let log = |line: &str| progress.line(line);
     let pictures = out.join("pictures");
     let started = Instant::now();
-    let first = recipe.first_seed;
     // Each seed not done yet (the first one's pictures in the run folder), its rows saved as
     // it finishes.
     let each_seed = |rows: &mut Vec<Value>, one: &mut OneSeed| -> Res<()> {
@@ -270,38 +279,44 @@ pub fn run(args: &Args) -> Res<()> {
     let device = tl::tl_core::device::device_label(&dev);
     let table = match &recipe.experiment {
         Experiment::ContentStyleEmoji(s) => {
-            let set = emoji_set(&data)?;
-            progress.line(&format!(
-                "emoji: {} symbols drawn by Google and Twitter, 32x32; device {device}",
-                set.symbols.len(),
-            ));
-            each_seed(&mut rows, &mut |seed, dir| {
-                emoji_seed(s, &set, seed, dir, &dev, &log)
-            })?;
+            if pending {
+                let set = emoji_set(&data)?;
+                progress.line(&format!(
+                    "emoji: {} symbols drawn by Google and Twitter, 32x32; device {device}",
+                    set.symbols.len(),
+                ));
+                each_seed(&mut rows, &mut |seed, dir| {
+                    emoji_seed(s, &set, seed, dir, &dev, &log)
+                })?;
+            }
             emoji_table(&rows)
         }
         Experiment::ContentStyleDigits(s) => {
-            let digits = digit_sets(&data)?;
-            progress.line(&format!(
-                "digits: {} MNIST training digits paired with {} USPS training digits by class; USPS test {}; device {device}",
-                s.mnist,
-                digits.usps_train.len(),
-                digits.usps_test.len(),
-            ));
-            each_seed(&mut rows, &mut |seed, dir| {
-                Ok(vec![digits_seed(s, &digits, seed, dir, &dev, &log)?])
-            })?;
+            if pending {
+                let digits = digit_sets(&data)?;
+                progress.line(&format!(
+                    "digits: {} MNIST training digits paired with {} USPS training digits by class; USPS test {}; device {device}",
+                    s.mnist,
+                    digits.usps_train.len(),
+                    digits.usps_test.len(),
+                ));
+                each_seed(&mut rows, &mut |seed, dir| {
+                    Ok(vec![digits_seed(s, &digits, seed, dir, &dev, &log)?])
+                })?;
+            }
             digits_table(&rows)
         }
         Experiment::CrossModalEmoji(s) => {
-            let set = emoji_set(&data)?;
-            progress.line(&format!(
-                "emoji: {} symbols; Google's drawings align with their names, Twitter's are scored; device {device}",
-                set.symbols.len(),
-            ));
-            each_seed(&mut rows, &mut |seed, dir| {
-                tl::crossmodal_emoji::emoji_seed(s, &set, seed, dir, &dev, &log)
-            })?;
+            if pending {
+                let set = emoji_set(&data)?;
+                progress.line(&format!(
+                    "emoji: {} symbols; Google's drawings align with their names, Twitter's are scored; device {device}",
+                    set.symbols.len(),
+                ));
+                each_seed(&mut rows, &mut |seed, dir| {
+                    tl::crossmodal_emoji::emoji_seed(s, &set, seed, dir, &dev, &log)
+                })?;
+            }
             tl::crossmodal_emoji::emoji_table(&rows)
         }
         Experiment::OneShotGeneration(s) => {
@@ -310,11 +325,14 @@ pub fn run(args: &Args) -> Res<()> {
                 s.siblings,
                 s.cache_dir().display(),
             ));
-            each_seed(&mut rows, &mut |seed, dir| {
-                Ok(vec![tl::one_shot::generation_seed(
-                    s, &data, seed, dir, &dev, &log,
-                )?])
-            })?;
+            if pending {
+                let sets = tl::one_shot::omniglot_sets(s, &data)?;
+                each_seed(&mut rows, &mut |seed, dir| {
+                    Ok(vec![tl::one_shot::generation_seed(
+                        s, &sets, seed, dir, &dev, &log,
+                    )?])
+                })?;
+            }
             tl::one_shot::generation_table(&rows)
         }
     };
