@@ -194,7 +194,7 @@ impl ContentStyleSettings {
 }
 
 /// Progress lines for a fit's epochs (the first and every tenth).
-fn progress(label: String, log: &dyn Fn(&str)) -> impl FnMut(&ProgressEvent) + '_ {
+pub(crate) fn progress(label: String, log: &dyn Fn(&str)) -> impl FnMut(&ProgressEvent) + '_ {
     move |e| {
         if let ProgressEvent::Epoch(r) = e
             && (r.epoch % 10 == 0 || r.epoch == 1)

@@ -190,8 +190,18 @@ pub fn emoji_seed(
                     .with_batch_size(64)
                     .with_lr(1e-3),
             );
-        let mut ctx = RunContext::new(dev).with_seed(seed);
+        let mut ctx =
+            RunContext::new(dev)
+                .with_seed(seed)
+                .with_progress(crate::content_style::progress(
+                    format!("seed {seed}, {label}"),
+                    log,
+                ));
         ctx.begin();
+        log(&format!(
+            "seed {seed}, {label}: embedding {} captions (kept in the embedding cache for the next run)",
+            prompts.strs().len()
+        ));
         let vectors = space.embed(&prompts.strs(), dev)?;
         dev.seed(300 + seed);
         let mut tower = rgb_encoder(dev)?;
@@ -384,7 +394,13 @@ fn draw_emoji(
                 .with_batch_size(64)
                 .with_lr(1e-3),
         );
-    let mut ctx = RunContext::new(dev).with_seed(seed);
+    let mut ctx =
+        RunContext::new(dev)
+            .with_seed(seed)
+            .with_progress(crate::content_style::progress(
+                format!("seed {seed}, text to image"),
+                log,
+            ));
     ctx.begin();
     let (generator, _) = t2i.generator(source, names, &mut ctx)?;
     let unseen_names: Vec<String> = unseen.iter().map(|&i| names[i].clone()).collect();
