@@ -198,8 +198,14 @@ pub fn emoji_seed(
                     log,
                 ));
         ctx.begin();
+        let cached = match space {
+            TextSpace::Sentence { cache: true, .. } => {
+                " (kept in the embedding cache for the next run)"
+            }
+            _ => "",
+        };
         log(&format!(
-            "seed {seed}, {label}: embedding {} captions (kept in the embedding cache for the next run)",
+            "seed {seed}, {label}: embedding {} captions{cached}",
             prompts.strs().len()
         ));
         let vectors = space.embed(&prompts.strs(), dev)?;
