@@ -161,9 +161,7 @@ impl ContentStyleSettings {
         log: &dyn Fn(&str),
     ) -> Res<(ContentStyle<Sequential>, f64)> {
         let started = Instant::now();
-        let mut ctx = RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(progress(format!("content-style seed {seed}"), log));
+        let mut ctx = logged_context(dev, seed, format!("content-style seed {seed}"), log);
         let (model, _) =
             self.model(epochs, seed)
                 .fit_pairs(self.encoder(shape, dev, seed)?, pairs, &mut ctx)?;
@@ -181,9 +179,7 @@ impl ContentStyleSettings {
         log: &dyn Fn(&str),
     ) -> Res<(Vae<Sequential>, f64)> {
         let started = Instant::now();
-        let mut ctx = RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(progress(format!("vae seed {seed}"), log));
+        let mut ctx = logged_context(dev, seed, format!("vae seed {seed}"), log);
         let (vae, _) = self.plain_vae(epochs, seed).fit_vae(
             self.encoder(shape, dev, seed)?,
             items,
@@ -193,8 +189,20 @@ impl ContentStyleSettings {
     }
 }
 
+/// A context for one fit of `seed` whose epochs are logged under `label` ([`progress`]).
+pub(crate) fn logged_context<'a>(
+    dev: &Device,
+    seed: u64,
+    label: String,
+    log: &'a dyn Fn(&str),
+) -> RunContext<'a> {
+    RunContext::new(dev)
+        .with_seed(seed)
+        .with_progress(progress(label, log))
+}
+
 /// Progress lines for a fit's epochs (the first and every tenth).
-pub(crate) fn progress(label: String, log: &dyn Fn(&str)) -> impl FnMut(&ProgressEvent) + '_ {
+fn progress(label: String, log: &dyn Fn(&str)) -> impl FnMut(&ProgressEvent) + '_ {
     move |e| {
         if let ProgressEvent::Epoch(r) = e
             && (r.epoch % 10 == 0 || r.epoch == 1)

@@ -8,6 +8,7 @@
 //! --part emoji` and the experiment recipe `recipes/emoji-crossmodal.toml` both run
 //! [`emoji_seed`], so the two give the same figures for the same settings and seed.
 
+use crate::content_style::logged_context;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,7 +16,6 @@ use std::path::Path;
 use tl_core::data::{Inputs, LabelledSet, UnlabelledSet};
 use tl_core::model::{Sequential, SequentialConfig};
 use tl_core::report::mean_std;
-use tl_core::strategy::RunContext;
 use tl_core::train::TrainConfig;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -190,13 +190,7 @@ pub fn emoji_seed(
                     .with_batch_size(64)
                     .with_lr(1e-3),
             );
-        let mut ctx =
-            RunContext::new(dev)
-                .with_seed(seed)
-                .with_progress(crate::content_style::progress(
-                    format!("seed {seed}, {label}"),
-                    log,
-                ));
+        let mut ctx = logged_context(dev, seed, format!("seed {seed}, {label}"), log);
         ctx.begin();
         let cached = match space {
             TextSpace::Sentence { cache: true, .. } => {
@@ -204,11 +198,12 @@ pub fn emoji_seed(
             }
             _ => "",
         };
+        let captions = prompts.strs();
         log(&format!(
             "seed {seed}, {label}: embedding {} captions{cached}",
-            prompts.strs().len()
+            captions.len()
         ));
-        let vectors = space.embed(&prompts.strs(), dev)?;
+        let vectors = space.embed(&captions, dev)?;
         dev.seed(300 + seed);
         let mut tower = rgb_encoder(dev)?;
         if s.tower_simclr > 0 {
@@ -400,13 +395,7 @@ fn draw_emoji(
                 .with_batch_size(64)
                 .with_lr(1e-3),
         );
-    let mut ctx =
-        RunContext::new(dev)
-            .with_seed(seed)
-            .with_progress(crate::content_style::progress(
-                format!("seed {seed}, text to image"),
-                log,
-            ));
+    let mut ctx = logged_context(dev, seed, format!("seed {seed}, text to image"), log);
     ctx.begin();
     let (generator, _) = t2i.generator(source, names, &mut ctx)?;
     let unseen_names: Vec<String> = unseen.iter().map(|&i| names[i].clone()).collect();

@@ -234,8 +234,6 @@ pub struct OmniglotSets {
     pub small2: LabelledSet,
     /// `all_runs.zip`: the 20 official one-shot runs.
     pub runs: Vec<tl_data::images::OneShotRun>,
-    /// The image side they were read at.
-    pub size: usize,
 }
 
 /// Reads `DATA/omniglot` (small1, small2 and `all_runs.zip`) at `s.size` once, for every seed.
@@ -246,7 +244,6 @@ pub fn omniglot_sets(s: &OneShotSettings, data: &Path) -> Res<OmniglotSets> {
         small1: omniglot(&dir.join("images_background_small1.zip"), s.size)?,
         small2: omniglot(&dir.join("images_background_small2.zip"), s.size)?,
         runs: omniglot_runs(&dir.join("all_runs.zip"), s.size)?,
-        size: s.size,
     })
 }
 
@@ -261,10 +258,11 @@ pub fn generation_seed(
     log: &dyn Fn(&str),
 ) -> Res<Value> {
     s.validate()?;
-    if sets.size != s.size {
+    let read_at = sets.small1.inputs.item_shape.last().copied().unwrap_or(0);
+    if read_at != s.size {
         return Err(format!(
-            "the Omniglot sets were read at {} px, the settings ask for {} px",
-            sets.size, s.size
+            "the Omniglot sets were read at {read_at} px, the settings ask for {} px",
+            s.size
         )
         .into());
     }

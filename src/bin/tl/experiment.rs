@@ -231,20 +231,21 @@ pub fn run(args: &Args) -> Res<()> {
     let progress = Progress::new(args.quiet);
     let dev = device(recipe.device.as_deref().unwrap_or("flex"))?;
     let first = recipe.first_seed;
-    // A resumed run whose seeds are all done (stopped before its summary) only writes the
-    // summary: it reads no data.
-    let pending =
-        (first..first + recipe.seeds).any(|s| !rows.iter().any(|r| r["seed"] == json!(s)));
-    let data = match tl::tl_core::paths::data_dir() {
-        Some(dir) => dir,
-        None if !pending => PathBuf::new(),
-        None => {
-            return Err(format!(
+    // The seeds not done yet. A resumed run with none left (stopped before its summary) only
+    // writes the summary: it reads no data.
+    let todo: Vec<u64> = (first..first + recipe.seeds)
+        .filter(|&s| !rows.iter().any(|r| r["seed"] == json!(s)))
+        .collect();
+    let pending = !todo.is_empty();
+    let data = if pending {
+        tl::tl_core::paths::data_dir().ok_or_else(|| {
+            format!(
                 "this experiment ({kind}) reads {}: set TL_DATA_DIR to the data folder (../shared/data)",
                 recipe.experiment.needs()
             )
-            .into());
-        }
+        })?
+    } else {
+        PathBuf::new()
     };
     if args.resume.is_none() {
         crate::run::prepare_out(&out, args.overwrite)?;
@@ -266,10 +267,7 @@ pub fn run(args: &Args) -> Res<()> {
     // Each seed not done yet (the first one's pictures in the run folder), its rows saved as
     // it finishes.
     let each_seed = |rows: &mut Vec<Value>, one: &mut OneSeed| -> Res<()> {
-        for seed in first..first + recipe.seeds {
-            if rows.iter().any(|r| r["seed"] == json!(seed)) {
-                continue;
-            }
+        for &seed in &todo {
             let dir = picture_dir(&pictures, seed == first)?;
             rows.extend(one(seed, dir)?);
             save_rows(&out, rows, started, seed, &progress)?;
