@@ -77,6 +77,10 @@ struct Args {
     /// Weight of the content agreement within a pair.
     #[arg(long, default_value_t = 1.0)]
     align: f64,
+    /// Weight of the domain term: the style code must tell the vendors (MNIST from USPS)
+    /// apart through a linear head; 0 (the default): off.
+    #[arg(long, default_value_t = 0.0)]
+    domain: f64,
     /// Channels of the decoders' transposed convolutions, e.g. `64,64,32` (4x4 -> 32x32
     /// for emoji); empty (the default): MLP decoders. The plain VAE gets the same decoder.
     #[arg(long, value_delimiter = ',')]
@@ -121,6 +125,7 @@ fn run() -> Result<(), Error> {
         swap: args.swap,
         style_swap: args.style_swap,
         align: args.align,
+        domain: args.domain,
         decoder_conv: args.decoder_conv.clone(),
         conv_encoder: args.conv_encoder,
         no_vae: args.no_vae,

@@ -59,6 +59,9 @@ pub struct ContentStyleSettings {
     pub style_swap: f64,
     /// Weight of the content agreement within a pair.
     pub align: f64,
+    /// Weight of the domain term (the style code tells the pair's two domains apart: Google
+    /// from Twitter, MNIST from USPS; 0: off).
+    pub domain: f64,
     /// Channels of the decoders' transposed convolutions (empty: MLP decoders); the plain
     /// VAE gets the same decoder.
     pub decoder_conv: Vec<usize>,
@@ -81,6 +84,7 @@ impl Default for ContentStyleSettings {
             swap: 1.0,
             style_swap: 1.0,
             align: 1.0,
+            domain: 0.0,
             decoder_conv: Vec::new(),
             conv_encoder: None,
             no_vae: false,
@@ -121,6 +125,7 @@ impl ContentStyleSettings {
             .with_swap(self.swap)
             .with_style_swap(self.style_swap)
             .with_align(self.align)
+            .with_domain(self.domain)
             .with_decoder_hidden(vec![512, 256])
             .with_decoder_conv(self.decoder_conv.clone())
             .with_train(adam(epochs, seed))
@@ -330,7 +335,7 @@ pub fn emoji_seed(
             "content_style_seconds": cs_seconds,
             "epochs": s.epochs, "content": s.content, "style": s.style,
             "style_beta": s.style_beta, "swap": s.swap,
-            "style_swap": s.style_swap, "align": s.align,
+            "style_swap": s.style_swap, "align": s.align, "domain": s.domain,
             "decoder_conv": s.decoder_conv, "conv_encoder": s.conv_encoder,
         });
         if let Some((vae, vae_seconds)) = &vae {

@@ -507,4 +507,31 @@ mod tests {
             assert!(e.contains(key), "{key}: {e}");
         }
     }
+
+    #[test]
+    fn sets_read_at_another_size_are_refused_before_any_training() {
+        let s = OneShotSettings::default();
+        let side = s.size / 2;
+        let set = |domain: &str| {
+            LabelledSet::new(
+                Inputs::new(vec![1, side, side], vec![0.0; 2 * side * side]).unwrap(),
+                vec![0, 1],
+                vec!["a".into(), "b".into()],
+                domain,
+            )
+            .unwrap()
+        };
+        let sets = OmniglotSets {
+            small1: set("small1"),
+            small2: set("small2"),
+            runs: Vec::new(),
+        };
+        let dev = tl_core::device::device("flex").unwrap();
+        let log = |_: &str| panic!("nothing may start before the sizes are checked");
+        let e = generation_seed(&s, &sets, 0, None, &dev, &log)
+            .unwrap_err()
+            .to_string();
+        let want = format!("read at {side} px, the settings ask for {} px", s.size);
+        assert!(e.contains(&want), "{e}");
+    }
 }

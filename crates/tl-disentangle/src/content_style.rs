@@ -17,6 +17,7 @@
 
 use crate::vae::{pixel_decoder, pixel_rows};
 use burn::module::Module;
+use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use tl_core::data::{Inputs, UnlabelledSet};
@@ -79,6 +80,9 @@ pub struct ContentStyle<E> {
     pub style_stats: Sequential,
     /// `[content, style]` to item logits.
     pub decoder: Sequential,
+    /// The style mean to the domain's logit (the second item of a pair is domain 1): read by
+    /// the objective's `domain` term only.
+    pub domain_head: Sequential,
     /// Content width.
     pub content: usize,
     /// Style width.
@@ -114,6 +118,9 @@ impl<E: Encoder> ContentStyle<E> {
                 &item_shape,
                 device,
             )?,
+            domain_head: SequentialConfig::new(vec![shape.style])
+                .linear(1)
+                .init(device)?,
             content: shape.content,
             style: shape.style,
         })
@@ -223,13 +230,17 @@ pub fn pair_set(first: &Inputs, second: &Inputs, domain: &str) -> Result<Unlabel
 /// The ML-VAE objective with the swap terms, per pair:
 /// `rec(a | c_group, s_a) + rec(b | c_group, s_b) + swap * [rec(a | c_b, s_a) +
 /// rec(b | c_a, s_b)] + style_swap * [rec(a | c_a, s_a') + rec(b | c_b, s_b')] + KL(c_group)
-/// + style_beta * [KL(s_a) + KL(s_b)] + align * |mu_c(a) - mu_c(b)|^2`, averaged over pairs, where `a'` is the next pair's
-/// first item in the batch. The style swap is for pairs whose first items all come from one
-/// domain and second items from the other (a Google and a Twitter drawing, an MNIST and a USPS
-/// digit): any item of the same domain must then lend its style, so the style code keeps what
-/// the domain shares and nothing of the item. Set it to 0 for pairs without that order.
+/// + style_beta * [KL(s_a) + KL(s_b)] + align * |mu_c(a) - mu_c(b)|^2 + domain * [bce(h(mu_s(a)),
+/// 0) + bce(h(mu_s(b)), 1)]`, averaged over pairs, where `a'` is the next pair's first item in
+/// the batch and `h` the model's `domain_head`. The style swap is for pairs whose first items
+/// all come from one domain and second items from the other (a Google and a Twitter drawing, an
+/// MNIST and a USPS digit): any item of the same domain must then lend its style, so the style
+/// code keeps what the domain shares and nothing of the item. The domain term reads the same
+/// order as a label: the style code must tell the domains apart linearly (the domain label
+/// every ordered pair carries for free, as domain-conditioned style encoders use it). Set both
+/// to 0 for pairs without that order.
 /// History: `reconstruction`, `swap_reconstruction`, `style_swap_reconstruction`, `content_disagreement`,
-/// `content_kl`, `style_kl`.
+/// `content_kl`, `style_kl`, `domain_nll`.
 #[derive(Debug, Clone)]
 pub struct ContentStyleObjective {
     /// Weight of the swap reconstructions.
@@ -241,6 +252,9 @@ pub struct ContentStyleObjective {
     /// Weight of the content agreement: the squared distance between the two items' content
     /// means (summed over the code), so that one item's content code stands for its pair's.
     pub align: f64,
+    /// Weight of the domain term: the cross-entropy of the domain (first item 0, second 1)
+    /// read from the style mean by the model's `domain_head` (0: the head is not trained).
+    pub domain: f64,
 }
 
 impl ContentStyleObjective {
@@ -251,6 +265,7 @@ impl ContentStyleObjective {
             ("style_swap", self.style_swap),
             ("style_beta", self.style_beta),
             ("align", self.align),
+            ("domain", self.domain),
         ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(CoreError::config(name, format!("{w}: must be >= 0")));
@@ -264,9 +279,10 @@ impl ContentStyleObjective {
         &self,
         model: &ContentStyle<E>,
         pairs: Tensor<2>,
-    ) -> (Tensor<1>, [Tensor<1>; 6]) {
+    ) -> (Tensor<1>, [Tensor<1>; 7]) {
         let [m, two_d] = pairs.dims();
         let d = two_d / 2;
+        let pairs_device = pairs.device();
         let xa = pairs.clone().slice([0..m, 0..d]);
         let xb = pairs.slice([0..m, d..two_d]);
         let (cma, clva, sma, slva) = model.codes(xa.clone());
@@ -305,6 +321,16 @@ impl ContentStyleObjective {
         };
         let style_swap = bernoulli_nll(model.decode_logits(ca, roll(sa)), xa)
             + bernoulli_nll(model.decode_logits(cb, roll(sb)), xb);
+        // The domain from the style means (binary cross-entropy: softplus(l) for label 0,
+        // softplus(-l) for label 1), summed over the pair's two items.
+        let domain_nll = if self.domain > 0.0 {
+            let logit = |s: Tensor<2>| model.domain_head.forward(s).reshape([m]);
+            (softplus(logit(sma.clone()), 1.0) + softplus(-logit(smb.clone()), 1.0))
+                .mean()
+                .reshape([1])
+        } else {
+            Tensor::zeros([1], &pairs_device)
+        };
         let content_kl = gaussian_kl(group_mean, group_log_var);
         let style_kl = gaussian_kl(sma, slva) + gaussian_kl(smb, slvb);
         let loss = rec.clone()
@@ -312,17 +338,21 @@ impl ContentStyleObjective {
             + style_swap.clone() * self.style_swap
             + content_kl.clone()
             + style_kl.clone() * self.style_beta
-            + agreement.clone() * self.align;
+            + agreement.clone() * self.align
+            + domain_nll.clone() * self.domain;
         (
             loss,
-            [rec, swap, style_swap, content_kl, style_kl, agreement],
+            [
+                rec, swap, style_swap, content_kl, style_kl, agreement, domain_nll,
+            ],
         )
     }
 }
 
 impl<E: Encoder> Objective<ContentStyle<E>, UnlabelledBatch<'_>> for ContentStyleObjective {
     fn step(&mut self, model: &ContentStyle<E>, batch: &UnlabelledBatch) -> Result<Step> {
-        let (loss, [rec, swap, style_swap, ckl, skl, agree]) = self.terms(model, batch.inputs());
+        let (loss, [rec, swap, style_swap, ckl, skl, agree, domain]) =
+            self.terms(model, batch.inputs());
         let mut step = Step::new(loss);
         step.stats = vec![
             ("reconstruction", scalar(&rec)),
@@ -331,6 +361,7 @@ impl<E: Encoder> Objective<ContentStyle<E>, UnlabelledBatch<'_>> for ContentStyl
             ("content_kl", scalar(&ckl)),
             ("style_kl", scalar(&skl)),
             ("content_disagreement", scalar(&agree)),
+            ("domain_nll", scalar(&domain)),
         ];
         Ok(step)
     }

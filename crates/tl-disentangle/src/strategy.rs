@@ -229,6 +229,10 @@ pub struct ContentStyleModel {
     /// Weight of the content agreement within a pair.
     #[config(default = 1.0)]
     pub align: f64,
+    /// Weight of the domain term (the style code must tell the pair's two domains apart;
+    /// pairs ordered by domain: the strategy turns it off when the task has no source).
+    #[config(default = 0.0)]
+    pub domain: f64,
     /// Pairs drawn per labelled item and epoch (each item with a fresh partner).
     #[config(default = 4)]
     pub pairs_per_item: usize,
@@ -264,6 +268,7 @@ impl ContentStyleModel {
             style_swap: self.style_swap,
             style_beta: self.style_beta,
             align: self.align,
+            domain: self.domain,
         }
     }
 
@@ -459,7 +464,7 @@ impl<E: Encoder + 'static> Strategy<E> for ContentStyleModel {
         };
         let method = match task.source {
             Some(_) => self.clone(),
-            None => self.clone().with_style_swap(0.0),
+            None => self.clone().with_style_swap(0.0).with_domain(0.0),
         };
         let (model, history) = method.fit_pairs(start.encoder, &pairs, ctx)?;
         let device = ctx.device().clone();

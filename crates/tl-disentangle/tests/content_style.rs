@@ -111,6 +111,69 @@ fn pairs_are_refused_when_they_do_not_match() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("swap"), "{err}");
+    let err = ContentStyleModel::new()
+        .with_domain(f64::NAN)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("domain"), "{err}");
+}
+
+#[test]
+fn the_domain_term_puts_the_domain_in_the_style_code() {
+    let _seeded = tl_core::device::seed_lock();
+    use burn::tensor::{Tensor, TensorData};
+    use tl_disentangle::class_pairs_both_ways;
+    let dev = dev();
+    let digits = tl_data::digits().unwrap();
+    let (upright, other) = tl_data::split::stratified_split(&digits, 0.5, 2).unwrap();
+    let turned = Shift::Rotate { degrees: 90.0 }.apply(&other, 0).unwrap();
+    let (train_up, test_up) = tl_data::split::stratified_split(&upright, 0.5, 2).unwrap();
+    let (train_turned, test_turned) = tl_data::split::stratified_split(&turned, 0.5, 2).unwrap();
+    let pairs = class_pairs_both_ways(&train_up, &train_turned, 1, 2).unwrap();
+    let fit = |domain: f64| {
+        let method = ContentStyleModel::new()
+            .with_decoder_hidden(vec![128])
+            .with_domain(domain)
+            .with_train(TrainConfig::new().with_epochs(8).with_lr(2e-3).with_seed(2));
+        let mut ctx = RunContext::new(&dev).with_seed(2);
+        method
+            .fit_pairs(encoder(&dev, 2), &pairs, &mut ctx)
+            .unwrap()
+    };
+    // The head's sign on held-out items' style means: upright (first in every pair) below 0,
+    // turned above.
+    let head_accuracy = |model: &tl_disentangle::ContentStyle<tl_core::model::Sequential>| {
+        let mut right = 0;
+        for (set, want_positive) in [(&test_up, false), (&test_turned, true)] {
+            let (_, styles) = model.codes_of(&set.inputs, &dev).unwrap();
+            let width = styles[0].len();
+            let x = Tensor::<2>::from_data(
+                TensorData::new(styles.concat(), [styles.len(), width]),
+                &dev,
+            );
+            let logits: Vec<f32> = model.domain_head.forward(x).into_data().iter().collect();
+            right += logits
+                .iter()
+                .filter(|l| (**l > 0.0) == want_positive)
+                .count();
+        }
+        right as f64 / (test_up.len() + test_turned.len()) as f64
+    };
+    let (model, history) = fit(10.0);
+    let nll = |h: &[tl_core::report::EpochRecord], i: usize| h[i].extra["domain_nll"];
+    let last = history.len() - 1;
+    eprintln!(
+        "domain term: nll {:.3} -> {:.3}, head accuracy {:.3}",
+        nll(&history, 0),
+        nll(&history, last),
+        head_accuracy(&model)
+    );
+    assert!(nll(&history, last) < 0.5 * nll(&history, 0), "{history:?}");
+    assert!(head_accuracy(&model) > 0.95);
+    // Without it the term is not computed (nor the head trained).
+    let (_, history) = fit(0.0);
+    assert!(history.iter().all(|r| r.extra["domain_nll"] == 0.0));
 }
 
 #[test]
