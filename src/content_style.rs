@@ -175,39 +175,24 @@ impl ContentStyleSettings {
         Ok((model, started.elapsed().as_secs_f64()))
     }
 
-    /// The vendor classifier: the encoder and a linear head on 2 classes (Google 0, Twitter
-    /// 1), trained on both drawings of the `seen` symbols (Adam 1e-3, batch 64, 20 epochs),
-    /// its accuracy on both drawings of the `unseen` ones, and its training seconds.
+    /// The vendor classifier: the encoder and a linear head on 2 classes, trained on `train`
+    /// (Adam 1e-3, batch 64, 20 epochs), its accuracy on `test` (both from [`vendor_set`]),
+    /// and its training seconds.
     fn vendor_classifier(
         &self,
-        set: &tl_data::emoji::EmojiSet,
-        seen: &[usize],
-        unseen: &[usize],
+        train: &LabelledSet,
+        test: &LabelledSet,
         seed: u64,
         dev: &Device,
     ) -> Res<(f64, f64)> {
-        let drawings = |symbols: &[usize], domain: &str| -> Res<LabelledSet> {
-            let (g, t) = (set.google.select(symbols), set.twitter.select(symbols));
-            let labels = [vec![0; g.len()], vec![1; t.len()]].concat();
-            Ok(LabelledSet::new(
-                Inputs::new(g.item_shape.clone(), [g.values, t.values].concat())?,
-                labels,
-                vec!["google".into(), "twitter".into()],
-                domain,
-            )?)
-        };
-        let (train, test) = (
-            drawings(seen, "emoji seen")?,
-            drawings(unseen, "emoji unseen")?,
-        );
         let started = Instant::now();
         let model = Classifier::new(
             self.encoder(&train.inputs.item_shape, dev, seed)?,
             head_config(256, &[], 2).init(dev)?,
         )?;
-        let out = Trainer::new(adam(20, seed)).fit(model, &train, None, dev)?;
+        let out = Trainer::new(adam(20, seed)).fit(model, train, None, dev)?;
         let seconds = started.elapsed().as_secs_f64();
-        Ok((evaluate(&out.model, &test, dev, 256)?.accuracy, seconds))
+        Ok((evaluate(&out.model, test, dev, 256)?.accuracy, seconds))
     }
 
     /// The plain VAE of the same total width, and its training seconds.
@@ -292,6 +277,18 @@ fn concat_codes(a: &[Vec<f32>], b: &[Vec<f32>]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Google's drawings (class 0, `google`) followed by Twitter's (class 1, `twitter`) as one
+/// labelled set.
+fn vendor_set(google: Inputs, twitter: Inputs, domain: &str) -> Res<LabelledSet> {
+    let labels = [vec![0; google.len()], vec![1; twitter.len()]].concat();
+    Ok(LabelledSet::new(
+        Inputs::new(google.item_shape, [google.values, twitter.values].concat())?,
+        labels,
+        vec!["google".into(), "twitter".into()],
+        domain,
+    )?)
+}
+
 /// The emoji set (`DATA/emoji`, 32x32 RGB).
 pub fn emoji_set(data: &Path) -> Res<tl_data::emoji::EmojiSet> {
     Ok(tl_data::emoji::emoji(&data.join("emoji"), 32)?)
@@ -320,14 +317,10 @@ pub fn emoji_seed(
     let pairs = pair_set(&first, &second, "emoji pairs")?;
     let (model, cs_seconds) =
         s.fit_content_style(s.epochs, &pairs, &[3, 32, 32], seed, dev, log)?;
-    // The plain VAE on every seen drawing, as many updates per epoch as pairs.
-    let drawings = UnlabelledSet::new(
-        Inputs::new(
-            first.item_shape.clone(),
-            [first.values.clone(), second.values].concat(),
-        )?,
-        "emoji seen",
-    )?;
+    // Every seen drawing, labelled with its vendor: the plain VAE trains on them (as many
+    // updates per epoch as pairs), the vendor classifier below on their labels.
+    let seen_drawings = vendor_set(first, second, "emoji seen")?;
+    let drawings = seen_drawings.unlabelled();
     let vae = if s.no_vae {
         None
     } else {
@@ -335,7 +328,9 @@ pub fn emoji_seed(
     };
     // The ceiling of reading the vendor: the same encoder and a linear head trained on the seen
     // drawings' vendor labels, scored on the unseen drawings.
-    let (supervised, supervised_seconds) = s.vendor_classifier(set, seen, unseen, seed, dev)?;
+    let unseen_drawings = vendor_set(g.select(unseen), t.select(unseen), "emoji unseen")?;
+    let (supervised, supervised_seconds) =
+        s.vendor_classifier(&seen_drawings, &unseen_drawings, seed, dev)?;
     log(&format!(
         "    vendor classifier seed {seed}: {:.2} % on the unseen drawings ({supervised_seconds:.0} s)",
         100.0 * supervised
