@@ -353,6 +353,11 @@ impl BatchSource for CaptionBatches<'_> {
 pub struct AlignObjective {
     /// Whether items of one class count as positives of each other.
     pub class_positives: bool,
+    /// The share of each target taken from the locked text encoder's own similarities
+    /// ([`crate::info_nce_soft`]; 0: none).
+    pub soft_targets: f64,
+    /// The temperature of those similarities.
+    pub soft_temperature: f64,
 }
 
 impl<E: Encoder> Objective<ClipModel<E>, CaptionBatch> for AlignObjective {
@@ -360,7 +365,19 @@ impl<E: Encoder> Objective<ClipModel<E>, CaptionBatch> for AlignObjective {
         let images = model.image_features(batch.images.clone());
         let texts = model.text_features(batch.texts.clone());
         let groups = self.class_positives.then_some(batch.classes.as_slice());
-        let loss = info_nce(images, texts, model.scale(), groups);
+        let loss = if self.soft_targets > 0.0 {
+            crate::loss::info_nce_soft(
+                images,
+                texts,
+                model.scale(),
+                groups,
+                batch.texts.clone(),
+                self.soft_targets,
+                self.soft_temperature,
+            )
+        } else {
+            info_nce(images, texts, model.scale(), groups)
+        };
         Ok(Step::new(loss))
     }
 }

@@ -60,6 +60,14 @@ pub struct Clip {
     /// Whether items of one class are positives of each other (captions from labels).
     #[config(default = true)]
     pub class_positives: bool,
+    /// The share of each alignment target taken from the locked text encoder's own
+    /// similarities between the batch's captions (soft targets, [`crate::info_nce_soft`]; 0:
+    /// CLIP's targets). In [0, 1].
+    #[config(default = 0.0)]
+    pub soft_targets: f64,
+    /// The temperature of those similarities (cosines of the text vectors).
+    #[config(default = 0.1)]
+    pub soft_temperature: f64,
     /// Random views of the images at every step (crop, rotation, noise), or none: for
     /// sources with one image per caption, such as one drawing per symbol.
     #[config(default = "None")]
@@ -115,6 +123,18 @@ impl Clip {
                 "0: the shared space needs a width",
             ));
         }
+        if !(0.0..=1.0).contains(&self.soft_targets) {
+            return Err(CoreError::config(
+                "soft_targets",
+                format!("{} not in [0, 1]", self.soft_targets),
+            ));
+        }
+        if !(self.soft_temperature > 0.0 && self.soft_temperature.is_finite()) {
+            return Err(CoreError::config(
+                "soft_temperature",
+                format!("{} must be above 0", self.soft_temperature),
+            ));
+        }
         ClassPrompts::from_templates(&["x".into()], &self.templates)?;
         Ok(())
     }
@@ -145,6 +165,7 @@ impl Clip {
         vectors: &TextVectors,
         ctx: &mut RunContext<'_>,
     ) -> Result<(ClipModel<E>, Vec<tl_core::report::EpochRecord>)> {
+        self.validate()?;
         let device = ctx.device().clone();
         let model = ClipModel::new(
             encoder,
@@ -161,6 +182,8 @@ impl Clip {
         }
         let objective = AlignObjective {
             class_positives: self.class_positives,
+            soft_targets: self.soft_targets,
+            soft_temperature: self.soft_temperature,
         };
         let out = ctx
             .trainer(train)

@@ -173,6 +173,20 @@ fn bad_input_is_refused_by_name() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("class 3 has no prompt"), "{err}");
+    // Soft targets outside [0, 1], and a temperature of 0.
+    for (bad, needle) in [
+        (Clip::new().with_soft_targets(1.5), "soft_targets"),
+        (Clip::new().with_soft_targets(-0.1), "soft_targets"),
+        (
+            Clip::new()
+                .with_soft_targets(0.5)
+                .with_soft_temperature(0.0),
+            "soft_temperature",
+        ),
+    ] {
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
     // Images of another shape than the encoder takes.
     let wrong = Inputs::new(vec![1, 4, 4], vec![0.0; 32]).unwrap();
     let err = model.embed_images(&wrong, &dev, 8).unwrap_err().to_string();
