@@ -24,7 +24,7 @@
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use tl::crossmodal_emoji::{CrossModalEmojiSettings, emoji_seed, emoji_set, emoji_table};
+use tl::crossmodal_emoji::{CrossModalEmojiSettings, emoji_seed, emoji_set_at, emoji_table};
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::device::device_label;
@@ -96,6 +96,31 @@ struct Args {
     /// images unlabelled, a transductive setting).
     #[arg(long, default_value = "google")]
     tower_data: String,
+    /// Emoji: the image tower, `small` or `bn` (batch normalisation after each convolution).
+    #[arg(long, default_value = "small")]
+    tower: String,
+    /// Emoji: test-time views, each Twitter drawing's feature averaged with this many random
+    /// views' (0: none).
+    #[arg(long, default_value_t = 0)]
+    tta: usize,
+    /// Emoji: also train the same tower with a linear head to name the seen symbols directly
+    /// (cross-entropy on their Google drawings, no text), scored on Twitter's.
+    #[arg(long)]
+    symbol_classifier: bool,
+    /// Emoji: describe each symbol by its category and subcategory too (one more phrase per
+    /// symbol in every template).
+    #[arg(long)]
+    describe: bool,
+    /// Emoji: the share of each alignment target taken from MiniLM's own similarities
+    /// between the batch's captions (soft targets; 0: none).
+    #[arg(long, default_value_t = 0.0)]
+    soft_targets: f64,
+    /// Emoji: the temperature of those similarities.
+    #[arg(long, default_value_t = 0.1)]
+    soft_temperature: f64,
+    /// Emoji: the drawings' side in pixels, 32 or 64.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
     /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
     #[arg(long)]
     only_draw: bool,
@@ -368,9 +393,16 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         text_projection: args.text_projection,
         tower_simclr: args.tower_simclr,
         tower_data: args.tower_data.clone(),
+        tower: args.tower.clone(),
+        tta: args.tta,
+        symbol_classifier: args.symbol_classifier,
+        describe: args.describe,
+        soft_targets: args.soft_targets,
+        soft_temperature: args.soft_temperature,
+        size: args.size,
     };
     settings.validate()?;
-    let set = emoji_set(&data_dir()?)?;
+    let set = emoji_set_at(&data_dir()?, settings.size)?;
     let log = |line: &str| eprintln!("{line}");
     let mut rows = Vec::new();
     for seed in seeds(args) {

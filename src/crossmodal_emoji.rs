@@ -45,6 +45,28 @@ pub struct CrossModalEmojiSettings {
     /// The drawings SimCLR sees: `google` (the seen symbols' Google drawings) or `both` (and
     /// every Twitter drawing, without its name).
     pub tower_data: String,
+    /// The image tower: `small` (three conv / ReLU / max-pool blocks, 32-64-128 channels,
+    /// then 256 features) or `bn` (the same with batch normalisation after each convolution).
+    pub tower: String,
+    /// Test-time views: each Twitter drawing's image feature is the mean of its own and this
+    /// many random views' (the alignment's crop, rotation and noise), renormalised (0: none).
+    pub tta: usize,
+    /// Also train the same tower with a linear head to name the seen symbols from their
+    /// Google drawings (cross-entropy, the same random views and epochs), scored on Twitter's
+    /// drawings of them: what the tower reaches on the seen symbols when told each symbol
+    /// directly rather than through its name's text vector (a line under the table).
+    pub symbol_classifier: bool,
+    /// Describe each symbol by its category and subcategory too: one more phrase per symbol,
+    /// `<name> (<category>, <subcategory>)`, in every template (the held-out subcategories'
+    /// names are text about those symbols, as their names are).
+    pub describe: bool,
+    /// The share of each alignment target taken from MiniLM's own similarities between the
+    /// batch's captions (soft targets; 0: none).
+    pub soft_targets: f64,
+    /// Their temperature.
+    pub soft_temperature: f64,
+    /// The drawings' side in pixels: 32 or 64 (the tower gains a fourth block at 64).
+    pub size: usize,
 }
 
 impl Default for CrossModalEmojiSettings {
@@ -59,6 +81,13 @@ impl Default for CrossModalEmojiSettings {
             text_projection: false,
             tower_simclr: 0,
             tower_data: "google".into(),
+            tower: "small".into(),
+            tta: 0,
+            symbol_classifier: false,
+            describe: false,
+            soft_targets: 0.0,
+            soft_temperature: 0.1,
+            size: 32,
         }
     }
 }
@@ -86,6 +115,15 @@ impl CrossModalEmojiSettings {
                 format!("`{}`: google or both", self.tower_data),
             );
         }
+        if !matches!(self.tower.as_str(), "small" | "bn") {
+            return bad("tower", format!("`{}`: small or bn", self.tower));
+        }
+        if !matches!(self.size, 32 | 64) {
+            return bad("size", format!("{} px: 32 or 64", self.size));
+        }
+        if self.tta > 64 {
+            return bad("tta", format!("{} views: at most 64", self.tta));
+        }
         if !((0.0..1.0).contains(&self.jitter) && self.blur >= 0.0 && self.blur.is_finite()) {
             return bad(
                 "jitter",
@@ -105,6 +143,11 @@ impl CrossModalEmojiSettings {
 }
 
 pub use crate::content_style::emoji_set;
+
+/// The emoji data with drawings of `size` pixels a side (the crossmodal experiment's `size`).
+pub fn emoji_set_at(data: &Path, size: usize) -> Res<tl_data::emoji::EmojiSet> {
+    Ok(tl_data::emoji::emoji(&data.join("emoji"), size)?)
+}
 
 /// One seed of the emoji experiment: a row per text side (and the text-to-image row after
 /// MiniLM's unless `no_draw`); with `pictures`, the retrieval grid and the drawings.
@@ -156,6 +199,14 @@ pub fn emoji_seed(
                         words.push(s);
                     }
                 }
+                if s.describe {
+                    words.push(format!(
+                        "{} ({}, {})",
+                        e.text_name(),
+                        e.category.to_lowercase(),
+                        e.subcategory.replace('-', " ")
+                    ));
+                }
                 words
                     .iter()
                     .flat_map(|w| {
@@ -183,6 +234,8 @@ pub fn emoji_seed(
             .with_dim(256)
             .with_readout(Readout::ZeroShot)
             .with_text_projection(s.text_projection)
+            .with_soft_targets(s.soft_targets)
+            .with_soft_temperature(s.soft_temperature)
             .with_augment((!s.no_augment).then(|| augment.clone()))
             .with_train(
                 TrainConfig::new()
@@ -205,7 +258,7 @@ pub fn emoji_seed(
         ));
         let vectors = space.embed(&captions, dev)?;
         dev.seed(300 + seed);
-        let mut tower = rgb_encoder(dev)?;
+        let mut tower = tower_for(&s.tower, s.size, dev)?;
         if s.tower_simclr > 0 {
             let drawings = match s.tower_data.as_str() {
                 "google" => source.unlabelled(),
@@ -244,18 +297,44 @@ pub fn emoji_seed(
             clip.align(tower, &source, &prompts, &vectors, &mut ctx)?;
         let wall = ctx.elapsed();
         let protos = model.class_prototypes(&prompts, &vectors, dev)?;
-        let images = model.embed_images(&twitter.inputs, dev, 256)?;
         let dim = model.dim();
-        let mut scores = vec![0f32; n * n];
-        for i in 0..n {
-            for c in 0..n {
-                scores[i * n + c] = images[i * dim..(i + 1) * dim]
-                    .iter()
-                    .zip(&protos[c * dim..(c + 1) * dim])
-                    .map(|(a, b)| a * b)
-                    .sum();
+        let mut images = model.embed_images(&twitter.inputs, dev, 256)?;
+        let scores_of = |images: &[f32]| {
+            let mut scores = vec![0f32; n * n];
+            for i in 0..n {
+                for c in 0..n {
+                    scores[i * n + c] = images[i * dim..(i + 1) * dim]
+                        .iter()
+                        .zip(&protos[c * dim..(c + 1) * dim])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                }
+            }
+            scores
+        };
+        // With test-time views: the figures of the drawings alone, for comparison.
+        let single = (s.tta > 0).then(|| {
+            let scores = scores_of(&images);
+            (
+                top1_among(&scores, n, &seen, &seen, &seen),
+                top1_among(&scores, n, &unseen, &unseen, &unseen),
+            )
+        });
+        if s.tta > 0 {
+            let all: Vec<usize> = (0..n).collect();
+            for v in 0..s.tta {
+                let views = augment.views(&twitter.inputs, &all, 7_000 + 97 * seed + v as u64)?;
+                let views = Inputs::new(twitter.inputs.item_shape.clone(), views)?;
+                for (a, b) in images.iter_mut().zip(model.embed_images(&views, dev, 256)?) {
+                    *a += b;
+                }
+            }
+            for row in images.chunks_mut(dim) {
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                row.iter_mut().for_each(|x| *x /= norm);
             }
         }
+        let scores = scores_of(&images);
         let all: Vec<usize> = (0..n).collect();
         let seen_seen = top1_among(&scores, n, &seen, &seen, &seen);
         let unseen_unseen = top1_among(&scores, n, &unseen, &unseen, &unseen);
@@ -302,7 +381,32 @@ pub fn emoji_seed(
             "wall_time_s": wall, "params": tl_core::model::count_params(&model).total,
             "text_cache_hit": vectors.cached,
             "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
+            "tower": s.tower, "tta": s.tta, "describe": s.describe,
+            "soft_targets": s.soft_targets, "soft_temperature": s.soft_temperature,
         }));
+        if let (Some((seen1, unseen1)), Some(row)) = (single, rows_out.last_mut()) {
+            log(&format!(
+                "seed {seed}: {label:<13} without the {} test-time views: seen {:.2} %, unseen {:.2} %",
+                s.tta,
+                100.0 * seen1,
+                100.0 * unseen1
+            ));
+            row["seen_top1_single_view"] = json!(seen1);
+            row["unseen_top1_single_view"] = json!(unseen1);
+        }
+        if s.symbol_classifier && *label == "MiniLM" {
+            let started = std::time::Instant::now();
+            let (named, loss) = seen_classifier(s, &source, &twitter, &seen, &augment, seed, dev)?;
+            let seconds = started.elapsed().as_secs_f64();
+            log(&format!(
+                "seed {seed}: the tower told each seen symbol directly (a linear head, cross-entropy): Twitter's seen drawings {:.2} % ({seconds:.0} s, loss {loss:.3})",
+                100.0 * named
+            ));
+            if let Some(row) = rows_out.last_mut() {
+                row["seen_classifier"] = json!(named);
+                row["seen_classifier_seconds"] = json!(seconds);
+            }
+        }
         if *label == "MiniLM" && !s.no_draw {
             let judged = draw_emoji(
                 s, &source, &names, &unseen, &model, &protos, &twitter, seed, pictures, dev, log,
@@ -326,21 +430,97 @@ pub fn emoji_seed(
     Ok(rows_out)
 }
 
+/// The image tower `kind` names for `size` x `size` drawings: conv / ReLU / max-pool blocks
+/// of 32, 64 and 128 channels (and another of 128 at 64 px), then 256 features; `bn` adds
+/// batch normalisation after each convolution. `small` at 32 px is [`rgb_encoder`].
+pub fn tower_for(kind: &str, size: usize, dev: &Device) -> Res<Sequential> {
+    let norm = match kind {
+        "small" => false,
+        "bn" => true,
+        other => return Err(format!("tower {other:?}: small or bn").into()),
+    };
+    let mut config = SequentialConfig::new(vec![3, size, size]);
+    let mut channels = vec![32, 64, 128];
+    let mut side = 32;
+    while side < size {
+        channels.push(128);
+        side *= 2;
+    }
+    for c in channels {
+        config = config.conv(c, 3, 1);
+        if norm {
+            config = config.batch_norm();
+        }
+        config = config.relu().max_pool(2);
+    }
+    Ok(config.linear(256).relu().init(dev)?)
+}
+
+/// The seen symbols named by the image tower alone: the tower and a linear head on every
+/// symbol, trained with cross-entropy on the seen symbols' Google drawings (`source`, the
+/// random views the alignment uses, its epochs, batch 64, Adam 1e-3), then top-1 among the
+/// seen symbols on Twitter's drawings of them; and the last epoch's loss.
+fn seen_classifier(
+    s: &CrossModalEmojiSettings,
+    source: &LabelledSet,
+    twitter: &LabelledSet,
+    seen: &[usize],
+    augment: &tl_unsupervised::augment::ViewAugment,
+    seed: u64,
+    dev: &Device,
+) -> Res<(f64, f64)> {
+    use burn::module::Module;
+    use burn::tensor::{Int, Tensor, TensorData};
+    use tl_core::model::{Classifier, head_config};
+    use tl_core::train::ClassifierModel;
+    use tl_core::train::{CrossEntropy, Step, Trainer, map_input_batches, objective_fn};
+    let classes = twitter.num_classes();
+    dev.seed(300 + seed);
+    let model = Classifier::new(
+        tower_for(&s.tower, s.size, dev)?,
+        head_config(256, &[], classes).init(dev)?,
+    )?;
+    // The alignment's batches (random views of the drawings), their captions unused.
+    let names: Vec<String> = twitter.class_names.clone();
+    let prompts =
+        tl_crossmodal::ClassPrompts::from_texts(names.iter().map(|n| vec![n.clone()]).collect())?;
+    let vectors = tl_crossmodal::TextVectors {
+        values: vec![0.0; classes],
+        dim: 1,
+        cached: false,
+    };
+    let mut batches = tl_crossmodal::CaptionBatches::new(source, &prompts, &vectors, 64, seed)?;
+    if !s.no_augment {
+        batches = batches.with_augment(augment.clone(), seed)?;
+    }
+    let ce = CrossEntropy::new(dev);
+    let objective = objective_fn(
+        |m: &Classifier<Sequential>, b: &tl_crossmodal::CaptionBatch| -> tl_core::Result<Step> {
+            let device = b.images.device();
+            let labels: Vec<i64> = b.classes.iter().map(|&c| c as i64).collect();
+            let n = labels.len();
+            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
+            let logits = m.logits(b.images.clone());
+            Ok(Step::new(ce.loss(logits.clone(), labels.clone())).with_accuracy(logits, &labels))
+        },
+    );
+    let train = TrainConfig::new()
+        .with_epochs(s.epochs.unwrap_or(60))
+        .with_batch_size(64)
+        .with_lr(1e-3)
+        .with_seed(seed);
+    let out = Trainer::new(train).train_module(model, &mut batches, objective, dev)?;
+    let loss = out.history.last().map_or(f64::NAN, |e| e.train_loss);
+    let valid = out.model.valid();
+    let scores: Vec<f32> = map_input_batches(&twitter.inputs, dev, 256, |x| {
+        valid.logits(x).into_data().iter::<f32>().collect()
+    });
+    Ok((top1_among(&scores, classes, seen, seen, seen), loss))
+}
+
 /// A small CNN for 3 x 32 x 32 drawings.
 pub fn rgb_encoder(dev: &Device) -> Res<Sequential> {
-    Ok(SequentialConfig::new(vec![3, 32, 32])
-        .conv(32, 3, 1)
-        .relu()
-        .max_pool(2)
-        .conv(64, 3, 1)
-        .relu()
-        .max_pool(2)
-        .conv(128, 3, 1)
-        .relu()
-        .max_pool(2)
-        .linear(256)
-        .relu()
-        .init(dev)?)
+    tower_for("small", 32, dev)
 }
 
 /// Top-1 of `scores` rows (`[n, classes]`, row-major) among `candidates`.
@@ -399,7 +579,7 @@ fn draw_emoji(
     ctx.begin();
     let (generator, _) = t2i.generator(source, names, &mut ctx)?;
     let unseen_names: Vec<String> = unseen.iter().map(|&i| names[i].clone()).collect();
-    let drawn = t2i.drawings(&generator, &unseen_names, &[3, 32, 32], &ctx)?;
+    let drawn = t2i.drawings(&generator, &unseen_names, &source.inputs.item_shape, &ctx)?;
     let wall = ctx.elapsed();
     let dim = model.dim();
     let features = model.embed_images(&drawn.inputs, dev, 256)?;
@@ -566,6 +746,36 @@ pub fn emoji_table(rows: &[Value]) -> String {
             r("recall_text_to_image")
         );
     }
+    // Figures present only in some runs: the drawings alone when test-time views were
+    // averaged, and the tower trained to name the seen symbols without text.
+    let extra = |key: &str| -> Option<String> {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["text"] == "MiniLM")
+            .filter_map(|r| r[key].as_f64())
+            .collect();
+        (!v.is_empty()).then(|| {
+            let (m, s) = mean_std(&v);
+            format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
+        })
+    };
+    if let (Some(seen), Some(unseen)) = (
+        extra("seen_top1_single_view"),
+        extra("unseen_top1_single_view"),
+    ) {
+        out += &format!(
+            "
+MiniLM, each Twitter drawing alone (no test-time views): seen {seen} %, unseen {unseen} %
+"
+        );
+    }
+    if let Some(named) = extra("seen_classifier") {
+        out += &format!(
+            "
+The tower trained to name each seen symbol without text (a linear head over the symbols, cross-entropy on the Google drawings, the same views and epochs): Twitter's seen drawings {named} % top-1 among the seen symbols (the seen column names them through MiniLM)
+"
+        );
+    }
     let judged: Vec<&Value> = rows
         .iter()
         .filter(|r| r["what"] == "text-to-image")
@@ -635,6 +845,27 @@ mod tests {
                 },
                 "jitter",
             ),
+            (
+                CrossModalEmojiSettings {
+                    tower: "resnet".into(),
+                    ..ok.clone()
+                },
+                "`resnet`: small or bn",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    size: 48,
+                    ..ok.clone()
+                },
+                "48 px: 32 or 64",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tta: 100,
+                    ..ok.clone()
+                },
+                "tta",
+            ),
         ] {
             let e = bad.validate().unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");
@@ -668,5 +899,20 @@ mod tests {
         );
         assert!(md.contains("| hashed words | 10.00 ± 0.00 |"), "{md}");
         assert!(!md.contains("Text to image"), "{md}");
+        assert!(!md.contains("without text"), "{md}");
+        let mut with_extras = rows.clone();
+        with_extras[0]["seen_classifier"] = json!(0.3);
+        with_extras[2]["seen_classifier"] = json!(0.5);
+        with_extras[0]["seen_top1_single_view"] = json!(0.4);
+        with_extras[0]["unseen_top1_single_view"] = json!(0.05);
+        let md = emoji_table(&with_extras);
+        assert!(
+            md.contains("Twitter's seen drawings 40.00 ± 14.14 % top-1"),
+            "{md}"
+        );
+        assert!(
+            md.contains("(no test-time views): seen 40.00 ± 0.00 %, unseen 5.00 ± 0.00 %"),
+            "{md}"
+        );
     }
 }

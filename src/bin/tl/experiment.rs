@@ -306,7 +306,7 @@ pub fn run(args: &Args) -> Res<()> {
         }
         Experiment::CrossModalEmoji(s) => {
             if pending {
-                let set = emoji_set(&data)?;
+                let set = tl::crossmodal_emoji::emoji_set_at(&data, s.size)?;
                 progress.line(&format!(
                     "emoji: {} symbols; Google's drawings align with their names, Twitter's are scored; device {device}",
                     set.symbols.len(),
