@@ -118,6 +118,18 @@ impl CrossModalEmojiSettings {
         if !matches!(self.tower.as_str(), "small" | "bn") {
             return bad("tower", format!("`{}`: small or bn", self.tower));
         }
+        if !((0.0..=1.0).contains(&self.soft_targets)
+            && self.soft_temperature > 0.0
+            && self.soft_temperature.is_finite())
+        {
+            return bad(
+                "soft_targets",
+                format!(
+                    "weight {} must lie in [0, 1] and temperature {} be above 0",
+                    self.soft_targets, self.soft_temperature
+                ),
+            );
+        }
         if !matches!(self.size, 32 | 64) {
             return bad("size", format!("{} px: 32 or 64", self.size));
         }
@@ -851,6 +863,20 @@ mod tests {
                     ..ok.clone()
                 },
                 "`resnet`: small or bn",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    soft_targets: 2.0,
+                    ..ok.clone()
+                },
+                "weight 2 must lie in [0, 1]",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    soft_temperature: 0.0,
+                    ..ok.clone()
+                },
+                "temperature 0 be above 0",
             ),
             (
                 CrossModalEmojiSettings {
