@@ -291,7 +291,12 @@ fn vendor_set(google: Inputs, twitter: Inputs, domain: &str) -> Res<LabelledSet>
 
 /// The emoji set (`DATA/emoji`, 32x32 RGB).
 pub fn emoji_set(data: &Path) -> Res<tl_data::emoji::EmojiSet> {
-    Ok(tl_data::emoji::emoji(&data.join("emoji"), 32)?)
+    emoji_set_at(data, 32)
+}
+
+/// The emoji set with drawings of `size` pixels a side (the cross-modal experiment's `size`).
+pub fn emoji_set_at(data: &Path, size: usize) -> Res<tl_data::emoji::EmojiSet> {
+    Ok(tl_data::emoji::emoji(&data.join("emoji"), size)?)
 }
 
 /// One seed of the emoji experiment: a row for the unseen symbols and one for the seen ones;

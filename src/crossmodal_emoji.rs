@@ -115,21 +115,12 @@ impl CrossModalEmojiSettings {
                 format!("`{}`: google or both", self.tower_data),
             );
         }
-        if !matches!(self.tower.as_str(), "small" | "bn") {
-            return bad("tower", format!("`{}`: small or bn", self.tower));
-        }
-        if !((0.0..=1.0).contains(&self.soft_targets)
-            && self.soft_temperature > 0.0
-            && self.soft_temperature.is_finite())
-        {
-            return bad(
-                "soft_targets",
-                format!(
-                    "weight {} must lie in [0, 1] and temperature {} be above 0",
-                    self.soft_targets, self.soft_temperature
-                ),
-            );
-        }
+        batch_norm_of(&self.tower)?;
+        // The alignment's own bounds on the soft targets, checked before any work.
+        tl_crossmodal::Clip::new()
+            .with_soft_targets(self.soft_targets)
+            .with_soft_temperature(self.soft_temperature)
+            .validate()?;
         if !matches!(self.size, 32 | 64) {
             return bad("size", format!("{} px: 32 or 64", self.size));
         }
@@ -154,12 +145,7 @@ impl CrossModalEmojiSettings {
     }
 }
 
-pub use crate::content_style::emoji_set;
-
-/// The emoji data with drawings of `size` pixels a side (the crossmodal experiment's `size`).
-pub fn emoji_set_at(data: &Path, size: usize) -> Res<tl_data::emoji::EmojiSet> {
-    Ok(tl_data::emoji::emoji(&data.join("emoji"), size)?)
-}
+pub use crate::content_style::{emoji_set, emoji_set_at};
 
 /// One seed of the emoji experiment: a row per text side (and the text-to-image row after
 /// MiniLM's unless `no_draw`); with `pictures`, the retrieval grid and the drawings.
@@ -444,13 +430,9 @@ pub fn emoji_seed(
 
 /// The image tower `kind` names for `size` x `size` drawings: conv / ReLU / max-pool blocks
 /// of 32, 64 and 128 channels (and another of 128 at 64 px), then 256 features; `bn` adds
-/// batch normalisation after each convolution. `small` at 32 px is [`rgb_encoder`].
+/// batch normalisation after each convolution.
 pub fn tower_for(kind: &str, size: usize, dev: &Device) -> Res<Sequential> {
-    let norm = match kind {
-        "small" => false,
-        "bn" => true,
-        other => return Err(format!("tower {other:?}: small or bn").into()),
-    };
+    let norm = batch_norm_of(kind)?;
     let mut config = SequentialConfig::new(vec![3, size, size]);
     let mut channels = vec![32, 64, 128];
     let mut side = 32;
@@ -493,9 +475,13 @@ fn seen_classifier(
         head_config(256, &[], classes).init(dev)?,
     )?;
     // The alignment's batches (random views of the drawings), their captions unused.
-    let names: Vec<String> = twitter.class_names.clone();
-    let prompts =
-        tl_crossmodal::ClassPrompts::from_texts(names.iter().map(|n| vec![n.clone()]).collect())?;
+    let prompts = tl_crossmodal::ClassPrompts::from_texts(
+        twitter
+            .class_names
+            .iter()
+            .map(|n| vec![n.clone()])
+            .collect(),
+    )?;
     let vectors = tl_crossmodal::TextVectors {
         values: vec![0.0; classes],
         dim: 1,
@@ -530,9 +516,17 @@ fn seen_classifier(
     Ok((top1_among(&scores, classes, seen, seen, seen), loss))
 }
 
-/// A small CNN for 3 x 32 x 32 drawings.
-pub fn rgb_encoder(dev: &Device) -> Res<Sequential> {
-    tower_for("small", 32, dev)
+/// Whether the tower `kind` names (`small` or `bn`) normalises its batches; another name is
+/// refused.
+fn batch_norm_of(kind: &str) -> tl_core::Result<bool> {
+    match kind {
+        "small" => Ok(false),
+        "bn" => Ok(true),
+        other => Err(tl_core::CoreError::config(
+            "tower",
+            format!("`{other}`: small or bn"),
+        )),
+    }
 }
 
 /// Top-1 of `scores` rows (`[n, classes]`, row-major) among `candidates`.
@@ -869,14 +863,14 @@ mod tests {
                     soft_targets: 2.0,
                     ..ok.clone()
                 },
-                "weight 2 must lie in [0, 1]",
+                "`soft_targets`: 2 not in [0, 1]",
             ),
             (
                 CrossModalEmojiSettings {
                     soft_temperature: 0.0,
                     ..ok.clone()
                 },
-                "temperature 0 be above 0",
+                "`soft_temperature`: 0 must be above 0",
             ),
             (
                 CrossModalEmojiSettings {

@@ -2,7 +2,7 @@
 //! trainable projection (or none), and CLIP's learned temperature; its training on image-text
 //! pairs; and the classifiers it gives (zero-shot from prompts, trained on text only, a probe).
 
-use crate::loss::{INIT_SCALE, MAX_SCALE, info_nce};
+use crate::loss::{INIT_SCALE, MAX_SCALE, info_nce, info_nce_soft};
 use crate::prompts::ClassPrompts;
 use crate::text::TextVectors;
 use burn::module::{Module, Param};
@@ -366,7 +366,7 @@ impl<E: Encoder> Objective<ClipModel<E>, CaptionBatch> for AlignObjective {
         let texts = model.text_features(batch.texts.clone());
         let groups = self.class_positives.then_some(batch.classes.as_slice());
         let loss = if self.soft_targets > 0.0 {
-            crate::loss::info_nce_soft(
+            info_nce_soft(
                 images,
                 texts,
                 model.scale(),
