@@ -121,6 +121,18 @@ struct Args {
     /// Emoji: the drawings' side in pixels, 32 or 64.
     #[arg(long, default_value_t = 32)]
     size: usize,
+    /// Emoji: AdaBN after aligning: the image tower's batch-norm statistics re-estimated on
+    /// Twitter's drawings, unlabelled (transductive); the figures before it reported beside.
+    #[arg(long)]
+    adabn: bool,
+    /// Emoji: self-training rounds after aligning: the Twitter drawings the model names most
+    /// surely join the Google drawings under those names and the alignment goes on
+    /// (transductive; 0: none).
+    #[arg(long, default_value_t = 0)]
+    self_train: usize,
+    /// Emoji: the share of Twitter's drawings named in each self-training round.
+    #[arg(long, default_value_t = 0.3)]
+    self_train_share: f64,
     /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
     #[arg(long)]
     only_draw: bool,
@@ -400,6 +412,9 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         soft_targets: args.soft_targets,
         soft_temperature: args.soft_temperature,
         size: args.size,
+        adabn: args.adabn,
+        self_train: args.self_train,
+        self_train_share: args.self_train_share,
     };
     settings.validate()?;
     let set = emoji_set_at(&data_dir()?, settings.size)?;

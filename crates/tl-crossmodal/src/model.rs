@@ -110,9 +110,8 @@ impl<E: Encoder> ClipModel<E> {
         }))
     }
 
-    /// Text features of text vectors (inference mode), row after row. Refuses vectors of
-    /// another width than the model takes.
-    pub fn embed_texts(&self, vectors: &TextVectors, device: &Device) -> Result<Vec<f32>> {
+    /// Refuses text vectors of another width than the model takes.
+    pub fn check_text_width(&self, vectors: &TextVectors) -> Result<()> {
         if vectors.dim != self.text_dim() {
             return Err(CoreError::data(
                 "text vectors",
@@ -123,6 +122,13 @@ impl<E: Encoder> ClipModel<E> {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Text features of text vectors (inference mode), row after row. Refuses vectors of
+    /// another width than the model takes.
+    pub fn embed_texts(&self, vectors: &TextVectors, device: &Device) -> Result<Vec<f32>> {
+        self.check_text_width(vectors)?;
         let plain = device.clone().without_autodiff();
         let model = self.valid();
         let t = Tensor::<2>::from_data(

@@ -174,6 +174,24 @@ impl Clip {
             self.text_projection,
             &device,
         )?;
+        self.align_from(model, images, prompts, vectors, ctx)
+    }
+
+    /// Goes on aligning `model` (an aligned model, or a fresh one from [`ClipModel::new`]) on
+    /// `images` with this strategy's objective, views and training settings: more pairs for
+    /// a model already aligned (pseudo-labelled images, a new domain's). Refuses text vectors
+    /// of another width than the model takes.
+    pub fn align_from<E: Encoder + 'static>(
+        &self,
+        model: ClipModel<E>,
+        images: &LabelledSet,
+        prompts: &ClassPrompts,
+        vectors: &TextVectors,
+        ctx: &mut RunContext<'_>,
+    ) -> Result<(ClipModel<E>, Vec<tl_core::report::EpochRecord>)> {
+        self.validate()?;
+        model.check_text_width(vectors)?;
+        let device = ctx.device().clone();
         let train = ctx.train_config(&self.train);
         let mut batches =
             CaptionBatches::new(images, prompts, vectors, train.batch_size, train.seed)?;

@@ -114,6 +114,78 @@ fn aligning_digits_with_their_names_classifies_unlabelled_images() {
 }
 
 #[test]
+fn going_on_aligning_learns_new_pairs_without_starting_over() {
+    let _seeded = tl_core::device::seed_lock();
+    let dev = dev();
+    let set = digits();
+    let (low, high): (Vec<usize>, Vec<usize>) = (0..set.len()).partition(|&i| set.labels[i] < 5);
+    let prompts = ClassPrompts::from_templates(&set.class_names, &digit_templates()).unwrap();
+    let vectors = hashed().embed(&prompts.strs(), &dev).unwrap();
+    let clip = Clip::new().with_text(hashed()).with_dim(32).with_train(
+        tl_core::train::TrainConfig::new()
+            .with_epochs(8)
+            .with_batch_size(64)
+            .with_lr(0.002),
+    );
+    // Top-1 over the ten names on the images of 5-9.
+    let later = set.select(&high);
+    let top1 = |m: &ClipModel<Sequential>| {
+        let protos = m.class_prototypes(&prompts, &vectors, &dev).unwrap();
+        let images = m.embed_images(&later.inputs, &dev, 256).unwrap();
+        let d = m.dim();
+        let right = images
+            .chunks(d)
+            .zip(&later.labels)
+            .filter(|(image, label)| {
+                let score = |c: usize| -> f32 {
+                    image
+                        .iter()
+                        .zip(&protos[c * d..(c + 1) * d])
+                        .map(|(a, b)| a * b)
+                        .sum()
+                };
+                (0..10).max_by(|&a, &b| score(a).total_cmp(&score(b))) == Some(**label)
+            })
+            .count();
+        right as f64 / later.len() as f64
+    };
+    dev.seed(5);
+    let mut ctx = RunContext::new(&dev).with_seed(3);
+    let (first, h1) = clip
+        .align(
+            encoder(&dev),
+            &set.select(&low),
+            &prompts,
+            &vectors,
+            &mut ctx,
+        )
+        .unwrap();
+    let before = top1(&first);
+    // Going on with every digit's pairs: the new digits are learnt, from where the first
+    // alignment stopped (its first epoch's loss well under a fresh start's).
+    let (second, h2) = clip
+        .align_from(first, &set, &prompts, &vectors, &mut ctx)
+        .unwrap();
+    let after = top1(&second);
+    assert!(before < 0.3 && after > 0.7, "{before} -> {after}");
+    assert!(
+        h2[0].train_loss < 0.7 * h1[0].train_loss,
+        "{:?} then {:?}",
+        h1[0],
+        h2[0]
+    );
+    // Text vectors of another width than the aligned model takes.
+    let narrow = TextSpace::Hashed { dim: 64 }
+        .embed(&prompts.strs(), &dev)
+        .unwrap();
+    let err = clip
+        .align_from(second, &set, &prompts, &narrow, &mut ctx)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("of width 64, the model takes 128"), "{err}");
+}
+
+#[test]
 fn bad_input_is_refused_by_name() {
     let _seeded = tl_core::device::seed_lock();
     let dev = dev();

@@ -5,9 +5,11 @@
 
 use crate::autoencoder::normal;
 use burn::config::Config;
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tl_core::data::Inputs;
+use tl_core::data::{Batch, BatchPlan, Inputs, LabelledSet};
+use tl_core::train::{BatchSource, StepAt, check_trainable};
 use tl_core::{CoreError, Result};
 
 /// How two views of an image differ (SimCLR's augmentations for grey digits and strokes:
@@ -207,6 +209,77 @@ impl ViewAugment {
                 }
             }
         }
+    }
+}
+
+/// Labelled batches whose images are random views: every item once per epoch (shuffled by the
+/// seed), each step's views drawn from the seed and the step, the labels the items'. Supervised
+/// training with augmentation on the one training loop (`Trainer::train` with
+/// `CrossEntropy`, or any objective on [`Batch`]): a classifier of few drawings per class.
+#[derive(Debug, Clone)]
+pub struct AugmentedBatches<'s> {
+    set: &'s LabelledSet,
+    augment: ViewAugment,
+    plan: BatchPlan,
+    order: Vec<Vec<usize>>,
+    seed: u64,
+}
+
+impl<'s> AugmentedBatches<'s> {
+    /// Batches of `batch_size` random views of `set`'s images, shuffled and drawn by `seed`.
+    /// Refuses bad augment settings and items that are not images `[c, h, w]`.
+    pub fn new(
+        set: &'s LabelledSet,
+        augment: ViewAugment,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        // Checks the settings and the item shape (no items drawn).
+        augment.views(&set.inputs, &[], 0)?;
+        Ok(Self {
+            set,
+            augment,
+            plan: BatchPlan::new(set.len(), batch_size, true, seed),
+            order: Vec::new(),
+            seed,
+        })
+    }
+}
+
+impl BatchSource for AugmentedBatches<'_> {
+    type Batch = Batch;
+
+    fn steps_per_epoch(&self) -> usize {
+        self.plan.num_batches()
+    }
+
+    fn check(&self, input_shape: Option<&[usize]>, classes: Option<usize>) -> Result<()> {
+        let shape = input_shape.unwrap_or(&self.set.inputs.item_shape);
+        check_trainable(self.set, shape, classes, "training")
+    }
+
+    fn start_epoch(&mut self) {
+        self.order = self.plan.epoch();
+    }
+
+    fn batch(&mut self, at: StepAt, device: &Device) -> Batch {
+        let idx = &self.order[at.step];
+        let mut batch = self.set.batch(idx, device);
+        let seed = self
+            .seed
+            .wrapping_mul(0x9E37_79B9)
+            .wrapping_add(at.global as u64);
+        // Settings, shape and indices were checked in `new`: the views cannot fail here.
+        if let Ok(views) = self.augment.views(&self.set.inputs, idx, seed) {
+            let size = self.set.inputs.item_size();
+            batch.inputs = Tensor::from_data(TensorData::new(views, [idx.len(), size]), device);
+        }
+        batch
+    }
+
+    /// The views depend on the step alone: moving past an epoch draws its order only.
+    fn skip_epoch(&mut self, _epoch: usize, _total: usize, _device: &Device) {
+        self.start_epoch();
     }
 }
 

@@ -41,7 +41,7 @@ pub mod kmeans;
 pub mod report;
 pub mod simclr;
 
-pub use augment::ViewAugment;
+pub use augment::{AugmentedBatches, ViewAugment};
 pub use autoencoder::{DenoisingAutoencoder, MaskedAutoencoder, Reconstructor};
 pub use few_labels::{FewLabelRun, FewLabels};
 pub use kmeans::{ClusterScores, KMeans, cluster_scores, nmi, purity};

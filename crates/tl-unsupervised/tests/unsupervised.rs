@@ -195,6 +195,87 @@ fn views_are_seeded_in_range_and_the_identity_view_is_the_image() {
 }
 
 #[test]
+fn augmented_batches_are_seeded_views_of_every_item_with_its_label() {
+    use tl_core::train::{BatchSource, StepAt};
+    let device = dev();
+    let set = bars(10, 3);
+    let at = |step: usize| StepAt {
+        epoch: 1,
+        step,
+        global: step,
+        total: 3,
+    };
+    let rows = |b: &tl_core::data::Batch| -> (Vec<f32>, Vec<i64>) {
+        (
+            b.inputs.clone().into_data().iter::<f32>().collect(),
+            b.labels.clone().into_data().iter::<i64>().collect(),
+        )
+    };
+    // The identity view: each batch row is one of the set's items, with that item's label,
+    // and an epoch holds every item once.
+    let identity = ViewAugment::new()
+        .with_min_area(1.0)
+        .with_max_aspect(1.0)
+        .with_max_degrees(0.0)
+        .with_noise_std(0.0);
+    let mut plain = AugmentedBatches::new(&set, identity, 4, 7).unwrap();
+    assert_eq!(plain.steps_per_epoch(), 3);
+    plain.check(Some(&[1, 8, 8]), Some(2)).unwrap();
+    assert!(
+        plain.check(Some(&[1, 4, 4]), Some(2)).is_err(),
+        "another shape"
+    );
+    plain.start_epoch();
+    let mut found = vec![0usize; set.len()];
+    for step in 0..3 {
+        let (values, labels) = rows(&plain.batch(at(step), &device));
+        for (row, label) in values.chunks(64).zip(&labels) {
+            let i = (0..set.len())
+                .find(|&i| {
+                    row.iter()
+                        .zip(set.inputs.item(i))
+                        .all(|(a, b)| (a - b).abs() < 1e-5)
+                })
+                .expect("an identity view is an item of the set");
+            assert_eq!(*label, set.labels[i] as i64, "item {i} keeps its label");
+            found[i] += 1;
+        }
+    }
+    assert_eq!(found, vec![1; set.len()], "every item once per epoch");
+    // Random views: the same seed draws the same batches, another step other views, and the
+    // views are not the items.
+    let views = |seed: u64| {
+        let mut b = AugmentedBatches::new(&set, ViewAugment::new(), 4, seed).unwrap();
+        b.start_epoch();
+        (0..3)
+            .map(|s| rows(&b.batch(at(s), &device)).0)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (views(7), views(7));
+    assert_eq!(a, b, "seeded");
+    assert_ne!(a, views(8));
+    assert!(
+        a[0].chunks(64).all(|row| (0..set.len()).all(|i| row
+            .iter()
+            .zip(set.inputs.item(i))
+            .any(|(x, y)| (x - y).abs() > 1e-3))),
+        "a random view is not the plain image"
+    );
+    // Bad input refused by name.
+    let flat = LabelledSet::new(
+        Inputs::new(vec![64], set.inputs.values.clone()).unwrap(),
+        set.labels.clone(),
+        set.class_names.clone(),
+        "flat",
+    )
+    .unwrap();
+    let err = AugmentedBatches::new(&flat, ViewAugment::new(), 4, 0).unwrap_err();
+    assert!(err.to_string().contains("[c, h, w]"), "{err}");
+    let err = AugmentedBatches::new(&set, ViewAugment::new().with_min_area(2.0), 4, 0).unwrap_err();
+    assert!(err.to_string().contains("min_area"), "{err}");
+}
+
+#[test]
 fn colour_jitter_and_blur_change_colour_and_sharpness_but_not_grey_or_flat_images() {
     // No warp and no noise: only the colour jitter and the blur act.
     let still = ViewAugment::new()
