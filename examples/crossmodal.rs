@@ -133,6 +133,10 @@ struct Args {
     /// Emoji: the share of Twitter's drawings named in each self-training round.
     #[arg(long, default_value_t = 0.3)]
     self_train_share: f64,
+    /// Emoji: towers aligned from their own initialisations, their image features averaged
+    /// (1: one tower).
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
     /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
     #[arg(long)]
     only_draw: bool,
@@ -415,6 +419,7 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         adabn: args.adabn,
         self_train: args.self_train,
         self_train_share: args.self_train_share,
+        ensemble: args.ensemble,
     };
     settings.validate()?;
     let set = emoji_set_at(&data_dir()?, settings.size)?;

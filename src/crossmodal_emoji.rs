@@ -81,6 +81,10 @@ pub struct CrossModalEmojiSettings {
     pub self_train: usize,
     /// The share of Twitter's drawings named in each self-training round.
     pub self_train_share: f64,
+    /// Towers aligned, each from its own initialisation and batch order, whose image features
+    /// are averaged (and renormalised) to name the Twitter drawings (1: one tower). The first
+    /// tower's figures alone are reported beside; text to image is judged by the first.
+    pub ensemble: usize,
 }
 
 impl Default for CrossModalEmojiSettings {
@@ -105,6 +109,7 @@ impl Default for CrossModalEmojiSettings {
             adabn: false,
             self_train: 0,
             self_train_share: 0.3,
+            ensemble: 1,
         }
     }
 }
@@ -145,6 +150,40 @@ impl CrossModalEmojiSettings {
             return bad(
                 "self_train_share",
                 format!("{}: a share in (0, 1]", self.self_train_share),
+            );
+        }
+        if !(1..=16).contains(&self.ensemble) {
+            return bad("ensemble", format!("{} towers: 1 to 16", self.ensemble));
+        }
+        if self.self_train > 10 {
+            return bad(
+                "self_train",
+                format!("{} rounds: at most 10", self.self_train),
+            );
+        }
+        // Each of these reports the run's figures without it beside its own: one at a time.
+        let options = [
+            ("tta", self.tta > 0),
+            ("self_train", self.self_train > 0),
+            ("adabn", self.adabn),
+            ("ensemble", self.ensemble > 1),
+        ];
+        let on: Vec<&str> = options.iter().filter(|o| o.1).map(|o| o.0).collect();
+        if on.len() > 1 {
+            return bad(
+                on[1],
+                format!(
+                    "{} are each measured against the run without them: one at a time",
+                    on.join(" and ")
+                ),
+            );
+        }
+        if self.ensemble > 1 && (self.text_projection || self.tower_simclr > 0) {
+            return bad(
+                "ensemble",
+                "the towers' features are averaged in one text space from fresh towers: \
+                 without text_projection and tower_simclr"
+                    .into(),
             );
         }
         if self.tta > 64 {
@@ -358,12 +397,9 @@ pub fn emoji_seed(
                 100.0 * figures(&scores).0,
                 100.0 * figures(&scores).1,
             ));
-            let more = clip.clone().with_train(
-                TrainConfig::new()
-                    .with_epochs(epochs)
-                    .with_batch_size(64)
-                    .with_lr(1e-3),
-            );
+            let more = clip
+                .clone()
+                .with_train(clip.train.clone().with_epochs(epochs));
             let (next, h) = more.align_from(model, &pairs, &prompts, &vectors, &mut ctx)?;
             model = next;
             history.extend(h);
@@ -380,22 +416,42 @@ pub fn emoji_seed(
             )?));
             let adabn = tl_transductive::AdaBn::new();
             let mut model = model;
-            let mut encoder = model.encoder;
-            if !batch_norm_of(&s.tower)? {
-                let after: Vec<usize> = (encoder.layers().iter().enumerate())
-                    .filter(|(_, l)| matches!(l, tl_core::model::Layer::Relu(_)))
-                    .map(|(i, _)| i)
-                    .collect();
-                encoder =
-                    adabn.insert_identity_batch_norm(encoder, &after, &source.unlabelled(), dev)?;
-            }
+            let encoder = adabn.with_batch_norm(model.encoder, &source.unlabelled(), dev)?;
             model.encoder = adabn.restandardize(encoder, &twitter.unlabelled(), dev)?;
             (model, Some(before))
         } else {
             (model, None)
         };
-        let wall = ctx.elapsed();
+        let mut wall = ctx.elapsed();
         let mut images = model.embed_images(&twitter.inputs, dev, 256)?;
+        // An ensemble: more towers aligned from other initialisations and batch orders, each
+        // drawing's features averaged over them and renormalised.
+        let one_tower = (s.ensemble > 1).then(|| figures(&scores_of(&images)));
+        for k in 1..s.ensemble {
+            // Each tower's own seed, apart from every run's seed.
+            let member = seed ^ ((k as u64) << 32);
+            let tag = format!("seed {seed}, {label}, tower {}", k + 1);
+            let mut member_ctx = logged_context(dev, member, tag, log);
+            member_ctx.begin();
+            dev.seed(300 + member);
+            let tower = tower_for(&s.tower, s.size, dev)?;
+            let (other, _) = clip.align(tower, &source, &prompts, &vectors, &mut member_ctx)?;
+            wall += member_ctx.elapsed();
+            let theirs = other.embed_images(&twitter.inputs, dev, 256)?;
+            let (seen1, unseen1) = figures(&scores_of(&theirs));
+            log(&format!(
+                "seed {seed}: {label:<13} tower {} alone: seen {:.2} %, unseen {:.2} %",
+                k + 1,
+                100.0 * seen1,
+                100.0 * unseen1
+            ));
+            for (a, b) in images.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        if s.ensemble > 1 {
+            normalize_rows(&mut images, dim);
+        }
         // With test-time views: the figures of the drawings alone, for comparison.
         let single = (s.tta > 0).then(|| figures(&scores_of(&images)));
         if s.tta > 0 {
@@ -407,10 +463,7 @@ pub fn emoji_seed(
                     *a += b;
                 }
             }
-            for row in images.chunks_mut(dim) {
-                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                row.iter_mut().for_each(|x| *x /= norm);
-            }
+            normalize_rows(&mut images, dim);
         }
         let scores = scores_of(&images);
         let all: Vec<usize> = (0..n).collect();
@@ -456,41 +509,36 @@ pub fn emoji_seed(
             "unseen_chance": 1.0 / unseen.len() as f64,
             "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
             "recall_image_to_text": i2t, "recall_text_to_image": t2i,
-            "wall_time_s": wall, "params": tl_core::model::count_params(&model).total,
+            "wall_time_s": wall,
+            "params": s.ensemble * tl_core::model::count_params(&model).total,
             "text_cache_hit": vectors.cached,
             "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
             "tower": s.tower, "tta": s.tta, "describe": s.describe,
             "soft_targets": s.soft_targets, "soft_temperature": s.soft_temperature,
             "adabn": s.adabn, "self_train": s.self_train,
-            "self_train_share": s.self_train_share,
+            "self_train_share": s.self_train_share, "ensemble": s.ensemble,
         }));
-        if let (Some((seen0, unseen0)), Some(row)) = (before_self_training, rows_out.last_mut()) {
-            log(&format!(
-                "seed {seed}: {label:<13} before self-training: seen {:.2} %, unseen {:.2} %",
-                100.0 * seen0,
-                100.0 * unseen0
-            ));
-            row["seen_top1_before_self_training"] = json!(seen0);
-            row["unseen_top1_before_self_training"] = json!(unseen0);
-        }
-        if let (Some((seen0, unseen0)), Some(row)) = (before_adabn, rows_out.last_mut()) {
-            log(&format!(
-                "seed {seed}: {label:<13} before AdaBN: seen {:.2} %, unseen {:.2} %",
-                100.0 * seen0,
-                100.0 * unseen0
-            ));
-            row["seen_top1_before_adabn"] = json!(seen0);
-            row["unseen_top1_before_adabn"] = json!(unseen0);
-        }
-        if let (Some((seen1, unseen1)), Some(row)) = (single, rows_out.last_mut()) {
-            log(&format!(
-                "seed {seed}: {label:<13} without the {} test-time views: seen {:.2} %, unseen {:.2} %",
-                s.tta,
-                100.0 * seen1,
-                100.0 * unseen1
-            ));
-            row["seen_top1_single_view"] = json!(seen1);
-            row["unseen_top1_single_view"] = json!(unseen1);
+        // The figures of the same run without one of its options, beside its own.
+        let without = [
+            (
+                "before_self_training",
+                "before self-training",
+                before_self_training,
+            ),
+            ("before_adabn", "before AdaBN", before_adabn),
+            ("single_view", "without the test-time views", single),
+            ("one_tower", "the first tower alone", one_tower),
+        ];
+        for (key, what, figures) in without {
+            if let (Some((seen0, unseen0)), Some(row)) = (figures, rows_out.last_mut()) {
+                log(&format!(
+                    "seed {seed}: {label:<13} {what}: seen {:.2} %, unseen {:.2} %",
+                    100.0 * seen0,
+                    100.0 * unseen0
+                ));
+                row[format!("seen_top1_{key}")] = json!(seen0);
+                row[format!("unseen_top1_{key}")] = json!(unseen0);
+            }
         }
         if s.symbol_classifier && *label == "MiniLM" {
             let started = std::time::Instant::now();
@@ -608,6 +656,14 @@ fn batch_norm_of(kind: &str) -> tl_core::Result<bool> {
             "tower",
             format!("`{other}`: small or bn"),
         )),
+    }
+}
+
+/// Scales each `dim`-wide row of `values` to unit length.
+fn normalize_rows(values: &mut [f32], dim: usize) {
+    for row in values.chunks_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|x| *x /= norm);
     }
 }
 
@@ -897,6 +953,7 @@ pub fn emoji_table(rows: &[Value]) -> String {
             "before_adabn",
             "before AdaBN (the tower's batch statistics still the Google drawings')",
         ),
+        ("one_tower", "the ensemble's first tower alone"),
     ] {
         if let (Some(seen), Some(unseen)) = (
             extra(&format!("seen_top1_{key}")),
@@ -997,6 +1054,52 @@ mod tests {
             ),
             (
                 CrossModalEmojiSettings {
+                    ensemble: 0,
+                    ..ok.clone()
+                },
+                "0 towers: 1 to 16",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    ensemble: 3,
+                    adabn: true,
+                    ..ok.clone()
+                },
+                "adabn and ensemble are each measured against the run without them",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tta: 4,
+                    self_train: 1,
+                    ..ok.clone()
+                },
+                "`self_train`: tta and self_train",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    ensemble: 2,
+                    tower_simclr: 5,
+                    ..ok.clone()
+                },
+                "without text_projection and tower_simclr",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    ensemble: 2,
+                    text_projection: true,
+                    ..ok.clone()
+                },
+                "without text_projection and tower_simclr",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    self_train: 11,
+                    ..ok.clone()
+                },
+                "11 rounds: at most 10",
+            ),
+            (
+                CrossModalEmojiSettings {
                     soft_targets: 2.0,
                     ..ok.clone()
                 },
@@ -1087,6 +1190,8 @@ mod tests {
         with_extras[2]["unseen_top1_before_adabn"] = json!(0.03);
         with_extras[2]["seen_top1_before_self_training"] = json!(0.1);
         with_extras[2]["unseen_top1_before_self_training"] = json!(0.02);
+        with_extras[0]["seen_top1_one_tower"] = json!(0.25);
+        with_extras[0]["unseen_top1_one_tower"] = json!(0.03);
         let md = emoji_table(&with_extras);
         assert!(
             md.contains("Twitter's seen drawings 40.00 ± 14.14 % top-1"),
@@ -1102,6 +1207,12 @@ mod tests {
         );
         assert!(
             md.contains("before self-training (aligned on the Google drawings alone): seen 10.00 ± 0.00 %, unseen 2.00 ± 0.00 %"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "the ensemble's first tower alone: seen 25.00 ± 0.00 %, unseen 3.00 ± 0.00 %"
+            ),
             "{md}"
         );
     }

@@ -331,18 +331,9 @@ impl BatchSource for CaptionBatches<'_> {
         }
         let images = match &self.augment {
             // Indices and shape were checked in `with_augment`: views cannot fail here.
-            Some((augment, seed)) => match augment.views(
-                &self.images.inputs,
-                idx,
-                seed.wrapping_mul(0x9E37_79B9)
-                    .wrapping_add(at.global as u64),
-            ) {
-                Ok(v) => {
-                    let size = self.images.inputs.item_size();
-                    Tensor::from_data(TensorData::new(v, [idx.len(), size]), device)
-                }
-                Err(_) => self.images.inputs.tensor(idx, device),
-            },
+            Some((augment, seed)) => {
+                augment.step_views(&self.images.inputs, idx, *seed, at.global, device)
+            }
             None => self.images.inputs.tensor(idx, device),
         };
         CaptionBatch {

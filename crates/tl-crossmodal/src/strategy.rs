@@ -179,8 +179,9 @@ impl Clip {
 
     /// Goes on aligning `model` (an aligned model, or a fresh one from [`ClipModel::new`]) on
     /// `images` with this strategy's objective, views and training settings: more pairs for
-    /// a model already aligned (pseudo-labelled images, a new domain's). Refuses text vectors
-    /// of another width than the model takes.
+    /// a model already aligned (pseudo-labelled images, a new domain's). The model keeps its
+    /// own shape (its `dim` and text projection, whatever this strategy's say). Refuses text
+    /// vectors of another width than the model takes.
     pub fn align_from<E: Encoder + 'static>(
         &self,
         model: ClipModel<E>,

@@ -131,6 +131,29 @@ impl AdaBn {
         Ok(encoder)
     }
 
+    /// `encoder` as it is when it has batch-norm layers; otherwise with identity batch-norm
+    /// layers put in ([`Self::insert_identity_batch_norm`], measured on `source`) after the
+    /// layers `insert_after` lists, or after every ReLU: what [`Self::restandardize`] can then
+    /// adapt.
+    pub fn with_batch_norm(
+        &self,
+        encoder: Sequential,
+        source: &tl_core::data::UnlabelledSet,
+        device: &Device,
+    ) -> Result<Sequential> {
+        if has_batch_norm(&encoder) {
+            return Ok(encoder);
+        }
+        let after: Vec<usize> = match &self.insert_after {
+            Some(after) => after.clone(),
+            None => (encoder.layers().iter().enumerate())
+                .filter(|(_, l)| matches!(l, Layer::Relu(_)))
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        self.insert_identity_batch_norm(encoder, &after, source, device)
+    }
+
     /// Replaces the running mean and variance of every batch-norm layer of `encoder` by their
     /// averages over (at most `max_items` of) `target`.
     pub fn restandardize(
@@ -191,16 +214,8 @@ impl Strategy<Sequential> for AdaBn {
         let model = if has_batch_norm(&model.encoder) {
             model
         } else {
-            let after: Vec<usize> = match &self.insert_after {
-                Some(after) => after.clone(),
-                None => (model.encoder.layers().iter().enumerate())
-                    .filter(|(_, l)| matches!(l, Layer::Relu(_)))
-                    .map(|(i, _)| i)
-                    .collect(),
-            };
             let source = task.labelled(TaskPart::SourceLabelled, NAME)?.unlabelled();
-            let encoder =
-                self.insert_identity_batch_norm(model.encoder, &after, &source, &device)?;
+            let encoder = self.with_batch_norm(model.encoder, &source, &device)?;
             Classifier::new(encoder, model.head)?
         };
         let (model, sets, run) =

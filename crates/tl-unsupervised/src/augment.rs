@@ -96,6 +96,29 @@ impl ViewAugment {
         Ok(())
     }
 
+    /// A training step's views of the items at `indices`, as a `[n, item_size]` tensor on
+    /// `device`: drawn from the run's `seed` and the step (`global`, over the whole run), so
+    /// that a run's batch sources draw the same views for the same step. For sources that
+    /// checked the settings, the item shape and the indices when they were built: were the
+    /// views to fail all the same, the plain items are given.
+    pub fn step_views(
+        &self,
+        inputs: &Inputs,
+        indices: &[usize],
+        seed: u64,
+        global: usize,
+        device: &Device,
+    ) -> Tensor<2> {
+        let seed = seed.wrapping_mul(0x9E37_79B9).wrapping_add(global as u64);
+        match self.views(inputs, indices, seed) {
+            Ok(v) => Tensor::from_data(
+                TensorData::new(v, [indices.len(), inputs.item_size()]),
+                device,
+            ),
+            Err(_) => inputs.tensor(indices, device),
+        }
+    }
+
     /// One random view of each item at `indices` (items `[c, h, w]`), row after row; the same
     /// seed gives the same views.
     pub fn views(&self, inputs: &Inputs, indices: &[usize], seed: u64) -> Result<Vec<f32>> {
@@ -265,15 +288,9 @@ impl BatchSource for AugmentedBatches<'_> {
     fn batch(&mut self, at: StepAt, device: &Device) -> Batch {
         let idx = &self.order[at.step];
         let mut batch = self.set.batch(idx, device);
-        let seed = self
-            .seed
-            .wrapping_mul(0x9E37_79B9)
-            .wrapping_add(at.global as u64);
-        // Settings, shape and indices were checked in `new`: the views cannot fail here.
-        if let Ok(views) = self.augment.views(&self.set.inputs, idx, seed) {
-            let size = self.set.inputs.item_size();
-            batch.inputs = Tensor::from_data(TensorData::new(views, [idx.len(), size]), device);
-        }
+        batch.inputs = self
+            .augment
+            .step_views(&self.set.inputs, idx, self.seed, at.global, device);
         batch
     }
 

@@ -213,12 +213,14 @@ fn augmented_batches_are_seeded_views_of_every_item_with_its_label() {
     };
     // The identity view: each batch row is one of the set's items, with that item's label,
     // and an epoch holds every item once.
-    let identity = ViewAugment::new()
-        .with_min_area(1.0)
-        .with_max_aspect(1.0)
-        .with_max_degrees(0.0)
-        .with_noise_std(0.0);
-    let mut plain = AugmentedBatches::new(&set, identity, 4, 7).unwrap();
+    let identity_view = || {
+        ViewAugment::new()
+            .with_min_area(1.0)
+            .with_max_aspect(1.0)
+            .with_max_degrees(0.0)
+            .with_noise_std(0.0)
+    };
+    let mut plain = AugmentedBatches::new(&set, identity_view(), 4, 7).unwrap();
     assert_eq!(plain.steps_per_epoch(), 3);
     plain.check(Some(&[1, 8, 8]), Some(2)).unwrap();
     assert!(
@@ -248,12 +250,58 @@ fn augmented_batches_are_seeded_views_of_every_item_with_its_label() {
         let mut b = AugmentedBatches::new(&set, ViewAugment::new(), 4, seed).unwrap();
         b.start_epoch();
         (0..3)
-            .map(|s| rows(&b.batch(at(s), &device)).0)
+            .map(|s| rows(&b.batch(at(s), &device)))
             .collect::<Vec<_>>()
     };
+    let labels = |batches: &[(Vec<f32>, Vec<i64>)]| -> Vec<i64> {
+        batches.iter().flat_map(|b| b.1.clone()).collect()
+    };
+    let mut again = AugmentedBatches::new(&set, identity_view(), 4, 7).unwrap();
+    again.start_epoch();
+    let plain_labels: Vec<i64> = (0..3)
+        .flat_map(|s| rows(&again.batch(at(s), &device)).1)
+        .collect();
     let (a, b) = (views(7), views(7));
     assert_eq!(a, b, "seeded");
+    assert_eq!(
+        labels(&a),
+        plain_labels,
+        "the views keep their items' labels"
+    );
     assert_ne!(a, views(8));
+    // The same items drawn at another step are other views.
+    let mut b2 = AugmentedBatches::new(&set, ViewAugment::new(), 4, 7).unwrap();
+    b2.start_epoch();
+    let later = StepAt { global: 5, ..at(0) };
+    assert_ne!(
+        rows(&b2.batch(later, &device)).0,
+        a[0].0,
+        "another step, other views"
+    );
+    // Skipping an epoch (a resumed run) leaves the source where training through it would.
+    let second_epoch = |skip: bool| {
+        let mut b = AugmentedBatches::new(&set, ViewAugment::new(), 4, 7).unwrap();
+        if skip {
+            b.skip_epoch(1, 6, &device);
+        } else {
+            b.start_epoch();
+            for s in 0..3 {
+                drop(b.batch(at(s), &device));
+            }
+        }
+        b.start_epoch();
+        rows(&b.batch(
+            StepAt {
+                epoch: 2,
+                step: 0,
+                global: 3,
+                total: 6,
+            },
+            &device,
+        ))
+    };
+    assert_eq!(second_epoch(true), second_epoch(false));
+    let a: Vec<Vec<f32>> = a.into_iter().map(|b| b.0).collect();
     assert!(
         a[0].chunks(64).all(|row| (0..set.len()).all(|i| row
             .iter()
