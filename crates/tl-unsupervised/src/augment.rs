@@ -8,8 +8,8 @@ use burn::config::Config;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tl_core::data::{Batch, BatchPlan, Inputs, LabelledSet};
-use tl_core::train::{BatchSource, StepAt, check_trainable};
+use tl_core::data::{Batch, Inputs, LabelledSet};
+use tl_core::train::{BatchSource, LabelledBatches, StepAt};
 use tl_core::{CoreError, Result};
 
 /// How two views of an image differ (SimCLR's augmentations for grey digits and strokes:
@@ -241,10 +241,8 @@ impl ViewAugment {
 /// `CrossEntropy`, or any objective on [`Batch`]): a classifier of few drawings per class.
 #[derive(Debug, Clone)]
 pub struct AugmentedBatches<'s> {
-    set: &'s LabelledSet,
+    batches: LabelledBatches<'s>,
     augment: ViewAugment,
-    plan: BatchPlan,
-    order: Vec<Vec<usize>>,
     seed: u64,
 }
 
@@ -260,43 +258,41 @@ impl<'s> AugmentedBatches<'s> {
         // Checks the settings and the item shape (no items drawn).
         augment.views(&set.inputs, &[], 0)?;
         Ok(Self {
-            set,
+            batches: LabelledBatches::new(set, batch_size, seed),
             augment,
-            plan: BatchPlan::new(set.len(), batch_size, true, seed),
-            order: Vec::new(),
             seed,
         })
     }
 }
 
+/// The labelled batches' order and checks; each batch's images replaced by views.
 impl BatchSource for AugmentedBatches<'_> {
     type Batch = Batch;
 
     fn steps_per_epoch(&self) -> usize {
-        self.plan.num_batches()
+        self.batches.steps_per_epoch()
     }
 
     fn check(&self, input_shape: Option<&[usize]>, classes: Option<usize>) -> Result<()> {
-        let shape = input_shape.unwrap_or(&self.set.inputs.item_shape);
-        check_trainable(self.set, shape, classes, "training")
+        self.batches.check(input_shape, classes)
     }
 
     fn start_epoch(&mut self) {
-        self.order = self.plan.epoch();
+        self.batches.start_epoch();
     }
 
     fn batch(&mut self, at: StepAt, device: &Device) -> Batch {
-        let idx = &self.order[at.step];
-        let mut batch = self.set.batch(idx, device);
+        let mut batch = self.batches.batch(at, device);
+        let (set, idx) = (self.batches.set(), self.batches.indices(at.step));
         batch.inputs = self
             .augment
-            .step_views(&self.set.inputs, idx, self.seed, at.global, device);
+            .step_views(&set.inputs, idx, self.seed, at.global, device);
         batch
     }
 
     /// The views depend on the step alone: moving past an epoch draws its order only.
-    fn skip_epoch(&mut self, _epoch: usize, _total: usize, _device: &Device) {
-        self.start_epoch();
+    fn skip_epoch(&mut self, epoch: usize, total: usize, device: &Device) {
+        self.batches.skip_epoch(epoch, total, device);
     }
 }
 

@@ -85,6 +85,17 @@ impl<'s> LabelledBatches<'s> {
             order: Vec::new(),
         }
     }
+
+    /// The set the batches are drawn from.
+    pub fn set(&self) -> &'s LabelledSet {
+        self.set
+    }
+
+    /// The items of step `step` of the current epoch (for a source that makes its own batch
+    /// of them, such as random views of the images); empty before the first epoch is drawn.
+    pub fn indices(&self, step: usize) -> &[usize] {
+        self.order.get(step).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl BatchSource for LabelledBatches<'_> {
