@@ -364,12 +364,17 @@ pub fn emoji_seed(
         // Self-training: the Twitter drawings the model names with the widest margin join
         // the Google drawings under the names it gives them, and the alignment goes on.
         let mut before_self_training = None;
+        let epochs = (s.epochs.unwrap_or(60) / 3).max(1);
+        let more = clip
+            .clone()
+            .with_train(clip.train.clone().with_epochs(epochs));
         for round in 1..=s.self_train {
             let protos = model.class_prototypes(&prompts, &vectors, dev)?;
             let images = model.embed_images(&twitter.inputs, dev, 256)?;
             let scores = cosines(&images, &protos, model.dim());
+            let (seen_now, unseen_now) = figures(&scores);
             if round == 1 {
-                before_self_training = Some(figures(&scores));
+                before_self_training = Some((seen_now, unseen_now));
             }
             let picked = confident(&scores, n, s.self_train_share);
             let right = picked
@@ -388,18 +393,14 @@ pub fn emoji_seed(
                 names.clone(),
                 "google seen + twitter named by the model",
             )?;
-            let epochs = (s.epochs.unwrap_or(60) / 3).max(1);
             log(&format!(
                 "seed {seed}, {label}: self-training round {round}: {} Twitter drawings named by the model join the {} Google drawings ({:.1} % of the names right; seen {:.2} %, unseen {:.2} % before the round), {epochs} epochs",
                 picked.len(),
                 source.len(),
                 100.0 * right as f64 / picked.len().max(1) as f64,
-                100.0 * figures(&scores).0,
-                100.0 * figures(&scores).1,
+                100.0 * seen_now,
+                100.0 * unseen_now,
             ));
-            let more = clip
-                .clone()
-                .with_train(clip.train.clone().with_epochs(epochs));
             let (next, h) = more.align_from(model, &pairs, &prompts, &vectors, &mut ctx)?;
             model = next;
             history.extend(h);

@@ -238,9 +238,15 @@ impl LabelledSet {
 
     /// The items of batch `indices` as tensors on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Batch {
+        self.batch_of(indices, self.inputs.tensor(indices, device), device)
+    }
+
+    /// Batch `indices` with `inputs` made from its items (random views, corrupted copies:
+    /// `[indices.len(), item_size]` on `device`) and the items' labels.
+    pub fn batch_of(&self, indices: &[usize], inputs: Tensor<2>, device: &Device) -> Batch {
         let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i] as i64).collect();
         Batch {
-            inputs: self.inputs.tensor(indices, device),
+            inputs,
             item_shape: self.inputs.item_shape.clone(),
             labels: Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
         }

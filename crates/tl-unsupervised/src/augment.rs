@@ -282,12 +282,11 @@ impl BatchSource for AugmentedBatches<'_> {
     }
 
     fn batch(&mut self, at: StepAt, device: &Device) -> Batch {
-        let mut batch = self.batches.batch(at, device);
         let (set, idx) = (self.batches.set(), self.batches.indices(at.step));
-        batch.inputs = self
+        let views = self
             .augment
             .step_views(&set.inputs, idx, self.seed, at.global, device);
-        batch
+        set.batch_of(idx, views, device)
     }
 
     /// The views depend on the step alone: moving past an epoch draws its order only.
