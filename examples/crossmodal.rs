@@ -14,7 +14,10 @@
 //!   symbols' names; Twitter drawings of the same (seen) symbols and of the held-out 20 % of
 //!   subcategories (unseen) are scored from their names: top-1 among seen, among unseen, and
 //!   over all symbols with the harmonic mean (generalised zero-shot); retrieval recall@1/5/10
-//!   both ways on the unseen symbols; a PNG of the retrieval (query names in the JSON).
+//!   both ways on the unseen symbols; a PNG of the retrieval (query names in the JSON). With
+//!   both text sides (the default `--texts minilm,hashed`), one more row scores the drawings
+//!   by the two aligned models together: each side's cosines times its learned logit scale,
+//!   summed (the product of their probabilities).
 //!
 //! ```text
 //! TL_DATA_DIR=../shared/data TL_MODEL_DIR=~/models cargo run --release --example crossmodal -- \

@@ -33,7 +33,8 @@ pub struct CrossModalEmojiSettings {
     pub jitter: f32,
     /// Gaussian blur of half of the random views, sigma up to this (pixels; 0: none).
     pub blur: f32,
-    /// The text sides: `minilm`, `hashed`.
+    /// The text sides: `minilm`, `hashed` (with both, one more row scores the drawings by the
+    /// two aligned models together: their logits summed).
     pub texts: Vec<String>,
     /// Skip text to image (the conditional VAE's drawings).
     pub no_draw: bool,
@@ -278,6 +279,10 @@ pub fn emoji_seed(
             })
             .collect(),
     )?;
+    // Each text side's logits (cosines times its learned logit scale), summed over the sides:
+    // the product of their probabilities, scored as one more row when more than one side runs.
+    let mut joint: Vec<f32> = Vec::new();
+    let (mut joint_wall, mut joint_params, mut joint_scales) = (0.0, 0, Vec::new());
     for (label, space) in &spaces {
         let augment = tl_unsupervised::augment::ViewAugment::new()
             .with_min_area(0.6)
@@ -424,6 +429,7 @@ pub fn emoji_seed(
             (model, None)
         };
         let mut wall = ctx.elapsed();
+        let mut scale = tl_core::train::scalar(&model.scale());
         let mut images = model.embed_images(&twitter.inputs, dev, 256)?;
         // An ensemble: more towers aligned from other initialisations and batch orders, each
         // drawing's features averaged over them and renormalised.
@@ -438,6 +444,7 @@ pub fn emoji_seed(
             let tower = tower_for(&s.tower, s.size, dev)?;
             let (other, _) = clip.align(tower, &source, &prompts, &vectors, &mut member_ctx)?;
             wall += member_ctx.elapsed();
+            scale += tl_core::train::scalar(&other.scale());
             let theirs = other.embed_images(&twitter.inputs, dev, 256)?;
             let (seen1, unseen1) = figures(&scores_of(&theirs));
             log(&format!(
@@ -453,6 +460,8 @@ pub fn emoji_seed(
         if s.ensemble > 1 {
             normalize_rows(&mut images, dim);
         }
+        // The towers' mean logit scale.
+        let scale = scale / s.ensemble as f64;
         // With test-time views: the figures of the drawings alone, for comparison.
         let single = (s.tta > 0).then(|| figures(&scores_of(&images)));
         if s.tta > 0 {
@@ -467,6 +476,15 @@ pub fn emoji_seed(
             normalize_rows(&mut images, dim);
         }
         let scores = scores_of(&images);
+        if joint.is_empty() {
+            joint = vec![0.0; scores.len()];
+        }
+        for (j, c) in joint.iter_mut().zip(&scores) {
+            *j += scale as f32 * c;
+        }
+        joint_wall += wall;
+        joint_params += s.ensemble * tl_core::model::count_params(&model).total;
+        joint_scales.push(scale);
         let all: Vec<usize> = (0..n).collect();
         let seen_seen = top1_among(&scores, n, &seen, &seen, &seen);
         let unseen_unseen = top1_among(&scores, n, &unseen, &unseen, &unseen);
@@ -510,7 +528,7 @@ pub fn emoji_seed(
             "unseen_chance": 1.0 / unseen.len() as f64,
             "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
             "recall_image_to_text": i2t, "recall_text_to_image": t2i,
-            "wall_time_s": wall,
+            "wall_time_s": wall, "logit_scale": scale,
             "params": s.ensemble * tl_core::model::count_params(&model).total,
             "text_cache_hit": vectors.cached,
             "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
@@ -574,7 +592,101 @@ pub fn emoji_seed(
             )?;
         }
     }
+    if spaces.len() > 1 {
+        let label = spaces.iter().map(|s| s.0).collect::<Vec<_>>().join(" + ");
+        rows_out.push(joint_row(
+            &joint,
+            n,
+            (&seen, &unseen),
+            (seed, &label),
+            (joint_wall, joint_params),
+            &joint_scales,
+            s,
+            log,
+        ));
+    }
     Ok(rows_out)
+}
+
+/// The row of the text sides together: `joint` is the sum of their logits (`[drawings,
+/// symbols]`), the product of their probabilities; retrieval ranks by it both ways.
+#[allow(clippy::too_many_arguments)]
+fn joint_row(
+    joint: &[f32],
+    n: usize,
+    (seen, unseen): (&[usize], &[usize]),
+    (seed, label): (u64, &str),
+    (wall, params): (f64, usize),
+    scales: &[f64],
+    s: &CrossModalEmojiSettings,
+    log: &dyn Fn(&str),
+) -> Value {
+    let all: Vec<usize> = (0..n).collect();
+    let seen_seen = top1_among(joint, n, seen, seen, seen);
+    let unseen_unseen = top1_among(joint, n, unseen, unseen, unseen);
+    let g_seen = top1_among(joint, n, seen, seen, &all);
+    let g_unseen = top1_among(joint, n, unseen, unseen, &all);
+    let harmonic = if g_seen + g_unseen > 0.0 {
+        2.0 * g_seen * g_unseen / (g_seen + g_unseen)
+    } else {
+        0.0
+    };
+    let ks = [1, 5, 10];
+    let i2t = recall_of_scores(joint, n, unseen, unseen, false, &ks);
+    let t2i = recall_of_scores(joint, n, unseen, unseen, true, &ks);
+    log(&format!(
+        "seed {seed}: {label} (their logits summed; logit scales {scales:.1?}): seen {:.2} %, unseen {:.2} %, GZSL H {:.2}; unseen R@1/5/10 image->text {:.1}/{:.1}/{:.1}, text->image {:.1}/{:.1}/{:.1}",
+        100.0 * seen_seen,
+        100.0 * unseen_unseen,
+        100.0 * harmonic,
+        100.0 * i2t[0],
+        100.0 * i2t[1],
+        100.0 * i2t[2],
+        100.0 * t2i[0],
+        100.0 * t2i[1],
+        100.0 * t2i[2]
+    ));
+    json!({
+        "seed": seed, "text": label, "seen": seen.len(), "unseen": unseen.len(),
+        "seen_top1": seen_seen, "unseen_top1": unseen_unseen,
+        "unseen_chance": 1.0 / unseen.len() as f64,
+        "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
+        "recall_image_to_text": i2t, "recall_text_to_image": t2i,
+        "wall_time_s": wall, "params": params, "logit_scales": scales,
+        "tower": s.tower, "ensemble": s.ensemble,
+    })
+}
+
+/// Recall@k of retrieval by a score matrix (`scores[drawing * classes + symbol]`): drawings
+/// `rows[i]` whose symbol `cols[i]` ranks among the `k` best of `cols` (or, `by_text`, symbols
+/// whose drawing ranks among the `k` best of `rows`); ties go to the earlier index, as
+/// [`tl_crossmodal::recall_at`]'s do.
+fn recall_of_scores(
+    scores: &[f32],
+    classes: usize,
+    rows: &[usize],
+    cols: &[usize],
+    by_text: bool,
+    ks: &[usize],
+) -> Vec<f64> {
+    let at = |q: usize, k: usize| {
+        let (r, c) = if by_text { (k, q) } else { (q, k) };
+        scores[rows[r] * classes + cols[c]]
+    };
+    let mut hits = vec![0usize; ks.len()];
+    for q in 0..rows.len() {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| at(q, b).total_cmp(&at(q, a)).then(a.cmp(&b)));
+        let rank = order.iter().position(|&k| k == q);
+        for (h, &k) in hits.iter_mut().zip(ks) {
+            if rank.is_some_and(|r| r < k) {
+                *h += 1;
+            }
+        }
+    }
+    hits.iter()
+        .map(|&h| h as f64 / rows.len().max(1) as f64)
+        .collect()
 }
 
 /// The image tower `kind` names for `size` x `size` drawings: conv / ReLU / max-pool blocks
@@ -875,7 +987,7 @@ pub fn emoji_table(rows: &[Value]) -> String {
         "Emoji: Google drawings of 80 % of the subcategories aligned with their names; Twitter drawings scored from names, {seeds} seeds (mean ± std, %)\n\n"
     );
     out += "| text side | seen top-1 | unseen top-1 (chance) | GZSL seen | GZSL unseen | GZSL H | unseen R@1/5/10 image->text | text->image | wall (s) |\n|---|---|---|---|---|---|---|---|---|\n";
-    for label in ["MiniLM", "hashed words"] {
+    for label in ["MiniLM", "hashed words", "MiniLM + hashed words"] {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["text"] == label).collect();
         if mine.is_empty() {
             continue;
@@ -1155,6 +1267,75 @@ mod tests {
         assert_eq!(confident(&scores, 3, 1.0), vec![(2, 1), (0, 0), (1, 2)]);
         assert_eq!(confident(&scores, 3, 0.34), vec![(2, 1)]);
         assert_eq!(confident(&scores, 3, 0.6), vec![(2, 1), (0, 0)]);
+    }
+
+    #[test]
+    fn retrieval_by_scores_is_retrieval_by_features() {
+        // Five unit images and five unit prototypes in 3-d, seeded; drawing i shows symbol i.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut unit = |k: usize| {
+            let mut v: Vec<f32> = (0..3 * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+            normalize_rows(&mut v, 3);
+            v
+        };
+        let (images, protos) = (unit(5), unit(5));
+        let scores = cosines(&images, &protos, 3);
+        let all: Vec<usize> = (0..5).collect();
+        let ks = [1, 2, 3];
+        let same = |q: usize, k: usize| q == k;
+        assert_eq!(
+            recall_of_scores(&scores, 5, &all, &all, false, &ks),
+            tl_crossmodal::recall_at(&images, &protos, 3, same, &ks)
+        );
+        assert_eq!(
+            recall_of_scores(&scores, 5, &all, &all, true, &ks),
+            tl_crossmodal::recall_at(&protos, &images, 3, same, &ks)
+        );
+        // A subset: drawings and symbols 1, 3, 4 among themselves.
+        let sub = [1, 3, 4];
+        let pick = |v: &[f32]| -> Vec<f32> {
+            sub.iter()
+                .flat_map(|&i| v[3 * i..3 * i + 3].to_vec())
+                .collect()
+        };
+        assert_eq!(
+            recall_of_scores(&scores, 5, &sub, &sub, false, &ks),
+            tl_crossmodal::recall_at(&pick(&images), &pick(&protos), 3, same, &ks)
+        );
+    }
+
+    #[test]
+    fn the_joint_row_multiplies_the_sides_probabilities() {
+        // Two drawings, three symbols (seen: 0, 1; unseen: 2). One side is sure and right on
+        // drawing 0 and unsure and wrong on drawing 1; the other the reverse, less surely: their
+        // summed logits name both drawings right.
+        let a = [0.9f32, 0.1, 0.0, 0.5, 0.45, 0.0];
+        let b = [0.2f32, 0.3, 0.0, 0.0, 0.9, 0.0];
+        let (sa, sb) = (10.0f32, 5.0f32);
+        let joint: Vec<f32> = a.iter().zip(&b).map(|(x, y)| sa * x + sb * y).collect();
+        let seen = [0, 1];
+        // Drawing 0 shows symbol 0 and drawing 1 symbol 1; no unseen drawing here.
+        assert_eq!(top1_among(&a, 3, &seen, &seen, &seen), 0.5);
+        assert_eq!(top1_among(&b, 3, &seen, &seen, &seen), 0.5);
+        let row = joint_row(
+            &joint,
+            3,
+            (&seen, &[]),
+            (0, "MiniLM + hashed words"),
+            (12.0, 7),
+            &[10.0, 5.0],
+            &CrossModalEmojiSettings::default(),
+            &|_| {},
+        );
+        assert_eq!(row["seen_top1"], json!(1.0));
+        assert_eq!(row["text"], json!("MiniLM + hashed words"));
+        assert_eq!(row["wall_time_s"], json!(12.0));
+        let md = emoji_table(&[row]);
+        assert!(
+            md.contains("| MiniLM + hashed words | 100.00 ± 0.00 |"),
+            "{md}"
+        );
     }
 
     #[test]
