@@ -140,6 +140,12 @@ struct Args {
     /// (1: one tower).
     #[arg(long, default_value_t = 1)]
     ensemble: usize,
+    /// Emoji: AdamW's decoupled weight decay while aligning (0: Adam without decay).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Emoji: cosine decay of the alignment's learning rate to 5 % of it (constant otherwise).
+    #[arg(long)]
+    cosine: bool,
     /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
     #[arg(long)]
     only_draw: bool,
@@ -423,6 +429,8 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         self_train: args.self_train,
         self_train_share: args.self_train_share,
         ensemble: args.ensemble,
+        weight_decay: args.weight_decay,
+        cosine: args.cosine,
     };
     settings.validate()?;
     let set = emoji_set_at(&data_dir()?, settings.size)?;
