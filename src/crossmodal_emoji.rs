@@ -237,9 +237,7 @@ pub fn emoji_seed(
     s.validate()?;
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
-    use tl_crossmodal::{
-        ClassPrompts, Clip, ClipModel, Readout, TextSpace, picture_templates, recall_at,
-    };
+    use tl_crossmodal::{ClassPrompts, Clip, ClipModel, Readout, TextSpace, picture_templates};
     let google = set.by_symbol(0)?;
     let twitter = set.by_symbol(1)?;
     let names = google.class_names.clone();
@@ -494,59 +492,28 @@ pub fn emoji_seed(
         joint_wall += wall;
         joint_params += s.ensemble * tl_core::model::count_params(&model).total;
         joint_scales.push(scale);
-        let all: Vec<usize> = (0..n).collect();
-        let seen_seen = top1_among(&scores, n, &seen, &seen, &seen);
-        let unseen_unseen = top1_among(&scores, n, &unseen, &unseen, &unseen);
-        let g_seen = top1_among(&scores, n, &seen, &seen, &all);
-        let g_unseen = top1_among(&scores, n, &unseen, &unseen, &all);
-        let harmonic = if g_seen + g_unseen > 0.0 {
-            2.0 * g_seen * g_unseen / (g_seen + g_unseen)
-        } else {
-            0.0
-        };
-        // Retrieval on the unseen symbols: Twitter drawings against their names' prototypes.
-        let pick = |v: &[f32], idx: &[usize]| -> Vec<f32> {
-            idx.iter()
-                .flat_map(|&i| v[i * dim..(i + 1) * dim].to_vec())
-                .collect()
-        };
-        let (ui, ut) = (pick(&images, &unseen), pick(&protos, &unseen));
-        let i2t = recall_at(&ui, &ut, dim, |q, k| q == k, &[1, 5, 10]);
-        let t2i = recall_at(&ut, &ui, dim, |q, k| q == k, &[1, 5, 10]);
+        let figures_now = Scored::of(&scores, n, &seen, &unseen);
         let loss = history.last().map_or(f64::NAN, |e| e.train_loss);
         log(&format!(
-            "seed {seed}: {label:<13} seen {:.2} % (of {}), unseen {:.2} % (of {}; chance {:.2}), GZSL seen {:.2} unseen {:.2} H {:.2}; unseen R@1/5/10 image->text {:.1}/{:.1}/{:.1}, text->image {:.1}/{:.1}/{:.1} ({wall:.0} s, loss {loss:.3})",
-            100.0 * seen_seen,
-            seen.len(),
-            100.0 * unseen_unseen,
-            unseen.len(),
-            100.0 / unseen.len() as f64,
-            100.0 * g_seen,
-            100.0 * g_unseen,
-            100.0 * harmonic,
-            100.0 * i2t[0],
-            100.0 * i2t[1],
-            100.0 * i2t[2],
-            100.0 * t2i[0],
-            100.0 * t2i[1],
-            100.0 * t2i[2]
+            "seed {seed}: {label:<13} {} ({wall:.0} s, loss {loss:.3})",
+            figures_now.line()
         ));
-        rows_out.push(json!({
-            "seed": seed, "text": label, "seen": seen.len(), "unseen": unseen.len(),
-            "seen_top1": seen_seen, "unseen_top1": unseen_unseen,
-            "unseen_chance": 1.0 / unseen.len() as f64,
-            "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
-            "recall_image_to_text": i2t, "recall_text_to_image": t2i,
-            "wall_time_s": wall, "logit_scale": scale,
-            "params": s.ensemble * tl_core::model::count_params(&model).total,
-            "text_cache_hit": vectors.cached,
-            "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
-            "tower": s.tower, "tta": s.tta, "describe": s.describe,
-            "soft_targets": s.soft_targets, "soft_temperature": s.soft_temperature,
-            "adabn": s.adabn, "self_train": s.self_train,
-            "self_train_share": s.self_train_share, "ensemble": s.ensemble,
-            "weight_decay": s.weight_decay, "cosine": s.cosine,
-        }));
+        let mut row = figures_now.json(seed, label);
+        extend(
+            &mut row,
+            json!({
+                "wall_time_s": wall, "logit_scale": scale,
+                "params": s.ensemble * tl_core::model::count_params(&model).total,
+                "text_cache_hit": vectors.cached,
+                "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
+                "tower": s.tower, "tta": s.tta, "describe": s.describe,
+                "soft_targets": s.soft_targets, "soft_temperature": s.soft_temperature,
+                "adabn": s.adabn, "self_train": s.self_train,
+                "self_train_share": s.self_train_share, "ensemble": s.ensemble,
+                "weight_decay": s.weight_decay, "cosine": s.cosine,
+            }),
+        );
+        rows_out.push(row);
         // The figures of the same run without one of its options, beside its own.
         let without = [
             (
@@ -589,6 +556,13 @@ pub fn emoji_seed(
             rows_out.push(judged);
         }
         if let (Some(dir), "MiniLM") = (pictures, *label) {
+            // The unseen symbols' Twitter drawings and their names' prototypes.
+            let pick = |v: &[f32], idx: &[usize]| -> Vec<f32> {
+                idx.iter()
+                    .flat_map(|&i| v[i * dim..(i + 1) * dim].to_vec())
+                    .collect()
+            };
+            let (ui, ut) = (pick(&images, &unseen), pick(&protos, &unseen));
             retrieval_picture(
                 dir,
                 &unseen,
@@ -631,40 +605,99 @@ fn joint_row(
     s: &CrossModalEmojiSettings,
     log: &dyn Fn(&str),
 ) -> Value {
-    let all: Vec<usize> = (0..n).collect();
-    let seen_seen = top1_among(joint, n, seen, seen, seen);
-    let unseen_unseen = top1_among(joint, n, unseen, unseen, unseen);
-    let g_seen = top1_among(joint, n, seen, seen, &all);
-    let g_unseen = top1_among(joint, n, unseen, unseen, &all);
-    let harmonic = if g_seen + g_unseen > 0.0 {
-        2.0 * g_seen * g_unseen / (g_seen + g_unseen)
-    } else {
-        0.0
-    };
-    let ks = [1, 5, 10];
-    let i2t = recall_of_scores(joint, n, unseen, unseen, false, &ks);
-    let t2i = recall_of_scores(joint, n, unseen, unseen, true, &ks);
+    let figures = Scored::of(joint, n, seen, unseen);
     log(&format!(
-        "seed {seed}: {label} (their logits summed; logit scales {scales:.1?}): seen {:.2} %, unseen {:.2} %, GZSL H {:.2}; unseen R@1/5/10 image->text {:.1}/{:.1}/{:.1}, text->image {:.1}/{:.1}/{:.1}",
-        100.0 * seen_seen,
-        100.0 * unseen_unseen,
-        100.0 * harmonic,
-        100.0 * i2t[0],
-        100.0 * i2t[1],
-        100.0 * i2t[2],
-        100.0 * t2i[0],
-        100.0 * t2i[1],
-        100.0 * t2i[2]
+        "seed {seed}: {label} (their logits summed; logit scales {scales:.1?}): {}",
+        figures.line()
     ));
-    json!({
-        "seed": seed, "text": label, "seen": seen.len(), "unseen": unseen.len(),
-        "seen_top1": seen_seen, "unseen_top1": unseen_unseen,
-        "unseen_chance": 1.0 / unseen.len() as f64,
-        "gzsl_seen": g_seen, "gzsl_unseen": g_unseen, "gzsl_harmonic": harmonic,
-        "recall_image_to_text": i2t, "recall_text_to_image": t2i,
-        "wall_time_s": wall, "params": params, "logit_scales": scales,
-        "tower": s.tower, "ensemble": s.ensemble,
-    })
+    let mut row = figures.json(seed, label);
+    extend(
+        &mut row,
+        json!({
+            "wall_time_s": wall, "params": params, "logit_scales": scales,
+            "tower": s.tower, "ensemble": s.ensemble,
+        }),
+    );
+    row
+}
+
+/// `more`'s fields put into `row` (both JSON objects).
+fn extend(row: &mut Value, more: Value) {
+    if let (Some(row), Value::Object(more)) = (row.as_object_mut(), more) {
+        row.extend(more);
+    }
+}
+
+/// The zero-shot figures of a score matrix (`[drawings, symbols]`, drawing i showing symbol
+/// i): top-1 among the seen symbols, among the unseen, over all (generalised zero-shot, with
+/// the harmonic mean), and retrieval recall@1/5/10 both ways on the unseen.
+struct Scored {
+    seen: usize,
+    unseen: usize,
+    seen_top1: f64,
+    unseen_top1: f64,
+    gzsl_seen: f64,
+    gzsl_unseen: f64,
+    harmonic: f64,
+    image_to_text: Vec<f64>,
+    text_to_image: Vec<f64>,
+}
+
+impl Scored {
+    fn of(scores: &[f32], n: usize, seen: &[usize], unseen: &[usize]) -> Self {
+        let all: Vec<usize> = (0..n).collect();
+        let gzsl_seen = top1_among(scores, n, seen, seen, &all);
+        let gzsl_unseen = top1_among(scores, n, unseen, unseen, &all);
+        let ks = [1, 5, 10];
+        Self {
+            seen: seen.len(),
+            unseen: unseen.len(),
+            seen_top1: top1_among(scores, n, seen, seen, seen),
+            unseen_top1: top1_among(scores, n, unseen, unseen, unseen),
+            gzsl_seen,
+            gzsl_unseen,
+            harmonic: if gzsl_seen + gzsl_unseen > 0.0 {
+                2.0 * gzsl_seen * gzsl_unseen / (gzsl_seen + gzsl_unseen)
+            } else {
+                0.0
+            },
+            image_to_text: recall_of_scores(scores, n, unseen, unseen, false, &ks),
+            text_to_image: recall_of_scores(scores, n, unseen, unseen, true, &ks),
+        }
+    }
+
+    fn line(&self) -> String {
+        let (i, t) = (&self.image_to_text, &self.text_to_image);
+        format!(
+            "seen {:.2} % (of {}), unseen {:.2} % (of {}; chance {:.2}), GZSL seen {:.2} unseen {:.2} H {:.2}; unseen R@1/5/10 image->text {:.1}/{:.1}/{:.1}, text->image {:.1}/{:.1}/{:.1}",
+            100.0 * self.seen_top1,
+            self.seen,
+            100.0 * self.unseen_top1,
+            self.unseen,
+            100.0 / self.unseen.max(1) as f64,
+            100.0 * self.gzsl_seen,
+            100.0 * self.gzsl_unseen,
+            100.0 * self.harmonic,
+            100.0 * i[0],
+            100.0 * i[1],
+            100.0 * i[2],
+            100.0 * t[0],
+            100.0 * t[1],
+            100.0 * t[2]
+        )
+    }
+
+    fn json(&self, seed: u64, text: &str) -> Value {
+        json!({
+            "seed": seed, "text": text, "seen": self.seen, "unseen": self.unseen,
+            "seen_top1": self.seen_top1, "unseen_top1": self.unseen_top1,
+            "unseen_chance": 1.0 / self.unseen.max(1) as f64,
+            "gzsl_seen": self.gzsl_seen, "gzsl_unseen": self.gzsl_unseen,
+            "gzsl_harmonic": self.harmonic,
+            "recall_image_to_text": self.image_to_text,
+            "recall_text_to_image": self.text_to_image,
+        })
+    }
 }
 
 /// Recall@k of retrieval by a score matrix (`scores[drawing * classes + symbol]`): drawings
