@@ -1049,7 +1049,14 @@ pub fn emoji_table(rows: &[Value]) -> String {
         "Emoji: Google drawings of 80 % of the subcategories aligned with their names; Twitter drawings scored from names, {seeds} seeds (mean ± std, %)\n\n"
     );
     out += "| text side | seen top-1 | unseen top-1 (chance) | GZSL seen | GZSL unseen | GZSL H | unseen R@1/5/10 image->text | text->image | wall (s) |\n|---|---|---|---|---|---|---|---|---|\n";
-    for label in ["MiniLM", "hashed words", "MiniLM + hashed words"] {
+    // Each text side's rows (and the sides together), in the order they ran.
+    let mut labels: Vec<&str> = Vec::new();
+    for label in rows.iter().filter_map(|r| r["text"].as_str()) {
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    for label in labels {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["text"] == label).collect();
         if mine.is_empty() {
             continue;
