@@ -140,6 +140,14 @@ impl CrossModalEmojiSettings {
         {
             return bad("texts", format!("`{t}`: minilm or hashed"));
         }
+        if let Some((_, t)) = self
+            .texts
+            .iter()
+            .enumerate()
+            .find(|(i, t)| self.texts[..*i].contains(t))
+        {
+            return bad("texts", format!("`{t}` named twice: each side once"));
+        }
         if !matches!(self.tower_data.as_str(), "google" | "both") {
             return bad(
                 "tower_data",
@@ -1191,6 +1199,13 @@ mod tests {
                     ..ok.clone()
                 },
                 "`bert`: minilm or hashed",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    texts: vec!["hashed".into(), "minilm".into(), "hashed".into()],
+                    ..ok.clone()
+                },
+                "`hashed` named twice",
             ),
             (
                 CrossModalEmojiSettings {
