@@ -497,8 +497,9 @@ pub fn emoji_seed(
         for (j, c) in joint.iter_mut().zip(&scores) {
             *j += scale as f32 * c;
         }
+        let params = s.ensemble * tl_core::model::count_params(&model).total;
         joint_wall += wall;
-        joint_params += s.ensemble * tl_core::model::count_params(&model).total;
+        joint_params += params;
         joint_scales.push(scale);
         let figures_now = Scored::of(&scores, n, &seen, &unseen);
         let loss = history.last().map_or(f64::NAN, |e| e.train_loss);
@@ -510,8 +511,7 @@ pub fn emoji_seed(
         extend(
             &mut row,
             json!({
-                "wall_time_s": wall, "logit_scale": scale,
-                "params": s.ensemble * tl_core::model::count_params(&model).total,
+                "wall_time_s": wall, "logit_scale": scale, "params": params,
                 "text_cache_hit": vectors.cached,
                 "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
                 "tower": s.tower, "tta": s.tta, "describe": s.describe,
@@ -710,8 +710,8 @@ impl Scored {
 
 /// Recall@k of retrieval by a score matrix (`scores[drawing * classes + symbol]`): drawings
 /// `rows[i]` whose symbol `cols[i]` ranks among the `k` best of `cols` (or, `by_text`, symbols
-/// whose drawing ranks among the `k` best of `rows`); ties go to the earlier index, as
-/// [`tl_crossmodal::recall_at`]'s do.
+/// whose drawing ranks among the `k` best of `rows`), ranked as [`tl_crossmodal::recall_at`]
+/// ranks features.
 fn recall_of_scores(
     scores: &[f32],
     classes: usize,
@@ -724,20 +724,7 @@ fn recall_of_scores(
         let (r, c) = if by_text { (k, q) } else { (q, k) };
         scores[rows[r] * classes + cols[c]]
     };
-    let mut hits = vec![0usize; ks.len()];
-    for q in 0..rows.len() {
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by(|&a, &b| at(q, b).total_cmp(&at(q, a)).then(a.cmp(&b)));
-        let rank = order.iter().position(|&k| k == q);
-        for (h, &k) in hits.iter_mut().zip(ks) {
-            if rank.is_some_and(|r| r < k) {
-                *h += 1;
-            }
-        }
-    }
-    hits.iter()
-        .map(|&h| h as f64 / rows.len().max(1) as f64)
-        .collect()
+    tl_crossmodal::recall_by_scores(rows.len(), rows.len(), at, |q, k| q == k, ks)
 }
 
 /// The alignment's training: batch 64, Adam at 1e-3 (AdamW with `weight_decay`), constant or

@@ -23,7 +23,9 @@ pub mod text;
 
 pub use generate::{CvaeObjective, CvaeShape, TextCvae};
 pub use loss::{INIT_SCALE, MAX_SCALE, info_nce, info_nce_soft, same_group_mask};
-pub use model::{AlignObjective, CaptionBatch, CaptionBatches, ClipModel, recall_at};
+pub use model::{
+    AlignObjective, CaptionBatch, CaptionBatches, ClipModel, recall_at, recall_by_scores,
+};
 pub use prompts::{ClassPrompts, DIGIT_WORDS, digit_templates, picture_templates};
 pub use strategy::{Clip, Readout, TextToImage, default_templates};
 pub use text::{TextSpace, TextVectors};

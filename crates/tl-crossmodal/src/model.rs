@@ -391,15 +391,29 @@ pub fn recall_at(
 ) -> Vec<f64> {
     let nq = queries.len() / dim.max(1);
     let nk = keys.len() / dim.max(1);
+    let similarity = |q: usize, k: usize| -> f32 {
+        let (qv, kv) = (
+            &queries[q * dim..(q + 1) * dim],
+            &keys[k * dim..(k + 1) * dim],
+        );
+        qv.iter().zip(kv).map(|(a, b)| a * b).sum()
+    };
+    recall_by_scores(nq, nk, similarity, relevant, ks)
+}
+
+/// Recall@k of retrieval ranked by any score (`score(q, k)`, higher first; ties to the
+/// earlier key) for `nq` queries over `nk` keys: what [`recall_at`] computes from unit
+/// vectors, for scores that are not one space's cosines (several models' logits summed).
+pub fn recall_by_scores(
+    nq: usize,
+    nk: usize,
+    score: impl Fn(usize, usize) -> f32,
+    relevant: impl Fn(usize, usize) -> bool,
+    ks: &[usize],
+) -> Vec<f64> {
     let mut hits = vec![0usize; ks.len()];
     for q in 0..nq {
-        let qv = &queries[q * dim..(q + 1) * dim];
-        let mut scores: Vec<(f32, usize)> = (0..nk)
-            .map(|k| {
-                let kv = &keys[k * dim..(k + 1) * dim];
-                (qv.iter().zip(kv).map(|(a, b)| a * b).sum(), k)
-            })
-            .collect();
+        let mut scores: Vec<(f32, usize)> = (0..nk).map(|k| (score(q, k), k)).collect();
         scores.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let first = scores.iter().position(|&(_, k)| relevant(q, k));
         for (h, &k) in hits.iter_mut().zip(ks) {
