@@ -99,7 +99,8 @@ struct Args {
     /// images unlabelled, a transductive setting).
     #[arg(long, default_value = "google")]
     tower_data: String,
-    /// Emoji: the image tower, `small` or `bn` (batch normalisation after each convolution).
+    /// Emoji: the image tower, `small`, `bn` (batch normalisation after each convolution) or
+    /// `deep` (as `bn`, two convolutions a block).
     #[arg(long, default_value = "small")]
     tower: String,
     /// Emoji: test-time views, each Twitter drawing's feature averaged with this many random
@@ -146,6 +147,15 @@ struct Args {
     /// Emoji: cosine decay of the alignment's learning rate to 5 % of it (constant otherwise).
     #[arg(long)]
     cosine: bool,
+    /// Emoji: the random views' smallest crop, as a share of the drawing's area.
+    #[arg(long, default_value_t = 0.6)]
+    crop_area: f32,
+    /// Emoji: the random views' rotation, drawn in [-r, r] degrees.
+    #[arg(long, default_value_t = 10.0)]
+    rotation: f32,
+    /// Emoji: pairs in each alignment batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
     /// MNIST: only the text-to-image part (judged by the MNIST CNN alone).
     #[arg(long)]
     only_draw: bool,
@@ -431,6 +441,9 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         ensemble: args.ensemble,
         weight_decay: args.weight_decay,
         cosine: args.cosine,
+        batch_size: args.batch_size,
+        crop_area: args.crop_area,
+        rotation: args.rotation,
     };
     settings.validate()?;
     let set = emoji_set_at(&data_dir()?, settings.size)?;

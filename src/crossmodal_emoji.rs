@@ -33,6 +33,10 @@ pub struct CrossModalEmojiSettings {
     pub jitter: f32,
     /// Gaussian blur of half of the random views, sigma up to this (pixels; 0: none).
     pub blur: f32,
+    /// The random views' smallest crop, as a share of the drawing's area.
+    pub crop_area: f32,
+    /// The random views' rotation, drawn in [-r, r] degrees.
+    pub rotation: f32,
     /// The text sides: `minilm`, `hashed` (with both, one more row scores the drawings by the
     /// two aligned models together: their logits summed).
     pub texts: Vec<String>,
@@ -47,7 +51,8 @@ pub struct CrossModalEmojiSettings {
     /// every Twitter drawing, without its name).
     pub tower_data: String,
     /// The image tower: `small` (three conv / ReLU / max-pool blocks, 32-64-128 channels,
-    /// then 256 features) or `bn` (the same with batch normalisation after each convolution).
+    /// then 256 features), `bn` (the same with batch normalisation after each convolution)
+    /// or `deep` (as `bn` with two convolutions a block, VGG-style: about 3.7x the work).
     pub tower: String,
     /// Test-time views: each Twitter drawing's image feature is the mean of its own and this
     /// many random views' (the alignment's crop, rotation and noise), renormalised (0: none).
@@ -92,6 +97,8 @@ pub struct CrossModalEmojiSettings {
     /// Cosine decay of the alignment's learning rate, to 5 % of it at the last step (constant
     /// otherwise).
     pub cosine: bool,
+    /// Pairs in each alignment batch (each one's negatives are the batch's other captions).
+    pub batch_size: usize,
 }
 
 impl Default for CrossModalEmojiSettings {
@@ -101,6 +108,8 @@ impl Default for CrossModalEmojiSettings {
             no_augment: false,
             jitter: 0.0,
             blur: 0.0,
+            crop_area: 0.6,
+            rotation: 10.0,
             texts: vec!["minilm".into(), "hashed".into()],
             no_draw: false,
             text_projection: false,
@@ -119,6 +128,7 @@ impl Default for CrossModalEmojiSettings {
             ensemble: 1,
             weight_decay: 0.0,
             cosine: false,
+            batch_size: 64,
         }
     }
 }
@@ -178,6 +188,12 @@ impl CrossModalEmojiSettings {
                 format!("{}: a decay in [0, 1]", self.weight_decay),
             );
         }
+        if !(2..=4096).contains(&self.batch_size) {
+            return bad(
+                "batch_size",
+                format!("{} pairs: 2 to 4096", self.batch_size),
+            );
+        }
         if self.self_train > 10 {
             return bad(
                 "self_train",
@@ -208,6 +224,15 @@ impl CrossModalEmojiSettings {
                  without text_projection and tower_simclr"
                     .into(),
             );
+        }
+        if !(self.crop_area > 0.0 && self.crop_area <= 1.0) {
+            return bad(
+                "crop_area",
+                format!("{}: a share of the drawing in (0, 1]", self.crop_area),
+            );
+        }
+        if !(0.0..=180.0).contains(&self.rotation) {
+            return bad("rotation", format!("{} degrees: 0 to 180", self.rotation));
         }
         if self.tta > 64 {
             return bad("tta", format!("{} views: at most 64", self.tta));
@@ -305,8 +330,8 @@ pub fn emoji_seed(
     let (mut joint_wall, mut joint_params, mut joint_scales) = (0.0, 0, Vec::new());
     for (label, space) in &spaces {
         let augment = tl_unsupervised::augment::ViewAugment::new()
-            .with_min_area(0.6)
-            .with_max_degrees(10.0)
+            .with_min_area(s.crop_area)
+            .with_max_degrees(s.rotation)
             .with_noise_std(0.05)
             .with_fill(1.0)
             .with_brightness(s.jitter)
@@ -514,11 +539,12 @@ pub fn emoji_seed(
                 "wall_time_s": wall, "logit_scale": scale, "params": params,
                 "text_cache_hit": vectors.cached,
                 "augment": !s.no_augment, "jitter": s.jitter, "blur": s.blur,
+                "crop_area": s.crop_area, "rotation": s.rotation,
                 "tower": s.tower, "tta": s.tta, "describe": s.describe,
                 "soft_targets": s.soft_targets, "soft_temperature": s.soft_temperature,
                 "adabn": s.adabn, "self_train": s.self_train,
                 "self_train_share": s.self_train_share, "ensemble": s.ensemble,
-                "weight_decay": s.weight_decay, "cosine": s.cosine,
+                "weight_decay": s.weight_decay, "cosine": s.cosine, "batch_size": s.batch_size,
             }),
         );
         rows_out.push(row);
@@ -727,13 +753,13 @@ fn recall_of_scores(
     tl_crossmodal::recall_by_scores(rows.len(), rows.len(), at, |q, k| q == k, ks)
 }
 
-/// The alignment's training: batch 64, Adam at 1e-3 (AdamW with `weight_decay`), constant or
-/// cosine-decayed, for `epochs`.
+/// The alignment's training: `batch_size` pairs (64), Adam at 1e-3 (AdamW with
+/// `weight_decay`), constant or cosine-decayed, for `epochs`.
 fn align_train(s: &CrossModalEmojiSettings) -> TrainConfig {
     use tl_core::train::{OptimizerKind, Schedule};
     let mut train = TrainConfig::new()
         .with_epochs(s.epochs.unwrap_or(60))
-        .with_batch_size(64)
+        .with_batch_size(s.batch_size)
         .with_lr(1e-3);
     if s.weight_decay > 0.0 {
         train = train.with_optimizer(OptimizerKind::AdamW {
@@ -748,7 +774,8 @@ fn align_train(s: &CrossModalEmojiSettings) -> TrainConfig {
 
 /// The image tower `kind` names for `size` x `size` drawings: conv / ReLU / max-pool blocks
 /// of 32, 64 and 128 channels (and another of 128 at 64 px), then 256 features; `bn` adds
-/// batch normalisation after each convolution.
+/// batch normalisation after each convolution, `deep` two convolutions (each normalised) a
+/// block.
 pub fn tower_for(kind: &str, size: usize, dev: &Device) -> Res<Sequential> {
     let norm = batch_norm_of(kind)?;
     let mut config = SequentialConfig::new(vec![3, size, size]);
@@ -758,12 +785,16 @@ pub fn tower_for(kind: &str, size: usize, dev: &Device) -> Res<Sequential> {
         channels.push(128);
         side *= 2;
     }
+    let convs = if kind == "deep" { 2 } else { 1 };
     for c in channels {
-        config = config.conv(c, 3, 1);
-        if norm {
-            config = config.batch_norm();
+        for _ in 0..convs {
+            config = config.conv(c, 3, 1);
+            if norm {
+                config = config.batch_norm();
+            }
+            config = config.relu();
         }
-        config = config.relu().max_pool(2);
+        config = config.max_pool(2);
     }
     Ok(config.linear(256).relu().init(dev)?)
 }
@@ -816,15 +847,15 @@ fn seen_classifier(
     Ok((top1_among(&scores, classes, seen, seen, seen), loss))
 }
 
-/// Whether the tower `kind` names (`small` or `bn`) normalises its batches; another name is
-/// refused.
+/// Whether the tower `kind` names (`small`, `bn` or `deep`) normalises its batches; another
+/// name is refused.
 fn batch_norm_of(kind: &str) -> tl_core::Result<bool> {
     match kind {
         "small" => Ok(false),
-        "bn" => Ok(true),
+        "bn" | "deep" => Ok(true),
         other => Err(tl_core::CoreError::config(
             "tower",
-            format!("`{other}`: small or bn"),
+            format!("`{other}`: small, bn or deep"),
         )),
     }
 }
@@ -1227,7 +1258,28 @@ mod tests {
                     tower: "resnet".into(),
                     ..ok.clone()
                 },
-                "`resnet`: small or bn",
+                "`resnet`: small, bn or deep",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    batch_size: 1,
+                    ..ok.clone()
+                },
+                "1 pairs: 2 to 4096",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    crop_area: 0.0,
+                    ..ok.clone()
+                },
+                "crop_area",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    rotation: f32::NAN,
+                    ..ok.clone()
+                },
+                "NaN degrees: 0 to 180",
             ),
             (
                 CrossModalEmojiSettings {
@@ -1326,6 +1378,31 @@ mod tests {
             ..ok
         };
         assert!(!hashed.needs_minilm());
+    }
+
+    #[test]
+    fn the_deep_tower_doubles_each_blocks_convolutions() {
+        use tl_core::model::Layer;
+        let dev = tl_core::device::device("auto").unwrap();
+        let convs = |t: &Sequential| {
+            let count = |f: fn(&Layer) -> bool| t.layers().iter().filter(|l| f(l)).count();
+            (
+                count(|l| matches!(l, Layer::Conv2d(_))),
+                count(|l| matches!(l, Layer::BatchNorm(_))),
+                count(|l| matches!(l, Layer::MaxPool2d(_))),
+            )
+        };
+        let small = tower_for("small", 32, &dev).unwrap();
+        let bn = tower_for("bn", 32, &dev).unwrap();
+        let deep = tower_for("deep", 32, &dev).unwrap();
+        assert_eq!(convs(&small), (3, 0, 3));
+        assert_eq!(convs(&bn), (3, 3, 3));
+        assert_eq!(convs(&deep), (6, 6, 3));
+        assert_eq!(convs(&tower_for("deep", 64, &dev).unwrap()), (8, 8, 4));
+        for t in [&small, &bn, &deep] {
+            assert_eq!(t.output_dim(), 256);
+        }
+        assert!(tower_for("wide", 32, &dev).is_err());
     }
 
     #[test]
