@@ -164,7 +164,7 @@ impl CrossModalEmojiSettings {
                 format!("`{}`: google or both", self.tower_data),
             );
         }
-        batch_norm_of(&self.tower)?;
+        tower_layout(&self.tower)?;
         // The alignment's own bounds on the soft targets, checked before any work.
         tl_crossmodal::Clip::new()
             .with_soft_targets(self.soft_targets)
@@ -328,16 +328,17 @@ pub fn emoji_seed(
     // the product of their probabilities, scored as one more row when more than one side runs.
     let mut joint: Vec<f32> = Vec::new();
     let (mut joint_wall, mut joint_params, mut joint_scales) = (0.0, 0, Vec::new());
+    // The random views, the same for every text side.
+    let augment = tl_unsupervised::augment::ViewAugment::new()
+        .with_min_area(s.crop_area)
+        .with_max_degrees(s.rotation)
+        .with_noise_std(0.05)
+        .with_fill(1.0)
+        .with_brightness(s.jitter)
+        .with_contrast(s.jitter)
+        .with_saturation(s.jitter)
+        .with_blur_sigma(s.blur);
     for (label, space) in &spaces {
-        let augment = tl_unsupervised::augment::ViewAugment::new()
-            .with_min_area(s.crop_area)
-            .with_max_degrees(s.rotation)
-            .with_noise_std(0.05)
-            .with_fill(1.0)
-            .with_brightness(s.jitter)
-            .with_contrast(s.jitter)
-            .with_saturation(s.jitter)
-            .with_blur_sigma(s.blur);
         let clip = Clip::new()
             .with_text(space.clone())
             .with_templates(picture_templates())
@@ -777,7 +778,7 @@ fn align_train(s: &CrossModalEmojiSettings) -> TrainConfig {
 /// batch normalisation after each convolution, `deep` two convolutions (each normalised) a
 /// block.
 pub fn tower_for(kind: &str, size: usize, dev: &Device) -> Res<Sequential> {
-    let norm = batch_norm_of(kind)?;
+    let (norm, convs) = tower_layout(kind)?;
     let mut config = SequentialConfig::new(vec![3, size, size]);
     let mut channels = vec![32, 64, 128];
     let mut side = 32;
@@ -785,7 +786,6 @@ pub fn tower_for(kind: &str, size: usize, dev: &Device) -> Res<Sequential> {
         channels.push(128);
         side *= 2;
     }
-    let convs = if kind == "deep" { 2 } else { 1 };
     for c in channels {
         for _ in 0..convs {
             config = config.conv(c, 3, 1);
@@ -847,12 +847,13 @@ fn seen_classifier(
     Ok((top1_among(&scores, classes, seen, seen, seen), loss))
 }
 
-/// Whether the tower `kind` names (`small`, `bn` or `deep`) normalises its batches; another
-/// name is refused.
-fn batch_norm_of(kind: &str) -> tl_core::Result<bool> {
+/// The tower `kind` names (`small`, `bn` or `deep`): whether it normalises its batches, and
+/// its convolutions a block; another name is refused.
+fn tower_layout(kind: &str) -> tl_core::Result<(bool, usize)> {
     match kind {
-        "small" => Ok(false),
-        "bn" | "deep" => Ok(true),
+        "small" => Ok((false, 1)),
+        "bn" => Ok((true, 1)),
+        "deep" => Ok((true, 2)),
         other => Err(tl_core::CoreError::config(
             "tower",
             format!("`{other}`: small, bn or deep"),
