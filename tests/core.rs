@@ -659,6 +659,7 @@ fn the_two_domain_loop_pairs_batches_and_records_step_and_monitor_figures() {
 
 #[test]
 fn a_moving_average_of_weights_blends_in_visiting_order_and_keeps_the_teacher() {
+    let _serial = serial();
     use tl::tl_core::model::{ema_update, independent_copy};
     let dev = test_device();
     dev.seed(1);

@@ -239,6 +239,7 @@ fn tl_transductive_free_source_only(
 
 #[test]
 fn the_judge_copy_of_adda_tracks_no_gradient() {
+    let _s = serial();
     // ADDA's target-encoder loss runs through `discriminator.clone().no_grad()`: its gradient
     // must reach the features and leave the discriminator's parameters alone.
     let ad = dev().autodiff();
@@ -301,6 +302,7 @@ fn the_judge_copy_of_adda_tracks_no_gradient() {
 
 #[test]
 fn methods_refuse_missing_parts_and_bad_fields() {
+    let _s = serial();
     let device = dev();
     let task = blob_task();
     let model = source_model(&task, &device);

@@ -1123,6 +1123,7 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn a_transposed_convolution_spreads_one_pixel_over_its_kernel() {
+        let _seeded = crate::device::seed_lock();
         // One 1x1 input pixel through kernel 4, stride 2, padding 1: a 2x2 output, the
         // kernel's centre times the pixel, plus the bias.
         let dev = crate::device::device("flex").unwrap();

@@ -75,7 +75,17 @@ pub fn blob_task() -> TransferTask {
 
 /// An MLP (optionally with batch norm on its input) trained on the source for 15 epochs.
 fn source_model(task: &TransferTask, batch_norm: bool, device: &Device) -> Classifier<Sequential> {
-    device.seed(0);
+    source_model_seeded(task, batch_norm, device, SEED)
+}
+
+/// [`source_model`] trained with `seed`.
+fn source_model_seeded(
+    task: &TransferTask,
+    batch_norm: bool,
+    device: &Device,
+    seed: u64,
+) -> Classifier<Sequential> {
+    device.seed(seed);
     let mut enc = SequentialConfig::new(vec![2]);
     if batch_norm {
         enc = enc.batch_norm();
@@ -88,7 +98,7 @@ fn source_model(task: &TransferTask, batch_norm: bool, device: &Device) -> Class
         .init(device)
         .unwrap();
     let model = Classifier::new(enc, head_config(32, &[], 2).init(device).unwrap()).unwrap();
-    Trainer::new(quick(15))
+    Trainer::new(quick(15).with_seed(seed))
         .fit(model, task.source.as_ref().unwrap(), None, device)
         .unwrap()
         .model
@@ -119,14 +129,22 @@ fn ctx(device: &Device, seed: u64) -> RunContext<'static> {
 
 /// The rotated-blobs task, its source model, and source-only's report (10 epochs).
 fn blobs_and_baseline(device: &Device) -> (TransferTask, Classifier<Sequential>, FitReport) {
+    blobs_and_baseline_seeded(device, SEED)
+}
+
+/// [`blobs_and_baseline`] with every fit seeded with `seed`.
+fn blobs_and_baseline_seeded(
+    device: &Device,
+    seed: u64,
+) -> (TransferTask, Classifier<Sequential>, FitReport) {
     let task = blob_task();
-    let model = source_model(&task, false, device);
+    let model = source_model_seeded(&task, false, device, seed);
     let (_, base) = SourceOnly::new()
         .with_train(quick(10))
         .fit(
             Pretrained::classifier(model.clone()),
             &task,
-            &mut ctx(device, SEED),
+            &mut ctx(device, seed),
         )
         .unwrap();
     (task, model, base)
@@ -136,96 +154,119 @@ fn blobs_and_baseline(device: &Device) -> (TransferTask, Classifier<Sequential>,
 fn each_method_beats_source_only_on_rotated_blobs() {
     let _s = serial();
     let device = dev();
-    let (task, model, base) = blobs_and_baseline(&device);
-    let (_, c) = DeepCoral::new()
-        .with_train(quick(10))
-        .with_weight(10.0)
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
-    let (_, m) = Mmd::new()
-        .with_train(quick(10))
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
-    let (_, s) = SelfTraining::new()
-        .with_train(quick(2))
-        .with_rounds(5)
-        .with_threshold(0.8)
-        .with_end_portion(0.9)
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED),
-        )
-        .unwrap();
-    // Skipping the proxy A-distance changes nothing but its figures.
-    let (_, m0) = Mmd::new()
-        .with_train(quick(10))
-        .fit(
-            Pretrained::classifier(model.clone()),
-            &task,
-            &mut ctx(&device, SEED).with_pad_items(0),
-        )
-        .unwrap();
-    assert_eq!(m0.metrics.accuracy, m.metrics.accuracy);
-    assert!(!m0.extra.contains_key("pad_before") && !m0.extra.contains_key("pad_after"));
-    assert!(m0.extra.contains_key("source_accuracy"));
-    let b = base.metrics.accuracy;
-    eprintln!(
-        "source-only {b}, coral {}, mmd {}, self-training {}",
-        c.metrics.accuracy, m.metrics.accuracy, s.metrics.accuracy
-    );
-    assert!(b < 0.92, "the shift must hurt: source-only {b}");
-    for r in [&c, &m] {
+    // Three seeds, each claim on every one of them: over seeds 0-7 source-only scored
+    // 78-90 %, Deep CORAL and MMD at least 98.3 %, self-training 3.5 to 13.7 points above
+    // source-only; MMD's proxy A-distance fell from 1.69-1.87 to at most 0.17 on every seed.
+    // Deep CORAL matches second moments only: on 6 of those 8 seeds a linear domain
+    // classifier still told the domains apart (PAD 1.36-1.73 after), so no fall is asserted.
+    for seed in 0..3 {
+        let (task, model, base) = blobs_and_baseline_seeded(&device, seed);
+        let (_, c) = DeepCoral::new()
+            .with_train(quick(10))
+            .with_weight(10.0)
+            .fit(
+                Pretrained::classifier(model.clone()),
+                &task,
+                &mut ctx(&device, seed),
+            )
+            .unwrap();
+        let (_, m) = Mmd::new()
+            .with_train(quick(10))
+            .fit(
+                Pretrained::classifier(model.clone()),
+                &task,
+                &mut ctx(&device, seed),
+            )
+            .unwrap();
+        let (_, s) = SelfTraining::new()
+            .with_train(quick(2))
+            .with_rounds(5)
+            .with_threshold(0.8)
+            .with_end_portion(0.9)
+            .fit(
+                Pretrained::classifier(model.clone()),
+                &task,
+                &mut ctx(&device, seed),
+            )
+            .unwrap();
+        if seed == 0 {
+            // Skipping the proxy A-distance changes nothing but its figures.
+            let (_, m0) = Mmd::new()
+                .with_train(quick(10))
+                .fit(
+                    Pretrained::classifier(model.clone()),
+                    &task,
+                    &mut ctx(&device, seed).with_pad_items(0),
+                )
+                .unwrap();
+            assert_eq!(m0.metrics.accuracy, m.metrics.accuracy);
+            assert!(!m0.extra.contains_key("pad_before") && !m0.extra.contains_key("pad_after"));
+            assert!(m0.extra.contains_key("source_accuracy"));
+        }
+        let b = base.metrics.accuracy;
+        eprintln!(
+            "seed {seed}: source-only {b}, coral {} (pad {:.2} -> {:.2}), mmd {} (pad {:.2} -> {:.2}), self-training {}",
+            c.metrics.accuracy,
+            c.extra["pad_before"],
+            c.extra["pad_after"],
+            m.metrics.accuracy,
+            m.extra["pad_before"],
+            m.extra["pad_after"],
+            s.metrics.accuracy
+        );
+        assert!(b < 0.92, "the shift must hurt: source-only {b}");
+        for r in [&c, &m] {
+            assert!(
+                r.metrics.accuracy > 0.95 && r.metrics.accuracy > b + 0.05,
+                "seed {seed}, {}: {} vs source-only {b}",
+                r.strategy,
+                r.metrics.accuracy
+            );
+            for k in ["pad_before", "pad_after"] {
+                assert!(
+                    (0.0..=2.0).contains(&r.extra[k]),
+                    "{}: {:?}",
+                    r.strategy,
+                    r.extra
+                );
+            }
+        }
         assert!(
-            r.metrics.accuracy > b + 0.1,
-            "{}: {} vs source-only {b}",
-            r.strategy,
-            r.metrics.accuracy
+            m.extra["pad_after"] < m.extra["pad_before"] - 0.5,
+            "seed {seed}, mmd: {:?}",
+            m.extra
         );
         assert!(
-            r.extra["pad_after"] < r.extra["pad_before"] - 0.5,
-            "{}: {:?}",
-            r.strategy,
-            r.extra
+            s.metrics.accuracy > b + 0.02,
+            "seed {seed}, self-training {} vs {b}",
+            s.metrics.accuracy
+        );
+        for r in [&base, &c, &m, &s] {
+            assert!(
+                r.extra["source_accuracy"] > 0.95,
+                "{}: {:?}",
+                r.strategy,
+                r.extra
+            );
+            assert!(
+                r.history
+                    .iter()
+                    .all(|e| e.extra.contains_key("target_accuracy")
+                        || r.strategy == "self-training")
+            );
+        }
+        assert!(c.history[0].extra.contains_key("transfer_loss"));
+        let pseudo = s
+            .history
+            .iter()
+            .filter_map(|e| e.extra.get("pseudo_labels"))
+            .collect::<Vec<_>>();
+        assert_eq!(pseudo.len(), 5, "one count per round");
+        assert!(
+            pseudo.windows(2).all(|w| w[1] >= w[0]),
+            "a growing share: {pseudo:?}"
         );
     }
-    assert!(
-        s.metrics.accuracy > b + 0.04,
-        "self-training {} vs {b}",
-        s.metrics.accuracy
-    );
-    for r in [&base, &c, &m, &s] {
-        assert!(
-            r.extra["source_accuracy"] > 0.95,
-            "{}: {:?}",
-            r.strategy,
-            r.extra
-        );
-        assert!(
-            r.history
-                .iter()
-                .all(|e| e.extra.contains_key("target_accuracy") || r.strategy == "self-training")
-        );
-    }
-    assert!(c.history[0].extra.contains_key("transfer_loss"));
-    let pseudo = s
-        .history
-        .iter()
-        .filter_map(|e| e.extra.get("pseudo_labels"))
-        .collect::<Vec<_>>();
-    assert_eq!(pseudo.len(), 5, "one count per round");
-    assert!(
-        pseudo.windows(2).all(|w| w[1] >= w[0]),
-        "a growing share: {pseudo:?}"
-    );
 }
 
 #[test]
@@ -363,6 +404,7 @@ fn adabn_undoes_a_per_feature_affine_shift() {
 
 #[test]
 fn methods_refuse_missing_parts_and_bad_fields() {
+    let _s = serial();
     let device = dev();
     let task = blob_task();
     let model = source_model(&task, false, &device);

@@ -523,6 +523,7 @@ fn few_labels_runs_the_probe_and_fine_tuning_on_k_per_class() {
 
 #[test]
 fn bad_configs_and_inputs_are_refused_by_name() {
+    let _s = serial();
     let device = dev();
     let data = bars(8, 1).unlabelled();
     let cases: Vec<(&str, CoreError)> = vec![
