@@ -25,7 +25,7 @@ use tl::dsprites::{
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::train::ProgressEvent;
-use tl::tl_disentangle::BetaVae;
+use tl::tl_disentangle::{BetaVae, TcEstimator};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -58,6 +58,10 @@ struct Args {
     /// beta of beta-TCVAE (the total correlation's weight is beta - 1).
     #[arg(long, default_value_t = 6.0)]
     tcvae_beta: f64,
+    /// beta-TCVAE's estimator of q(z): `mws` (minibatch-weighted sampling, as
+    /// disentanglement_lib) or `mss` (minibatch-stratified sampling).
+    #[arg(long, default_value = "mws")]
+    tc_estimator: TcEstimator,
     /// gamma of FactorVAE.
     #[arg(long, default_value_t = 10.0)]
     gamma: f64,
@@ -96,7 +100,9 @@ fn method(name: &str, args: &Args) -> Result<BetaVae, Error> {
     Ok(match name {
         "vae" => BetaVae::vae(),
         "beta-vae" => BetaVae::new().with_beta(args.beta_vae_beta),
-        "beta-tcvae" => BetaVae::tc().with_beta(args.tcvae_beta),
+        "beta-tcvae" => BetaVae::tc()
+            .with_beta(args.tcvae_beta)
+            .with_tc_estimator(args.tc_estimator),
         "factor-vae" => BetaVae::factor().with_beta(args.gamma),
         other => {
             return Err(format!(

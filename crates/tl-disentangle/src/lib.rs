@@ -27,7 +27,10 @@ pub use metrics::{
 pub use strategy::{
     BetaVae, ContentStyleModel, VaeKind, class_pairs, class_pairs_both_ways, probe_codes,
 };
-pub use vae::{Penalty, Vae, VaeObjective, VaeTerms, pixel_decoder, total_correlation};
+pub use vae::{
+    Penalty, TcEstimator, Vae, VaeObjective, VaeTerms, pixel_decoder, stratified_log_weights,
+    total_correlation, total_correlation_by,
+};
 
 /// Registers the disentanglement strategies with their default settings.
 pub fn register(registry: &mut tl_core::strategy::Registry) -> tl_core::Result<()> {

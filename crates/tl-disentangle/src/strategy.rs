@@ -3,7 +3,7 @@
 
 use crate::content_style::{ContentStyle, ContentStyleObjective, ContentStyleShape, pair_set};
 use crate::factor_vae::{FactorVae, FactorVaeObjective};
-use crate::vae::{Penalty, Vae, VaeObjective};
+use crate::vae::{Penalty, TcEstimator, Vae, VaeObjective};
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -44,6 +44,10 @@ pub struct BetaVae {
     /// Latent width.
     #[config(default = 10)]
     pub latent: usize,
+    /// beta-TCVAE's estimator of the aggregate posterior (minibatch-weighted sampling, as
+    /// disentanglement_lib, or minibatch-stratified sampling).
+    #[config(default = "TcEstimator::Mws")]
+    pub tc_estimator: TcEstimator,
     /// Hidden widths of FactorVAE's discriminator (ReLU; the paper: 6 x 1,000 leaky ReLU).
     #[config(default = "vec![1000, 1000]")]
     pub discriminator_hidden: Vec<usize>,
@@ -96,6 +100,7 @@ impl BetaVae {
             VaeKind::BetaTcVae => Penalty::TotalCorrelation {
                 beta: self.beta,
                 dataset_size: items,
+                estimator: self.tc_estimator,
             },
         }
     }

@@ -5,7 +5,7 @@
 //! the total correlation for beta-TCVAE.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use tl_core::model::{Encoder, Sequential, SequentialConfig};
 use tl_core::train::{
@@ -21,14 +21,51 @@ pub enum Penalty {
         /// Weight of the KL divergence.
         beta: f64,
     },
-    /// `KL + (beta - 1) * TC(z)`, the total correlation estimated on the minibatch by
-    /// minibatch-weighted sampling over a data set of `dataset_size` items.
+    /// `KL + (beta - 1) * TC(z)`, the total correlation estimated on the minibatch over a
+    /// data set of `dataset_size` items by `estimator`.
     TotalCorrelation {
         /// Weight of the total correlation.
         beta: f64,
         /// Items in the training set (the estimator's `N`).
         dataset_size: usize,
+        /// How `q(z)` is estimated from the minibatch (minibatch-weighted sampling when
+        /// absent, as disentanglement_lib does).
+        #[serde(default)]
+        estimator: TcEstimator,
     },
+}
+
+/// How beta-TCVAE estimates the aggregate posterior `q(z)` at a minibatch's samples (Chen et
+/// al. 2018, section 3 and appendix C).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TcEstimator {
+    /// Minibatch-weighted sampling: every item of the batch, the sample's own included,
+    /// weighs `1 / (N M)`, so the own item counts as much as any other although it is one of
+    /// `N` in the data set (the weights sum to `1 / N`; the constant this puts in the
+    /// estimate does not reach the gradient).
+    #[default]
+    Mws,
+    /// Minibatch-stratified sampling: the sample's own item weighs `1 / N`, one stratum
+    /// partner `(N - M + 1) / (N (M - 1))`, every other item `1 / (M - 1)`; the weights of a
+    /// row sum to 1, so `q(z_i)` is an average density over the data set, estimated mostly
+    /// from the other items.
+    Mss,
+}
+
+impl std::str::FromStr for TcEstimator {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mws" => Ok(Self::Mws),
+            "mss" => Ok(Self::Mss),
+            other => Err(CoreError::config(
+                "estimator",
+                format!("{other:?}: the total-correlation estimators are mws and mss"),
+            )),
+        }
+    }
 }
 
 impl Penalty {
@@ -36,7 +73,9 @@ impl Penalty {
     pub fn validate(&self) -> Result<()> {
         let (beta, size) = match *self {
             Self::Kl { beta } => (beta, 1),
-            Self::TotalCorrelation { beta, dataset_size } => (beta, dataset_size),
+            Self::TotalCorrelation {
+                beta, dataset_size, ..
+            } => (beta, dataset_size),
         };
         if !(beta.is_finite() && beta >= 0.0) {
             return Err(CoreError::config("beta", format!("{beta}: must be >= 0")));
@@ -178,6 +217,63 @@ pub fn total_correlation(
     (log_qz - log_prod).mean().reshape([1])
 }
 
+/// The total correlation of `z` by either estimator ([`TcEstimator`]); `Mws` is
+/// [`total_correlation`].
+///
+/// # Shapes
+/// - `z`, `mean`, `log_var`: `[batch, latent]`
+pub fn total_correlation_by(
+    z: Tensor<2>,
+    mean: Tensor<2>,
+    log_var: Tensor<2>,
+    dataset_size: usize,
+    estimator: TcEstimator,
+) -> Tensor<1> {
+    if estimator == TcEstimator::Mws {
+        return total_correlation(z, mean, log_var, dataset_size);
+    }
+    let [m, l] = z.dims();
+    let device = z.device();
+    let pairwise = gaussian_log_density(
+        z.reshape([m, 1, l]),
+        mean.reshape([1, m, l]),
+        log_var.reshape([1, m, l]),
+    ); // [m, m, l]
+    let weights = Tensor::<2>::from_data(
+        TensorData::new(stratified_log_weights(m, dataset_size), [m, m]),
+        &device,
+    )
+    .reshape([m, m, 1]);
+    let log_qz = log_sum_exp(pairwise.clone().sum_dim(2) + weights.clone(), 1); // [m, 1, 1]
+    let log_prod = log_sum_exp(pairwise + weights, 1).sum_dim(2); // [m, 1, 1]
+    (log_qz - log_prod).mean().reshape([1])
+}
+
+/// The `[m, m]` log importance weights of minibatch-stratified sampling for a batch of `m`
+/// over `n` items, row by row (row `i`: the weights of the batch's items in `log q(z_i)`):
+/// `1 / n` on the diagonal, `(n - m + 1) / (n (m - 1))` for the next item (cyclically),
+/// `1 / (m - 1)` elsewhere; each row's weights sum to 1. A batch of one weighs its item 1; a
+/// data set smaller than the batch gives the partner no weight.
+pub fn stratified_log_weights(m: usize, n: usize) -> Vec<f32> {
+    if m <= 1 {
+        return vec![0.0; m];
+    }
+    let (n, k) = (n.max(1) as f64, (m - 1) as f64);
+    let own = (1.0 / n).min(1.0);
+    let partner = ((n - k) / (n * k)).max(0.0);
+    let other = 1.0 / k;
+    let mut w = vec![other.ln() as f32; m * m];
+    for i in 0..m {
+        w[i * m + i] = own.ln() as f32;
+        w[i * m + (i + 1) % m] = if partner > 0.0 {
+            partner.ln() as f32
+        } else {
+            f32::MIN / 4.0
+        };
+    }
+    w
+}
+
 impl Vae<Sequential> {
     /// An MLP VAE over flat items of `input` values: `hidden` widths with ReLU each way.
     pub fn mlp(input: usize, hidden: &[usize], latent: usize, device: &Device) -> Result<Self> {
@@ -296,8 +392,12 @@ impl<E: Encoder> Vae<E> {
         let kl = gaussian_kl(mean.clone(), log_var.clone());
         let (loss, tc) = match *penalty {
             Penalty::Kl { beta } => (reconstruction.clone() + kl.clone() * beta, None),
-            Penalty::TotalCorrelation { beta, dataset_size } => {
-                let tc = total_correlation(z, mean, log_var, dataset_size);
+            Penalty::TotalCorrelation {
+                beta,
+                dataset_size,
+                estimator,
+            } => {
+                let tc = total_correlation_by(z, mean, log_var, dataset_size, estimator);
                 (
                     reconstruction.clone() + kl.clone() + tc.clone() * (beta - 1.0),
                     Some(tc),

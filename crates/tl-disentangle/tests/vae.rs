@@ -4,7 +4,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use tl_core::data::UnlabelledSet;
 use tl_core::strategy::RunContext;
 use tl_core::train::{TrainConfig, UnlabelledBatches};
-use tl_disentangle::{Penalty, Vae, VaeObjective, total_correlation};
+use tl_disentangle::{
+    Penalty, TcEstimator, Vae, VaeObjective, stratified_log_weights, total_correlation,
+    total_correlation_by,
+};
 
 fn dev() -> Device {
     tl_core::device::device("flex").unwrap()
@@ -38,6 +41,75 @@ fn total_correlation_is_larger_for_dependent_latents() {
 }
 
 #[test]
+fn stratified_weights_sum_to_one_on_every_row() {
+    for (m, n) in [(2, 10), (5, 100), (64, 20_000), (64, 64)] {
+        let w = stratified_log_weights(m, n);
+        assert_eq!(w.len(), m * m);
+        for i in 0..m {
+            let row: f64 = w[i * m..(i + 1) * m]
+                .iter()
+                .map(|&v| (v as f64).exp())
+                .sum();
+            assert!((row - 1.0).abs() < 1e-5, "m {m}, n {n}, row {i}: {row}");
+            assert!((w[i * m + i] as f64 - (1.0 / n as f64).ln()).abs() < 1e-5);
+        }
+    }
+    assert_eq!(stratified_log_weights(1, 10), vec![0.0]);
+    assert!("mss".parse::<TcEstimator>().is_ok());
+    let err = "mcmc".parse::<TcEstimator>().unwrap_err().to_string();
+    assert!(err.contains("mcmc") && err.contains("mss"), "{err}");
+}
+
+/// Draws `m` posteriors of width `sigma` whose means are standard normal pairs with
+/// correlation `rho`, and a sample `z` of each: `(z, mean, log_var)`.
+fn correlated_posteriors(m: usize, rho: f64, sigma: f64, seed: u64) -> [Vec<f32>; 3] {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut normal = move || {
+        let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let (mut z, mut mean) = (Vec::new(), Vec::new());
+    for _ in 0..m {
+        let a = normal();
+        let b = rho * a + (1.0 - rho * rho).sqrt() * normal();
+        for mu in [a, b] {
+            mean.push(mu as f32);
+            z.push((mu + sigma * normal()) as f32);
+        }
+    }
+    let log_var = vec![(sigma * sigma).ln() as f32; 2 * m];
+    [z, mean, log_var]
+}
+
+#[test]
+fn the_stratified_estimate_finds_a_known_total_correlation() {
+    let _seeded = tl_core::device::seed_lock();
+    let dev = dev();
+    // The aggregate posterior of these pairs is a Gaussian with variance 1 + sigma^2 and
+    // covariance rho, so its total correlation is -ln(1 - r^2) / 2, r = rho / (1 + sigma^2).
+    let (m, sigma) = (512, 0.3);
+    for (rho, seed) in [(0.9, 1), (0.0, 2), (0.6, 3)] {
+        let [z, mean, log_var] = correlated_posteriors(m, rho, sigma, seed);
+        let r = rho / (1.0 + sigma * sigma);
+        let truth = -0.5 * (1.0 - r * r).ln();
+        let estimate = total_correlation_by(
+            t2(z, [m, 2], &dev),
+            t2(mean, [m, 2], &dev),
+            t2(log_var, [m, 2], &dev),
+            100_000,
+            TcEstimator::Mss,
+        )
+        .into_scalar::<f32>() as f64;
+        eprintln!("rho {rho}: MSS {estimate:.3}, truth {truth:.3}");
+        assert!(
+            (estimate - truth).abs() < 0.1,
+            "rho {rho}: {estimate} vs {truth}"
+        );
+    }
+}
+
+#[test]
 fn bad_settings_are_refused_by_name() {
     let _seeded = tl_core::device::seed_lock();
     let dev = dev();
@@ -51,6 +123,7 @@ fn bad_settings_are_refused_by_name() {
     let err = Penalty::TotalCorrelation {
         beta: 6.0,
         dataset_size: 0,
+        estimator: TcEstimator::Mss,
     }
     .validate()
     .unwrap_err()
@@ -122,6 +195,12 @@ fn a_larger_beta_trades_reconstruction_for_a_smaller_kl() {
     let tc = fit(Penalty::TotalCorrelation {
         beta: 8.0,
         dataset_size: 512,
+        estimator: TcEstimator::Mws,
+    });
+    let mss = fit(Penalty::TotalCorrelation {
+        beta: 8.0,
+        dataset_size: 512,
+        estimator: TcEstimator::Mss,
     });
     let (first, last) = (&vae[0], vae.last().unwrap());
     assert!(
@@ -144,6 +223,8 @@ fn a_larger_beta_trades_reconstruction_for_a_smaller_kl() {
     );
     assert!(kl(&beta) < kl(&vae) && rec(&beta) > rec(&vae));
     assert!(tc.last().unwrap().extra.contains_key("total_correlation"));
+    let (first, last) = (&mss[0], mss.last().unwrap());
+    assert!(last.train_loss < first.train_loss && last.train_loss.is_finite());
 }
 
 #[test]
