@@ -151,13 +151,19 @@ fn run() -> Result<(), Error> {
             let (vae, row) = fit_and_score(name, &method, &settings, &ENCODER, seed, &dev, |e| {
                 if let ProgressEvent::Epoch(r) = e {
                     let get = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
+                    // Only beta-TCVAE (its estimate) and FactorVAE (its discriminator's) have
+                    // a total correlation to show.
+                    let tc = r
+                        .extra
+                        .get("total_correlation")
+                        .map(|tc| format!(", tc {tc:.3}"))
+                        .unwrap_or_default();
                     eprintln!(
-                        "    {name} seed {seed}: epoch {} loss {:.2} (reconstruction {:.2}, kl {:.2}, tc {:.3}; {:.1} s)",
+                        "    {name} seed {seed}: epoch {} loss {:.2} (reconstruction {:.2}, kl {:.2}{tc}; {:.1} s)",
                         r.epoch,
                         r.train_loss,
                         get("reconstruction"),
                         get("kl"),
-                        get("total_correlation"),
                         r.seconds
                     );
                 }
