@@ -205,20 +205,12 @@ pub fn total_correlation(
     log_var: Tensor<2>,
     dataset_size: usize,
 ) -> Tensor<1> {
-    let [m, l] = z.dims();
-    let pairwise = gaussian_log_density(
-        z.reshape([m, 1, l]),
-        mean.reshape([1, m, l]),
-        log_var.reshape([1, m, l]),
-    ); // [m, m, l]: log q(z_i,d | x_j)
-    let norm = ((dataset_size * m) as f64).ln();
-    let log_qz = log_sum_exp(pairwise.clone().sum_dim(2), 1) - norm; // [m, 1, 1]
-    let log_prod = (log_sum_exp(pairwise, 1) - norm).sum_dim(2); // [m, 1, 1]
-    (log_qz - log_prod).mean().reshape([1])
+    total_correlation_by(z, mean, log_var, dataset_size, TcEstimator::Mws)
 }
 
-/// The total correlation of `z` by either estimator ([`TcEstimator`]); `Mws` is
-/// [`total_correlation`].
+/// The total correlation of `z` by either estimator ([`TcEstimator`]): the same sums over
+/// the batch's pairwise densities, weighted by `1 / (N M)` throughout (`Mws`, as
+/// [`total_correlation`]) or by [`stratified_log_weights`] (`Mss`).
 ///
 /// # Shapes
 /// - `z`, `mean`, `log_var`: `[batch, latent]`
@@ -229,24 +221,35 @@ pub fn total_correlation_by(
     dataset_size: usize,
     estimator: TcEstimator,
 ) -> Tensor<1> {
-    if estimator == TcEstimator::Mws {
-        return total_correlation(z, mean, log_var, dataset_size);
-    }
     let [m, l] = z.dims();
     let device = z.device();
     let pairwise = gaussian_log_density(
         z.reshape([m, 1, l]),
         mean.reshape([1, m, l]),
         log_var.reshape([1, m, l]),
-    ); // [m, m, l]
-    let weights = Tensor::<2>::from_data(
-        TensorData::new(stratified_log_weights(m, dataset_size), [m, m]),
-        &device,
-    )
-    .reshape([m, m, 1]);
-    let log_qz = log_sum_exp(pairwise.clone().sum_dim(2) + weights.clone(), 1); // [m, 1, 1]
-    let log_prod = log_sum_exp(pairwise + weights, 1).sum_dim(2); // [m, 1, 1]
-    (log_qz - log_prod).mean().reshape([1])
+    ); // [m, m, l]: log q(z_i,d | x_j)
+    let joint = pairwise.clone().sum_dim(2); // [m, m, 1]
+    let (log_qz, log_marginals) = match estimator {
+        TcEstimator::Mws => {
+            let norm = ((dataset_size * m) as f64).ln();
+            (
+                log_sum_exp(joint, 1) - norm,
+                log_sum_exp(pairwise, 1) - norm,
+            )
+        }
+        TcEstimator::Mss => {
+            let weights = Tensor::<2>::from_data(
+                TensorData::new(stratified_log_weights(m, dataset_size), [m, m]),
+                &device,
+            )
+            .reshape([m, m, 1]);
+            (
+                log_sum_exp(joint + weights.clone(), 1),
+                log_sum_exp(pairwise + weights, 1),
+            )
+        }
+    }; // [m, 1, 1] and [m, 1, l]
+    (log_qz - log_marginals.sum_dim(2)).mean().reshape([1])
 }
 
 /// The `[m, m]` log importance weights of minibatch-stratified sampling for a batch of `m`
@@ -259,7 +262,7 @@ pub fn stratified_log_weights(m: usize, n: usize) -> Vec<f32> {
         return vec![0.0; m];
     }
     let (n, k) = (n.max(1) as f64, (m - 1) as f64);
-    let own = (1.0 / n).min(1.0);
+    let own = 1.0 / n;
     let partner = ((n - k) / (n * k)).max(0.0);
     let other = 1.0 / k;
     let mut w = vec![other.ln() as f32; m * m];
