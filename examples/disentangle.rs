@@ -20,11 +20,13 @@
 use clap::Parser;
 use std::path::PathBuf;
 use tl::dsprites::{
-    DspritesSettings, ENCODER, ROWS_HEADER, fit_and_score, pictures, row_markdown, summary_markdown,
+    DspritesSettings, ENCODER, ROWS_HEADER, code_factor_markdown, factor_mig_markdown,
+    fit_and_score, pictures, row_markdown, summary_markdown,
 };
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
 use tl::tl_core::train::ProgressEvent;
+use tl::tl_data::shift::DSPRITES_FACTOR_NAMES;
 use tl::tl_disentangle::{BetaVae, TcEstimator};
 
 type Error = Box<dyn std::error::Error>;
@@ -42,6 +44,9 @@ struct Args {
     /// Training epochs.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Minibatch size (also the batch over which beta-TCVAE estimates q(z)).
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -144,7 +149,7 @@ fn run() -> Result<(), Error> {
                 .with_train(
                     TrainConfig::new()
                         .with_epochs(args.epochs)
-                        .with_batch_size(64)
+                        .with_batch_size(args.batch_size)
                         .with_lr(args.lr),
                 );
             let name = method.name();
@@ -172,6 +177,19 @@ fn run() -> Result<(), Error> {
                 pictures(&vae, &settings, seed, dir, name, &dev)?;
             }
             println!("{}", row_markdown(&row));
+            let gaps: Vec<String> = DSPRITES_FACTOR_NAMES
+                .iter()
+                .zip(&row.mig_factors)
+                .map(|(f, g)| format!("{f} {g:.3}"))
+                .collect();
+            eprintln!(
+                "    {name} seed {seed}: MIG per factor: {}",
+                gaps.join(", ")
+            );
+            eprintln!(
+                "    {name} seed {seed}: mutual information of each code with each factor, over the factor's entropy:\n{}",
+                code_factor_markdown(&row)
+            );
             rows.push(row);
             if let Some(path) = &args.json {
                 write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
@@ -179,5 +197,6 @@ fn run() -> Result<(), Error> {
         }
     }
     println!("\n{}", summary_markdown(&rows, "vae"));
+    println!("{}", factor_mig_markdown(&rows));
     Ok(())
 }

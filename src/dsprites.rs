@@ -17,9 +17,12 @@ use tl_core::strategy::RunContext;
 use tl_core::train::ProgressEvent;
 use tl_core::{CoreError, Result};
 use tl_data::images::write_grid_png;
-use tl_data::shift::{DSPRITES_FACTOR_SIZES, dsprites_render, dsprites_sample};
+use tl_data::shift::{
+    DSPRITES_FACTOR_NAMES, DSPRITES_FACTOR_SIZES, dsprites_render, dsprites_sample,
+};
 use tl_disentangle::metrics::{
-    Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig, sample_factors, sap,
+    Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig_per_factor,
+    normalized_mutual_info, sample_factors, sap,
 };
 use tl_disentangle::{BetaVae, Vae};
 
@@ -97,8 +100,18 @@ pub struct DspritesRow {
     pub model: String,
     /// The seed (sprites, initialisation, batches, metric samples).
     pub seed: u64,
-    /// Mutual information gap.
+    /// Mutual information gap (the mean of [`Self::mig_factors`]).
     pub mig: f64,
+    /// Each factor's gap, in the order of `DSPRITES_FACTOR_NAMES` (shape, scale,
+    /// orientation, x and y position): which factors the model has taken apart. Empty in
+    /// rows written before it was kept.
+    #[serde(default)]
+    pub mig_factors: Vec<f64>,
+    /// The mutual information of each code (rows) with each factor (columns, as
+    /// `mig_factors`) over the factor's entropy, on MIG's samples and bins. Empty in rows
+    /// written before it was kept.
+    #[serde(default)]
+    pub code_factor_info: Vec<Vec<f64>>,
     /// Separated attribute predictability.
     pub sap: f64,
     /// DCI disentanglement.
@@ -202,7 +215,9 @@ pub fn fit_and_score(
     let (c_train, c_test) = (represent(&f_train)?, represent(&f_test)?);
     let train = Samples::new(&c_train, &f_train)?;
     let test = Samples::new(&c_test, &f_test)?;
-    let m = mig(train, 20)?;
+    let mig_factors = mig_per_factor(train, 20)?;
+    let code_factor_info = normalized_mutual_info(train, 20)?;
+    let m = mig_factors.iter().sum::<f64>() / mig_factors.len() as f64;
     let s = sap(train, test, false)?;
     let d = dci(train, test, Forest::default())?;
     let votes = VoteSettings {
@@ -220,6 +235,8 @@ pub fn fit_and_score(
         model: name.to_string(),
         seed,
         mig: m,
+        mig_factors,
+        code_factor_info,
         sap: s,
         dci_disentanglement: d.disentanglement,
         dci_completeness: d.completeness,
@@ -318,14 +335,75 @@ pub fn summary_markdown(rows: &[DspritesRow], baseline: &str) -> String {
     out
 }
 
-/// The rows as CSV (one line a fit).
+/// Each model's per-factor MIG ([`DspritesRow::mig_factors`]), mean ± spread over its
+/// seeds, one column a factor; rows without them are left out.
+pub fn factor_mig_markdown(rows: &[DspritesRow]) -> String {
+    let mut out =
+        String::from("MIG per factor (mean ± spread over the seeds)\n\n| model | seeds |");
+    for name in DSPRITES_FACTOR_NAMES {
+        out += &format!(" {name} |");
+    }
+    out += &format!(
+        "\n|---|---|{}\n",
+        "---|".repeat(DSPRITES_FACTOR_NAMES.len())
+    );
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.model.as_str()) {
+            names.push(&r.model);
+        }
+    }
+    for name in names {
+        let mine: Vec<&DspritesRow> = rows
+            .iter()
+            .filter(|r| r.model == name && r.mig_factors.len() == DSPRITES_FACTOR_NAMES.len())
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        out += &format!("| {name} | {} |", mine.len());
+        for f in 0..DSPRITES_FACTOR_NAMES.len() {
+            let (m, s) = mean_std(&mine.iter().map(|r| r.mig_factors[f]).collect::<Vec<_>>());
+            out += &format!(" {m:.3} ± {s:.3} |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A row's code-factor matrix ([`DspritesRow::code_factor_info`]) as a Markdown table, one
+/// line a code, the factors as columns (empty when the row has none).
+pub fn code_factor_markdown(row: &DspritesRow) -> String {
+    if row.code_factor_info.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("| code |");
+    for name in DSPRITES_FACTOR_NAMES {
+        out += &format!(" {name} |");
+    }
+    out += &format!("\n|---|{}\n", "---|".repeat(DSPRITES_FACTOR_NAMES.len()));
+    for (i, info) in row.code_factor_info.iter().enumerate() {
+        out += &format!("| z{i} |");
+        for v in info {
+            out += &format!(" {v:.2} |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The rows as CSV (one line a fit; the per-factor MIG columns empty where a row has none).
 pub fn rows_csv(rows: &[DspritesRow]) -> String {
     let mut out = String::from(
-        "model,seed,mig,sap,dci_disentanglement,dci_completeness,dci_informativeness,factor_vae_score,beta_vae_score,train_seconds\n",
+        "model,seed,mig,sap,dci_disentanglement,dci_completeness,dci_informativeness,factor_vae_score,beta_vae_score,train_seconds",
     );
+    for name in DSPRITES_FACTOR_NAMES {
+        out += &format!(",mig_{name}");
+    }
+    out.push('\n');
     for r in rows {
         out += &format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}",
             r.model,
             r.seed,
             r.mig,
@@ -337,6 +415,13 @@ pub fn rows_csv(rows: &[DspritesRow]) -> String {
             r.beta_vae_score,
             r.train_seconds
         );
+        for f in 0..DSPRITES_FACTOR_NAMES.len() {
+            out.push(',');
+            if let Some(v) = r.mig_factors.get(f) {
+                out += &v.to_string();
+            }
+        }
+        out.push('\n');
     }
     out
 }
@@ -391,6 +476,8 @@ mod tests {
             model: model.into(),
             seed,
             mig: v,
+            mig_factors: vec![v; 5],
+            code_factor_info: Vec::new(),
             sap: v,
             dci_disentanglement: v,
             dci_completeness: v,
@@ -427,7 +514,27 @@ mod tests {
         let md = summary_markdown(&rows, "vae");
         assert!(md.contains("| tc | 3 | 0.500 ± 0.346 |"), "{md}");
         assert!(md.contains("| 2 of 2 |"), "{md}");
-        assert_eq!(rows_csv(&rows).lines().count(), 6);
+        let csv = rows_csv(&rows);
+        assert_eq!(csv.lines().count(), 6);
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",mig_pos_x,mig_pos_y")
+        );
+        assert!(csv.lines().all(|l| l.split(',').count() == 15), "{csv}");
+        rows[0].mig_factors = vec![0.1, 0.2, 0.0, 0.4, 0.5];
+        rows[2].mig_factors.clear();
+        let per_factor = factor_mig_markdown(&rows);
+        assert!(
+            per_factor.contains("| vae | 2 | 0.150 ± 0.071 | 0.200 ± 0.000 |"),
+            "{per_factor}"
+        );
+        assert!(
+            per_factor.contains("| tc | 2 |"),
+            "a row without gaps left out: {per_factor}"
+        );
+        assert!(rows_csv(&rows).lines().nth(3).unwrap().ends_with(",,,,,"));
     }
 
     #[test]

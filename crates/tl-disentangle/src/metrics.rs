@@ -145,26 +145,51 @@ pub fn entropy(a: &[usize]) -> f64 {
     mutual_info(a, a)
 }
 
-/// Mutual Information Gap with `bins` bins per code (disentanglement_lib: 20). Needs two
-/// codes or more, and factors that vary (a constant factor has no entropy to divide by and is
-/// refused by name).
+/// Mutual Information Gap with `bins` bins per code (disentanglement_lib: 20): the mean over
+/// the factors of [`mig_per_factor`]. Needs two codes or more, and factors that vary (a
+/// constant factor has no entropy to divide by and is refused by name).
 pub fn mig(samples: Samples, bins: usize) -> Result<f64> {
-    let (d, k) = (samples.num_codes(), samples.num_factors());
-    if d < 2 {
+    let gaps = mig_per_factor(samples, bins)?;
+    Ok(gaps.iter().sum::<f64>() / gaps.len().max(1) as f64)
+}
+
+/// Each factor's mutual information gap, in the factors' order: the mutual information of
+/// the most and the second most informative code with the factor, their difference over the
+/// factor's entropy. Which factors a representation has taken apart, and which it has not.
+pub fn mig_per_factor(samples: Samples, bins: usize) -> Result<Vec<f64>> {
+    if samples.num_codes() < 2 {
         return Err(CoreError::data(
             "MIG",
-            format!("{d} code: the gap needs two codes or more"),
+            format!(
+                "{} code: the gap needs two codes or more",
+                samples.num_codes()
+            ),
         ));
     }
+    let info = normalized_mutual_info(samples, bins)?;
+    Ok((0..samples.num_factors())
+        .map(|j| {
+            let mut mi: Vec<f64> = info.iter().map(|row| row[j]).collect();
+            mi.sort_by(|a, b| b.total_cmp(a));
+            mi[0] - mi[1]
+        })
+        .collect())
+}
+
+/// The mutual information of every code (rows) with every factor (columns), each code in
+/// `bins` equal-width bins as MIG bins it, over the factor's entropy: 1 where a code
+/// determines the factor, 0 where it says nothing of it (Chen et al. 2018, figure 4's
+/// matrix). A constant factor is refused by name.
+pub fn normalized_mutual_info(samples: Samples, bins: usize) -> Result<Vec<Vec<f64>>> {
     if bins < 2 {
         return Err(CoreError::config(
             "bins",
             format!("{bins}: need at least 2"),
         ));
     }
-    let codes: Vec<Vec<usize>> = (0..d).map(|i| discretize(&samples.code(i), bins)).collect();
-    let mut gaps = Vec::with_capacity(k);
-    for j in 0..k {
+    let mut entropies = Vec::with_capacity(samples.num_factors());
+    let mut factors = Vec::with_capacity(samples.num_factors());
+    for j in 0..samples.num_factors() {
         let factor = samples.factor(j);
         let h = entropy(&factor);
         if h <= 0.0 {
@@ -173,11 +198,19 @@ pub fn mig(samples: Samples, bins: usize) -> Result<f64> {
                 format!("factor {j} takes one value in these samples: no entropy to divide by"),
             ));
         }
-        let mut mi: Vec<f64> = codes.iter().map(|c| mutual_info(c, &factor)).collect();
-        mi.sort_by(|a, b| b.total_cmp(a));
-        gaps.push((mi[0] - mi[1]) / h);
+        entropies.push(h);
+        factors.push(factor);
     }
-    Ok(gaps.iter().sum::<f64>() / k as f64)
+    Ok((0..samples.num_codes())
+        .map(|i| {
+            let code = discretize(&samples.code(i), bins);
+            factors
+                .iter()
+                .zip(&entropies)
+                .map(|(f, h)| mutual_info(&code, f) / h)
+                .collect()
+        })
+        .collect())
 }
 
 /// One-vs-rest linear SVM on a single feature as sklearn's `LinearSVC(C, class_weight=

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_disentangle::metrics::{
     Forest, Samples, VoteSettings, beta_vae_score, dci, discretize, entropy, factor_vae_score,
-    logistic_probe, mig, mutual_info, sap,
+    logistic_probe, mig, mig_per_factor, mutual_info, normalized_mutual_info, sap,
 };
 
 /// `n` samples of `k` factors with 10 values each (disentanglement_lib's dummy data), and
@@ -68,6 +68,39 @@ fn the_ground_truth_scores_near_one_and_zeros_near_zero() {
     let (m, s) = (mig(z, 20).unwrap(), sap(z, zt, true).unwrap());
     assert!(sap(z, zt, false).unwrap() <= 0.2);
     assert!(m <= 0.2 && s <= 0.2, "zeros: MIG {m}, SAP {s}");
+}
+
+#[test]
+fn per_factor_gaps_name_the_factors_a_code_has_taken_apart() {
+    // Codes: factor 0 alone, factor 1 twice (no gap: two codes hold it equally), noise in
+    // place of factor 2.
+    let (truth, factors) = identity(2000, 3, 5);
+    let mut rng = StdRng::seed_from_u64(9);
+    let codes: Vec<Vec<f32>> = truth
+        .iter()
+        .map(|c| vec![c[0], c[1], c[1], rng.random::<f32>()])
+        .collect();
+    let samples = Samples::new(&codes, &factors).unwrap();
+    let gaps = mig_per_factor(samples, 20).unwrap();
+    assert_eq!(gaps.len(), 3);
+    assert!(gaps[0] >= 0.9, "factor 0 held by one code: {gaps:?}");
+    assert!(
+        gaps[1].abs() < 1e-9,
+        "factor 1 held by two codes alike: {gaps:?}"
+    );
+    assert!(gaps[2] < 0.05, "factor 2 held by none: {gaps:?}");
+    let info = normalized_mutual_info(samples, 20).unwrap();
+    assert_eq!((info.len(), info[0].len()), (4, 3));
+    assert!(
+        info[0][0] >= 0.9 && info[1][1] >= 0.9 && info[2][1] >= 0.9,
+        "{info:?}"
+    );
+    assert!(
+        info[0][1] < 0.05 && info[3].iter().all(|&v| v < 0.05),
+        "{info:?}"
+    );
+    let mean = gaps.iter().sum::<f64>() / 3.0;
+    assert!((mig(samples, 20).unwrap() - mean).abs() < 1e-12);
 }
 
 #[test]

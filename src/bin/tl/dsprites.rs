@@ -13,8 +13,8 @@ use std::error::Error;
 use std::path::Path;
 use std::time::Instant;
 use tl::dsprites::{
-    DspritesRow, DspritesSettings, ENCODER, MODELS, ROWS_HEADER, fit_and_score, pictures,
-    row_markdown, rows_csv, summary_markdown,
+    DspritesRow, DspritesSettings, ENCODER, MODELS, ROWS_HEADER, factor_mig_markdown,
+    fit_and_score, pictures, row_markdown, rows_csv, summary_markdown,
 };
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
@@ -191,6 +191,8 @@ pub fn run(
     }
     md.push('\n');
     md += &summary_markdown(&rows, &baseline);
+    md.push('\n');
+    md += &factor_mig_markdown(&rows);
     println!("\n{md}");
     write_atomic(&out.join("summary.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.csv"), rows_csv(&rows).as_bytes())?;
