@@ -15,7 +15,10 @@
 //! noisier.
 //!
 //! `--pictures` writes, for the first seed, each model's latent traversal (one row per code)
-//! and reconstructions as PNG.
+//! and reconstructions as PNG. Each fit also prints its MIG per factor and the mutual
+//! information of every code with every factor (kept in the JSON); `--latent`,
+//! `--decoder-hidden`, `--decoder-conv`, `--batch-size` and `--lr` change the model and its
+//! training (`--help` lists all).
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -44,6 +47,13 @@ struct Args {
     /// Training epochs.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Hidden widths of the decoder, from the latent outwards, e.g. `256,512` (default: one
+    /// layer of 256).
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    decoder_hidden: Vec<usize>,
+    /// Latent width (every model).
+    #[arg(long, default_value_t = 10)]
+    latent: usize,
     /// Minibatch size (also the batch over which beta-TCVAE estimates q(z)).
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -146,6 +156,8 @@ fn run() -> Result<(), Error> {
         for model in &args.models {
             let method = method(model, &args)?
                 .with_decoder_conv(args.decoder_conv.clone())
+                .with_latent(args.latent)
+                .with_decoder_hidden(args.decoder_hidden.iter().rev().copied().collect())
                 .with_train(
                     TrainConfig::new()
                         .with_epochs(args.epochs)
