@@ -21,7 +21,7 @@ use tl_data::shift::{
     DSPRITES_FACTOR_NAMES, DSPRITES_FACTOR_SIZES, dsprites_render, dsprites_sample,
 };
 use tl_disentangle::metrics::{
-    Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig_per_factor,
+    Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, mig_gaps,
     normalized_mutual_info, sample_factors, sap,
 };
 use tl_disentangle::{BetaVae, Vae};
@@ -215,8 +215,8 @@ pub fn fit_and_score(
     let (c_train, c_test) = (represent(&f_train)?, represent(&f_test)?);
     let train = Samples::new(&c_train, &f_train)?;
     let test = Samples::new(&c_test, &f_test)?;
-    let mig_factors = mig_per_factor(train, 20)?;
     let code_factor_info = normalized_mutual_info(train, 20)?;
+    let mig_factors = mig_gaps(&code_factor_info)?;
     let m = mig_factors.iter().sum::<f64>() / mig_factors.len() as f64;
     let s = sap(train, test, false)?;
     let d = dci(train, test, Forest::default())?;
@@ -302,13 +302,7 @@ pub fn summary_markdown(rows: &[DspritesRow], baseline: &str) -> String {
         "| model | seeds | MIG | SAP | DCI D | DCI C | DCI I | FactorVAE | BetaVAE | > {baseline} |\n"
     );
     out += "|---|---|---|---|---|---|---|---|---|---|\n";
-    let mut names: Vec<&str> = Vec::new();
-    for r in rows {
-        if !names.contains(&r.model.as_str()) {
-            names.push(&r.model);
-        }
-    }
-    for name in names {
+    for name in model_names(rows) {
         let mine: Vec<&DspritesRow> = rows.iter().filter(|r| r.model == name).collect();
         let cell = |k: &str| {
             let (m, s) = mean_std(&mine.iter().map(|r| r.get(k)).collect::<Vec<_>>());
@@ -347,13 +341,7 @@ pub fn factor_mig_markdown(rows: &[DspritesRow]) -> String {
         "\n|---|---|{}\n",
         "---|".repeat(DSPRITES_FACTOR_NAMES.len())
     );
-    let mut names: Vec<&str> = Vec::new();
-    for r in rows {
-        if !names.contains(&r.model.as_str()) {
-            names.push(&r.model);
-        }
-    }
-    for name in names {
+    for name in model_names(rows) {
         let mine: Vec<&DspritesRow> = rows
             .iter()
             .filter(|r| r.model == name && r.mig_factors.len() == DSPRITES_FACTOR_NAMES.len())
@@ -390,6 +378,17 @@ pub fn code_factor_markdown(row: &DspritesRow) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The models of `rows`, each once, in the order they first appear.
+fn model_names(rows: &[DspritesRow]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.model.as_str()) {
+            names.push(&r.model);
+        }
+    }
+    names
 }
 
 /// The rows as CSV (one line a fit; the per-factor MIG columns empty where a row has none).

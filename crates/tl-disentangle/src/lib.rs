@@ -22,7 +22,7 @@ pub use content_style::{
 pub use factor_vae::{FactorVae, FactorVaeObjective, permute_dims};
 pub use metrics::{
     Dci, Forest, Samples, VoteSettings, beta_vae_score, dci, factor_vae_score, logistic_probe, mig,
-    mig_per_factor, normalized_mutual_info, sap,
+    mig_gaps, mig_per_factor, normalized_mutual_info, sap,
 };
 pub use strategy::{
     BetaVae, ContentStyleModel, VaeKind, class_pairs, class_pairs_both_ways, probe_codes,

@@ -158,16 +158,22 @@ pub fn mig(samples: Samples, bins: usize) -> Result<f64> {
 /// factor's entropy. Which factors a representation has taken apart, and which it has not.
 pub fn mig_per_factor(samples: Samples, bins: usize) -> Result<Vec<f64>> {
     if samples.num_codes() < 2 {
+        return mig_gaps(&[]);
+    }
+    mig_gaps(&normalized_mutual_info(samples, bins)?)
+}
+
+/// Each factor's gap from a [`normalized_mutual_info`] matrix already computed (one row per
+/// code): what [`mig_per_factor`] returns, for callers that keep the matrix too. Fewer than
+/// two codes are refused by name.
+pub fn mig_gaps(info: &[Vec<f64>]) -> Result<Vec<f64>> {
+    if info.len() < 2 {
         return Err(CoreError::data(
             "MIG",
-            format!(
-                "{} code: the gap needs two codes or more",
-                samples.num_codes()
-            ),
+            format!("{} code: the gap needs two codes or more", info.len()),
         ));
     }
-    let info = normalized_mutual_info(samples, bins)?;
-    Ok((0..samples.num_factors())
+    Ok((0..info[0].len())
         .map(|j| {
             let mut mi: Vec<f64> = info.iter().map(|row| row[j]).collect();
             mi.sort_by(|a, b| b.total_cmp(a));
