@@ -859,7 +859,9 @@ fn text(at: &At<'_>, all: &mut Comparison) -> Result<(), Error> {
                         .with_lr(1e-3),
                 );
                 let mut ctx = RunContext::new(&at.dev).with_seed(seed);
-                let start = Pretrained::encoder(student.encoder(512, &at.dev));
+                let encoder = student.encoder(512, &at.dev);
+                encoder.check_inputs(&tokens.inputs, &tokens.domain)?;
+                let start = Pretrained::encoder(encoder);
                 let (_, mut report) = strategy.fit(start, &task, &mut ctx)?;
                 eprintln!(
                     "{domain}, seed {seed}: static student fine-tuned {:.2} % ({:.1} s)",

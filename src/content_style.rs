@@ -594,7 +594,7 @@ pub fn digits_seed(
     let style_acc = score(&ms, &us, &mut ctx)?;
     // Generative adaptation: MNIST redrawn with USPS styles.
     let (_, usps_styles) = model.codes_of(&usps_train.inputs, dev)?;
-    let mut rng = StdRng::seed_from_u64(seed + 7);
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_add(7));
     let styles: Vec<Vec<f32>> = (0..mc.len())
         .map(|_| usps_styles[rand::Rng::random_range(&mut rng, 0..usps_styles.len())].clone())
         .collect();
@@ -608,7 +608,8 @@ pub fn digits_seed(
     let plain_cls = pixel_classifier(&mnist, usps_test, seed, dev)?;
     let redrawn_cls = pixel_classifier(&redrawn_set, usps_test, seed, dev)?;
     if let Some(dir) = pictures {
-        let k = 12;
+        // As many digits as there are, up to 12 (a small `mnist` keeps about one a class).
+        let k = 12.min(mnist.len()).min(redrawn.len());
         let mut items: Vec<&[f32]> = (0..k).map(|i| mnist.inputs.item(i)).collect();
         items.extend(redrawn.iter().take(k).map(Vec::as_slice));
         write_grid_png(

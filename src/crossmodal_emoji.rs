@@ -993,7 +993,13 @@ fn draw_emoji(
             .collect();
         items.extend(some.iter().map(|&k| drawn.inputs.item(k)));
         let path = dir.join("emoji-text-to-image.png");
-        tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], some.len(), false)?;
+        tl_data::images::write_grid_png(
+            &path,
+            &items,
+            &twitter.inputs.item_shape,
+            some.len(),
+            false,
+        )?;
         let shown: Vec<&str> = some.iter().map(|&k| unseen_names[k].as_str()).collect();
         log(&format!(
             "wrote {} (top: Twitter's drawing; below: drawn from the name: {})",
@@ -1023,7 +1029,7 @@ fn retrieval_picture(
     log: &dyn Fn(&str),
 ) -> Res<()> {
     std::fs::create_dir_all(dir)?;
-    let blank = vec![1.0f32; 3 * 32 * 32];
+    let blank = vec![1.0f32; twitter.inputs.item_size()];
     let mut items: Vec<&[f32]> = Vec::new();
     let mut queries = Vec::new();
     for q in (0..unseen.len())
@@ -1051,7 +1057,7 @@ fn retrieval_picture(
         queries.push(names[unseen[q]].clone());
     }
     let path = dir.join("emoji-retrieval.png");
-    tl_data::images::write_grid_png(&path, &items, &[3, 32, 32], 7, false)?;
+    tl_data::images::write_grid_png(&path, &items, &twitter.inputs.item_shape, 7, false)?;
     log(&format!(
         "wrote {} (rows: {})",
         path.display(),

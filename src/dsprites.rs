@@ -206,7 +206,7 @@ pub fn fit_and_score(
     let train_seconds = started.elapsed().as_secs_f64();
     let last = history.last().map(|r| r.extra.clone()).unwrap_or_default();
     let mut represent = |f: &[Vec<usize>]| -> Result<Vec<Vec<f32>>> { vae.means(&render(f)?, dev) };
-    let mut rng = StdRng::seed_from_u64(seed + 1);
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_add(1));
     let (n, nt) = (settings.metric_samples, settings.metric_samples / 2);
     let (f_train, f_test) = (
         sample_factors(&DSPRITES_FACTOR_SIZES, n, &mut rng),

@@ -58,6 +58,23 @@ impl Inputs {
         &self.values[i * size..(i + 1) * size]
     }
 
+    /// Refuses values outside [0, 1], naming the set (`name`), the first such item and its
+    /// value, and why the caller needs them there (`why`, e.g. "the decoder draws Bernoulli
+    /// pixels"): for objectives that read the items as pixel probabilities.
+    pub fn check_unit_interval(&self, name: &str, why: &str) -> Result<()> {
+        match self.values.iter().position(|v| !(0.0..=1.0).contains(v)) {
+            Some(pos) => Err(CoreError::data(
+                name,
+                format!(
+                    "item {} has the value {} outside [0, 1] ({why})",
+                    pos / self.item_size().max(1),
+                    self.values[pos]
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The items at `indices`, in that order.
     pub fn select(&self, indices: &[usize]) -> Self {
         let mut values = Vec::with_capacity(indices.len() * self.item_size());

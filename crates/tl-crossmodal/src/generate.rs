@@ -182,23 +182,8 @@ impl TextCvae {
 
 /// Refuses items outside [0, 1] (Bernoulli pixels), naming the first.
 pub fn check_unit_pixels(set: &LabelledSet) -> Result<()> {
-    let size = set.inputs.item_size().max(1);
-    if let Some(i) = set
-        .inputs
-        .values
-        .iter()
-        .position(|v| !(0.0..=1.0).contains(v))
-    {
-        return Err(CoreError::data(
-            &set.domain,
-            format!(
-                "item {} has the value {} (the generator draws pixels in [0, 1])",
-                i / size,
-                set.inputs.values[i]
-            ),
-        ));
-    }
-    Ok(())
+    set.inputs
+        .check_unit_interval(&set.domain, "the generator draws pixels in [0, 1]")
 }
 
 /// The negative ELBO on caption batches.

@@ -141,11 +141,28 @@ impl TextSpace {
             ));
         }
         match self {
-            Self::Hashed { dim } => Ok(TextVectors {
-                dim: *dim,
-                values: texts.iter().flat_map(|t| hashed(t, *dim)).collect(),
-                cached: false,
-            }),
+            Self::Hashed { dim } => {
+                let mut values = Vec::with_capacity(texts.len() * dim);
+                for (i, t) in texts.iter().enumerate() {
+                    let v = hashed(t, *dim);
+                    // Words are runs of letters and digits: a text of symbols alone (an
+                    // emoji character, punctuation) has none, and its vector would be zero.
+                    if v.iter().all(|&x| x == 0.0) {
+                        return Err(CoreError::data(
+                            "captions",
+                            format!(
+                                "text {i} ({t:?}) has no letter or digit: the hashed text space gives it no vector"
+                            ),
+                        ));
+                    }
+                    values.extend(v);
+                }
+                Ok(TextVectors {
+                    dim: *dim,
+                    values,
+                    cached: false,
+                })
+            }
             Self::Sentence {
                 model,
                 max_len,
@@ -256,6 +273,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("text 1 is empty"), "{err}");
+        // Symbols alone hold no word: a zero vector would tie every such class.
+        let err = TextSpace::Hashed { dim: 64 }
+            .embed(&["fine", "\u{1F600}", "?!"], &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("text 1") && err.contains("no letter or digit"),
+            "{err}"
+        );
         let err = TextSpace::Sentence {
             model: "/nonexistent/minilm".into(),
             max_len: 32,

@@ -32,10 +32,14 @@ use tl_core::{CoreError, Result};
 #[derive(Debug, Clone, Copy)]
 pub struct Samples<'a> {
     /// One code vector per sample, all of one width.
-    pub codes: &'a [Vec<f32>],
+    codes: &'a [Vec<f32>],
     /// One factor-index vector per sample, all of one width.
-    pub factors: &'a [Vec<usize>],
+    factors: &'a [Vec<usize>],
 }
+
+/// The largest factor index taken: factors are indices into each factor's list of values
+/// (0, 1, 2, ...), and the metrics keep counts per index.
+pub const MAX_FACTOR_INDEX: usize = 1 << 20;
 
 impl<'a> Samples<'a> {
     /// Pairs codes and factors, refusing empty, ragged, mismatched or non-finite input.
@@ -72,7 +76,25 @@ impl<'a> Samples<'a> {
         if let Some(i) = codes.iter().position(|c| c.iter().any(|v| !v.is_finite())) {
             return refuse(format!("sample {i} has a non-finite code"));
         }
+        for (i, f) in factors.iter().enumerate() {
+            if let Some((j, v)) = f.iter().enumerate().find(|(_, v)| **v > MAX_FACTOR_INDEX) {
+                return refuse(format!(
+                    "factor {j} of sample {i} is {v}: factors are indices of their values \
+                     (0, 1, 2, ...; at most {MAX_FACTOR_INDEX}), so raw ids need renumbering"
+                ));
+            }
+        }
         Ok(Self { codes, factors })
+    }
+
+    /// The code vectors, one per sample.
+    pub fn codes(&self) -> &'a [Vec<f32>] {
+        self.codes
+    }
+
+    /// The factor-index vectors, one per sample.
+    pub fn factors(&self) -> &'a [Vec<usize>] {
+        self.factors
     }
 
     /// Codes per sample.
@@ -117,11 +139,13 @@ pub fn mutual_info(a: &[usize], b: &[usize]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    let na = a.iter().max().map_or(0, |m| m + 1);
-    let nb = b.iter().max().map_or(0, |m| m + 1);
+    // Counted over the values that occur, renumbered densely: the joint table is as large as
+    // the distinct pairs allow, whatever the values themselves are.
+    let (a, na) = dense(&a[..n]);
+    let (b, nb) = dense(&b[..n]);
     let mut joint = vec![0usize; na * nb];
     let (mut ca, mut cb) = (vec![0usize; na], vec![0usize; nb]);
-    for (&x, &y) in a.iter().zip(b).take(n) {
+    for (&x, &y) in a.iter().zip(&b) {
         joint[x * nb + y] += 1;
         ca[x] += 1;
         cb[y] += 1;
@@ -138,6 +162,18 @@ pub fn mutual_info(a: &[usize], b: &[usize]) -> f64 {
         }
     }
     mi.max(0.0)
+}
+
+/// `values` renumbered 0, 1, ... in the order of their size, and how many distinct there are.
+fn dense(values: &[usize]) -> (Vec<usize>, usize) {
+    let mut distinct = values.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let index = values
+        .iter()
+        .map(|v| distinct.binary_search(v).unwrap_or(0))
+        .collect();
+    (index, distinct.len())
 }
 
 /// Entropy of a discrete variable in nats.
@@ -713,6 +749,39 @@ pub struct VoteSettings {
     pub seed: u64,
 }
 
+impl VoteSettings {
+    /// Refuses counts that would score nothing (no votes to fit or to score, fewer than two
+    /// samples a vote or for the variances), naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, why: String| Err(CoreError::config(field, why));
+        if self.batch_size < 2 {
+            return bad(
+                "batch_size",
+                format!("{} samples a vote: at least 2", self.batch_size),
+            );
+        }
+        if self.train == 0 || self.eval == 0 {
+            return bad(
+                "votes",
+                format!(
+                    "{} votes to fit and {} to score: at least 1 each",
+                    self.train, self.eval
+                ),
+            );
+        }
+        if self.variance_samples < 2 {
+            return bad(
+                "variance_samples",
+                format!(
+                    "{} samples for the codes' variances: at least 2",
+                    self.variance_samples
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for VoteSettings {
     fn default() -> Self {
         Self {
@@ -736,9 +805,10 @@ pub fn factor_vae_score(
     s: VoteSettings,
 ) -> Result<f64> {
     check_sizes(sizes, "FactorVAE score")?;
+    s.validate()?;
     let mut rng = StdRng::seed_from_u64(s.seed);
-    let global = represent(&sample_factors(sizes, s.variance_samples.max(2), &mut rng))?;
-    let d = check_codes(&global, s.variance_samples.max(2), "FactorVAE score")?;
+    let global = represent(&sample_factors(sizes, s.variance_samples, &mut rng))?;
+    let d = check_codes(&global, s.variance_samples, "FactorVAE score")?;
     let scale: Vec<f64> = variances(&global).iter().map(|v| v.sqrt()).collect();
     let active: Vec<usize> = (0..d).filter(|&i| scale[i] > 0.0).collect();
     if active.is_empty() {
@@ -747,7 +817,7 @@ pub fn factor_vae_score(
     let k = sizes.len();
     let mut vote = |rng: &mut StdRng| -> Result<(usize, usize)> {
         let factor = rng.random_range(0..k);
-        let mut factors = sample_factors(sizes, s.batch_size.max(2), rng);
+        let mut factors = sample_factors(sizes, s.batch_size, rng);
         let value = rng.random_range(0..sizes[factor]);
         factors.iter_mut().for_each(|f| f[factor] = value);
         let codes = represent(&factors)?;
@@ -793,7 +863,7 @@ pub fn factor_vae_score(
         let (code, factor) = vote(&mut rng)?;
         right += usize::from(classifier[code] == factor);
     }
-    Ok(right as f64 / s.eval.max(1) as f64)
+    Ok(right as f64 / s.eval as f64)
 }
 
 /// The test accuracy of a linear probe fitted to convergence: multinomial logistic regression
@@ -926,12 +996,13 @@ fn logistic_regression(x: &[Vec<f64>], y: &[usize], classes: usize) -> impl Fn(&
 /// factor is fitted on `train` votes and scored on `eval` others.
 pub fn beta_vae_score(sizes: &[usize], represent: &mut Represent, s: VoteSettings) -> Result<f64> {
     check_sizes(sizes, "BetaVAE score")?;
+    s.validate()?;
     let mut rng = StdRng::seed_from_u64(s.seed);
     let k = sizes.len();
     let mut point = |rng: &mut StdRng| -> Result<(Vec<f64>, usize)> {
         let factor = rng.random_range(0..k);
-        let a = sample_factors(sizes, s.batch_size.max(1), rng);
-        let mut b = sample_factors(sizes, s.batch_size.max(1), rng);
+        let a = sample_factors(sizes, s.batch_size, rng);
+        let mut b = sample_factors(sizes, s.batch_size, rng);
         for (x, y) in a.iter().zip(b.iter_mut()) {
             y[factor] = x[factor];
         }
@@ -958,5 +1029,5 @@ pub fn beta_vae_score(sizes: &[usize], represent: &mut Represent, s: VoteSetting
         let (f, l) = point(&mut rng)?;
         right += usize::from(predict(&f) == l);
     }
-    Ok(right as f64 / s.eval.max(1) as f64)
+    Ok(right as f64 / s.eval as f64)
 }

@@ -379,7 +379,7 @@ pub fn class_pairs_both_ways(
     seed: u64,
 ) -> Result<UnlabelledSet> {
     let forward = class_pairs(a, b, per_item, seed)?;
-    let back = class_pairs(b, a, per_item, seed + 1)?;
+    let back = class_pairs(b, a, per_item, seed.wrapping_add(1))?;
     let d = a.inputs.item_size();
     let mut values = forward.inputs.values;
     for pair in back.inputs.values.chunks(2 * d) {

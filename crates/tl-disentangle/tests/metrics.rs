@@ -34,6 +34,11 @@ fn mutual_information_and_discretisation_match_known_values() {
     let b = [0, 1, 0, 1];
     assert!(mutual_info(&a, &b).abs() < 1e-12);
     assert!((entropy(&a) - 2f64.ln()).abs() < 1e-12);
+    // Only which values are equal matters, not how large they are (counted densely: raw ids
+    // as large as usize::MAX cost no more than 0 and 1).
+    let far = [7, 7, usize::MAX, usize::MAX];
+    assert!((entropy(&far) - 2f64.ln()).abs() < 1e-12);
+    assert!((mutual_info(&far, &a) - 2f64.ln()).abs() < 1e-12);
     // NumPy: np.digitize(x, np.histogram(x, 4)[1][:-1]) for x = [0, 1, 2, 3, 4, 8].
     assert_eq!(
         discretize(&[0.0, 1.0, 2.0, 3.0, 4.0, 8.0], 4),
@@ -151,6 +156,14 @@ fn bad_input_is_refused_by_name() {
     assert!(err.contains("sample 1 has 1 codes"), "{err}");
     let err = Samples::new(&codes[..1], &factors).unwrap_err().to_string();
     assert!(err.contains("1 code vectors but 2 factor vectors"), "{err}");
+    // Raw ids as factor values are refused (the metrics count per index), naming the value.
+    let ids = vec![vec![0usize], vec![usize::MAX]];
+    let two_codes = vec![vec![0.0f32, 1.0], vec![1.0, 0.0]];
+    let err = Samples::new(&two_codes, &ids).unwrap_err().to_string();
+    assert!(
+        err.contains("factor 0 of sample 1") && err.contains("renumbering"),
+        "{err}"
+    );
     let nan = vec![vec![f32::NAN, 0.0]];
     let err = Samples::new(&nan, &factors[..1]).unwrap_err().to_string();
     assert!(err.contains("non-finite"), "{err}");
@@ -207,6 +220,46 @@ fn factor_vae_and_beta_vae_scores_know_the_ground_truth_from_zeros() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("factor sizes"), "{err}");
+    // Counts that would score nothing are refused by name, not scored as 0 or chance.
+    for (bad, field) in [
+        (
+            VoteSettings {
+                eval: 0,
+                ..settings
+            },
+            "votes",
+        ),
+        (
+            VoteSettings {
+                train: 0,
+                ..settings
+            },
+            "votes",
+        ),
+        (
+            VoteSettings {
+                batch_size: 1,
+                ..settings
+            },
+            "batch_size",
+        ),
+        (
+            VoteSettings {
+                variance_samples: 0,
+                ..settings
+            },
+            "variance_samples",
+        ),
+    ] {
+        let err = factor_vae_score(&sizes, &mut truth.clone(), bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{err}");
+        let err = beta_vae_score(&sizes, &mut truth.clone(), bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{err}");
+    }
 }
 
 /// `scripts/disentangle_reference.py`'s fixture: factors `(i % 3, (i / 3) % 5, 7 i % 4)`,

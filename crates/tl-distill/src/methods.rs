@@ -697,10 +697,14 @@ impl Method for FitNets {
         if self.hints.is_empty() {
             return Err(CoreError::config("hints", "no hint layers"));
         }
-        if self.hint_epochs >= self.kd.train.epochs && self.hint_weight == 0.0 {
+        // The first stage trains the hints alone: the head gets no gradient until it ends.
+        if self.hint_epochs >= self.kd.train.epochs {
             return Err(CoreError::config(
                 "hint_epochs",
-                "the first stage takes every epoch and the hints leave KD out: the head never trains",
+                format!(
+                    "{} epochs of hints alone out of {} in all: the first stage takes every epoch and the head never trains",
+                    self.hint_epochs, self.kd.train.epochs
+                ),
             ));
         }
         check_weight("hint_weight", self.hint_weight)

@@ -305,8 +305,29 @@ impl StaticEmbedding {
             serde_json::from_value(value.clone()).map_err(|e| format(INFO_FILE, e.to_string()))?;
         let skipped: Vec<usize> = serde_json::from_value(value["keep"].clone())
             .map_err(|e| format(INFO_FILE, format!("`keep`: {e}")))?;
+        if info.dim == 0 || info.vocab_size == 0 {
+            return Err(format(
+                INFO_FILE,
+                format!(
+                    "{} tokens of {} dimensions: a table needs at least one of each",
+                    info.vocab_size, info.dim
+                ),
+            ));
+        }
         let bytes = read(VECTORS_FILE)?;
-        let expected = info.vocab_size * info.dim * 4;
+        let Some(expected) = info
+            .vocab_size
+            .checked_mul(info.dim)
+            .and_then(|n| n.checked_mul(4))
+        else {
+            return Err(format(
+                INFO_FILE,
+                format!(
+                    "{} tokens x {} dimensions is more than memory holds",
+                    info.vocab_size, info.dim
+                ),
+            ));
+        };
         if bytes.len() != expected {
             return Err(format(
                 VECTORS_FILE,
@@ -423,6 +444,41 @@ pub struct StaticEncoder {
     seq_len: usize,
     #[module(skip)]
     dim: usize,
+}
+
+impl StaticEncoder {
+    /// Refuses inputs this table cannot read before any training: items of another length
+    /// than the encoder's `seq_len`, or values that are not token ids of the table (negative,
+    /// fractional, or at least its vocabulary size: ids from another tokenizer), naming the
+    /// set (`name`), the item and the value. [`Encoder::encode`] cannot return an error, so a
+    /// caller with token inputs from elsewhere checks them here first.
+    pub fn check_inputs(&self, inputs: &tl_core::data::Inputs, name: &str) -> Result<()> {
+        if inputs.item_shape != [self.seq_len] {
+            return Err(CoreError::data(
+                name,
+                format!(
+                    "items of shape {:?}: this encoder reads {} token ids an item",
+                    inputs.item_shape, self.seq_len
+                ),
+            ));
+        }
+        let vocab = self.keep.val().dims()[0];
+        if let Some(pos) = inputs
+            .values
+            .iter()
+            .position(|&v| !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < vocab))
+        {
+            return Err(CoreError::data(
+                name,
+                format!(
+                    "value {} of item {} is not a token id of this table (0..{vocab})",
+                    inputs.values[pos],
+                    pos / self.seq_len.max(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Encoder for StaticEncoder {

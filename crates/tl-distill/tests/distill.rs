@@ -398,6 +398,21 @@ fn bad_settings_and_mismatched_models_are_refused_before_training_naming_the_fie
         "{err}"
     );
 
+    // A hints-only first stage as long as the whole run leaves the head untrained, whatever
+    // the hint weight after it.
+    let epochs = quick(TransferFrom::Labelled).train.epochs;
+    for weight in [0.0, 1.0] {
+        let hint = FitNets::new()
+            .with_kd(quick(TransferFrom::Labelled))
+            .with_hint_epochs(epochs)
+            .with_hint_weight(weight);
+        let err = refusal(&hint, &task, &teacher);
+        assert!(
+            err.contains("hint_epochs") && err.contains("head never trains"),
+            "{err}"
+        );
+    }
+
     // Attention maps need image activations: flat nets are refused, naming the layers.
     let at = AttentionTransfer::new()
         .with_kd(quick(TransferFrom::Labelled))

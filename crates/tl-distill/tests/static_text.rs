@@ -104,6 +104,25 @@ fn a_sentence_is_the_normalised_mean_of_its_tokens_and_survives_save_and_load() 
         assert!((g - w).abs() < 1e-5, "{got:?} vs {:?}", &vectors[..8]);
     }
     assert_eq!(encoder.feature_dim(), 4);
+    // Inputs it can read pass; ids from another vocabulary or items of another length are
+    // refused by name before anything runs.
+    encoder.check_inputs(&inputs, "reviews").unwrap();
+    let mut foreign = inputs.clone();
+    foreign.values[1] = 1.0e6;
+    let err = encoder
+        .check_inputs(&foreign, "reviews")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reviews") && err.contains("value 1000000 of item 0 is not a token id"),
+        "{err}"
+    );
+    let short = tl_core::data::Inputs::new(vec![2], vec![1.0, 2.0]).unwrap();
+    let err = encoder
+        .check_inputs(&short, "reviews")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("items of shape [2]"), "{err}");
 
     let saved = common::temp_dir("static-saved");
     student.save(&saved).unwrap();
@@ -118,6 +137,18 @@ fn a_sentence_is_the_normalised_mean_of_its_tokens_and_survives_save_and_load() 
     let err = StaticEmbedding::load(&saved).unwrap_err().to_string();
     assert!(
         err.contains("vectors.f32") && err.contains("expected"),
+        "{err}"
+    );
+    // A description of no dimensions (with the empty table it would match) is refused too.
+    let info_path = saved.join("static.json");
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&info_path).unwrap()).unwrap();
+    info["dim"] = 0.into();
+    std::fs::write(&info_path, serde_json::to_vec(&info).unwrap()).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    let err = StaticEmbedding::load(&saved).unwrap_err().to_string();
+    assert!(
+        err.contains("static.json") && err.contains("0 dimensions"),
         "{err}"
     );
 }

@@ -293,6 +293,12 @@ pub fn evaluate_episodes(
     seed: u64,
     mut classify: impl FnMut(&Episode) -> Result<f64>,
 ) -> Result<EpisodeScore> {
+    if episodes == 0 {
+        return Err(CoreError::config(
+            "episodes",
+            "0 episodes: a score needs at least one",
+        ));
+    }
     let mut sampler = shape.sampler(set, seed)?;
     let mut values = Vec::with_capacity(episodes);
     for _ in 0..episodes {

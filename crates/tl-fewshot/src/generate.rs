@@ -244,6 +244,11 @@ impl OneShotGenerator {
         ctx: &mut RunContext,
     ) -> Result<(OneShotVae, Vec<EpochRecord>)> {
         self.validate()?;
+        // The reconstruction is Bernoulli: standardised pixels would make its loss unbounded.
+        set.inputs.check_unit_interval(
+            &set.domain,
+            "the generator's pixels are Bernoulli probabilities",
+        )?;
         let device = ctx.device().clone();
         let conds = conditions(encoder, set, &device)?;
         let train = ctx.train_config(&self.train);

@@ -101,6 +101,15 @@ pub fn matching_head(
             ),
         ));
     }
+    if let Some(i) = support.iter().position(|s| s.len() != dim) {
+        return Err(CoreError::data(
+            "support set",
+            format!(
+                "embedded example {i} has width {}, example 0 has {dim}",
+                support[i].len()
+            ),
+        ));
+    }
     if let Some(c) = (0..classes).find(|c| !labels.contains(c)) {
         return Err(CoreError::data(
             "support set",

@@ -93,6 +93,15 @@ pub fn prototype_head(
             "no prototype to build a head from",
         ));
     }
+    if let Some(c) = prototypes.iter().position(|p| p.len() != dim) {
+        return Err(CoreError::data(
+            "support set",
+            format!(
+                "prototype {c} has width {}, prototype 0 has {dim}",
+                prototypes[c].len()
+            ),
+        ));
+    }
     let mut head = head_config(dim, &[], way).init(device)?;
     let mut w = vec![0f32; dim * way];
     let mut bias = vec![0f32; way];

@@ -73,10 +73,15 @@ fn with_one_shot_the_prediction_is_the_nearest_support_example_and_the_head_agre
     let head = prototype_head(&rows(protos.clone()), &dev).unwrap();
     let linear = head.forward(query.clone());
     assert_eq!(argmax_rows(linear.clone()), predicted);
-    let diff = rows(linear - proto_logits(query, protos));
+    let diff = rows(linear - proto_logits(query, protos.clone()));
     for r in diff {
         assert!(r.iter().all(|v| (v - r[0]).abs() < 1e-3), "{r:?}");
     }
+    // Prototypes of different widths are refused, naming the odd one.
+    let mut ragged = rows(protos);
+    ragged[2].push(0.0);
+    let err = prototype_head(&ragged, &dev).unwrap_err().to_string();
+    assert!(err.contains("prototype 2 has width"), "{err}");
 }
 
 #[test]
@@ -145,6 +150,14 @@ fn the_same_seed_gives_the_same_episodes_and_impossible_ones_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("200 items"), "{err}");
+    // No episodes, no score (not a NaN mean).
+    let err = evaluate_episodes(&d, shape, 0, 0, |_| Ok(1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("episodes") && err.contains("at least one"),
+        "{err}"
+    );
 }
 
 fn encoder(dev: &Device) -> tl_core::model::Sequential {
@@ -307,6 +320,14 @@ fn matching_scores_are_the_attention_over_support_and_the_head_agrees() {
     // A support without an example of class 2 is refused by name.
     let err = matching_head(&s[..3], &labels[..3], 3, scale, &dev).unwrap_err();
     assert!(err.to_string().contains("class 2 of 3"), "{err}");
+    // Ragged support rows are refused, naming the row (not zero-filled).
+    let mut ragged = s.clone();
+    ragged[1].pop();
+    let err = matching_head(&ragged, &labels, 3, scale, &dev).unwrap_err();
+    assert!(
+        err.to_string().contains("embedded example 1 has width"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -598,6 +619,18 @@ fn one_shot_generation_draws_siblings_of_an_unseen_example() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("has 1 item"), "{err}");
+    // Standardised pixels (MNIST's mean and spread taken out) are not probabilities: refused
+    // before training, naming the item and its value.
+    let mut standardised = d.clone();
+    standardised.inputs.values[5] = -0.42;
+    let err = generator
+        .fit(&conditioner, &standardised, &mut RunContext::new(&dev))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("item 0 has the value -0.42 outside [0, 1]"),
+        "{err}"
+    );
     // Items that are not square one-channel images cannot be warped; a latent of 0 holds
     // nothing; examples conditioned through another encoder do not fit the model.
     let err = generator
