@@ -192,6 +192,16 @@ pub fn fit_and_score(
         .clone()
         .with_train(method.train.clone().with_seed(seed));
     method.validate()?;
+    // MIG and SAP compare a factor's two best codes: refused now rather than after training.
+    if method.latent < 2 {
+        return Err(CoreError::config(
+            "latent",
+            format!(
+                "{} latent: the metrics compare codes, so at least 2",
+                method.latent
+            ),
+        ));
+    }
     let data = training_sprites(settings, seed)?;
     dev.seed(seed);
     let mut config = SequentialConfig::new(vec![1, 64, 64]);

@@ -1596,6 +1596,10 @@ fn run_scores_the_vae_family_on_dsprites_and_resumes() {
             "[dsprites] invalid config `votes`",
         ),
         (
+            DSPRITES.replace("latent = 6", "latent = 1"),
+            "`tc`: latent 1: the metrics compare codes",
+        ),
+        (
             DSPRITES.replace("format = \"dsprites\"", "format = \"digits\""),
             "[dsprites] sets a dSprites run's counts",
         ),

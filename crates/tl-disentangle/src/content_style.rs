@@ -381,6 +381,18 @@ pub fn retrieval_top1(queries: &[Vec<f32>], gallery: &[Vec<f32>]) -> Result<f64>
             ),
         ));
     }
+    let width = queries[0].len();
+    for (what, codes) in [("query", queries), ("gallery code", gallery)] {
+        if let Some(i) = codes.iter().position(|c| c.len() != width) {
+            return Err(CoreError::data(
+                "retrieval",
+                format!(
+                    "{what} {i} has {} values, query 0 has {width}",
+                    codes[i].len()
+                ),
+            ));
+        }
+    }
     let dist =
         |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum() };
     let hits = queries

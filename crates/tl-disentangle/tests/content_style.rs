@@ -235,4 +235,9 @@ fn retrieval_finds_the_same_index() {
     // Each query sits on the next gallery code; only the last one's nearest is its own.
     assert_eq!(retrieval_top1(&shifted, &gallery).unwrap(), 0.1);
     assert!(retrieval_top1(&near[..3], &gallery).is_err());
+    // Codes of another width are refused by name, not compared on their common part.
+    let mut wide = gallery.clone();
+    wide[4].push(1.0);
+    let err = retrieval_top1(&near, &wide).unwrap_err().to_string();
+    assert!(err.contains("gallery code 4 has 3 values"), "{err}");
 }

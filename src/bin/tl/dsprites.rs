@@ -52,6 +52,19 @@ pub fn check(recipe: &Recipe) -> Res<DspritesSettings> {
             votes: d.votes,
         });
     settings.validate().map_err(|e| format!("[dsprites] {e}"))?;
+    // Each row's model as it would train: MIG and SAP compare a factor's two best codes.
+    let registry = tl::registry()?;
+    for spec in &recipe.strategies {
+        let vae = method(&registry, recipe, spec)?;
+        if vae.latent < 2 {
+            return Err(format!(
+                "[[strategy]] `{}`: latent {}: the metrics compare codes, so at least 2",
+                spec.label(),
+                vae.latent
+            )
+            .into());
+        }
+    }
     Ok(settings)
 }
 
