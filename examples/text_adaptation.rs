@@ -664,11 +664,15 @@ fn run() -> Result<(), Error> {
                             started.elapsed().as_secs_f64()
                         ),
                         ProgressEvent::Epoch(r) => eprintln!(
-                            "[{:>5.0} s]   {pair} seed {seed} {method} epoch {}: loss {:.4}, held-out source {:.2} %",
+                            "[{:>5.0} s]   {pair} seed {seed} {method} epoch {}: loss {:.4}{}",
                             started.elapsed().as_secs_f64(),
                             r.epoch,
                             r.train_loss,
-                            100.0 * r.valid_accuracy.unwrap_or(f64::NAN)
+                            // Methods that keep no validation split have no figure to show.
+                            r.valid_accuracy
+                                .filter(|a| a.is_finite())
+                                .map(|a| format!(", held-out source {:.2} %", 100.0 * a))
+                                .unwrap_or_default()
                         ),
                         _ => {}
                     });
