@@ -762,8 +762,6 @@ fn write_predictions(
     Ok(())
 }
 
-/// Per pair and method, mean ± std over seeds and the gain over source-only paired by seed;
-/// then the average over the pairs.
 /// A pair's name in the table; a target without labels says what is scored instead.
 fn pair_name(a: &str, b: &str, unlabelled: &[String]) -> String {
     let (a_name, b_name) = (short(a), short(b));
@@ -786,6 +784,8 @@ fn short(spec: &str) -> &str {
     }
 }
 
+/// Per pair and method, mean ± std over seeds and the gain over source-only paired by seed;
+/// then the average over the pairs.
 fn table(rows: &[Row], pairs: &[String], methods: &[String]) -> String {
     let mut all = vec!["unadapted".to_string()];
     all.extend(methods.iter().cloned());
