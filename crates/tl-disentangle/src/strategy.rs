@@ -137,7 +137,8 @@ impl BetaVae {
         self.validate()?;
         data.inputs
             .check_fits(&encoder.input_shape(), &data.domain)?;
-        check_pixels(&data.inputs.values, &data.domain)?;
+        data.inputs
+            .check_unit_interval(&data.domain, "the pixels are Bernoulli probabilities")?;
         let device = ctx.device().clone();
         let vae = Vae::on(
             encoder,
@@ -307,7 +308,9 @@ impl ContentStyleModel {
                 ),
             ));
         }
-        check_pixels(&pairs.inputs.values, &pairs.domain)?;
+        pairs
+            .inputs
+            .check_unit_interval(&pairs.domain, "the pixels are Bernoulli probabilities")?;
         let device = ctx.device().clone();
         let model = ContentStyle::on(encoder, &self.shape(), &device)?;
         let train = ctx.train_config(&self.train);
@@ -316,17 +319,6 @@ impl ContentStyleModel {
             ctx.trainer(train)
                 .train_module(model, &mut batches, self.objective(), &device)?;
         Ok((out.model, out.history))
-    }
-}
-
-/// Refuses values outside [0, 1] (the reconstruction is Bernoulli), naming the first.
-fn check_pixels(values: &[f32], domain: &str) -> Result<()> {
-    match values.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-        Some(v) => Err(CoreError::data(
-            domain,
-            format!("value {v} outside [0, 1]: the pixels are Bernoulli probabilities"),
-        )),
-        None => Ok(()),
     }
 }
 
