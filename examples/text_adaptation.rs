@@ -284,6 +284,20 @@ fn run() -> Result<(), Error> {
             })
             .collect::<Result<_, _>>()?
     };
+    // Rows, the table and prediction files name a domain by its short name (a file's stem):
+    // two files of one stem would share rows, and the second pair would never run.
+    let mut stems: BTreeMap<&str, &str> = BTreeMap::new();
+    for spec in pairs.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]) {
+        if let Some(other) = stems.insert(short(spec), spec)
+            && other != spec
+        {
+            return Err(format!(
+                "{other} and {spec} would both be named `{}` in the table and the results file: rename one of them",
+                short(spec)
+            )
+            .into());
+        }
+    }
     let methods: Vec<String> = args
         .methods
         .split(',')
@@ -334,9 +348,17 @@ fn run() -> Result<(), Error> {
         std::fs::create_dir_all(dir)?;
         for (name, set) in &texts {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(["text", "label"])?;
-            for (t, &l) in set.texts.iter().zip(&set.labels) {
-                w.write_record([t.as_str(), set.class_names[l].as_str()])?;
+            if unlabelled.contains(name) {
+                // Its labels are placeholders: the file keeps it unlabelled.
+                w.write_record(["text"])?;
+                for t in &set.texts {
+                    w.write_record([t.as_str()])?;
+                }
+            } else {
+                w.write_record(["text", "label"])?;
+                for (t, &l) in set.texts.iter().zip(&set.labels) {
+                    w.write_record([t.as_str(), set.class_names[l].as_str()])?;
+                }
             }
             let path = dir.join(format!("{}.csv", name.replace(['/', '+'], "_")));
             write_atomic(&path, &w.into_inner().map_err(|e| e.to_string())?)?;
@@ -447,7 +469,14 @@ fn run() -> Result<(), Error> {
     }
     let mut run = match &args.json {
         Some(path) if path.exists() => {
-            let file: RunFile = serde_json::from_slice(&std::fs::read(path)?)?;
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let file: RunFile = serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "{} is not a results file of this example ({e}); name another file",
+                    path.display()
+                )
+            })?;
             if file.settings != settings_json {
                 return Err(format!(
                     "{} holds a run with other settings ({}); name another file",
@@ -576,10 +605,12 @@ fn run() -> Result<(), Error> {
                 let kept_seconds = std::fs::read_to_string(&seconds_file)
                     .ok()
                     .and_then(|s| s.trim().parse::<f64>().ok());
-                let model = match load_weights(fresh.clone(), &file) {
-                    Ok(m) if file.exists() => {
+                // A model without its training time is trained again: the table would
+                // otherwise report the seconds it took to load.
+                let (model, secs) = match (load_weights(fresh.clone(), &file), kept_seconds) {
+                    (Ok(m), Some(secs)) if file.exists() => {
                         eprintln!("source model {a} seed {seed}: from {}", file.display());
-                        m
+                        (m, secs)
                     }
                     _ => {
                         eprintln!(
@@ -608,15 +639,12 @@ fn run() -> Result<(), Error> {
                                 _ => {}
                             })
                             .fit(fresh, &split.source_train, Some(&split.source_valid), &ad)?;
+                        let secs = t0.elapsed().as_secs_f64();
                         save_weights(&out.model, &file)?;
-                        write_atomic(
-                            &seconds_file,
-                            format!("{}\n", t0.elapsed().as_secs_f64()).as_bytes(),
-                        )?;
-                        out.model
+                        write_atomic(&seconds_file, format!("{secs}\n").as_bytes())?;
+                        (out.model, secs)
                     }
                 };
-                let secs = kept_seconds.unwrap_or_else(|| t0.elapsed().as_secs_f64());
                 let source_acc = evaluate(&model, &split.source_valid, &plain, 64)?.accuracy;
                 eprintln!(
                     "[{:>5.0} s] source model {a} seed {seed}: held-out source {:.2} % ({secs:.0} s)",

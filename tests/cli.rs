@@ -364,6 +364,19 @@ name = "deep-coral"
         meta["class_names"],
         serde_json::json!(["negative", "positive"])
     );
+    // The source gains a class after the run: the report refuses to score the old models on
+    // the new data.
+    let mut source = std::fs::read_to_string(dir.join("books.csv")).unwrap();
+    for i in 0..10 {
+        source += &format!("\"the book was fine, {i} times\",neutral\n");
+    }
+    std::fs::write(dir.join("books.csv"), source).unwrap();
+    let o = tl(&["report", "out", "--quiet"], &dir);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("the data changed since the run"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -852,6 +865,22 @@ settings = { train = { epochs = 60, lr = 0.05 } }
         !o.status.success() && err.contains("adabn") && err.contains("train any encoder"),
         "{err}"
     );
+    // Input noise on token states is refused before any work; without it the row checks.
+    let noisy = recipe.replace("name = \"aad\"", "name = \"self-ensembling\"");
+    std::fs::write(dir.join("noisy.toml"), &noisy).unwrap();
+    let o = with_model(&["run", "noisy.toml", "--check"]);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("augment.noise_std = 0.1"),
+        "{err}"
+    );
+    let quiet = noisy.replace(
+        "name = \"self-ensembling\"",
+        "name = \"self-ensembling\"\nsettings = { augment = { noise_std = 0.0 } }",
+    );
+    std::fs::write(dir.join("quiet.toml"), quiet).unwrap();
+    let o = with_model(&["run", "quiet.toml", "--check"]);
+    assert!(o.status.success(), "{}", text(&o).1);
     let images = "[source]\nformat = \"digits\"\n[model]\nname = \"all-MiniLM-L6-v2\"\ntrain_layers = 1\n[[strategy]]\nname = \"dann\"\n";
     std::fs::write(dir.join("images.toml"), images).unwrap();
     let o = with_model(&["run", "images.toml", "--check"]);

@@ -206,6 +206,12 @@ impl<E: Encoder + 'static> Strategy<E> for Adda {
     /// encoder with the source head.
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let name = adda_name(self);
+        if start.head.is_none() {
+            // The head stays frozen: a fresh one would score at chance.
+            return Err(CoreError::Model(format!(
+                "{name} keeps the source classifier's head, and an encoder without a head was given: train a classifier on the source first (`Pretrained::classifier`)"
+            )));
+        }
         let (model, sets, run) =
             AdaptationRun::begin(name, start, task, self.source_valid_fraction, ctx)?;
         let device = ctx.device().clone();

@@ -333,6 +333,16 @@ fn methods_refuse_missing_parts_and_bad_fields() {
     ] {
         assert!(err.to_string().contains(name), "{err}");
     }
+    // ADDA keeps the source head frozen: an encoder without one would score at chance.
+    let err = Adda::new()
+        .fit(
+            Pretrained::encoder(model.encoder.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("an encoder without a head"), "{err}");
     let cases = [
         (
             "max_lambda",

@@ -35,6 +35,13 @@ pub trait Encoder: Module + ModuleDisplay {
     /// Parameter groups from input to output, one per trainable block (for freezing the
     /// first k blocks, gradual unfreezing and per-layer learning rates).
     fn blocks(&self) -> Vec<ParamGroup>;
+
+    /// Whether Gaussian noise added to the flattened inputs is a perturbation of the items
+    /// (pixels, feature vectors: the default); false for inputs that are token ids or carry
+    /// counts such as a sequence length, which methods that perturb inputs must refuse.
+    fn inputs_take_noise(&self) -> bool {
+        true
+    }
 }
 
 /// One layer of a [`Sequential`], as configuration; input widths are inferred.

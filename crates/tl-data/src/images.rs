@@ -348,6 +348,8 @@ pub fn image_folder(
         .map_err(|e| io(dir, e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
+        // Hidden folders (`.ipynb_checkpoints`, `.git`) are not classes.
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| e.path())
         .collect();
     classes.sort();
@@ -372,6 +374,14 @@ pub fn image_folder(
             })
             .collect();
         files.sort();
+        if files.is_empty() {
+            // A class of no images would be a class the model is never shown.
+            return Err(DataError::Parse {
+                source_name: class_dir.display().to_string(),
+                line: None,
+                reason: "a class folder with no .png or .jpg image".into(),
+            });
+        }
         for file in files {
             let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
             let name = file.display().to_string();
@@ -553,6 +563,19 @@ mod tests {
         assert!(err.contains("differs from the first image"), "{err}");
         assert_eq!(image_folder(&dir, 1, Some((8, 8))).unwrap().len(), 3);
         assert!(image_folder(&dir.join("cat"), 1, None).is_err());
+        // A hidden folder is no class; a class folder without images is refused by name.
+        std::fs::create_dir_all(dir.join(".ipynb_checkpoints")).unwrap();
+        assert_eq!(
+            image_folder(&dir, 1, Some((8, 8))).unwrap().class_names,
+            vec!["cat", "dog"]
+        );
+        std::fs::create_dir_all(dir.join("emu")).unwrap();
+        std::fs::write(dir.join("emu/notes.txt"), b"webp only").unwrap();
+        let err = image_folder(&dir, 1, Some((8, 8))).unwrap_err().to_string();
+        assert!(
+            err.contains("emu") && err.contains("no .png or .jpg image"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

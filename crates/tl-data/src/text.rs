@@ -31,11 +31,48 @@ impl TextSet {
         self.texts.is_empty()
     }
 
-    /// Texts per class.
+    /// Refuses a set whose parts disagree (its fields are public, and it deserialises as
+    /// is): texts and labels (and ratings) of different counts, or a label that is not a
+    /// class.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |reason: String| Err(DataError::Request(format!("{}: {reason}", self.domain)));
+        if self.labels.len() != self.texts.len() {
+            return fail(format!(
+                "{} texts but {} labels",
+                self.texts.len(),
+                self.labels.len()
+            ));
+        }
+        if let Some(r) = &self.ratings
+            && r.len() != self.texts.len()
+        {
+            return fail(format!(
+                "{} texts but {} ratings",
+                self.texts.len(),
+                r.len()
+            ));
+        }
+        if let Some((i, &l)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| l >= self.class_names.len())
+        {
+            return fail(format!(
+                "text {i} has the label {l}, but there are {} classes",
+                self.class_names.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Texts per class (labels that are not classes are not counted: see [`Self::validate`]).
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.class_names.len()];
         for &l in &self.labels {
-            counts[l] += 1;
+            if let Some(c) = counts.get_mut(l) {
+                *c += 1;
+            }
         }
         counts
     }
@@ -156,6 +193,8 @@ pub fn parse_delimited(
         .ok()
         .filter(|d| d.is_ascii() && *d != b'"' && *d != b'\n' && *d != b'\r')
         .ok_or_else(|| fail(None, format!("{delimiter:?} cannot be a delimiter")))?;
+    // A byte-order mark (Excel's and pandas' `utf-8-sig`) is not part of the first field.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     check_quotes(text, delimiter, source_name)?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -312,11 +351,15 @@ fn table_columns(
                 format!("{} fields, the header has {}", row.len(), header.len()),
             ));
         }
-        if row[at[0]].trim().is_empty() {
-            return Err(fail(
-                Some(*line),
-                format!("the text (column `{}`) is empty", columns[0]),
-            ));
+        // Every named column needs a value: a blank label would become a class `""`.
+        for (k, (&i, name)) in at.iter().zip(columns).enumerate() {
+            if row[i].trim().is_empty() {
+                let what = if k == 0 { "text" } else { "label" };
+                return Err(fail(
+                    Some(*line),
+                    format!("the {what} (column `{name}`) is empty"),
+                ));
+            }
         }
         out.push(at.iter().map(|&i| row[i].clone()).collect());
     }
@@ -362,6 +405,7 @@ impl TextSet {
     /// its order), so that two domains' labels mean the same. A label of this set that is not
     /// among `class_names` is an error naming it.
     pub fn with_class_names(&self, class_names: &[String]) -> Result<Self> {
+        self.validate()?;
         let mut map = Vec::with_capacity(self.class_names.len());
         for name in &self.class_names {
             let Some(i) = class_names.iter().position(|c| c == name) else {
@@ -382,6 +426,7 @@ impl TextSet {
     /// Refuses a set that cannot train a classifier: no texts, or texts of one class only
     /// (named).
     pub fn check_trainable(&self) -> Result<()> {
+        self.validate()?;
         let present: Vec<&String> = self
             .class_counts()
             .iter()
@@ -477,6 +522,32 @@ mod tests {
             err.to_string(),
             "r.csv, line 3: the text (column `text`) is empty"
         );
+        // A blank label is refused, not made a class `""`.
+        let err = parse_text_table(
+            "text,label\ngood,pos\nbad,  \n",
+            ',',
+            "r.csv",
+            "text",
+            "label",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r.csv, line 3: the label (column `label`) is empty"
+        );
+        // A byte-order mark before a quoted header is not part of the first field.
+        let bom = parse_text_table(
+            "\u{feff}\"text\",\"label\"\n\"fine\",\"pos\"\n",
+            ',',
+            "b.csv",
+            "text",
+            "label",
+        )
+        .unwrap();
+        assert_eq!(
+            (bom.texts, bom.class_names),
+            (vec!["fine".to_string()], vec!["pos".to_string()])
+        );
         let err = parse_text_column("id,body\n1,x\n", ',', "u.csv", "text").unwrap_err();
         assert!(err.to_string().contains("no column `text`"), "{err}");
         // An unlabelled domain needs no label column.
@@ -511,5 +582,17 @@ mod tests {
         let one = set.select(&[0, 2]);
         let err = one.check_trainable().unwrap_err().to_string();
         assert!(err.contains("every text has the label `positive`"), "{err}");
+        // A set built by hand (or deserialised) whose parts disagree is refused by name.
+        let mut bad = set.clone();
+        bad.labels[1] = 5;
+        let err = bad.check_trainable().unwrap_err().to_string();
+        assert!(
+            err.contains("text 1 has the label 5, but there are 2 classes"),
+            "{err}"
+        );
+        assert!(bad.with_class_names(&classes).is_err());
+        bad.labels.pop();
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("3 texts but 2 labels"), "{err}");
     }
 }

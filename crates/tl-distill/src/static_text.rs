@@ -506,6 +506,11 @@ impl Encoder for StaticEncoder {
         vec![self.seq_len]
     }
 
+    /// Token ids (or a length before the states): noise would change words or the length.
+    fn inputs_take_noise(&self) -> bool {
+        false
+    }
+
     fn blocks(&self) -> Vec<burn::module::ParamGroup> {
         vec![burn::module::ParamGroup::ids_from_module(self.clone())]
     }

@@ -74,8 +74,10 @@ pub fn pretrain(
     let out = ctx
         .trainer(config.clone())
         .fit(model, train, valid, &device)?;
-    save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
+    // Scored before anything is written, so that the weights and their card are written
+    // back to back: a failure in between cannot leave new weights under an older card.
     let metrics = ctx.evaluate(&out.model, test)?;
+    save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
     let card = ModelCard {
         name: info.name.clone(),
         architecture: info.architecture.clone(),

@@ -119,6 +119,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let n = args.sentences;
+    if n == 0 {
+        return Err("--sentences must be at least 1".into());
+    }
     let (seq, batch) = (128, 32);
     let ops = args.ops;
     let device_name = args.device;
@@ -148,7 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Warm-up: one batch (allocations, thread pool).
-    encoder.embed(&texts[..batch], batch, &dev, |_, _| {})?;
+    encoder.embed(&texts[..batch.min(n)], batch, &dev, |_, _| {})?;
     let t = Instant::now();
     let burn_vectors = encoder.embed(&texts, batch, &dev, |_, _| {})?;
     let burn_rate = n as f64 / t.elapsed().as_secs_f64();

@@ -331,6 +331,11 @@ impl Encoder for Bert {
         vec![self.info.seq_len]
     }
 
+    /// Token ids (or a length before the states): noise would change words or the length.
+    fn inputs_take_noise(&self) -> bool {
+        false
+    }
+
     fn blocks(&self) -> Vec<ParamGroup> {
         std::iter::once(self.embeddings_group())
             .chain((0..self.encoder.layers.len()).map(|i| self.layer_group(i)))

@@ -152,6 +152,11 @@ impl Encoder for BertTop {
         vec![states_item_len(self.info.seq_len, self.info.hidden)]
     }
 
+    /// Token ids (or a length before the states): noise would change words or the length.
+    fn inputs_take_noise(&self) -> bool {
+        false
+    }
+
     fn blocks(&self) -> Vec<ParamGroup> {
         self.layers
             .iter()

@@ -5,7 +5,6 @@ use crate::common::NEEDS;
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
-use tl_core::data::BatchPlan;
 use tl_core::domain::{AdaptationRun, Adapted};
 use tl_core::model::{Classifier, Layer, Sequential};
 use tl_core::strategy::{Family, Fitted, Pretrained, RunContext, Strategy};
@@ -22,7 +21,8 @@ pub struct AdaBn {
     /// Target items per forward pass.
     #[config(default = 256)]
     pub batch_size: usize,
-    /// At most this many target items (the statistics are exact averages over them).
+    /// At most this many target items, spread evenly over the set (the statistics are exact
+    /// over them).
     #[config(default = 8192)]
     pub max_items: usize,
     /// Where an encoder trained without batch norm gets identity batch-norm layers first
@@ -80,47 +80,15 @@ impl AdaBn {
             .enumerate()
             .map(|(k, &p)| p + 1 + k)
             .collect();
-        let n = source.len().min(self.max_items);
-        let items: Vec<usize> = (0..n).collect();
-        let inputs = source.inputs.select(&items);
+        let inputs = source.inputs.select(&spread(source.len(), self.max_items));
         for &j in &new {
-            let prefix = encoder.clone().drop_last(encoder.len() - j)?;
-            let act = tl_core::train::encode_inputs(&prefix, &inputs, device, self.batch_size)?;
-            let Layer::BatchNorm(bn) = &encoder.layers()[j] else {
-                return Err(CoreError::Model(format!(
-                    "layer {j} is not the batch norm put in"
-                )));
-            };
-            let channels = bn.gamma.val().dims()[0];
-            let width = act.len() / n;
-            let spatial = width / channels;
-            let (mut sum, mut sq) = (vec![0.0f64; channels], vec![0.0f64; channels]);
-            for row in act.chunks(width) {
-                for (c, plane) in row.chunks(spatial).enumerate() {
-                    for &v in plane {
-                        sum[c] += v as f64;
-                        sq[c] += (v as f64) * (v as f64);
-                    }
-                }
-            }
-            let count = (n * spatial) as f64;
-            let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
-            let var: Vec<f32> = sq
-                .iter()
-                .zip(&mean)
-                .map(|(q, m)| ((q / count) - (*m as f64).powi(2)).max(0.0) as f32)
-                .collect();
+            let (mean, var) = self.layer_stats(&encoder, j, &inputs, device)?;
             let Layer::BatchNorm(bn) = &mut encoder.layers_mut()[j] else {
                 return Err(CoreError::Model(format!(
                     "layer {j} is not the batch norm put in"
                 )));
             };
-            let t = |v: &[f32]| {
-                burn::tensor::Tensor::<1>::from_data(
-                    burn::tensor::TensorData::new(v.to_vec(), [v.len()]),
-                    device,
-                )
-            };
+            let t = |v: &[f32]| vector(v, device);
             let eps = bn.epsilon as f32;
             let scale: Vec<f32> = var.iter().map(|v| (v + eps).sqrt()).collect();
             bn.running_mean = burn::module::RunningState::new(t(&mean));
@@ -155,7 +123,7 @@ impl AdaBn {
     }
 
     /// Replaces the running mean and variance of every batch-norm layer of `encoder` by their
-    /// averages over (at most `max_items` of) `target`.
+    /// exact values over (at most `max_items` of) `target`.
     pub fn restandardize(
         &self,
         encoder: Sequential,
@@ -171,27 +139,83 @@ impl AdaBn {
                     .into(),
             ));
         }
-        let n = target.len().min(self.max_items);
-        let ad = device.clone().autodiff();
-        let mut encoder = encoder.fork(&ad).train();
-        // Chunk k replaces 1/k of the running statistics: after the last chunk they are the
-        // average over all chunks.
-        let mut plan = BatchPlan::new(n, self.batch_size, false, 0);
-        for (k, idx) in plan.epoch().into_iter().enumerate() {
-            for layer in encoder.layers_mut() {
-                if let Layer::BatchNorm(b) = layer {
-                    b.momentum = 1.0 / (k + 1) as f64;
+        let inputs = target.inputs.select(&spread(target.len(), self.max_items));
+        // Layer by layer from the input: each batch norm's statistics are those of its input
+        // over all the items (not averages of per-batch statistics, which miss the variance
+        // between batches), with the layers before it already adapted, as at inference.
+        let mut encoder = encoder.valid();
+        let norms: Vec<usize> = (encoder.layers().iter().enumerate())
+            .filter(|(_, l)| matches!(l, Layer::BatchNorm(_)))
+            .map(|(j, _)| j)
+            .collect();
+        for j in norms {
+            let (mean, var) = self.layer_stats(&encoder, j, &inputs, device)?;
+            let Layer::BatchNorm(bn) = &mut encoder.layers_mut()[j] else {
+                return Err(CoreError::Model(format!("layer {j} is not a batch norm")));
+            };
+            bn.running_mean = burn::module::RunningState::new(vector(&mean, device));
+            bn.running_var = burn::module::RunningState::new(vector(&var, device));
+        }
+        Ok(encoder)
+    }
+
+    /// The mean and (biased) variance per channel of what the batch norm at layer `j` of
+    /// `encoder` receives from `inputs` (the layers before it, at inference).
+    fn layer_stats(
+        &self,
+        encoder: &Sequential,
+        j: usize,
+        inputs: &tl_core::data::Inputs,
+        device: &Device,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let Layer::BatchNorm(bn) = &encoder.layers()[j] else {
+            return Err(CoreError::Model(format!("layer {j} is not a batch norm")));
+        };
+        let channels = bn.gamma.val().dims()[0];
+        let n = inputs.len();
+        let act: Vec<f32> = if j == 0 {
+            (0..n).flat_map(|i| inputs.item(i).to_vec()).collect()
+        } else {
+            let prefix = encoder.clone().drop_last(encoder.len() - j)?;
+            tl_core::train::encode_inputs(&prefix, inputs, device, self.batch_size)?
+        };
+        let width = act.len() / n.max(1);
+        if n == 0 || channels == 0 || !width.is_multiple_of(channels) {
+            return Err(CoreError::Model(format!(
+                "layer {j}: a batch norm of {channels} channels after activations {width} wide"
+            )));
+        }
+        let spatial = width / channels;
+        let (mut sum, mut sq) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+        for row in act.chunks(width) {
+            for (c, plane) in row.chunks(spatial).enumerate() {
+                for &v in plane {
+                    sum[c] += v as f64;
+                    sq[c] += (v as f64) * (v as f64);
                 }
             }
-            let _ = encoder.forward(target.inputs.tensor(&idx, &ad));
         }
-        for layer in encoder.layers_mut() {
-            if let Layer::BatchNorm(b) = layer {
-                b.momentum = 0.1;
-            }
-        }
-        Ok(encoder.valid())
+        let count = (n * spatial) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+        let var = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| ((q / count) - m * m).max(0.0) as f32)
+            .collect();
+        Ok((mean.into_iter().map(|m| m as f32).collect(), var))
     }
+}
+
+/// At most `max` item indices of `len`, spread evenly over them (a set ordered by class gives
+/// every class its share).
+fn spread(len: usize, max: usize) -> Vec<usize> {
+    let n = len.min(max);
+    (0..n).map(|i| i * len / n).collect()
+}
+
+/// A vector on `device`.
+fn vector(v: &[f32], device: &Device) -> burn::tensor::Tensor<1> {
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v.to_vec(), [v.len()]), device)
 }
 
 impl Strategy<Sequential> for AdaBn {
@@ -210,6 +234,13 @@ impl Strategy<Sequential> for AdaBn {
         ctx: &mut RunContext,
     ) -> Fitted<Sequential> {
         let device = ctx.device().clone();
+        if start.head.is_none() {
+            // No weight trains: a fresh head would score at chance.
+            return Err(CoreError::Model(
+                "AdaBN keeps the classifier's weights, and an encoder without a head was given: train a classifier on the source first (`Pretrained::classifier`)"
+                    .into(),
+            ));
+        }
         let model = start.into_classifier(task.num_classes, &device)?;
         let model = if has_batch_norm(&model.encoder) {
             model

@@ -202,6 +202,18 @@ impl<E: Encoder + 'static> Strategy<E> for SelfEnsembling {
     fn run(&self, start: Pretrained<E>, task: &TransferTask, ctx: &mut RunContext) -> Fitted<E> {
         let (model, sets, run) =
             AdaptationRun::begin(NAME, start, task, self.source_valid_fraction, ctx)?;
+        if self.augment.noise_std > 0.0
+            && model.encoder.input_shape().len() != 3
+            && !model.encoder.inputs_take_noise()
+        {
+            return Err(CoreError::config(
+                "augment.noise_std",
+                format!(
+                    "{} adds noise to the inputs, but this encoder's inputs are token ids or carry a length; set it to 0 (the views then differ by the model's dropout)",
+                    self.augment.noise_std
+                ),
+            ));
+        }
         let train = ctx.train_config(&self.train);
         let device = ctx.device().clone();
         let mut objective = MeanTeacher::new(

@@ -323,6 +323,18 @@ fn adabn_undoes_a_per_feature_affine_shift() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("batch-norm"), "{err}");
+    // An encoder without its head: no weight trains, so a fresh head would score at chance.
+    let err = AdaBn::new()
+        .fit(
+            Pretrained::encoder(model.encoder.clone()),
+            &task,
+            &mut ctx(&device, SEED),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("an encoder without a head"),
+        "{err}"
+    );
     // ...until identity batch norm goes in: the same predictions on the source, then AdaBN.
     let source = task.source.as_ref().unwrap();
     let with_bn = AdaBn::new()
@@ -400,6 +412,80 @@ fn adabn_undoes_a_per_feature_affine_shift() {
         )
         .unwrap();
     assert_eq!(inserted.metrics.accuracy, r.metrics.accuracy);
+}
+
+/// Per-feature mean and biased variance of rows `width` wide.
+fn column_stats(values: &[f32], width: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = (values.len() / width) as f64;
+    (0..width)
+        .map(|c| {
+            let col: Vec<f64> = values
+                .iter()
+                .skip(c)
+                .step_by(width)
+                .map(|&v| v as f64)
+                .collect();
+            let mean = col.iter().sum::<f64>() / n;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            (mean as f32, var as f32)
+        })
+        .unzip()
+}
+
+#[test]
+fn adabn_statistics_are_exact_over_a_target_ordered_by_class() {
+    let _s = serial();
+    let device = dev();
+    let task = blob_task();
+    // The target ordered by class, as a stratified split leaves it: averaging per-batch
+    // statistics would miss the variance between the classes.
+    let blobs = rotated_blobs(600, 80.0, 2).unwrap();
+    let mut order: Vec<usize> = (0..blobs.len()).collect();
+    order.sort_by_key(|&i| blobs.labels[i]);
+    let target = blobs.select(&order).unlabelled();
+    let stats = |enc: &Sequential, j: usize| {
+        let tl_core::model::Layer::BatchNorm(bn) = &enc.layers()[j] else {
+            panic!("layer {j} is not a batch norm");
+        };
+        let v = |t: Tensor<1>| t.into_data().iter::<f32>().collect::<Vec<f32>>();
+        (v(bn.running_mean.value()), v(bn.running_var.value()))
+    };
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        for (x, y) in a.iter().zip(b) {
+            assert!(
+                (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
+                "{what}: {a:?} vs {b:?}"
+            );
+        }
+    };
+    // Batch norm on the input (layer 0): the target's own statistics, whatever the batch size.
+    let model = source_model(&task, true, &device);
+    let (mean, var) = column_stats(&target.inputs.values, 2);
+    for batch in [4, 256] {
+        let enc = AdaBn::new()
+            .with_batch_size(batch)
+            .restandardize(model.encoder.clone(), &target, &device)
+            .unwrap();
+        let (m, v) = stats(&enc, 0);
+        close(&m, &mean, "mean at the input");
+        close(&v, &var, "variance at the input");
+    }
+    // Batch norm after a layer: the statistics of that layer's outputs on the target.
+    let plain = source_model(&task, false, &device);
+    let source = task.source.as_ref().unwrap().unlabelled();
+    let with_bn = AdaBn::new()
+        .insert_identity_batch_norm(plain.encoder.clone(), &[0], &source, &device)
+        .unwrap();
+    let enc = AdaBn::new()
+        .with_batch_size(8)
+        .restandardize(with_bn.clone(), &target, &device)
+        .unwrap();
+    let first = with_bn.clone().drop_last(with_bn.len() - 1).unwrap();
+    let out = tl_core::train::encode_inputs(&first, &target.inputs, &device, 64).unwrap();
+    let (mean, var) = column_stats(&out, 32);
+    let (m, v) = stats(&enc, 1);
+    close(&m, &mean, "mean after layer 0");
+    close(&v, &var, "variance after layer 0");
 }
 
 #[test]

@@ -131,7 +131,7 @@ pub(crate) fn normal(rng: &mut StdRng) -> f32 {
 impl DenoisingAutoencoder {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        self.train.validate()?;
+        crate::report::check_pretraining(&self.train, &self.probe)?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
             return Err(CoreError::config(
                 "noise_std",
@@ -182,6 +182,14 @@ impl DenoisingAutoencoder {
     ) -> Result<(E, Vec<EpochRecord>)> {
         let device = &ctx.device().clone();
         self.validate()?;
+        if self.clamp_unit {
+            // Clamping a noisy copy of values outside [0, 1] (sentence vectors, standardised
+            // pixels) would zero them while the target keeps them.
+            data.inputs.check_unit_interval(
+                &data.domain,
+                "clamp_unit keeps the noisy copy in [0, 1], for pixels; set clamp_unit = false for other items",
+            )?;
+        }
         pretrain(
             &self.train,
             encoder,
@@ -201,7 +209,7 @@ impl DenoisingAutoencoder {
 impl MaskedAutoencoder {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        self.train.validate()?;
+        crate::report::check_pretraining(&self.train, &self.probe)?;
         if self.patch == 0 {
             return Err(CoreError::config("patch", "must be at least 1 pixel"));
         }

@@ -52,6 +52,22 @@ pub(crate) fn pretrain<E: Encoder + 'static, M: Module + 'static>(
     Ok((detach(out.model).valid(), out.history))
 }
 
+/// The checks every pretraining method's `validate` shares, so that a bad setting is refused
+/// before pretraining rather than after it: the pretraining's training (without early
+/// stopping: there are no class scores to stop on) and the few-label probe after it.
+pub(crate) fn check_pretraining(train: &TrainConfig, probe: &LinearProbe) -> Result<()> {
+    train.validate()?;
+    if train.early_stopping.is_some() {
+        return Err(CoreError::config(
+            "train.early_stopping",
+            "pretraining has no class scores to validate, so no accuracy to stop on (the probe's `probe.train` may stop early)",
+        ));
+    }
+    probe
+        .validate()
+        .map_err(|e| CoreError::config("probe", e.to_string()))
+}
+
 /// An objective that pretrains an encoder without labels.
 pub trait Pretraining<E: Encoder> {
     /// Pretrains `encoder` on `data`; the encoder and the per-epoch history.

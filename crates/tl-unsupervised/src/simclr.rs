@@ -93,7 +93,7 @@ pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f32) -> Tensor<1> {
 impl SimClr {
     /// Refuses bad fields before any work.
     pub fn validate(&self) -> Result<()> {
-        self.train.validate()?;
+        crate::report::check_pretraining(&self.train, &self.probe)?;
         self.augment.validate()?;
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(CoreError::config(

@@ -582,6 +582,35 @@ fn bad_configs_and_inputs_are_refused_by_name() {
                 .unwrap_err(),
         ),
         ("k", KMeans::new(0).validate().unwrap_err()),
+        // The probe after pretraining is checked before it, not after.
+        (
+            "probe",
+            DenoisingAutoencoder::new()
+                .with_probe(tl_inductive::LinearProbe::new().with_head_hidden(vec![0]))
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "probe",
+            SimClr::new()
+                .with_probe(
+                    tl_inductive::LinearProbe::new().with_train(TrainConfig::new().with_lr(2.0)),
+                )
+                .validate()
+                .unwrap_err(),
+        ),
+        (
+            "train.early_stopping",
+            MaskedAutoencoder::new()
+                .with_train(TrainConfig::new().with_early_stopping(Some(
+                    tl_core::train::EarlyStopping {
+                        patience: 2,
+                        min_delta: 0.0,
+                    },
+                )))
+                .validate()
+                .unwrap_err(),
+        ),
         (
             "shots",
             FewLabels::new().with_shots(vec![0]).validate().unwrap_err(),
@@ -599,6 +628,30 @@ fn bad_configs_and_inputs_are_refused_by_name() {
         .pretrain(wrong, &data, &mut RunContext::new(&device))
         .unwrap_err();
     assert!(err.to_string().contains("[1, 8, 8]"), "{err}");
+    // Clamping to [0, 1] is for pixels: other items are refused unless it is off.
+    let signed =
+        UnlabelledSet::new(Inputs::new(vec![64], vec![-0.5; 128]).unwrap(), "vectors").unwrap();
+    let enc = || {
+        SequentialConfig::new(vec![64])
+            .linear(4)
+            .init(&device)
+            .unwrap()
+    };
+    let err = DenoisingAutoencoder::new()
+        .pretrain(enc(), &signed, &mut RunContext::new(&device))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("vectors") && err.contains("clamp_unit = false"),
+        "{err}"
+    );
+    assert!(
+        DenoisingAutoencoder::new()
+            .with_clamp_unit(false)
+            .with_train(TrainConfig::new().with_epochs(1).with_batch_size(2))
+            .pretrain(enc(), &signed, &mut RunContext::new(&device))
+            .is_ok()
+    );
     // Patches need images.
     let flat = UnlabelledSet::new(Inputs::new(vec![64], vec![0.5; 128]).unwrap(), "flat").unwrap();
     let enc = SequentialConfig::new(vec![64])

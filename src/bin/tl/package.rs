@@ -51,19 +51,7 @@ pub fn folder(run: &Path, label: &str, seed: u64) -> PathBuf {
         .join(format!("seed-{seed}"))
 }
 
-/// A row's label as a file name part: ASCII letters, digits, `-` and `+` kept, the rest `_`.
-pub fn slug(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '+' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+pub use crate::recipe::slug;
 
 /// An encoder `tl run` packages: its architecture for the card, and its weights as saved.
 pub trait Packaged: Encoder + Sized + 'static {
@@ -119,6 +107,14 @@ impl Model {
 /// with a card always has its weights.
 pub fn save<E: Packaged>(dir: &Path, model: &Classifier<E>, card: &PackageCard) -> Res<()> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // An older card goes first: a run stopped between the two writes leaves weights without
+    // a card (not a package, said by name) rather than new weights under an old card.
+    match std::fs::remove_file(dir.join(CARD)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot replace {}: {e}", dir.join(CARD).display()).into());
+        }
+        _ => {}
+    }
     save_weights(&E::saved(model), &dir.join(WEIGHTS))?;
     write_json(&dir.join(CARD), card)?;
     Ok(())

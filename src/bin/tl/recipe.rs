@@ -452,6 +452,21 @@ pub const FORMATS: &[&str] = &[
 ];
 
 /// Whether a format holds texts (the others hold images).
+/// A row's label as a file name part: ASCII letters, digits, `-` and `+` kept, the rest `_`
+/// (the folder of its saved models; [`Recipe::validate`] refuses two labels of one slug).
+pub fn slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '+' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn text_format(format: &str) -> bool {
     matches!(format, "csv" | "tsv" | "amazon")
 }
@@ -471,6 +486,24 @@ impl Recipe {
             return Err(format!(
                 "two strategies are labelled `{}`: give one a `label`",
                 w[0]
+            ));
+        }
+        // Each row's models go to a folder named by its label's slug: two labels of one slug
+        // (or a label sharing the slug of a row tl adds) would overwrite each other's.
+        let mut slugs: Vec<(String, &str)> = ["no adaptation", "scratch"]
+            .into_iter()
+            .chain(self.strategies.iter().map(|s| s.label()))
+            .map(|l| (slug(l), l))
+            .collect();
+        slugs.sort();
+        // (Equal labels are refused below, by name.)
+        if let Some(w) = slugs
+            .windows(2)
+            .find(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1)
+        {
+            return Err(format!(
+                "the labels `{}` and `{}` would save their models in one folder (`{}`): label one otherwise",
+                w[0].1, w[1].1, w[0].0
             ));
         }
         if let Some(b) = &self.baseline
@@ -546,10 +579,13 @@ impl Recipe {
                 ));
             }
         }
+        // The start model's head trains at 20 times the rate, which must stay at most 1.
         if let Some(lr) = self.model.source_lr
-            && !(lr.is_finite() && lr > 0.0)
+            && !(lr.is_finite() && lr > 0.0 && lr * 20.0 <= 1.0)
         {
-            return Err(format!("[model] source_lr {lr} must be positive"));
+            return Err(format!(
+                "[model] source_lr {lr} must be positive and at most 0.05 (the head trains at 20 times it)"
+            ));
         }
         if self
             .strategies
@@ -763,6 +799,11 @@ impl DataSpec {
         if self.limit == Some(0) {
             return Err(format!("[{table}] limit must be at least 1"));
         }
+        if self.labelled_per_class == Some(0) {
+            return Err(format!(
+                "[{table}] labelled_per_class must be at least 1 (leave it out for no labels)"
+            ));
+        }
         if text_format(f) {
             let image_only = [
                 ("classes", self.classes.is_some()),
@@ -943,9 +984,18 @@ name = "full-fine-tune"
             ("seeds=many", "invalid type"),
             ("model.widths=[4, 8]", "three widths"),
             ("source.crop=0", "crop must be"),
+            (
+                "strategy.0.label=no_adaptation",
+                "would save their models in one folder",
+            ),
         ] {
             let err = with_sets(&[set]).unwrap_err();
             assert!(err.contains(says), "{set}: {err}");
         }
+        let err = with_sets(&["target.format=digits", "target.labelled_per_class=0"]).unwrap_err();
+        assert!(
+            err.contains("labelled_per_class must be at least 1"),
+            "{err}"
+        );
     }
 }

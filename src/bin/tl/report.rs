@@ -117,8 +117,28 @@ pub fn run(args: &Args) -> Res<()> {
             if !dir.exists() {
                 continue;
             }
-            let (model, _) = crate::package::load(&dir, &dev, data.top.clone())?;
+            let (model, card) = crate::package::load(&dir, &dev, data.top.clone())?;
+            // The data are read again: files changed since the run would be scored by models
+            // of other classes.
+            if card.class_names != data.class_names {
+                return Err(format!(
+                    "{}: the model was trained on the classes {:?}, and the recipe's data now have {:?}: the data changed since the run; run the recipe again",
+                    dir.display(),
+                    card.class_names,
+                    data.class_names
+                )
+                .into());
+            }
             let probs = model.probabilities(&test, &dev)?;
+            if probs.len() != test.len() * k {
+                return Err(format!(
+                    "{}: {} scores for {} items of {k} classes",
+                    dir.display(),
+                    probs.len(),
+                    test.len()
+                )
+                .into());
+            }
             scored.entry(row.clone()).or_default().push(Scored {
                 seed,
                 preds: probs.chunks_exact(k).map(crate::predict::top).collect(),

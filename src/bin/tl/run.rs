@@ -901,11 +901,26 @@ fn check_strategy<E: Encoder + 'static>(
         .create(&spec.name, &settings(registry, recipe, spec)?)
         .map_err(|e| check(e.to_string()))?;
     strategy.validate().map_err(|e| check(e.to_string()))?;
+    let config = strategy.config().map_err(|e| check(e.to_string()))?;
+    // With trained layers the items are token states with their length in front, which input
+    // noise would corrupt (the strategy refuses it too, but only once the run reaches it).
+    if recipe.model.train_layers.is_some()
+        && let Some(noise) = config
+            .get("augment")
+            .and_then(|a| a.get("noise_std"))
+            .and_then(Json::as_f64)
+        && noise > 0.0
+    {
+        return Err(check(format!(
+            "augment.noise_std = {noise} would add noise to the token states of [model] train_layers: set `settings = {{ augment = {{ noise_std = 0.0 }} }}` (the views then differ by dropout)"
+        ))
+        .into());
+    }
     Ok(RowCheck {
         family: strategy.family(),
         needs: strategy.needs(),
         defaults: entry.default_config().clone(),
-        config: strategy.config().map_err(|e| check(e.to_string()))?,
+        config,
     })
 }
 
@@ -1017,6 +1032,13 @@ pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device
     } else {
         target_names.clone().unwrap_or_default()
     };
+    // A new task of one class would score every row 100 %.
+    if class_names.len() < 2 {
+        return Err(format!(
+            "[target] has one class ({class_names:?}) and it is not among the source's: a new task needs two classes at least"
+        )
+        .into());
+    }
     if let (Some(shape), false) = (data::image_shape(&source), text) {
         for (raw, what) in [(&target, "target"), (&test, "test")] {
             if let Some(s) = raw.as_ref().and_then(data::image_shape)
