@@ -257,6 +257,31 @@ impl CrossModalEmojiSettings {
 
 pub use crate::content_style::{emoji_set, emoji_set_at};
 
+/// The symbols of the subcategories kept (seen) and of a fifth of them held out (unseen),
+/// the held-out ones drawn with `seed`; refused when either side would be empty (fewer than 5
+/// subcategories), since the unseen figures divide by their count.
+fn seen_and_unseen(symbols: &[tl_data::emoji::Emoji], seed: u64) -> Res<(Vec<usize>, Vec<usize>)> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut subs: Vec<&str> = symbols.iter().map(|s| s.subcategory.as_str()).collect();
+    subs.sort_unstable();
+    subs.dedup();
+    subs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let held: Vec<&str> = subs[..subs.len() / 5].to_vec();
+    let (seen, unseen): (Vec<usize>, Vec<usize>) =
+        (0..symbols.len()).partition(|&i| !held.contains(&symbols[i].subcategory.as_str()));
+    if seen.is_empty() || unseen.is_empty() {
+        return Err(format!(
+            "the emoji set has {} subcategories: holding out a fifth of them leaves {} seen and {} unseen symbols; both need at least one",
+            subs.len(),
+            seen.len(),
+            unseen.len()
+        )
+        .into());
+    }
+    Ok((seen, unseen))
+}
+
 /// One seed of the emoji experiment: a row per text side (and the text-to-image row after
 /// MiniLM's unless `no_draw`); with `pictures`, the retrieval grid and the drawings.
 pub fn emoji_seed(
@@ -268,16 +293,11 @@ pub fn emoji_seed(
     log: &dyn Fn(&str),
 ) -> Res<Vec<Value>> {
     s.validate()?;
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
     use tl_crossmodal::{ClassPrompts, Clip, ClipModel, Readout, TextSpace, picture_templates};
     let google = set.by_symbol(0)?;
     let twitter = set.by_symbol(1)?;
     let names = google.class_names.clone();
     let n = names.len();
-    let mut subcategories: Vec<&str> = set.symbols.iter().map(|s| s.subcategory.as_str()).collect();
-    subcategories.sort_unstable();
-    subcategories.dedup();
     let mut spaces = Vec::new();
     for t in &s.texts {
         spaces.push(match t.as_str() {
@@ -287,11 +307,8 @@ pub fn emoji_seed(
         });
     }
     let mut rows_out = Vec::new();
-    let mut subs = subcategories.clone();
-    subs.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-    let held: Vec<&str> = subs[..subs.len() / 5].to_vec();
-    let (seen, unseen): (Vec<usize>, Vec<usize>) =
-        (0..n).partition(|&i| !held.contains(&set.symbols[i].subcategory.as_str()));
+    // One class per symbol (`by_symbol`): symbol i is class i.
+    let (seen, unseen) = seen_and_unseen(&set.symbols, seed)?;
     let source = google.select(&seen);
     // Captions: every template with the name and with each short name.
     let prompts = ClassPrompts::from_texts(
@@ -1211,6 +1228,34 @@ The tower trained to name each seen symbol without text (a linear head over the 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifth_of_the_subcategories_is_held_out_and_too_few_are_refused() {
+        let symbols = |subs: usize| -> Vec<tl_data::emoji::Emoji> {
+            (0..20)
+                .map(|i| tl_data::emoji::Emoji {
+                    name: Some(format!("S{i}")),
+                    short_names: Vec::new(),
+                    category: "c".into(),
+                    subcategory: format!("sub{}", i % subs),
+                    image: format!("{i}.png"),
+                    has_img_google: true,
+                    has_img_twitter: true,
+                })
+                .collect()
+        };
+        let five = symbols(5);
+        let (seen, unseen) = seen_and_unseen(&five, 3).unwrap();
+        assert_eq!((seen.len(), unseen.len()), (16, 4));
+        let held = &five[unseen[0]].subcategory;
+        assert!(unseen.iter().all(|&i| &five[i].subcategory == held));
+        assert!(seen.iter().all(|&i| &five[i].subcategory != held));
+        let err = seen_and_unseen(&symbols(4), 3).unwrap_err().to_string();
+        assert!(
+            err.contains("4 subcategories") && err.contains("0 unseen"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn bad_settings_are_refused_by_name() {

@@ -85,6 +85,7 @@ pub fn run(args: &Args) -> Res<()> {
     let set = LabelledSet::new(inputs, vec![0; n], card.class_names.clone(), "input")?;
     let probs = model.probabilities(&set, &dev)?;
     let k = card.class_names.len();
+    check_finite(&probs, k, &ids, &args.model)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["id".to_string(), "predicted".into(), "probability".into()];
     header.extend(card.class_names.iter().map(|c| format!("p_{c}")));
@@ -126,6 +127,23 @@ pub fn run(args: &Args) -> Res<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Refuses non-finite probabilities, naming the first item: weights damaged after the run
+/// (the sizes still right) give NaN scores, which name no class.
+fn check_finite(probs: &[f32], k: usize, ids: &[String], package: &Path) -> Res<()> {
+    match probs.iter().position(|p| !p.is_finite()) {
+        Some(pos) => {
+            let item = pos / k.max(1);
+            Err(format!(
+                "{}: the model gives item {item} ({}) a non-finite probability: its weights are damaged; run the recipe again",
+                package.display(),
+                ids.get(item).map_or("?", String::as_str)
+            )
+            .into())
+        }
+        None => Ok(()),
+    }
 }
 
 /// The most probable class of one row of probabilities, and its probability (the first on
@@ -175,4 +193,24 @@ fn read_images(dir: &Path, shape: &[usize]) -> Res<(Inputs, Vec<String>)> {
         );
     }
     Ok((Inputs::new(shape.to_vec(), values)?, ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_probabilities_are_refused_naming_the_item() {
+        let ids = vec!["a".to_string(), "b".into()];
+        let p = Path::new("run/models/x/seed-0");
+        assert!(check_finite(&[0.2, 0.8, 0.6, 0.4], 2, &ids, p).is_ok());
+        let err = check_finite(&[0.2, 0.8, f32::NAN, 0.4], 2, &ids, p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("item 1 (b)") && err.contains("seed-0"),
+            "{err}"
+        );
+        assert_eq!(top(&[0.1, 0.7, 0.2]), (1, 0.7));
+    }
 }
