@@ -91,7 +91,7 @@ struct Args {
     /// Weight of the CORAL term on Amazon.
     #[arg(long, default_value_t = 1e5)]
     text_coral_weight: f64,
-    /// Write the reports as JSON here (after each comparison).
+    /// Write the reports as JSON here (after each comparison; a file that exists is refused).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Write the PCA picture of MNIST -> USPS here (SVG).
@@ -529,6 +529,14 @@ fn main() -> Result<(), Error> {
         std::process::exit(2);
     };
     let args = Args::parse();
+    // The results of an earlier run are not overwritten by a new one's first table.
+    if let Some(path) = args.json.as_deref().filter(|p| p.exists()) {
+        return Err(format!(
+            "{} exists (an earlier run's results): name another file, or remove it",
+            path.display()
+        )
+        .into());
+    }
     let dev = device(&args.device)?;
     let (pair, framing, methods) = (&args.pair, &args.framing, args.methods.clone());
     let plot_path = args.plot.clone();
