@@ -173,8 +173,9 @@ impl AdaBn {
         };
         let channels = bn.gamma.val().dims()[0];
         let n = inputs.len();
+        // A batch norm on the input reads the items themselves.
         let act: Vec<f32> = if j == 0 {
-            (0..n).flat_map(|i| inputs.item(i).to_vec()).collect()
+            inputs.values.clone()
         } else {
             let prefix = encoder.clone().drop_last(encoder.len() - j)?;
             tl_core::train::encode_inputs(&prefix, inputs, device, self.batch_size)?
