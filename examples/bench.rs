@@ -59,7 +59,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
     /// Seeds of the DANN rows (each a whole fit).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     dann_seeds: u64,
     /// Writes every figure as JSON.
     #[arg(long)]
@@ -425,6 +425,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => None,
     };
+    if let Some(unknown) = args
+        .rows
+        .iter()
+        .find(|r| !ROWS.iter().any(|(name, _)| name == r))
+    {
+        let known: Vec<&str> = ROWS.iter().map(|(name, _)| *name).collect();
+        return Err(format!("unknown row {unknown:?} in --rows: {}", known.join(", ")).into());
+    }
     let rows: Vec<&str> = ROWS
         .iter()
         .map(|(name, _)| *name)

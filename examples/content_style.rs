@@ -44,7 +44,7 @@ struct Args {
     #[arg(long, default_value = "all")]
     part: String,
     /// How many seeds (first_seed, first_seed + 1, ...).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// The first seed (seeds first_seed, first_seed + 1, ...).
     #[arg(long, default_value_t = 0)]
@@ -135,7 +135,11 @@ fn run() -> Result<(), Error> {
         std::fs::create_dir_all(dir)?;
     }
     let log = |line: &str| eprintln!("{line}");
-    let seeds = args.first_seed..args.first_seed + args.seeds;
+    let end = args
+        .first_seed
+        .checked_add(args.seeds)
+        .ok_or("--first-seed + --seeds is past the largest seed")?;
+    let seeds = args.first_seed..end;
     let mut rows = Vec::new();
     if matches!(args.part.as_str(), "emoji" | "all") {
         let set = emoji_set(&data)?;
@@ -144,7 +148,7 @@ fn run() -> Result<(), Error> {
             set.symbols.len()
         );
         for seed in seeds.clone() {
-            let pictures = args.pictures.as_deref().filter(|_| seed == 0);
+            let pictures = args.pictures.as_deref().filter(|_| seed == args.first_seed);
             rows.extend(emoji_seed(&settings, &set, seed, pictures, &dev, &log)?);
             save(&args, &rows)?;
         }
@@ -159,7 +163,7 @@ fn run() -> Result<(), Error> {
             digits.usps_test.len()
         );
         for seed in seeds {
-            let pictures = args.pictures.as_deref().filter(|_| seed == 0);
+            let pictures = args.pictures.as_deref().filter(|_| seed == args.first_seed);
             rows.push(digits_seed(&settings, &digits, seed, pictures, &dev, &log)?);
             save(&args, &rows)?;
         }

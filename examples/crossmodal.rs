@@ -67,7 +67,8 @@ struct Args {
     /// Alignment epochs (the part's default when absent).
     #[arg(long)]
     epochs: Option<usize>,
-    /// MNIST training images used for alignment (all 60,000 when absent).
+    /// MNIST training images used for alignment, the same number of each digit (all 60,000
+    /// when absent).
     #[arg(long)]
     mnist_train: Option<usize>,
     /// Emoji: no random views (crop, rotation, noise) while aligning.
@@ -494,6 +495,19 @@ fn main() {
 
 fn run() -> Result<(), Error> {
     let args = Args::parse();
+    if args.first_seed.checked_add(args.seeds).is_none() {
+        return Err("--first-seed + --seeds is past the largest seed".into());
+    }
+    // An equal number of each digit: at most 10 x the 5,421 fives of MNIST's training set.
+    if let Some(n) = args.mnist_train
+        && (n < 10 || !n.is_multiple_of(10) || n > 54_210)
+    {
+        return Err(format!(
+            "--mnist-train {n}: a multiple of 10 (the same number of each digit) from 10 to \
+             54,210 (10 x the 5,421 fives of MNIST's training set); leave it out for all 60,000"
+        )
+        .into());
+    }
     let dev = device(&args.device)?;
     let mut out = Output::default();
     match args.part {

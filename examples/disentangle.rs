@@ -91,7 +91,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     decoder_conv: Vec<usize>,
     /// Seeds: first_seed, first_seed + 1, ...
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// The first seed.
     #[arg(long, default_value_t = 0)]
@@ -137,13 +137,17 @@ fn run() -> Result<(), Error> {
     if let Some(dir) = &args.pictures {
         std::fs::create_dir_all(dir)?;
     }
+    let end = args
+        .first_seed
+        .checked_add(args.seeds)
+        .ok_or("--first-seed + --seeds is past the largest seed")?;
     let mut rows = Vec::new();
     println!(
         "\ndSprites: {} training sprites, {} epochs, seeds {}..{}; metrics on the latent means\n",
         args.sprites,
         args.epochs,
         args.first_seed,
-        args.first_seed + args.seeds - 1
+        end - 1
     );
     println!("{ROWS_HEADER}");
     let settings = DspritesSettings {
@@ -152,7 +156,7 @@ fn run() -> Result<(), Error> {
         votes: args.votes,
     };
     settings.validate()?;
-    for seed in args.first_seed..args.first_seed + args.seeds {
+    for seed in args.first_seed..end {
         for model in &args.models {
             let method = method(model, &args)?
                 .with_decoder_conv(args.decoder_conv.clone())

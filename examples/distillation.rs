@@ -52,7 +52,7 @@ struct Args {
     #[arg(long, default_value = "flex")]
     device: String,
     /// Seeds (runs per row), 0..N.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Epochs of every student.
     #[arg(long, default_value_t = 10)]
@@ -70,7 +70,7 @@ struct Args {
     #[arg(long, default_value_t = 0.1)]
     alpha: f64,
     /// Labelled images per class in the few-label MNIST rows.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     labels_per_class: usize,
     /// Epochs of fine-tuning the static text student on each domain (0: skip).
     #[arg(long, default_value_t = 10)]
@@ -630,23 +630,40 @@ fn run() -> Result<(), Error> {
         args: &args,
         registry: tl::registry()?,
     };
-    let mut all = Comparison::default();
     let part = args.part.as_str();
-    if part == "mnist" || part == "all" {
+    let runs = |p: &str| part == p || part == "all";
+    if runs("left-out") && args.train_items.min(60_000) <= 5_000 {
+        return Err(format!(
+            "--train-items {} leaves no transfer set in --part left-out (5,000 training images \
+             are held out to choose the bias): give more than 5,000",
+            args.train_items
+        )
+        .into());
+    }
+    let mut all = Comparison::default();
+    // Written after each part, so that a later part's failure keeps the earlier results.
+    let save = |all: &Comparison| -> Result<(), Error> {
+        if let Some(path) = &args.json {
+            write_atomic(path, all.to_json()?.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    };
+    if runs("mnist") {
         mnist(&at, &mut all)?;
+        save(&all)?;
     }
-    if part == "usps" || part == "all" {
+    if runs("usps") {
         usps(&at, &mut all)?;
+        save(&all)?;
     }
-    if part == "left-out" || part == "all" {
+    if runs("left-out") {
         left_out(&at, &mut all)?;
+        save(&all)?;
     }
-    if part == "text" || part == "all" {
+    if runs("text") {
         text(&at, &mut all)?;
-    }
-    if let Some(path) = &args.json {
-        write_atomic(path, all.to_json()?.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        save(&all)?;
     }
     Ok(())
 }

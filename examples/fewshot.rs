@@ -621,18 +621,7 @@ fn cross_part(at: &mut At) -> Result<(), Error> {
 /// `recipes/omniglot-one-shot-generation.toml` runs too).
 fn generate_part(at: &mut At) -> Result<(), Error> {
     let a = at.args;
-    let settings = tl::one_shot::OneShotSettings {
-        size: a.size,
-        channels: a.channels,
-        train_episodes: a.train_episodes,
-        train_way: a.train_way,
-        train_shot: a.train_shot,
-        train_query: a.train_query,
-        generator_epochs: a.generator_epochs,
-        siblings: a.siblings,
-        cache: at.cache.display().to_string(),
-        retrain: a.retrain,
-    };
+    let settings = one_shot_settings(a, &at.cache);
     std::fs::create_dir_all(&a.out)?;
     let sets = tl::one_shot::omniglot_sets(&settings, &at.data)?;
     let row =
@@ -642,6 +631,44 @@ fn generate_part(at: &mut At) -> Result<(), Error> {
         tl::one_shot::generation_table(std::slice::from_ref(&row))
     );
     at.rows.push(row);
+    Ok(())
+}
+
+/// The settings that the Conv-4 parts and the generation part share.
+fn one_shot_settings(a: &Args, cache: &Path) -> tl::one_shot::OneShotSettings {
+    tl::one_shot::OneShotSettings {
+        size: a.size,
+        channels: a.channels,
+        train_episodes: a.train_episodes,
+        train_way: a.train_way,
+        train_shot: a.train_shot,
+        train_query: a.train_query,
+        generator_epochs: a.generator_epochs,
+        siblings: a.siblings,
+        cache: cache.display().to_string(),
+        retrain: a.retrain,
+    }
+}
+
+/// Refuses settings that would fail (or score nothing) only after the training, naming the
+/// flag.
+fn check(a: &Args) -> Result<(), Error> {
+    match one_shot_settings(a, Path::new(&a.cache)).validate() {
+        Err(tl::tl_core::CoreError::InvalidConfig { field, reason }) => {
+            return Err(format!("--{} {reason}", field.replace('_', "-")).into());
+        }
+        other => other?,
+    }
+    for (flag, v) in [
+        ("--test-episodes", a.test_episodes),
+        ("--fine-tune-episodes", a.fine_tune_episodes),
+        ("--pretrain-epochs", a.pretrain_epochs),
+        ("--reptile-iterations", a.reptile_iterations),
+    ] {
+        if v == 0 {
+            return Err(format!("{flag} 0: must be at least 1").into());
+        }
+    }
     Ok(())
 }
 
@@ -661,6 +688,7 @@ fn main() {
 
 fn run() -> Result<(), Error> {
     let args = Args::parse();
+    check(&args)?;
     let Some(data) = tl::tl_core::paths::data_dir() else {
         eprintln!("set TL_DATA_DIR (see the README)");
         std::process::exit(2);
@@ -673,20 +701,26 @@ fn run() -> Result<(), Error> {
         rows: Vec::new(),
     };
     let part = args.part.as_str();
-    if part == "omniglot" || part == "all" {
-        omniglot_part(&mut at)?;
-    }
-    if part == "runs" || part == "all" {
-        runs_part(&mut at)?;
-    }
-    if part == "cross" || part == "all" {
-        cross_part(&mut at)?;
-    }
-    if part == "generate" || part == "all" {
-        generate_part(&mut at)?;
-    }
-    if let Some(path) = &args.json {
-        write_atomic(path, serde_json::to_string_pretty(&at.rows)?.as_bytes())?;
+    // Written after each part, so that a later part's failure keeps the earlier rows.
+    let save = |rows: &[Value]| -> Result<(), Error> {
+        if let Some(path) = &args.json {
+            write_atomic(path, serde_json::to_string_pretty(rows)?.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    };
+    type Part = fn(&mut At) -> Result<(), Error>;
+    let parts: [(&str, Part); 4] = [
+        ("omniglot", omniglot_part),
+        ("runs", runs_part),
+        ("cross", cross_part),
+        ("generate", generate_part),
+    ];
+    for (name, f) in parts {
+        if part == name || part == "all" {
+            f(&mut at)?;
+            save(&at.rows)?;
+        }
     }
     Ok(())
 }

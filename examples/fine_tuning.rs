@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
     /// Seeds of the vision part.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// The text part runs seeds `--seed-from` up to (not including) this.
     #[arg(long, default_value_t = 3)]
@@ -56,13 +56,15 @@ struct Args {
     /// Numbers of labelled training reviews of the text part, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100,1600")]
     text_labels: Vec<usize>,
-    /// Seeds of the costly text rows (fine-tuning MiniLM on 1,600 reviews).
+    /// The costly text rows (fine-tuning MiniLM on more than 100 reviews) run for the seeds
+    /// below this.
     #[arg(long, default_value_t = 1)]
     text_large_seeds: u64,
     /// Backend: flex, ndarray, wgpu, wgpu-cpu or auto.
     #[arg(long, default_value = "flex")]
     device: String,
-    /// Also write every run's report as JSON to this file.
+    /// Also write every run's report as JSON to this file (after each part; a file that
+    /// exists is refused).
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -458,9 +460,45 @@ fn main() -> Result<(), Error> {
         std::process::exit(2);
     };
     let seeds = args.seeds;
+    if matches!(args.part, Part::Text | Part::All) {
+        if args.seed_from >= args.text_seeds {
+            return Err(format!(
+                "--seed-from {} runs no text seed: the text part runs seeds --seed-from up to \
+                 (not including) --text-seeds {}",
+                args.seed_from, args.text_seeds
+            )
+            .into());
+        }
+        if let Some(&bad) = args
+            .text_labels
+            .iter()
+            .find(|&&n| !(2..=1_600).contains(&n) || !n.is_multiple_of(2))
+        {
+            return Err(format!(
+                "--text-labels {bad}: each number of labelled reviews must be even (half of them \
+                 of each class), from 2 up to the 1,600 training reviews of books"
+            )
+            .into());
+        }
+    }
+    if let Some(path) = args.json.as_deref().filter(|p| p.exists()) {
+        return Err(format!(
+            "{} exists (an earlier run's results): name another file, or remove it",
+            path.display()
+        )
+        .into());
+    }
     let dev = device(&args.device)?;
     let started = Instant::now();
     let mut json = serde_json::Map::new();
+    // Written after each part, so that a later part's failure keeps the earlier results.
+    let save = |json: &serde_json::Map<String, serde_json::Value>| -> Result<(), Error> {
+        if let Some(path) = &args.json {
+            write_atomic(path, serde_json::to_string_pretty(json)?.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    };
     if matches!(args.part, Part::Vision | Part::All) {
         let (comparison, search) = vision(&data, &models, seeds, &dev, &started)?;
         println!(
@@ -472,11 +510,12 @@ fn main() -> Result<(), Error> {
             serde_json::from_str(&comparison.to_json()?)?,
         );
         json.insert("vision_search".into(), search);
+        save(&json)?;
     }
     if matches!(args.part, Part::Text | Part::All) {
         let plan = TextPlan {
             seeds: args.seed_from..args.text_seeds,
-            labels: args.text_labels,
+            labels: args.text_labels.clone(),
             large_seeds: args.text_large_seeds,
         };
         let comparison = text(&data, &models, &plan, &dev, &started)?;
@@ -485,10 +524,7 @@ fn main() -> Result<(), Error> {
             comparison.to_markdown()
         );
         json.insert("text".into(), serde_json::from_str(&comparison.to_json()?)?);
-    }
-    if let Some(path) = args.json {
-        write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        save(&json)?;
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
     /// Number of seeds.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Pretraining epochs of the USPS part.
     #[arg(long, default_value_t = 10)]
@@ -69,7 +69,7 @@ struct Args {
     #[arg(long, default_value_t = 60_000)]
     mnist: usize,
     /// Omniglot episodes per seed.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     episodes: usize,
     /// The objectives to pretrain with, comma-separated.
     #[arg(
@@ -457,7 +457,21 @@ fn main() -> Result<(), Error> {
         eprintln!("set TL_DATA_DIR (and TL_MODEL_DIR for the reference row); see the README");
         std::process::exit(2);
     };
-    let models = tl::tl_core::paths::model_dir().filter(|_| !args.no_reference);
+    // The reference row is optional: without the CNN's weights the run goes on without it
+    // (it would otherwise fail after every objective of seed 0 had pretrained).
+    let models = tl::tl_core::paths::model_dir()
+        .filter(|_| !args.no_reference)
+        .filter(|m| {
+            let weights = m.join("mnist-cnn/handwriting_model.pth");
+            let found = weights.is_file();
+            if !found {
+                eprintln!(
+                    "no {}: the supervised reference row is skipped",
+                    weights.display()
+                );
+            }
+            found
+        });
     let dev = device(&args.device)?;
     let started = Instant::now();
     let mut plan = Plan {
@@ -468,20 +482,26 @@ fn main() -> Result<(), Error> {
         shots: vec![1, 5, 10],
     };
     let mut json = serde_json::Map::new();
+    // Written after each part, so that a later part's failure keeps the earlier results.
+    let save = |json: &serde_json::Map<String, serde_json::Value>| -> Result<(), Error> {
+        if let Some(path) = &args.json {
+            write_atomic(path, serde_json::to_string_pretty(json)?.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    };
     if matches!(args.part, Part::Usps | Part::All) {
         let (text, value) = usps_part(&data, models.as_deref(), &plan, &dev, &started)?;
         println!("\n{text}");
         json.insert("usps".into(), value);
+        save(&json)?;
     }
     if matches!(args.part, Part::Omniglot | Part::All) {
         plan.epochs = args.omniglot_epochs;
         let (text, value) = omniglot_part(&data, &plan, args.episodes, &dev, &started)?;
         println!("\n{text}");
         json.insert("omniglot".into(), value);
-    }
-    if let Some(path) = args.json {
-        write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        eprintln!("wrote {}", path.display());
+        save(&json)?;
     }
     Ok(())
 }

@@ -103,10 +103,14 @@ impl ContentStyleSettings {
                 "epochs and digit_epochs must be at least 1",
             ));
         }
-        if self.mnist < 10 {
+        if self.mnist < 10 || self.mnist > 60_000 {
             return Err(tl_core::CoreError::config(
                 "mnist",
-                format!("{} MNIST digits: at least one of each class", self.mnist),
+                format!(
+                    "{} MNIST digits: at least one of each class, at most the 60,000 of MNIST's \
+                     training set",
+                    self.mnist
+                ),
             ));
         }
         if self.conv_encoder == Some(0) {
@@ -549,6 +553,17 @@ pub fn digits_seed(
     log: &dyn Fn(&str),
 ) -> Res<Value> {
     s.validate()?;
+    if s.mnist > d.mnist_train.len() {
+        return Err(tl_core::CoreError::config(
+            "mnist",
+            format!(
+                "{} MNIST digits asked for, the training set has {}",
+                s.mnist,
+                d.mnist_train.len()
+            ),
+        )
+        .into());
+    }
     let (mnist, _) = tl_data::split::stratified_split(
         &d.mnist_train,
         s.mnist as f64 / d.mnist_train.len() as f64,

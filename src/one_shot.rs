@@ -137,7 +137,15 @@ pub fn cached<M: Module>(
     dev.seed(seed);
     let fresh = fresh()?;
     if !retrain && weights.exists() && meta.exists() {
-        let seconds = serde_json::from_slice::<Value>(&std::fs::read(&meta)?)?["seconds"]
+        let seconds = std::fs::read(&meta)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                format!(
+                    "{}: {e} (a damaged cache entry: remove it, or train again with retrain)",
+                    meta.display()
+                )
+            })?["seconds"]
             .as_f64()
             .unwrap_or(f64::NAN);
         log(&format!("{key}: loaded from {}", weights.display()));

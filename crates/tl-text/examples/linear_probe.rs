@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value = "books")]
     domain: String,
     /// Number of seeds.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Folder of the embedding cache [default: ~/.cache/tl-text/embeddings].
     #[arg(long)]
@@ -77,7 +77,7 @@ fn probe(
         params: count_params(&out.model),
         metrics,
         wall_time_s: wall,
-        device: "flex".into(),
+        device: tl_core::device::device_label(dev),
         seed,
         extra: Default::default(),
     })
