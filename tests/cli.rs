@@ -280,6 +280,27 @@ fn run_writes_a_run_folder_and_keeps_an_earlier_run() {
     assert!(!o.status.success());
     assert!(err.contains("holds an earlier run"), "{err}");
     assert_eq!(std::fs::read(run.join("reports.json")).unwrap(), before);
+    // --overwrite keeps the earlier run (results, packages, report) under previous/.
+    let o = tl(&["run", "tiny.toml", "--quiet", "--overwrite"], &dir);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let previous = run.join("previous");
+    assert_eq!(
+        std::fs::read(previous.join("reports.json")).unwrap(),
+        before
+    );
+    for f in [
+        "models/coral/seed-0/package.json",
+        "report/report.md",
+        "accuracy.svg",
+    ] {
+        assert!(previous.join(f).is_file(), "{f} not kept");
+    }
+    assert!(run.join("models/coral/seed-0/package.json").is_file());
+    assert!(
+        !run.join("report").exists(),
+        "the old report stays with its run"
+    );
 }
 
 #[test]
@@ -298,7 +319,7 @@ fn run_on_csv_texts_with_an_unlabelled_target() {
         target += &format!("{},\"this pan is {b}\"\n", i + 100);
     }
     std::fs::write(dir.join("books.csv"), source).unwrap();
-    std::fs::write(dir.join("kitchen.csv"), target).unwrap();
+    std::fs::write(dir.join("kitchen.csv"), &target).unwrap();
     let recipe = r#"
 seeds = 1
 [source]
@@ -345,6 +366,30 @@ name = "deep-coral"
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 121);
+    // The predictions are not written over without --overwrite, and never over the input.
+    let again = |out: &str, overwrite: bool| {
+        let mut a = vec![
+            "predict",
+            "out/models/deep-coral/seed-0",
+            "kitchen.csv",
+            "--out",
+            out,
+            "--quiet",
+        ];
+        if overwrite {
+            a.push("--overwrite");
+        }
+        tl(&a, &dir)
+    };
+    let o = again("k.csv", false);
+    assert!(!o.status.success() && text(&o).1.contains("pass --overwrite"));
+    assert!(again("k.csv", true).status.success());
+    let o = again("kitchen.csv", true);
+    assert!(!o.status.success() && text(&o).1.contains("is the input"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("kitchen.csv")).unwrap(),
+        target
+    );
     // A folder to a text model is refused by name.
     let o = tl(&["predict", "out/models/deep-coral/seed-0", "out"], &dir);
     let (_, err) = text(&o);
@@ -363,6 +408,32 @@ name = "deep-coral"
     assert_eq!(
         meta["class_names"],
         serde_json::json!(["negative", "positive"])
+    );
+    // The source gains reviews of its classes after the run: its held-out test set is another
+    // one, which the report refuses to score.
+    let original = std::fs::read_to_string(dir.join("books.csv")).unwrap();
+    let mut more = original.clone();
+    for i in 0..10 {
+        more += &format!("\"the book was great, {i} times\",positive\n");
+    }
+    std::fs::write(dir.join("books.csv"), &more).unwrap();
+    let o = tl(&["report", "out", "--quiet"], &dir);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("the data changed since the run"),
+        "{err}"
+    );
+    std::fs::write(dir.join("books.csv"), &original).unwrap();
+    // A package whose card was lost (a run stopped while saving it) is left out by name.
+    std::fs::remove_file(dir.join("out/models/deep-coral/seed-0/package.json")).unwrap();
+    let o = tl(&["report", "out"], &dir);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("no package card"), "{err}");
+    let md = std::fs::read_to_string(dir.join("out/report/report.md")).unwrap();
+    assert!(
+        md.contains("| source-only |") && !md.contains("| deep-coral |"),
+        "{md}"
     );
     // The source gains a class after the run: the report refuses to score the old models on
     // the new data.
@@ -444,6 +515,14 @@ fn bad_input_is_one_clear_line() {
         (
             DIGITS.replace("rotate = 30.0", "frame = [8, 10]"),
             vec!["1x10x10", "1x8x8"],
+        ),
+        // Names for classes that ways draws by seed.
+        (
+            DIGITS.replace(
+                "rotate = 30.0",
+                "ways = 2\nclass_names = [\"a\", \"b\"]",
+            ),
+            vec!["class_names with ways", "classes = [...]"],
         ),
     ];
     for (i, (recipe, needles)) in cases.iter().enumerate() {
@@ -1932,4 +2011,67 @@ fn the_one_shot_generation_experiment_caches_its_protonets() {
     ] {
         assert_eq!(again[0][k], rows[0][k], "{k}");
     }
+}
+
+#[test]
+fn the_catalogue_marks_cards_without_weights_and_keeps_built_in_names() {
+    let dir = scratch("catalogue");
+    let models = dir.join("models");
+    let card = |name: &str| {
+        serde_json::json!({
+            "name": name, "architecture": "cnn", "encoder": null, "head": null,
+            "task": "digits", "label_names": ["a", "b"], "source_dataset": "made up",
+            "domain": "digits", "input": {"modality": "image", "shape": [1, 8, 8],
+            "value_range": [0.0, 1.0], "normalisation": "none"}, "metrics": {},
+            "num_params": 1, "license": "MIT", "provenance": "a test", "weights": "w.bpk"
+        })
+        .to_string()
+    };
+    for (folder, name) in [("mine", "my-cnn"), ("clash", "small-cnn")] {
+        std::fs::create_dir_all(models.join(folder)).unwrap();
+        std::fs::write(models.join(folder).join("card.json"), card(name)).unwrap();
+    }
+    let o = tl_with_models(&["models", "list"], &dir, Some(&models));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // Listed, but not here: its weights are missing.
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("| my-cnn |"))
+        .unwrap_or_else(|| panic!("my-cnn not listed:\n{out}"));
+    assert!(
+        line.contains("no:") && line.contains("w.bpk missing"),
+        "{line}"
+    );
+    assert!(
+        err.contains("`small-cnn` is taken by a built-in model"),
+        "{err}"
+    );
+    // A recipe without classes to rank models on is refused by what it is.
+    let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    for (recipe, what) in [
+        ("dsprites.toml", "a dSprites recipe"),
+        ("emoji-content-style.toml", "an experiment recipe"),
+    ] {
+        let o = tl(
+            &["models", "rank", recipes.join(recipe).to_str().unwrap()],
+            &dir,
+        );
+        let (_, err) = text(&o);
+        assert!(!o.status.success() && err.contains(what), "{recipe}: {err}");
+    }
+}
+
+#[test]
+fn compare_refuses_bad_flags_before_any_work() {
+    let dir = scratch("compare-flags");
+    let o = tl(&["compare", "--shift-degrees", "NaN"], &dir);
+    let (_, err) = text(&o);
+    assert!(!o.status.success() && err.contains("not a finite"), "{err}");
+    let o = tl(&["compare", "--json", "a.json", "--csv", "a.json"], &dir);
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("--json and --csv name the same file"),
+        "{err}"
+    );
 }

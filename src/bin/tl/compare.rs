@@ -84,6 +84,15 @@ fn encoder_config() -> SequentialConfig {
     common::digits::encoder_config(1)
 }
 
+/// A rotation in degrees: a finite number.
+fn finite_degrees(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(d) if d.is_finite() => Ok(d),
+        Ok(d) => Err(format!("{d} is not a finite number of degrees")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `tl compare`: strategies of every family compared on the embedded digits (the main job).
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -100,7 +109,7 @@ pub struct Args {
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     target_epochs: u64,
     /// Rotation of the transductive table's target domain, in degrees.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = 25.0, value_parser = finite_degrees)]
     shift_degrees: f32,
     /// Write every run's report as JSON here.
     #[arg(long)]
@@ -515,6 +524,20 @@ fn minilm_folder() -> Option<PathBuf> {
 
 /// Runs the main job with `args`.
 pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Two outputs of one path: the second would replace the first.
+    let outputs: Vec<(&str, &PathBuf)> = [
+        ("--json", &args.json),
+        ("--csv", &args.csv),
+        ("--fewshot-json", &args.fewshot_json),
+    ]
+    .into_iter()
+    .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
+    .collect();
+    for (i, (a, pa)) in outputs.iter().enumerate() {
+        if let Some((b, _)) = outputs[i + 1..].iter().find(|(_, pb)| pb == pa) {
+            return Err(format!("{a} and {b} name the same file {}", pa.display()).into());
+        }
+    }
     common::QUIET.store(args.quiet, std::sync::atomic::Ordering::Relaxed);
     let dev = device(&args.device)?;
     let label = device_label(&dev);

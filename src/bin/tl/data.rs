@@ -298,6 +298,36 @@ fn ways(set: LabelledSet, ways: Option<usize>, seed: u64, table: &str) -> Res<La
     Ok(tl::tl_data::split::select_classes(&set, &classes)?)
 }
 
+/// At most `n` items, taken round-robin over the classes (`labels[i]`, in sorted order),
+/// each class's items in `order`: balanced where the data allow. Sorted indices.
+fn round_robin<K: Ord>(labels: &[K], order: &[usize], n: usize) -> Vec<usize> {
+    let mut names: Vec<&K> = labels.iter().collect();
+    names.sort();
+    names.dedup();
+    let by_class: Vec<Vec<usize>> = names
+        .iter()
+        .map(|c| {
+            order
+                .iter()
+                .copied()
+                .filter(|&i| &&labels[i] == c)
+                .collect()
+        })
+        .collect();
+    let mut keep = Vec::with_capacity(n);
+    let mut round = 0;
+    while keep.len() < n && by_class.iter().any(|c| round < c.len()) {
+        for c in &by_class {
+            if round < c.len() && keep.len() < n {
+                keep.push(c[round]);
+            }
+        }
+        round += 1;
+    }
+    keep.sort_unstable();
+    keep
+}
+
 fn limit(raw: Raw, limit: Option<usize>, seed: u64) -> Res<Raw> {
     let Some(n) = limit.filter(|&n| n < raw.len()) else {
         return Ok(raw);
@@ -308,8 +338,21 @@ fn limit(raw: Raw, limit: Option<usize>, seed: u64) -> Res<Raw> {
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     Ok(match raw {
         Raw::Images(set) => {
-            let per_class = (n / set.num_classes().max(1)).max(1);
-            Raw::Images(tl::tl_data::split::k_per_class(&set, per_class, seed)?.0)
+            let k = set.num_classes().max(1);
+            let per_class = n / k;
+            let smallest = (0..k)
+                .map(|c| set.labels.iter().filter(|&&y| y == c).count())
+                .min()
+                .unwrap_or(0);
+            if per_class >= 1 && per_class <= smallest {
+                // As many of each class.
+                Raw::Images(tl::tl_data::split::k_per_class(&set, per_class, seed)?.0)
+            } else {
+                // Fewer items than classes, or a class too small for an equal share: as
+                // balanced as the data allow, and never more than `n`.
+                let keys: Vec<usize> = set.labels.clone();
+                Raw::Images(set.select(&round_robin(&keys, &order, n)))
+            }
         }
         Raw::Texts {
             texts,
@@ -317,29 +360,7 @@ fn limit(raw: Raw, limit: Option<usize>, seed: u64) -> Res<Raw> {
             domain,
         } => {
             let keep: Vec<usize> = match &labels {
-                // Round-robin over classes in shuffled order: balanced where the data allow.
-                Some(l) => {
-                    let mut names: Vec<&String> = l.iter().collect();
-                    names.sort();
-                    names.dedup();
-                    let mut by_class: Vec<Vec<usize>> = names
-                        .iter()
-                        .map(|c| order.iter().copied().filter(|&i| &&l[i] == c).collect())
-                        .collect();
-                    let mut keep = Vec::with_capacity(n);
-                    let mut round = 0;
-                    while keep.len() < n && by_class.iter().any(|c| round < c.len()) {
-                        for c in &mut by_class {
-                            if round < c.len() && keep.len() < n {
-                                keep.push(c[round]);
-                            }
-                        }
-                        round += 1;
-                    }
-                    by_class.clear();
-                    keep.sort_unstable();
-                    keep
-                }
+                Some(l) => round_robin(l, &order, n),
                 None => {
                     let mut keep = order[..n].to_vec();
                     keep.sort_unstable();
@@ -594,4 +615,26 @@ pub fn shape_text(shape: &[usize]) -> String {
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join("x")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_robin;
+
+    #[test]
+    fn round_robin_balances_where_it_can_and_keeps_at_most_n() {
+        // Class 0 has six items, classes 1 and 2 one each.
+        let labels = [0, 0, 0, 0, 0, 0, 1, 2];
+        let order: Vec<usize> = (0..labels.len()).rev().collect();
+        let keep = round_robin(&labels, &order, 5);
+        assert_eq!(keep.len(), 5);
+        let count = |c: usize| keep.iter().filter(|&&i| labels[i] == c).count();
+        assert_eq!((count(0), count(1), count(2)), (3, 1, 1));
+        // Each class's items in `order`: the last ones of class 0 first.
+        assert!(keep.contains(&5) && keep.contains(&4) && keep.contains(&3));
+        // Fewer than the classes: at most n, one class each.
+        let keep = round_robin(&labels, &order, 2);
+        assert_eq!(keep, vec![5, 6]);
+        assert!(round_robin(&labels, &order, 100).len() == labels.len());
+    }
 }

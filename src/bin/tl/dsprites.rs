@@ -106,7 +106,14 @@ pub fn run(
         .map(|spec| Ok((spec.label().to_string(), method(&registry, recipe, spec)?)))
         .collect::<Res<_>>()?;
     let mut previous: Vec<DspritesRow> = Vec::new();
-    if resume && let Ok(text) = std::fs::read_to_string(out.join(ROWS_FILE)) {
+    // Finished fits that cannot be read are refused, not run again over.
+    let earlier = match std::fs::read_to_string(out.join(ROWS_FILE)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || !resume => None,
+        read => {
+            Some(read.map_err(|e| format!("cannot read {}: {e}", out.join(ROWS_FILE).display()))?)
+        }
+    };
+    if resume && let Some(text) = earlier {
         previous = serde_json::from_str(&text)
             .map_err(|e| format!("{}: {ROWS_FILE}: {e}", out.display()))?;
         progress.line(&format!(

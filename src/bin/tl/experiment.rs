@@ -182,7 +182,12 @@ pub fn run(args: &Args) -> Res<()> {
             let rows: Vec<Value> = match std::fs::read_to_string(dir.join(ROWS_FILE)) {
                 Ok(text) => serde_json::from_str(&text)
                     .map_err(|e| format!("{}: {ROWS_FILE}: {e}", dir.display()))?,
-                Err(_) => Vec::new(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => {
+                    return Err(
+                        format!("cannot read {}: {e}", dir.join(ROWS_FILE).display()).into(),
+                    );
+                }
             };
             let title = meta["title"].as_str().unwrap_or("run").to_string();
             (recipe, title, dir.clone(), rows)

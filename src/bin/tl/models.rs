@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `tl models`.
 #[derive(clap::Args, Debug)]
@@ -172,24 +172,38 @@ fn builtin() -> Vec<Model> {
     ]
 }
 
+/// Sets where a built-in model's file is under `root`, when it is there.
+fn locate(m: &mut Model, root: Option<&Path>) {
+    if let (Some(root), Some(folder), Some(file)) = (root, &m.folder, &m.needs_file) {
+        let dir = root.join(folder);
+        if dir.join(file).is_file() {
+            m.found_at = Some(dir);
+        }
+    }
+}
+
 /// The catalogue: the built-in entries (found or not) and every card under `TL_MODEL_DIR`.
 pub fn catalogue() -> Result<Vec<Model>, Box<dyn Error>> {
     let root = tl::tl_core::paths::model_dir();
     let mut models = builtin();
     for m in &mut models {
-        if let (Some(root), Some(folder), Some(file)) = (&root, &m.folder, &m.needs_file) {
-            let dir = root.join(folder);
-            if dir.join(file).is_file() {
-                m.found_at = Some(dir);
-            }
-        }
+        locate(m, root.as_deref());
     }
     if let Some(root) = root.filter(|r| r.is_dir()) {
         let cards = tl::tl_models::card::Catalogue::scan(&root)?;
         for (card, dir) in cards.entries {
-            if models.iter().any(|m| m.name == card.name) {
+            // A built-in name (and `small-cnn`, the fresh CNN every image ranking scores)
+            // stays the built-in one.
+            if models.iter().any(|m| m.name == card.name) || card.name == "small-cnn" {
+                eprintln!(
+                    "{}: the name `{}` is taken by a built-in model: this card is left out (rename it)",
+                    dir.join(tl::tl_models::card::CARD_FILE).display(),
+                    card.name
+                );
                 continue;
             }
+            // A card without its weights is listed, but not as here.
+            let here = dir.join(&card.weights).is_file();
             let shape = card
                 .input
                 .shape
@@ -216,7 +230,7 @@ pub fn catalogue() -> Result<Vec<Model>, Box<dyn Error>> {
                 provenance: card.provenance.clone(),
                 folder: Some(dir.display().to_string()),
                 needs_file: Some(card.weights.clone()),
-                found_at: Some(dir),
+                found_at: here.then_some(dir),
             });
         }
     }
@@ -225,6 +239,12 @@ pub fn catalogue() -> Result<Vec<Model>, Box<dyn Error>> {
 
 /// The model called `name`; an unknown name lists the known ones.
 pub fn find(name: &str) -> Result<Model, Box<dyn Error>> {
+    // A built-in model is found without reading the cards (one that fails to parse would
+    // otherwise stop every run of `mnist-cnn`).
+    if let Some(mut m) = builtin().into_iter().find(|m| m.name == name) {
+        locate(&mut m, tl::tl_core::paths::model_dir().as_deref());
+        return Ok(m);
+    }
     let models = catalogue()?;
     let known: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     models.into_iter().find(|m| m.name == name).ok_or_else(|| {
@@ -288,6 +308,10 @@ fn here(m: &Model) -> String {
     match (&m.found_at, &m.folder, &m.needs_file) {
         (Some(p), _, _) => format!("yes ({})", p.display()),
         (None, None, _) => "built in".into(),
+        // A card's folder is a full path.
+        (None, Some(folder), Some(file)) if Path::new(folder).is_absolute() => {
+            format!("no: {folder}/{file} missing")
+        }
         (None, Some(folder), Some(file)) => format!("no: TL_MODEL_DIR/{folder}/{file} missing"),
         (None, Some(folder), None) => format!("no: TL_MODEL_DIR/{folder} missing"),
     }
@@ -311,7 +335,19 @@ fn rank(args: &RankArgs) -> Result<(), Box<dyn Error>> {
     use crate::data::{self, Featuriser, Raw};
     use tl::prelude::*;
     use tl::tl_models::transferability::{h_score, knn_score, leep, logme, probabilities};
+    let not_ranked = |what: &str| {
+        format!(
+            "{} is {what}: `tl models rank` scores models on a classification recipe's labelled data",
+            args.recipe.display()
+        )
+    };
+    if crate::recipe::is_experiment(&args.recipe) {
+        return Err(not_ranked("an experiment recipe ([experiment])").into());
+    }
     let recipe = crate::recipe::load(&args.recipe)?;
+    if recipe.source.format == "dsprites" {
+        return Err(not_ranked("a dSprites recipe (disentanglement, no classes)").into());
+    }
     let base = args
         .recipe
         .parent()
@@ -380,7 +416,13 @@ fn rank(args: &RankArgs) -> Result<(), Box<dyn Error>> {
                 let encoder = crate::run::small_cnn(&shape).init(&dev)?;
                 (encoder, None)
             } else {
-                let (model, takes) = crate::run::load_image_model(&name, &dev)?;
+                let (model, takes) = match crate::run::load_image_model(&name, &dev) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        skipped.push(format!("{name} (cannot be loaded: {e})"));
+                        continue;
+                    }
+                };
                 if takes != shape {
                     skipped.push(format!(
                         "{name} (takes {}, the data are {})",

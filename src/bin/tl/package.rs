@@ -44,11 +44,22 @@ pub struct PackageCard {
 const CARD: &str = "package.json";
 const WEIGHTS: &str = "weights.bpk";
 
+/// The folder of every row's packages in a run folder.
+pub fn models_dir(run: &Path) -> PathBuf {
+    run.join("models")
+}
+
 /// The folder of one row and seed in a run folder.
 pub fn folder(run: &Path, label: &str, seed: u64) -> PathBuf {
-    run.join("models")
+    models_dir(run)
         .join(slug(label))
         .join(format!("seed-{seed}"))
+}
+
+/// Whether `dir` holds a package's card (written after its weights: a folder with a card
+/// has both).
+pub fn is_package(dir: &Path) -> bool {
+    dir.join(CARD).is_file()
 }
 
 pub use crate::recipe::slug;

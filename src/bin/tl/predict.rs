@@ -25,6 +25,9 @@ pub struct Args {
     /// Where the predictions go (CSV).
     #[arg(long, default_value = "predictions.csv")]
     pub out: PathBuf,
+    /// Replace `--out` when it exists (otherwise refused).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Device (flex, ndarray, wgpu, auto).
     #[arg(long, default_value = "flex")]
     pub device: String,
@@ -48,6 +51,26 @@ pub fn run(args: &Args) -> Res<()> {
     let (model, card) = crate::package::load(&args.model, &dev, layers)?;
     if !args.input.exists() {
         return Err(format!("the input {} does not exist", args.input.display()).into());
+    }
+    if args.out.exists() {
+        let same = std::fs::canonicalize(&args.out)
+            .ok()
+            .zip(std::fs::canonicalize(&args.input).ok())
+            .is_some_and(|(a, b)| a == b);
+        if same {
+            return Err(format!(
+                "--out {} is the input: name another file for the predictions",
+                args.out.display()
+            )
+            .into());
+        }
+        if !args.overwrite {
+            return Err(format!(
+                "{} exists: name another file with --out, or pass --overwrite",
+                args.out.display()
+            )
+            .into());
+        }
     }
     // The items, and the name of each in the output.
     let (inputs, ids, texts): (Inputs, Vec<String>, Option<Vec<String>>) = match &mut featuriser {

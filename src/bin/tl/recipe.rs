@@ -829,6 +829,11 @@ impl DataSpec {
         }
         if let Some(names) = &self.class_names {
             check_names(names, &format!("[{table}] class_names"))?;
+            if self.ways.is_some() {
+                return Err(format!(
+                    "[{table}] class_names with ways: ways draws its classes by seed, so the names would fall on whichever were drawn; choose the classes with classes = [...] and name those"
+                ));
+            }
         }
         if self.more_zips.is_some() && f != "omniglot" {
             return Err(format!(

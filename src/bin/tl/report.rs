@@ -113,11 +113,35 @@ pub fn run(args: &Args) -> Res<()> {
         let st = seed_task(&data, &recipe, seed)?;
         let test = st.task.target_test.clone().ok_or("no test set")?;
         for row in &rows {
+            // Only the fits that reports.json holds: a package of another seed or row (copied
+            // in by hand, say) has no report to go with it.
+            let Some(report) = comparison
+                .reports
+                .iter()
+                .find(|r| &r.strategy == row && r.seed == seed)
+            else {
+                continue;
+            };
             let dir = crate::package::folder(run, row, seed);
-            if !dir.exists() {
+            if !crate::package::is_package(&dir) {
+                if dir.exists() {
+                    progress.line(&format!(
+                        "{}: no package card (a run stopped while saving it?): left out",
+                        dir.display()
+                    ));
+                }
                 continue;
             }
             let (model, card) = crate::package::load(&dir, &dev, data.top.clone())?;
+            if card.strategy != *row || card.seed != seed {
+                return Err(format!(
+                    "{}: the package is of {:?} seed {}, not {row:?} seed {seed}: it belongs to another run",
+                    dir.display(),
+                    card.strategy,
+                    card.seed
+                )
+                .into());
+            }
             // The data are read again: files changed since the run would be scored by models
             // of other classes.
             if card.class_names != data.class_names {
@@ -126,6 +150,20 @@ pub fn run(args: &Args) -> Res<()> {
                     dir.display(),
                     card.class_names,
                     data.class_names
+                )
+                .into());
+            }
+            // The same classes with other items (rows added to a file, another TL_DATA_DIR)
+            // would be scored on items the model may have trained on: the test set's class
+            // counts must be those the run scored.
+            let counts = &report.metrics.confusion.counts;
+            let recorded: Vec<usize> = counts.iter().map(|c| c.iter().sum()).collect();
+            let now: Vec<usize> = (0..k)
+                .map(|c| test.labels.iter().filter(|&&y| y == c).count())
+                .collect();
+            if counts.len() == k && recorded.iter().sum::<usize>() > 0 && recorded != now {
+                return Err(format!(
+                    "{row} seed {seed}: the run scored a test set of {recorded:?} items per class, and the recipe's data now give {now:?}: the data changed since the run; run the recipe again"
                 )
                 .into());
             }
@@ -179,6 +217,13 @@ pub fn run(args: &Args) -> Res<()> {
         md,
         "## Summary\n\n| row | accuracy | macro-F1 | expected calibration error | runs |\n|---|---:|---:|---:|---:|"
     )?;
+    if scored.is_empty() {
+        return Err(format!(
+            "no model package to score under {}: run the recipe again (tl run keeps every row's model there)",
+            crate::package::models_dir(run).display()
+        )
+        .into());
+    }
     let mut best = (String::new(), f64::MIN);
     for row in &rows {
         let Some(list) = scored.get(row) else {
@@ -195,7 +240,8 @@ pub fn run(args: &Args) -> Res<()> {
         let (am, asd) = mean_std(&acc);
         let (fm, fsd) = mean_std(&f1);
         let (em, esd) = mean_std(&ece);
-        if am > best.1 {
+        // The pictures below are of the first seed's model.
+        if am > best.1 && list.iter().any(|s| s.seed == first) {
             best = (row.clone(), am);
         }
         writeln!(

@@ -59,7 +59,8 @@ pub struct Args {
     /// The run folder; overrides the recipe's (default `runs/<recipe name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Replace a run folder that holds an earlier run (otherwise refused).
+    /// Replace a run folder that holds an earlier run (otherwise refused); the earlier run's
+    /// files move to `OUT/previous/` (replacing what an older `--overwrite` kept there).
     #[arg(long)]
     pub overwrite: bool,
     /// No progress output (the table is still printed).
@@ -856,19 +857,59 @@ pub(crate) fn prepare_out(out: &Path, overwrite: bool) -> Res<()> {
             )
             .into());
         }
-        for f in [
-            "reports.json",
-            crate::dsprites::ROWS_FILE,
-            crate::experiment::ROWS_FILE,
-            "summary.md",
-            "summary.csv",
-            "run.json",
-        ] {
-            let _ = std::fs::remove_file(out.join(f));
-        }
+        keep_previous(out)?;
     }
     std::fs::create_dir_all(out)
         .map_err(|e| format!("cannot create the run folder {}: {e}", out.display()))?;
+    Ok(())
+}
+
+/// The folder under a run folder where `--overwrite` keeps the run it replaces.
+pub(crate) const PREVIOUS: &str = "previous";
+
+/// Moves an earlier run's files (results, tables, pictures, packages, report) into
+/// `out/previous/` (replacing what an older `--overwrite` kept there): nothing of it is lost
+/// if the new run fails before its first result, and none of its packages is mistaken for
+/// the new run's. Other files in `out` stay where they are.
+fn keep_previous(out: &Path) -> Res<()> {
+    let keep = out.join(PREVIOUS);
+    match std::fs::remove_dir_all(&keep) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot clear {}: {e}", keep.display()).into());
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(&keep).map_err(|e| format!("cannot create {}: {e}", keep.display()))?;
+    let named = [
+        "reports.json",
+        crate::dsprites::ROWS_FILE,
+        crate::experiment::ROWS_FILE,
+        "summary.md",
+        "summary.csv",
+        "run.json",
+        "recipe.toml",
+        "models",
+        "report",
+        "pictures",
+    ];
+    let entries =
+        std::fs::read_dir(out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+    for entry in entries {
+        let name = entry
+            .map_err(|e| format!("cannot read {}: {e}", out.display()))?
+            .file_name();
+        let text = name.to_string_lossy();
+        // The plots (`accuracy.svg`, one per dSprites metric) are the run's too.
+        if named.contains(&text.as_ref()) || text.ends_with(".svg") {
+            std::fs::rename(out.join(&name), keep.join(&name)).map_err(|e| {
+                format!(
+                    "cannot move {} into {}: {e}",
+                    out.join(&name).display(),
+                    keep.display()
+                )
+            })?;
+        }
+    }
     Ok(())
 }
 
@@ -1065,6 +1106,20 @@ pub fn read_data(recipe: &Recipe, base: &Path, progress: &Progress, dev: &Device
         .transpose()?;
     let item_shape = source.inputs.item_shape.clone();
     let top = featuriser.top().transpose()?;
+    if let Some(names) = recipe
+        .class_names
+        .as_ref()
+        .filter(|n| n.len() == class_names.len())
+    {
+        // The names go by position in the classes as read (text labels sorted): say which
+        // label gets which name, so that a swap shows.
+        let mapping: Vec<String> = class_names
+            .iter()
+            .zip(names)
+            .map(|(was, now)| format!("{was} -> {now}"))
+            .collect();
+        progress.line(&format!("class_names: {}", mapping.join(", ")));
+    }
     let (class_names, source_class_names) = match &recipe.class_names {
         None => (class_names, source_class_names),
         Some(names) if names.len() != class_names.len() => {
