@@ -410,7 +410,15 @@ fn pytorch(
     Ok(figures)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors as one line (`error: ...`), not as a debug dump.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let minilm = tl::tl_core::paths::model_dir()
         .map(|d| d.join("all-MiniLM-L6-v2"))

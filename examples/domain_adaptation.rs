@@ -520,7 +520,15 @@ fn save(path: Option<&Path>, json: &serde_json::Map<String, Json>) -> Result<(),
     Ok(())
 }
 
-fn main() -> Result<(), Error> {
+/// Errors as one line (`error: ...`), not as a debug dump.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
     let (Some(data), Some(models)) = (
         tl::tl_core::paths::data_dir(),
         tl::tl_core::paths::model_dir(),

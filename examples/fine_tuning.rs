@@ -450,7 +450,15 @@ fn text(
     Ok(comparison)
 }
 
-fn main() -> Result<(), Error> {
+/// Errors as one line (`error: ...`), not as a debug dump.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
     let args = Args::parse();
     let (Some(data), Some(models)) = (
         tl::tl_core::paths::data_dir(),

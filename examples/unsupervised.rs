@@ -451,7 +451,15 @@ fn omniglot_part(
     Ok((text, json))
 }
 
-fn main() -> Result<(), Error> {
+/// Errors as one line (`error: ...`), not as a debug dump.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
     let args = Args::parse();
     let Some(data) = tl::tl_core::paths::data_dir() else {
         eprintln!("set TL_DATA_DIR (and TL_MODEL_DIR for the reference row); see the README");

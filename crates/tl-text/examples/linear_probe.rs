@@ -83,7 +83,15 @@ fn probe(
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors as one line (`error: ...`), not as a debug dump.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let (Some(data), Some(models)) = (tl_core::paths::data_dir(), tl_core::paths::model_dir())
     else {
