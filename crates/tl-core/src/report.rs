@@ -112,6 +112,12 @@ pub struct Comparison {
     pub reports: Vec<FitReport>,
 }
 
+/// `text` as one cell of a Markdown table: a `|` in it (a class folder named `a|b`, a row
+/// label) is escaped, so that it does not start another column.
+pub fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
 impl Comparison {
     /// Adds a run.
     pub fn push(&mut self, report: FitReport) {
@@ -186,7 +192,8 @@ impl Comparison {
     /// left out.
     pub fn gains_to_markdown(&self, baseline: &str) -> String {
         let mut out = format!(
-            "| strategy | gain over {baseline} (points, paired by seed) | ahead on |\n|---|---:|---:|\n"
+            "| strategy | gain over {} (points, paired by seed) | ahead on |\n|---|---:|---:|\n",
+            md_cell(baseline)
         );
         for row in self.summary() {
             if row.strategy == baseline {
@@ -196,7 +203,7 @@ impl Comparison {
                 let _ = writeln!(
                     out,
                     "| {} | {:+.2} ± {:.2} | {} of {} |",
-                    row.strategy,
+                    md_cell(&row.strategy),
                     100.0 * g.mean,
                     100.0 * g.std,
                     g.ahead,
@@ -217,7 +224,7 @@ impl Comparison {
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.2} % ± {:.2} | {:.3} | {} / {} | {:.2} |",
-                row.strategy,
+                md_cell(&row.strategy),
                 row.runs,
                 100.0 * row.accuracy_mean,
                 100.0 * row.accuracy_std,
@@ -299,6 +306,19 @@ mod tests {
             seed,
             extra: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_pipe_in_a_name_stays_in_its_cell() {
+        let mut c = Comparison::default();
+        c.push(report("a | b", 0, &[0, 0]));
+        c.push(report("base", 0, &[0, 1]));
+        let md = c.to_markdown();
+        let line = md.lines().find(|l| l.contains("a \\| b")).unwrap();
+        // Six columns: seven unescaped bars.
+        let bars = line.matches('|').count() - line.matches("\\|").count();
+        assert_eq!(bars, 7, "{line}");
+        assert!(c.gains_to_markdown("base").contains("| a \\| b |"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
-use tl::tl_core::report::mean_std;
+use tl::tl_core::report::{md_cell, mean_std};
 use tl::tl_data::transform::Chw;
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -246,7 +246,8 @@ pub fn run(args: &Args) -> Res<()> {
         }
         writeln!(
             md,
-            "| {row} | {:.2} % ± {:.2} | {fm:.3} ± {fsd:.3} | {:.3} ± {:.3} | {} |",
+            "| {} | {:.2} % ± {:.2} | {fm:.3} ± {fsd:.3} | {:.3} ± {:.3} | {} |",
+            md_cell(row),
             100.0 * am,
             100.0 * asd,
             em,
@@ -274,7 +275,11 @@ pub fn run(args: &Args) -> Res<()> {
     writeln!(
         md,
         "| row | {} |\n|---|{}",
-        data.class_names.join(" | "),
+        data.class_names
+            .iter()
+            .map(|c| md_cell(c))
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---:|".repeat(k)
     )?;
     for row in &rows {
@@ -299,7 +304,7 @@ pub fn run(args: &Args) -> Res<()> {
                 format!("{:.1}", 100.0 * mean_std(&per_seed).0)
             });
         }
-        writeln!(md, "| {row} | {} |", cells.join(" | "))?;
+        writeln!(md, "| {} | {} |", md_cell(row), cells.join(" | "))?;
     }
     md.push('\n');
 
@@ -399,7 +404,8 @@ pub fn run(args: &Args) -> Res<()> {
                     .collect::<Result<_, _>>()?;
                 writeln!(
                     robustness_md,
-                    "| {row} | {} |",
+                    "| {} | {} |",
+                    md_cell(row),
                     accs.iter()
                         .map(|a| format!("{:.1}", 100.0 * a))
                         .collect::<Vec<_>>()
@@ -474,8 +480,8 @@ pub fn run(args: &Args) -> Res<()> {
             md,
             "| {} | {} | {} | {:.3} | {item_md} |",
             n + 1,
-            data.class_names[truth],
-            data.class_names[p],
+            md_cell(&data.class_names[truth]),
+            md_cell(&data.class_names[p]),
             conf
         )?;
         write!(
@@ -746,7 +752,9 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
+    // A Markdown cell's escaped `|` is a plain one in HTML.
+    s.replace("\\|", "|")
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
