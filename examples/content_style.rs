@@ -131,6 +131,13 @@ fn run() -> Result<(), Error> {
         no_vae: args.no_vae,
     };
     settings.validate()?;
+    // Both parts' image sizes, before the first part trains.
+    if matches!(args.part.as_str(), "emoji" | "all") {
+        settings.check_side(32, "emoji")?;
+    }
+    if matches!(args.part.as_str(), "digits" | "all") {
+        settings.check_side(28, "digit")?;
+    }
     if let Some(dir) = &args.pictures {
         std::fs::create_dir_all(dir)?;
     }

@@ -127,18 +127,20 @@ struct Trained {
     seconds: f64,
 }
 
-/// Trains a model (from `fresh`, built after seeding the device), or loads it from the
-/// cache when one with the same key exists; the model and its training time.
+/// Trains a model (from `fresh`, built after seeding the device) on `base`, or loads it
+/// from the cache when one with the same key and data exists; the model and its training
+/// time.
 fn cached<M: Module>(
     at: &At,
     key: &str,
+    base: &LabelledSet,
     fresh: impl FnOnce() -> Result<M, Error>,
     train: impl FnOnce(M) -> Result<M, Error>,
 ) -> Result<(M, f64), Error> {
     let a = at.args;
     let key = format!("{key}-s{}-c{}-seed{}", a.size, a.channels, a.seed);
     tl::one_shot::cached(
-        &at.cache, &key, a.retrain, a.seed, &at.dev, fresh, train, &eprint,
+        &at.cache, &key, base, a.retrain, a.seed, &at.dev, fresh, train, &eprint,
     )
 }
 
@@ -151,11 +153,12 @@ fn eprint(line: &str) {
 fn trained(
     at: &At,
     key: &str,
+    base: &LabelledSet,
     train: impl FnOnce(Sequential) -> Result<Sequential, Error>,
 ) -> Result<Trained, Error> {
     let a = at.args;
     let fresh = || Ok(conv4(a.size, a.channels).init(&at.dev)?);
-    let (encoder, seconds) = cached(at, key, fresh, train)?;
+    let (encoder, seconds) = cached(at, key, base, fresh, train)?;
     Ok(Trained { encoder, seconds })
 }
 
@@ -199,7 +202,7 @@ fn train_episodic(
         Episodic::Proto => "protonet",
         Episodic::Matching => "matching-net",
     };
-    trained(at, &key, |e| {
+    trained(at, &key, base, |e| {
         let mut ctx = RunContext::new(&at.dev)
             .with_seed(a.seed)
             .with_progress(progress(name));
@@ -237,7 +240,7 @@ fn baseline_method(at: &At, cosine: bool) -> Baseline {
 fn train_baseline(at: &At, base: &LabelledSet, cosine: bool) -> Result<Trained, Error> {
     let method = baseline_method(at, cosine);
     let key = format!("{}-small1-{}ep", method.name(), at.args.pretrain_epochs);
-    trained(at, &key, |e| {
+    trained(at, &key, base, |e| {
         let mut ctx = RunContext::new(&at.dev)
             .with_seed(at.args.seed)
             .with_progress(progress(method.name()));
@@ -363,7 +366,7 @@ fn train_reptile(at: &At, base: &LabelledSet) -> Result<(Classifier<Sequential>,
             head_config(a.channels, &[], 5).init(&at.dev)?,
         )?)
     };
-    cached(at, &key, fresh, |model| {
+    cached(at, &key, base, fresh, |model| {
         let method = Reptile::new().with_meta_iterations(a.reptile_iterations);
         let mut ctx = RunContext::new(&at.dev)
             .with_seed(a.seed)

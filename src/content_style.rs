@@ -123,6 +123,26 @@ impl ContentStyleSettings {
         self.plain_vae(1, 0).validate()
     }
 
+    /// Refuses a `decoder_conv` whose 2x upsampling stages do not divide items of `side`
+    /// pixels a side (32 for emoji, 28 for digits), before any training.
+    pub fn check_side(&self, side: usize, part: &str) -> tl_core::Result<()> {
+        let factor = 1usize
+            .checked_shl(self.decoder_conv.len() as u32)
+            .unwrap_or(0);
+        if !self.decoder_conv.is_empty() && (factor == 0 || !side.is_multiple_of(factor)) {
+            return Err(tl_core::CoreError::config(
+                "decoder_conv",
+                format!(
+                    "{} stages of 2x upsampling do not divide the {part} images ({side}x{side}): \
+                     at most {} stages",
+                    self.decoder_conv.len(),
+                    side.trailing_zeros()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn model(&self, epochs: usize, seed: u64) -> ContentStyleModel {
         ContentStyleModel::new()
             .with_content(self.content)
@@ -314,11 +334,23 @@ pub fn emoji_seed(
     log: &dyn Fn(&str),
 ) -> Res<Vec<Value>> {
     s.validate()?;
+    s.check_side(32, "emoji")?;
     let n = set.symbols.len();
     // 80 % of the symbols to train, the rest unseen.
     let mut order: Vec<usize> = (0..n).collect();
     rand::seq::SliceRandom::shuffle(&mut order[..], &mut StdRng::seed_from_u64(seed));
     let cut = n * 4 / 5;
+    // The vendor probes train on half of each split's symbols and score the other half.
+    if n - cut < 2 {
+        return Err(tl_core::CoreError::data(
+            "emoji",
+            format!(
+                "{n} symbols drawn by both vendors: the seen/unseen split (80/20) and the probes \
+                 on halves of each need at least 6"
+            ),
+        )
+        .into());
+    }
     let (seen, unseen) = (&order[..cut], &order[cut..]);
     let (g, t) = (&set.google, &set.twitter);
     // Each seen symbol's pair, Google's drawing first (the style swap's domain order).
@@ -553,6 +585,7 @@ pub fn digits_seed(
     log: &dyn Fn(&str),
 ) -> Res<Value> {
     s.validate()?;
+    s.check_side(28, "digit")?;
     if s.mnist > d.mnist_train.len() {
         return Err(tl_core::CoreError::config(
             "mnist",
@@ -640,7 +673,9 @@ pub fn digits_seed(
         "probe_on_content": content_acc, "probe_on_whole_code": whole_acc,
         "probe_on_style": style_acc, "probe_on_plain_vae": vae_acc,
         "classifier_on_mnist": plain_cls, "classifier_on_redrawn": redrawn_cls,
-        "content_style_seconds": cs_seconds, "mnist": s.mnist, "epochs": s.digit_epochs,
+        // The digits drawn (the split rounds each class: 15 asked can be 13).
+        "content_style_seconds": cs_seconds, "mnist": mnist.len(), "mnist_asked": s.mnist,
+        "epochs": s.digit_epochs,
     });
     log(&format!("seed {seed}: {row}"));
     Ok(row)
@@ -651,7 +686,7 @@ pub fn digits_table(rows: &[Value]) -> String {
     let get = |k: &str| -> Vec<f64> {
         rows.iter()
             .filter(|r| r["part"] == "digits")
-            .map(|r| r[k].as_f64().unwrap_or(f64::NAN))
+            .filter_map(|r| r[k].as_f64())
             .collect()
     };
     let mut out = format!(
@@ -746,6 +781,32 @@ mod tests {
         assert!(
             md.contains("| linear probe on the content code | 85.00 ± 7.07 |"),
             "{md}"
+        );
+        // A figure the rows do not hold is shown as missing, not as NaN.
+        assert!(
+            md.contains("| linear probe on the style code | - |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_decoder_too_deep_for_the_images_is_refused_before_training() {
+        let s = ContentStyleSettings {
+            decoder_conv: vec![64, 64, 32],
+            ..Default::default()
+        };
+        assert!(s.validate().is_ok());
+        // 32 = 4 x 2^3 draws; 28 is not divisible by 8.
+        assert!(s.check_side(32, "emoji").is_ok());
+        let e = s.check_side(28, "digit").unwrap_err().to_string();
+        assert!(
+            e.contains("decoder_conv") && e.contains("at most 2 stages"),
+            "{e}"
+        );
+        assert!(
+            ContentStyleSettings::default()
+                .check_side(28, "digit")
+                .is_ok()
         );
     }
 

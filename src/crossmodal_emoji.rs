@@ -294,6 +294,10 @@ pub fn emoji_seed(
 ) -> Res<Vec<Value>> {
     s.validate()?;
     use tl_crossmodal::{ClassPrompts, Clip, ClipModel, Readout, TextSpace, picture_templates};
+    // A missing MiniLM would otherwise be found after the hashed side had trained.
+    if s.needs_minilm() {
+        TextSpace::model_folder("all-MiniLM-L6-v2")?;
+    }
     let google = set.by_symbol(0)?;
     let twitter = set.by_symbol(1)?;
     let names = google.class_names.clone();
@@ -380,7 +384,7 @@ pub fn emoji_seed(
             captions.len()
         ));
         let vectors = space.embed(&captions, dev)?;
-        dev.seed(300 + seed);
+        dev.seed(seed.wrapping_add(300));
         let mut tower = tower_for(&s.tower, s.size, dev)?;
         if s.tower_simclr > 0 {
             let drawings = match s.tower_data.as_str() {
@@ -440,6 +444,17 @@ pub fn emoji_seed(
                 before_self_training = Some((seen_now, unseen_now));
             }
             let picked = confident(&scores, n, s.self_train_share);
+            if picked.is_empty() {
+                return Err(tl_core::CoreError::config(
+                    "self_train_share",
+                    format!(
+                        "{} of {} Twitter drawings is none: self-training would add nothing",
+                        s.self_train_share,
+                        twitter.len()
+                    ),
+                )
+                .into());
+            }
             let right = picked
                 .iter()
                 .filter(|&&(i, c)| twitter.labels[i] == c)
@@ -525,7 +540,11 @@ pub fn emoji_seed(
         if s.tta > 0 {
             let all: Vec<usize> = (0..n).collect();
             for v in 0..s.tta {
-                let views = augment.views(&twitter.inputs, &all, 7_000 + 97 * seed + v as u64)?;
+                let views = augment.views(
+                    &twitter.inputs,
+                    &all,
+                    seed.wrapping_mul(97).wrapping_add(7_000 + v as u64),
+                )?;
                 let views = Inputs::new(twitter.inputs.item_shape.clone(), views)?;
                 for (a, b) in images.iter_mut().zip(model.embed_images(&views, dev, 256)?) {
                     *a += b;
@@ -835,7 +854,7 @@ fn seen_classifier(
         ClassifierModel, CrossEntropy, LabelledBatches, Trainer, map_input_batches,
     };
     let classes = twitter.num_classes();
-    dev.seed(300 + seed);
+    dev.seed(seed.wrapping_add(300));
     let model = Classifier::new(
         tower_for(&s.tower, s.size, dev)?,
         head_config(256, &[], classes).init(dev)?,

@@ -97,13 +97,24 @@ impl OneShotSettings {
         if self.train_way < 2 {
             return bad("train_way", format!("{}: at least 2", self.train_way));
         }
+        if self.cache.trim().is_empty() {
+            return bad("cache", "empty: a folder for the trained encoders".into());
+        }
+        if self.cache.starts_with('~') && std::env::var_os("HOME").is_none() {
+            return bad(
+                "cache",
+                format!("{}: HOME is not set, so `~` cannot be expanded", self.cache),
+            );
+        }
         Ok(())
     }
 
     /// The cache folder, `~` expanded.
     pub fn cache_dir(&self) -> PathBuf {
-        match (self.cache.strip_prefix("~/"), std::env::var_os("HOME")) {
-            (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        match (self.cache.strip_prefix('~'), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+                Path::new(&home).join(rest.trim_start_matches('/'))
+            }
             _ => PathBuf::from(&self.cache),
         }
     }
@@ -118,13 +129,39 @@ pub fn conv4(size: usize, channels: usize) -> SequentialConfig {
     config
 }
 
-/// Trains a model (from `fresh`, built after seeding the device with `seed`), or loads it
-/// from `cache` when one was saved under `key`; the model and its training time (the time
-/// recorded when it was trained, for a loaded one).
+/// A fingerprint of a training set (its items, shape and labels): a cached model trained on
+/// other data (another Omniglot copy under `TL_DATA_DIR`) is not taken for this one.
+pub fn data_fingerprint(set: &LabelledSet) -> String {
+    let mut h = tl_text::cache::Fnv64::default();
+    for d in &set.inputs.item_shape {
+        h.field(&(*d as u64).to_le_bytes());
+    }
+    let values: Vec<u8> = set
+        .inputs
+        .values
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    h.field(&values);
+    let labels: Vec<u8> = set
+        .labels
+        .iter()
+        .flat_map(|&y| (y as u64).to_le_bytes())
+        .collect();
+    h.field(&labels);
+    format!("{:016x}", h.finish())
+}
+
+/// Trains a model (from `fresh`, built after seeding the device) on `data`, or loads it from
+/// `cache` when an entry of the same key and the same data exists; the model and its
+/// training time. An entry of other data, or one that cannot be read or does not fit the
+/// model, is trained again (said in a log line). The metadata is written after the weights
+/// (an older one removed first), so an entry with metadata has its weights.
 #[allow(clippy::too_many_arguments)]
 pub fn cached<M: Module>(
     cache: &Path,
     key: &str,
+    data: &LabelledSet,
     retrain: bool,
     seed: u64,
     dev: &Device,
@@ -134,30 +171,53 @@ pub fn cached<M: Module>(
 ) -> Res<(M, f64)> {
     let weights = cache.join(format!("{key}.bin"));
     let meta = cache.join(format!("{key}.json"));
+    let fingerprint = data_fingerprint(data);
     dev.seed(seed);
     let fresh = fresh()?;
     if !retrain && weights.exists() && meta.exists() {
-        let seconds = std::fs::read(&meta)
+        let stored = std::fs::read(&meta)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
-            .map_err(|e| {
-                format!(
-                    "{}: {e} (a damaged cache entry: remove it, or train again with retrain)",
-                    meta.display()
-                )
-            })?["seconds"]
-            .as_f64()
-            .unwrap_or(f64::NAN);
-        log(&format!("{key}: loaded from {}", weights.display()));
-        return Ok((load_weights(fresh, &weights)?, seconds));
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()));
+        match stored {
+            Err(e) => log(&format!(
+                "{key}: the cache entry {} cannot be read ({e}): training again",
+                meta.display()
+            )),
+            // Entries written before the fingerprint have none: taken as they are.
+            Ok(m) if m["data"].as_str().is_some_and(|d| d != fingerprint) => log(&format!(
+                "{key}: the cache entry was trained on other data: training again"
+            )),
+            Ok(m) => match load_weights(fresh.clone(), &weights) {
+                Ok(model) => {
+                    log(&format!("{key}: loaded from {}", weights.display()));
+                    return Ok((model, m["seconds"].as_f64().unwrap_or(f64::NAN)));
+                }
+                Err(e) => log(&format!(
+                    "{key}: the cache entry {} does not load ({e}): training again",
+                    weights.display()
+                )),
+            },
+        }
     }
     log(&format!("{key}: training"));
     let started = Instant::now();
     let model = train(fresh)?;
     let seconds = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(cache)?;
+    std::fs::create_dir_all(cache)
+        .map_err(|e| format!("cannot create the cache folder {}: {e}", cache.display()))?;
+    match std::fs::remove_file(&meta) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot replace {}: {e}", meta.display()).into());
+        }
+        _ => {}
+    }
     save_weights(&model, &weights)?;
-    write_atomic(&meta, json!({"seconds": seconds}).to_string().as_bytes())?;
+    write_atomic(
+        &meta,
+        json!({"seconds": seconds, "data": fingerprint})
+            .to_string()
+            .as_bytes(),
+    )?;
     log(&format!("{key}: trained in {seconds:.0} s"));
     Ok((model, seconds))
 }
@@ -209,7 +269,7 @@ fn protonet(
         Ok(trained)
     };
     let cache = s.cache_dir();
-    Ok(cached(&cache, &key, s.retrain, seed, dev, fresh, train, log)?.0)
+    Ok(cached(&cache, &key, base, s.retrain, seed, dev, fresh, train, log)?.0)
 }
 
 /// The `ink` most probable pixels of `p` as 1, the rest 0.
@@ -388,7 +448,9 @@ pub fn generation_seed(
     if let Some(dir) = pictures {
         let png = dir.join("omniglot-one-shot-run01.png");
         let items: Vec<&[f32]> = grid.iter().map(Vec::as_slice).collect();
-        tl_data::images::write_grid_png(&png, &items, &[1, s.size, s.size], 9, true)?;
+        // Each example, then (up to 8 of) its siblings: one example a line.
+        let columns = 1 + k.min(8);
+        tl_data::images::write_grid_png(&png, &items, &[1, s.size, s.size], columns, true)?;
         grid_path = json!(png.display().to_string());
     }
     let row = json!({
@@ -396,7 +458,9 @@ pub fn generation_seed(
         "example_judged_right_count": right_example, "generated_judged_right_count": right_generated,
         "generated": total_generated,
         "generated_judged_right": gen_acc, "example_judged_right": ex_acc,
-        "distance_to_example": mean(&to_example), "distance_between_siblings": mean(&between),
+        "distance_to_example": mean(&to_example),
+        // One sibling has none to be compared with.
+        "distance_between_siblings": if between.is_empty() { Value::Null } else { json!(mean(&between)) },
         "train_seconds": train_seconds, "ms_per_drawing": ms, "grid": grid_path,
     });
     log(&format!("seed {seed}: {row}"));
@@ -426,7 +490,14 @@ pub fn generation_table(rows: &[Value]) -> String {
             String::new()
         }
     };
-    let dist = |k: &str| format!("{:.3}", mean_std(&get(k)).0);
+    let dist = |k: &str| {
+        let v = get(k);
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.3}", mean_std(&v).0)
+        }
+    };
     let first = |k: &str| get(k).first().copied().unwrap_or(0.0);
     let mut out = format!(
         "One-shot generation on Lake's {} runs ({} examples, {} siblings each), {} seeds, judged by the small1+small2 ProtoNet among each run's characters\n\n",
@@ -482,6 +553,58 @@ mod tests {
             md.contains("| generated siblings | 79.25 % (3170 of 4000) | 0.063 | 0.064 |"),
             "{md}"
         );
+        // One sibling each: no distance between siblings, shown as missing rather than 0.
+        let one = json!({"part": "generate", "seed": 0, "generated_judged_right": 0.5,
+            "distance_to_example": 0.07, "distance_between_siblings": null});
+        let md = generation_table(&[one]);
+        assert!(md.contains("| 0.070 | — |"), "{md}");
+    }
+
+    #[test]
+    fn the_cache_loads_its_own_entry_and_trains_again_for_other_data_or_a_damaged_one() {
+        let _guard = tl_core::device::seed_lock();
+        let dev = tl_core::device::device("flex").unwrap();
+        let dir = std::env::temp_dir().join(format!("tl-one-shot-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let set = |v: f32| {
+            LabelledSet::new(
+                Inputs::new(vec![2], vec![v, 0.0, 0.0, v]).unwrap(),
+                vec![0, 1],
+                vec!["a".into(), "b".into()],
+                "tiny",
+            )
+            .unwrap()
+        };
+        let trainings = std::cell::Cell::new(0);
+        let run = |data: &LabelledSet| {
+            let fresh = || Ok(SequentialConfig::new(vec![2]).linear(3).init(&dev)?);
+            let train = |m: Sequential| {
+                trainings.set(trainings.get() + 1);
+                Ok(m)
+            };
+            cached(&dir, "k", data, false, 0, &dev, fresh, train, &|_| {}).map(|(_, s)| s)
+        };
+        let (a, b) = (set(1.0), set(2.0));
+        run(&a).unwrap();
+        assert_eq!(trainings.get(), 1);
+        // The same key and data: loaded, with the time recorded when it trained.
+        assert!(run(&a).unwrap().is_finite());
+        assert_eq!(trainings.get(), 1);
+        // Other data under the same key: trained again, and that entry replaces the first.
+        run(&b).unwrap();
+        assert_eq!(trainings.get(), 2);
+        run(&b).unwrap();
+        assert_eq!(trainings.get(), 2);
+        // Damaged weights, then damaged metadata: trained again each time, no error.
+        std::fs::write(dir.join("k.bin"), b"not weights").unwrap();
+        run(&b).unwrap();
+        assert_eq!(trainings.get(), 3);
+        std::fs::write(dir.join("k.json"), b"{").unwrap();
+        run(&b).unwrap();
+        assert_eq!(trainings.get(), 4);
+        run(&b).unwrap();
+        assert_eq!(trainings.get(), 4);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1929,6 +1929,38 @@ fn an_experiment_recipe_runs_its_table_seed_by_seed_and_resumes() {
         (Some(12), Some(48))
     );
     assert!(dir.join("x/pictures").is_dir());
+    // A share of the Twitter drawings that rounds to none is refused rather than run as if
+    // self-training had happened.
+    std::fs::write(
+        dir.join("st.toml"),
+        "seeds = 1\n[experiment]\nkind = \"crossmodal-emoji\"\nepochs = 1\ntexts = [\"hashed\"]\nself_train = 1\nself_train_share = 0.001\n",
+    )
+    .unwrap();
+    let o = tl_with_data(
+        &["run", "st.toml", "--quiet", "--out", "st"],
+        &dir,
+        Some(&data),
+    );
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("self_train_share") && err.contains("is none"),
+        "{err}"
+    );
+    // Too few symbols for the content/style table's splits: refused before any training.
+    let few = dir.join("few");
+    std::fs::create_dir_all(few.join("emoji")).unwrap();
+    emoji_folder(&few.join("emoji"), 5);
+    std::fs::write(dir.join("few.toml"), EMOJI_EXPERIMENT).unwrap();
+    let o = tl_with_data(
+        &["run", "few.toml", "--quiet", "--out", "few-run"],
+        &dir,
+        Some(&few),
+    );
+    let (_, err) = text(&o);
+    assert!(
+        !o.status.success() && err.contains("5 symbols") && err.contains("at least 6"),
+        "{err}"
+    );
 
     // Bad recipes, one clear line each.
     for (recipe, needles) in [
@@ -1943,6 +1975,12 @@ fn an_experiment_recipe_runs_its_table_seed_by_seed_and_resumes() {
         (
             EMOJI_EXPERIMENT.replace("style = 2", "style = 0"),
             vec!["[experiment]", "style"],
+        ),
+        // A decoder whose upsampling does not divide the 28-pixel digits.
+        (
+            EMOJI_EXPERIMENT.replace("content-style-emoji", "content-style-digits")
+                + "decoder_conv = [8, 8, 8]\n",
+            vec!["decoder_conv", "28x28", "at most 2 stages"],
         ),
     ] {
         std::fs::write(dir.join("bad.toml"), &recipe).unwrap();

@@ -100,8 +100,15 @@ impl Experiment {
 
     fn validate(&self) -> Res<()> {
         match self {
-            Experiment::ContentStyleEmoji(s) | Experiment::ContentStyleDigits(s) => {
-                s.validate().map_err(|e| format!("[experiment] {e}"))?
+            Experiment::ContentStyleEmoji(s) => {
+                s.validate().map_err(|e| format!("[experiment] {e}"))?;
+                s.check_side(32, "emoji")
+                    .map_err(|e| format!("[experiment] {e}"))?
+            }
+            Experiment::ContentStyleDigits(s) => {
+                s.validate().map_err(|e| format!("[experiment] {e}"))?;
+                s.check_side(28, "digit")
+                    .map_err(|e| format!("[experiment] {e}"))?
             }
             Experiment::CrossModalEmoji(s) => {
                 s.validate().map_err(|e| format!("[experiment] {e}"))?
