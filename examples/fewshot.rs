@@ -675,13 +675,6 @@ fn check(a: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => PathBuf::from(path),
-    }
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -700,7 +693,8 @@ fn run() -> Result<(), Error> {
         data,
         dev: device(&args.device)?,
         args: &args,
-        cache: expand_home(&args.cache),
+        // `~` expanded as the library does for the recipe's `cache`.
+        cache: one_shot_settings(&args, Path::new(&args.cache)).cache_dir(),
         rows: Vec::new(),
     };
     let part = args.part.as_str();
