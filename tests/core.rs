@@ -413,7 +413,37 @@ fn every_optimiser_and_schedule_trains() {
             .unwrap();
         let acc = evaluate(&out.model, &train, &dev, 64).unwrap().accuracy;
         assert!(acc >= 0.9, "{opt:?} with {sched:?}: {acc}");
+        // The schedule is followed: 6 steps an epoch, the 4 warm-up steps inside the first.
+        let lrs: Vec<f64> = out.history.iter().map(|h| h.lr).collect();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6 * b.max(1e-3);
+        // Cosine starts its decay at the end of the warm-up, inside the first epoch.
+        assert!(
+            lrs[0] <= 0.05 + 1e-9 && lrs[0] > 0.045,
+            "{sched:?}: {lrs:?}"
+        );
+        match sched {
+            Schedule::Constant => assert!(lrs.iter().all(|&l| close(l, 0.05)), "{lrs:?}"),
+            Schedule::Step { .. } => {
+                assert!(close(lrs[0], 0.05), "{lrs:?}");
+                assert!(lrs.windows(2).all(|w| w[1] <= w[0]), "{lrs:?}");
+                // Two halvings in the 32 steps after the warm-up, 12 steps apart.
+                assert!(close(lrs[5], 0.0125), "{lrs:?}");
+            }
+            Schedule::Cosine { .. } => {
+                assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");
+                assert!(lrs[5] < 0.05 * 0.05, "{lrs:?}");
+            }
+        }
     }
+    // A warm-up longer than an epoch: the first epoch ends below half the rate, then it holds.
+    dev.seed(1);
+    let out = Trainer::new(quick(6, 1).with_warmup_steps(20))
+        .fit(mlp(6, 16, 3, &dev), &train, None, &dev)
+        .unwrap();
+    let lrs: Vec<f64> = out.history.iter().map(|h| h.lr).collect();
+    assert!(lrs[0] < 0.025 && lrs[0] > 0.0, "{lrs:?}");
+    assert!(lrs.windows(2).all(|w| w[1] >= w[0]), "{lrs:?}");
+    assert!((lrs[5] - 0.05).abs() < 1e-9, "{lrs:?}");
 }
 
 #[test]

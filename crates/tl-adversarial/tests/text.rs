@@ -37,6 +37,7 @@ fn reviews(starts: &[&str]) -> (Vec<String>, Vec<usize>) {
 
 #[test]
 fn dann_and_aad_adapt_the_top_layer_of_a_bert_from_cached_states() {
+    let _seeded = tl_core::device::seed_lock();
     let dir = common::tiny_model("adversarial-top", 0.0);
     let d = tl_core::device::device("flex").unwrap();
     let ad = d.clone().autodiff();

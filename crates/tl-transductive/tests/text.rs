@@ -75,8 +75,25 @@ fn self_ensembling_refuses_input_noise_on_token_states_and_runs_without_it() {
         noise_std: 0.0,
         ..RandomAffine::default()
     };
-    let (_, report) = fit(SelfEnsembling::new().with_train(train).with_augment(quiet)).unwrap();
+    let query = |m: &Classifier<BertTop>| -> Vec<f32> {
+        m.encoder.layers[0]
+            .mha
+            .query
+            .weight
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let start = query(&model);
+    let (adapted, report) =
+        fit(SelfEnsembling::new().with_train(train).with_augment(quiet)).unwrap();
     assert_eq!(report.strategy, "self-ensembling");
     assert_eq!(report.history.len(), 1);
-    assert!(report.metrics.accuracy.is_finite());
+    assert!(report.history[0].train_loss.is_finite());
+    assert!((0.0..=1.0).contains(&report.metrics.accuracy));
+    // The dropout views train the top layer: the returned teacher moved from the start.
+    let moved = query(&adapted);
+    assert_eq!(moved.len(), start.len());
+    assert_ne!(moved, start, "the top layer trains");
 }
