@@ -588,18 +588,15 @@ mod regression {
     #[test]
     fn a_zip_declaring_a_huge_entry_does_not_allocate_it() {
         let bytes = include_bytes!("../tests/fixtures/zip-declares-3gb-entry.bin");
-        let set = super::omniglot_from_bytes(bytes, "fixture", "fixture", 8);
-        let Err(e) = set else {
-            panic!("a truncated zip was read")
-        };
-        let e = e.to_string();
-        assert!(e.contains("fixture"), "{e}");
-        let runs = super::omniglot_runs_from_bytes(bytes, "fixture", 8);
-        let Err(e) = runs else {
-            panic!("a truncated zip was read")
-        };
-        let e = e.to_string();
-        assert!(e.contains("fixture"), "{e}");
+        for read in [
+            super::omniglot_from_bytes(bytes, "fixture", "fixture", 8).map(|_| ()),
+            super::omniglot_runs_from_bytes(bytes, "fixture", 8).map(|_| ()),
+        ] {
+            let Err(e) = read else {
+                panic!("a truncated zip was read")
+            };
+            assert!(e.to_string().contains("fixture"), "{e}");
+        }
     }
 }
 
