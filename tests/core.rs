@@ -197,6 +197,77 @@ fn a_nan_stops_training_and_the_last_checkpoint_still_predicts() {
     );
 }
 
+#[test]
+fn nan_weights_or_figures_behind_a_finite_loss_are_refused_before_the_epoch_is_saved() {
+    let _serial = serial();
+    let dev = test_device();
+    let train = blobs(3, 30, 6, 0.8, 5);
+    let steps_per_epoch = train.len().div_ceil(16);
+    let loss = CrossEntropy::new(&dev);
+    // The last step of epoch 2 adds sqrt(s - s) = 0 to the loss: the loss stays finite and
+    // its gradient (0 / 0) makes every weight NaN.
+    let dir = temp_dir("nan-weights");
+    dev.seed(0);
+    let mut calls = 0;
+    let mut batches = LabelledBatches::new(&train, 16, 0);
+    let objective = objective_fn(|m: &Classifier<Sequential>, b: &Batch| {
+        calls += 1;
+        let logits = m.logits(b.inputs.clone());
+        let l = loss.loss(logits.clone(), b.labels.clone());
+        Ok(Step::new(if calls == 2 * steps_per_epoch {
+            let s = logits.sum();
+            l + (s.clone() - s).sqrt()
+        } else {
+            l
+        }))
+    });
+    let err = Trainer::new(quick(4, 0))
+        .with_checkpoint_dir(&dir)
+        .train(mlp(6, 16, 3, &dev), &mut batches, objective, None, &dev)
+        .unwrap_err();
+    match &err {
+        CoreError::Diverged { epoch: 2, what } => assert!(what.contains("weights"), "{what}"),
+        other => panic!("expected Diverged at epoch 2, got {other}"),
+    }
+    assert!(err.to_string().contains("end of epoch 2"), "{err}");
+    let restored = load_checkpoint(mlp(6, 16, 3, &dev), &dir.join("last")).unwrap();
+    assert!(
+        weights(&restored).iter().all(|w| w.is_finite()),
+        "last/ keeps epoch 1's finite weights"
+    );
+    let history: Vec<EpochRecord> =
+        serde_json::from_slice(&std::fs::read(dir.join("last/history.json")).unwrap()).unwrap();
+    assert_eq!(history.len(), 1);
+
+    // A NaN figure would be written to JSON as null and could not be read back.
+    let dir = temp_dir("nan-stat");
+    dev.seed(0);
+    let mut calls = 0;
+    let mut batches = LabelledBatches::new(&train, 16, 0);
+    let objective = objective_fn(|m: &Classifier<Sequential>, b: &Batch| {
+        calls += 1;
+        let l = loss.loss(m.logits(b.inputs.clone()), b.labels.clone());
+        let margin = if calls > 2 * steps_per_epoch {
+            f64::NAN
+        } else {
+            1.0
+        };
+        Ok(Step::new(l).with_stat("margin", margin))
+    });
+    let err = Trainer::new(quick(4, 0))
+        .with_checkpoint_dir(&dir)
+        .train(mlp(6, 16, 3, &dev), &mut batches, objective, None, &dev)
+        .unwrap_err();
+    match &err {
+        CoreError::Diverged { epoch: 3, what } => assert!(what.contains("`margin`"), "{what}"),
+        other => panic!("expected Diverged at epoch 3, got {other}"),
+    }
+    let history: Vec<EpochRecord> =
+        serde_json::from_slice(&std::fs::read(dir.join("last/history.json")).unwrap()).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].extra["margin"], 1.0);
+}
+
 fn err_message_mentions_epoch(epoch: usize, step: usize) -> bool {
     let text = CoreError::NonFinite {
         epoch,

@@ -74,6 +74,18 @@ pub enum CoreError {
         /// The offending value.
         loss: f32,
     },
+    /// An epoch whose loss stayed finite ended with something that is not: its weights (a
+    /// NaN or infinite gradient in the last step), its validation loss or one of its
+    /// figures. Nothing of the epoch is saved.
+    #[error(
+        "training diverged at the end of epoch {epoch}: {what}; the last good checkpoint (if any) is kept"
+    )]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// What is not finite, by name.
+        what: String,
+    },
     /// A weights file that does not fit the model it is loaded into.
     #[error("checkpoint {path} does not fit this model: {reason}")]
     CheckpointMismatch {

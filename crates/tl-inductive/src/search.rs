@@ -298,7 +298,9 @@ impl HyperSearch {
             // bad data would fail every trial, so those end it.
             let (valid_accuracy, error) = match fit(params, &inner) {
                 Ok(report) => (report.metrics.accuracy, None),
-                Err(e @ CoreError::NonFinite { .. }) => (0.0, Some(e.to_string())),
+                Err(e @ (CoreError::NonFinite { .. } | CoreError::Diverged { .. })) => {
+                    (0.0, Some(e.to_string()))
+                }
                 Err(e) => return Err(e),
             };
             let trial = Trial {

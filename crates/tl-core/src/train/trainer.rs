@@ -14,7 +14,7 @@ use crate::error::{CoreError, Result};
 use crate::metrics::Metrics;
 use crate::report::EpochRecord;
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
-use burn::module::{Module, ParamGroup};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::{Adam, AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -368,6 +368,9 @@ impl<'a> Trainer<'a> {
                 seconds: start.elapsed().as_secs_f64(),
                 extra,
             };
+            // Before anything of the epoch is kept: a finite loss can still leave NaN weights
+            // (a NaN gradient in the last step), and JSON cannot hold a NaN figure.
+            check_epoch_finite(&model, &record)?;
             let mut stop_now = false;
             if let (Some(stop), Some(acc)) = (&cfg.early_stopping, valid_accuracy) {
                 let improved = best
@@ -661,6 +664,43 @@ fn show(v: Option<&serde_json::Value>) -> String {
 }
 
 /// The loss's value; a NaN or infinite one is an error naming the epoch and step.
+/// Refuses an epoch whose validation loss, figures or weights are NaN or infinite
+/// ([`CoreError::Diverged`], naming which).
+fn check_epoch_finite<M: Module>(model: &M, record: &EpochRecord) -> Result<()> {
+    let diverged = |what: String| {
+        Err(CoreError::Diverged {
+            epoch: record.epoch,
+            what,
+        })
+    };
+    if let Some(loss) = record.valid_loss
+        && !loss.is_finite()
+    {
+        return diverged(format!("the validation loss is {loss}"));
+    }
+    if let Some((name, value)) = record.extra.iter().find(|(_, v)| !v.is_finite()) {
+        return diverged(format!("`{name}` is {value}"));
+    }
+    struct NonFinite(i64);
+    impl ModuleVisitor for NonFinite {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 += param
+                .val()
+                .is_finite()
+                .bool_not()
+                .int()
+                .sum()
+                .into_scalar::<i64>();
+        }
+    }
+    let mut count = NonFinite(0);
+    model.visit(&mut count);
+    if count.0 > 0 {
+        return diverged(format!("{} weights are NaN or infinite", count.0));
+    }
+    Ok(())
+}
+
 fn finite_loss(loss: &Tensor<1>, epoch: usize, step: usize) -> Result<f64> {
     let value = scalar(loss);
     if value.is_finite() {
