@@ -146,7 +146,13 @@ impl ActShape {
     fn from_item_shape(shape: &[usize]) -> Result<Self> {
         match *shape {
             [n] if n > 0 => Ok(Self::Flat(n)),
-            [c, h, w] if c * h * w > 0 => Ok(Self::Image(c, h, w)),
+            [c, h, w]
+                if c.checked_mul(h)
+                    .and_then(|n| n.checked_mul(w))
+                    .is_some_and(|n| n > 0) =>
+            {
+                Ok(Self::Image(c, h, w))
+            }
             _ => Err(CoreError::config(
                 "input_shape",
                 format!("{shape:?}: expected [features] or [channels, height, width]"),
@@ -157,7 +163,7 @@ impl ActShape {
     fn size(self) -> usize {
         match self {
             Self::Flat(n) => n,
-            Self::Image(c, h, w) => c * h * w,
+            Self::Image(c, h, w) => c.saturating_mul(h).saturating_mul(w),
         }
     }
 
@@ -185,13 +191,17 @@ impl ActShape {
                     return Err(refuse("zero channels, kernel or stride".into()));
                 }
                 let transposed = matches!(layer, LayerConfig::ConvTranspose2d { .. });
+                // Checked throughout: the sizes may come from a model card.
                 let side = |n: usize| {
+                    let padded = padding.checked_mul(2)?;
                     if transposed {
-                        ((n - 1) * stride + kernel)
-                            .checked_sub(2 * padding)
+                        (n - 1)
+                            .checked_mul(*stride)?
+                            .checked_add(*kernel)?
+                            .checked_sub(padded)
                             .filter(|&s| s > 0)
                     } else {
-                        (n + 2 * padding)
+                        n.checked_add(padded)?
                             .checked_sub(*kernel)
                             .map(|d| d / stride + 1)
                     }
@@ -255,6 +265,15 @@ impl ActShape {
                         s.size()
                     )));
                 }
+                // Every group needs an input, so none can be past the inputs' count.
+                if let Some(&g) = groups.iter().max()
+                    && g >= groups.len()
+                {
+                    return Err(refuse(format!(
+                        "group {g} for {} inputs: some group would have none",
+                        groups.len()
+                    )));
+                }
                 let count = groups.iter().max().map_or(0, |g| g + 1);
                 if let Some(g) = (0..count).find(|g| !groups.contains(g)) {
                     return Err(refuse(format!("group {g} of 0..{count} has no input")));
@@ -294,6 +313,25 @@ impl SequentialConfig {
             out_channels,
             kernel,
             stride: 1,
+            padding,
+        });
+        self
+    }
+
+    /// Appends a square convolution of `kernel` with `stride` and `padding` (e.g. kernel 4,
+    /// stride 2, padding 1: disentanglement_lib's encoder stage, which halves the height and
+    /// width).
+    pub fn conv_strided(
+        mut self,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        self.layers.push(LayerConfig::Conv2d {
+            out_channels,
+            kernel,
+            stride,
             padding,
         });
         self
@@ -1177,5 +1215,40 @@ mod tests {
             .output_dim()
             .unwrap_err();
         assert!(err.to_string().contains("2 groups for 4 inputs"), "{err}");
+        // From an edited card: a group number past the inputs, not an overflow.
+        let err = SequentialConfig::new(vec![2])
+            .group_log_sum_exp(vec![0, usize::MAX])
+            .output_dim()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("some group would have none"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sizes_past_usize_are_refused_not_wrapped() {
+        let huge = 1usize << 33;
+        let err = SequentialConfig::new(vec![huge, huge, 1])
+            .linear(2)
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("expected [features]"), "{err}");
+        let mut config = SequentialConfig::new(vec![1, 8, 8]);
+        config.layers.push(LayerConfig::ConvTranspose2d {
+            out_channels: 1,
+            kernel: 4,
+            stride: usize::MAX,
+            padding: 0,
+        });
+        assert!(config.output_dim().is_err());
+        let err = SequentialConfig::new(vec![1, 8, 8])
+            .conv_strided(1, 4, 2, usize::MAX)
+            .output_dim()
+            .unwrap_err();
+        assert!(err.to_string().contains("layer 0"), "{err}");
+        // The strided convolution halves 64 to 32 (disentanglement_lib's encoder stage).
+        let halved = SequentialConfig::new(vec![1, 64, 64]).conv_strided(32, 4, 2, 1);
+        assert_eq!(halved.output_dim().unwrap(), 32 * 32 * 32);
     }
 }

@@ -30,7 +30,13 @@ impl Chw {
     /// Reads `[c, h, w]`.
     pub fn of(shape: &[usize]) -> Result<Self> {
         match *shape {
-            [c, h, w] if c * h * w > 0 => Ok(Self { c, h, w }),
+            [c, h, w]
+                if c.checked_mul(h)
+                    .and_then(|n| n.checked_mul(w))
+                    .is_some_and(|n| n > 0) =>
+            {
+                Ok(Self { c, h, w })
+            }
             _ => Err(DataError::Request(format!(
                 "item shape {shape:?} is not an image [channels, height, width]"
             ))),
@@ -412,7 +418,16 @@ pub fn map_images(
     let mut values = Vec::with_capacity(inputs.len() * new_shape.size());
     for i in 0..inputs.len() {
         let item = f(i, inputs.item(i), s);
-        debug_assert_eq!(item.len(), new_shape.size());
+        if item.len() != new_shape.size() {
+            return Err(DataError::Request(format!(
+                "item {i}: the transform gave {} values, and a {}x{}x{} image has {}",
+                item.len(),
+                new_shape.c,
+                new_shape.h,
+                new_shape.w,
+                new_shape.size()
+            )));
+        }
         values.extend(item);
     }
     Ok(Inputs::new(new_shape.to_vec(), values)?)

@@ -209,6 +209,20 @@ pub fn mig_gaps(info: &[Vec<f64>]) -> Result<Vec<f64>> {
             format!("{} code: the gap needs two codes or more", info.len()),
         ));
     }
+    if let Some((i, row)) = info
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.len() != info[0].len())
+    {
+        return Err(CoreError::data(
+            "MIG",
+            format!(
+                "code {i} has {} factors and code 0 has {}",
+                row.len(),
+                info[0].len()
+            ),
+        ));
+    }
     Ok((0..info[0].len())
         .map(|j| {
             let mut mi: Vec<f64> = info.iter().map(|row| row[j]).collect();
@@ -267,8 +281,21 @@ pub struct LinearSvm1d {
 }
 
 impl LinearSvm1d {
-    /// Fits on `x` with labels `y` in `0..classes`.
-    pub fn fit(x: &[f32], y: &[usize], classes: usize, c: f64) -> Self {
+    /// Fits on `x` with labels `y` in `0..classes`; a label past `classes`, or `x` and `y` of
+    /// different lengths or empty, are refused by name.
+    pub fn fit(x: &[f32], y: &[usize], classes: usize, c: f64) -> Result<Self> {
+        if x.len() != y.len() || x.is_empty() {
+            return Err(CoreError::data(
+                "linear SVM",
+                format!("{} values and {} labels", x.len(), y.len()),
+            ));
+        }
+        if let Some(&l) = y.iter().find(|&&l| l >= classes) {
+            return Err(CoreError::data(
+                "linear SVM",
+                format!("label {l} of {classes} classes"),
+            ));
+        }
         let n = x.len() as f64;
         let mut counts = vec![0usize; classes];
         for &l in y {
@@ -326,7 +353,7 @@ impl LinearSvm1d {
         } else {
             (0..classes).map(|k| binary(k, false)).collect()
         };
-        Self { planes }
+        Ok(Self { planes })
     }
 
     /// The class of `x`: the largest `w x + b`.
@@ -363,18 +390,18 @@ pub fn sap(train: Samples, test: Samples, continuous: bool) -> Result<f64> {
         let mut scores: Vec<f64> = (0..d)
             .map(|i| {
                 if continuous {
-                    return squared_correlation(&train.code(i), &ytr);
+                    return Ok(squared_correlation(&train.code(i), &ytr));
                 }
-                let svm = LinearSvm1d::fit(&train.code(i), &ytr, classes, 0.01);
+                let svm = LinearSvm1d::fit(&train.code(i), &ytr, classes, 0.01)?;
                 let xte = test.code(i);
                 let right = xte
                     .iter()
                     .zip(&yte)
                     .filter(|(x, y)| svm.predict(**x) == **y)
                     .count();
-                right as f64 / yte.len() as f64
+                Ok(right as f64 / yte.len() as f64)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         scores.sort_by(|a, b| b.total_cmp(a));
         total += scores[0] - scores[1];
     }

@@ -5,8 +5,9 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tl_disentangle::metrics::{
-    Forest, Samples, VoteSettings, beta_vae_score, dci, discretize, entropy, factor_vae_score,
-    logistic_probe, mig, mig_per_factor, mutual_info, normalized_mutual_info, sap,
+    Forest, LinearSvm1d, Samples, VoteSettings, beta_vae_score, dci, discretize, entropy,
+    factor_vae_score, logistic_probe, mig, mig_gaps, mig_per_factor, mutual_info,
+    normalized_mutual_info, sap,
 };
 
 /// `n` samples of `k` factors with 10 values each (disentanglement_lib's dummy data), and
@@ -179,6 +180,19 @@ fn bad_input_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("factor 0 takes one value"), "{err}");
+    // The public pieces refuse what would index past their data.
+    let err = mig_gaps(&[vec![0.5, 0.1], vec![0.2]])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("code 1 has 1 factors"), "{err}");
+    let err = LinearSvm1d::fit(&[0.0, 1.0], &[0, 2], 2, 0.01)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("label 2 of 2 classes"), "{err}");
+    let err = LinearSvm1d::fit(&[0.0, 1.0], &[0], 2, 0.01)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2 values and 1 labels"), "{err}");
 }
 
 #[test]

@@ -75,9 +75,8 @@ pub fn pretrain(
         .trainer(config.clone())
         .fit(model, train, valid, &device)?;
     // Scored before anything is written, so that the weights and their card are written
-    // back to back: a failure in between cannot leave new weights under an older card.
+    // back to back.
     let metrics = ctx.evaluate(&out.model, test)?;
-    save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
     let card = ModelCard {
         name: info.name.clone(),
         architecture: info.architecture.clone(),
@@ -107,6 +106,20 @@ pub fn pretrain(
         ),
         weights: WEIGHTS_FILE.into(),
     };
+    // An older card goes first: a failure (or a kill) between the weights and the card then
+    // leaves weights without a card, which loading refuses, never new weights under the old
+    // card's labels and figures.
+    match std::fs::remove_file(dir.join(CARD_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(tl_core::CoreError::Io {
+                path: dir.join(CARD_FILE),
+                source: e,
+            }
+            .into());
+        }
+        _ => {}
+    }
+    save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
     card.save(&dir.join(CARD_FILE))?;
     Ok((out.model, card))
 }

@@ -221,6 +221,16 @@ impl TextTokenizer {
                 self.vocab_size()
             )));
         }
+        // The count is not enough: ids need not be contiguous (an added token can sit past
+        // the vocabulary).
+        let vocab = self.inner.get_vocab(true);
+        if let Some((token, &id)) = vocab.iter().max_by_key(|(_, id)| **id)
+            && id as usize >= vocab_size
+        {
+            return Err(TextError::TokenizerMismatch(format!(
+                "the tokenizer gives {token:?} the id {id} but the model's word embedding has {vocab_size} rows"
+            )));
+        }
         if self.pad_id as usize != pad_id {
             return Err(TextError::TokenizerMismatch(format!(
                 "the tokenizer pads with id {} but the model's pad_token_id is {pad_id}",

@@ -205,6 +205,16 @@ impl SentenceEncoder {
                 row.len()
             )));
         }
+        let vocab = self.model().info().config.vocab_size;
+        if let Some((i, id)) = ids.iter().enumerate().find_map(|(i, r)| {
+            r.iter()
+                .find(|&&id| id as usize >= vocab)
+                .map(|&id| (i, id))
+        }) {
+            return Err(TextError::InvalidInput(format!(
+                "row {i} holds the token id {id}, past the model's vocabulary of {vocab}"
+            )));
+        }
         let item = states_item_len(seq, hidden);
         let model = self.model().valid();
         let heads = model.info().config.num_attention_heads;

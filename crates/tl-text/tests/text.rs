@@ -428,6 +428,24 @@ fn a_tokenizer_larger_than_the_embedding_is_refused() {
 }
 
 #[test]
+fn a_tokenizer_id_past_the_embedding_is_refused_though_the_count_fits() {
+    let _guard = serial();
+    let dir = tiny_model("vocab-gap", 0.1);
+    // As many tokens as rows, but "!" moved from id 21 to id 40: its embedding row would
+    // not exist.
+    let path = dir.join("tokenizer.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["model"]["vocab"]["!"] = serde_json::json!(40);
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = SentenceEncoder::load(&dir, &dev()).unwrap_err();
+    assert!(
+        matches!(&err, TextError::TokenizerMismatch(m) if m.contains("\"!\"") && m.contains("id 40") && m.contains("22 rows")),
+        "{err}"
+    );
+}
+
+#[test]
 fn corrupt_or_mis_shaped_weights_are_errors_naming_the_problem() {
     let _guard = serial();
     let d = dev();
@@ -601,6 +619,13 @@ fn top_layers_on_cached_states_equal_the_whole_encoder() {
     }
     assert!(tl_text::BertTop::from_bert(enc.model(), layers + 1).is_err());
     assert!(enc.states(&texts, layers + 1, 2, &d, |_, _| {}).is_err());
+    // Ids from a caller, not the tokenizer: one past the vocabulary is refused by row.
+    let ids = vec![vec![2, 4, 3], vec![2, VOCAB.len() as u32, 3]];
+    let err = enc.states_of_ids(&ids, 1, 2, &d, |_, _| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("row 1") && err.to_string().contains("token id 22"),
+        "{err}"
+    );
 }
 
 #[test]

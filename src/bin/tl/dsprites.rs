@@ -133,7 +133,7 @@ pub fn run(
     let pictures_dir = out.join("pictures");
     let started = Instant::now();
     let mut rows: Vec<DspritesRow> = Vec::new();
-    for seed in recipe.first_seed..recipe.first_seed + recipe.seeds {
+    for seed in crate::recipe::seed_range(recipe.first_seed, recipe.seeds)? {
         for (label, method) in &methods {
             if let Some(done) = previous
                 .iter()

@@ -222,6 +222,7 @@ pub fn run(args: &Args) -> Res<()> {
     if let Some(s) = args.seeds {
         recipe.seeds = s;
     }
+    crate::recipe::seed_range(recipe.first_seed, recipe.seeds)?;
     if let Some(d) = &args.device {
         recipe.device = Some(d.clone());
     }
@@ -245,7 +246,7 @@ pub fn run(args: &Args) -> Res<()> {
     let first = recipe.first_seed;
     // The seeds not done yet. A resumed run with none left (stopped before its summary) only
     // writes the summary: it reads no data.
-    let todo: Vec<u64> = (first..first + recipe.seeds)
+    let todo: Vec<u64> = crate::recipe::seed_range(first, recipe.seeds)?
         .filter(|&s| !rows.iter().any(|r| r["seed"] == json!(s)))
         .collect();
     let pending = !todo.is_empty();

@@ -145,6 +145,26 @@ pub fn read_card(dir: &Path) -> Res<PackageCard> {
         .map_err(|e| format!("cannot read {}: {e}", card_path.display()))?;
     let card: PackageCard = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a package card: {e}", card_path.display()))?;
+    // Sizes are checked before anything is allocated from them (an edited card).
+    if let Some(encoder) = &card.encoder
+        && encoder.input_shape != card.item_shape
+    {
+        return Err(format!(
+            "{}: the encoder takes items of shape {:?} and the card says {:?}",
+            card_path.display(),
+            encoder.input_shape,
+            card.item_shape
+        )
+        .into());
+    }
+    if let [_, h, w] = card.item_shape[..] {
+        for side in [h, w] {
+            tl::tl_data::transform::check_side(
+                side,
+                &format!("{}: item_shape", card_path.display()),
+            )?;
+        }
+    }
     if card.head.output_dim()? != card.class_names.len() {
         return Err(format!(
             "{}: the head predicts {} classes and the card names {}",

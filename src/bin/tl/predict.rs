@@ -154,14 +154,19 @@ pub fn run(args: &Args) -> Res<()> {
 
 /// Refuses non-finite probabilities, naming the first item: weights damaged after the run
 /// (the sizes still right) give NaN scores, which name no class.
-fn check_finite(probs: &[f32], k: usize, ids: &[String], package: &Path) -> Res<()> {
+/// Refuses probabilities that are not finite (damaged weights), naming the first item (and
+/// its id in `ids`, where it has one).
+pub(crate) fn check_finite(probs: &[f32], k: usize, ids: &[String], package: &Path) -> Res<()> {
     match probs.iter().position(|p| !p.is_finite()) {
         Some(pos) => {
             let item = pos / k.max(1);
+            let id = ids
+                .get(item)
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default();
             Err(format!(
-                "{}: the model gives item {item} ({}) a non-finite probability: its weights are damaged; run the recipe again",
+                "{}: the model gives item {item}{id} a non-finite probability: its weights are damaged; run the recipe again",
                 package.display(),
-                ids.get(item).map_or("?", String::as_str)
             )
             .into())
         }

@@ -471,12 +471,21 @@ fn text_format(format: &str) -> bool {
     matches!(format, "csv" | "tsv" | "amazon")
 }
 
+/// The seeds `first_seed..first_seed + seeds`, refused where the last is past `u64::MAX`.
+pub fn seed_range(first_seed: u64, seeds: u64) -> Result<std::ops::Range<u64>, String> {
+    first_seed
+        .checked_add(seeds)
+        .map(|end| first_seed..end)
+        .ok_or_else(|| format!("first_seed {first_seed} + seeds {seeds} is past the largest seed"))
+}
+
 impl Recipe {
     /// Refuses what the types allow but a run cannot do.
     pub fn validate(&self) -> Result<(), String> {
         if self.seeds == 0 {
             return Err("`seeds` must be at least 1".into());
         }
+        seed_range(self.first_seed, self.seeds)?;
         if self.strategies.is_empty() {
             return Err("no [[strategy]]: name at least one (`tl strategies` lists them)".into());
         }
@@ -975,6 +984,14 @@ name = "full-fine-tune"
         // A new table is made on the way (`[target]` is not in the recipe).
         let r = with_sets(&["target.format=digits", "target.labelled_per_class=3"]).unwrap();
         assert_eq!(r.target.unwrap().labelled_per_class, Some(3));
+    }
+
+    #[test]
+    fn seeds_past_the_largest_are_refused() {
+        assert_eq!(seed_range(3, 2), Ok(3..5));
+        // TOML stops at i64::MAX, `--seeds` (a u64) does not.
+        let err = seed_range(i64::MAX as u64, u64::MAX - 5).unwrap_err();
+        assert!(err.contains("past the largest seed"), "{err}");
     }
 
     #[test]

@@ -177,6 +177,7 @@ pub fn run(args: &Args) -> Res<()> {
                 )
                 .into());
             }
+            crate::predict::check_finite(&probs, k, &[], &dir)?;
             scored.entry(row.clone()).or_default().push(Scored {
                 seed,
                 preds: probs.chunks_exact(k).map(crate::predict::top).collect(),

@@ -145,6 +145,7 @@ pub fn run(args: &Args) -> Res<()> {
     if let Some(s) = args.seeds {
         recipe.seeds = s;
     }
+    crate::recipe::seed_range(recipe.first_seed, recipe.seeds)?;
     if let Some(d) = &args.device {
         recipe.device = Some(d.clone());
     }
@@ -270,7 +271,7 @@ pub fn run(args: &Args) -> Res<()> {
     let mut comparison = Comparison::default();
     let mut scored_on = String::new();
     let started = Instant::now();
-    for seed in recipe.first_seed..recipe.first_seed + recipe.seeds {
+    for seed in crate::recipe::seed_range(recipe.first_seed, recipe.seeds)? {
         let st = seed_task(&data, &recipe, seed)?;
         scored_on = st.scored_on.clone();
         let seed_run = SeedRun {
@@ -828,7 +829,11 @@ fn resume_state(dir: &Path) -> Res<(Recipe, String, PathBuf, PathBuf, Comparison
     let previous = match std::fs::read_to_string(dir.join("reports.json")) {
         Ok(text) => serde_json::from_str(&text)
             .map_err(|e| format!("{}: reports.json: {e}", dir.display()))?,
-        Err(_) => Comparison::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Comparison::default(),
+        // Finished fits that cannot be read are refused, not run again and written over.
+        Err(e) => {
+            return Err(format!("cannot read {}: {e}", dir.join("reports.json").display()).into());
+        }
     };
     Ok((recipe, title, base, dir.to_path_buf(), previous))
 }
