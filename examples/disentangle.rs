@@ -17,14 +17,14 @@
 //! `--pictures` writes, for the first seed, each model's latent traversal (one row per code)
 //! and reconstructions as PNG. Each fit also prints its MIG per factor and the mutual
 //! information of every code with every factor (kept in the JSON); `--latent`,
-//! `--decoder-hidden`, `--decoder-conv`, `--batch-size` and `--lr` change the model and its
-//! training (`--help` lists all).
+//! `--encoder-conv`, `--encoder-hidden`, `--decoder-hidden`, `--decoder-conv`, `--batch-size`
+//! and `--lr` change the model and its training (`--help` lists all).
 
 use clap::Parser;
 use std::path::PathBuf;
 use tl::dsprites::{
-    DspritesSettings, ENCODER, ROWS_HEADER, code_factor_markdown, factor_mig_markdown,
-    fit_and_score, pictures, row_markdown, summary_markdown,
+    DspritesSettings, ROWS_HEADER, code_factor_markdown, factor_mig_markdown, fit_and_score_conv,
+    pictures, row_markdown, summary_markdown,
 };
 use tl::prelude::*;
 use tl::tl_core::checkpoint::write_atomic;
@@ -90,6 +90,14 @@ struct Args {
     /// (disentanglement_lib's: 4x4 -> 64x64); empty (the default): an MLP decoder.
     #[arg(long, value_delimiter = ',')]
     decoder_conv: Vec<usize>,
+    /// Channels of a convolutional stem before the encoder's hidden layers, each a 4x4
+    /// convolution of stride 2 (ReLU), e.g. `32,32,64,64` with `--encoder-hidden 256`
+    /// (disentanglement_lib's encoder); empty (the default): an MLP encoder.
+    #[arg(long, value_delimiter = ',')]
+    encoder_conv: Vec<usize>,
+    /// Hidden widths of the encoder, from the pixels inwards.
+    #[arg(long, value_delimiter = ',', default_value = "512,256")]
+    encoder_hidden: Vec<usize>,
     /// Seeds: first_seed, first_seed + 1, ...
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
@@ -169,26 +177,35 @@ fn run() -> Result<(), Error> {
                         .with_lr(args.lr),
                 );
             let name = method.name();
-            let (vae, row) = fit_and_score(name, &method, &settings, &ENCODER, seed, &dev, |e| {
-                if let ProgressEvent::Epoch(r) = e {
-                    let get = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
-                    // Only beta-TCVAE (its estimate) and FactorVAE (its discriminator's) have
-                    // a total correlation to show.
-                    let tc = r
-                        .extra
-                        .get("total_correlation")
-                        .map(|tc| format!(", tc {tc:.3}"))
-                        .unwrap_or_default();
-                    eprintln!(
-                        "    {name} seed {seed}: epoch {} loss {:.2} (reconstruction {:.2}, kl {:.2}{tc}; {:.1} s)",
-                        r.epoch,
-                        r.train_loss,
-                        get("reconstruction"),
-                        get("kl"),
-                        r.seconds
-                    );
-                }
-            })?;
+            let (vae, row) = fit_and_score_conv(
+                name,
+                &method,
+                &settings,
+                &args.encoder_conv,
+                &args.encoder_hidden,
+                seed,
+                &dev,
+                |e| {
+                    if let ProgressEvent::Epoch(r) = e {
+                        let get = |k: &str| r.extra.get(k).copied().unwrap_or(f64::NAN);
+                        // Only beta-TCVAE (its estimate) and FactorVAE (its discriminator's) have
+                        // a total correlation to show.
+                        let tc = r
+                            .extra
+                            .get("total_correlation")
+                            .map(|tc| format!(", tc {tc:.3}"))
+                            .unwrap_or_default();
+                        eprintln!(
+                            "    {name} seed {seed}: epoch {} loss {:.2} (reconstruction {:.2}, kl {:.2}{tc}; {:.1} s)",
+                            r.epoch,
+                            r.train_loss,
+                            get("reconstruction"),
+                            get("kl"),
+                            r.seconds
+                        );
+                    }
+                },
+            )?;
             if let (Some(dir), true) = (&args.pictures, seed == args.first_seed) {
                 pictures(&vae, &settings, seed, dir, name, &dev)?;
             }

@@ -181,7 +181,33 @@ pub fn fit_and_score(
     dev: &Device,
     on_epoch: impl FnMut(&ProgressEvent),
 ) -> Result<(Vae<Sequential>, DspritesRow)> {
+    fit_and_score_conv(name, method, settings, &[], encoder, seed, dev, on_epoch)
+}
+
+/// [`fit_and_score`] with a convolutional stem before the encoder's hidden layers:
+/// `encoder_conv` channels, each a 4x4 convolution of stride 2 and padding 1 with ReLU
+/// (halving the height and width; disentanglement_lib's encoder is `32,32,64,64` then one
+/// hidden layer of 256). An empty `encoder_conv` is the MLP of [`fit_and_score`].
+#[allow(clippy::too_many_arguments)]
+pub fn fit_and_score_conv(
+    name: &str,
+    method: &BetaVae,
+    settings: &DspritesSettings,
+    encoder_conv: &[usize],
+    encoder: &[usize],
+    seed: u64,
+    dev: &Device,
+    on_epoch: impl FnMut(&ProgressEvent),
+) -> Result<(Vae<Sequential>, DspritesRow)> {
     settings.validate()?;
+    if encoder_conv.contains(&0) || encoder_conv.len() > 6 {
+        return Err(CoreError::config(
+            "encoder_conv",
+            format!(
+                "{encoder_conv:?}: at most 6 stages (64 pixels halved six times is 1), each at least 1 channel"
+            ),
+        ));
+    }
     if encoder.is_empty() || encoder.contains(&0) {
         return Err(CoreError::config(
             "encoder",
@@ -205,6 +231,9 @@ pub fn fit_and_score(
     let data = training_sprites(settings, seed)?;
     dev.seed(seed);
     let mut config = SequentialConfig::new(vec![1, 64, 64]);
+    for &channels in encoder_conv {
+        config = config.conv_strided(channels, 4, 2, 1).relu();
+    }
     for &width in encoder {
         config = config.linear(width).relu();
     }
