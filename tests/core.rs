@@ -204,23 +204,43 @@ fn nan_weights_or_figures_behind_a_finite_loss_are_refused_before_the_epoch_is_s
     let train = blobs(3, 30, 6, 0.8, 5);
     let steps_per_epoch = train.len().div_ceil(16);
     let loss = CrossEntropy::new(&dev);
-    // The last step of epoch 2 adds sqrt(s - s) = 0 to the loss: the loss stays finite and
-    // its gradient (0 / 0) makes every weight NaN.
+    // The loss reads the encoder alone, and epoch 2 starts with NaN in the head: every loss
+    // stays finite while the weights are not (what a NaN gradient in an epoch's last step
+    // leaves; made this way because backends differ in how NaN gradients reach the weights).
+    struct NanHead;
+    impl burn::module::ModuleMapper for NanHead {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<burn::Tensor<D>>,
+        ) -> burn::module::Param<burn::Tensor<D>> {
+            param.map(|t| {
+                let tracked = t.is_require_grad();
+                (t.detach() * f32::NAN).detach().set_require_grad(tracked)
+            })
+        }
+    }
+    struct EncoderOnly;
+    impl tl::tl_core::train::Objective<Classifier<Sequential>, Batch> for EncoderOnly {
+        fn step(&mut self, m: &Classifier<Sequential>, b: &Batch) -> tl::tl_core::Result<Step> {
+            Ok(Step::new(
+                m.encoder.forward(b.inputs.clone()).powf_scalar(2.0).mean(),
+            ))
+        }
+        fn start_epoch(
+            &mut self,
+            epoch: usize,
+            mut model: Classifier<Sequential>,
+        ) -> Classifier<Sequential> {
+            if epoch == 2 {
+                model.head = model.head.map(&mut NanHead);
+            }
+            model
+        }
+    }
     let dir = temp_dir("nan-weights");
     dev.seed(0);
-    let mut calls = 0;
     let mut batches = LabelledBatches::new(&train, 16, 0);
-    let objective = objective_fn(|m: &Classifier<Sequential>, b: &Batch| {
-        calls += 1;
-        let logits = m.logits(b.inputs.clone());
-        let l = loss.loss(logits.clone(), b.labels.clone());
-        Ok(Step::new(if calls == 2 * steps_per_epoch {
-            let s = logits.sum();
-            l + (s.clone() - s).sqrt()
-        } else {
-            l
-        }))
-    });
+    let objective = EncoderOnly;
     let err = Trainer::new(quick(4, 0))
         .with_checkpoint_dir(&dir)
         .train(mlp(6, 16, 3, &dev), &mut batches, objective, None, &dev)
