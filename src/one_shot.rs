@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tl_core::checkpoint::{load_weights, save_weights, write_atomic};
+use tl_core::checkpoint::{load_weights, remove_if_present, save_weights, write_atomic};
 use tl_core::data::{Inputs, LabelledSet};
 use tl_core::model::{Sequential, SequentialConfig};
 use tl_core::report::mean_std;
@@ -205,12 +205,7 @@ pub fn cached<M: Module>(
     let seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(cache)
         .map_err(|e| format!("cannot create the cache folder {}: {e}", cache.display()))?;
-    match std::fs::remove_file(&meta) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(format!("cannot replace {}: {e}", meta.display()).into());
-        }
-        _ => {}
-    }
+    remove_if_present(&meta).map_err(|e| format!("cannot replace {}: {e}", meta.display()))?;
     save_weights(&model, &weights)?;
     write_atomic(
         &meta,

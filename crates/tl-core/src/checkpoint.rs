@@ -18,6 +18,17 @@ pub const CONFIG_FILE: &str = "config.json";
 /// File name of the report inside a checkpoint folder.
 pub const REPORT_FILE: &str = "report.json";
 
+/// Removes the file at `path` if there is one (a missing file is not an error). Writers
+/// that keep a pair of files (weights and the card that describes them) remove the old
+/// describing file first, so that a failure between the two writes leaves weights without
+/// a card, never new weights under an old card.
+pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader sees the old content or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -286,6 +297,21 @@ pub fn load_checkpoint<M: Module>(module: M, dir: &Path) -> Result<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_if_present_removes_a_file_and_takes_a_missing_one_as_done() {
+        let dir = std::env::temp_dir().join(format!("tl-remove-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("card.json");
+        fs::write(&path, b"{}").unwrap();
+        remove_if_present(&path).unwrap();
+        assert!(!path.exists());
+        remove_if_present(&path).unwrap();
+        // A folder where the file should be is an error, not skipped.
+        fs::create_dir_all(&path).unwrap();
+        assert!(remove_if_present(&path).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn atomic_write_replaces_content_and_leaves_no_temporary() {

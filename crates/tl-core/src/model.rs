@@ -265,16 +265,18 @@ impl ActShape {
                         s.size()
                     )));
                 }
-                // Every group needs an input, so none can be past the inputs' count.
-                if let Some(&g) = groups.iter().max()
-                    && g >= groups.len()
-                {
-                    return Err(refuse(format!(
-                        "group {g} for {} inputs: some group would have none",
-                        groups.len()
-                    )));
-                }
-                let count = groups.iter().max().map_or(0, |g| g + 1);
+                // Every group needs an input, so none can be past the inputs' count (which
+                // also keeps `g + 1` from overflowing).
+                let count = match groups.iter().max() {
+                    Some(&g) if g >= groups.len() => {
+                        return Err(refuse(format!(
+                            "group {g} for {} inputs: some group would have none",
+                            groups.len()
+                        )));
+                    }
+                    Some(&g) => g + 1,
+                    None => 0,
+                };
                 if let Some(g) = (0..count).find(|g| !groups.contains(g)) {
                     return Err(refuse(format!("group {g} of 0..{count} has no input")));
                 }

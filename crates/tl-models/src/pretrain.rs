@@ -6,7 +6,7 @@ use crate::error::{ModelError, Result};
 use burn::tensor::Device;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tl_core::checkpoint::{WEIGHTS_FILE, load_weights, save_weights};
+use tl_core::checkpoint::{WEIGHTS_FILE, load_weights, remove_if_present, save_weights};
 use tl_core::data::LabelledSet;
 use tl_core::model::{Classifier, Sequential, SequentialConfig, count_params};
 use tl_core::strategy::RunContext;
@@ -109,16 +109,10 @@ pub fn pretrain(
     // An older card goes first: a failure (or a kill) between the weights and the card then
     // leaves weights without a card, which loading refuses, never new weights under the old
     // card's labels and figures.
-    match std::fs::remove_file(dir.join(CARD_FILE)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(tl_core::CoreError::Io {
-                path: dir.join(CARD_FILE),
-                source: e,
-            }
-            .into());
-        }
-        _ => {}
-    }
+    remove_if_present(&dir.join(CARD_FILE)).map_err(|source| tl_core::CoreError::Io {
+        path: dir.join(CARD_FILE),
+        source,
+    })?;
     save_weights(&out.model, &dir.join(WEIGHTS_FILE))?;
     card.save(&dir.join(CARD_FILE))?;
     Ok((out.model, card))

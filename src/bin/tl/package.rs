@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use tl::prelude::*;
-use tl::tl_core::checkpoint::{load_weights, save_weights, write_json};
+use tl::tl_core::checkpoint::{load_weights, remove_if_present, save_weights, write_json};
 use tl::tl_text::BertTop;
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -120,12 +120,8 @@ pub fn save<E: Packaged>(dir: &Path, model: &Classifier<E>, card: &PackageCard) 
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // An older card goes first: a run stopped between the two writes leaves weights without
     // a card (not a package, said by name) rather than new weights under an old card.
-    match std::fs::remove_file(dir.join(CARD)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(format!("cannot replace {}: {e}", dir.join(CARD).display()).into());
-        }
-        _ => {}
-    }
+    remove_if_present(&dir.join(CARD))
+        .map_err(|e| format!("cannot replace {}: {e}", dir.join(CARD).display()))?;
     save_weights(&E::saved(model), &dir.join(WEIGHTS))?;
     write_json(&dir.join(CARD), card)?;
     Ok(())

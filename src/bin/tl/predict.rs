@@ -152,10 +152,9 @@ pub fn run(args: &Args) -> Res<()> {
     Ok(())
 }
 
-/// Refuses non-finite probabilities, naming the first item: weights damaged after the run
-/// (the sizes still right) give NaN scores, which name no class.
-/// Refuses probabilities that are not finite (damaged weights), naming the first item (and
-/// its id in `ids`, where it has one).
+/// Refuses non-finite probabilities, naming the first item (and its id in `ids`, where it has
+/// one): weights damaged after the run (the sizes still right) give NaN scores, which name
+/// no class.
 pub(crate) fn check_finite(probs: &[f32], k: usize, ids: &[String], package: &Path) -> Res<()> {
     match probs.iter().position(|p| !p.is_finite()) {
         Some(pos) => {

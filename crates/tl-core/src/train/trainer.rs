@@ -663,7 +663,6 @@ fn show(v: Option<&serde_json::Value>) -> String {
     v.map_or_else(|| "absent".into(), |v| v.to_string())
 }
 
-/// The loss's value; a NaN or infinite one is an error naming the epoch and step.
 /// Refuses an epoch whose validation loss, figures or weights are NaN or infinite
 /// ([`CoreError::Diverged`], naming which).
 fn check_epoch_finite<M: Module>(model: &M, record: &EpochRecord) -> Result<()> {
@@ -701,6 +700,7 @@ fn check_epoch_finite<M: Module>(model: &M, record: &EpochRecord) -> Result<()> 
     Ok(())
 }
 
+/// The loss's value; a NaN or infinite one is an error naming the epoch and step.
 fn finite_loss(loss: &Tensor<1>, epoch: usize, step: usize) -> Result<f64> {
     let value = scalar(loss);
     if value.is_finite() {
