@@ -12,6 +12,7 @@
 
 pub mod arch;
 pub mod card;
+pub mod efficientnet;
 mod error;
 pub mod import;
 pub mod pretrain;
