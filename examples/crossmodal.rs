@@ -100,10 +100,31 @@ struct Args {
     /// images unlabelled, a transductive setting).
     #[arg(long, default_value = "google")]
     tower_data: String,
-    /// Emoji: the image tower, `small`, `bn` (batch normalisation after each convolution) or
-    /// `deep` (as `bn`, two convolutions a block).
+    /// Emoji: the image tower, `small`, `bn` (batch normalisation after each convolution),
+    /// `deep` (as `bn`, two convolutions a block), or `efficientnet-lite0` (pretrained on
+    /// ImageNet, frozen, its features cached; scripts/fetch-efficientnet-lite0.sh).
     #[arg(long, default_value = "small")]
     tower: String,
+    /// Emoji, efficientnet-lite0: the side it sees the drawings at (resized).
+    #[arg(long, default_value_t = 128)]
+    lite_side: usize,
+    /// Emoji, efficientnet-lite0: random views of each Google drawing whose features are
+    /// cached beside its own (0: none).
+    #[arg(long, default_value_t = 8)]
+    feature_views: usize,
+    /// Emoji, efficientnet-lite0: width of the trainable layer on its features (0: none).
+    #[arg(long, default_value_t = 512)]
+    feature_hidden: usize,
+    /// Emoji, efficientnet-lite0: the activations used, stages 1-7 and 8 for the head
+    /// (several concatenated).
+    #[arg(long, value_delimiter = ',', default_value = "4,5")]
+    feature_stages: Vec<usize>,
+    /// Emoji, efficientnet-lite0: each activation averaged over a grid x grid partition.
+    #[arg(long, default_value_t = 4)]
+    feature_grid: usize,
+    /// Emoji, efficientnet-lite0: dropout on its features entering the trainable layer.
+    #[arg(long, default_value_t = 0.0)]
+    feature_dropout: f64,
     /// Emoji: test-time views, each Twitter drawing's feature averaged with this many random
     /// views' (0: none).
     #[arg(long, default_value_t = 0)]
@@ -445,6 +466,12 @@ fn emoji_part(args: &Args, dev: &Device, out: &mut Output) -> Result<(), Error> 
         batch_size: args.batch_size,
         crop_area: args.crop_area,
         rotation: args.rotation,
+        lite_side: args.lite_side,
+        feature_views: args.feature_views,
+        feature_hidden: args.feature_hidden,
+        feature_stages: args.feature_stages.clone(),
+        feature_grid: args.feature_grid,
+        feature_dropout: args.feature_dropout,
     };
     settings.validate()?;
     let set = emoji_set_at(&data_dir()?, settings.size)?;

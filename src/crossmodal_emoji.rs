@@ -99,6 +99,25 @@ pub struct CrossModalEmojiSettings {
     pub cosine: bool,
     /// Pairs in each alignment batch (each one's negatives are the batch's other captions).
     pub batch_size: usize,
+    /// The side EfficientNet-Lite0 (`tower = "efficientnet-lite0"`) sees the drawings at,
+    /// resized (bilinear) from `size`: its ImageNet weights saw 224 px.
+    pub lite_side: usize,
+    /// Random views of each Google drawing (the alignment's crop, rotation and noise) whose
+    /// frozen EfficientNet-Lite0 features are cached beside the drawing's own: the pretrained
+    /// tower's augmentation, computed once (0: the drawings alone).
+    pub feature_views: usize,
+    /// The trainable layer on the frozen EfficientNet-Lite0 features: its width (a linear
+    /// layer and ReLU before the projection into the text space; 0: the features projected
+    /// straight).
+    pub feature_hidden: usize,
+    /// Which of EfficientNet-Lite0's activations the pretrained tower's features are: stages
+    /// 1-7 and 8 for the head (several are concatenated, each scaled to unit length).
+    pub feature_stages: Vec<usize>,
+    /// Each chosen activation averaged over a grid x grid partition of the drawing (1: over
+    /// the whole drawing), keeping where things are.
+    pub feature_grid: usize,
+    /// Dropout on the frozen features as they enter the trainable layer (0: none).
+    pub feature_dropout: f64,
 }
 
 impl Default for CrossModalEmojiSettings {
@@ -129,6 +148,12 @@ impl Default for CrossModalEmojiSettings {
             weight_decay: 0.0,
             cosine: false,
             batch_size: 64,
+            lite_side: 128,
+            feature_views: 8,
+            feature_hidden: 512,
+            feature_stages: vec![4, 5],
+            feature_grid: 4,
+            feature_dropout: 0.0,
         }
     }
 }
@@ -164,7 +189,58 @@ impl CrossModalEmojiSettings {
                 format!("`{}`: google or both", self.tower_data),
             );
         }
-        tower_layout(&self.tower)?;
+        if self.pretrained_tower() {
+            let refused = [
+                ("tower_simclr", self.tower_simclr > 0),
+                ("adabn", self.adabn),
+                ("tta", self.tta > 0),
+                ("symbol_classifier", self.symbol_classifier),
+                ("no_draw", !self.no_draw),
+            ];
+            if let Some((key, _)) = refused.iter().find(|r| r.1) {
+                return bad(
+                    key,
+                    "the pretrained tower stays frozen and aligns on its cached features: \
+                     no SimCLR, AdaBN, test-time views or symbol classifier, and no text to \
+                     image (which draws pixels; pass no_draw)"
+                        .into(),
+                );
+            }
+            if !(32..=512).contains(&self.lite_side) {
+                return bad("lite_side", format!("{} px: 32 to 512", self.lite_side));
+            }
+            if self.feature_stages.is_empty()
+                || self.feature_stages.iter().any(|s| !(1..=8).contains(s))
+            {
+                return bad(
+                    "feature_stages",
+                    format!(
+                        "{:?}: stages 1 to 7, 8 for the head, at least one",
+                        self.feature_stages
+                    ),
+                );
+            }
+            if !(0.0..1.0).contains(&self.feature_dropout) {
+                return bad(
+                    "feature_dropout",
+                    format!("{}: a probability in [0, 1)", self.feature_dropout),
+                );
+            }
+            if !(1..=8).contains(&self.feature_grid) {
+                return bad(
+                    "feature_grid",
+                    format!("{} x {}: 1 to 8", self.feature_grid, self.feature_grid),
+                );
+            }
+            if self.feature_views > 64 {
+                return bad(
+                    "feature_views",
+                    format!("{} views: at most 64", self.feature_views),
+                );
+            }
+        } else {
+            tower_layout(&self.tower)?;
+        }
         // The alignment's own bounds on the soft targets, checked before any work.
         tl_crossmodal::Clip::new()
             .with_soft_targets(self.soft_targets)
@@ -249,6 +325,12 @@ impl CrossModalEmojiSettings {
         Ok(())
     }
 
+    /// Whether the image tower is EfficientNet-Lite0 pretrained on ImageNet (frozen, its
+    /// features cached) rather than a CNN trained from scratch.
+    pub fn pretrained_tower(&self) -> bool {
+        self.tower == LITE0
+    }
+
     /// Whether a text side needs MiniLM (under `TL_MODEL_DIR`).
     pub fn needs_minilm(&self) -> bool {
         self.texts.iter().any(|t| t == "minilm")
@@ -299,7 +381,17 @@ pub fn emoji_seed(
         TextSpace::model_folder("all-MiniLM-L6-v2")?;
     }
     let google = set.by_symbol(0)?;
-    let twitter = set.by_symbol(1)?;
+    let twitter_pixels = set.by_symbol(1)?;
+    // The pretrained tower, loaded before any work (its weights may be missing).
+    let lite = if s.pretrained_tower() {
+        let plain = dev.clone().without_autodiff();
+        let config = tl_models::efficientnet::EfficientNetLiteConfig::new(vec![3, s.size, s.size])
+            .with_resolution(s.lite_side);
+        let path = tl_models::efficientnet::lite0_weights()?;
+        Some(tl_models::efficientnet::load_lite0(&config, &path, &plain)?.0)
+    } else {
+        None
+    };
     let names = google.class_names.clone();
     let n = names.len();
     let mut spaces = Vec::new();
@@ -313,7 +405,7 @@ pub fn emoji_seed(
     let mut rows_out = Vec::new();
     // One class per symbol (`by_symbol`): symbol i is class i.
     let (seen, unseen) = seen_and_unseen(&set.symbols, seed)?;
-    let source = google.select(&seen);
+    let source_pixels = google.select(&seen);
     // Captions: every template with the name and with each short name.
     let prompts = ClassPrompts::from_texts(
         set.symbols
@@ -359,6 +451,46 @@ pub fn emoji_seed(
         .with_contrast(s.jitter)
         .with_saturation(s.jitter)
         .with_blur_sigma(s.blur);
+    // With the pretrained tower the drawings become its frozen features, computed once: the
+    // seen symbols' Google drawings with `feature_views` random views each, Twitter's as
+    // they are. The trainable tower is a layer on them.
+    let (source, twitter) = match &lite {
+        Some(net) => {
+            let started = std::time::Instant::now();
+            let views = if s.no_augment { 0 } else { s.feature_views };
+            let taps = (&s.feature_stages[..], s.feature_grid);
+            let source = frozen_features(net, &source_pixels, &augment, views, taps, seed, dev)?;
+            let twitter = frozen_features(net, &twitter_pixels, &augment, 0, taps, seed, dev)?;
+            log(&format!(
+                "seed {seed}: EfficientNet-Lite0 features at {} px of {} Google drawings ({views} views each) and {} Twitter drawings ({:.0} s)",
+                s.lite_side,
+                source_pixels.len(),
+                twitter.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            (source, twitter)
+        }
+        None => (source_pixels, twitter_pixels.clone()),
+    };
+    let new_tower = |dev: &Device| -> Res<Sequential> {
+        if s.pretrained_tower() {
+            let dim = s
+                .feature_stages
+                .iter()
+                .map(|&st| lite_width(st, s.feature_grid))
+                .sum();
+            let mut config = SequentialConfig::new(vec![dim]);
+            if s.feature_dropout > 0.0 {
+                config = config.dropout(s.feature_dropout);
+            }
+            if s.feature_hidden > 0 {
+                config = config.linear(s.feature_hidden).relu();
+            }
+            Ok(config.init(dev)?)
+        } else {
+            tower_for(&s.tower, s.size, dev)
+        }
+    };
     for (label, space) in &spaces {
         let clip = Clip::new()
             .with_text(space.clone())
@@ -368,7 +500,7 @@ pub fn emoji_seed(
             .with_text_projection(s.text_projection)
             .with_soft_targets(s.soft_targets)
             .with_soft_temperature(s.soft_temperature)
-            .with_augment((!s.no_augment).then(|| augment.clone()))
+            .with_augment((!s.no_augment && lite.is_none()).then(|| augment.clone()))
             .with_train(align_train(s));
         let mut ctx = logged_context(dev, seed, format!("seed {seed}, {label}"), log);
         ctx.begin();
@@ -385,7 +517,7 @@ pub fn emoji_seed(
         ));
         let vectors = space.embed(&captions, dev)?;
         dev.seed(seed.wrapping_add(300));
-        let mut tower = tower_for(&s.tower, s.size, dev)?;
+        let mut tower = new_tower(dev)?;
         if s.tower_simclr > 0 {
             let drawings = match s.tower_data.as_str() {
                 "google" => source.unlabelled(),
@@ -514,7 +646,7 @@ pub fn emoji_seed(
             let mut member_ctx = logged_context(dev, member, tag, log);
             member_ctx.begin();
             dev.seed(300 + member);
-            let tower = tower_for(&s.tower, s.size, dev)?;
+            let tower = new_tower(dev)?;
             let (other, _) = clip.align(tower, &source, &prompts, &vectors, &mut member_ctx)?;
             wall += member_ctx.elapsed();
             scale += tl_core::train::scalar(&other.scale());
@@ -582,6 +714,12 @@ pub fn emoji_seed(
                 "adabn": s.adabn, "self_train": s.self_train,
                 "self_train_share": s.self_train_share, "ensemble": s.ensemble,
                 "weight_decay": s.weight_decay, "cosine": s.cosine, "batch_size": s.batch_size,
+                "lite_side": lite.as_ref().map(|_| s.lite_side),
+                "feature_views": lite.as_ref().map(|_| s.feature_views),
+                "feature_hidden": lite.as_ref().map(|_| s.feature_hidden),
+                "feature_stages": lite.as_ref().map(|_| s.feature_stages.clone()),
+                "feature_grid": lite.as_ref().map(|_| s.feature_grid),
+                "feature_dropout": lite.as_ref().map(|_| s.feature_dropout),
             }),
         );
         rows_out.push(row);
@@ -641,7 +779,7 @@ pub fn emoji_seed(
                 &ut,
                 &ui,
                 dim,
-                &twitter,
+                &twitter_pixels,
                 &mut rows_out,
                 log,
             )?;
@@ -892,9 +1030,79 @@ fn tower_layout(kind: &str) -> tl_core::Result<(bool, usize)> {
         "deep" => Ok((true, 2)),
         other => Err(tl_core::CoreError::config(
             "tower",
-            format!("`{other}`: small, bn or deep"),
+            format!("`{other}`: small, bn, deep or {LITE0}"),
         )),
     }
+}
+
+/// The pretrained tower's name.
+pub const LITE0: &str = "efficientnet-lite0";
+
+/// The frozen network's features (inference mode) of the drawings in `set`, and of `views`
+/// random views of each (`augment`'s), labelled as their drawing: the activations after
+/// `stages` (1-7, 8 the head) averaged over a `grid` x `grid` partition, each stage's part
+/// scaled to unit length and the parts concatenated. What a trainable layer aligns on,
+/// computed once.
+#[allow(clippy::too_many_arguments)]
+fn frozen_features(
+    net: &tl_models::efficientnet::EfficientNetLite,
+    set: &LabelledSet,
+    augment: &tl_unsupervised::augment::ViewAugment,
+    views: usize,
+    (stages, grid): (&[usize], usize),
+    seed: u64,
+    dev: &Device,
+) -> Res<LabelledSet> {
+    let plain = dev.clone().without_autodiff();
+    let features = |inputs: &Inputs| -> Vec<f32> {
+        tl_core::train::map_input_batches(inputs, &plain, 64, |x| {
+            let taps = net.pooled_stages(x, grid);
+            let parts: Vec<Vec<f32>> = stages
+                .iter()
+                .map(|&s| taps[s - 1].clone().into_data().iter::<f32>().collect())
+                .collect();
+            let rows = parts[0].len() / lite_width(stages[0], grid);
+            let mut out = Vec::new();
+            for r in 0..rows {
+                for (part, &s) in parts.iter().zip(stages) {
+                    let w = lite_width(s, grid);
+                    let mut row = part[r * w..(r + 1) * w].to_vec();
+                    normalize_rows(&mut row, w);
+                    out.extend(row);
+                }
+            }
+            out
+        })
+    };
+    let mut values = features(&set.inputs);
+    let mut labels = set.labels.clone();
+    let all: Vec<usize> = (0..set.len()).collect();
+    for v in 0..views {
+        let pixels = augment.views(
+            &set.inputs,
+            &all,
+            seed.wrapping_mul(131).wrapping_add(9_000 + v as u64),
+        )?;
+        values.extend(features(&Inputs::new(
+            set.inputs.item_shape.clone(),
+            pixels,
+        )?));
+        labels.extend_from_slice(&set.labels);
+    }
+    let dim = stages.iter().map(|&s| lite_width(s, grid)).sum();
+    Ok(LabelledSet::new(
+        Inputs::new(vec![dim], values)?,
+        labels,
+        set.class_names.clone(),
+        format!("{} (EfficientNet-Lite0 features)", set.domain),
+    )?)
+}
+
+/// The width of EfficientNet-Lite0's activation after `stage` (1-7, 8 the head) averaged
+/// over a `grid` x `grid` partition.
+fn lite_width(stage: usize, grid: usize) -> usize {
+    const CHANNELS: [usize; 8] = [16, 24, 40, 80, 112, 192, 320, 1280];
+    CHANNELS[stage - 1] * grid * grid
 }
 
 /// Scales each `dim`-wide row of `values` to unit length.
@@ -1281,6 +1489,12 @@ mod tests {
         let ok = CrossModalEmojiSettings::default();
         assert!(ok.validate().is_ok());
         assert!(ok.needs_minilm());
+        let pretrained = CrossModalEmojiSettings {
+            tower: LITE0.into(),
+            no_draw: true,
+            ..ok.clone()
+        };
+        assert!(pretrained.validate().is_ok() && pretrained.pretrained_tower());
         for (bad, needle) in [
             (
                 CrossModalEmojiSettings {
@@ -1329,7 +1543,41 @@ mod tests {
                     tower: "resnet".into(),
                     ..ok.clone()
                 },
-                "`resnet`: small, bn or deep",
+                "`resnet`: small, bn, deep or efficientnet-lite0",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tower: LITE0.into(),
+                    ..ok.clone()
+                },
+                "no_draw",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tower: LITE0.into(),
+                    no_draw: true,
+                    adabn: true,
+                    ..ok.clone()
+                },
+                "adabn",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tower: LITE0.into(),
+                    no_draw: true,
+                    lite_side: 16,
+                    ..ok.clone()
+                },
+                "16 px: 32 to 512",
+            ),
+            (
+                CrossModalEmojiSettings {
+                    tower: LITE0.into(),
+                    no_draw: true,
+                    feature_views: 65,
+                    ..ok.clone()
+                },
+                "feature_views",
             ),
             (
                 CrossModalEmojiSettings {
@@ -1476,6 +1724,50 @@ mod tests {
             assert_eq!(t.output_dim(), 256);
         }
         assert!(tower_for("wide", 32, &dev).is_err());
+    }
+
+    #[test]
+    fn frozen_features_cache_each_view_under_its_drawings_label() {
+        let _seeded = tl_core::device::seed_lock();
+        let dev = tl_core::device::device("flex").unwrap();
+        let plain = dev.clone().without_autodiff();
+        let net = tl_models::efficientnet::EfficientNetLiteConfig::new(vec![3, 32, 32])
+            .init(&plain)
+            .unwrap();
+        // Three drawings: black, grey and a white one with a black square.
+        let mut values = vec![0.0; 3 * 32 * 32];
+        values.extend(vec![0.5; 3 * 32 * 32]);
+        values.extend((0..3 * 32 * 32).map(|i| if (i % 32) < 8 { 0.0 } else { 1.0 }));
+        let set = LabelledSet::new(
+            Inputs::new(vec![3, 32, 32], values).unwrap(),
+            vec![2, 0, 1],
+            vec!["a".into(), "b".into(), "c".into()],
+            "drawings",
+        )
+        .unwrap();
+        let augment = tl_unsupervised::augment::ViewAugment::new();
+        let cached = frozen_features(&net, &set, &augment, 2, (&[8], 1), 7, &dev).unwrap();
+        let dim = tl_models::efficientnet::LITE0_FEATURES;
+        assert_eq!(cached.inputs.item_shape, vec![dim]);
+        // The drawings, then each round of views, under the drawings' labels.
+        assert_eq!(cached.labels, vec![2, 0, 1, 2, 0, 1, 2, 0, 1]);
+        assert_eq!(cached.class_names, set.class_names);
+        let row = |i: usize| &cached.inputs.values[i * dim..(i + 1) * dim];
+        // A view is another picture than its drawing (cropped, turned, noisy), so other
+        // features; the same seed gives the same views.
+        assert_ne!(row(2), row(5));
+        let again = frozen_features(&net, &set, &augment, 2, (&[8], 1), 7, &dev).unwrap();
+        assert_eq!(again.inputs.values, cached.inputs.values);
+        let none = frozen_features(&net, &set, &augment, 0, (&[8], 1), 7, &dev).unwrap();
+        assert_eq!(none.inputs.values[..], cached.inputs.values[..3 * dim]);
+        // Stages 4 and 5 over a 2 x 2 grid: 80 and 112 channels in each of four cells, each
+        // part of unit length.
+        let two = frozen_features(&net, &set, &augment, 0, (&[4, 5], 2), 7, &dev).unwrap();
+        assert_eq!(two.inputs.item_shape, vec![4 * (80 + 112)]);
+        let first = &two.inputs.values[..4 * (80 + 112)];
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm(&first[..320]) - 1.0).abs() < 1e-4);
+        assert!((norm(&first[320..]) - 1.0).abs() < 1e-4);
     }
 
     #[test]
