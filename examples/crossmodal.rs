@@ -123,7 +123,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     feature_grid: usize,
     /// Emoji, efficientnet-lite0: dropout on its features entering the trainable layer.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.5)]
     feature_dropout: f64,
     /// Emoji: test-time views, each Twitter drawing's feature averaged with this many random
     /// views' (0: none).

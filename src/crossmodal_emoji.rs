@@ -153,7 +153,7 @@ impl Default for CrossModalEmojiSettings {
             feature_hidden: 512,
             feature_stages: vec![4, 5],
             feature_grid: 4,
-            feature_dropout: 0.0,
+            feature_dropout: 0.5,
         }
     }
 }
