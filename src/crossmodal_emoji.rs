@@ -232,6 +232,12 @@ impl CrossModalEmojiSettings {
                     format!("{} x {}: 1 to 8", self.feature_grid, self.feature_grid),
                 );
             }
+            if self.feature_hidden > 8192 {
+                return bad(
+                    "feature_hidden",
+                    format!("{} wide: at most 8192 (0: none)", self.feature_hidden),
+                );
+            }
             if self.feature_views > 64 {
                 return bad(
                     "feature_views",
@@ -454,6 +460,7 @@ pub fn emoji_seed(
     // With the pretrained tower the drawings become its frozen features, computed once: the
     // seen symbols' Google drawings with `feature_views` random views each, Twitter's as
     // they are. The trainable tower is a layer on them.
+    let google_drawings = source_pixels.len();
     let (source, twitter) = match &lite {
         Some(net) => {
             let started = std::time::Instant::now();
@@ -606,7 +613,7 @@ pub fn emoji_seed(
             log(&format!(
                 "seed {seed}, {label}: self-training round {round}: {} Twitter drawings named by the model join the {} Google drawings ({:.1} % of the names right; seen {:.2} %, unseen {:.2} % before the round), {epochs} epochs",
                 picked.len(),
-                source.len(),
+                google_drawings,
                 100.0 * right as f64 / picked.len().max(1) as f64,
                 100.0 * seen_now,
                 100.0 * unseen_now,
@@ -715,7 +722,7 @@ pub fn emoji_seed(
                 "self_train_share": s.self_train_share, "ensemble": s.ensemble,
                 "weight_decay": s.weight_decay, "cosine": s.cosine, "batch_size": s.batch_size,
                 "lite_side": lite.as_ref().map(|_| s.lite_side),
-                "feature_views": lite.as_ref().map(|_| s.feature_views),
+                "feature_views": lite.as_ref().map(|_| if s.no_augment { 0 } else { s.feature_views }),
                 "feature_hidden": lite.as_ref().map(|_| s.feature_hidden),
                 "feature_stages": lite.as_ref().map(|_| s.feature_stages.clone()),
                 "feature_grid": lite.as_ref().map(|_| s.feature_grid),
@@ -1056,7 +1063,8 @@ fn frozen_features(
     let plain = dev.clone().without_autodiff();
     let features = |inputs: &Inputs| -> Vec<f32> {
         tl_core::train::map_input_batches(inputs, &plain, 64, |x| {
-            let taps = net.pooled_stages(x, grid);
+            let upto = stages.iter().copied().max().unwrap_or(8);
+            let taps = net.pooled_stages(x, grid, upto);
             let parts: Vec<Vec<f32>> = stages
                 .iter()
                 .map(|&s| taps[s - 1].clone().into_data().iter::<f32>().collect())
@@ -1734,7 +1742,7 @@ mod tests {
         let net = tl_models::efficientnet::EfficientNetLiteConfig::new(vec![3, 32, 32])
             .init(&plain)
             .unwrap();
-        // Three drawings: black, grey and a white one with a black square.
+        // Three drawings: black, grey and a white one with a black stripe down its left side.
         let mut values = vec![0.0; 3 * 32 * 32];
         values.extend(vec![0.5; 3 * 32 * 32]);
         values.extend((0..3 * 32 * 32).map(|i| if (i % 32) < 8 { 0.0 } else { 1.0 }));

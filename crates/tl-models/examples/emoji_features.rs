@@ -22,8 +22,8 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     size: usize,
     /// Each stage's activations averaged over a grid x grid partition (1: global).
-    #[arg(long, default_value_t = 1)]
-    grid: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    grid: u16,
 }
 
 /// Top-1 of each query row's nearest key row by cosine (query i's match is key i).
@@ -59,6 +59,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let data = tl_core::paths::data_dir().ok_or("set TL_DATA_DIR")?;
     let models = tl_core::paths::model_dir().ok_or("set TL_MODEL_DIR")?;
     let dev = device("flex")?.without_autodiff();
+    let grid = usize::from(args.grid);
     let config =
         EfficientNetLiteConfig::new(vec![3, args.size, args.size]).with_resolution(args.side);
     let (net, _) = load_lite0(&config, &models.join(LITE0_FOLDER).join(LITE0_FILE), &dev)?;
@@ -69,7 +70,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         for chunk in (0..inputs.len()).collect::<Vec<_>>().chunks(64) {
             for (o, t) in out
                 .iter_mut()
-                .zip(net.pooled_stages(inputs.tensor(chunk, &dev), args.grid))
+                .zip(net.pooled_stages(inputs.tensor(chunk, &dev), grid, 8))
             {
                 o.extend(t.into_data().iter::<f32>());
             }
@@ -100,7 +101,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         println!(
             "| {name} (pooled {g} x {g}) | {dim} | {:.2} % |",
             100.0 * nearest_top1(&twitter[s], &google[s], dim),
-            g = args.grid,
+            g = grid,
         );
     }
     Ok(())

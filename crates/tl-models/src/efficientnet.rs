@@ -105,8 +105,9 @@ pub struct LiteStage {
 pub struct EfficientNetLiteConfig {
     /// Item shape `[3, height, width]`, pixel values in [0, 1].
     pub input_shape: Vec<usize>,
-    /// The side the pictures are resized to (bilinear) before the network; 0 keeps them.
-    /// ImageNet weights see 224 px; small drawings do better enlarged.
+    /// The side the pictures are resized to before the network (bilinear, Burn's default
+    /// of aligned corners); 0 keeps them. ImageNet weights see 224 px; small drawings do
+    /// better enlarged.
     #[config(default = 0)]
     pub resolution: usize,
     /// Per-channel mean subtracted from the [0, 1] pixels (ImageNet's by default).
@@ -151,7 +152,7 @@ impl EfficientNetLiteConfig {
             || self.mean.iter().any(|m| !m.is_finite())
         {
             return Err(CoreError::InvalidConfig {
-                field: "std",
+                field: "mean / std",
                 reason: format!(
                     "mean {:?}, std {:?}: finite, std above 0",
                     self.mean, self.std
@@ -222,7 +223,8 @@ impl EfficientNetLite {
         }
     }
 
-    /// The head's activations before pooling, `[batch, 1280, h / 32, w / 32]`.
+    /// The head's activations before pooling, `[batch, 1280, ceil(h / 32), ceil(w / 32)]`
+    /// for pictures of `h` x `w` after resizing to `resolution`.
     pub fn feature_map(&self, x: Tensor<2>) -> Tensor<4> {
         let mut x = relu6(self.bn0.forward(self.conv_stem.forward(self.prepare(x))));
         for stage in &self.stages {
@@ -234,23 +236,27 @@ impl EfficientNetLite {
     }
 
     /// The activations after each stage and after the head, each averaged over a `grid` x
-    /// `grid` partition of the picture (1: the whole picture) and flattened channel-major:
-    /// eight `[batch, channels * grid^2]` tensors (16, 24, 40, 80, 112, 192, 320 and 1,280
-    /// channels), from general to ImageNet-specific features.
-    pub fn pooled_stages(&self, x: Tensor<2>, grid: usize) -> Vec<Tensor<2>> {
+    /// `grid` partition of the picture (1, or 0: the whole picture) and flattened
+    /// channel-major: `[batch, channels * grid^2]` tensors for stages 1 to `upto` (16, 24,
+    /// 40, 80, 112, 192, 320 channels; 8 adds the head's 1,280), from general to
+    /// ImageNet-specific features. The network runs no further than `upto` (at most 8).
+    pub fn pooled_stages(&self, x: Tensor<2>, grid: usize, upto: usize) -> Vec<Tensor<2>> {
+        let grid = grid.max(1);
         let pool = |x: &Tensor<4>| {
             let [b, c, _, _] = x.dims();
             adaptive_avg_pool2d(x.clone(), [grid, grid]).reshape([b, c * grid * grid])
         };
         let mut x = relu6(self.bn0.forward(self.conv_stem.forward(self.prepare(x))));
         let mut out = Vec::with_capacity(self.stages.len() + 1);
-        for stage in &self.stages {
+        for stage in self.stages.iter().take(upto) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }
             out.push(pool(&x));
         }
-        out.push(pool(&relu6(self.bn1.forward(self.conv_head.forward(x)))));
+        if upto > self.stages.len() {
+            out.push(pool(&relu6(self.bn1.forward(self.conv_head.forward(x)))));
+        }
         out
     }
 
@@ -297,7 +303,7 @@ impl Encoder for EfficientNetLite {
 }
 
 /// The renames from the `efficientnet_pytorch` layout (`_blocks.3._bn1.weight`) onto
-/// [`EfficientNetLite`]'s paths (`stages.2.blocks.1.bn1.gamma`, the adapter naming batch
+/// [`EfficientNetLite`]'s paths (`stages.2.blocks.0.bn1.gamma`, the adapter naming batch
 /// norms): the leading underscores dropped, the flat block index split into stage and
 /// block. Without the classifier the file's `_fc` is left unused.
 pub fn lite0_key_map() -> KeyMap {
@@ -322,12 +328,12 @@ pub fn lite0_key_map() -> KeyMap {
 /// `$TL_MODEL_DIR/efficientnet-lite0/efficientnet-lite0-57934424.pth`, or an error naming
 /// the variable or the missing file and the script that fetches it.
 pub fn lite0_weights() -> Result<PathBuf> {
-    let dir = std::env::var_os("TL_MODEL_DIR").ok_or_else(|| ModelError::Unreadable {
+    let dir = tl_core::paths::model_dir().ok_or_else(|| ModelError::Unreadable {
         path: PathBuf::from("$TL_MODEL_DIR"),
-        reason: "TL_MODEL_DIR is not set: point it at the folder that holds pretrained models"
+        reason: "TL_MODEL_DIR is not set (or empty): point it at the folder that holds pretrained models"
             .into(),
     })?;
-    let path = Path::new(&dir).join(LITE0_FOLDER).join(LITE0_FILE);
+    let path = dir.join(LITE0_FOLDER).join(LITE0_FILE);
     if !path.is_file() {
         return Err(ModelError::Unreadable {
             path,

@@ -61,7 +61,8 @@ fn real_data_mnist_cnn_scores_as_published() {
     );
 }
 
-/// ImageNet classes drawn as emoji: (the symbol's name, the ImageNet-1k index).
+/// ImageNet classes drawn as emoji, foods and a volcano: (the symbol's name, the ImageNet-1k
+/// index).
 const IMAGENET_EMOJI: [(&str, usize); 17] = [
     ("BANANA", 954),
     ("GREEN APPLE", 948),
@@ -82,11 +83,13 @@ const IMAGENET_EMOJI: [(&str, usize); 17] = [
     ("VOLCANO", 980),
 ];
 
-/// EfficientNet-Lite0's ImageNet weights, imported, name the foods of the emoji sets as
-/// ImageNet does: a wrong import (padding, normalisation, a transposed or misplaced tensor)
-/// names none of them.
+/// EfficientNet-Lite0's ImageNet weights, imported, name the foods (and the volcano) of the
+/// emoji sets as ImageNet does: a wrong import (padding, normalisation, a transposed or
+/// misplaced tensor) names none of them.
 #[test]
 fn real_data_efficientnet_lite0_names_imagenet_foods_drawn_as_emoji() {
+    // Building the network draws its initial weights (all replaced by the file's).
+    let _seeded = tl_core::device::seed_lock();
     use tl_models::efficientnet::{EfficientNetLiteConfig, LITE0_FILE, LITE0_FOLDER, load_lite0};
     let (Some(data), Some(models)) = (tl_core::paths::data_dir(), tl_core::paths::model_dir())
     else {

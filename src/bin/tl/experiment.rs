@@ -125,6 +125,12 @@ impl Experiment {
         match self {
             Experiment::ContentStyleEmoji(_) => "emoji under TL_DATA_DIR",
             Experiment::ContentStyleDigits(_) => "mnist and usps under TL_DATA_DIR",
+            Experiment::CrossModalEmoji(s) if s.needs_minilm() && s.pretrained_tower() => {
+                "emoji under TL_DATA_DIR, all-MiniLM-L6-v2 and efficientnet-lite0 under TL_MODEL_DIR"
+            }
+            Experiment::CrossModalEmoji(s) if s.pretrained_tower() => {
+                "emoji under TL_DATA_DIR and efficientnet-lite0 under TL_MODEL_DIR"
+            }
             Experiment::CrossModalEmoji(s) if s.needs_minilm() => {
                 "emoji under TL_DATA_DIR and all-MiniLM-L6-v2 under TL_MODEL_DIR"
             }
