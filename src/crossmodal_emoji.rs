@@ -460,8 +460,7 @@ pub fn emoji_seed(
     // With the pretrained tower the drawings become its frozen features, computed once: the
     // seen symbols' Google drawings with `feature_views` random views each, Twitter's as
     // they are. The trainable tower is a layer on them.
-    let google_drawings = source_pixels.len();
-    let (source, twitter) = match &lite {
+    let cached = match &lite {
         Some(net) => {
             let started = std::time::Instant::now();
             let views = if s.no_augment { 0 } else { s.feature_views };
@@ -475,18 +474,18 @@ pub fn emoji_seed(
                 twitter.len(),
                 started.elapsed().as_secs_f64()
             ));
-            (source, twitter)
+            Some((source, twitter))
         }
-        None => (source_pixels, twitter_pixels.clone()),
+        None => None,
+    };
+    let (source, twitter) = match &cached {
+        Some((source, twitter)) => (source, twitter),
+        None => (&source_pixels, &twitter_pixels),
     };
     let new_tower = |dev: &Device| -> Res<Sequential> {
         if s.pretrained_tower() {
-            let dim = s
-                .feature_stages
-                .iter()
-                .map(|&st| lite_width(st, s.feature_grid))
-                .sum();
-            let mut config = SequentialConfig::new(vec![dim]);
+            // The cached features' width.
+            let mut config = SequentialConfig::new(source.inputs.item_shape.clone());
             if s.feature_dropout > 0.0 {
                 config = config.dropout(s.feature_dropout);
             }
@@ -560,7 +559,7 @@ pub fn emoji_seed(
             tower = pretrained;
         }
         let (mut model, mut history): (ClipModel<Sequential>, _) =
-            clip.align(tower, &source, &prompts, &vectors, &mut ctx)?;
+            clip.align(tower, source, &prompts, &vectors, &mut ctx)?;
         let figures = |scores: &[f32]| {
             (
                 top1_among(scores, n, &seen, &seen, &seen),
@@ -613,7 +612,7 @@ pub fn emoji_seed(
             log(&format!(
                 "seed {seed}, {label}: self-training round {round}: {} Twitter drawings named by the model join the {} Google drawings ({:.1} % of the names right; seen {:.2} %, unseen {:.2} % before the round), {epochs} epochs",
                 picked.len(),
-                google_drawings,
+                source_pixels.len(),
                 100.0 * right as f64 / picked.len().max(1) as f64,
                 100.0 * seen_now,
                 100.0 * unseen_now,
@@ -654,7 +653,7 @@ pub fn emoji_seed(
             member_ctx.begin();
             dev.seed(300 + member);
             let tower = new_tower(dev)?;
-            let (other, _) = clip.align(tower, &source, &prompts, &vectors, &mut member_ctx)?;
+            let (other, _) = clip.align(tower, source, &prompts, &vectors, &mut member_ctx)?;
             wall += member_ctx.elapsed();
             scale += tl_core::train::scalar(&other.scale());
             let theirs = other.embed_images(&twitter.inputs, dev, 256)?;
@@ -754,7 +753,7 @@ pub fn emoji_seed(
         }
         if s.symbol_classifier && *label == "MiniLM" {
             let started = std::time::Instant::now();
-            let (named, loss) = seen_classifier(s, &source, &twitter, &seen, &augment, seed, dev)?;
+            let (named, loss) = seen_classifier(s, source, twitter, &seen, &augment, seed, dev)?;
             let seconds = started.elapsed().as_secs_f64();
             log(&format!(
                 "seed {seed}: the tower told each seen symbol directly (a linear head, cross-entropy): Twitter's seen drawings {:.2} % ({seconds:.0} s, loss {loss:.3})",
@@ -767,7 +766,7 @@ pub fn emoji_seed(
         }
         if *label == "MiniLM" && !s.no_draw {
             let judged = draw_emoji(
-                s, &source, &names, &unseen, &model, &protos, &twitter, seed, pictures, dev, log,
+                s, source, &names, &unseen, &model, &protos, twitter, seed, pictures, dev, log,
             )?;
             rows_out.push(judged);
         }
@@ -1109,8 +1108,7 @@ fn frozen_features(
 /// The width of EfficientNet-Lite0's activation after `stage` (1-7, 8 the head) averaged
 /// over a `grid` x `grid` partition.
 fn lite_width(stage: usize, grid: usize) -> usize {
-    const CHANNELS: [usize; 8] = [16, 24, 40, 80, 112, 192, 320, 1280];
-    CHANNELS[stage - 1] * grid * grid
+    tl_models::efficientnet::lite0_channels(stage) * grid * grid
 }
 
 /// Scales each `dim`-wide row of `values` to unit length.

@@ -42,6 +42,16 @@ const STAGES: [(usize, usize, usize, usize, usize); 7] = [
 ];
 const STEM: usize = 32;
 
+/// Channels of the activation after `stage` (1-7; 8 is the head's 1,280), as
+/// [`EfficientNetLite::pooled_stages`] gives them; 0 for another number.
+pub fn lite0_channels(stage: usize) -> usize {
+    match stage {
+        1..=7 => STAGES[stage - 1].4,
+        8 => LITE0_FEATURES,
+        _ => 0,
+    }
+}
+
 fn conv(i: usize, o: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([i, o], [k, k])
         .with_stride([stride, stride])
