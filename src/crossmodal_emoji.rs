@@ -77,7 +77,9 @@ pub struct CrossModalEmojiSettings {
     /// statistics re-estimated on Twitter's drawings, every symbol's, without their names
     /// (a transductive setting: the test images are seen, unlabelled); the small tower gets
     /// identity batch-norm layers after each ReLU first, set from the Google drawings it
-    /// aligned on. The figures before AdaBN are reported beside.
+    /// aligned on; the pretrained tower gets a batch-norm layer on its frozen features, trained
+    /// with the rest on Google's and re-estimated on Twitter's. The figures before AdaBN are
+    /// reported beside.
     pub adabn: bool,
     /// Self-training rounds after aligning (transductive, as AdaBN): each round the Twitter
     /// drawings the model names with the widest margin between its best and second-best
@@ -192,7 +194,6 @@ impl CrossModalEmojiSettings {
         if self.pretrained_tower() {
             let refused = [
                 ("tower_simclr", self.tower_simclr > 0),
-                ("adabn", self.adabn),
                 ("tta", self.tta > 0),
                 ("symbol_classifier", self.symbol_classifier),
                 ("no_draw", !self.no_draw),
@@ -201,8 +202,8 @@ impl CrossModalEmojiSettings {
                 return bad(
                     key,
                     "the pretrained tower stays frozen and aligns on its cached features: \
-                     no SimCLR, AdaBN, test-time views or symbol classifier, and no text to \
-                     image (which draws pixels; pass no_draw)"
+                     no SimCLR, test-time views or symbol classifier, and no text to image \
+                     (which draws pixels; pass no_draw)"
                         .into(),
                 );
             }
@@ -290,7 +291,9 @@ impl CrossModalEmojiSettings {
             ("ensemble", self.ensemble > 1),
         ];
         let on: Vec<&str> = options.iter().filter(|o| o.1).map(|o| o.0).collect();
-        if on.len() > 1 {
+        // AdaBN adapts each tower of an ensemble alike: its figures before AdaBN are the
+        // first tower's, as are the figures of the first tower alone (after AdaBN).
+        if on.len() > 1 && on != ["adabn", "ensemble"] {
             return bad(
                 on[1],
                 format!(
@@ -447,6 +450,21 @@ pub fn emoji_seed(
     // the product of their probabilities, scored as one more row when more than one side runs.
     let mut joint: Vec<f32> = Vec::new();
     let (mut joint_wall, mut joint_params, mut joint_scales) = (0.0, 0, Vec::new());
+    // The same sums for the figures of the run without one of its options (before AdaBN, the
+    // ensemble's first tower alone), so that the joint row has them too.
+    let mut joint_without: Vec<(&str, Vec<f32>)> = Vec::new();
+    let mut add_without = |key: &'static str, scale: f32, scores: &[f32]| {
+        let at = match joint_without.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                joint_without.push((key, vec![0.0; scores.len()]));
+                joint_without.len() - 1
+            }
+        };
+        for (j, c) in joint_without[at].1.iter_mut().zip(scores) {
+            *j += scale * c;
+        }
+    };
     // The random views, the same for every text side.
     let augment = tl_unsupervised::augment::ViewAugment::new()
         .with_min_area(s.crop_area)
@@ -486,6 +504,11 @@ pub fn emoji_seed(
         if s.pretrained_tower() {
             // The cached features' width.
             let mut config = SequentialConfig::new(source.inputs.item_shape.clone());
+            if s.adabn {
+                // Batch norm on the features as they come: trained on Google's, then
+                // re-estimated on Twitter's (AdaBN where the domain shift enters).
+                config = config.batch_norm();
+            }
             if s.feature_dropout > 0.0 {
                 config = config.dropout(s.feature_dropout);
             }
@@ -625,26 +648,33 @@ pub fn emoji_seed(
         let dim = model.dim();
         let scores_of = |images: &[f32]| cosines(images, &protos, dim);
         // AdaBN: the figures before it, then the tower normalised by Twitter's statistics.
-        let (model, before_adabn) = if s.adabn {
-            let before = figures(&scores_of(&model.embed_images(
-                &twitter.inputs,
-                dev,
-                256,
-            )?));
+        let adapt = |mut model: ClipModel<Sequential>| -> Res<ClipModel<Sequential>> {
             let adabn = tl_transductive::AdaBn::new();
-            let mut model = model;
             let encoder = adabn.with_batch_norm(model.encoder, &source.unlabelled(), dev)?;
             model.encoder = adabn.restandardize(encoder, &twitter.unlabelled(), dev)?;
-            (model, Some(before))
+            Ok(model)
+        };
+        let first_scale = tl_core::train::scalar(&model.scale());
+        let (model, before_adabn) = if s.adabn {
+            let before = scores_of(&model.embed_images(&twitter.inputs, dev, 256)?);
+            add_without("before_adabn", first_scale as f32, &before);
+            (adapt(model)?, Some(figures(&before)))
         } else {
             (model, None)
         };
         let mut wall = ctx.elapsed();
-        let mut scale = tl_core::train::scalar(&model.scale());
+        let mut scale = first_scale;
         let mut images = model.embed_images(&twitter.inputs, dev, 256)?;
-        // An ensemble: more towers aligned from other initialisations and batch orders, each
-        // drawing's features averaged over them and renormalised.
-        let one_tower = (s.ensemble > 1).then(|| figures(&scores_of(&images)));
+        // An ensemble: more towers aligned from other initialisations and batch orders (each
+        // adapted as the first with AdaBN), each drawing's features averaged over them and
+        // renormalised.
+        let one_tower = if s.ensemble > 1 {
+            let first = scores_of(&images);
+            add_without("one_tower", first_scale as f32, &first);
+            Some(figures(&first))
+        } else {
+            None
+        };
         for k in 1..s.ensemble {
             // Each tower's own seed, apart from every run's seed.
             let member = seed ^ ((k as u64) << 32);
@@ -654,6 +684,7 @@ pub fn emoji_seed(
             dev.seed(300 + member);
             let tower = new_tower(dev)?;
             let (other, _) = clip.align(tower, source, &prompts, &vectors, &mut member_ctx)?;
+            let other = if s.adabn { adapt(other)? } else { other };
             wall += member_ctx.elapsed();
             scale += tl_core::train::scalar(&other.scale());
             let theirs = other.embed_images(&twitter.inputs, dev, 256)?;
@@ -793,7 +824,7 @@ pub fn emoji_seed(
     }
     if spaces.len() > 1 {
         let label = spaces.iter().map(|s| s.0).collect::<Vec<_>>().join(" + ");
-        rows_out.push(joint_row(
+        let mut row = joint_row(
             &joint,
             n,
             (&seen, &unseen),
@@ -802,7 +833,18 @@ pub fn emoji_seed(
             &joint_scales,
             s,
             log,
-        ));
+        );
+        for (key, sums) in &joint_without {
+            let f = Scored::of(sums, n, &seen, &unseen);
+            log(&format!(
+                "seed {seed}: {label} {key}: seen {:.2} %, unseen {:.2} %",
+                100.0 * f.seen_top1,
+                100.0 * f.unseen_top1
+            ));
+            row[format!("seen_top1_{key}")] = json!(f.seen_top1);
+            row[format!("unseen_top1_{key}")] = json!(f.unseen_top1);
+        }
+        rows_out.push(row);
     }
     Ok(rows_out)
 }
@@ -1339,7 +1381,7 @@ pub fn emoji_table(rows: &[Value]) -> String {
             labels.push(label);
         }
     }
-    for label in labels {
+    for &label in &labels {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["text"] == label).collect();
         if mine.is_empty() {
             continue;
@@ -1394,10 +1436,10 @@ pub fn emoji_table(rows: &[Value]) -> String {
     // Figures present only in some runs: the drawings alone when test-time views were
     // averaged, the figures before self-training and before AdaBN, and the tower trained to
     // name the seen symbols without text.
-    let extra = |key: &str| -> Option<String> {
+    let extra_of = |label: &str, key: &str| -> Option<String> {
         let v: Vec<f64> = rows
             .iter()
-            .filter(|r| r["text"] == "MiniLM")
+            .filter(|r| r["text"] == label)
             .filter_map(|r| r[key].as_f64())
             .collect();
         (!v.is_empty()).then(|| {
@@ -1405,6 +1447,7 @@ pub fn emoji_table(rows: &[Value]) -> String {
             format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s)
         })
     };
+    let extra = |key: &str| extra_of("MiniLM", key);
     for (key, what) in [
         (
             "single_view",
@@ -1420,11 +1463,14 @@ pub fn emoji_table(rows: &[Value]) -> String {
         ),
         ("one_tower", "the ensemble's first tower alone"),
     ] {
-        if let (Some(seen), Some(unseen)) = (
-            extra(&format!("seen_top1_{key}")),
-            extra(&format!("unseen_top1_{key}")),
-        ) {
-            out += &format!("\nMiniLM, {what}: seen {seen} %, unseen {unseen} %\n");
+        // Each text side's (and the sides together), in the table's order.
+        for label in &labels {
+            if let (Some(seen), Some(unseen)) = (
+                extra_of(label, &format!("seen_top1_{key}")),
+                extra_of(label, &format!("unseen_top1_{key}")),
+            ) {
+                out += &format!("\n{label}, {what}: seen {seen} %, unseen {unseen} %\n");
+            }
         }
     }
     if let Some(named) = extra("seen_classifier") {
@@ -1501,6 +1547,13 @@ mod tests {
             ..ok.clone()
         };
         assert!(pretrained.validate().is_ok() && pretrained.pretrained_tower());
+        // AdaBN on the pretrained tower's features, and on every tower of an ensemble.
+        let adapted = CrossModalEmojiSettings {
+            adabn: true,
+            ensemble: 2,
+            ..pretrained.clone()
+        };
+        assert!(adapted.validate().is_ok(), "{:?}", adapted.validate());
         for (bad, needle) in [
             (
                 CrossModalEmojiSettings {
@@ -1562,10 +1615,10 @@ mod tests {
                 CrossModalEmojiSettings {
                     tower: LITE0.into(),
                     no_draw: true,
-                    adabn: true,
+                    tta: 2,
                     ..ok.clone()
                 },
-                "adabn",
+                "tta",
             ),
             (
                 CrossModalEmojiSettings {
@@ -1629,11 +1682,11 @@ mod tests {
             ),
             (
                 CrossModalEmojiSettings {
-                    ensemble: 3,
+                    tta: 3,
                     adabn: true,
                     ..ok.clone()
                 },
-                "adabn and ensemble are each measured against the run without them",
+                "tta and adabn are each measured against the run without them",
             ),
             (
                 CrossModalEmojiSettings {
@@ -1922,6 +1975,27 @@ mod tests {
                 "the ensemble's first tower alone: seen 25.00 ± 0.00 %, unseen 3.00 ± 0.00 %"
             ),
             "{md}"
+        );
+        // Every side's figures without an option, the sides together's too, each labelled.
+        with_extras[3]["seen_top1_before_adabn"] = json!(0.05);
+        with_extras[3]["unseen_top1_before_adabn"] = json!(0.0);
+        let md = emoji_table(&with_extras);
+        let before = |label: &str| {
+            format!(
+                "\n{label}, before AdaBN (the tower's batch statistics still the Google drawings')"
+            )
+        };
+        assert!(md.contains(&before("MiniLM")), "{md}");
+        assert!(
+            md.contains(&format!(
+                "{}: seen 5.00 ± 0.00 %, unseen 0.00 ± 0.00 %",
+                before("hashed words")
+            )),
+            "{md}"
+        );
+        assert!(
+            md.find(&before("MiniLM")) < md.find(&before("hashed words")),
+            "the sides in the table's order: {md}"
         );
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! TL_DATA_DIR=../shared/data TL_MODEL_DIR=~/models \
-//!     cargo run --release -p tl-models --example emoji_features -- [--side 128] [--size 64]
+//!     cargo run --release -p tl-models --example emoji_features -- [--side 128] [--size 64] \
+//!     [--grid 4] [--align none|center|standardize]
 //! ```
 
 use clap::Parser;
@@ -24,6 +25,37 @@ struct Args {
     /// Each stage's activations averaged over a grid x grid partition (1: global).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     grid: u16,
+    /// Per-vendor feature statistics removed before the cosine (transductive: each vendor's
+    /// unlabelled drawings give its mean and deviation): none, center or standardize.
+    #[arg(long, default_value = "none")]
+    align: String,
+}
+
+/// Each column of a rows x dim matrix centred on its mean (and, with `scale`, divided by its
+/// deviation): the statistics of one domain removed, as AdaBN does inside a network.
+fn standardise(values: &[f32], dim: usize, scale: bool) -> Vec<f32> {
+    let rows = values.len() / dim;
+    let mut mean = vec![0f64; dim];
+    let mut var = vec![0f64; dim];
+    for r in values.chunks(dim) {
+        for (m, x) in mean.iter_mut().zip(r) {
+            *m += f64::from(*x) / rows as f64;
+        }
+    }
+    for r in values.chunks(dim) {
+        for ((v, m), x) in var.iter_mut().zip(&mean).zip(r) {
+            *v += (f64::from(*x) - m).powi(2) / rows as f64;
+        }
+    }
+    values
+        .chunks(dim)
+        .flat_map(|r| {
+            r.iter().zip(mean.iter().zip(&var)).map(|(x, (m, v))| {
+                let c = f64::from(*x) - m;
+                (if scale { c / (v.sqrt() + 1e-6) } else { c }) as f32
+            })
+        })
+        .collect()
 }
 
 /// Top-1 of each query row's nearest key row by cosine (query i's match is key i).
@@ -77,8 +109,25 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         }
         out
     };
-    let google = taps(&set.google);
-    let twitter = taps(&set.twitter);
+    let mut google = taps(&set.google);
+    let mut twitter = taps(&set.twitter);
+    if args.align != "none" {
+        let scale = match args.align.as_str() {
+            "center" => false,
+            "standardize" => true,
+            other => {
+                return Err(
+                    format!("--align {other}: expected none, center or standardize").into(),
+                );
+            }
+        };
+        for taps in [&mut google, &mut twitter] {
+            for t in taps.iter_mut() {
+                let dim = t.len() / set.symbols.len();
+                *t = standardise(t, dim, scale);
+            }
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "\nTwitter drawing -> nearest Google drawing (cosine), top-1 among {} symbols (chance {:.2} %); EfficientNet-Lite0 at {} px, {seconds:.0} s for {} drawings\n",
